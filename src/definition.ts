@@ -1,0 +1,220 @@
+import type { z } from 'zod';
+import { delayFor, exponentialBackoff, type Backoff } from './backoff.js';
+import { ConfigError } from './errors.js';
+import type { Logger } from './events.js';
+import type { KeyFieldType, Store } from './store.js';
+import { requireNumber, requirePositiveInt } from './validate.js';
+
+/** A zod object schema for item keys; every field must be a required scalar. */
+export type KeySchema = z.ZodObject<z.core.$ZodShape, z.core.$ZodObjectConfig>;
+
+/**
+ * One stage of the state machine: items in a `from` status are claimed into `active`, and
+ * settle in a `done` status (success) or go back to `from` / on to `failed`.
+ */
+export interface StageDefinition<S extends string = string> {
+  /** Status(es) an item must have to be claimed for this stage. Retries return to the first. */
+  readonly from: S | readonly S[];
+  /** Status while a worker holds the lease. Unique to this stage. */
+  readonly active: S;
+  /** Status(es) `complete` may move to; the first is the default. */
+  readonly done: S | readonly S[];
+  /** Status an item is parked in when its attempts run out or its error is not retryable. */
+  readonly failed: S;
+}
+
+/** The stages of a tracker, by name. */
+export type StageMap<S extends string = string> = Readonly<Record<string, StageDefinition<S>>>;
+
+/** The union of a stage's `done` statuses. */
+export type DoneStatus<D extends StageDefinition> = (D['done'] extends readonly (infer X)[] ? X : D['done']) & string;
+
+/** Lease options. */
+export interface LeaseOptions {
+  /**
+   * How long a claim is held without renewal, in milliseconds, judged by the store's clock.
+   * @default 30000
+   */
+  readonly ttlMs?: number;
+}
+
+/** Retry options. */
+export interface RetryOptions {
+  /**
+   * Claims an item may have before a failure parks it in the stage's failed status.
+   * @default 5
+   */
+  readonly maxAttempts?: number;
+  /**
+   * Delay before a failed item may be claimed again, by attempt number.
+   * @default exponentialBackoff({ baseMs: 1000, maxMs: 300000, jitter: true })
+   */
+  readonly backoff?: Backoff;
+}
+
+/** Everything that defines a {@link Tracker}. */
+export interface TrackerOptions<S extends string, K extends KeySchema, D extends z.ZodType, St extends StageMap<S>> {
+  /** Where items live: a MemoryStore, MongoStore, PostgresStore or SqliteStore. */
+  readonly store: Store;
+  /** Every status an item may have. Use `as const` (or a literal array) for typed statuses. */
+  readonly statuses: readonly S[];
+  /** Status of a newly tracked item. */
+  readonly initial: NoInfer<S>;
+  /** Schema of the item key; fields must be required strings, numbers, booleans or dates. */
+  readonly key: K;
+  /**
+   * Schema of the item data.
+   * @default z.record(z.string(), z.unknown())
+   */
+  readonly data?: D;
+  /** The stages of the state machine. */
+  readonly stages: St;
+  /** Lease options. */
+  readonly lease?: LeaseOptions;
+  /** Retry and backoff options. */
+  readonly retry?: RetryOptions;
+  /**
+   * Largest accepted data value, as bytes of JSON.
+   * @default 1048576
+   */
+  readonly maxDataBytes?: number;
+  /** A pino-like or console-like logger for transitions and errors. */
+  readonly logger?: Logger;
+}
+
+/** A stage with its statuses as arrays, checked. */
+export interface NormalizedStage {
+  readonly name: string;
+  readonly from: readonly string[];
+  readonly active: string;
+  readonly done: readonly string[];
+  readonly failed: string;
+}
+
+/** A checked, frozen copy of the definition. */
+export interface Definition {
+  readonly statuses: readonly string[];
+  readonly initial: string;
+  readonly stages: ReadonlyMap<string, NormalizedStage>;
+  readonly activeStatuses: readonly string[];
+  readonly keyFields: ReadonlyArray<{ readonly name: string; readonly type: KeyFieldType }>;
+  readonly ttlMs: number;
+  readonly maxAttempts: number;
+  readonly backoff: Backoff;
+  readonly maxDataBytes: number;
+}
+
+const asArray = <T>(v: T | readonly T[]): readonly T[] => (Array.isArray(v) ? (v as readonly T[]) : [v as T]);
+
+function keyFieldType(name: string, schema: unknown): KeyFieldType {
+  const def = (schema as { _zod?: { def?: { type?: string; values?: unknown[]; entries?: Record<string, unknown> } } })
+    ?._zod?.def;
+  const scalar = (v: unknown): KeyFieldType | undefined =>
+    typeof v === 'string' ? 'string' : typeof v === 'number' ? 'number' : typeof v === 'boolean' ? 'boolean' : undefined;
+  let type: KeyFieldType | undefined;
+  switch (def?.type) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+    case 'date':
+      type = def.type;
+      break;
+    case 'literal':
+      type = scalar(def.values?.[0]);
+      break;
+    case 'enum':
+      type = scalar(Object.values(def.entries ?? {})[0]);
+      break;
+  }
+  if (!type) {
+    throw new ConfigError(
+      `key.${name}`,
+      `key fields must be required scalars (z.string(), z.number(), z.boolean(), z.date(), z.enum() or z.literal()), got \`${def?.type ?? typeof schema}\`. Move other values into \`data\`.`,
+    );
+  }
+  return type;
+}
+
+/** Checks a definition and returns a frozen, normalised copy. Throws ConfigError. */
+export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z.ZodType, StageMap>): Definition {
+  if (!options || typeof options !== 'object') throw new ConfigError('options', 'expected an object.');
+  const store = options.store as Partial<Store> | undefined;
+  if (!store || typeof store.update !== 'function' || typeof store.insert !== 'function') {
+    throw new ConfigError('store', 'expected a store such as `new MemoryStore()` or `new SqliteStore({ ... })`.');
+  }
+  if (!Array.isArray(options.statuses) || options.statuses.length === 0) {
+    throw new ConfigError('statuses', 'expected a non-empty array of status names.');
+  }
+  const statuses = [...options.statuses];
+  const known = new Set<string>();
+  for (const s of statuses) {
+    if (typeof s !== 'string' || s.length === 0) throw new ConfigError('statuses', `expected non-empty strings, got \`${String(s)}\`.`);
+    if (known.has(s)) throw new ConfigError('statuses', `\`${s}\` is listed twice.`);
+    known.add(s);
+  }
+  const check = (option: string, s: unknown): string => {
+    if (typeof s !== 'string' || !known.has(s)) {
+      throw new ConfigError(option, `\`${String(s)}\` is not one of the declared statuses (${statuses.join(', ')}).`);
+    }
+    return s;
+  };
+  const initial = check('initial', options.initial);
+
+  if (!options.stages || typeof options.stages !== 'object' || Object.keys(options.stages).length === 0) {
+    throw new ConfigError('stages', 'expected at least one stage, such as `{ process: { from, active, done, failed } }`.');
+  }
+  const stages = new Map<string, NormalizedStage>();
+  const activeOwner = new Map<string, string>();
+  const passive = new Set<string>([initial]);
+  for (const [name, raw] of Object.entries(options.stages)) {
+    const at = `stages.${name}`;
+    if (!raw || typeof raw !== 'object') throw new ConfigError(at, 'expected `{ from, active, done, failed }`.');
+    const from = asArray(raw.from).map((s, i) => check(`${at}.from[${i}]`, s));
+    const done = asArray(raw.done).map((s, i) => check(`${at}.done[${i}]`, s));
+    if (from.length === 0) throw new ConfigError(`${at}.from`, 'expected at least one status.');
+    if (done.length === 0) throw new ConfigError(`${at}.done`, 'expected at least one status.');
+    const active = check(`${at}.active`, raw.active);
+    const failed = check(`${at}.failed`, raw.failed);
+    if (activeOwner.has(active)) {
+      throw new ConfigError(`${at}.active`, `\`${active}\` is already the active status of stage \`${activeOwner.get(active)}\`; each stage needs its own.`);
+    }
+    activeOwner.set(active, name);
+    for (const s of [...from, ...done, failed]) passive.add(s);
+    stages.set(name, Object.freeze({ name, from, active, done, failed }));
+  }
+  for (const [active, name] of activeOwner) {
+    if (passive.has(active)) {
+      throw new ConfigError(`stages.${name}.active`, `\`${active}\` is also used as an initial, from, done or failed status; an active status must only mean "leased".`);
+    }
+  }
+
+  const shape = (options.key as { shape?: Record<string, unknown> } | undefined)?.shape;
+  if (!shape || typeof shape !== 'object' || Object.keys(shape).length === 0) {
+    throw new ConfigError('key', 'expected a zod object schema with at least one field, such as `z.object({ id: z.string() })`.');
+  }
+  const keyFields = Object.entries(shape).map(([name, schema]) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(name)) {
+      throw new ConfigError(`key.${name}`, 'key field names must be letters, digits and `_` (no `$` or `.`), starting with a letter or `_`, at most 63 characters.');
+    }
+    return Object.freeze({ name, type: keyFieldType(name, schema) });
+  });
+
+  const ttlMs = requirePositiveInt('lease.ttlMs', options.lease?.ttlMs ?? 30_000);
+  const maxAttempts = requirePositiveInt('retry.maxAttempts', options.retry?.maxAttempts ?? 5);
+  const backoff = options.retry?.backoff ?? exponentialBackoff({ baseMs: 1_000, maxMs: 300_000, jitter: true });
+  if (typeof backoff !== 'function') throw new ConfigError('retry.backoff', 'expected a function `(attempt) => ms`.');
+  delayFor(backoff, 1);
+  const maxDataBytes = requireNumber('maxDataBytes', options.maxDataBytes ?? 1_048_576, { min: 1, integer: true });
+
+  return Object.freeze({
+    statuses,
+    initial,
+    stages,
+    activeStatuses: [...activeOwner.keys()],
+    keyFields,
+    ttlMs,
+    maxAttempts,
+    backoff,
+    maxDataBytes,
+  });
+}

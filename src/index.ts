@@ -1,0 +1,46 @@
+/**
+ * leasehold: many workers share one set of work items; exactly one holds each item at a
+ * time, stale workers are fenced off, and nothing is lost when a worker dies.
+ *
+ * @packageDocumentation
+ */
+export { Tracker, type BatchResult, type DataPatch, type ReapResult, type TrackerStats } from './tracker.js';
+export { Lease } from './lease.js';
+export { Worker, defaultOwner, type Handler, type WorkOptions } from './worker.js';
+export { exponentialBackoff, type Backoff, type ExponentialBackoffOptions } from './backoff.js';
+export {
+  ConfigError,
+  LeaseholdError,
+  LeaseLostError,
+  NonRetryableError,
+  StoreError,
+  ValidationError,
+  type HeldState,
+  type ValidationIssue,
+} from './errors.js';
+export type { Item } from './codec.js';
+export type {
+  DoneStatus,
+  KeySchema,
+  LeaseOptions,
+  RetryOptions,
+  StageDefinition,
+  StageMap,
+  TrackerOptions,
+} from './definition.js';
+export type { LeaseEventBase, Listener, Logger, TrackerEvents } from './events.js';
+export type {
+  Change,
+  Condition,
+  Delay,
+  GuardedUpdate,
+  KeyFieldType,
+  KeyScalar,
+  KeyValues,
+  Store,
+  StoreCapabilities,
+  StoreSchema,
+  StoredItem,
+  StoreStats,
+  UpdateOptions,
+} from './store.js';

@@ -1,0 +1,78 @@
+import type { Item } from './codec.js';
+import type { KeyValues } from './store.js';
+
+/** Mutable lease state, kept out of the public object. */
+export interface LeaseState {
+  readonly storeKey: KeyValues;
+  /** `performance.now()` at claim, for durations. */
+  readonly startedAt: number;
+  expiresAt: Date;
+  settled: boolean;
+  readonly controller: AbortController;
+}
+
+const states = new WeakMap<object, LeaseState>();
+
+/** @internal Reads a lease's hidden state; throws for objects that are not leases. */
+export function leaseState(lease: object): LeaseState | undefined {
+  return states.get(lease);
+}
+
+/**
+ * A claim on one item for one stage. Every call that settles or renews it is guarded by its
+ * `fence`: once the store holds a newer fence, the lease is lost and those calls throw
+ * `LeaseLostError` without changing anything.
+ *
+ * Pass `fence` on to your own writes ("write only if the stored fence is not newer") to fence
+ * side effects too.
+ */
+export class Lease<Stage extends string = string, K = unknown, D = unknown, S extends string = string> {
+  /** The stage this lease was claimed for. */
+  readonly stage: Stage;
+  /** The item key. */
+  readonly key: K;
+  /** The fencing token: larger than every earlier claim's. */
+  readonly fence: number;
+  /** Who holds the lease. */
+  readonly owner: string;
+  /** Which attempt this is (1 for the first claim). */
+  readonly attempt: number;
+  /** The item as it was right after the claim. */
+  readonly item: Item<S, K, D>;
+
+  /** @internal Created by the Tracker only. */
+  constructor(stage: Stage, owner: string, item: Item<S, K, D>, storeKey: KeyValues) {
+    this.stage = stage;
+    this.owner = owner;
+    this.item = item;
+    this.key = item.key;
+    this.fence = item.fence;
+    this.attempt = item.attempts;
+    states.set(this, {
+      storeKey,
+      startedAt: performance.now(),
+      expiresAt: item.leaseExpiresAt ?? new Date(0),
+      settled: false,
+      controller: new AbortController(),
+    });
+  }
+
+  #state(): LeaseState {
+    return states.get(this)!;
+  }
+
+  /** When the lease expires unless renewed (store clock, as of the last claim or renew). */
+  get expiresAt(): Date {
+    return this.#state().expiresAt;
+  }
+
+  /** Whether the lease was completed, failed, released or found lost. */
+  get settled(): boolean {
+    return this.#state().settled;
+  }
+
+  /** Aborts when the lease is lost or can no longer be renewed; stop work when it fires. */
+  get signal(): AbortSignal {
+    return this.#state().controller.signal;
+  }
+}

@@ -1,0 +1,367 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, LeaseLostError, NonRetryableError, ValidationError, type Store } from '../../src/index.js';
+import { countingStore } from '../support/counting.js';
+import { k, makeTracker, TTL, type TestTracker } from './definition.js';
+
+/** How the contract suite gets stores of one kind. */
+export interface StoreHarness {
+  /** Name shown in the test output. */
+  readonly name: string;
+  /** A fresh, empty store (its own table or collection). */
+  create(): Promise<Store>;
+  /** Makes `ms` of store time pass for every item of `store` (moves deadlines earlier). */
+  elapse(store: Store, ms: number): Promise<void>;
+  /** A second client on the same table, over its own connection, for races. */
+  peer?(store: Store): Promise<Store>;
+  /** Overwrites the stored data of `key` with a value that breaks the data schema. */
+  corrupt?(store: Store, key: ReturnType<typeof k>): Promise<void>;
+  /** How often each race is repeated. */
+  readonly raceRepeats?: number;
+}
+
+/** The leasehold store contract (DESIGN.md, "The contract every store keeps"), once for every store. */
+export function storeContract(harness: StoreHarness): void {
+  const fresh = async (options?: Parameters<typeof makeTracker>[1]) => {
+    const store = await harness.create();
+    const tracker = makeTracker(store, options);
+    await tracker.init();
+    return { store, tracker };
+  };
+  const repeats = harness.raceRepeats ?? 100;
+
+  describe(`store contract: ${harness.name}`, () => {
+    describe('1. track', () => {
+      it('creates the item in the initial status once and never changes an existing item', async () => {
+        const { tracker } = await fresh();
+        const first = await tracker.track(k(1), { bytes: 1 });
+        expect(first.created).toBe(true);
+        expect(first.item).toMatchObject({ key: k(1), status: 'pending', data: { bytes: 1 }, attempts: 0, fence: 0, owner: null });
+        const lease = await tracker.claim('download', { owner: 'w1', key: k(1) });
+        expect(lease).not.toBeNull();
+        const again = await tracker.track(k(1), { bytes: 999 });
+        expect(again.created).toBe(false);
+        expect(again.item).toMatchObject({ status: 'downloading', data: { bytes: 1 } });
+      });
+
+      it('concurrent tracks of one key create exactly one item', async () => {
+        const { store, tracker } = await fresh();
+        const others = harness.peer ? await Promise.all([1, 2, 3].map(() => harness.peer!(store))) : [];
+        const trackers = [tracker, ...others.map((s) => makeTracker(s))];
+        const results = await Promise.all(Array.from({ length: 16 }, (_, i) => trackers[i % trackers.length]!.track(k(7), { note: `t${i}` })));
+        expect(results.filter((r) => r.created)).toHaveLength(1);
+        expect((await tracker.stats()).total).toBe(1);
+        const created = results.find((r) => r.created)!;
+        expect(new Set(results.map((r) => r.item.data.note))).toEqual(new Set([created.item.data.note]));
+      });
+    });
+
+    describe('2. claim', () => {
+      it('takes the oldest eligible item first and returns null when none is eligible', async () => {
+        const { tracker } = await fresh();
+        for (const n of [3, 1, 2]) await tracker.track(k(n));
+        const order: number[] = [];
+        for (let i = 0; i < 3; i++) order.push((await tracker.claim('download', { owner: 'w' }))!.key.seq);
+        expect(order).toEqual([3, 1, 2]);
+        expect(await tracker.claim('download', { owner: 'w' })).toBeNull();
+      });
+
+      it('sets the active status, owner, fence + 1, attempts + 1 and a lease from the store clock', async () => {
+        const { tracker } = await fresh();
+        await tracker.track(k(1));
+        const lease = (await tracker.claim('download', { owner: 'w1', key: k(1) }))!;
+        expect(lease).toMatchObject({ stage: 'download', owner: 'w1', fence: 1, attempt: 1, key: k(1) });
+        const item = (await tracker.get(k(1)))!;
+        expect(item).toMatchObject({ status: 'downloading', owner: 'w1', fence: 1, attempts: 1 });
+        expect(item.leaseExpiresAt!.getTime() - item.claimedAt!.getTime()).toBe(TTL);
+        expect(lease.expiresAt.getTime()).toBe(item.leaseExpiresAt!.getTime());
+      });
+
+      it('claims a given key only, and only from the stage\'s from status', async () => {
+        const { tracker } = await fresh();
+        await tracker.track(k(1));
+        await tracker.track(k(2));
+        expect(await tracker.claim('process', { owner: 'w', key: k(1) })).toBeNull();
+        const lease = await tracker.claim('download', { owner: 'w', key: k(2) });
+        expect(lease?.key).toEqual(k(2));
+        expect(await tracker.claim('download', { owner: 'w', key: k(2) })).toBeNull();
+        expect(await tracker.claim('download', { owner: 'w', key: k(99) })).toBeNull();
+      });
+
+      for (const n of [3, 16, 64]) {
+        it(`of ${n} concurrent claims of one item exactly one wins (x${repeats})`, async () => {
+          const { store, tracker } = await fresh();
+          const others = harness.peer ? await Promise.all([1, 2, 3].map(() => harness.peer!(store))) : [];
+          const trackers = [tracker, ...others.map((s) => makeTracker(s))];
+          for (let round = 0; round < repeats; round++) {
+            await tracker.track(k(round));
+            const leases = await Promise.all(
+              Array.from({ length: n }, (_, i) => trackers[i % trackers.length]!.claim('download', { owner: `w${i}`, key: k(round) })),
+            );
+            const winners = leases.filter((l) => l !== null);
+            expect(winners).toHaveLength(1);
+            expect(winners[0]!.fence).toBe(1);
+          }
+        });
+      }
+
+      it('claimBatch claims distinct items, each with its own lease, oldest first', async () => {
+        const { tracker } = await fresh();
+        for (let n = 0; n < 7; n++) await tracker.track(k(n));
+        const first = await tracker.claimBatch('download', { owner: 'w', limit: 5 });
+        expect(first.map((l) => l.key.seq)).toEqual([0, 1, 2, 3, 4]);
+        expect(first.every((l) => l.fence === 1 && l.attempt === 1)).toBe(true);
+        const rest = await tracker.claimBatch('download', { owner: 'w', limit: 5 });
+        expect(rest.map((l) => l.key.seq)).toEqual([5, 6]);
+      });
+    });
+
+    describe('3. complete / fail / renew / release are fenced', () => {
+      it('complete moves to a done status and merges a data patch', async () => {
+        const { tracker } = await fresh();
+        await tracker.track(k(1), { note: 'kept' });
+        const lease = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
+        const item = await tracker.complete(lease, { data: { path: '/tmp/x', bytes: 10 } });
+        expect(item).toMatchObject({ status: 'downloaded', data: { note: 'kept', path: '/tmp/x', bytes: 10 } });
+        expect(item.finishedAt).toBeInstanceOf(Date);
+        const next = (await tracker.claim('process', { owner: 'w', key: k(1) }))!;
+        expect(next.fence).toBe(2);
+        expect((await tracker.complete(next, { to: 'skipped' })).status).toBe('skipped');
+      });
+
+      it('complete to a status that is not a done status of the stage writes nothing', async () => {
+        const { tracker } = await fresh();
+        await tracker.track(k(1));
+        const lease = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
+        // @ts-expect-error -- `processed` is not a done status of `download`
+        await expect(tracker.complete(lease, { to: 'processed' })).rejects.toThrow(ConfigError);
+        expect((await tracker.get(k(1)))!.status).toBe('downloading');
+      });
+
+      it('a settled lease cannot settle again', async () => {
+        const { tracker } = await fresh();
+        await tracker.track(k(1));
+        const lease = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
+        await tracker.complete(lease);
+        await expect(tracker.complete(lease)).rejects.toThrow(LeaseLostError);
+        await expect(tracker.renew(lease)).rejects.toThrow(LeaseLostError);
+        expect((await tracker.get(k(1)))!.status).toBe('downloaded');
+      });
+
+      it('after a reap, the stale holder\'s complete/fail/renew/release throw LeaseLostError and change nothing', async () => {
+        const { store, tracker } = await fresh();
+        await tracker.track(k(1));
+        const stale = (await tracker.claim('download', { owner: 'stale', key: k(1) }))!;
+        await harness.elapse(store, TTL + 1);
+        expect(await tracker.reapStale()).toEqual({ retried: 1, failed: 0 });
+        await harness.elapse(store, 60_000);
+        const fresh2 = (await tracker.claim('download', { owner: 'new', key: k(1) }))!;
+        expect(fresh2.fence).toBeGreaterThan(stale.fence);
+        const before = await tracker.get(k(1));
+        for (const attempt of [
+          () => tracker.complete(stale, { data: { path: 'stale' } }),
+          () => tracker.fail(stale, new Error('stale')),
+          () => tracker.renew(stale),
+          () => tracker.release(stale),
+        ]) {
+          const error = await attempt().catch((e: unknown) => e);
+          expect(error).toBeInstanceOf(LeaseLostError);
+          expect(error).toMatchObject({ expectedFence: stale.fence, actualFence: fresh2.fence, status: 'downloading', stage: 'download' });
+        }
+        expect(await tracker.get(k(1))).toEqual(before);
+        await tracker.complete(fresh2);
+      });
+
+      it('renew keeps a long job alive past its ttl', async () => {
+        const { store, tracker } = await fresh();
+        await tracker.track(k(1));
+        const lease = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
+        for (let i = 0; i < 4; i++) {
+          await harness.elapse(store, TTL * 0.6);
+          await tracker.renew(lease);
+        }
+        expect(await tracker.reapStale()).toEqual({ retried: 0, failed: 0 });
+        expect((await tracker.complete(lease)).status).toBe('downloaded');
+      });
+    });
+
+    describe('4. fail, backoff and attempts', () => {
+      it('fail with attempts left goes back to from after backoff, with lastError', async () => {
+        const { store, tracker } = await fresh();
+        await tracker.track(k(1));
+        const lease = (await tracker.claim('download', { owner: 'w' }))!;
+        const item = await tracker.fail(lease, new Error('partner 503'));
+        expect(item).toMatchObject({ status: 'pending', attempts: 1, lastError: 'Error: partner 503' });
+        expect(item.notBefore!.getTime() - item.updatedAt.getTime()).toBe(1_000);
+        expect(await tracker.claim('download', { owner: 'w' })).toBeNull();
+        await harness.elapse(store, 900);
+        expect(await tracker.claim('download', { owner: 'w' })).toBeNull();
+        await harness.elapse(store, 200);
+        const second = (await tracker.claim('download', { owner: 'w' }))!;
+        expect(second.attempt).toBe(2);
+        const again = await tracker.fail(second, new Error('partner 503'));
+        expect(again.notBefore!.getTime() - again.updatedAt.getTime()).toBe(2_000);
+      });
+
+      it('attempts run out into the failed status, and a failed item is never claimed again', async () => {
+        const { store, tracker } = await fresh();
+        await tracker.track(k(1));
+        for (let i = 1; i <= 3; i++) {
+          const lease = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
+          expect(lease.attempt).toBe(i);
+          await tracker.fail(lease, 'boom');
+          await harness.elapse(store, 60_000);
+        }
+        const item = (await tracker.get(k(1)))!;
+        expect(item).toMatchObject({ status: 'failed', attempts: 3, lastError: 'boom' });
+        expect(item.finishedAt).toBeInstanceOf(Date);
+        expect(await tracker.claim('download', { owner: 'w' })).toBeNull();
+      });
+
+      it('a non-retryable error parks the item at once', async () => {
+        const { tracker } = await fresh();
+        await tracker.track(k(1));
+        const lease = (await tracker.claim('download', { owner: 'w' }))!;
+        expect((await tracker.fail(lease, new NonRetryableError('bad file'))).status).toBe('failed');
+        await tracker.track(k(2));
+        const other = (await tracker.claim('download', { owner: 'w' }))!;
+        expect((await tracker.fail(other, new Error('x'), { retry: false })).status).toBe('failed');
+      });
+
+      it('release gives the item back at once without counting an attempt', async () => {
+        const { tracker } = await fresh();
+        await tracker.track(k(1));
+        const lease = (await tracker.claim('download', { owner: 'w' }))!;
+        const item = await tracker.release(lease);
+        expect(item).toMatchObject({ status: 'pending', attempts: 0 });
+        const again = (await tracker.claim('download', { owner: 'w' }))!;
+        expect(again).toMatchObject({ attempt: 1, fence: 2 });
+      });
+
+      it('completing a stage resets attempts for the next stage', async () => {
+        const { tracker } = await fresh();
+        await tracker.track(k(1));
+        const lease = (await tracker.claim('download', { owner: 'w' }))!;
+        await tracker.complete(lease);
+        expect((await tracker.claim('process', { owner: 'w' }))!.attempt).toBe(1);
+      });
+    });
+
+    describe('5. reapStale', () => {
+      it('treats expired leases as failed attempts and parks those out of attempts', async () => {
+        const { store, tracker } = await fresh({ maxAttempts: 2 });
+        await tracker.track(k(1));
+        await tracker.track(k(2));
+        const a = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
+        await tracker.fail(a, 'first');
+        await harness.elapse(store, 5_000);
+        await tracker.claim('download', { owner: 'w', key: k(1) });
+        await tracker.claim('download', { owner: 'w', key: k(2) });
+        expect(await tracker.reapStale()).toEqual({ retried: 0, failed: 0 });
+        await harness.elapse(store, TTL + 1);
+        expect(await tracker.reapStale()).toEqual({ retried: 1, failed: 1 });
+        expect(await tracker.get(k(1))).toMatchObject({ status: 'failed', lastError: 'lease expired', fence: 3 });
+        const back = (await tracker.get(k(2)))!;
+        expect(back).toMatchObject({ status: 'pending', lastError: 'lease expired', fence: 2, attempts: 1 });
+        expect(back.notBefore!.getTime() - back.updatedAt.getTime()).toBe(1_000);
+      });
+
+      it('uses a bounded number of store calls whatever the number of items', async () => {
+        const counts: number[] = [];
+        for (const items of [3, 40]) {
+          const inner = await harness.create();
+          const { store, calls } = countingStore(inner);
+          const tracker = makeTracker(store);
+          for (let n = 0; n < items; n++) await tracker.track(k(n));
+          expect(await tracker.claimBatch('download', { owner: 'w', limit: items })).toHaveLength(items);
+          await harness.elapse(inner, TTL + 1);
+          calls.length = 0;
+          expect((await tracker.reapStale()).retried).toBe(items);
+          counts.push(calls.length);
+        }
+        expect(counts[0]).toBe(counts[1]);
+        expect(counts[0]).toBeLessThanOrEqual(4);
+      });
+    });
+
+    describe('7. validation', () => {
+      it('rejects operator objects and unknown fields in keys before the store is called', async () => {
+        const { store: inner } = await fresh();
+        const { store, calls } = countingStore(inner);
+        const tracker = makeTracker(store);
+        await tracker.init();
+        calls.length = 0;
+        const bad = [
+          { logId: { $ne: null }, partnerCode: 'acme', seq: 1 },
+          { logId: 'a', partnerCode: 'acme', seq: { $gt: 0 } },
+          { logId: 'a', partnerCode: 'acme', seq: 1, $where: 'sleep(1000)' },
+          { logId: 'a', partnerCode: ['acme'], seq: 1 },
+          { logId: 'a', partnerCode: 'acme', seq: Number.NaN },
+          null,
+        ];
+        for (const key of bad) {
+          await expect(tracker.track(key as never)).rejects.toThrow(ValidationError);
+          await expect(tracker.claim('download', { owner: 'w', key: key as never })).rejects.toThrow(ValidationError);
+          await expect(tracker.get(key as never)).rejects.toThrow(ValidationError);
+        }
+        expect(calls).toEqual([]);
+      });
+
+      it('rejects data that fails its schema, naming the operation and key', async () => {
+        const { tracker } = await fresh();
+        const error = await tracker.track(k(1), { bytes: 'many' as never }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(ValidationError);
+        expect((error as Error).message).toMatch(/`track` of item .*log-1.*bytes/);
+        expect(await tracker.get(k(1))).toBeNull();
+      });
+
+      it.skipIf(!harness.corrupt)('an item edited by hand into an invalid shape is reported and parked; others keep flowing', async () => {
+        const { store, tracker } = await fresh();
+        await tracker.track(k(1));
+        await tracker.track(k(2));
+        await harness.corrupt!(store, k(1));
+        await expect(tracker.get(k(1))).rejects.toThrow(/stored data/);
+        await expect(tracker.claim('download', { owner: 'w' })).rejects.toThrow(ValidationError);
+        const next = await tracker.claim('download', { owner: 'w' });
+        expect(next?.key).toEqual(k(2));
+        expect((await tracker.stats()).byStatus.failed).toBe(1);
+      });
+    });
+
+    describe('batch settle', () => {
+      it('completeBatch settles each lease under its own fence and reports lost ones per item', async () => {
+        const { store, tracker } = await fresh();
+        for (let n = 0; n < 4; n++) await tracker.track(k(n));
+        const leases = await tracker.claimBatch('download', { owner: 'w', limit: 4 });
+        await tracker.release(leases[2]!);
+        const results = await tracker.completeBatch(leases, { data: { note: 'batch' } });
+        expect(results.map((r) => r.ok)).toEqual([true, true, false, true]);
+        const lost = results[2]!;
+        expect(!lost.ok && lost.error).toBeInstanceOf(LeaseLostError);
+        const stats = await tracker.stats();
+        expect(stats.byStatus).toMatchObject({ downloaded: 3, pending: 1 });
+        void store;
+      });
+    });
+
+    describe('stats, get and find', () => {
+      it('counts per status, expired leases and items waiting on backoff', async () => {
+        const { store, tracker } = await fresh();
+        for (let n = 0; n < 5; n++) await tracker.track(k(n));
+        const [a, b] = await tracker.claimBatch('download', { owner: 'w', limit: 2 });
+        await tracker.fail(a!, 'later');
+        void b;
+        await harness.elapse(store, TTL - 500);
+        await tracker.claim('download', { owner: 'w' });
+        await harness.elapse(store, 600);
+        const stats = await tracker.stats();
+        expect(stats).toMatchObject({ total: 5, expiredLeases: 1, waiting: 0 });
+        expect(stats.byStatus).toMatchObject({ pending: 3, downloading: 2, processed: 0 });
+        const waiting = await tracker.claim('download', { owner: 'w' });
+        await tracker.fail(waiting!, 'again');
+        expect((await tracker.stats()).waiting).toBe(1);
+        expect((await tracker.find({ status: 'downloading' })).map((i) => i.key.seq).sort()).toEqual([1, 2]);
+        expect(await tracker.find({ limit: 2 })).toHaveLength(2);
+      });
+    });
+  });
+}
