@@ -167,7 +167,10 @@ export class Worker<L extends Lease = Lease> {
     while (this.#running) {
       const free = this.#concurrency - this.#inFlight.size;
       if (free <= 0) {
-        await Promise.race(this.#inFlight.values());
+        // a finished handler or stop() frees the loop
+        const wait = this.#idle(this.#pollMax);
+        await Promise.race([...this.#inFlight.values(), wait.promise]);
+        wait.cancel();
         continue;
       }
       let leases: L[] = [];
@@ -176,12 +179,12 @@ export class Worker<L extends Lease = Lease> {
       } catch (error) {
         this.#driver.reportError('claim', error);
         // a parked invalid item is not a reason to wait; a store fault is
-        if (!(error instanceof ValidationError)) await this.#idle(idle);
+        if (!(error instanceof ValidationError)) await this.#idle(idle).promise;
         idle = Math.min(this.#pollMax, idle * 2);
         continue;
       }
       if (leases.length === 0) {
-        await this.#idle(idle);
+        await this.#idle(idle).promise;
         idle = Math.min(this.#pollMax, idle * 2);
         continue;
       }
@@ -198,17 +201,19 @@ export class Worker<L extends Lease = Lease> {
     }
   }
 
-  #idle(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done() {
+  /** Sleeps `ms` or until woken (new local work, or stop). */
+  #idle(ms: number): { promise: Promise<void>; cancel(): void } {
+    let done = () => {};
+    const promise = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => done(), ms);
+      done = () => {
         clearTimeout(timer);
-        self.#wake = undefined;
+        if (this.#wake === done) this.#wake = undefined;
         resolve();
-      }
+      };
       this.#wake = done;
     });
+    return { promise, cancel: done };
   }
 
   async #process(lease: L): Promise<void> {

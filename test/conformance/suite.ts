@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, LeaseLostError, NonRetryableError, ValidationError, type Store } from '../../src/index.js';
 import { countingStore } from '../support/counting.js';
-import { k, makeTracker, TTL, type TestTracker } from './definition.js';
+import { k, makeTracker, TTL } from './definition.js';
 
 /** How the contract suite gets stores of one kind. */
 export interface StoreHarness {

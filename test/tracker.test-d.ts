@@ -1,0 +1,84 @@
+import { describe, expectTypeOf, it } from 'vitest';
+import { z } from 'zod';
+import { Tracker, type Item, type Lease } from '../src/index.js';
+import { MemoryStore } from '../src/stores/memory.js';
+
+const logs = new Tracker({
+  store: new MemoryStore(),
+  statuses: ['pending', 'downloading', 'downloaded', 'processing', 'processed', 'skipped', 'failed'],
+  initial: 'pending',
+  key: z.object({ logId: z.string(), partnerCode: z.string() }),
+  data: z.object({ localFilePath: z.string().optional(), bytes: z.number().optional() }),
+  stages: {
+    download: { from: 'pending', active: 'downloading', done: 'downloaded', failed: 'failed' },
+    process: { from: 'downloaded', active: 'processing', done: ['processed', 'skipped'], failed: 'failed' },
+  },
+});
+
+type Status = 'pending' | 'downloading' | 'downloaded' | 'processing' | 'processed' | 'skipped' | 'failed';
+const key = { logId: 'l1', partnerCode: 'acme' };
+
+describe('types carry the state machine', () => {
+  it('infers statuses, key and data', async () => {
+    const { item } = await logs.track(key, { bytes: 3 });
+    expectTypeOf(item.status).toEqualTypeOf<Status>();
+    expectTypeOf(item.key).toEqualTypeOf<{ logId: string; partnerCode: string }>();
+    expectTypeOf(item.data.bytes).toEqualTypeOf<number | undefined>();
+    expectTypeOf(await logs.get(key)).toEqualTypeOf<Item<Status, { logId: string; partnerCode: string }, { localFilePath?: string; bytes?: number }> | null>();
+  });
+
+  it('types leases by stage and complete targets by the stage\'s done statuses', async () => {
+    const lease = await logs.claim('process', { owner: 'w', key });
+    expectTypeOf(lease).toExtend<Lease<'process'> | null>();
+    if (!lease) return;
+    await logs.complete(lease, { to: 'skipped' });
+    await logs.complete(lease, { data: { bytes: 1 } });
+    // @ts-expect-error -- `downloaded` is a done status of `download`, not of `process` is a done status of `download`, not of `process`
+    await logs.complete(lease, { to: 'downloaded' });
+    // @ts-expect-error -- not a declared status at all
+    await logs.complete(lease, { to: 'archived' });
+    // @ts-expect-error -- data patch must match the data schema
+    await logs.complete(lease, { data: { bytes: 'many' } });
+  });
+
+  it('rejects unknown stages and undeclared statuses at compile time', async () => {
+    // @ts-expect-error -- no such stage
+    await logs.claim('upload', { owner: 'w' });
+    // @ts-expect-error -- not a declared status
+    await logs.find({ status: 'archived' });
+    // @ts-expect-error -- key fields must match the key schema
+    await logs.track({ logId: 1, partnerCode: 'acme' });
+
+    new Tracker({
+      store: new MemoryStore(),
+      statuses: ['a', 'b', 'c'],
+      // @ts-expect-error -- initial must be a declared status
+      initial: 'z',
+      key: z.object({ id: z.string() }),
+      stages: { s: { from: 'a', active: 'b', done: 'c', failed: 'c' } },
+    });
+
+    new Tracker({
+      store: new MemoryStore(),
+      statuses: ['a', 'b', 'c'],
+      initial: 'a',
+      key: z.object({ id: z.string() }),
+      // @ts-expect-error -- a stage may only use declared statuses
+      stages: { s: { from: 'a', active: 'running', done: 'c', failed: 'c' } },
+    });
+  });
+
+  it('types worker handler results and events', () => {
+    logs.work('process', async (lease) => {
+      expectTypeOf(lease.stage).toEqualTypeOf<'process'>();
+      expectTypeOf(lease.fence).toEqualTypeOf<number>();
+      return { to: 'processed' as const };
+    });
+    // @ts-expect-error -- handler may only complete to a done status of its stage
+    logs.work('download', async () => ({ to: 'processed' as const }));
+    logs.on('failed', (e) => {
+      expectTypeOf(e.willRetry).toEqualTypeOf<boolean>();
+      expectTypeOf(e.key).toEqualTypeOf<{ logId: string; partnerCode: string }>();
+    });
+  });
+});

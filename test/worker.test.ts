@@ -1,0 +1,167 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { ConfigError, LeaseLostError, Tracker, type Lease } from '../src/index.js';
+import { MemoryStore } from '../src/stores/memory.js';
+
+function jobs(options: { ttlMs?: number; clock?: () => number; maxAttempts?: number } = {}) {
+  return new Tracker({
+    store: new MemoryStore(options.clock ? { clock: options.clock } : {}),
+    statuses: ['queued', 'running', 'done', 'skipped', 'failed'],
+    initial: 'queued',
+    key: z.object({ id: z.number() }),
+    data: z.object({ result: z.string().optional() }),
+    stages: { run: { from: 'queued', active: 'running', done: ['done', 'skipped'], failed: 'failed' } },
+    lease: { ttlMs: options.ttlMs ?? 1_000 },
+    retry: { maxAttempts: options.maxAttempts ?? 3, backoff: () => 0 },
+  });
+}
+
+const until = async (cond: () => boolean | Promise<boolean>, ms = 5_000) => {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+describe('tracker.work()', () => {
+  it('runs every item once with at most `concurrency` handlers at a time', async () => {
+    const tracker = jobs();
+    for (let id = 0; id < 40; id++) await tracker.track({ id });
+    let running = 0;
+    let peak = 0;
+    const seen: number[] = [];
+    const worker = tracker.work(
+      'run',
+      async (lease) => {
+        running++;
+        peak = Math.max(peak, running);
+        seen.push(lease.key.id);
+        await new Promise((r) => setTimeout(r, 2));
+        running--;
+        return { data: { result: `r${lease.key.id}` } };
+      },
+      { concurrency: 4, batchSize: 3, owner: 'w1' },
+    );
+    await until(async () => (await tracker.stats()).byStatus.done === 40);
+    await worker.stop();
+    expect(peak).toBeLessThanOrEqual(4);
+    expect(peak).toBeGreaterThan(1);
+    expect(seen.sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect((await tracker.get({ id: 7 }))!.data.result).toBe('r7');
+  });
+
+  it('turns a thrown error into fail, retries, and completes to the returned status', async () => {
+    const tracker = jobs();
+    await tracker.track({ id: 1 });
+    const failed: boolean[] = [];
+    tracker.on('failed', (e) => failed.push(e.willRetry));
+    const worker = tracker.work('run', async (lease) => {
+      if (lease.attempt < 3) throw new Error(`flaky ${lease.attempt}`);
+      return { to: 'skipped' as const };
+    });
+    await until(async () => (await tracker.get({ id: 1 }))!.status === 'skipped');
+    await worker.stop();
+    expect(failed).toEqual([true, true]);
+    expect((await tracker.get({ id: 1 }))!.lastError).toBe('Error: flaky 2');
+  });
+
+  it('renews the lease while a handler runs longer than the ttl, so a reaper never takes it', async () => {
+    const tracker = jobs({ ttlMs: 150 });
+    await tracker.track({ id: 1 });
+    let renewed = 0;
+    tracker.on('renewed', () => renewed++);
+    const worker = tracker.work('run', async () => new Promise((r) => setTimeout(r, 600)), { reapIntervalMs: 20 });
+    await until(async () => (await tracker.get({ id: 1 }))!.status === 'done');
+    await worker.stop();
+    expect(renewed).toBeGreaterThanOrEqual(3);
+    expect((await tracker.get({ id: 1 }))!.attempts).toBe(0);
+  });
+
+  it('aborts lease.signal when the lease is lost, and the late result is refused without crashing', async () => {
+    let now = 0;
+    const tracker = jobs({ ttlMs: 1_000, clock: () => now });
+    await tracker.track({ id: 1 });
+    const lost: string[] = [];
+    tracker.on('leaseLost', (e) => lost.push(e.operation));
+    let aborted = false;
+    let holding: Lease | undefined;
+    const worker = tracker.work(
+      'run',
+      async (lease) => {
+        holding = lease;
+        await new Promise<void>((resolve) => lease.signal.addEventListener('abort', () => resolve()));
+        aborted = true;
+      },
+      { heartbeatMs: 20 },
+    );
+    await until(() => holding !== undefined);
+    now += 5_000; // the store's clock moves past the lease; a reaper takes the item
+    expect((await tracker.reapStale()).retried).toBe(1);
+    await until(() => aborted);
+    await worker.stop({ timeoutMs: 100 });
+    expect(lost.length).toBeGreaterThanOrEqual(1);
+    expect(holding!.settled).toBe(true);
+  });
+
+  it('wakes at once when an item is tracked in the same process, even with a long poll delay', async () => {
+    const tracker = jobs();
+    const worker = tracker.work('run', async () => {}, { pollMinMs: 10_000, pollMaxMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 20));
+    const started = Date.now();
+    await tracker.track({ id: 1 });
+    await until(async () => (await tracker.get({ id: 1 }))!.status === 'done', 2_000);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    await worker.stop();
+  });
+
+  it('stop() waits for in-flight handlers, and releases what is left at the deadline', async () => {
+    const tracker = jobs({ ttlMs: 60_000 });
+    await tracker.track({ id: 1 });
+    await tracker.track({ id: 2 });
+    let finish: () => void = () => {};
+    const worker = tracker.work(
+      'run',
+      async (lease) => {
+        if (lease.key.id === 1) await new Promise((r) => setTimeout(r, 30));
+        else await new Promise<void>((r) => (finish = r));
+      },
+      { concurrency: 2 },
+    );
+    await until(async () => (await tracker.stats()).byStatus.running === 2);
+    await worker.stop({ timeoutMs: 200 });
+    expect(worker.running).toBe(false);
+    const one = (await tracker.get({ id: 1 }))!;
+    const two = (await tracker.get({ id: 2 }))!;
+    expect(one.status).toBe('done');
+    expect(two).toMatchObject({ status: 'queued', attempts: 0 });
+    finish();
+  });
+
+  it('keeps going when the store fails, reporting each error', async () => {
+    const tracker = jobs();
+    await tracker.track({ id: 1 });
+    const store = tracker.store as MemoryStore;
+    const original = store.update.bind(store);
+    let failures = 2;
+    store.update = async (...args) => {
+      if (failures-- > 0) throw new Error('connection reset');
+      return original(...args);
+    };
+    const errors: unknown[] = [];
+    tracker.on('error', (e) => errors.push(e.error));
+    const worker = tracker.work('run', async () => {}, { pollMinMs: 5 });
+    await until(async () => (await tracker.get({ id: 1 }))!.status === 'done');
+    await worker.stop();
+    expect(errors).toHaveLength(2);
+    expect(String(errors[0])).toMatch(/\[leasehold\] \[memory\] `claimBatch` failed: connection reset/);
+  });
+
+  it('rejects bad options with a ConfigError naming the option', () => {
+    const tracker = jobs();
+    expect(() => tracker.work('run', async () => {}, { concurrency: 0 })).toThrow(/`work.concurrency`.*positive|integer/);
+    expect(() => tracker.work('nope' as never, async () => {})).toThrow(ConfigError);
+    expect(() => tracker.work('run', async () => {}, { heartbeatMs: 5_000 })).toThrow(/shorter than the lease ttl/);
+    void LeaseLostError;
+  });
+});
