@@ -33,7 +33,7 @@ describe('types carry the state machine', () => {
     if (!lease) return;
     await logs.complete(lease, { to: 'skipped' });
     await logs.complete(lease, { data: { bytes: 1 } });
-    // @ts-expect-error -- `downloaded` is a done status of `download`, not of `process` is a done status of `download`, not of `process`
+    // @ts-expect-error -- `downloaded` is a done status of `download`, not of `process`
     await logs.complete(lease, { to: 'downloaded' });
     // @ts-expect-error -- not a declared status at all
     await logs.complete(lease, { to: 'archived' });
