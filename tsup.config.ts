@@ -4,6 +4,9 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     'stores/memory': 'src/stores/memory.ts',
+    'stores/mongodb': 'src/stores/mongodb.ts',
+    'stores/postgres': 'src/stores/postgres.ts',
+    'stores/sqlite': 'src/stores/sqlite.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -13,4 +16,5 @@ export default defineConfig({
   clean: true,
   target: 'node20',
   outDir: 'dist',
+  external: ['mongodb', 'pg', 'better-sqlite3'],
 });

@@ -7,7 +7,7 @@ export default defineConfig({
   resolve: {
     // examples import the package by name, as users do; tests run them against the sources
     alias: [
-      { find: /^leasehold\/memory$/, replacement: src('stores/memory.ts') },
+      { find: /^leasehold\/(memory|mongodb|postgres|sqlite)$/, replacement: src('stores/$1.ts') },
       { find: /^leasehold$/, replacement: src('index.ts') },
     ],
   },

@@ -31,7 +31,8 @@ describe('the packed package', () => {
     const modules = join(app, 'node_modules');
     mkdirSync(join(modules, 'leasehold'), { recursive: true });
     execFileSync('tar', ['-xzf', join(out, filename), '-C', join(modules, 'leasehold'), '--strip-components=1']);
-    for (const dep of [...Object.keys(pkg.dependencies), '@types/node']) {
+    // a user of a store subpath has its driver (and its types) installed
+    for (const dep of [...Object.keys(pkg.dependencies), '@types/node', 'mongodb', 'pg', '@types/pg', 'better-sqlite3', '@types/better-sqlite3']) {
       mkdirSync(join(modules, dep, '..'), { recursive: true });
       symlinkSync(join(root, 'node_modules', dep), join(modules, dep));
     }

@@ -34,7 +34,13 @@ export default async function setup(project: TestProject) {
     if (systemBinary) process.env.MONGOMS_SYSTEM_BINARY ??= systemBinary;
     const { MongoMemoryReplSet } = await import('mongodb-memory-server-core');
     const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out after 30 s')), 30_000).unref());
-    const server = await Promise.race([MongoMemoryReplSet.create({ replSet: { count: 1 } }), timeout]);
+    // mongodb-memory-server prints its own stack traces on a failed download; the banner says it all
+    const { error: loudError, warn: loudWarn } = console;
+    console.error = console.warn = () => {};
+    const server = await Promise.race([MongoMemoryReplSet.create({ replSet: { count: 1 } }), timeout]).finally(() => {
+      console.error = loudError;
+      console.warn = loudWarn;
+    });
     project.provide('mongoUri', server.getUri());
     project.provide('mongoSource', 'mongodb-memory-server (single-node replica set)');
     banner(`[leasehold tests] MongoDB: mongodb-memory-server at ${server.getUri()}`);
