@@ -23,7 +23,7 @@ let app = '';
 
 describe('the packed package', () => {
   beforeAll(() => {
-    execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'pipe' });
+    // dist/ was built by the global setup (test/setup/build.ts)
     const out = mkdtempSync(join(tmpdir(), 'leasehold-pack-'));
     const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', out], { cwd: root, encoding: 'utf8' })) as Array<{ filename: string }>;
     const filename = packed[0]!.filename;

@@ -1,8 +1,12 @@
 import pg from 'pg';
-import { afterAll, inject } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { PostgresStore } from '../src/stores/postgres.js';
 import type { Store } from '../src/index.js';
 import { storeContract } from './conformance/suite.js';
+import { processRaces } from './support/processes.js';
+import { expectOneRoundTripEach } from './support/round-trips.js';
+import { captureClaimAndReap } from './support/explain.js';
+import { makeTracker } from './conformance/definition.js';
 
 const url = inject('postgresUrl');
 const pools: pg.Pool[] = [];
@@ -41,4 +45,41 @@ storeContract({
   async corrupt(store, key) {
     await admin.query(`UPDATE "${tables.get(store)}" SET data = '{"bytes":"not a number"}'::jsonb WHERE "logId" = $1`, [key.logId]);
   },
+});
+
+describe('PostgresStore across processes', () => {
+  it('4 processes, each with its own pool, claiming the same 60 items: one winner per item', async () => {
+    await processRaces({ store: 'postgres', target: url, tag: run, make: (table) => new PostgresStore({ pool: admin, table }) });
+  });
+});
+
+describe('PostgresStore round trips', () => {
+  it('runs one statement per track, claim, renew, complete, fail and release', async () => {
+    let statements = 0;
+    const counting = { query: (text: string, values?: unknown[]) => (statements++, admin.query(text, values)) };
+    await expectOneRoundTripEach(new PostgresStore({ pool: counting, table: `round_trips_${run}` }), () => statements);
+  });
+});
+
+describe('PostgresStore query plans', () => {
+  it('claim-next and reap use the (status, deadline) index on a table of 50,000 rows', async () => {
+    const table = `explain_${run}`;
+    const captured: Array<{ text: string; values: unknown[] }> = [];
+    const recording = { query: (text: string, values: unknown[] = []) => (captured.push({ text, values }), admin.query(text, values)) };
+    const store = new PostgresStore({ pool: recording, table });
+    await makeTracker(store).init();
+    await admin.query(
+      `INSERT INTO "${table}" ("logId", "partnerCode", seq, status, data, deadline, created_at, updated_at)
+       SELECT 'l' || i, 'p', i, (ARRAY['pending','downloading','downloaded','processed','failed'])[1 + i % 5], '{}'::jsonb,
+              now() + (i % 100 - 50) * interval '1 minute', now(), now() FROM generate_series(1, 50000) AS i`,
+    );
+    await admin.query(`ANALYZE "${table}"`);
+    const { claim, reap } = await captureClaimAndReap(store, captured);
+    for (const statement of [claim, reap]) {
+      const { rows } = await admin.query(`EXPLAIN ${statement.text}`, statement.values);
+      const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+      expect(plan).toMatch(new RegExp(`Index (Only )?Scan (using|on) "?${table}_status_deadline`));
+      expect(plan).not.toContain('Seq Scan');
+    }
+  });
 });

@@ -1,3 +1,4 @@
+import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -5,6 +6,10 @@ import { join } from 'node:path';
 import { SqliteStore } from '../src/stores/sqlite.js';
 import type { Store } from '../src/index.js';
 import { storeContract } from './conformance/suite.js';
+import { processRaces } from './support/processes.js';
+import { expectOneRoundTripEach } from './support/round-trips.js';
+import { captureClaimAndReap } from './support/explain.js';
+import { makeTracker } from './conformance/definition.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'leasehold-sqlite-'));
 const tables = new WeakMap<Store, { file: string; table: string }>();
@@ -43,4 +48,74 @@ storeContract({
   async corrupt(store, key) {
     sql(store, (t) => `UPDATE "${t}" SET data = '{"bytes":"not a number"}' WHERE "logId" = ?`, key.logId);
   },
+});
+
+describe('SqliteStore across processes', () => {
+  it('4 processes, each with its own connection, claiming the same 60 items: one winner per item', async () => {
+    const file = join(dir, 'race.sqlite');
+    await processRaces({ store: 'sqlite', target: file, tag: 'sqlite', make: (table) => new SqliteStore({ filename: file, table }) });
+  });
+});
+
+describe('SqliteStore round trips', () => {
+  it('runs one statement per track, claim, renew, complete, fail and release', async () => {
+    const db = new Database(join(dir, 'round-trips.sqlite'));
+    let statements = 0;
+    const counted = new Proxy(db, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (prop !== 'prepare') return typeof value === 'function' ? value.bind(target) : value;
+        return (sql: string) => {
+          const stmt = target.prepare(sql);
+          return new Proxy(stmt, {
+            get(s, p) {
+              const v = Reflect.get(s, p);
+              if (p === 'run' || p === 'get' || p === 'all') return (...args: unknown[]) => (statements++, (v as (...a: unknown[]) => unknown).apply(s, args));
+              return typeof v === 'function' ? v.bind(s) : v;
+            },
+          });
+        };
+      },
+    });
+    await expectOneRoundTripEach(new SqliteStore({ database: counted, table: 'round_trips' }), () => statements);
+    db.close();
+  });
+});
+
+describe('SqliteStore query plans', () => {
+  it('claim-next and reap use the (status, deadline) index on a table of 50,000 rows', async () => {
+    const db = new Database(join(dir, 'explain.sqlite'));
+    const captured: Array<{ text: string; values: unknown[] }> = [];
+    const recording = new Proxy(db, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (prop !== 'prepare') return typeof value === 'function' ? value.bind(target) : value;
+        return (text: string) => {
+          const stmt = target.prepare(text);
+          return new Proxy(stmt, {
+            get(s, p) {
+              const v = Reflect.get(s, p);
+              if (p === 'all' || p === 'get' || p === 'run') return (...values: unknown[]) => (captured.push({ text, values }), (v as (...a: unknown[]) => unknown).apply(s, values));
+              return typeof v === 'function' ? v.bind(s) : v;
+            },
+          });
+        };
+      },
+    });
+    const store = new SqliteStore({ database: recording, table: 'explain' });
+    await makeTracker(store).init();
+    const statuses = ['pending', 'downloading', 'downloaded', 'processed', 'failed'];
+    const insert = db.prepare(`INSERT INTO explain ("logId", "partnerCode", seq, status, data, deadline, created_at, updated_at) VALUES (?, 'p', ?, ?, '{}', ?, 0, 0)`);
+    db.transaction(() => {
+      for (let i = 0; i < 50_000; i++) insert.run(`l${i}`, i, statuses[i % 5], Date.now() + ((i % 100) - 50) * 60_000);
+    })();
+    db.exec('ANALYZE');
+    const { claim, reap } = await captureClaimAndReap(store, captured);
+    for (const statement of [claim, reap]) {
+      const plan = (db.prepare(`EXPLAIN QUERY PLAN ${statement.text}`).all(...statement.values) as Array<{ detail: string }>).map((r) => r.detail).join('\n');
+      expect(plan).toMatch(/USING (COVERING )?INDEX explain_status_deadline/);
+      expect(plan).not.toMatch(/^SCAN explain\b/m);
+    }
+    db.close();
+  });
 });

@@ -55,5 +55,6 @@ export default async function setup(project: TestProject) {
         '  multi-client, multi-process and explain() tests, which need a real server, are SKIPPED.\n' +
         '  Set MONGODB_URI=mongodb://... to run them.',
     );
+    return undefined;
   }
 }

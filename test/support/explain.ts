@@ -1,0 +1,18 @@
+import { expect } from 'vitest';
+import type { Store } from '../../src/index.js';
+import { makeTracker } from '../conformance/definition.js';
+
+/** Runs a claim-next and a reap on `store`, recording the statements it sends through `captured`. */
+export async function captureClaimAndReap(store: Store, captured: Array<{ text: string; values: unknown[] }>) {
+  const tracker = makeTracker(store);
+  await tracker.init();
+  captured.length = 0;
+  await tracker.claim('download', { owner: 'explain' });
+  const claim = captured.find((s) => s.text.startsWith('UPDATE'));
+  captured.length = 0;
+  await tracker.reapStale();
+  const reap = captured.find((s) => s.text.startsWith('UPDATE'));
+  expect(claim, 'claim-next statement').toBeDefined();
+  expect(reap, 'reap statement').toBeDefined();
+  return { claim: claim!, reap: reap! };
+}

@@ -1,0 +1,59 @@
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { expect } from 'vitest';
+import { z } from 'zod';
+import { Tracker, type Store } from '../../src/index.js';
+
+const run = promisify(execFile);
+const child = resolve(import.meta.dirname, 'race-child.mjs');
+
+/**
+ * Runs `processes` separate Node processes, each with its own connection, claiming the same
+ * `items` at the same moment; checks every item was won exactly once overall.
+ */
+export async function raceAcrossProcesses(options: {
+  store: 'sqlite' | 'postgres' | 'mongodb';
+  target: string;
+  table: string;
+  items: number;
+  processes: number;
+  mode: 'by-key' | 'next';
+}): Promise<void> {
+  const startAt = Date.now() + 1_500;
+  const outputs = await Promise.all(
+    Array.from({ length: options.processes }, () =>
+      run(process.execPath, [child, options.store, options.target, options.table, String(options.items), options.mode, String(startAt)], { timeout: 60_000 }),
+    ),
+  );
+  const wins = outputs.map(({ stdout }) => (JSON.parse(stdout.trim().split('\n').at(-1)!) as { won: number[] }).won);
+  const all = wins.flat().sort((a, b) => a - b);
+  expect(all).toEqual(Array.from({ length: options.items }, (_, i) => i));
+  // the race must have been real: more than one process won something
+  if (options.mode === 'next') expect(wins.filter((w) => w.length > 0).length).toBeGreaterThan(1);
+}
+
+/** The definition race-child.mjs uses, for seeding and checking from the test process. */
+export function raceTracker(store: Store) {
+  return new Tracker({
+    store,
+    statuses: ['pending', 'running', 'done', 'failed'],
+    initial: 'pending',
+    key: z.object({ n: z.number() }),
+    stages: { run: { from: 'pending', active: 'running', done: 'done', failed: 'failed' } },
+    lease: { ttlMs: 60_000 },
+  });
+}
+
+/** Seeds `items` items, races `processes` children for them by key and by claim-next. */
+export async function processRaces(options: { store: 'sqlite' | 'postgres' | 'mongodb'; target: string; make: (table: string) => Store; tag: string }) {
+  for (const mode of ['by-key', 'next'] as const) {
+    const table = `race_${mode.replace('-', '_')}_${options.tag}`;
+    const tracker = raceTracker(options.make(table));
+    for (let id = 0; id < 60; id++) await tracker.track({ n: id });
+    await raceAcrossProcesses({ store: options.store, target: options.target, table, items: 60, processes: 4, mode });
+    const stats = await tracker.stats();
+    expect(stats.byStatus.running).toBe(60);
+    expect(stats.byStatus.pending).toBe(0);
+  }
+}

@@ -1,0 +1,58 @@
+// A separate process racing for the same items: `node race-child.mjs <store> <target> <table> <items> <mode> <startAt>`.
+// Prints one JSON line: the keys this process won. Uses the built package (dist/), as a user would.
+import { z } from 'zod';
+import { Tracker } from '../../dist/index.js';
+
+const [kind, target, table, items, mode, startAt] = process.argv.slice(2);
+let store;
+let close = async () => {};
+if (kind === 'sqlite') {
+  const { SqliteStore } = await import('../../dist/stores/sqlite.js');
+  store = new SqliteStore({ filename: target, table });
+  close = () => store.close();
+} else if (kind === 'postgres') {
+  const { default: pg } = await import('pg');
+  const { PostgresStore } = await import('../../dist/stores/postgres.js');
+  const pool = new pg.Pool({ connectionString: target, max: 8 });
+  store = new PostgresStore({ pool, table });
+  close = () => pool.end();
+} else if (kind === 'mongodb') {
+  const { MongoClient } = await import('mongodb');
+  const { MongoStore } = await import('../../dist/stores/mongodb.js');
+  const client = await MongoClient.connect(target);
+  store = new MongoStore({ collection: client.db('leasehold_test').collection(table) });
+  close = () => client.close();
+} else {
+  throw new Error(`unknown store ${kind}`);
+}
+
+const tracker = new Tracker({
+  store,
+  statuses: ['pending', 'running', 'done', 'failed'],
+  initial: 'pending',
+  key: z.object({ n: z.number() }),
+  stages: { run: { from: 'pending', active: 'running', done: 'done', failed: 'failed' } },
+  lease: { ttlMs: 60_000 },
+});
+await tracker.init();
+const owner = `proc-${process.pid}`;
+// line up with the other processes so that the claims really overlap
+await new Promise((r) => setTimeout(r, Math.max(0, Number(startAt) - Date.now())));
+
+const won = [];
+if (mode === 'by-key') {
+  const ids = Array.from({ length: Number(items) }, (_, i) => i);
+  const leases = await Promise.all(ids.flatMap((id) => [1, 2, 3, 4].map(() => tracker.claim('run', { owner, key: { n: id } }))));
+  for (const lease of leases) if (lease) won.push(lease.key.n);
+} else {
+  const loops = [1, 2, 3, 4].map(async () => {
+    for (;;) {
+      const lease = await tracker.claim('run', { owner });
+      if (!lease) return;
+      won.push(lease.key.n);
+    }
+  });
+  await Promise.all(loops);
+}
+await close();
+process.stdout.write(`${JSON.stringify({ won })}\n`);
