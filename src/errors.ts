@@ -17,6 +17,7 @@ export function describeKey(key: unknown): string {
 
 /** Base class of every error leasehold throws; `name` is set on each subclass. */
 export class LeaseholdError extends Error {
+  /** Always `LeaseholdError`. */
   override name = 'LeaseholdError';
 }
 
@@ -42,6 +43,7 @@ export interface HeldState {
  * ```
  */
 export class LeaseLostError extends LeaseholdError {
+  /** Always `LeaseLostError`. */
   override name = 'LeaseLostError';
   /** The operation that found the lease lost (`complete`, `renew`, ...). */
   readonly operation: string;
@@ -91,6 +93,7 @@ export interface ValidationIssue {
  * an item read back from the store no longer matches its schema.
  */
 export class ValidationError extends LeaseholdError {
+  /** Always `ValidationError`. */
   override name = 'ValidationError';
   /** The operation that validated (`track`, `complete`, `claim`, `read`, ...). */
   readonly operation: string;
@@ -115,6 +118,7 @@ export class ValidationError extends LeaseholdError {
 
 /** Thrown at construction (or call time) for a definition or option that cannot work. */
 export class ConfigError extends LeaseholdError {
+  /** Always `ConfigError`. */
   override name = 'ConfigError';
   /** The option at fault, such as `lease.ttlMs` or `stages.download.from`. */
   readonly option: string;
@@ -127,6 +131,7 @@ export class ConfigError extends LeaseholdError {
 
 /** Thrown when the underlying database fails; the driver's error is in `cause`. */
 export class StoreError extends LeaseholdError {
+  /** Always `StoreError`. */
   override name = 'StoreError';
   /** The tracker or store operation that failed. */
   readonly operation: string;
@@ -158,5 +163,6 @@ export class StoreError extends LeaseholdError {
  * ```
  */
 export class NonRetryableError extends LeaseholdError {
+  /** Always `NonRetryableError`. */
   override name = 'NonRetryableError';
 }

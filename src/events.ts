@@ -5,9 +5,13 @@
 
 /** A pino-like or console-like logger: each method takes `(fields, message)`. */
 export interface Logger {
+  /** Claims and completions. */
   debug?(fields: object, message: string): void;
+  /** Not used by leasehold itself; accepted so that any pino or console logger fits. */
   info?(fields: object, message: string): void;
+  /** Failures, reaps and lost leases. */
   warn?(fields: object, message: string): void;
+  /** Store faults and listener errors nobody else can see. */
   error?(fields: object, message: string): void;
 }
 
@@ -25,30 +29,98 @@ export interface LeaseEventBase<K = unknown> {
   readonly attempt: number;
 }
 
+/** Payload of `claimed`. */
+export interface ClaimedEvent<K = unknown> extends LeaseEventBase<K> {
+  /** When the lease expires (store clock). */
+  readonly expiresAt: Date;
+  /** How long the item had been eligible before this claim. */
+  readonly waitedMs: number;
+}
+
+/** Payload of `renewed`. */
+export interface RenewedEvent<K = unknown> extends LeaseEventBase<K> {
+  /** The new expiry (store clock). */
+  readonly expiresAt: Date;
+}
+
+/** Payload of `completed`. */
+export interface CompletedEvent<K = unknown> extends LeaseEventBase<K> {
+  /** The done status reached. */
+  readonly status: string;
+  /** Time since the claim, measured on this process. */
+  readonly durationMs: number;
+}
+
+/** Payload of `failed`. */
+export interface FailedEvent<K = unknown> extends LeaseEventBase<K> {
+  /** The error message recorded as `lastError`. */
+  readonly error: string;
+  /** Whether the item went back for another attempt. */
+  readonly willRetry: boolean;
+  /** When it may be claimed again, if it will retry. */
+  readonly nextAttemptAt: Date | null;
+  /** The status it moved to. */
+  readonly status: string;
+  /** Time since the claim, measured on this process. */
+  readonly durationMs: number;
+}
+
+/** Payload of `released`. */
+export interface ReleasedEvent<K = unknown> extends LeaseEventBase<K> {
+  /** Time since the claim, measured on this process. */
+  readonly durationMs: number;
+}
+
+/** Payload of `reaped`: `owner` is the stale holder, `fence` the new fence. */
+export interface ReapedEvent<K = unknown> extends LeaseEventBase<K> {
+  /** Whether the item went back for another attempt. */
+  readonly willRetry: boolean;
+  /** When it may be claimed again, if it will retry. */
+  readonly nextAttemptAt: Date | null;
+  /** The status it moved to. */
+  readonly status: string;
+}
+
+/** Payload of `leaseLost`. */
+export interface LeaseLostEvent<K = unknown> extends LeaseEventBase<K> {
+  /** The operation that found the lease lost. */
+  readonly operation: string;
+  /** The fence the store holds now (`null` if the item is gone). */
+  readonly actualFence: number | null;
+  /** The status the store holds now (`null` if the item is gone). */
+  readonly status: string | null;
+}
+
+/** Payload of `error`: a failure a worker handled with no caller to throw to. */
+export interface ErrorEvent<K = unknown> {
+  /** What failed (`claim`, `renew`, `settle`, `reapStale`, ...). */
+  readonly operation: string;
+  /** The error (usually a StoreError with the driver's `cause`). */
+  readonly error: unknown;
+  /** The stage, when a lease was involved. */
+  readonly stage?: string;
+  /** The item key, when a lease was involved. */
+  readonly key?: K;
+}
+
 /** The events a Tracker emits, by name. */
 export interface TrackerEvents<K = unknown> {
-  /** An item was claimed. `waitedMs`: time it was eligible before this claim. */
-  claimed: LeaseEventBase<K> & { readonly expiresAt: Date; readonly waitedMs: number };
+  /** An item was claimed. */
+  claimed: ClaimedEvent<K>;
   /** A lease was extended. */
-  renewed: LeaseEventBase<K> & { readonly expiresAt: Date };
-  /** A lease was completed into a done status. `durationMs`: since the claim, on this process. */
-  completed: LeaseEventBase<K> & { readonly status: string; readonly durationMs: number };
-  /** A lease failed; `willRetry` tells whether the item went back for another attempt. */
-  failed: LeaseEventBase<K> & {
-    readonly error: string;
-    readonly willRetry: boolean;
-    readonly nextAttemptAt: Date | null;
-    readonly status: string;
-    readonly durationMs: number;
-  };
+  renewed: RenewedEvent<K>;
+  /** A lease was completed into a done status. */
+  completed: CompletedEvent<K>;
+  /** A lease failed, for a retry or for good. */
+  failed: FailedEvent<K>;
   /** A lease was given back without counting a failure. */
-  released: LeaseEventBase<K> & { readonly durationMs: number };
-  /** An expired lease was reaped. `owner` is the stale holder, `fence` the new fence. */
-  reaped: LeaseEventBase<K> & { readonly willRetry: boolean; readonly nextAttemptAt: Date | null; readonly status: string };
+  released: ReleasedEvent<K>;
+  /** An expired lease was reaped. */
+  reaped: ReapedEvent<K>;
   /** An operation found its lease lost. */
-  leaseLost: LeaseEventBase<K> & { readonly operation: string; readonly actualFence: number | null; readonly status: string | null };
+  leaseLost: LeaseLostEvent<K>;
   /** An error a worker handled without a caller to throw to (store down, listener threw, ...). */
-  error: { readonly operation: string; readonly error: unknown; readonly stage?: string; readonly key?: K };
+  error: ErrorEvent<K>;
 }
 
 /** A listener of event `E`. */

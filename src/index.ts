@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-export { Tracker, type BatchResult, type DataPatch, type ReapResult, type TrackerStats } from './tracker.js';
+export { Tracker, type BatchFailure, type BatchResult, type BatchSuccess, type DataPatch, type ReapResult, type TrackerStats, type TrackResult } from './tracker.js';
 export { Lease } from './lease.js';
 export { Worker, defaultOwner, type Handler, type WorkOptions } from './worker.js';
 export { exponentialBackoff, type Backoff, type ExponentialBackoffOptions } from './backoff.js';
@@ -28,12 +28,32 @@ export type {
   StageMap,
   TrackerOptions,
 } from './definition.js';
-export type { LeaseEventBase, Listener, Logger, TrackerEvents } from './events.js';
+export type {
+  ClaimedEvent,
+  CompletedEvent,
+  ErrorEvent,
+  FailedEvent,
+  LeaseEventBase,
+  LeaseLostEvent,
+  Listener,
+  Logger,
+  ReapedEvent,
+  ReleasedEvent,
+  RenewedEvent,
+  TrackerEvents,
+} from './events.js';
 export type {
   Change,
   Condition,
+  AttemptBounds,
+  AttemptDelay,
   Delay,
+  FixedDelay,
   GuardedUpdate,
+  InsertResult,
+  KeyedCondition,
+  KeyField,
+  NewItem,
   KeyFieldType,
   KeyScalar,
   KeyValues,

@@ -16,10 +16,18 @@ export type KeyScalar = string | number | boolean | Date;
 /** An item key as the store sees it: declared field name to scalar. */
 export type KeyValues = Readonly<Record<string, KeyScalar>>;
 
+/** One key field of a {@link StoreSchema}. */
+export interface KeyField {
+  /** The field name (letters, digits and `_`). */
+  readonly name: string;
+  /** Its scalar type. */
+  readonly type: KeyFieldType;
+}
+
 /** The shape a store must be able to hold, passed to {@link Store.init}. */
 export interface StoreSchema {
   /** The key fields in declaration order, with their scalar type. */
-  readonly keyFields: ReadonlyArray<{ readonly name: string; readonly type: KeyFieldType }>;
+  readonly keyFields: readonly KeyField[];
 }
 
 /**
@@ -54,6 +62,14 @@ export interface StoredItem {
   readonly finishedAt: Date | null;
 }
 
+/** Bounds on an item's `attempts`. */
+export interface AttemptBounds {
+  /** `attempts >= gte`. */
+  readonly gte?: number;
+  /** `attempts < lt`. */
+  readonly lt?: number;
+}
+
 /** Which items an operation applies to. All given parts must hold (AND). */
 export interface Condition {
   /** The item must have exactly this key. */
@@ -62,8 +78,8 @@ export interface Condition {
   readonly status: readonly string[];
   /** The item's fence must equal this. */
   readonly fence?: number;
-  /** Bounds on `attempts`: `gte` inclusive, `lt` exclusive. */
-  readonly attempts?: { readonly gte?: number; readonly lt?: number };
+  /** Bounds on `attempts`. */
+  readonly attempts?: AttemptBounds;
   /**
    * `passed`: the deadline is at or before the store's now (claimable / expired);
    * `future`: the deadline is after the store's now (waiting / lease live).
@@ -71,11 +87,20 @@ export interface Condition {
   readonly deadline?: 'passed' | 'future';
 }
 
+/** A fixed delay in milliseconds. */
+export interface FixedDelay {
+  /** Milliseconds after the store's now. */
+  readonly ms: number;
+}
+
+/** A delay chosen by the item's `attempts` (unchanged by the update that uses it). */
+export interface AttemptDelay {
+  /** `msByAttempts[attempts]` milliseconds after the store's now; the last entry when out of range. */
+  readonly msByAttempts: readonly number[];
+}
+
 /** A delay measured from the store's clock at the time of the update. */
-export type Delay =
-  | { readonly ms: number }
-  /** Delay chosen by the item's (new) `attempts`: `msByAttempts[attempts]`. */
-  | { readonly msByAttempts: readonly number[] };
+export type Delay = FixedDelay | AttemptDelay;
 
 /**
  * What an update does to each matching item. `updatedAt` is always set to the store's
@@ -111,10 +136,16 @@ export interface UpdateOptions {
   readonly ordered?: boolean;
 }
 
+/** A condition on one item, by key. */
+export interface KeyedCondition extends Condition {
+  /** The item key. */
+  readonly key: KeyValues;
+}
+
 /** One guarded update of a batch; see {@link Store.updateEach}. */
 export interface GuardedUpdate {
-  /** Must include the item key. */
-  readonly cond: Condition & { readonly key: KeyValues };
+  /** The guard, including the item key. */
+  readonly cond: KeyedCondition;
   /** The change to apply when the condition holds. */
   readonly change: Change;
 }
@@ -127,6 +158,24 @@ export interface StoreStats {
   readonly expired: number;
   /** Items in any other status whose deadline is still in the future (backoff). */
   readonly waiting: number;
+}
+
+/** An item to insert. */
+export interface NewItem {
+  /** Its key. */
+  readonly key: KeyValues;
+  /** Its initial status. */
+  readonly status: string;
+  /** Its data. */
+  readonly data: unknown;
+}
+
+/** Result of {@link Store.insert}. */
+export interface InsertResult {
+  /** The stored item: the new one, or the one that already had the key. */
+  readonly item: StoredItem;
+  /** Whether this call created it. */
+  readonly created: boolean;
 }
 
 /**
@@ -161,10 +210,7 @@ export interface Store {
    * Inserts the item with `deadline = createdAt = now`, attempts and fence 0, unless an item
    * with its key exists. Returns the stored item and whether it was created.
    */
-  insert(item: { readonly key: KeyValues; readonly status: string; readonly data: unknown }): Promise<{
-    item: StoredItem;
-    created: boolean;
-  }>;
+  insert(item: NewItem): Promise<InsertResult>;
   /** Applies `change` to the items matching `cond` (one statement); returns them as updated. */
   update(cond: Condition, change: Change, options?: UpdateOptions): Promise<StoredItem[]>;
   /**

@@ -20,10 +20,36 @@ import { Worker, type Handler, type WorkOptions } from './worker.js';
 /** A partial data value merged over the current data by `complete`. */
 export type DataPatch<D> = D extends Record<string, unknown> ? Partial<D> : D;
 
+/** A lease of a batch that settled. */
+export interface BatchSuccess<L, I> {
+  /** It settled. */
+  readonly ok: true;
+  /** The lease. */
+  readonly lease: L;
+  /** The item as updated. */
+  readonly item: I;
+}
+
+/** A lease of a batch that was refused; nothing was changed for it. */
+export interface BatchFailure<L> {
+  /** It did not settle. */
+  readonly ok: false;
+  /** The lease. */
+  readonly lease: L;
+  /** Why: the lease is no longer held. */
+  readonly error: LeaseLostError;
+}
+
 /** Result of one lease in a batch settle: the updated item, or why it was refused. */
-export type BatchResult<L, I> =
-  | { readonly ok: true; readonly lease: L; readonly item: I }
-  | { readonly ok: false; readonly lease: L; readonly error: LeaseLostError };
+export type BatchResult<L, I> = BatchSuccess<L, I> | BatchFailure<L>;
+
+/** Result of {@link Tracker.track}. */
+export interface TrackResult<I> {
+  /** The item: the new one, or the one already tracked under the key (unchanged). */
+  readonly item: I;
+  /** Whether this call created it. */
+  readonly created: boolean;
+}
 
 /** Counts returned by {@link Tracker.stats}. */
 export interface TrackerStats<S extends string> {
@@ -135,7 +161,7 @@ export class Tracker<
    * Inserts the item in the `initial` status unless an item with this key exists. Never
    * changes an existing item. Concurrent calls with one key create exactly one item.
    */
-  async track(key: z.input<K>, data?: z.input<D>): Promise<{ item: Item<S, z.output<K>, z.output<D>>; created: boolean }> {
+  async track(key: z.input<K>, data?: z.input<D>): Promise<TrackResult<Item<S, z.output<K>, z.output<D>>>> {
     const storeKey = this.#codec.key('track', key);
     const value = this.#codec.data('track', key, data ?? {});
     await this.init();

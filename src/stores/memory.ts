@@ -2,6 +2,8 @@ import type {
   Change,
   Condition,
   GuardedUpdate,
+  InsertResult,
+  NewItem,
   KeyValues,
   Store,
   StoreCapabilities,
@@ -57,7 +59,7 @@ export class MemoryStore implements Store {
 
   async init(_schema: StoreSchema): Promise<void> {}
 
-  async insert(input: { key: KeyValues; status: string; data: unknown }): Promise<{ item: StoredItem; created: boolean }> {
+  async insert(input: NewItem): Promise<InsertResult> {
     const id = keyId(input.key);
     const existing = this.#rows.get(id);
     if (existing) return { item: copy(existing.item), created: false };

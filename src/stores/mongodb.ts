@@ -4,6 +4,8 @@ import type {
   Change,
   Condition,
   GuardedUpdate,
+  InsertResult,
+  NewItem,
   KeyValues,
   Store,
   StoreCapabilities,
@@ -74,7 +76,7 @@ export class MongoStore implements Store {
     this.#keys = keys;
   }
 
-  async insert(item: { key: KeyValues; status: string; data: unknown }): Promise<{ item: StoredItem; created: boolean }> {
+  async insert(item: NewItem): Promise<InsertResult> {
     const filter = this.#keyFilter(item.key);
     // fields are filled only where missing: an existing item is left exactly as it is
     const fill = (field: string, value: unknown) => ({ [field]: { $ifNull: [`$${field}`, value] } });

@@ -3,7 +3,8 @@ import type {
   Change,
   Condition,
   GuardedUpdate,
-  KeyValues,
+  InsertResult,
+  NewItem,
   Store,
   StoreCapabilities,
   StoreSchema,
@@ -14,11 +15,20 @@ import type {
 import { ELIGIBLE_ORDER, Params, set, toItem, where, type KeyColumn } from './sql/compile.js';
 import { keyColumns, quoteIdentifier, type Dialect } from './sql/dialect.js';
 
-type Row = Record<string, unknown>;
+/** A result row as `pg` returns it. */
+export type PgRow = Record<string, unknown>;
+type Row = PgRow;
+
+/** The part of a `pg` query result the store reads. */
+export interface PgResult {
+  /** The returned rows. */
+  readonly rows: PgRow[];
+}
 
 /** The part of a `pg.Pool` (or `pg.Client`) the store uses: one parameterised query. */
 export interface PgQueryable {
-  query(text: string, values?: unknown[]): Promise<{ rows: Row[] }>;
+  /** Runs `text` with bound `values` (`$1`, `$2`, ...). */
+  query(text: string, values?: unknown[]): Promise<PgResult>;
 }
 
 /** Options of {@link PostgresStore}. */
@@ -101,7 +111,7 @@ export class PostgresStore implements Store {
     this.#keys = keys;
   }
 
-  async insert(item: { key: KeyValues; status: string; data: unknown }): Promise<{ item: StoredItem; created: boolean }> {
+  async insert(item: NewItem): Promise<InsertResult> {
     const keys = this.#ready();
     const p = new Params(dialect);
     const values = keys.map((k) => p.add(item.key[k.name]));

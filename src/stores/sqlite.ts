@@ -4,7 +4,8 @@ import type {
   Change,
   Condition,
   GuardedUpdate,
-  KeyValues,
+  InsertResult,
+  NewItem,
   Store,
   StoreCapabilities,
   StoreSchema,
@@ -102,7 +103,7 @@ export class SqliteStore implements Store {
     this.#keys = keys;
   }
 
-  async insert(item: { key: KeyValues; status: string; data: unknown }): Promise<{ item: StoredItem; created: boolean }> {
+  async insert(item: NewItem): Promise<InsertResult> {
     const { db, keys } = this.#ready('insert');
     const p = new Params(dialect);
     const values = keys.map((k) => p.add(dialect.keyParam(k.type, item.key[k.name]!)));
