@@ -57,6 +57,8 @@ export async function open(spec: string): Promise<Opened> {
   if (/^postgres(ql)?:\/\//.test(spec)) {
     const { default: pg } = await import('pg');
     const pool = new pg.Pool({ connectionString: spec, max: 6 });
+    // an idle connection the server closes is replaced on the next query; without a listener pg would crash the process
+    pool.on('error', () => {});
     const results = await openResults({ kind: 'postgres', pool });
     return { kind: 'postgres', tracker: makeTracker(new PostgresStore({ pool, table: TABLE })), results, close: () => pool.end() };
   }

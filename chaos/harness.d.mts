@@ -1,0 +1,35 @@
+/** Result of one crash-chaos run on one store. */
+export interface ChaosResult {
+  store: string;
+  items: number;
+  lost: number;
+  duplicates: number;
+  wrongFence: number;
+  overAttempts: number;
+  unrecorded: number;
+  crashes: number;
+  freezes: number;
+  reaped: number;
+  leaseLost: number;
+  overlaps: number;
+  unacceptedFinishes: number;
+  storeErrors: number;
+  otherErrors: string[];
+  seconds: number;
+  ok: boolean;
+}
+
+export function chaosRun(options: {
+  kind: 'sqlite' | 'postgres' | 'mongodb';
+  target?: string;
+  items: number;
+  workers: number;
+  killEveryMs?: [number, number];
+  skewsMs?: number[];
+  exclusive?: boolean;
+  freezeEveryMs?: number;
+  timeoutMs: number;
+  log?: (line: string) => void;
+}): Promise<ChaosResult>;
+
+export function chaosLine(results: ChaosResult[]): string;
