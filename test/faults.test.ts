@@ -1,0 +1,124 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { LeaseLostError, StoreError, Tracker, type Store, type Worker } from '../src/index.js';
+import { PostgresStore } from '../src/stores/postgres.js';
+import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs';
+import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function makeTracker(store: Store) {
+  return new Tracker({
+    store,
+    statuses: ['queued', 'running', 'done', 'failed'],
+    initial: 'queued',
+    key: z.object({ n: z.number() }),
+    stages: { run: { from: 'queued', active: 'running', done: 'done', failed: 'failed' } },
+    lease: { ttlMs: 1_000 },
+    retry: { maxAttempts: 100, backoff: (a) => Math.min(300, 10 * 2 ** a) },
+  });
+}
+
+/**
+ * Store faults on a PostgreSQL of this test's own (so that restarting it disturbs no other
+ * test): a restart mid-run, connections dropped, left half-open and delayed through a proxy,
+ * and a store slow enough that leases expire while handlers run.
+ */
+describe('store faults: workers carry on, and every failure is a StoreError or LeaseLostError', () => {
+  let server: Awaited<ReturnType<typeof startEmbeddedPostgres>>;
+  let proxy: TcpProxy;
+  const pools: pg.Pool[] = [];
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+
+  beforeAll(async () => {
+    server = await startEmbeddedPostgres();
+    proxy = await startTcpProxy(server.port);
+    process.on('unhandledRejection', onUnhandled);
+  }, 60_000);
+
+  afterAll(async () => {
+    process.off('unhandledRejection', onUnhandled);
+    await Promise.all(pools.map((p) => p.end().catch(() => {})));
+    await proxy?.close();
+    await server?.stop();
+  });
+
+  const pool = (port: number) => {
+    const p = new pg.Pool({ connectionString: server.url.replace(`:${server.port}/`, `:${port}/`), max: 4, query_timeout: 1_500, connectionTimeoutMillis: 1_500 });
+    p.on('error', () => {}); // idle connections closed by a restart or a drop are replaced
+    pools.push(p);
+    return p;
+  };
+
+  it('restart, drops, half-open connections and a slow store: 300 items all done, none completed twice', async () => {
+    const direct = makeTracker(new PostgresStore({ pool: pool(server.port), table: 'faults' }));
+    await direct.init();
+    for (let n = 0; n < 300; n++) await direct.track({ n });
+
+    const completions = new Map<number, number[]>();
+    const errors: unknown[] = [];
+    let leaseLost = 0;
+    const workers: Worker[] = [];
+    for (let w = 0; w < 3; w++) {
+      const tracker = makeTracker(new PostgresStore({ pool: pool(proxy.port), table: 'faults' }));
+      tracker.on('completed', (e) => completions.set(e.key.n, [...(completions.get(e.key.n) ?? []), e.fence]));
+      tracker.on('error', (e) => errors.push(e.error));
+      tracker.on('leaseLost', () => leaseLost++);
+      workers.push(tracker.work('run', async () => sleep(150 + Math.random() * 200), { concurrency: 3, owner: `w${w}`, pollMaxMs: 200, heartbeatMs: 300 }));
+    }
+    let reaping = true;
+    const reaper = (async () => {
+      while (reaping) {
+        await direct.reapStale().catch((e: unknown) => errors.push(e));
+        await sleep(200);
+      }
+    })();
+
+    const faults: string[] = [];
+    await sleep(300);
+    proxy.dropAll();
+    faults.push('dropped every connection');
+    await sleep(400);
+    proxy.blackhole(true);
+    faults.push('connections half-open for 2.5 s');
+    await sleep(2_500);
+    proxy.blackhole(false);
+    proxy.dropAll();
+    await sleep(400);
+    proxy.delay(1_200);
+    faults.push('every packet delayed 1.2 s (longer than the lease) for 2.5 s');
+    await sleep(2_500);
+    proxy.delay(0);
+    await server.restart();
+    faults.push('PostgreSQL restarted');
+
+    const deadline = Date.now() + 60_000;
+    let stats = await direct.stats();
+    while (stats.byStatus.done < 300 && Date.now() < deadline) {
+      await sleep(200);
+      stats = await direct.stats().catch(() => stats);
+    }
+    reaping = false;
+    await reaper;
+    await Promise.all(workers.map((w) => w.stop({ timeoutMs: 3_000 })));
+
+    console.log(`[faults] ${faults.join('; ')}: ${errors.length} store errors, ${leaseLost} lost leases, ${stats.byStatus.done}/300 done`);
+    expect(stats.byStatus).toMatchObject({ done: 300, running: 0, queued: 0, failed: 0 });
+    // the faults happened, and every one surfaced as a StoreError with its cause, or a lost lease
+    expect(errors.length).toBeGreaterThan(0);
+    for (const error of errors) {
+      expect(error instanceof StoreError || error instanceof LeaseLostError, String(error)).toBe(true);
+      if (error instanceof StoreError) expect(error.cause).toBeDefined();
+    }
+    expect(unhandled).toEqual([]);
+    // a complete whose answer was lost may have no event; none may have two
+    for (const [n, fences] of completions) expect(fences, `item ${n}`).toHaveLength(1);
+    const items = await direct.find({ limit: 400 });
+    for (const item of items) {
+      const fences = completions.get(item.key.n);
+      if (fences) expect(item.fence).toBe(fences[0]);
+    }
+  }, 120_000);
+});
