@@ -6,7 +6,7 @@ import { PostgresStore } from '../src/stores/postgres.js';
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function makeTracker(store: Store) {
   return new Tracker({
