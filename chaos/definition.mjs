@@ -1,21 +1,13 @@
 // The tracker the chaos harness and its worker processes share. Plain JavaScript on the built
 // package (dist/), so that worker processes start in a blink and can be killed at any point.
-import { z } from 'zod';
 import { exponentialBackoff, Tracker } from '../dist/index.js';
+import { jobDefinition } from '../test/support/job-definition.mjs';
 
 export const MAX_ATTEMPTS = 25;
 export const TTL_MS = 1_000;
 
 export function chaosTracker(store) {
-  return new Tracker({
-    store,
-    statuses: ['queued', 'running', 'done', 'failed'],
-    initial: 'queued',
-    key: z.object({ n: z.number().int() }),
-    stages: { run: { from: 'queued', active: 'running', done: 'done', failed: 'failed' } },
-    lease: { ttlMs: TTL_MS },
-    retry: { maxAttempts: MAX_ATTEMPTS, backoff: exponentialBackoff({ baseMs: 20, maxMs: 500, jitter: true }) },
-  });
+  return new Tracker(jobDefinition(store, { ttlMs: TTL_MS, maxAttempts: MAX_ATTEMPTS, backoff: exponentialBackoff({ baseMs: 20, maxMs: 500, jitter: true }) }));
 }
 
 /**

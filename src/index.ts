@@ -4,7 +4,8 @@
  *
  * @packageDocumentation
  */
-export { Tracker, type BatchFailure, type BatchResult, type BatchSuccess, type DataPatch, type ReapResult, type TrackerStats, type TrackResult } from './tracker.js';
+export { Tracker } from './tracker.js';
+export type { BatchFailure, BatchResult, BatchSuccess, DataPatch, ReapResult, TrackerStats, TrackResult } from './results.js';
 export { Lease } from './lease.js';
 export { Worker, defaultOwner, type Handler, type WorkOptions } from './worker.js';
 export { exponentialBackoff, type Backoff, type ExponentialBackoffOptions } from './backoff.js';

@@ -1,5 +1,4 @@
 import type { z } from 'zod';
-import { delayFor } from './backoff.js';
 import { Codec, type Item } from './codec.js';
 import {
   normalizeDefinition,
@@ -10,72 +9,15 @@ import {
   type StageMap,
   type TrackerOptions,
 } from './definition.js';
-import { ConfigError, LeaseholdError, LeaseLostError, NonRetryableError, StoreError, ValidationError } from './errors.js';
+import { ConfigError, LeaseholdError, LeaseLostError, StoreError, ValidationError } from './errors.js';
 import { Emitter, type Listener, type TrackerEvents } from './events.js';
 import { Lease, leaseState, type LeaseState } from './lease.js';
+import type { BatchResult, DataPatch, ReapResult, TrackerStats, TrackResult } from './results.js';
+import { claimUpdate, completionChange, errorMessage, failureChange, reapUpdates } from './transitions.js';
 import type { Change, Condition, KeyValues, Store, StoredItem } from './store.js';
 import { requirePositiveInt } from './validate.js';
 import { Worker, type Handler, type WorkOptions } from './worker.js';
 
-/** A partial data value merged over the current data by `complete`. */
-export type DataPatch<D> = D extends Record<string, unknown> ? Partial<D> : D;
-
-/** A lease of a batch that settled. */
-export interface BatchSuccess<L, I> {
-  /** It settled. */
-  readonly ok: true;
-  /** The lease. */
-  readonly lease: L;
-  /** The item as updated. */
-  readonly item: I;
-}
-
-/** A lease of a batch that was refused; nothing was changed for it. */
-export interface BatchFailure<L> {
-  /** It did not settle. */
-  readonly ok: false;
-  /** The lease. */
-  readonly lease: L;
-  /** Why: the lease is no longer held. */
-  readonly error: LeaseLostError;
-}
-
-/** Result of one lease in a batch settle: the updated item, or why it was refused. */
-export type BatchResult<L, I> = BatchSuccess<L, I> | BatchFailure<L>;
-
-/** Result of {@link Tracker.track}. */
-export interface TrackResult<I> {
-  /** The item: the new one, or the one already tracked under the key (unchanged). */
-  readonly item: I;
-  /** Whether this call created it. */
-  readonly created: boolean;
-}
-
-/** Counts returned by {@link Tracker.stats}. */
-export interface TrackerStats<S extends string> {
-  /** Items per status (every declared status is present). */
-  readonly byStatus: Readonly<Record<S, number>>;
-  /** All items. */
-  readonly total: number;
-  /** Items in an active status whose lease has expired (waiting for `reapStale`). */
-  readonly expiredLeases: number;
-  /** Items waiting on backoff (not claimable yet). */
-  readonly waiting: number;
-}
-
-/** Result of {@link Tracker.reapStale}. */
-export interface ReapResult {
-  /** Expired leases handed back for another attempt. */
-  readonly retried: number;
-  /** Expired leases whose attempts ran out, parked in the failed status. */
-  readonly failed: number;
-}
-
-const errorMessage = (error: unknown): string =>
-  (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, 2_000);
-
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date);
 
 /**
  * A typed set of work items moving through a status state machine, shared safely by any
@@ -238,33 +180,12 @@ export class Tracker<
       state: this.#leaseState('completeBatch', lease),
       change: this.#completion('completeBatch', lease, options),
     }));
-    if (!this.#store.capabilities.batchSettle) {
-      return Promise.all(
-        prepared.map(async ({ lease }) => {
-          try {
-            return { ok: true as const, lease, item: await this.complete(lease, options) };
-          } catch (error) {
-            if (error instanceof LeaseLostError) return { ok: false as const, lease, error };
-            throw error;
-          }
-        }),
-      );
-    }
-    const rows = await this.#call('completeBatch', undefined, () =>
-      this.#store.updateEach(prepared.map(({ lease, state, change }) => ({ cond: this.#leaseCond(lease, state), change }))),
-    );
-    return Promise.all(
-      prepared.map(async ({ lease, state }, i) => {
-        const stored = rows[i];
-        if (!stored) return { ok: false as const, lease, error: await this.#lost('completeBatch', lease, state) };
-        return { ok: true as const, lease, item: this.#completed(lease, state, stored) };
-      }),
-    );
+    return this.#settleBatch('completeBatch', prepared, (p, stored) => this.#completed(p.lease, p.state, stored), (p) => this.complete(p.lease, options));
   }
 
   /**
    * Records a failed attempt: back to the stage's first `from` status after backoff while
-   * attempts remain, else (or for a NonRetryableError, or `{ retry: false }`) into the
+   * attempts remain, else (or for a or `{ retry: false }`) into the
    * stage's failed status. Throws LeaseLostError if the lease is no longer held.
    */
   async fail<N extends keyof St & string>(
@@ -272,26 +193,32 @@ export class Tracker<
     error: unknown,
     options: { retry?: boolean } = {},
   ): Promise<Item<S, z.output<K>, z.output<D>>> {
-    const stage = this.#stage('fail', lease?.stage);
+    const { change, willRetry, lastError } = this.#failure('fail', lease, error, options);
     const state = this.#leaseState('fail', lease);
-    const willRetry = options.retry !== false && !(error instanceof NonRetryableError) && lease.attempt < this.#def.maxAttempts;
-    const lastError = errorMessage(error);
-    const change: Change = willRetry
-      ? { status: stage.from[0]!, deadline: { ms: delayFor(this.#def.backoff, lease.attempt) }, lastError }
-      : { status: stage.failed, deadline: { ms: 0 }, lastError, finished: true };
     const stored = await this.#guarded('fail', lease, state, change);
-    this.#settled(state);
-    this.#wake();
-    this.#log('warn', lease, `failed${willRetry ? ', will retry' : ', parked'}: ${lastError}`);
-    this.#events.emit('failed', {
-      ...this.#base(lease),
-      error: lastError,
-      willRetry,
-      nextAttemptAt: willRetry ? stored.deadline : null,
-      status: stored.status,
-      durationMs: performance.now() - state.startedAt,
-    });
-    return this.#decode('fail', stored);
+    return this.#failed(lease, state, stored, willRetry, lastError);
+  }
+
+  /**
+   * Fails many leases in one round trip where the store can (one statement per outcome on
+   * PostgreSQL). Each is still guarded by its own fence; a lost lease is reported in its result.
+   */
+  async failBatch<N extends keyof St & string>(
+    failures: ReadonlyArray<{ readonly lease: Lease<N, z.output<K>, z.output<D>, S>; readonly error: unknown; readonly retry?: boolean }>,
+  ): Promise<Array<BatchResult<Lease<N, z.output<K>, z.output<D>, S>, Item<S, z.output<K>, z.output<D>>>>> {
+    const prepared = failures.map(({ lease, error, retry }) => ({
+      lease,
+      error,
+      retry,
+      state: this.#leaseState('failBatch', lease),
+      ...this.#failure('failBatch', lease, error, { retry }),
+    }));
+    return this.#settleBatch(
+      'failBatch',
+      prepared,
+      (p, stored) => this.#failed(p.lease, p.state, stored, p.willRetry, p.lastError),
+      (p) => this.fail(p.lease, p.error, { retry: p.retry }),
+    );
   }
 
   /**
@@ -322,22 +249,10 @@ export class Tracker<
     await this.init();
     let retried = 0;
     let failed = 0;
-    const max = this.#def.maxAttempts;
     for (const stage of this.#def.stages.values()) {
-      const msByAttempts = Array.from({ length: max }, (_, a) => (a === 0 ? 0 : delayFor(this.#def.backoff, a)));
-      const expired = { status: [stage.active], deadline: 'passed' } as const;
-      const back = await this.#call('reapStale', undefined, () =>
-        this.#store.update(
-          { ...expired, attempts: { lt: max } },
-          { status: stage.from[0]!, bumpFence: true, deadline: { msByAttempts }, lastError: 'lease expired' },
-        ),
-      );
-      const parked = await this.#call('reapStale', undefined, () =>
-        this.#store.update(
-          { ...expired, attempts: { gte: max } },
-          { status: stage.failed, bumpFence: true, deadline: { ms: 0 }, lastError: 'lease expired', finished: true },
-        ),
-      );
+      const { retry, park } = reapUpdates(this.#def, stage);
+      const back = await this.#call('reapStale', undefined, () => this.#store.update(retry.cond, retry.change));
+      const parked = await this.#call('reapStale', undefined, () => this.#store.update(park.cond, park.change));
       retried += back.length;
       failed += parked.length;
       for (const [rows, willRetry] of [[back, true], [parked, false]] as const) {
@@ -429,20 +344,10 @@ export class Tracker<
     if (typeof owner !== 'string' || owner.length === 0 || owner.length > 200) {
       throw new ConfigError(`${operation}.owner`, `expected a non-empty string of at most 200 characters naming the worker, got \`${String(owner)}\`.`);
     }
-    const cond: Condition = {
-      status: stage.from,
-      deadline: 'passed',
-      attempts: { lt: this.#def.maxAttempts },
-      ...(options.key === undefined ? {} : { key: this.#codec.key(operation, options.key) }),
-    };
+    const key = options.key === undefined ? undefined : this.#codec.key(operation, options.key);
+    const { cond, change } = claimUpdate(this.#def, stage, owner, key);
     await this.init();
-    const rows = await this.#call(operation, options.key, () =>
-      this.#store.update(
-        cond,
-        { status: stage.active, owner, bumpFence: true, attempts: 'increment', deadline: { ms: this.#def.ttlMs }, finished: false },
-        { limit, ordered: true },
-      ),
-    );
+    const rows = await this.#call(operation, options.key, () => this.#store.update(cond, change, { limit, ordered: true }));
     const leases: Array<Lease<N, z.output<K>, z.output<D>, S>> = [];
     for (const stored of rows) {
       const item = await this.#decodeClaimed(operation, stage, stored);
@@ -478,17 +383,58 @@ export class Tracker<
     }
   }
 
-  #completion(operation: string, lease: Lease<string, unknown, unknown, string>, options: { to?: string; data?: unknown }): Change {
-    const stage = this.#stage(operation, lease?.stage);
-    const to = options?.to ?? stage.done[0]!;
-    if (!stage.done.includes(to)) {
-      throw new ConfigError(`${operation}.to`, `\`${String(to)}\` is not a done status of stage \`${stage.name}\` (${stage.done.join(', ')}); nothing was written.`);
+  /** Settles prepared leases with one `updateEach`, or one call each where the store cannot batch. */
+  async #settleBatch<L extends Lease<string, unknown, unknown, string>, P extends { lease: L; state: LeaseState; change: Change }, I>(
+    operation: string,
+    prepared: P[],
+    settled: (p: P, stored: StoredItem) => I,
+    single: (p: P) => Promise<I>,
+  ): Promise<Array<BatchResult<L, I>>> {
+    if (!this.#store.capabilities.batchSettle) {
+      return Promise.all(
+        prepared.map(async (p) => {
+          try {
+            return { ok: true as const, lease: p.lease, item: await single(p) };
+          } catch (error) {
+            if (error instanceof LeaseLostError) return { ok: false as const, lease: p.lease, error };
+            throw error;
+          }
+        }),
+      );
     }
-    if (options?.data === undefined) return { status: to, deadline: { ms: 0 }, attempts: 'reset', finished: true };
-    const current = lease.item.data;
-    const merged = isPlainObject(current) && isPlainObject(options.data) ? { ...current, ...options.data } : options.data;
-    const data = this.#codec.data(operation, lease.key, merged);
-    return { status: to, deadline: { ms: 0 }, attempts: 'reset', finished: true, data };
+    const rows = await this.#call(operation, undefined, () =>
+      this.#store.updateEach(prepared.map((p) => ({ cond: this.#leaseCond(p.lease, p.state), change: p.change }))),
+    );
+    return Promise.all(
+      prepared.map(async (p, i) => {
+        const stored = rows[i];
+        if (!stored) return { ok: false as const, lease: p.lease, error: await this.#lost(operation, p.lease, p.state) };
+        return { ok: true as const, lease: p.lease, item: settled(p, stored) };
+      }),
+    );
+  }
+
+  #failure(operation: string, lease: Lease<string, unknown, unknown, string>, error: unknown, options: { retry?: boolean }) {
+    return failureChange(this.#def, this.#stage(operation, lease?.stage), lease, error, options);
+  }
+
+  #failed(lease: Lease<string, unknown, unknown, string>, state: LeaseState, stored: StoredItem, willRetry: boolean, lastError: string): Item<S, z.output<K>, z.output<D>> {
+    this.#settled(state);
+    this.#wake();
+    this.#log('warn', lease, `failed${willRetry ? ', will retry' : ', parked'}: ${lastError}`);
+    this.#events.emit('failed', {
+      ...this.#base(lease),
+      error: lastError,
+      willRetry,
+      nextAttemptAt: willRetry ? stored.deadline : null,
+      status: stored.status,
+      durationMs: performance.now() - state.startedAt,
+    });
+    return this.#decode('fail', stored);
+  }
+
+  #completion(operation: string, lease: Lease<string, unknown, unknown, string>, options: { to?: string; data?: unknown }): Change {
+    return completionChange(this.#codec, this.#stage(operation, lease?.stage), operation, lease, options);
   }
 
   #completed(lease: Lease<string, unknown, unknown, string>, state: LeaseState, stored: StoredItem): Item<S, z.output<K>, z.output<D>> {

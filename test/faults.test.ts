@@ -1,23 +1,15 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import { LeaseLostError, StoreError, Tracker, type Store, type Worker } from '../src/index.js';
 import { PostgresStore } from '../src/stores/postgres.js';
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs';
+import { jobDefinition } from './support/job-definition.mjs';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function makeTracker(store: Store) {
-  return new Tracker({
-    store,
-    statuses: ['queued', 'running', 'done', 'failed'],
-    initial: 'queued',
-    key: z.object({ n: z.number() }),
-    stages: { run: { from: 'queued', active: 'running', done: 'done', failed: 'failed' } },
-    lease: { ttlMs: 1_000 },
-    retry: { maxAttempts: 100, backoff: (a) => Math.min(300, 10 * 2 ** a) },
-  });
+  return new Tracker(jobDefinition(store, { ttlMs: 1_000, maxAttempts: 100, backoff: (a) => Math.min(300, 10 * 2 ** a) }));
 }
 
 /**

@@ -7,6 +7,7 @@ import { SqliteStore } from '../src/stores/sqlite.js';
 import type { Store } from '../src/index.js';
 import { storeContract } from './conformance/suite.js';
 import { processRaces } from './support/processes.js';
+import { recordingDatabase } from './support/sqlite-recorder.js';
 import { expectOneRoundTripEach } from './support/round-trips.js';
 import { captureClaimAndReap } from './support/explain.js';
 import { makeTracker } from './conformance/definition.js';
@@ -61,22 +62,7 @@ describe('SqliteStore round trips', () => {
   it('runs one statement per track, claim, renew, complete, fail and release', async () => {
     const db = new Database(join(dir, 'round-trips.sqlite'));
     let statements = 0;
-    const counted = new Proxy(db, {
-      get(target, prop, receiver) {
-        const value = Reflect.get(target, prop, receiver);
-        if (prop !== 'prepare') return typeof value === 'function' ? value.bind(target) : value;
-        return (sql: string) => {
-          const stmt = target.prepare(sql);
-          return new Proxy(stmt, {
-            get(s, p) {
-              const v = Reflect.get(s, p);
-              if (p === 'run' || p === 'get' || p === 'all') return (...args: unknown[]) => (statements++, (v as (...a: unknown[]) => unknown).apply(s, args));
-              return typeof v === 'function' ? v.bind(s) : v;
-            },
-          });
-        };
-      },
-    });
+    const counted = recordingDatabase(db, () => statements++);
     await expectOneRoundTripEach(new SqliteStore({ database: counted, table: 'round_trips' }), () => statements);
     db.close();
   });
@@ -86,22 +72,7 @@ describe('SqliteStore query plans', () => {
   it('claim-next and reap use the (status, deadline) index on a table of 50,000 rows', async () => {
     const db = new Database(join(dir, 'explain.sqlite'));
     const captured: Array<{ text: string; values: unknown[] }> = [];
-    const recording = new Proxy(db, {
-      get(target, prop, receiver) {
-        const value = Reflect.get(target, prop, receiver);
-        if (prop !== 'prepare') return typeof value === 'function' ? value.bind(target) : value;
-        return (text: string) => {
-          const stmt = target.prepare(text);
-          return new Proxy(stmt, {
-            get(s, p) {
-              const v = Reflect.get(s, p);
-              if (p === 'all' || p === 'get' || p === 'run') return (...values: unknown[]) => (captured.push({ text, values }), (v as (...a: unknown[]) => unknown).apply(s, values));
-              return typeof v === 'function' ? v.bind(s) : v;
-            },
-          });
-        };
-      },
-    });
+    const recording = recordingDatabase(db, (text, values) => captured.push({ text, values }));
     const store = new SqliteStore({ database: recording, table: 'explain' });
     await makeTracker(store).init();
     const statuses = ['pending', 'downloading', 'downloaded', 'processed', 'failed'];

@@ -12,6 +12,7 @@ import type {
   StoreStats,
   UpdateOptions,
 } from '../store.js';
+import { before, EligibleHeap, type HeapEntry } from './memory-heap.js';
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -26,6 +27,8 @@ export interface MemoryStoreOptions {
 interface Row {
   readonly seq: number;
   item: StoredItem;
+  /** Bumped on every change; index entries of older versions are stale. */
+  version: number;
 }
 
 const keyId = (key: KeyValues): string =>
@@ -51,6 +54,9 @@ export class MemoryStore implements Store {
   readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true });
   readonly #clock: () => number;
   readonly #rows = new Map<string, Row>();
+  /** Per status, the rows in eligible order, so that claim-next does not scan every item. */
+  readonly #byStatus = new Map<string, EligibleHeap<Row>>();
+  readonly #counts = new Map<string, number>();
   #seq = 0;
 
   constructor(options: MemoryStoreOptions = {}) {
@@ -78,23 +84,30 @@ export class MemoryStore implements Store {
       claimedAt: null,
       finishedAt: null,
     };
-    this.#rows.set(id, { seq: ++this.#seq, item });
+    const row: Row = { seq: ++this.#seq, item, version: 0 };
+    this.#rows.set(id, row);
+    this.#index(row, undefined);
     return { item: copy(item), created: true };
   }
 
   async update(cond: Condition, change: Change, options: UpdateOptions = {}): Promise<StoredItem[]> {
     const now = this.#clock();
-    let rows = this.#match(cond, now);
-    if (options.ordered) rows = rows.sort(eligibleOrder);
-    if (options.limit !== undefined) rows = rows.slice(0, options.limit);
-    return rows.map((row) => copy((row.item = apply(row.item, change, now))));
+    let rows: Row[];
+    if (options.ordered && options.limit !== undefined && !cond.key && cond.deadline === 'passed') {
+      rows = this.#next(cond, now, options.limit);
+    } else {
+      rows = this.#match(cond, now);
+      if (options.ordered) rows = rows.sort(eligibleOrder);
+      if (options.limit !== undefined) rows = rows.slice(0, options.limit);
+    }
+    return rows.map((row) => this.#apply(row, change, now));
   }
 
   async updateEach(updates: readonly GuardedUpdate[]): Promise<Array<StoredItem | null>> {
     const now = this.#clock();
     return updates.map(({ cond, change }) => {
       const [row] = this.#match(cond, now);
-      return row ? copy((row.item = apply(row.item, change, now))) : null;
+      return row ? this.#apply(row, change, now) : null;
     });
   }
 
@@ -120,6 +133,8 @@ export class MemoryStore implements Store {
   /** Removes every item (tests). */
   clear(): void {
     this.#rows.clear();
+    this.#byStatus.clear();
+    this.#counts.clear();
   }
 
   #match(cond: Partial<Condition>, now: number): Row[] {
@@ -127,7 +142,59 @@ export class MemoryStore implements Store {
       const row = this.#rows.get(keyId(cond.key));
       return row && matches(row.item, cond, now) ? [row] : [];
     }
-    return [...this.#rows.values()].filter((row) => matches(row.item, cond, now));
+    const candidates = cond.status?.length ? cond.status.flatMap((s) => this.#rowsIn(s)) : [...this.#rows.values()];
+    return candidates.filter((row) => matches(row.item, cond, now));
+  }
+
+  /** Claim-next: the first `limit` matching rows in eligible order, from the status heaps. */
+  #next(cond: Condition, now: number, limit: number): Row[] {
+    const heaps = cond.status.map((s) => this.#heap(s));
+    const picked: Row[] = [];
+    const passedOver: Array<HeapEntry<Row>> = [];
+    while (picked.length < limit) {
+      let best: EligibleHeap<Row> | undefined;
+      for (const heap of heaps) {
+        while (heap.size && heap.peek()!.version !== heap.peek()!.row.version) heap.pop();
+        const top = heap.peek();
+        if (top && (!best || before(top, best.peek()!))) best = heap;
+      }
+      // the earliest deadline of all is in the future: nothing else is eligible either
+      if (!best || best.peek()!.deadline > now) break;
+      const entry = best.pop()!;
+      if (matches(entry.row.item, cond, now)) picked.push(entry.row);
+      else passedOver.push(entry);
+    }
+    for (const entry of passedOver) this.#heap(entry.row.item.status).push(entry);
+    return picked;
+  }
+
+  #apply(row: Row, change: Change, now: number): StoredItem {
+    const was = row.item.status;
+    row.item = apply(row.item, change, now);
+    this.#index(row, was);
+    return copy(row.item);
+  }
+
+  /** Files the row under its (new) status; older entries become stale. */
+  #index(row: Row, previous: string | undefined): void {
+    const status = row.item.status;
+    if (previous !== undefined) this.#counts.set(previous, (this.#counts.get(previous) ?? 1) - 1);
+    this.#counts.set(status, (this.#counts.get(status) ?? 0) + 1);
+    row.version++;
+    const heap = this.#heap(status);
+    heap.push({ deadline: row.item.deadline.getTime(), seq: row.seq, row, version: row.version });
+    // stale entries are dropped when they reach the top; rebuild when they dominate
+    if (heap.size > 64 && heap.size > 4 * (this.#counts.get(status) ?? 0)) heap.rebuild((e) => e.version === e.row.version);
+  }
+
+  #heap(status: string): EligibleHeap<Row> {
+    let heap = this.#byStatus.get(status);
+    if (!heap) this.#byStatus.set(status, (heap = new EligibleHeap()));
+    return heap;
+  }
+
+  #rowsIn(status: string): Row[] {
+    return (this.#byStatus.get(status)?.entries() ?? []).filter((e) => e.version === e.row.version && e.row.item.status === status).map((e) => e.row);
   }
 }
 

@@ -61,7 +61,7 @@ const COLUMN_TYPE = { string: 'text', number: 'double precision', boolean: 'bool
 
 /**
  * A store in one PostgreSQL table through `pg`. Every operation is one statement: claim-next
- * is `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n) RETURNING *`, every
+ * is `UPDATE … WHERE id = ANY(ARRAY(SELECT … FOR UPDATE SKIP LOCKED LIMIT n)) RETURNING *`, every
  * transition an `UPDATE … WHERE <guard> RETURNING *`, and times come from the server's `now()`.
  *
  * @example
@@ -136,9 +136,10 @@ export class PostgresStore implements Store {
       filter = where(cond, keys, dialect, p);
     } else {
       // claim-next: lock the oldest eligible rows, skipping rows other claimers hold; the lock
-      // re-checks the condition against the newest row version
+      // re-checks the condition against the newest row version. ARRAY(...) makes the subselect
+      // an InitPlan run once, so the update is primary-key lookups whatever the planner thinks
       const inner = where(cond, keys, dialect, p);
-      filter = `id IN (SELECT id FROM ${this.#table} WHERE ${inner} ORDER BY ${ELIGIBLE_ORDER} LIMIT ${p.add(options.limit)} FOR UPDATE SKIP LOCKED)`;
+      filter = `id = ANY(ARRAY(SELECT id FROM ${this.#table} WHERE ${inner} ORDER BY ${ELIGIBLE_ORDER} LIMIT ${p.add(options.limit)} FOR UPDATE SKIP LOCKED))`;
     }
     const { rows } = await this.#pool.query(`UPDATE ${this.#table} SET ${assignments} WHERE ${filter} RETURNING *`, p.values);
     return rows.map((row) => toItem(row, keys, dialect));

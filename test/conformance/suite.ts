@@ -341,6 +341,25 @@ export function storeContract(harness: StoreHarness): void {
         expect(stats.byStatus).toMatchObject({ downloaded: 3, pending: 1 });
         void store;
       });
+
+      it('failBatch retries or parks each lease under its own fence and reports lost ones per item', async () => {
+        const { tracker } = await fresh();
+        for (let n = 0; n < 4; n++) await tracker.track(k(n));
+        const leases = await tracker.claimBatch('download', { owner: 'w', limit: 4 });
+        const bySeq = (seq: number) => leases.find((l) => l.key.seq === seq)!;
+        await tracker.complete(bySeq(3));
+        const results = await tracker.failBatch([
+          { lease: bySeq(0), error: new Error('retry me') },
+          { lease: bySeq(1), error: new NonRetryableError('broken') },
+          { lease: bySeq(2), error: 'no retry', retry: false },
+          { lease: bySeq(3), error: 'too late' },
+        ]);
+        expect(results.map((r) => r.ok)).toEqual([true, true, true, false]);
+        expect((await tracker.get(k(0)))!).toMatchObject({ status: 'pending', lastError: 'Error: retry me' });
+        expect((await tracker.get(k(1)))!).toMatchObject({ status: 'failed', lastError: 'NonRetryableError: broken' });
+        expect((await tracker.get(k(2)))!.status).toBe('failed');
+        expect((await tracker.get(k(3)))!.status).toBe('downloaded');
+      });
     });
 
     describe('stats, get and find', () => {

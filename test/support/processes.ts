@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'vitest';
-import { z } from 'zod';
 import { Tracker, type Store } from '../../src/index.js';
+import { jobDefinition } from './job-definition.mjs';
 
 const run = promisify(execFile);
 const child = resolve(import.meta.dirname, 'race-child.mjs');
@@ -35,14 +35,7 @@ export async function raceAcrossProcesses(options: {
 
 /** The definition race-child.mjs uses, for seeding and checking from the test process. */
 export function raceTracker(store: Store) {
-  return new Tracker({
-    store,
-    statuses: ['pending', 'running', 'done', 'failed'],
-    initial: 'pending',
-    key: z.object({ n: z.number() }),
-    stages: { run: { from: 'pending', active: 'running', done: 'done', failed: 'failed' } },
-    lease: { ttlMs: 60_000 },
-  });
+  return new Tracker(jobDefinition(store));
 }
 
 /** Seeds `items` items, races `processes` children for them by key and by claim-next. */
@@ -54,6 +47,6 @@ export async function processRaces(options: { store: 'sqlite' | 'postgres' | 'mo
     await raceAcrossProcesses({ store: options.store, target: options.target, table, items: 60, processes: 4, mode });
     const stats = await tracker.stats();
     expect(stats.byStatus.running).toBe(60);
-    expect(stats.byStatus.pending).toBe(0);
+    expect(stats.byStatus.queued).toBe(0);
   }
 }

@@ -1,7 +1,7 @@
 // A separate process racing for the same items: `node race-child.mjs <store> <target> <table> <items> <mode> <startAt>`.
 // Prints one JSON line: the keys this process won. Uses the built package (dist/), as a user would.
-import { z } from 'zod';
 import { Tracker } from '../../dist/index.js';
+import { jobDefinition } from './job-definition.mjs';
 
 const [kind, target, table, items, mode, startAt] = process.argv.slice(2);
 let store;
@@ -26,14 +26,7 @@ if (kind === 'sqlite') {
   throw new Error(`unknown store ${kind}`);
 }
 
-const tracker = new Tracker({
-  store,
-  statuses: ['pending', 'running', 'done', 'failed'],
-  initial: 'pending',
-  key: z.object({ n: z.number() }),
-  stages: { run: { from: 'pending', active: 'running', done: 'done', failed: 'failed' } },
-  lease: { ttlMs: 60_000 },
-});
+const tracker = new Tracker(jobDefinition(store));
 await tracker.init();
 const owner = `proc-${process.pid}`;
 // line up with the other processes so that the claims really overlap

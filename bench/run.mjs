@@ -1,0 +1,231 @@
+// `npm run bench`: leasehold against the raw-SQL floor, pg-boss and graphile-worker on one
+// embedded PostgreSQL, side by side in one run; then scale, contention and the other stores.
+// Writes bench/results/latest.json (with same-run ratios) and docs/performance.svg.
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import pg from 'pg';
+import { MemoryStore } from '../dist/stores/memory.js';
+import { PostgresStore } from '../dist/stores/postgres.js';
+import { SqliteStore } from '../dist/stores/sqlite.js';
+import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs';
+import { drainFloor, seedFloor } from './floor.mjs';
+import { benchTracker, drainLeasehold, seedLeaseholdPg } from './leasehold.mjs';
+import { commits, countingPool, countingStore, median, percentile, rssSampler, sleep } from './lib.mjs';
+import { drainGraphile, drainPgBoss } from './peers.mjs';
+import { contention, scaleLatency } from './scale.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const { values: args } = parseArgs({
+  options: {
+    items: { type: 'string', default: '20000' },
+    runs: { type: 'string', default: '3' },
+    'max-seconds': { type: 'string', default: '10' },
+    smoke: { type: 'boolean', default: false },
+    out: { type: 'string', default: join(here, 'results', 'latest.json') },
+    chart: { type: 'string', default: join(here, '..', 'docs', 'performance.svg') },
+  },
+});
+const smoke = args.smoke;
+const ITEMS = smoke ? 300 : Number(args.items);
+const RUNS = smoke ? 1 : Number(args.runs);
+const MAX_SECONDS = smoke ? 10 : Number(args['max-seconds']);
+const BATCH = 50;
+const log = (line) => console.log(line);
+
+export async function main() {
+  const started = Date.now();
+  const server = process.env.TEST_POSTGRES_URL ? { url: process.env.TEST_POSTGRES_URL, stop: async () => {} } : await startEmbeddedPostgres();
+  const url = server.url;
+  const admin = new pg.Pool({ connectionString: url, max: 2 });
+  admin.on('error', () => {});
+  const results = [];
+  try {
+    /**
+     * Runs one workload RUNS times; `setup` seeds, `drain(deadline, latencies)` returns items done
+     * (and optionally its own seconds). Round trips are counted at the client (`counter.calls`)
+     * where we drive the queries; for pg-boss and graphile-worker, whose connections are closed
+     * when they return (which flushes their statistics), from the server's commit counter.
+     */
+    const counter = { calls: 0 };
+    const measure = async (name, meta, setup, drain) => {
+      const runs = [];
+      for (let r = 0; r < RUNS; r++) {
+        await setup();
+        counter.calls = 0;
+        const before = await commits(admin);
+        const latencies = [];
+        const peak = rssSampler();
+        const t0 = performance.now();
+        const out = await drain(Date.now() + MAX_SECONDS * 1000, latencies);
+        const seconds = out.seconds ?? (performance.now() - t0) / 1000;
+        const done = out.done ?? out;
+        let calls = counter.calls;
+        if (meta.serverCount) {
+          await sleep(300);
+          calls = (await commits(admin)) - before;
+        }
+        const statements = calls / Math.max(1, done);
+        runs.push({ done, seconds, itemsPerSec: done / seconds, statementsPerItem: statements, p50: percentile(latencies, 50), p99: percentile(latencies, 99), rssMiB: peak() });
+      }
+      const rates = runs.map((x) => x.itemsPerSec);
+      const row = { name, ...meta, median: median(rates), min: Math.min(...rates), max: Math.max(...rates), statementsPerItem: median(runs.map((x) => x.statementsPerItem)), p50: median(runs.map((x) => x.p50)), p99: median(runs.map((x) => x.p99)), rssMiB: Math.max(...runs.map((x) => x.rssMiB)), runs };
+      results.push(row);
+      log(`${name.padEnd(44)} ${fmt(row.median).padStart(9)} items/s  (${fmt(row.min)}–${fmt(row.max)})  ${row.statementsPerItem.toFixed(2)} stmt/item`);
+      return row;
+    };
+    const pools = [];
+    const poolOf = (max) => {
+      const p = new pg.Pool({ connectionString: url, max });
+      p.on('error', () => {});
+      pools.push(p);
+      return p;
+    };
+
+    log(`leasehold bench: ${ITEMS} items, median of ${RUNS} run(s), at most ${MAX_SECONDS} s each, no-op handler, PostgreSQL ${(await admin.query('SHOW server_version')).rows[0].server_version}`);
+    for (const w of smoke ? [8] : [1, 8, 32]) {
+      const pool = poolOf(w);
+      const counted = countingPool(pool, counter);
+      await measure(`raw SQL floor, per item, W=${w}`, { library: 'floor', mode: 'per-item', workers: w }, () => seedFloor(admin, ITEMS), (deadline, latencies) => drainFloor(counted, { workers: w, deadline, latencies }));
+      const tracker = benchTracker(countingStore(new PostgresStore({ pool, table: 'bench_leasehold' }), counter));
+      await measure(`leasehold postgres, per item, W=${w}`, { library: 'leasehold', mode: 'per-item', workers: w }, () => seedLeaseholdPg(admin, tracker, 'bench_leasehold', ITEMS), (deadline, latencies) => drainLeasehold(tracker, { workers: w, deadline, latencies }));
+    }
+    {
+      const pool = poolOf(8);
+      await measure(`raw SQL floor, batches of ${BATCH}, W=8`, { library: 'floor', mode: 'batch', workers: 8 }, () => seedFloor(admin, ITEMS), (deadline, latencies) => drainFloor(countingPool(pool, counter), { workers: 8, batch: BATCH, deadline, latencies }));
+      const tracker = benchTracker(countingStore(new PostgresStore({ pool, table: 'bench_leasehold' }), counter));
+      await measure(`leasehold postgres, batches of ${BATCH}, W=8`, { library: 'leasehold', mode: 'batch', workers: 8 }, () => seedLeaseholdPg(admin, tracker, 'bench_leasehold', ITEMS), (deadline, latencies) => drainLeasehold(tracker, { workers: 8, batch: BATCH, deadline, latencies }));
+      if (!smoke) {
+        const run = promisify(execFile);
+        await measure('leasehold postgres, per item, 4 processes x W=2', { library: 'leasehold', mode: 'processes', workers: 8 }, () => seedLeaseholdPg(admin, tracker, 'bench_leasehold', ITEMS), async (deadline) => {
+          const outs = await Promise.all([0, 1, 2, 3].map(() => run(process.execPath, [join(here, 'child.mjs'), url, 'bench_leasehold', '2', '1', String(deadline)])));
+          const reports = outs.map((o) => JSON.parse(o.stdout.trim()));
+          counter.calls += reports.reduce((a, r) => a + r.calls, 0);
+          return reports.reduce((a, r) => a + r.done, 0);
+        });
+      }
+    }
+    const noSetup = async () => {};
+    for (const batch of [1, 200]) {
+      await measure(`pg-boss 10, fetch ${batch}, W=8`, { library: 'pg-boss', mode: batch === 1 ? 'per-item' : 'batch', workers: 8, batch, serverCount: true }, noSetup, (deadline) => drainPgBoss(url, admin, { items: ITEMS, workers: 8, batch, deadline }));
+    }
+    for (const localQueue of [0, 500]) {
+      await measure(`graphile-worker 0.17, ${localQueue ? `local queue ${localQueue}` : 'no local queue'}, W=8`, { library: 'graphile-worker', mode: localQueue ? 'batch' : 'per-item', workers: 8, localQueue, serverCount: true }, noSetup, (deadline) => drainGraphile(url, admin, { items: ITEMS, workers: 8, localQueue, deadline }));
+    }
+
+    // the same drain on the other stores
+    const others = [
+      ['sqlite', () => new SqliteStore({ filename: join(mkdtempSync(join(tmpdir(), 'leasehold-bench-')), 'bench.sqlite'), table: 'bench' })],
+      ['memory', () => new MemoryStore()],
+    ];
+    if (process.env.MONGODB_URI) {
+      const { MongoClient } = await import('mongodb');
+      const { MongoStore } = await import('../dist/stores/mongodb.js');
+      const client = await MongoClient.connect(process.env.MONGODB_URI);
+      others.push(['mongodb', () => new MongoStore({ collection: client.db('leasehold_bench').collection(`bench_${Date.now()}`) })]);
+    }
+    for (const [store, make] of others) {
+      for (const batch of [1, BATCH]) {
+        let tracker;
+        const seed = async () => {
+          tracker = benchTracker(countingStore(make(), counter));
+          for (let n = 0; n < ITEMS; n += 500) await Promise.all(Array.from({ length: Math.min(500, ITEMS - n) }, (_, i) => tracker.track({ n: n + i })));
+        };
+        await measure(`leasehold ${store}, ${batch === 1 ? 'per item' : `batches of ${batch}`}, W=8`, { library: 'leasehold', store, mode: batch === 1 ? 'per-item' : 'batch', workers: 8 }, seed, (deadline, latencies) => drainLeasehold(tracker, { workers: 8, batch, deadline, latencies }));
+      }
+    }
+
+    const scale = [];
+    for (const rows of smoke ? [1_000] : [10_000, 100_000, 1_000_000]) {
+      const s = await scaleLatency(admin, poolOf(2), rows);
+      scale.push(s);
+      log(`scale: ${String(rows).padStart(9)} rows: claim-next ${s.claimMs.toFixed(2)} ms, reapStale ${s.reapMs.toFixed(2)} ms (median)`);
+    }
+    const contended = await contention(poolOf(64), admin, smoke ? 500 : 3_000);
+    log(`contention: 64 workers on 10 items: ${contended.attempts} claims, ${contended.wins} won, ${contended.wastedPerWin.toFixed(2)} wasted round trips per successful claim`);
+    await Promise.all(pools.map((p) => p.end()));
+
+    const pick = (pred) => results.find(pred)?.median ?? Number.NaN;
+    const isPg = (r) => !r.store;
+    const leaseholdW8 = pick((r) => r.library === 'leasehold' && isPg(r) && r.mode === 'per-item' && r.workers === 8);
+    const leaseholdBatch = pick((r) => r.library === 'leasehold' && isPg(r) && r.mode === 'batch');
+    const graphileBest = Math.max(...results.filter((r) => r.library === 'graphile-worker').map((r) => r.median));
+    const ratios = {
+      leasehold_vs_floor_w8: leaseholdW8 / pick((r) => r.library === 'floor' && r.mode === 'per-item' && r.workers === 8),
+      leasehold_vs_pgboss_w8: leaseholdW8 / pick((r) => r.library === 'pg-boss' && r.batch === 1),
+      leasehold_batch_vs_graphile_w8: leaseholdBatch / graphileBest,
+      leasehold_batch_vs_floor_batch_w8: leaseholdBatch / pick((r) => r.library === 'floor' && r.mode === 'batch'),
+    };
+    const targets = { leasehold_vs_floor_w8: 0.7, leasehold_vs_pgboss_w8: 10, leasehold_batch_vs_graphile_w8: 1.0, leasehold_batch_vs_floor_batch_w8: 0.7 };
+    log('\nratios (same run):');
+    for (const [k, v] of Object.entries(ratios)) log(`  ${k.padEnd(36)} ${v.toFixed(2).padStart(7)}   target >= ${targets[k]}  ${v >= targets[k] ? 'met' : 'MISSED'}`);
+
+    const pkg = (name) => JSON.parse(readFileSync(join(here, '..', 'node_modules', name, 'package.json'), 'utf8')).version;
+    const report = {
+      date: new Date().toISOString(),
+      smoke,
+      machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, platform: `${process.platform}-${process.arch}` },
+      versions: { leasehold: JSON.parse(readFileSync(join(here, '..', 'package.json'), 'utf8')).version, pg: pkg('pg'), 'pg-boss': pkg('pg-boss'), 'graphile-worker': pkg('graphile-worker'), 'better-sqlite3': pkg('better-sqlite3'), postgres: (await admin.query('SHOW server_version')).rows[0].server_version },
+      method: { items: ITEMS, runs: RUNS, maxSeconds: MAX_SECONDS, batch: BATCH, handler: 'no-op', roundTripsPerItem: 'client-side count of statements (floor) or store calls (leasehold) per item; pg-boss and graphile-worker: pg_stat_database.xact_commit delta per item, read after their connections closed' },
+      results: results.map(({ runs, ...r }) => r),
+      scale,
+      contention: contended,
+      ratios,
+      targets,
+      seconds: (Date.now() - started) / 1000,
+    };
+    mkdirSync(dirname(args.out), { recursive: true });
+    writeFileSync(args.out, `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(args.chart, chart(report));
+    log(`\nwrote ${args.out} and ${args.chart} in ${report.seconds.toFixed(0)} s`);
+    return report;
+  } finally {
+    await admin.end();
+    await server.stop();
+  }
+}
+
+function fmt(n) {
+  return Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a';
+}
+
+/** A horizontal bar chart of items/s per workload, median with a min–max whisker. */
+function chart(report) {
+  const rows = report.results;
+  const width = 900;
+  const barLeft = 330;
+  const rowH = 24;
+  const height = 60 + rows.length * rowH;
+  const max = Math.max(...rows.map((r) => r.max));
+  const x = (v) => barLeft + (v / max) * (width - barLeft - 90);
+  const color = { leasehold: '#2b6cb0', floor: '#718096', 'pg-boss': '#dd6b20', 'graphile-worker': '#38a169' };
+  const esc = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const bars = rows
+    .map((r, i) => {
+      const y = 40 + i * rowH;
+      return `<text x="${barLeft - 8}" y="${y + 15}" text-anchor="end">${esc(r.name)}</text>` +
+        `<rect x="${barLeft}" y="${y + 3}" width="${Math.max(1, x(r.median) - barLeft).toFixed(1)}" height="${rowH - 8}" fill="${color[r.library] ?? '#555'}"/>` +
+        `<line x1="${x(r.min).toFixed(1)}" x2="${x(r.max).toFixed(1)}" y1="${y + 11}" y2="${y + 11}" stroke="#000" stroke-width="1"/>` +
+        `<text x="${(x(r.max) + 6).toFixed(1)}" y="${y + 15}">${fmt(r.median)}</text>`;
+    })
+    .join('\n');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="#fff"/>
+<text x="10" y="22" font-size="14" font-weight="bold">Drain throughput, items/s (median of ${report.method.runs}, whisker min–max) — ${report.method.items} items, ${report.machine.cpus} cores, PostgreSQL ${report.versions.postgres}</text>
+${bars}
+</svg>
+`;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main().then(
+    () => process.exit(0),
+    (error) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,33 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { expect, inject, it } from 'vitest';
+
+const run = promisify(execFile);
+
+it('npm run bench, smoke size: every workload runs and the same-run ratios are written', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'leasehold-bench-'));
+  const root = resolve(import.meta.dirname, '..');
+  await run(process.execPath, [join(root, 'bench/run.mjs'), '--smoke', '--out', join(out, 'latest.json'), '--chart', join(out, 'chart.svg')], {
+    cwd: root,
+    env: { ...process.env, TEST_POSTGRES_URL: inject('postgresUrl') },
+    timeout: 170_000,
+  });
+  const report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as {
+    results: Array<{ name: string; median: number; statementsPerItem: number; library: string; mode: string; store?: string }>;
+    ratios: Record<string, number>;
+  };
+  const libraries = new Set(report.results.map((r) => r.library));
+  expect([...libraries].sort()).toEqual(['floor', 'graphile-worker', 'leasehold', 'pg-boss']);
+  for (const r of report.results) expect(r.median, r.name).toBeGreaterThan(0);
+  for (const key of ['leasehold_vs_floor_w8', 'leasehold_vs_pgboss_w8', 'leasehold_batch_vs_graphile_w8', 'leasehold_batch_vs_floor_batch_w8']) {
+    expect(Number.isFinite(report.ratios[key]), key).toBe(true);
+  }
+  // one round trip per single-item operation: claim + complete = 2 per item (plus the final empty claim of each worker)
+  const perItem = report.results.find((r) => r.library === 'leasehold' && !r.store && r.mode === 'per-item')!;
+  expect(perItem.statementsPerItem).toBeGreaterThanOrEqual(2);
+  expect(perItem.statementsPerItem).toBeLessThan(2.1);
+  expect(readFileSync(join(out, 'chart.svg'), 'utf8')).toMatch(/^<svg/);
+}, 180_000);
