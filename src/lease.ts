@@ -8,7 +8,16 @@ export interface LeaseState {
   readonly startedAt: number;
   expiresAt: Date;
   settled: boolean;
-  readonly controller: AbortController;
+  /** Created on first use: most leases never have their signal read. */
+  controller: AbortController | undefined;
+  /** Set when the lease was aborted before anyone asked for its signal. */
+  reason: unknown;
+}
+
+/** Aborts the lease's signal (now, or when it is first read). */
+export function abortLease(state: LeaseState, reason: unknown): void {
+  if (state.controller) state.controller.abort(reason);
+  else state.reason ??= reason;
 }
 
 const states = new WeakMap<object, LeaseState>();
@@ -53,7 +62,8 @@ export class Lease<Stage extends string = string, K = unknown, D = unknown, S ex
       startedAt: performance.now(),
       expiresAt: item.leaseExpiresAt ?? new Date(0),
       settled: false,
-      controller: new AbortController(),
+      controller: undefined,
+      reason: undefined,
     });
   }
 
@@ -73,6 +83,11 @@ export class Lease<Stage extends string = string, K = unknown, D = unknown, S ex
 
   /** Aborts when the lease is lost or can no longer be renewed; stop work when it fires. */
   get signal(): AbortSignal {
-    return this.#state().controller.signal;
+    const state = this.#state();
+    if (!state.controller) {
+      state.controller = new AbortController();
+      if (state.reason !== undefined) state.controller.abort(state.reason);
+    }
+    return state.controller.signal;
   }
 }

@@ -11,7 +11,9 @@ import {
 } from './definition.js';
 import { ConfigError, LeaseholdError, LeaseLostError, StoreError, ValidationError } from './errors.js';
 import { Emitter, type Listener, type TrackerEvents } from './events.js';
-import { Lease, leaseState, type LeaseState } from './lease.js';
+import { abortLease, Lease, leaseState, type LeaseState } from './lease.js';
+
+const SETTLED = new Error('[leasehold] lease settled');
 import type { BatchResult, DataPatch, ReapResult, TrackerStats, TrackResult } from './results.js';
 import { claimUpdate, completionChange, errorMessage, failureChange, reapUpdates } from './transitions.js';
 import type { Change, Condition, KeyValues, Store, StoredItem } from './store.js';
@@ -476,7 +478,7 @@ export class Tracker<
 
   #settled(state: LeaseState): void {
     state.settled = true;
-    state.controller.abort(new Error('[leasehold] lease settled'));
+    abortLease(state, SETTLED);
   }
 
   #stage(operation: string, name: unknown): NormalizedStage {

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, LeaseLostError, ValidationError } from './errors.js';
-import { leaseState, type Lease } from './lease.js';
+import { abortLease, leaseState, type Lease } from './lease.js';
 import { requireNumber, requirePositiveInt } from './validate.js';
 
 /** The work a worker runs per lease; its return value is passed to `complete`. */
@@ -249,7 +249,10 @@ export class Worker<L extends Lease = Lease> {
         if (!(error instanceof LeaseLostError)) {
           this.#driver.reportError('renew', error, lease);
           // past the ttl another worker may hold the item: tell the handler to stop
-          if (performance.now() - lastRenewed >= this.#driver.ttlMs) leaseState(lease)?.controller.abort(error);
+          if (performance.now() - lastRenewed >= this.#driver.ttlMs) {
+            const state = leaseState(lease);
+            if (state) abortLease(state, error);
+          }
         }
       } finally {
         renewing = false;

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { PostgresStore } from '../src/stores/postgres.js';
+import { PostgresStore, type PgQuery } from '../src/stores/postgres.js';
 import type { Store } from '../src/index.js';
 import { storeContract } from './conformance/suite.js';
 import { processRaces } from './support/processes.js';
@@ -56,7 +56,7 @@ describe('PostgresStore across processes', () => {
 describe('PostgresStore round trips', () => {
   it('runs one statement per track, claim, renew, complete, fail and release', async () => {
     let statements = 0;
-    const counting = { query: (text: string, values?: unknown[]) => (statements++, admin.query(text, values)) };
+    const counting = { query: (q: PgQuery) => (statements++, admin.query(q.text, q.values)) };
     await expectOneRoundTripEach(new PostgresStore({ pool: counting, table: `round_trips_${run}` }), () => statements);
   });
 });
@@ -65,7 +65,7 @@ describe('PostgresStore query plans', () => {
   it('claim-next and reap use the (status, deadline) index on a table of 50,000 rows', async () => {
     const table = `explain_${run}`;
     const captured: Array<{ text: string; values: unknown[] }> = [];
-    const recording = { query: (text: string, values: unknown[] = []) => (captured.push({ text, values }), admin.query(text, values)) };
+    const recording = { query: (q: PgQuery) => (captured.push({ text: q.text, values: q.values ?? [] }), admin.query(q.text, q.values)) };
     const store = new PostgresStore({ pool: recording, table });
     await makeTracker(store).init();
     await admin.query(
@@ -81,5 +81,15 @@ describe('PostgresStore query plans', () => {
       expect(plan).toMatch(new RegExp(`Index (Only )?Scan (using|on) "?${table}_status_deadline`));
       expect(plan).not.toContain('Seq Scan');
     }
+  });
+});
+
+describe('PostgresStore init', () => {
+  it('is safe when many processes create the same table at once', async () => {
+    const table = `init_race_${run}`;
+    const trackers = Array.from({ length: 8 }, () => makeTracker(new PostgresStore({ pool: pool(2), table })));
+    await Promise.all(trackers.map((t) => t.init()));
+    await trackers[0]!.track({ logId: 'x', partnerCode: 'p', seq: 1 });
+    expect((await trackers[7]!.stats()).total).toBe(1);
   });
 });

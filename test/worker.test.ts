@@ -165,3 +165,30 @@ describe('tracker.work()', () => {
     void LeaseLostError;
   });
 });
+
+describe('logger option', () => {
+  it('accepts a console-like logger: failures and lost leases at warn, store faults at error', async () => {
+    const lines: Array<[string, string]> = [];
+    const logger = {
+      debug: (_f: object, m: string) => void lines.push(['debug', m]),
+      warn: (_f: object, m: string) => void lines.push(['warn', m]),
+      error: (_f: object, m: string) => void lines.push(['error', m]),
+    };
+    const tracker = new Tracker({
+      store: new MemoryStore(),
+      statuses: ['queued', 'running', 'done', 'failed'],
+      initial: 'queued',
+      key: z.object({ id: z.number() }),
+      stages: { run: { from: 'queued', active: 'running', done: 'done', failed: 'failed' } },
+      logger,
+    });
+    await tracker.track({ id: 1 });
+    const lease = (await tracker.claim('run', { owner: 'w' }))!;
+    await tracker.fail(lease, new Error('boom'));
+    await expect(tracker.complete(lease)).rejects.toThrow(LeaseLostError);
+    tracker.reportError('claim', new Error('store down'));
+    expect(lines.map(([level]) => level)).toEqual(['debug', 'warn', 'warn', 'error']);
+    expect(lines[1]![1]).toMatch(/run: failed, will retry: Error: boom/);
+    expect(lines[2]![1]).toMatch(/`complete` of item \{"id":1\}.*refused/);
+  });
+});

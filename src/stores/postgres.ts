@@ -25,10 +25,20 @@ export interface PgResult {
   readonly rows: PgRow[];
 }
 
+/** A parameterised query; `name` makes it a prepared statement, parsed once per connection. */
+export interface PgQuery {
+  /** The SQL, with `$1`, `$2`, ... placeholders. */
+  readonly text: string;
+  /** The bound values. */
+  readonly values?: unknown[];
+  /** The prepared statement's name. */
+  readonly name?: string;
+}
+
 /** The part of a `pg.Pool` (or `pg.Client`) the store uses: one parameterised query. */
 export interface PgQueryable {
-  /** Runs `text` with bound `values` (`$1`, `$2`, ...). */
-  query(text: string, values?: unknown[]): Promise<PgResult>;
+  /** Runs a query config (`pg` accepts `{ text, values, name }`). */
+  query(query: PgQuery): Promise<PgResult>;
 }
 
 /** Options of {@link PostgresStore}. */
@@ -53,7 +63,8 @@ const dialect: Dialect = {
   json: (p) => `${p}::jsonb`,
   keyParam: (_type, v) => v,
   keyValue: (_type, v) => v as string | number | boolean | Date,
-  time: (v) => (v === null || v === undefined ? null : (v as Date)),
+  // times come back as epoch milliseconds (see RETURNING): cheaper to read than timestamptz text
+  time: (v) => (v === null || v === undefined ? null : new Date(Number(v))),
   data: (v) => v,
 };
 
@@ -78,6 +89,8 @@ export class PostgresStore implements Store {
   readonly #tableName: string;
   readonly #schema: string;
   #keys: KeyColumn[] | undefined;
+  #returning = '';
+  readonly #names = new Map<string, string>();
 
   constructor(options: PostgresStoreOptions) {
     if (!options?.pool || typeof options.pool.query !== 'function') {
@@ -95,7 +108,8 @@ export class PostgresStore implements Store {
     const index = (suffix: string) => quoteIdentifier('postgres', 'table', `${this.#tableName}_${suffix}`.slice(0, 63));
     // one simple-protocol query: a transaction holding an advisory lock, so many processes
     // may run init at once (concurrent CREATE TABLE IF NOT EXISTS can otherwise collide)
-    await this.#pool.query(`
+    await this.#pool.query({
+      text: `
       BEGIN;
       SELECT pg_advisory_xact_lock(hashtext('leasehold:' || '${t.replaceAll('"', '')}'));
       CREATE TABLE IF NOT EXISTS ${t} (
@@ -107,18 +121,27 @@ export class PostgresStore implements Store {
       CREATE UNIQUE INDEX IF NOT EXISTS ${index('key')} ON ${t} (${keys.map((k) => k.sql).join(', ')});
       CREATE INDEX IF NOT EXISTS ${index('status_deadline')} ON ${t} (status, deadline, id);
       COMMIT;
-    `);
+    `,
+    });
     this.#keys = keys;
+    // times as epoch milliseconds: parsing a float is far cheaper than parsing timestamptz text
+    const ms = (c: string) => `(extract(epoch from t.${c}) * 1000)::float8 AS ${c}`;
+    this.#returning = [
+      't.id',
+      ...keys.map((k) => `t.${k.sql}`),
+      't.status, t.data, t.attempts, t.fence, t.owner, t.last_error',
+      ...['deadline', 'created_at', 'updated_at', 'claimed_at', 'finished_at'].map(ms),
+    ].join(', ');
   }
 
   async insert(item: NewItem): Promise<InsertResult> {
     const keys = this.#ready();
     const p = new Params(dialect);
     const values = keys.map((k) => p.add(item.key[k.name]));
-    const { rows } = await this.#pool.query(
-      `INSERT INTO ${this.#table} (${keys.map((k) => k.sql).join(', ')}, status, data, deadline, created_at, updated_at) ` +
+    const rows = await this.#run(
+      `INSERT INTO ${this.#table} AS t (${keys.map((k) => k.sql).join(', ')}, status, data, deadline, created_at, updated_at) ` +
         `VALUES (${values.join(', ')}, ${p.add(item.status)}, ${p.add(JSON.stringify(item.data))}::jsonb, now(), now(), now()) ` +
-        'ON CONFLICT DO NOTHING RETURNING *',
+        `ON CONFLICT DO NOTHING RETURNING ${this.#returning}`,
       p.values,
     );
     if (rows[0]) return { item: toItem(rows[0], keys, dialect), created: true };
@@ -141,17 +164,17 @@ export class PostgresStore implements Store {
       const inner = where(cond, keys, dialect, p);
       filter = `id = ANY(ARRAY(SELECT id FROM ${this.#table} WHERE ${inner} ORDER BY ${ELIGIBLE_ORDER} LIMIT ${p.add(options.limit)} FOR UPDATE SKIP LOCKED))`;
     }
-    const { rows } = await this.#pool.query(`UPDATE ${this.#table} SET ${assignments} WHERE ${filter} RETURNING *`, p.values);
+    const rows = await this.#run(`UPDATE ${this.#table} AS t SET ${assignments} WHERE ${filter} RETURNING ${this.#returning}`, p.values);
     return rows.map((row) => toItem(row, keys, dialect));
   }
 
   async updateEach(updates: readonly GuardedUpdate[]): Promise<Array<StoredItem | null>> {
     const keys = this.#ready();
     const results: Array<StoredItem | null> = updates.map(() => null);
-    // one statement per shape of change (a completeBatch has one shape): bounded round trips
+    // one statement per shape of change (a completeBatch has one shape, a failBatch at most two)
     const groups = new Map<string, number[]>();
     updates.forEach(({ change, cond }, i) => {
-      const shape = JSON.stringify([change.owner !== undefined, change.bumpFence, change.attempts, change.deadline && 'ms' in change.deadline, change.data !== undefined, change.lastError !== undefined, change.finished, cond.status.length]);
+      const shape = JSON.stringify([change.owner !== undefined, change.bumpFence, change.attempts, change.deadline && 'ms' in change.deadline, change.data !== undefined, change.lastError !== undefined, change.finished, cond.status.length, cond.fence === undefined]);
       groups.set(shape, [...(groups.get(shape) ?? []), i]);
     });
     for (const indexes of groups.values()) {
@@ -165,13 +188,13 @@ export class PostgresStore implements Store {
     const keys = this.#ready();
     const p = new Params(dialect);
     const limit = options.limit === undefined ? '' : ` LIMIT ${p.add(options.limit)}`;
-    const { rows } = await this.#pool.query(`SELECT * FROM ${this.#table} WHERE ${where(cond, keys, dialect, p)} ORDER BY ${ELIGIBLE_ORDER}${limit}`, p.values);
+    const rows = await this.#run(`SELECT ${this.#returning} FROM ${this.#table} AS t WHERE ${where(cond, keys, dialect, p)} ORDER BY ${ELIGIBLE_ORDER}${limit}`, p.values);
     return rows.map((row) => toItem(row, keys, dialect));
   }
 
   async stats(active: readonly string[]): Promise<StoreStats> {
     this.#ready();
-    const { rows } = await this.#pool.query(
+    const rows = await this.#run(
       'SELECT status, count(*)::int AS n, ' +
         'count(*) FILTER (WHERE status = ANY($1::text[]) AND deadline <= now())::int AS expired, ' +
         `count(*) FILTER (WHERE NOT (status = ANY($1::text[])) AND deadline > now())::int AS waiting FROM ${this.#table} GROUP BY status`,
@@ -184,49 +207,74 @@ export class PostgresStore implements Store {
     };
   }
 
-  /** Settles updates of one shape in one `UPDATE … FROM (VALUES …)`, each row under its own guard. */
+  /**
+   * Settles updates of one shape in one `UPDATE … FROM unnest(arrays)`, each row under its own
+   * guard. Keys and fences go as one array per column; a value shared by the whole batch (the
+   * usual case for statuses and delays) goes once. The statement stays the same size whatever
+   * the batch size, so its prepared plan is reused.
+   */
   async #settleShape(keys: KeyColumn[], updates: GuardedUpdate[], indexes: number[]): Promise<Row[]> {
-    const p = new Params(dialect);
     const first = updates[0]!.change;
-    const columns = ['idx', ...keys.map((k) => `k_${k.name}`), 'fence', 'from_status', 'to_status', 'owner', 'delay_ms', 'data', 'last_error'];
-    const tuples = updates.map(({ cond, change }, row) => {
-      const values = [
-        `${p.add(indexes[row])}::int`,
-        ...keys.map((k) => `${p.add(cond.key[k.name])}::${COLUMN_TYPE[k.type]}`),
-        `${p.add(cond.fence ?? null)}::bigint`,
-        `${p.add(cond.status[0])}::text`,
-        `${p.add(change.status)}::text`,
-        `${p.add(change.owner ?? null)}::text`,
-        `${p.add(change.deadline && 'ms' in change.deadline ? change.deadline.ms : null)}::float8`,
-        `${p.add(change.data === undefined ? null : JSON.stringify(change.data))}::jsonb`,
-        `${p.add(change.lastError ?? null)}::text`,
-      ];
-      return `(${values.join(', ')})`;
-    });
-    const assign = ['status = v.to_status', 'updated_at = now()'];
-    if (first.owner !== undefined) assign.push('owner = v.owner');
+    const params: unknown[] = [];
+    const unnested: string[] = [];
+    const names: string[] = [];
+    const perRow = (name: string, type: string, values: unknown[]) => {
+      params.push(values);
+      unnested.push(`$${params.length}::${type}[]`);
+      names.push(`"${name}"`);
+      return `v."${name}"`;
+    };
+    const column = (name: string, type: string, pick: (u: GuardedUpdate) => unknown) => {
+      const values = updates.map(pick);
+      if (values.some((v) => v !== values[0])) return perRow(name, type, values);
+      params.push(values[0]);
+      return `$${params.length}::${type}`;
+    };
+    const idx = perRow('idx', 'int', indexes);
+    const guard = keys.map((k) => `t.${k.sql} = ${perRow(`k_${k.name}`, COLUMN_TYPE[k.type], updates.map((u) => u.cond.key[k.name]))}`);
+    guard.push(`t.fence = ${perRow('fence', 'bigint', updates.map((u) => u.cond.fence))}`);
+    guard.push(`t.status = ${column('from_status', 'text', (u) => u.cond.status[0])}`);
+    const assign = [`status = ${column('to_status', 'text', (u) => u.change.status)}`, 'updated_at = now()'];
+    if (first.owner !== undefined) assign.push(`owner = ${column('owner', 'text', (u) => u.change.owner ?? null)}`);
     if (first.bumpFence) assign.push('fence = t.fence + 1');
     if (first.attempts === 'increment') assign.push('attempts = t.attempts + 1', 'claimed_at = now()');
     if (first.attempts === 'decrement') assign.push('attempts = GREATEST(t.attempts - 1, 0)');
     if (first.attempts === 'reset') assign.push('attempts = 0');
     if (first.deadline) {
       if (!('ms' in first.deadline)) throw new ConfigError('deadline', '[postgres] `updateEach` takes fixed delays only.');
-      assign.push("deadline = now() + v.delay_ms * interval '1 millisecond'");
+      const ms = column('delay_ms', 'float8', (u) => (u.change.deadline as { ms: number }).ms);
+      assign.push(`deadline = now() + ${ms} * interval '1 millisecond'`);
     }
-    if (first.data !== undefined) assign.push('data = v.data');
-    if (first.lastError !== undefined) assign.push('last_error = v.last_error');
+    if (first.data !== undefined) assign.push(`data = ${column('data', 'jsonb', (u) => JSON.stringify(u.change.data))}`);
+    if (first.lastError !== undefined) assign.push(`last_error = ${column('last_error', 'text', (u) => u.change.lastError)}`);
     if (first.finished !== undefined) assign.push(`finished_at = ${first.finished ? 'now()' : 'NULL'}`);
-    const guard = [...keys.map((k) => `t.${k.sql} = v."k_${k.name}"`), 't.status = v.from_status', '(v.fence IS NULL OR t.fence = v.fence)'];
-    const { rows } = await this.#pool.query(
-      `UPDATE ${this.#table} AS t SET ${assign.join(', ')} FROM (VALUES ${tuples.join(', ')}) AS v(${columns.map((c) => `"${c}"`).join(', ')}) ` +
-        `WHERE ${guard.join(' AND ')} RETURNING v.idx AS leasehold_idx, t.*`,
-      p.values,
+    return this.#run(
+      `UPDATE ${this.#table} AS t SET ${assign.join(', ')} FROM unnest(${unnested.join(', ')}) AS v(${names.join(', ')}) ` +
+        `WHERE ${guard.join(' AND ')} RETURNING ${idx} AS leasehold_idx, ${this.#returning}`,
+      params,
     );
-    return rows;
+  }
+
+  /** Runs a statement as a named prepared statement: parsed and planned once per connection. */
+  async #run(text: string, values: unknown[]): Promise<Row[]> {
+    let name = this.#names.get(text);
+    if (!name) {
+      name = `leasehold_${this.#names.size}_${hash(text)}`;
+      // bounded: the number of statement shapes is small, but `IN (...)` lists vary in length
+      if (this.#names.size < 500) this.#names.set(text, name);
+    }
+    return (await this.#pool.query({ name, text, values })).rows;
   }
 
   #ready(): KeyColumn[] {
     if (!this.#keys) throw new Error('the store is not initialised; call `tracker.init()` first');
     return this.#keys;
   }
+}
+
+/** A short, stable hash of a statement's text (FNV-1a), for prepared statement names. */
+function hash(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(36);
 }
