@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConfigError, exponentialBackoff, Tracker, ValidationError, type Store } from '../src/index.js';
 import { MemoryStore } from '../src/stores/memory.js';
+import { MongoStore } from '../src/stores/mongodb.js';
 import { PostgresStore } from '../src/stores/postgres.js';
 import { SqliteStore } from '../src/stores/sqlite.js';
 import { countingStore } from './support/counting.js';
@@ -117,6 +118,15 @@ describe('table and schema names carrying SQL specials are refused, never pasted
       expect(() => new SqliteStore({ filename: ':memory:', table })).toThrow(/\[sqlite\].*letters, digits/);
     });
   }
+  for (const name of ['items$where', '$cmd', 'system.users', '', 'a b', 'x'.repeat(200)]) {
+    it(`MongoStore collection name ${JSON.stringify(name)}`, () => {
+      const db = { collection: () => { throw new Error('must not be reached'); } };
+      expect(() => new MongoStore({ db: db as never, collection: name })).toThrow(/\[mongodb\].*collection name/);
+    });
+  }
+  it('MongoStore with a collection name but no db', () => {
+    expect(() => new MongoStore({ collection: 'items' })).toThrow(/`db` is required/);
+  });
   it('PostgresStore schema', () => {
     expect(() => new PostgresStore({ pool, table: 'ok', schema: 'public"; --' })).toThrow(/`schema`/);
   });

@@ -61,6 +61,17 @@ storeContract({
   },
 });
 
+describe('MongoStore constructor shapes', () => {
+  it('takes a Db and a collection name, as well as a Collection', async () => {
+    const opened: string[] = [];
+    const db = { collection: (name: string) => (opened.push(name), new CollectionDouble() as unknown as MongoCollection) };
+    const tracker = makeTracker(new MongoStore({ db, collection: 'partner_log_trackers' }));
+    await tracker.track({ logId: 'a', partnerCode: 'p', seq: 1 });
+    expect(opened).toEqual(['partner_log_trackers']);
+    expect((await tracker.stats()).total).toBe(1);
+  });
+});
+
 describe(`MongoStore round trips (${source})`, () => {
   it('sends exactly one command per track, claim, renew, complete, fail and release', async () => {
     if (!uri) {

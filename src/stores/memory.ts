@@ -17,11 +17,11 @@ import { before, EligibleHeap, type HeapEntry } from './memory-heap.js';
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
   /**
-   * The store's clock, in epoch milliseconds. Inject one to test expiry and backoff
+   * The store's clock, as epoch milliseconds or a Date. Inject one to test expiry and backoff
    * without sleeping.
    * @default Date.now
    */
-  readonly clock?: () => number;
+  readonly clock?: () => number | Date;
 }
 
 interface Row {
@@ -60,7 +60,11 @@ export class MemoryStore implements Store {
   #seq = 0;
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.#clock = options.clock ?? Date.now;
+    const clock = options.clock ?? Date.now;
+    this.#clock = () => {
+      const now = clock();
+      return typeof now === 'number' ? now : now.getTime();
+    };
   }
 
   async init(_schema: StoreSchema): Promise<void> {}

@@ -18,10 +18,26 @@ import type {
 /** The `Collection` methods MongoStore calls (a real `Collection` from the `mongodb` driver). */
 export type MongoCollection = Pick<Collection<Document>, 'createIndex' | 'findOneAndUpdate' | 'updateMany' | 'find' | 'bulkWrite' | 'aggregate'>;
 
-/** Options of {@link MongoStore}. */
+/** The part of a `Db` the store uses when given a collection name. */
+export interface MongoDbLike {
+  /** Opens a collection by name (the driver's `db.collection(name)`). */
+  collection(name: string): MongoCollection;
+}
+
+/**
+ * Options of {@link MongoStore}: a `Collection`, or a `Db` and a collection name.
+ *
+ * @example
+ * ```ts
+ * new MongoStore({ collection: db.collection('partner_log_trackers') });
+ * new MongoStore({ db, collection: 'partner_log_trackers' });
+ * ```
+ */
 export interface MongoStoreOptions {
-  /** The collection holding the items, e.g. `db.collection('partner_log_trackers')`. */
-  readonly collection: MongoCollection;
+  /** The collection holding the items, or its name (then give `db`). */
+  readonly collection: MongoCollection | string;
+  /** The database, when `collection` is a name. */
+  readonly db?: MongoDbLike;
   /**
    * Write concern of claims and transitions. The default makes a claim durable before a
    * worker starts: a claim rolled back in a primary failover could otherwise let a second
@@ -56,10 +72,21 @@ export class MongoStore implements Store {
   #op = 0;
 
   constructor(options: MongoStoreOptions) {
-    if (!options?.collection || typeof options.collection.findOneAndUpdate !== 'function') {
-      throw new ConfigError('collection', '[mongodb] Missing required option `collection`: pass `db.collection(name)`.');
+    const { collection, db } = options ?? {};
+    if (typeof collection === 'string') {
+      // validated rather than escaped: `$`, empty names and system collections are refused
+      if (!/^(?!system\.)[A-Za-z0-9_][A-Za-z0-9_.-]{0,119}$/.test(collection)) {
+        throw new ConfigError('collection', `[mongodb] expected a collection name of letters, digits, \`_\`, \`-\` and \`.\` (no \`$\`, not \`system.*\`), got \`${collection}\`.`);
+      }
+      if (!db || typeof db.collection !== 'function') {
+        throw new ConfigError('db', '[mongodb] `collection` is a name, so `db` is required: `new MongoStore({ db, collection: name })`.');
+      }
+      this.#collection = db.collection(collection);
+    } else if (collection && typeof collection.findOneAndUpdate === 'function') {
+      this.#collection = collection;
+    } else {
+      throw new ConfigError('collection', '[mongodb] Missing required option `collection`: pass `db.collection(name)`, or `db` and a collection name.');
     }
-    this.#collection = options.collection;
     this.#writeConcern = Object.freeze({ w: 'majority', ...options.writeConcern });
   }
 
