@@ -12,7 +12,7 @@ import type {
   StoreStats,
   UpdateOptions,
 } from '../store.js';
-import { ELIGIBLE_ORDER, Params, set, toItem, where, type KeyColumn } from './sql/compile.js';
+import { ELIGIBLE_ORDER, insertStatement, Params, toItem, updateStatement, where, type KeyColumn } from './sql/compile.js';
 import { keyColumns, quoteIdentifier, type Dialect } from './sql/dialect.js';
 
 /** A result row as `pg` returns it. */
@@ -66,6 +66,10 @@ const dialect: Dialect = {
   // times come back as epoch milliseconds (see RETURNING): cheaper to read than timestamptz text
   time: (v) => (v === null || v === undefined ? null : new Date(Number(v))),
   data: (v) => v,
+  // lock the oldest eligible rows, skipping rows other claimers hold; the lock re-checks the
+  // condition against the newest row version. ARRAY(...) makes the subselect an InitPlan run
+  // once, so the update is primary-key lookups whatever the planner thinks
+  pickIds: (table, where, limit) => `id = ANY(ARRAY(SELECT id FROM ${table} WHERE ${where} ORDER BY ${ELIGIBLE_ORDER} LIMIT ${limit} FOR UPDATE SKIP LOCKED))`,
 };
 
 const COLUMN_TYPE = { string: 'text', number: 'double precision', boolean: 'boolean', date: 'timestamptz' } as const;
@@ -136,14 +140,8 @@ export class PostgresStore implements Store {
 
   async insert(item: NewItem): Promise<InsertResult> {
     const keys = this.#ready();
-    const p = new Params(dialect);
-    const values = keys.map((k) => p.add(item.key[k.name]));
-    const rows = await this.#run(
-      `INSERT INTO ${this.#table} AS t (${keys.map((k) => k.sql).join(', ')}, status, data, deadline, created_at, updated_at) ` +
-        `VALUES (${values.join(', ')}, ${p.add(item.status)}, ${p.add(JSON.stringify(item.data))}::jsonb, now(), now(), now()) ` +
-        `ON CONFLICT DO NOTHING RETURNING ${this.#returning}`,
-      p.values,
-    );
+    const { text, values } = insertStatement(`${this.#table} AS t`, item, keys, dialect, this.#returning);
+    const rows = await this.#run(text, values);
     if (rows[0]) return { item: toItem(rows[0], keys, dialect), created: true };
     // only a duplicate needs a second statement, to report what is stored
     const [existing] = await this.find({ key: item.key }, { limit: 1 });
@@ -152,19 +150,8 @@ export class PostgresStore implements Store {
 
   async update(cond: Condition, change: Change, options: UpdateOptions = {}): Promise<StoredItem[]> {
     const keys = this.#ready();
-    const p = new Params(dialect);
-    const assignments = set(change, dialect, p);
-    let filter: string;
-    if (cond.key || options.limit === undefined) {
-      filter = where(cond, keys, dialect, p);
-    } else {
-      // claim-next: lock the oldest eligible rows, skipping rows other claimers hold; the lock
-      // re-checks the condition against the newest row version. ARRAY(...) makes the subselect
-      // an InitPlan run once, so the update is primary-key lookups whatever the planner thinks
-      const inner = where(cond, keys, dialect, p);
-      filter = `id = ANY(ARRAY(SELECT id FROM ${this.#table} WHERE ${inner} ORDER BY ${ELIGIBLE_ORDER} LIMIT ${p.add(options.limit)} FOR UPDATE SKIP LOCKED))`;
-    }
-    const rows = await this.#run(`UPDATE ${this.#table} AS t SET ${assignments} WHERE ${filter} RETURNING ${this.#returning}`, p.values);
+    const { text, values } = updateStatement(this.#table, `${this.#table} AS t`, cond, change, options, keys, dialect, this.#returning);
+    const rows = await this.#run(text, values);
     return rows.map((row) => toItem(row, keys, dialect));
   }
 

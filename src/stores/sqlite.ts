@@ -13,7 +13,7 @@ import type {
   StoreStats,
   UpdateOptions,
 } from '../store.js';
-import { ELIGIBLE_ORDER, Params, set, toItem, where, type KeyColumn } from './sql/compile.js';
+import { ELIGIBLE_ORDER, insertStatement, Params, toItem, updateStatement, where, type KeyColumn } from './sql/compile.js';
 import { keyColumns, quoteIdentifier, type Dialect } from './sql/dialect.js';
 
 /** The part of a better-sqlite3 `Database` the store uses. */
@@ -46,6 +46,8 @@ const dialect: Dialect = {
   keyValue: (type, v) => (type === 'date' ? new Date(Number(v)) : type === 'boolean' ? v === 1 : (v as string | number)),
   time: (v) => (v === null || v === undefined ? null : new Date(Number(v))),
   data: (v) => JSON.parse(v as string) as unknown,
+  // the subselect runs inside the same statement, under SQLite's single writer
+  pickIds: (table, where, limit) => `id IN (SELECT id FROM ${table} WHERE ${where} ORDER BY ${ELIGIBLE_ORDER} LIMIT ${limit})`,
 };
 
 const COLUMN_TYPE = { string: 'TEXT', number: 'REAL', boolean: 'INTEGER', date: 'INTEGER' } as const;
@@ -105,13 +107,8 @@ export class SqliteStore implements Store {
 
   async insert(item: NewItem): Promise<InsertResult> {
     const { db, keys } = this.#ready('insert');
-    const p = new Params(dialect);
-    const values = keys.map((k) => p.add(dialect.keyParam(k.type, item.key[k.name]!)));
-    const sql =
-      `INSERT INTO ${this.#table} (${keys.map((k) => k.sql).join(', ')}, status, data, deadline, created_at, updated_at) ` +
-      `VALUES (${values.join(', ')}, ${p.add(item.status)}, ${p.add(JSON.stringify(item.data))}, ${dialect.now}, ${dialect.now}, ${dialect.now}) ` +
-      `ON CONFLICT DO NOTHING RETURNING *`;
-    const row = db.prepare(sql).get(...p.values) as Record<string, unknown> | undefined;
+    const { text, values } = insertStatement(this.#table, item, keys, dialect, '*');
+    const row = db.prepare(text).get(...values) as Record<string, unknown> | undefined;
     if (row) return { item: toItem(row, keys, dialect), created: true };
     const [existing] = await this.find({ key: item.key }, { limit: 1 });
     return { item: existing!, created: false };
@@ -160,17 +157,8 @@ export class SqliteStore implements Store {
   }
 
   #update(db: SqliteDatabase, keys: KeyColumn[], cond: Condition, change: Change, options: UpdateOptions): StoredItem[] {
-    const p = new Params(dialect);
-    const assignments = set(change, dialect, p);
-    let filter: string;
-    if (cond.key || options.limit === undefined) {
-      filter = where(cond, keys, dialect, p);
-    } else {
-      // claim-next: the subselect runs inside the same statement, under SQLite's single writer
-      const inner = where(cond, keys, dialect, p);
-      filter = `id IN (SELECT id FROM ${this.#table} WHERE ${inner} ORDER BY ${ELIGIBLE_ORDER} LIMIT ${p.add(options.limit)})`;
-    }
-    const rows = db.prepare(`UPDATE ${this.#table} SET ${assignments} WHERE ${filter} RETURNING *`).all(...p.values) as Array<Record<string, unknown>>;
+    const { text, values } = updateStatement(this.#table, this.#table, cond, change, options, keys, dialect, '*');
+    const rows = db.prepare(text).all(...values) as Array<Record<string, unknown>>;
     return rows.map((row) => toItem(row, keys, dialect));
   }
 

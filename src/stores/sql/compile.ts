@@ -1,4 +1,4 @@
-import type { Change, Condition, KeyFieldType, StoredItem } from '../../store.js';
+import type { Change, Condition, KeyFieldType, NewItem, StoredItem, UpdateOptions } from '../../store.js';
 import type { Dialect } from './dialect.js';
 
 /** Collects bound parameters and hands out their placeholders. */
@@ -83,3 +83,43 @@ export function toItem(row: Record<string, unknown>, keys: readonly KeyColumn[],
 
 /** The eligible order: earliest deadline first, then insertion order. */
 export const ELIGIBLE_ORDER = 'deadline, id';
+
+/** A statement and its bound values. */
+export interface Statement {
+  readonly text: string;
+  readonly values: unknown[];
+}
+
+/** `Store.insert`: insert-if-absent on the unique key, returning the row only when it was created. */
+export function insertStatement(target: string, item: NewItem, keys: readonly KeyColumn[], d: Dialect, returning: string): Statement {
+  const p = new Params(d);
+  const values = keys.map((k) => p.add(d.keyParam(k.type, item.key[k.name]!)));
+  const text =
+    `INSERT INTO ${target} (${keys.map((k) => k.sql).join(', ')}, status, data, deadline, created_at, updated_at) ` +
+    `VALUES (${values.join(', ')}, ${p.add(item.status)}, ${d.json(p.add(JSON.stringify(item.data)))}, ${d.now}, ${d.now}, ${d.now}) ` +
+    `ON CONFLICT DO NOTHING RETURNING ${returning}`;
+  return { text, values: p.values };
+}
+
+/**
+ * `Store.update`: one `UPDATE … WHERE <guard> RETURNING`. With a limit and no key it is
+ * claim-next: the dialect picks the oldest eligible ids inside the same statement.
+ */
+export function updateStatement(
+  table: string,
+  target: string,
+  cond: Condition,
+  change: Change,
+  options: UpdateOptions,
+  keys: readonly KeyColumn[],
+  d: Dialect,
+  returning: string,
+): Statement {
+  const p = new Params(d);
+  const assignments = set(change, d, p);
+  const filter =
+    cond.key || options.limit === undefined
+      ? where(cond, keys, d, p)
+      : d.pickIds(table, where(cond, keys, d, p), p.add(options.limit));
+  return { text: `UPDATE ${target} SET ${assignments} WHERE ${filter} RETURNING ${returning}`, values: p.values };
+}

@@ -23,6 +23,11 @@ export interface Dialect {
   time(value: unknown): Date | null;
   /** Converts stored JSON back. */
   data(value: unknown): unknown;
+  /**
+   * The ids of the first `limit` rows of `table` matching `where`, in eligible order, as a
+   * filter on `id` that runs inside the update (claim-next).
+   */
+  pickIds(table: string, where: string, limit: string): string;
 }
 
 /** Columns leasehold owns; key fields may not use these names. */
