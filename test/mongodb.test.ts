@@ -35,7 +35,7 @@ function collection(name: string, via = main): MongoCollection {
 
 storeContract({
   name: `MongoStore (${source})`,
-  raceRepeats: uri ? 100 : 30,
+  raceRepeats: 100,
   async create() {
     const name = `contract_${run}_${++n}`;
     const coll = collection(name);
