@@ -352,7 +352,14 @@ export class Tracker<
     const rows = await this.#call(operation, options.key, () => this.#store.update(cond, change, { limit, ordered: true }));
     const leases: Array<Lease<N, z.output<K>, z.output<D>, S>> = [];
     for (const stored of rows) {
-      const item = await this.#decodeClaimed(operation, stage, stored);
+      let item: Item;
+      try {
+        item = await this.#decodeClaimed(operation, stage, stored);
+      } catch (error) {
+        // in a batch, one item edited into an invalid shape (parked already) must not cost the others
+        if (rows.length > 1 && error instanceof ValidationError) continue;
+        throw error;
+      }
       const lease = new Lease(stageName, owner, item as Item<S, z.output<K>, z.output<D>>, stored.key);
       leases.push(lease);
       this.#log('debug', lease, 'claimed');

@@ -52,6 +52,13 @@ export interface PostgresStoreOptions {
    * @default 'public'
    */
   readonly schema?: string;
+  /**
+   * Run statements as named prepared statements (parsed and planned once per connection).
+   * Turn off behind a pooler that does not keep prepared statements, such as PgBouncer in
+   * transaction mode before 1.21.
+   * @default true
+   */
+  readonly preparedStatements?: boolean;
 }
 
 const dialect: Dialect = {
@@ -95,12 +102,14 @@ export class PostgresStore implements Store {
   #keys: KeyColumn[] | undefined;
   #returning = '';
   readonly #names = new Map<string, string>();
+  readonly #prepared: boolean;
 
   constructor(options: PostgresStoreOptions) {
     if (!options?.pool || typeof options.pool.query !== 'function') {
       throw new ConfigError('pool', '[postgres] Missing required option `pool`: pass a `pg.Pool`.');
     }
     this.#pool = options.pool;
+    this.#prepared = options.preparedStatements ?? true;
     this.#tableName = options.table;
     this.#schema = quoteIdentifier('postgres', 'schema', options.schema ?? 'public');
     this.#table = `${this.#schema}.${quoteIdentifier('postgres', 'table', options.table)}`;
@@ -244,13 +253,14 @@ export class PostgresStore implements Store {
 
   /** Runs a statement as a named prepared statement: parsed and planned once per connection. */
   async #run(text: string, values: unknown[]): Promise<Row[]> {
-    let name = this.#names.get(text);
-    if (!name) {
+    let name = this.#prepared ? this.#names.get(text) : undefined;
+    // bounded: statement shapes are few, but `IN (...)` lists vary in length; past the bound
+    // a statement simply runs unnamed
+    if (this.#prepared && !name && this.#names.size < 500) {
       name = `leasehold_${this.#names.size}_${hash(text)}`;
-      // bounded: the number of statement shapes is small, but `IN (...)` lists vary in length
-      if (this.#names.size < 500) this.#names.set(text, name);
+      this.#names.set(text, name);
     }
-    return (await this.#pool.query({ name, text, values })).rows;
+    return (await this.#pool.query(name ? { name, text, values } : { text, values })).rows;
   }
 
   #ready(): KeyColumn[] {

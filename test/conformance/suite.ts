@@ -327,6 +327,17 @@ export function storeContract(harness: StoreHarness): void {
       });
     });
 
+    describe('batch claim of an invalid item', () => {
+      it.skipIf(!harness.corrupt)('claimBatch parks an item edited into an invalid shape and returns the others', async () => {
+        const { store, tracker } = await fresh();
+        for (let n = 0; n < 3; n++) await tracker.track(k(n));
+        await harness.corrupt!(store, k(1));
+        const leases = await tracker.claimBatch('download', { owner: 'w', limit: 3 });
+        expect(leases.map((l) => l.key.seq).sort()).toEqual([0, 2]);
+        expect((await tracker.stats()).byStatus).toMatchObject({ failed: 1, downloading: 2 });
+      });
+    });
+
     describe('batch settle', () => {
       it('completeBatch settles each lease under its own fence and reports lost ones per item', async () => {
         const { store, tracker } = await fresh();
