@@ -6,8 +6,8 @@ import { jobDefinition } from '../test/support/job-definition.mjs';
 export const MAX_ATTEMPTS = 25;
 export const TTL_MS = 1_000;
 
-export function chaosTracker(store) {
-  return new Tracker(jobDefinition(store, { ttlMs: TTL_MS, maxAttempts: MAX_ATTEMPTS, backoff: exponentialBackoff({ baseMs: 20, maxMs: 500, jitter: true }) }));
+export function chaosTracker(store, ttlMs = TTL_MS) {
+  return new Tracker(jobDefinition(store, { ttlMs, maxAttempts: MAX_ATTEMPTS, backoff: exponentialBackoff({ baseMs: 20, maxMs: 500, jitter: true }) }));
 }
 
 /**

@@ -27,6 +27,8 @@ export function chaosRun(options: {
   killEveryMs?: [number, number];
   skewsMs?: number[];
   exclusive?: boolean;
+  /** Lease ttl of every tracker in the run. */
+  ttlMs?: number;
   freezeEveryMs?: number;
   timeoutMs: number;
   log?: (line: string) => void;

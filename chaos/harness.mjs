@@ -13,7 +13,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * @param {{ kind: 'sqlite' | 'postgres' | 'mongodb', target?: string, items: number, workers: number,
- *           killEveryMs?: [number, number], freezeEveryMs?: number, skewsMs?: number[], exclusive?: boolean,
+ *           killEveryMs?: [number, number], freezeEveryMs?: number, skewsMs?: number[], exclusive?: boolean, ttlMs?: number,
  *           timeoutMs: number, log?: (line: string) => void }} options
  */
 export async function chaosRun(options) {
@@ -21,7 +21,7 @@ export async function chaosRun(options) {
   const table = `chaos_${process.pid}_${Date.now() % 1e6}`;
   const target = kind === 'sqlite' ? join(mkdtempSync(join(tmpdir(), 'leasehold-chaos-')), 'chaos.sqlite') : options.target;
   const side = await openChaosStore(kind, target, table);
-  const tracker = chaosTracker(side.store);
+  const tracker = chaosTracker(side.store, options.ttlMs);
   await tracker.init();
   for (let n = 0; n < items; n += 50) {
     await Promise.all(Array.from({ length: Math.min(50, items - n) }, (_, i) => tracker.track({ n: n + i })));
@@ -31,7 +31,7 @@ export async function chaosRun(options) {
   const children = new Map();
   let stopping = false;
   const spawn = (slot) => {
-    const env = { ...process.env, CLOCK_SKEW_MS: String(options.skewsMs?.[slot] ?? 0), CHAOS_EXCLUSIVE: options.exclusive ? '1' : '0' };
+    const env = { ...process.env, CLOCK_SKEW_MS: String(options.skewsMs?.[slot] ?? 0), CHAOS_EXCLUSIVE: options.exclusive ? '1' : '0', CHAOS_TTL_MS: String(options.ttlMs ?? TTL_MS) };
     const child = fork(workerScript, [kind, target, table], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env });
     child.on('message', (m) => {
       if (m.type === 'leaseLost') counts.leaseLost++;
@@ -76,7 +76,7 @@ export async function chaosRun(options) {
       frozen.add(slot);
       counts.freezes++;
       // long enough for its leases to expire, be reaped and be claimed by others
-      await sleep(TTL_MS * 1.8);
+      await sleep((options.ttlMs ?? TTL_MS) * 1.8);
       victim.kill('SIGCONT');
       frozen.delete(slot);
     }

@@ -21,7 +21,7 @@ if (skew) {
 const exclusive = process.env.CHAOS_EXCLUSIVE === '1';
 process.on('disconnect', () => process.exit(0));
 const side = await openChaosStore(kind, target, table);
-const tracker = chaosTracker(side.store);
+const tracker = chaosTracker(side.store, Number(process.env.CHAOS_TTL_MS) || undefined);
 await tracker.init();
 tracker.on('leaseLost', () => process.send?.({ type: 'leaseLost' }));
 tracker.on('error', (e) => process.send?.({ type: 'error', name: e.error?.name, message: String(e.error?.message ?? e.error) }));
