@@ -12,14 +12,14 @@ import {
 import { ConfigError, LeaseholdError, LeaseLostError, StoreError, ValidationError } from './errors.js';
 import { Emitter, type Listener, type TrackerEvents } from './events.js';
 import { abortLease, Lease, leaseState, type LeaseState } from './lease.js';
-
-const SETTLED = new Error('[leasehold] lease settled');
 import type { BatchResult, DataPatch, ReapResult, TrackerStats, TrackResult } from './results.js';
-import { claimUpdate, completionChange, errorMessage, failureChange, reapUpdates } from './transitions.js';
 import type { Change, Condition, KeyValues, Store, StoredItem } from './store.js';
+import { claimUpdate, completionChange, errorMessage, failureChange, reapUpdates } from './transitions.js';
 import { requirePositiveInt } from './validate.js';
 import { Worker, type Handler, type WorkOptions } from './worker.js';
 
+/** The reason a settled lease's signal carries. */
+const SETTLED = new Error('[leasehold] lease settled');
 
 /**
  * A typed set of work items moving through a status state machine, shared safely by any
@@ -187,7 +187,7 @@ export class Tracker<
 
   /**
    * Records a failed attempt: back to the stage's first `from` status after backoff while
-   * attempts remain, else (or for a or `{ retry: false }`) into the
+   * attempts remain, else (or for a `NonRetryableError`, or with `{ retry: false }`) into the
    * stage's failed status. Throws LeaseLostError if the lease is no longer held.
    */
   async fail<N extends keyof St & string>(
