@@ -15,7 +15,7 @@ export interface Item<S extends string = string, K = unknown, D = unknown> {
   readonly attempts: number;
   /** Fencing token of the latest claim (or reap). */
   readonly fence: number;
-  /** Holder of the current lease, if any. */
+  /** Holder of the current lease; while the item is not active, the last holder (`null` if never claimed). */
   readonly owner: string | null;
   /** When the current lease expires (store clock), while the item is in an active status. */
   readonly leaseExpiresAt: Date | null;
