@@ -52,7 +52,7 @@ export type {
   FixedDelay,
   GuardedUpdate,
   InsertResult,
-  KeyedCondition,
+  LeaseGuard,
   KeyField,
   NewItem,
   KeyFieldType,

@@ -136,17 +136,26 @@ export interface UpdateOptions {
   readonly ordered?: boolean;
 }
 
-/** A condition on one item, by key. */
-export interface KeyedCondition extends Condition {
+/** The guard of a lease: this item, in this active status, with this fence. */
+export interface LeaseGuard {
   /** The item key. */
   readonly key: KeyValues;
+  /** The active status the lease holds it in. */
+  readonly status: string;
+  /** The lease's fence. */
+  readonly fence: number;
+}
+
+/** The guard as a {@link Condition}, for stores that settle a batch one update at a time. */
+export function guardCondition(guard: LeaseGuard): Condition {
+  return { key: guard.key, status: [guard.status], fence: guard.fence };
 }
 
 /** One guarded update of a batch; see {@link Store.updateEach}. */
 export interface GuardedUpdate {
-  /** The guard, including the item key. */
-  readonly cond: KeyedCondition;
-  /** The change to apply when the condition holds. */
+  /** The lease whose guard must hold. */
+  readonly guard: LeaseGuard;
+  /** The change to apply when the guard holds. */
   readonly change: Change;
 }
 
@@ -214,8 +223,8 @@ export interface Store {
   /** Applies `change` to the items matching `cond` (one statement); returns them as updated. */
   update(cond: Condition, change: Change, options?: UpdateOptions): Promise<StoredItem[]>;
   /**
-   * Applies each guarded update on its own condition; returns, in order, the updated item or
-   * `null` where the condition did not hold.
+   * Applies each update where its lease guard holds (key, active status, fence); returns, in
+   * order, the updated item or `null` where the guard did not hold.
    */
   updateEach(updates: readonly GuardedUpdate[]): Promise<Array<StoredItem | null>>;
   /** Items matching `cond` (status may be empty to mean any), in eligible order. */

@@ -13,7 +13,7 @@ import { ConfigError, LeaseholdError, LeaseLostError, StoreError, ValidationErro
 import { Emitter, type Listener, type TrackerEvents } from './events.js';
 import { abortLease, Lease, leaseState, type LeaseState } from './lease.js';
 import type { BatchResult, DataPatch, ReapResult, TrackerStats, TrackResult } from './results.js';
-import type { Change, Condition, KeyValues, Store, StoredItem } from './store.js';
+import { guardCondition, type Change, type LeaseGuard, type Store, type StoredItem } from './store.js';
 import { claimUpdate, completionChange, errorMessage, failureChange, reapUpdates } from './transitions.js';
 import { requirePositiveInt } from './validate.js';
 import { Worker, type Handler, type WorkOptions } from './worker.js';
@@ -412,7 +412,7 @@ export class Tracker<
       );
     }
     const rows = await this.#call(operation, undefined, () =>
-      this.#store.updateEach(prepared.map((p) => ({ cond: this.#leaseCond(p.lease, p.state), change: p.change }))),
+      this.#store.updateEach(prepared.map((p) => ({ guard: this.#guard(p.lease, p.state), change: p.change }))),
     );
     return Promise.all(
       prepared.map(async (p, i) => {
@@ -456,13 +456,13 @@ export class Tracker<
     return this.#decode('complete', stored);
   }
 
-  #leaseCond(lease: Lease<string, unknown, unknown, string>, state: LeaseState): Condition & { key: KeyValues } {
-    return { key: state.storeKey, status: [this.#stage('lease', lease.stage).active], fence: lease.fence };
+  #guard(lease: Lease<string, unknown, unknown, string>, state: LeaseState): LeaseGuard {
+    return { key: state.storeKey, status: this.#stage('lease', lease.stage).active, fence: lease.fence };
   }
 
   async #guarded(operation: string, lease: Lease<string, unknown, unknown, string>, state: LeaseState, change: Change): Promise<StoredItem> {
     const [stored] = await this.#call(operation, lease.key, () =>
-      this.#store.update(this.#leaseCond(lease, state), change, { limit: 1 }),
+      this.#store.update(guardCondition(this.#guard(lease, state)), change, { limit: 1 }),
     );
     if (!stored) throw await this.#lost(operation, lease, state);
     return stored;

@@ -1,16 +1,17 @@
-import type {
-  Change,
-  Condition,
-  GuardedUpdate,
-  InsertResult,
-  NewItem,
-  KeyValues,
-  Store,
-  StoreCapabilities,
-  StoreSchema,
-  StoredItem,
-  StoreStats,
-  UpdateOptions,
+import {
+  guardCondition,
+  type Change,
+  type Condition,
+  type GuardedUpdate,
+  type InsertResult,
+  type NewItem,
+  type KeyValues,
+  type Store,
+  type StoreCapabilities,
+  type StoreSchema,
+  type StoredItem,
+  type StoreStats,
+  type UpdateOptions,
 } from '../store.js';
 import { before, EligibleHeap, type HeapEntry } from './memory-heap.js';
 
@@ -109,8 +110,8 @@ export class MemoryStore implements Store {
 
   async updateEach(updates: readonly GuardedUpdate[]): Promise<Array<StoredItem | null>> {
     const now = this.#clock();
-    return updates.map(({ cond, change }) => {
-      const [row] = this.#match(cond, now);
+    return updates.map(({ guard, change }) => {
+      const [row] = this.#match(guardCondition(guard), now);
       return row ? this.#apply(row, change, now) : null;
     });
   }

@@ -1,18 +1,19 @@
 import type { Collection, Document, Filter, WriteConcernSettings } from 'mongodb';
 import { ConfigError } from '../errors.js';
-import type {
-  Change,
-  Condition,
-  GuardedUpdate,
-  InsertResult,
-  NewItem,
-  KeyValues,
-  Store,
-  StoreCapabilities,
-  StoreSchema,
-  StoredItem,
-  StoreStats,
-  UpdateOptions,
+import {
+  guardCondition,
+  type Change,
+  type Condition,
+  type GuardedUpdate,
+  type InsertResult,
+  type NewItem,
+  type KeyValues,
+  type Store,
+  type StoreCapabilities,
+  type StoreSchema,
+  type StoredItem,
+  type StoreStats,
+  type UpdateOptions,
 } from '../store.js';
 
 /** The `Collection` methods MongoStore calls (a real `Collection` from the `mongodb` driver). */
@@ -159,18 +160,19 @@ export class MongoStore implements Store {
     }
     const op = this.#nextOp();
     await this.#collection.updateMany(scoped, this.#pipeline(change, op), { writeConcern: this.#writeConcern });
-    return this.#byOp([op]);
+    return (await this.#byOp([op])).map((doc) => this.#toItem(doc));
   }
 
   async updateEach(updates: readonly GuardedUpdate[]): Promise<Array<StoredItem | null>> {
     if (updates.length === 0) return [];
     const ops = updates.map(() => this.#nextOp());
     await this.#collection.bulkWrite(
-      updates.map(({ cond, change }, i) => ({ updateOne: { filter: this.#filter(cond), update: this.#pipeline(change, ops[i]) } })),
+      updates.map(({ guard, change }, i) => ({ updateOne: { filter: this.#filter(guardCondition(guard)), update: this.#pipeline(change, ops[i]) } })),
       { ordered: false, writeConcern: this.#writeConcern },
     );
-    const done = await this.#byOp(ops);
-    return updates.map(({ cond }) => done.find((item) => this.#sameKey(item.key, cond.key)) ?? null);
+    // each update stamped its own op: the documents that carry it are the ones it changed
+    const done = new Map((await this.#byOp(ops)).map((doc) => [doc.leaseholdOp as string, this.#toItem(doc)]));
+    return ops.map((op) => done.get(op) ?? null);
   }
 
   async find(cond: Partial<Condition>, options: { limit?: number } = {}): Promise<StoredItem[]> {
@@ -247,21 +249,13 @@ export class MongoStore implements Store {
     return [{ $set }];
   }
 
-  async #byOp(ops: string[]): Promise<StoredItem[]> {
-    const docs = await this.#collection.find({ leaseholdOp: { $in: ops } }, { sort: ELIGIBLE_SORT }).toArray();
-    return docs.map((doc) => this.#toItem(doc));
+  /** The documents the given ops changed (each update stamps `leaseholdOp`). */
+  #byOp(ops: string[]): Promise<Document[]> {
+    return this.#collection.find({ leaseholdOp: { $in: ops } }, { sort: ELIGIBLE_SORT }).toArray();
   }
 
   #nextOp(): string {
     return `${process.pid}:${Date.now().toString(36)}:${(this.#op++).toString(36)}:${Math.random().toString(36).slice(2, 8)}`;
-  }
-
-  #sameKey(a: KeyValues, b: KeyValues): boolean {
-    return this.#ready().every((k) => {
-      const x = a[k];
-      const y = b[k];
-      return x instanceof Date && y instanceof Date ? x.getTime() === y.getTime() : x === y;
-    });
   }
 
   #toItem(doc: Document): StoredItem {

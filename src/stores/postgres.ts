@@ -169,8 +169,8 @@ export class PostgresStore implements Store {
     const results: Array<StoredItem | null> = updates.map(() => null);
     // one statement per shape of change (a completeBatch has one shape, a failBatch at most two)
     const groups = new Map<string, number[]>();
-    updates.forEach(({ change, cond }, i) => {
-      const shape = JSON.stringify([change.owner !== undefined, change.bumpFence, change.attempts, change.deadline && 'ms' in change.deadline, change.data !== undefined, change.lastError !== undefined, change.finished, cond.status.length, cond.fence === undefined]);
+    updates.forEach(({ change }, i) => {
+      const shape = JSON.stringify([change.owner !== undefined, change.bumpFence, change.attempts, change.deadline && 'ms' in change.deadline, change.data !== undefined, change.lastError !== undefined, change.finished]);
       groups.set(shape, [...(groups.get(shape) ?? []), i]);
     });
     for (const indexes of groups.values()) {
@@ -227,9 +227,9 @@ export class PostgresStore implements Store {
       return `$${params.length}::${type}`;
     };
     const idx = perRow('idx', 'int', indexes);
-    const guard = keys.map((k) => `t.${k.sql} = ${perRow(`k_${k.name}`, COLUMN_TYPE[k.type], updates.map((u) => u.cond.key[k.name]))}`);
-    guard.push(`t.fence = ${perRow('fence', 'bigint', updates.map((u) => u.cond.fence))}`);
-    guard.push(`t.status = ${column('from_status', 'text', (u) => u.cond.status[0])}`);
+    const guard = keys.map((k) => `t.${k.sql} = ${perRow(`k_${k.name}`, COLUMN_TYPE[k.type], updates.map((u) => u.guard.key[k.name]))}`);
+    guard.push(`t.fence = ${perRow('fence', 'bigint', updates.map((u) => u.guard.fence))}`);
+    guard.push(`t.status = ${column('from_status', 'text', (u) => u.guard.status)}`);
     const assign = [`status = ${column('to_status', 'text', (u) => u.change.status)}`, 'updated_at = now()'];
     if (first.owner !== undefined) assign.push(`owner = ${column('owner', 'text', (u) => u.change.owner ?? null)}`);
     if (first.bumpFence) assign.push('fence = t.fence + 1');

@@ -1,17 +1,18 @@
 import type Database from 'better-sqlite3';
 import { ConfigError, StoreError } from '../errors.js';
-import type {
-  Change,
-  Condition,
-  GuardedUpdate,
-  InsertResult,
-  NewItem,
-  Store,
-  StoreCapabilities,
-  StoreSchema,
-  StoredItem,
-  StoreStats,
-  UpdateOptions,
+import {
+  guardCondition,
+  type Change,
+  type Condition,
+  type GuardedUpdate,
+  type InsertResult,
+  type NewItem,
+  type Store,
+  type StoreCapabilities,
+  type StoreSchema,
+  type StoredItem,
+  type StoreStats,
+  type UpdateOptions,
 } from '../store.js';
 import { ELIGIBLE_ORDER, insertStatement, Params, toItem, updateStatement, where, type KeyColumn } from './sql/compile.js';
 import { keyColumns, quoteIdentifier, type Dialect } from './sql/dialect.js';
@@ -122,7 +123,7 @@ export class SqliteStore implements Store {
   async updateEach(updates: readonly GuardedUpdate[]): Promise<Array<StoredItem | null>> {
     const { db, keys } = this.#ready('updateEach');
     // one transaction, one writer lock: the batch settles atomically in one call
-    const run = db.transaction(() => updates.map(({ cond, change }) => this.#update(db, keys, cond, change, { limit: 1 })[0] ?? null));
+    const run = db.transaction(() => updates.map(({ guard, change }) => this.#update(db, keys, guardCondition(guard), change, { limit: 1 })[0] ?? null));
     return run();
   }
 

@@ -353,6 +353,21 @@ export function storeContract(harness: StoreHarness): void {
         void store;
       });
 
+      it('completeBatch refuses a stale lease whose item was reaped and claimed again (same status, newer fence)', async () => {
+        const { store, tracker } = await fresh();
+        await tracker.track(k(1));
+        await tracker.track(k(2));
+        const [stale] = await tracker.claimBatch('download', { owner: 'stale', limit: 1 });
+        await harness.elapse(store, TTL + 1);
+        await tracker.reapStale();
+        await harness.elapse(store, 60_000);
+        const current = (await tracker.claim('download', { owner: 'new', key: stale!.key }))!;
+        const other = (await tracker.claim('download', { owner: 'new', key: k(2) }))!;
+        const results = await tracker.completeBatch([stale!, other]);
+        expect(results.map((r) => r.ok)).toEqual([false, true]);
+        expect((await tracker.get(stale!.key))!).toMatchObject({ status: 'downloading', fence: current.fence, owner: 'new' });
+      });
+
       it('failBatch retries or parks each lease under its own fence and reports lost ones per item', async () => {
         const { tracker } = await fresh();
         for (let n = 0; n < 4; n++) await tracker.track(k(n));
