@@ -29,11 +29,6 @@ export function countingPool(pool, counter) {
   return { query: (text, values) => (counter.calls++, pool.query(text, values)) };
 }
 
-/** The same for a pool used through `{ text, values, name }` configs. */
-export function countingConfigPool(pool, counter) {
-  return { query: (config) => (counter.calls++, pool.query(config)) };
-}
-
 /** Wraps a leasehold store so that every store call (one round trip each) is counted. */
 export function countingStore(store, counter) {
   return new Proxy(store, {

@@ -119,8 +119,8 @@ export async function chaosRun(options) {
   const finished = await side.finishedRows();
   const byKey = new Map();
   for (const c of completions) byKey.set(Number(c.n), [...(byKey.get(Number(c.n)) ?? []), Number(c.fence)]);
-  const present = new Set(all.map((i) => i.key.n));
-  const lost = Array.from({ length: items }, (_, n) => n).filter((n) => !present.has(n) || all.find((i) => i.key.n === n)?.status !== 'done').length;
+  const statusOf = new Map(all.map((i) => [i.key.n, i.status]));
+  const lost = Array.from({ length: items }, (_, n) => n).filter((n) => statusOf.get(n) !== 'done').length;
   const duplicates = [...byKey.values()].filter((fences) => fences.length > 1).length;
   // a worker killed between the store accepting `complete` and its own note of it leaves no
   // note: that is the harness's blind spot, not a violation, so only notes that exist are checked

@@ -177,9 +177,10 @@ export class Worker<L extends Lease = Lease> {
       try {
         leases = await this.#driver.claimBatch(this.stage, { owner: this.owner, limit: Math.min(free, this.#batchSize) });
       } catch (error) {
+        // an invalid item was parked and reported by the tracker: claim on at once
+        if (error instanceof ValidationError) continue;
         this.#driver.reportError('claim', error);
-        // a parked invalid item is not a reason to wait; a store fault is
-        if (!(error instanceof ValidationError)) await this.#idle(idle).promise;
+        await this.#idle(idle).promise;
         idle = Math.min(this.#pollMax, idle * 2);
         continue;
       }

@@ -199,7 +199,8 @@ export class MemoryStore implements Store {
   }
 
   #rowsIn(status: string): Row[] {
-    return (this.#byStatus.get(status)?.entries() ?? []).filter((e) => e.version === e.row.version && e.row.item.status === status).map((e) => e.row);
+    // a row has exactly one current entry, in the heap of its current status
+    return (this.#byStatus.get(status)?.entries() ?? []).filter((e) => e.version === e.row.version).map((e) => e.row);
   }
 }
 
