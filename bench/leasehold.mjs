@@ -13,7 +13,7 @@ export async function seedLeaseholdPg(admin, tracker, table, items) {
   await tracker.init();
   await admin.query(`TRUNCATE "${table}" RESTART IDENTITY`);
   await admin.query(
-    `INSERT INTO "${table}" (n, status, data, deadline, created_at, updated_at)
+    `INSERT INTO "${table}" (key_n, status, data, deadline, created_at, updated_at)
      SELECT i, 'queued', '{}'::jsonb, now(), now(), now() FROM generate_series(1, $1::int) AS i`,
     [items],
   );

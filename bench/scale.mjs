@@ -11,7 +11,7 @@ export async function scaleLatency(admin, pool, rows) {
   await tracker.init();
   // 1% waiting, 1% held (live leases), the rest done: the shape of a long-lived table
   await admin.query(
-    `INSERT INTO "${table}" (n, status, data, deadline, created_at, updated_at)
+    `INSERT INTO "${table}" (key_n, status, data, deadline, created_at, updated_at)
      SELECT i, CASE WHEN i % 100 = 0 THEN 'queued' WHEN i % 100 = 1 THEN 'running' ELSE 'done' END, '{}'::jsonb,
             CASE WHEN i % 100 = 1 THEN now() + interval '1 hour' ELSE now() - interval '1 hour' + i * interval '1 ms' END,
             now(), now() FROM generate_series(1, $1::int) AS i`,

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { Definition } from './definition.js';
 import { ValidationError, type ValidationIssue } from './errors.js';
-import type { KeyValues, StoredItem } from './store.js';
+import type { ItemState, KeyValues, StoredItem } from './store.js';
 
 /** An item as the Tracker returns it: typed key, status and data, with both time views. */
 export interface Item<S extends string = string, K = unknown, D = unknown> {
@@ -9,11 +9,13 @@ export interface Item<S extends string = string, K = unknown, D = unknown> {
   readonly key: K;
   /** Current status. */
   readonly status: S;
+  /** The stage of the latest claim, cancel or park (`null` before any). */
+  readonly stage: string | null;
   /** Current data. */
   readonly data: D;
-  /** Claims so far. */
+  /** Claims so far in the current stage. */
   readonly attempts: number;
-  /** Fencing token of the latest claim (or reap). */
+  /** Fencing token of the latest claim (or reap, or cancel). */
   readonly fence: number;
   /** Holder of the current lease; while the item is not active, the last holder (`null` if never claimed). */
   readonly owner: string | null;
@@ -33,14 +35,60 @@ export interface Item<S extends string = string, K = unknown, D = unknown> {
   readonly finishedAt: Date | null;
 }
 
+/** Data checked and put in the form every store holds, with the value the schema gave. */
+export interface EncodedData {
+  /** The schema's output: what readers get back. */
+  readonly value: unknown;
+  /** The storable form sent to the store. */
+  readonly stored: unknown;
+}
+
 const isScalar = (v: unknown): boolean =>
   typeof v === 'string' ||
   typeof v === 'boolean' ||
   (typeof v === 'number' && Number.isFinite(v)) ||
   (v instanceof Date && !Number.isNaN(v.getTime()));
 
-const zodIssues = (error: z.ZodError): ValidationIssue[] =>
-  error.issues.map((i) => ({ path: i.path, message: i.message }));
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
+
+const zodIssues = (error: z.ZodError): ValidationIssue[] => error.issues.map((i) => ({ path: i.path, message: i.message }));
+
+/**
+ * Copies a value into leasehold's storable form (what every store keeps and gives back the
+ * same): plain objects, arrays, strings, finite numbers, booleans, `null` and valid Dates.
+ * `undefined` object fields are dropped, as JSON does. Anything else is reported by path.
+ */
+function storable(value: unknown, path: PropertyKey[], issues: ValidationIssue[]): unknown {
+  if (value === null || isScalar(value)) return value instanceof Date ? new Date(value.getTime()) : value;
+  if (Array.isArray(value)) return value.map((v, i) => storable(v, [...path, i], issues));
+  if (isPlainObject(value)) {
+    const keys = Object.keys(value);
+    if (keys.length === 1 && keys[0] === '$date') {
+      issues.push({ path, message: 'an object whose only field is `$date` is reserved (SQL stores encode dates that way); rename the field' });
+    }
+    const out: Record<string, unknown> = {};
+    for (const k of keys) if (value[k] !== undefined) out[k] = storable(value[k], [...path, k], issues);
+    return out;
+  }
+  const kind = value === undefined ? 'undefined (in an array)' : typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value;
+  issues.push({ path, message: `${kind} cannot be stored and read back; use plain objects, arrays, strings, finite numbers, booleans, null or Dates` });
+  return null;
+}
+
+/** Deep equality over the storable form. */
+function same(a: unknown, b: unknown): boolean {
+  if (a instanceof Date || b instanceof Date) return a instanceof Date && b instanceof Date && a.getTime() === b.getTime();
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((v, i) => same(v, b[i]));
+  }
+  if (isPlainObject(a) && isPlainObject(b)) {
+    const ka = Object.keys(a).filter((k) => a[k] !== undefined);
+    const kb = Object.keys(b).filter((k) => b[k] !== undefined);
+    return ka.length === kb.length && ka.every((k) => same(a[k], b[k]));
+  }
+  return Object.is(a, b);
+}
 
 /** Validates keys and data against the definition, and decodes stored items. */
 export class Codec {
@@ -49,13 +97,17 @@ export class Codec {
   readonly #data: z.ZodType | undefined;
   readonly #fieldNames: ReadonlySet<string>;
   readonly #claimable: ReadonlySet<string>;
+  readonly #active: ReadonlySet<string>;
+  readonly #declared: ReadonlySet<string>;
 
   constructor(def: Definition, key: z.ZodType, data: z.ZodType | undefined) {
     this.#def = def;
     this.#key = key;
     this.#data = data;
     this.#fieldNames = new Set(def.keyFields.map((f) => f.name));
-    this.#claimable = new Set([...def.stages.values()].flatMap((s) => s.from));
+    this.#claimable = new Set(def.fromStatuses);
+    this.#active = new Set(def.activeStatuses);
+    this.#declared = new Set(def.statuses);
   }
 
   /**
@@ -80,58 +132,88 @@ export class Codec {
     return parsed.data as KeyValues;
   }
 
-  /** Checks data against its schema and the size limit; returns the parsed value. */
-  data(operation: string, key: unknown, data: unknown): unknown {
-    let value = data;
+  /**
+   * Checks data against its schema and the size limit, and makes sure that what is stored
+   * reads back as the same value on every store (Dates stay Dates). Data that would not is
+   * refused here, naming the field, before anything is written.
+   */
+  data(operation: string, key: unknown, input: unknown): EncodedData {
+    const fail = (issues: ValidationIssue[], hint?: string) => new ValidationError({ operation, key, what: 'data', issues, hint });
+    let value = input;
     if (this.#data) {
-      const parsed = this.#data.safeParse(data);
-      if (!parsed.success) throw new ValidationError({ operation, key, what: 'data', issues: zodIssues(parsed.error) });
+      const parsed = this.#data.safeParse(input);
+      if (!parsed.success) throw fail(zodIssues(parsed.error));
       value = parsed.data;
-    } else if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-      throw new ValidationError({ operation, key, what: 'data', issues: [{ path: [], message: 'expected an object (declare a `data` schema for other shapes)' }] });
+    } else if (!isPlainObject(input)) {
+      throw fail([{ path: [], message: 'expected an object (declare a `data` schema for other shapes)' }]);
     }
-    let bytes: number;
-    try {
-      bytes = Buffer.byteLength(JSON.stringify(value) ?? '');
-    } catch (error) {
-      throw new ValidationError({ operation, key, what: 'data', issues: [{ path: [], message: `not serialisable: ${(error as Error).message}` }] });
+    let encoded = value;
+    const schema = this.#data as (z.ZodType & { encode?: (v: unknown) => unknown }) | undefined;
+    if (schema && typeof schema.encode === 'function') {
+      // codecs (zod >= 4.1) store their input form; a one-way transform cannot encode and is
+      // checked by reading back below instead
+      try {
+        encoded = schema.encode(value);
+      } catch {
+        encoded = value;
+      }
     }
+    const issues: ValidationIssue[] = [];
+    const stored = storable(encoded, [], issues);
+    if (issues.length) throw fail(issues);
+    if (schema) {
+      const back = schema.safeParse(stored);
+      if (!back.success || !same(back.data, value)) {
+        throw fail(
+          back.success ? [{ path: [], message: 'the value the schema outputs does not parse back to itself' }] : zodIssues(back.error),
+          'leasehold stores the parsed value and parses it again when reading, so a `.transform()` must give a value its own schema accepts unchanged. Use `z.codec()` (zod 4.1+) for a two-way conversion, or transform after reading; nothing was written.',
+        );
+      }
+    }
+    const bytes = Buffer.byteLength(JSON.stringify(stored) ?? '');
     if (bytes > this.#def.maxDataBytes) {
-      throw new ValidationError({
-        operation,
-        key,
-        what: 'data',
-        issues: [{ path: [], message: `${bytes} bytes of JSON exceeds \`maxDataBytes\` (${this.#def.maxDataBytes})` }],
-        hint: 'Store large payloads elsewhere (a file or blob store) and keep a reference in `data`; nothing was written.',
-      });
+      throw fail(
+        [{ path: [], message: `${bytes} bytes of JSON exceeds \`maxDataBytes\` (${this.#def.maxDataBytes})` }],
+        'Store large payloads elsewhere (a file or blob store) and keep a reference in `data`; nothing was written.',
+      );
     }
-    return value;
+    return { value, stored };
   }
 
-  /** Decodes a stored item, validating key and data; a bad row names the item. */
-  item(operation: string, stored: StoredItem): Item {
-    const hint =
-      'The stored item no longer matches the Tracker schema (edited by hand, or written by another version). Fix or delete it in the database; other items are unaffected.';
+  /** Decodes a stored item's key (validated). */
+  storedKey(operation: string, stored: ItemState): unknown {
     const key = this.#key.safeParse(stored.key);
-    if (!key.success) throw new ValidationError({ operation, key: stored.key, what: 'stored key', issues: zodIssues(key.error), hint });
-    let data: unknown = stored.data;
-    if (this.#data) {
-      const parsed = this.#data.safeParse(stored.data);
-      if (!parsed.success) throw new ValidationError({ operation, key: stored.key, what: 'stored data', issues: zodIssues(parsed.error), hint });
-      data = parsed.data;
+    if (!key.success) throw new ValidationError({ operation, key: stored.key, what: 'stored key', issues: zodIssues(key.error), hint: BAD_ROW });
+    return key.data;
+  }
+
+  /** Decodes stored data (validated). */
+  storedData(operation: string, stored: ItemState, data: unknown): unknown {
+    if (!this.#data) return data;
+    const parsed = this.#data.safeParse(data);
+    if (!parsed.success) throw new ValidationError({ operation, key: stored.key, what: 'stored data', issues: zodIssues(parsed.error), hint: BAD_ROW });
+    return parsed.data;
+  }
+
+  /**
+   * Builds an item from stored state, validating key and status; `data` is the decoded data
+   * (read from `stored.data` when not given).
+   */
+  item(operation: string, stored: StoredItem, options: { data?: { value: unknown }; undeclared?: boolean } = {}): Item {
+    const key = this.storedKey(operation, stored);
+    if (!options.undeclared && !this.#declared.has(stored.status)) {
+      throw new ValidationError({ operation, key: stored.key, what: 'stored status', issues: [{ path: ['status'], message: `\`${stored.status}\` is not a declared status` }], hint: BAD_ROW });
     }
-    if (!this.#def.statuses.includes(stored.status)) {
-      throw new ValidationError({ operation, key: stored.key, what: 'stored status', issues: [{ path: ['status'], message: `\`${stored.status}\` is not a declared status` }], hint });
-    }
-    const active = this.#def.activeStatuses.includes(stored.status);
+    const data = options.data ? options.data.value : this.storedData(operation, stored, stored.data);
     return {
-      key: key.data,
+      key,
       status: stored.status,
+      stage: stored.stage,
       data,
       attempts: stored.attempts,
       fence: stored.fence,
       owner: stored.owner,
-      leaseExpiresAt: active ? stored.deadline : null,
+      leaseExpiresAt: this.#active.has(stored.status) ? stored.deadline : null,
       notBefore: this.#claimable.has(stored.status) ? stored.deadline : null,
       lastError: stored.lastError,
       createdAt: stored.createdAt,
@@ -141,3 +223,6 @@ export class Codec {
     };
   }
 }
+
+const BAD_ROW =
+  'The stored item no longer matches the Tracker schema (edited by hand, or written by another version). Fix or delete it in the database; other items are unaffected.';

@@ -97,6 +97,10 @@ export interface Definition {
   readonly initial: string;
   readonly stages: ReadonlyMap<string, NormalizedStage>;
   readonly activeStatuses: readonly string[];
+  /** Every status some stage claims from. */
+  readonly fromStatuses: readonly string[];
+  /** Statuses no stage claims from or holds: done for good, or failed (purge may delete these). */
+  readonly terminalStatuses: readonly string[];
   readonly keyFields: ReadonlyArray<{ readonly name: string; readonly type: KeyFieldType }>;
   readonly ttlMs: number;
   readonly maxAttempts: number;
@@ -105,6 +109,14 @@ export interface Definition {
 }
 
 const asArray = <T>(v: T | readonly T[]): readonly T[] => (Array.isArray(v) ? (v as readonly T[]) : [v as T]);
+
+const ZOD3 =
+  "leasehold needs zod 4 schemas: import `z` from 'zod' 4.x (or from 'zod/v4' while your project is on zod 3.25).";
+
+/** zod 3 schemas have `_def` but no `_zod`: they would be misread field by field. */
+function requireZod4(option: string, schema: unknown): void {
+  if (schema && typeof schema === 'object' && !('_zod' in schema) && '_def' in schema) throw new ConfigError(option, ZOD3);
+}
 
 function keyFieldType(name: string, schema: unknown): KeyFieldType {
   const def = (schema as { _zod?: { def?: { type?: string; values?: unknown[]; entries?: Record<string, unknown> } } })
@@ -188,14 +200,24 @@ export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z
     }
   }
 
+  requireZod4('key', options.key);
+  requireZod4('data', options.data);
   const shape = (options.key as { shape?: Record<string, unknown> } | undefined)?.shape;
   if (!shape || typeof shape !== 'object' || Object.keys(shape).length === 0) {
     throw new ConfigError('key', 'expected a zod object schema with at least one field, such as `z.object({ id: z.string() })`.');
   }
+  const lowered = new Set<string>();
   const keyFields = Object.entries(shape).map(([name, schema]) => {
-    if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(name)) {
-      throw new ConfigError(`key.${name}`, 'key field names must be letters, digits and `_` (no `$` or `.`), starting with a letter or `_`, at most 63 characters.');
+    // stores keep key fields apart from their own (SQL columns `key_<name>`, MongoDB `key.<name>`),
+    // so any name works; 59 characters leave room for the prefix in a 63-character identifier
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,58}$/.test(name)) {
+      throw new ConfigError(`key.${name}`, 'key field names must be letters, digits and `_` (no `$` or `.`), starting with a letter or `_`, at most 59 characters.');
     }
+    if (lowered.has(name.toLowerCase())) {
+      throw new ConfigError(`key.${name}`, 'two key fields differ only in letter case; SQL column names do not tell them apart. Rename one.');
+    }
+    lowered.add(name.toLowerCase());
+    requireZod4(`key.${name}`, schema);
     return Object.freeze({ name, type: keyFieldType(name, schema) });
   });
 
@@ -203,14 +225,18 @@ export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z
   const maxAttempts = requirePositiveInt('retry.maxAttempts', options.retry?.maxAttempts ?? 5);
   const backoff = options.retry?.backoff ?? exponentialBackoff({ baseMs: 1_000, maxMs: 300_000, jitter: true });
   if (typeof backoff !== 'function') throw new ConfigError('retry.backoff', 'expected a function `(attempt) => ms`.');
-  delayFor(backoff, 1);
+  // every attempt a failure can follow, so that a bad value fails here and not in a later reap
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) delayFor(backoff, attempt);
   const maxDataBytes = requireNumber('maxDataBytes', options.maxDataBytes ?? 1_048_576, { min: 1, integer: true });
 
+  const fromStatuses = [...new Set([...stages.values()].flatMap((st) => st.from))];
   return Object.freeze({
     statuses,
     initial,
     stages,
     activeStatuses: [...activeOwner.keys()],
+    fromStatuses,
+    terminalStatuses: statuses.filter((st) => st !== initial && !fromStatuses.includes(st) && !activeOwner.has(st)),
     keyFields,
     ttlMs,
     maxAttempts,

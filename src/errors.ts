@@ -60,16 +60,23 @@ export class LeaseLostError extends LeaseholdError {
   /** The owner the store holds now. */
   readonly actualOwner: string | null;
 
-  constructor(args: { operation: string; key: unknown; stage: string; expectedFence: number; held: HeldState }) {
-    const { operation, key, stage, expectedFence, held } = args;
+  /** Why: `settled` when this process already completed, failed or released this lease; else `lost`. */
+  readonly reason: 'settled' | 'lost';
+
+  constructor(args: { operation: string; key: unknown; stage: string; expectedFence: number; held: HeldState; settledBy?: 'completed' | 'failed' | 'released' }) {
+    const { operation, key, stage, expectedFence, held, settledBy } = args;
     const now =
       held.status === null
         ? 'the item no longer exists'
         : `the store holds status \`${held.status}\` with fence ${held.fence}${held.owner ? ` owned by \`${held.owner}\`` : ''}`;
     super(
-      `[leasehold] \`${operation}\` of item ${describeKey(key)} in stage \`${stage}\` refused: the lease with fence ${expectedFence} is no longer held (${now}). ` +
-        'Stop working on this item and discard its results; the current holder (or a later claim) owns it now.',
+      settledBy
+        ? `[leasehold] \`${operation}\` of item ${describeKey(key)} in stage \`${stage}\` refused: this lease (fence ${expectedFence}) was already ${settledBy} by this process, and a lease settles once (${now}). ` +
+            'Remove the second call; nothing was changed.'
+        : `[leasehold] \`${operation}\` of item ${describeKey(key)} in stage \`${stage}\` refused: the lease with fence ${expectedFence} is no longer held (${now}). ` +
+            'Stop working on this item and discard its results; the current holder (or a later claim) owns it now.',
     );
+    this.reason = settledBy ? 'settled' : 'lost';
     this.operation = operation;
     this.key = key;
     this.stage = stage;
@@ -129,6 +136,44 @@ export class ConfigError extends LeaseholdError {
   }
 }
 
+/** What kind of store failure an error is. */
+export type StoreFailure = 'transient' | 'schema' | 'other';
+
+const TRANSIENT_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND',
+  'SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_BUSY_RECOVERY', 'SQLITE_PROTOCOL',
+  // PostgreSQL: serialization failure, deadlock, lock not available, too many connections, shutdown, cannot connect now
+  '40001', '40P01', '55P03', '53300', '57P01', '57P02', '57P03', '57014',
+]);
+const TRANSIENT_NAMES = /^(MongoNetworkError|MongoNetworkTimeoutError|MongoServerSelectionError|MongoWriteConcernError|MongoNotConnectedError|MongoPoolClearedError|TimeoutError|AbortError)$/;
+const TRANSIENT_TEXT = /timeout|timed out|terminated|connection (?:closed|reset|refused|lost|ended)|ECONN|socket hang up|not connected|database is locked|database is busy/i;
+// PostgreSQL: undefined column/table, duplicate table, datatype mismatch, wrong object type; SQLite and MongoDB wording
+const SCHEMA_CODES = new Set(['42703', '42P01', '42P07', '42804', '42809', '42P16']);
+const SCHEMA_TEXT = /no such (?:column|table)|has no column|(?:column|relation) .* does not exist|already exists|IndexOptionsConflict|IndexKeySpecsConflict/i;
+
+/** Sorts a driver error: a passing fault (safe to retry), a table that does not fit, or other. */
+export function classifyStoreFailure(cause: unknown): StoreFailure {
+  const seen = new Set<unknown>();
+  for (let e: unknown = cause; e && typeof e === 'object' && !seen.has(e); e = (e as { cause?: unknown }).cause) {
+    seen.add(e);
+    const err = e as { code?: unknown; name?: unknown; message?: unknown; errorLabels?: unknown; hasErrorLabel?: (l: string) => boolean };
+    const code = String(err.code ?? '');
+    const message = String(err.message ?? '');
+    if (SCHEMA_CODES.has(code) || SCHEMA_TEXT.test(message)) return 'schema';
+    if (TRANSIENT_CODES.has(code) || TRANSIENT_NAMES.test(String(err.name ?? '')) || TRANSIENT_TEXT.test(message)) return 'transient';
+    if (typeof err.hasErrorLabel === 'function' && (err.hasErrorLabel('RetryableWriteError') || err.hasErrorLabel('TransientTransactionError'))) return 'transient';
+  }
+  return 'other';
+}
+
+const ADVICE: Record<StoreFailure, string> = {
+  transient:
+    'A passing fault (connection, timeout, lock contention): the operation did not take effect or its outcome is unknown, and it is safe to retry, as every transition is guarded by status and fence.',
+  schema:
+    'The table or collection does not have the shape leasehold expects: it may belong to another program or an older leasehold version. Point the store at a table of its own (the `table`/`collection` option), or migrate it (see the store\'s docs page).',
+  other: 'See the cause; the transition is guarded by status and fence, so a retry can never apply it twice.',
+};
+
 /** Thrown when the underlying database fails; the driver's error is in `cause`. */
 export class StoreError extends LeaseholdError {
   /** Always `StoreError`. */
@@ -139,18 +184,31 @@ export class StoreError extends LeaseholdError {
   readonly store: string;
   /** The item key involved, when there is one. */
   readonly key: unknown;
+  /** `transient`: a passing fault, safe to retry; `schema`: the table does not fit; `other`. */
+  readonly failure: StoreFailure;
 
   constructor(args: { operation: string; store: string; key?: unknown; cause: unknown }) {
     const reason = args.cause instanceof Error ? args.cause.message : String(args.cause);
+    const failure = classifyStoreFailure(args.cause);
     super(
-      `[leasehold] [${args.store}] \`${args.operation}\`${args.key === undefined ? '' : ` of item ${describeKey(args.key)}`} failed: ${reason}. ` +
-        'The operation did not take effect or its outcome is unknown; it is safe to retry, as every transition is guarded by status and fence.',
+      `[leasehold] [${args.store}] \`${args.operation}\`${args.key === undefined ? '' : ` of item ${describeKey(args.key)}`} failed: ${reason.replace(/\.$/, '')}. ${ADVICE[failure]}`,
       { cause: args.cause },
     );
     this.operation = args.operation;
     this.store = args.store;
     this.key = args.key;
+    this.failure = failure;
   }
+
+  /** Whether a retry may succeed (a passing fault). */
+  get transient(): boolean {
+    return this.failure === 'transient';
+  }
+}
+
+/** The error every store throws when used before `init()`. */
+export function notInitialised(store: string, operation: string): StoreError {
+  return new StoreError({ operation, store, cause: new Error('the store is not initialised; call `tracker.init()` first (every Tracker call runs it implicitly)') });
 }
 
 /**

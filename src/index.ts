@@ -4,8 +4,8 @@
  *
  * @packageDocumentation
  */
-export { Tracker } from './tracker.js';
-export type { BatchFailure, BatchResult, BatchSuccess, DataPatch, ReapResult, TrackerStats, TrackResult } from './results.js';
+export { Tracker, type PurgeOptions, type TrackerDefinition, type TrackOptions } from './tracker.js';
+export type { BatchFailure, BatchResult, BatchSuccess, DataPatch, ReapResult, StageStats, TrackerStats, TrackResult } from './results.js';
 export { Lease } from './lease.js';
 export { Worker, defaultOwner, type Handler, type WorkOptions } from './worker.js';
 export { exponentialBackoff, type Backoff, type ExponentialBackoffOptions } from './backoff.js';
@@ -17,6 +17,7 @@ export {
   StoreError,
   ValidationError,
   type HeldState,
+  type StoreFailure,
   type ValidationIssue,
 } from './errors.js';
 export type { Item } from './codec.js';
@@ -43,14 +44,17 @@ export type {
   RenewedEvent,
   TrackerEvents,
 } from './events.js';
+export { guardCondition } from './store.js';
 export type {
   Change,
   Condition,
-  AttemptBounds,
-  AttemptDelay,
   Delay,
-  FixedDelay,
+  FindOptions,
   GuardedUpdate,
+  ItemState,
+  Returning,
+  StatusCount,
+  StoreChange,
   InsertResult,
   LeaseGuard,
   KeyField,

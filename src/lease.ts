@@ -1,13 +1,27 @@
 import type { Item } from './codec.js';
 import type { KeyValues } from './store.js';
 
+/** How a lease was settled by this process, for messages. */
+export type SettledBy = 'completed' | 'failed' | 'released' | 'lost';
+
 /** Mutable lease state, kept out of the public object. */
 export interface LeaseState {
   readonly storeKey: KeyValues;
+  /** The store's identity of the row. */
+  readonly ref: unknown;
+  /** The data as stored when claimed (storable form): a data patch merges over it. */
+  readonly storedData: unknown;
   /** `performance.now()` at claim, for durations. */
   readonly startedAt: number;
+  /**
+   * `performance.now()` when the last claim or renew that succeeded was sent: the store set the
+   * lease to expire a ttl after it received that call, so the lease is proven held until this
+   * plus the ttl (by this process's clock, which only measures the interval).
+   */
+  provenAt: number;
   expiresAt: Date;
   settled: boolean;
+  settledBy: SettledBy | undefined;
   /** Created on first use: most leases never have their signal read. */
   controller: AbortController | undefined;
   /** Set when the lease was aborted before anyone asked for its signal. */
@@ -50,7 +64,7 @@ export class Lease<Stage extends string = string, K = unknown, D = unknown, S ex
   readonly item: Item<S, K, D>;
 
   /** @internal Created by the Tracker only. */
-  constructor(stage: Stage, owner: string, item: Item<S, K, D>, storeKey: KeyValues) {
+  constructor(stage: Stage, owner: string, item: Item<S, K, D>, stored: { key: KeyValues; ref: unknown; data: unknown; sentAt: number }) {
     this.stage = stage;
     this.owner = owner;
     this.item = item;
@@ -58,10 +72,14 @@ export class Lease<Stage extends string = string, K = unknown, D = unknown, S ex
     this.fence = item.fence;
     this.attempt = item.attempts;
     states.set(this, {
-      storeKey,
+      storeKey: stored.key,
+      ref: stored.ref,
+      storedData: stored.data,
       startedAt: performance.now(),
+      provenAt: stored.sentAt,
       expiresAt: item.leaseExpiresAt ?? new Date(0),
       settled: false,
+      settledBy: undefined,
       controller: undefined,
       reason: undefined,
     });

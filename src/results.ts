@@ -42,8 +42,33 @@ export interface TrackerStats<S extends string> {
   readonly total: number;
   /** Items in an active status whose lease has expired (waiting for `reapStale`). */
   readonly expiredLeases: number;
-  /** Items waiting on backoff (not claimable yet). */
+  /** Items in a stage's `from` status that are not claimable yet (backoff or scheduled). */
   readonly waiting: number;
+  /** Items in a stage's `from` status that a worker may claim now. */
+  readonly claimable: number;
+  /**
+   * Items in statuses the definition does not declare (left by an older definition), by status.
+   * Find them with `find({ undeclared: true })`.
+   */
+  readonly undeclared: Readonly<Record<string, number>>;
+  /** Per stage: what waits for it, what it holds, and where its items ended. */
+  readonly stages: Readonly<Record<string, StageStats>>;
+}
+
+/** Counts of one stage in {@link TrackerStats}. A status shared by stages counts in each. */
+export interface StageStats {
+  /** In a `from` status, not claimable yet (backoff or scheduled). */
+  readonly waiting: number;
+  /** In a `from` status, claimable now. */
+  readonly claimable: number;
+  /** Held by a worker, lease live. */
+  readonly active: number;
+  /** Held, but the lease expired (the reaper will hand it on). */
+  readonly expired: number;
+  /** In one of the stage's `done` statuses. */
+  readonly done: number;
+  /** In the stage's failed status. */
+  readonly failed: number;
 }
 
 /** Result of {@link Tracker.reapStale}. */

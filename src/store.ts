@@ -18,7 +18,7 @@ export type KeyValues = Readonly<Record<string, KeyScalar>>;
 
 /** One key field of a {@link StoreSchema}. */
 export interface KeyField {
-  /** The field name (letters, digits and `_`). */
+  /** The field name (letters, digits and `_`; any name, `id` and `status` included). */
   readonly name: string;
   /** Its scalar type. */
   readonly type: KeyFieldType;
@@ -31,24 +31,30 @@ export interface StoreSchema {
 }
 
 /**
- * An item as stored. `deadline` is the one time field that means "not claimable before"
- * while the item waits and "lease expires at" while it is held, so that one
- * `(status, deadline)` index serves claim-next, backoff and reap.
+ * An item's state without its data: what most transitions need back. `deadline` is the one
+ * time field that means "not claimable before" while the item waits, "lease expires at" while
+ * it is held, and "finished at" once it reached a status no stage claims from, so that one
+ * `(status, deadline)` index serves claim-next, backoff, reap and purge.
  */
-export interface StoredItem {
+export interface ItemState {
+  /**
+   * The store's own identity of the row or document (`id`, `_id`, ...), stable for the item's
+   * life and never reused by another item with the same key. Opaque to the Tracker.
+   */
+  readonly ref: unknown;
   /** Key field values. */
   readonly key: KeyValues;
   /** Current status. */
   readonly status: string;
-  /** User data (validated by the Tracker when read). */
-  readonly data: unknown;
-  /** Claims so far. */
+  /** The stage of the latest claim, cancel or park (`null` before any). */
+  readonly stage: string | null;
+  /** Claims so far in the current stage. */
   readonly attempts: number;
-  /** Fencing token; increases on every claim and every reap. */
+  /** Fencing token; increases on every claim, reap and cancel. */
   readonly fence: number;
   /** Holder of the current lease; while not active, of the last one (`null` if never claimed). */
   readonly owner: string | null;
-  /** Lease expiry while active; otherwise "not claimable before". */
+  /** See above. */
   readonly deadline: Date;
   /** Message of the last failure. */
   readonly lastError: string | null;
@@ -62,65 +68,61 @@ export interface StoredItem {
   readonly finishedAt: Date | null;
 }
 
-/** Bounds on an item's `attempts`. */
-export interface AttemptBounds {
-  /** `attempts >= gte`. */
-  readonly gte?: number;
-  /** `attempts < lt`. */
-  readonly lt?: number;
+/** An item as stored: its state and its data (validated by the Tracker when read). */
+export interface StoredItem extends ItemState {
+  /**
+   * User data in leasehold's storable form: plain objects, arrays, strings, finite numbers,
+   * booleans, `null` and `Date`s. `undefined` where the caller asked for `returning: 'state'`.
+   */
+  readonly data: unknown;
 }
 
 /** Which items an operation applies to. All given parts must hold (AND). */
 export interface Condition {
+  /** The item must be this stored row (see {@link ItemState.ref}). */
+  readonly ref?: unknown;
   /** The item must have exactly this key. */
   readonly key?: KeyValues;
-  /** The item's status must be one of these. */
+  /** The item's status must be one of these (an empty list means any status). */
   readonly status: readonly string[];
+  /** The item's status must be none of these. */
+  readonly notStatus?: readonly string[];
+  /** The item's recorded stage must be this one. */
+  readonly stage?: string;
   /** The item's fence must equal this. */
   readonly fence?: number;
-  /** Bounds on `attempts`. */
-  readonly attempts?: AttemptBounds;
   /**
    * `passed`: the deadline is at or before the store's now (claimable / expired);
-   * `future`: the deadline is after the store's now (waiting / lease live).
+   * `future`: the deadline is after the store's now (waiting / lease live);
+   * `{ before }`: the deadline is before this instant (finished before it).
    */
-  readonly deadline?: 'passed' | 'future';
+  readonly deadline?: 'passed' | 'future' | { readonly before: Date };
 }
 
-/** A fixed delay in milliseconds. */
-export interface FixedDelay {
-  /** Milliseconds after the store's now. */
-  readonly ms: number;
-}
-
-/** A delay chosen by the item's `attempts` (unchanged by the update that uses it). */
-export interface AttemptDelay {
-  /** `msByAttempts[attempts]` milliseconds after the store's now; the last entry when out of range. */
-  readonly msByAttempts: readonly number[];
-}
-
-/** A delay measured from the store's clock at the time of the update. */
-export type Delay = FixedDelay | AttemptDelay;
+/** A deadline: the store's now plus `ms`, or a given instant. */
+export type Delay = { readonly ms: number } | { readonly at: Date };
 
 /**
  * What an update does to each matching item. `updatedAt` is always set to the store's
  * now; fields left `undefined` keep their value.
  */
 export interface Change {
-  /** The new status. */
-  readonly status: string;
+  /** The new status (unchanged when absent). */
+  readonly status?: string;
+  /** The stage to record. */
+  readonly stage?: string;
   /** New owner (`null` clears it). */
   readonly owner?: string | null;
-  /** `fence + 1` (every claim and every reap). */
+  /** `fence + 1` (every claim, reap and cancel). */
   readonly bumpFence?: boolean;
   /**
    * `increment`: `attempts + 1` and `claimedAt = now` (every claim); `decrement`: `attempts - 1`
-   * (a release); `reset`: `attempts = 0` (a completed stage).
+   * (a release, never below 0); `reset`: `attempts = 0` (a completed stage, an operator retry).
    */
   readonly attempts?: 'increment' | 'decrement' | 'reset';
-  /** New deadline: the store's now plus the delay. */
+  /** New deadline. */
   readonly deadline?: Delay;
-  /** Replaces the data. */
+  /** Replaces the data (storable form). */
   readonly data?: unknown;
   /** New last error (`null` clears it). */
   readonly lastError?: string | null;
@@ -128,27 +130,56 @@ export interface Change {
   readonly finished?: boolean;
 }
 
+/** What a call returns for each item. */
+export type Returning = 'item' | 'state';
+
 /** Options of {@link Store.update}. */
 export interface UpdateOptions {
   /** Update at most this many items (all matching when absent). */
   readonly limit?: number;
   /** With `limit`: take items in eligible order (earliest deadline, then insertion). */
   readonly ordered?: boolean;
+  /**
+   * `state`: the store may leave `data` out of what it returns (less to send and decode).
+   * @default 'item'
+   */
+  readonly returning?: Returning;
+}
+
+/** Options of {@link Store.find}. */
+export interface FindOptions {
+  /** At most this many items. */
+  readonly limit?: number;
+  /**
+   * `state`: the store may leave `data` out.
+   * @default 'item'
+   */
+  readonly returning?: Returning;
 }
 
 /** The guard of a lease: this item, in this active status, with this fence. */
 export interface LeaseGuard {
+  /** The stored row (see {@link ItemState.ref}). */
+  readonly ref: unknown;
   /** The item key. */
   readonly key: KeyValues;
   /** The active status the lease holds it in. */
   readonly status: string;
   /** The lease's fence. */
   readonly fence: number;
+  /** Also require the lease to have expired by the store's clock (a reap). */
+  readonly expired?: boolean;
 }
 
 /** The guard as a {@link Condition}, for stores that settle a batch one update at a time. */
 export function guardCondition(guard: LeaseGuard): Condition {
-  return { key: guard.key, status: [guard.status], fence: guard.fence };
+  return {
+    ref: guard.ref,
+    key: guard.key,
+    status: [guard.status],
+    fence: guard.fence,
+    ...(guard.expired ? { deadline: 'passed' as const } : {}),
+  };
 }
 
 /** One guarded update of a batch; see {@link Store.updateEach}. */
@@ -159,14 +190,18 @@ export interface GuardedUpdate {
   readonly change: Change;
 }
 
+/** Counts of one status, as returned by {@link Store.stats}. */
+export interface StatusCount {
+  /** Items in this status. */
+  readonly total: number;
+  /** Of those, items whose deadline is after the store's now (backoff, scheduled, live lease). */
+  readonly future: number;
+}
+
 /** Counts returned by {@link Store.stats}. */
 export interface StoreStats {
-  /** Items per status (statuses with no items may be absent). */
-  readonly byStatus: Readonly<Record<string, number>>;
-  /** Items in one of the given active statuses whose lease has expired. */
-  readonly expired: number;
-  /** Items in any other status whose deadline is still in the future (backoff). */
-  readonly waiting: number;
+  /** Per status present in the store (statuses with no items may be absent). */
+  readonly byStatus: Readonly<Record<string, StatusCount>>;
 }
 
 /** An item to insert. */
@@ -175,8 +210,13 @@ export interface NewItem {
   readonly key: KeyValues;
   /** Its initial status. */
   readonly status: string;
-  /** Its data. */
+  /** Its data (storable form). */
   readonly data: unknown;
+  /**
+   * Not claimable before this deadline (scheduled work).
+   * @default the store's now
+   */
+  readonly deadline?: Delay;
 }
 
 /** Result of {@link Store.insert}. */
@@ -185,6 +225,14 @@ export interface InsertResult {
   readonly item: StoredItem;
   /** Whether this call created it. */
   readonly created: boolean;
+}
+
+/** Something that became claimable, as a store reports it to {@link Store.watch} listeners. */
+export interface StoreChange {
+  /** The item's new status. */
+  readonly status: string;
+  /** When it becomes claimable, if that is later than now (store clock). */
+  readonly at?: Date;
 }
 
 /**
@@ -205,30 +253,38 @@ export interface StoreCapabilities {
 }
 
 /**
- * A store adapter: six methods, each one conditional operation whose result says whether it
+ * A store adapter: a few methods, each one conditional operation whose result says whether it
  * took effect. Stores read the time from their own clock for `deadline`, `createdAt`, etc.
  */
 export interface Store {
-  /** Short name for messages: `memory`, `mongodb`, `postgres`, `sqlite`. */
+  /** Short name for messages: `memory`, `mongodb`, `postgres`, `sqlite`, `redis`. */
   readonly name: string;
   /** What the store can do in one round trip. */
   readonly capabilities: StoreCapabilities;
   /** Creates tables/collections and indexes if missing. Idempotent, safe concurrently. */
   init(schema: StoreSchema): Promise<void>;
   /**
-   * Inserts the item with `deadline = createdAt = now`, attempts and fence 0, unless an item
-   * with its key exists. Returns the stored item and whether it was created.
+   * Inserts the item with `deadline` (default now), `createdAt = now`, attempts and fence 0,
+   * unless an item with its key exists. Returns the stored item and whether it was created.
    */
   insert(item: NewItem): Promise<InsertResult>;
   /** Applies `change` to the items matching `cond` (one statement); returns them as updated. */
   update(cond: Condition, change: Change, options?: UpdateOptions): Promise<StoredItem[]>;
   /**
-   * Applies each update where its lease guard holds (key, active status, fence); returns, in
-   * order, the updated item or `null` where the guard did not hold.
+   * Applies each update where its lease guard holds; returns, in order, the updated item or
+   * `null` where the guard did not hold. Optional: without it (or without
+   * `capabilities.batchSettle`) the Tracker sends one guarded `update` per lease.
    */
-  updateEach(updates: readonly GuardedUpdate[]): Promise<Array<StoredItem | null>>;
+  updateEach?(updates: readonly GuardedUpdate[], options?: { readonly returning?: Returning }): Promise<Array<StoredItem | null>>;
   /** Items matching `cond` (status may be empty to mean any), in eligible order. */
-  find(cond: Partial<Condition>, options?: { readonly limit?: number }): Promise<StoredItem[]>;
-  /** Counts per status, expired leases among `active`, and items waiting on backoff. */
-  stats(active: readonly string[]): Promise<StoreStats>;
+  find(cond: Partial<Condition>, options?: FindOptions): Promise<StoredItem[]>;
+  /** Deletes at most `limit` items matching `cond` (oldest deadline first); returns how many. */
+  delete(cond: Condition, options: { readonly limit: number }): Promise<number>;
+  /** Counts per status, and how many of each have a deadline in the future. */
+  stats(): Promise<StoreStats>;
+  /**
+   * Optional: calls `listener` when another client (another process included) makes an item
+   * claimable, so that idle workers wake at once. Returns a function that stops listening.
+   */
+  watch?(listener: (change: StoreChange) => void): () => void;
 }

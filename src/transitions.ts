@@ -1,69 +1,94 @@
 /**
  * The conditional updates behind each hand-off, as plain data: the Tracker sends them to the
- * store, and nothing here touches a store.
+ * store, and nothing here touches a store. `docs/protocol.md` maps each one to the model.
  * @module
  */
 import { delayFor } from './backoff.js';
-import type { Codec } from './codec.js';
 import type { Definition, NormalizedStage } from './definition.js';
-import { ConfigError, NonRetryableError } from './errors.js';
-import type { Lease } from './lease.js';
-import type { Change, Condition, KeyValues } from './store.js';
-
-type AnyLease = Lease<string, unknown, unknown, string>;
-
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date);
+import { NonRetryableError } from './errors.js';
+import type { Change, Condition, Delay, KeyValues } from './store.js';
 
 /** The message stored as `lastError`. */
 export const errorMessage = (error: unknown): string =>
   (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, 2_000);
 
-/** Rule 2: status in from, deadline passed, attempts left (and the key) → active, fence + 1, attempts + 1, lease. */
+/** The `lastError` of a reaped lease. */
+export const LEASE_EXPIRED = 'lease expired';
+
+/**
+ * Rule 2: status in from and deadline passed (and the key) → active, fence + 1, attempts + 1,
+ * lease. Attempts are not part of the condition, so that the `(status, deadline)` index serves
+ * it alone; an item whose attempts already reached the maximum (the maximum was lowered by a
+ * redeploy) is parked right after its claim by {@link exhaustedChange}.
+ */
 export function claimUpdate(def: Definition, stage: NormalizedStage, owner: string, key: KeyValues | undefined): { cond: Condition; change: Change } {
   return {
-    cond: { status: stage.from, deadline: 'passed', attempts: { lt: def.maxAttempts }, ...(key ? { key } : {}) },
-    change: { status: stage.active, owner, bumpFence: true, attempts: 'increment', deadline: { ms: def.ttlMs }, finished: false },
+    cond: { status: stage.from, deadline: 'passed', ...(key ? { key } : {}) },
+    change: { status: stage.active, stage: stage.name, owner, bumpFence: true, attempts: 'increment', deadline: { ms: def.ttlMs }, finished: false },
   };
 }
 
-/** Active → a done status (`to`, default the first), merging a data patch over the lease's data. */
-export function completionChange(codec: Codec, stage: NormalizedStage, operation: string, lease: AnyLease, options: { to?: string; data?: unknown }): Change {
-  const to = options?.to ?? stage.done[0]!;
-  if (!stage.done.includes(to)) {
-    throw new ConfigError(`${operation}.to`, `\`${String(to)}\` is not a done status of stage \`${stage.name}\` (${stage.done.join(', ')}); nothing was written.`);
-  }
-  const base: Change = { status: to, deadline: { ms: 0 }, attempts: 'reset', finished: true };
-  if (options?.data === undefined) return base;
-  // the lease holds the item exclusively, so its data is the stored data
-  const current = lease.item.data;
-  const merged = isPlainObject(current) && isPlainObject(options.data) ? { ...current, ...options.data } : options.data;
-  return { ...base, data: codec.data(operation, lease.key, merged) };
-}
-
-/** Rule 4: back to the first `from` after backoff while attempts remain, else the failed status. */
-export function failureChange(def: Definition, stage: NormalizedStage, lease: AnyLease, error: unknown, options: { retry?: boolean }) {
-  const willRetry = options.retry !== false && !(error instanceof NonRetryableError) && lease.attempt < def.maxAttempts;
-  const lastError = errorMessage(error);
-  const change: Change = willRetry
-    ? { status: stage.from[0]!, deadline: { ms: delayFor(def.backoff, lease.attempt) }, lastError }
-    : { status: stage.failed, deadline: { ms: 0 }, lastError, finished: true };
-  return { change, willRetry, lastError };
-}
-
-/** Rule 5: expired leases of a stage, as two bulk updates (attempts left / none left); the fence advances. */
-export function reapUpdates(def: Definition, stage: NormalizedStage) {
-  const max = def.maxAttempts;
-  const msByAttempts = Array.from({ length: max }, (_, a) => (a === 0 ? 0 : delayFor(def.backoff, a)));
-  const expired = { status: [stage.active], deadline: 'passed' } as const;
+/** A claimed item whose attempts exceed `retry.maxAttempts` is parked at once. */
+export function exhaustedChange(def: Definition, stage: NormalizedStage, attempts: number): Change {
   return {
-    retry: {
-      cond: { ...expired, attempts: { lt: max } } as Condition,
-      change: { status: stage.from[0]!, bumpFence: true, deadline: { msByAttempts }, lastError: 'lease expired' } as Change,
-    },
-    park: {
-      cond: { ...expired, attempts: { gte: max } } as Condition,
-      change: { status: stage.failed, bumpFence: true, deadline: { ms: 0 }, lastError: 'lease expired', finished: true } as Change,
-    },
+    status: stage.failed,
+    deadline: { ms: 0 },
+    finished: true,
+    lastError: `attempts exhausted: the item had ${attempts - 1} attempt(s) in stage \`${stage.name}\` and \`retry.maxAttempts\` is ${def.maxAttempts} (lowered since it last failed?); parked without running. Use \`retry(key)\` to give it ${def.maxAttempts} new attempts.`,
   };
+}
+
+/** Active → a done status, with the new data (storable form) when there is a patch. */
+export function completionChange(to: string, data: unknown): Change {
+  const base: Change = { status: to, deadline: { ms: 0 }, attempts: 'reset', finished: true };
+  return data === undefined ? base : { ...base, data };
+}
+
+/** Whether a failure goes back for another attempt. */
+export function willRetry(def: Definition, attempt: number, error: unknown, retry: boolean | undefined): boolean {
+  return retry !== false && !(error instanceof NonRetryableError) && attempt < def.maxAttempts;
+}
+
+/**
+ * Rule 4: back to the first `from` after backoff while attempts remain, else the failed status.
+ * A reap (rule 5) is the same with `lastError` "lease expired" and the fence advanced.
+ */
+export function failureChange(def: Definition, stage: NormalizedStage, attempt: number, lastError: string, retry: boolean, reaped = false): Change {
+  const change: Change = retry
+    ? { status: stage.from[0]!, deadline: { ms: delayFor(def.backoff, attempt) }, lastError }
+    : { status: stage.failed, deadline: { ms: 0 }, lastError, finished: true };
+  return reaped ? { ...change, bumpFence: true } : change;
+}
+
+/** Gives a lease back without counting the attempt. */
+export function releaseChange(stage: NormalizedStage, ms: number): Change {
+  return { status: stage.from[0]!, deadline: { ms }, attempts: 'decrement' };
+}
+
+/**
+ * Operator retry: the stage's failed status (recorded stage) → its first `from`, attempts 0,
+ * claimable now; `lastError` is kept so that the history stays visible.
+ */
+export function retryUpdate(stage: NormalizedStage, key: KeyValues | undefined): { cond: Condition; change: Change } {
+  return {
+    cond: { status: [stage.failed], stage: stage.name, ...(key ? { key } : {}) },
+    change: { status: stage.from[0]!, attempts: 'reset', deadline: { ms: 0 }, finished: false },
+  };
+}
+
+/**
+ * Operator cancel: an item waiting in or holding one of `statuses` → the stage's failed status,
+ * with the reason as `lastError`. The fence advances, so an active holder's next renew or
+ * settle is refused.
+ */
+export function cancelUpdate(stage: NormalizedStage, statuses: readonly string[], key: KeyValues, reason: string): { cond: Condition; change: Change } {
+  return {
+    cond: { key, status: statuses },
+    change: { status: stage.failed, stage: stage.name, bumpFence: true, deadline: { ms: 0 }, lastError: reason, finished: true },
+  };
+}
+
+/** Operator reschedule: an item waiting in a `from` status is not claimable before `at`. */
+export function rescheduleUpdate(fromStatuses: readonly string[], key: KeyValues, deadline: Delay): { cond: Condition; change: Change } {
+  return { cond: { key, status: fromStatuses }, change: { deadline } };
 }

@@ -40,9 +40,18 @@ export interface WorkOptions {
    */
   readonly heartbeatMs?: number;
   /**
-   * Run `reapStale()` at this interval (off when absent). One or two reapers per fleet suffice.
+   * How long one renew may take before it counts as failed (the next heartbeat tries again).
+   * @default heartbeatMs
    */
-  readonly reapIntervalMs?: number;
+  readonly renewTimeoutMs?: number;
+  /**
+   * Reap expired leases (`reapStale()`) about this often, with ±25% jitter, so that the items
+   * of a worker process that died come back without anyone running a reaper. One reaper runs
+   * per Tracker per process, however many workers share it. `false` turns it off (when a
+   * dedicated process reaps).
+   * @default ttlMs
+   */
+  readonly reapIntervalMs?: number | false;
   /**
    * How long `stop()` waits for in-flight handlers before releasing their leases.
    * @default 30000
@@ -56,17 +65,67 @@ interface Driver<L extends Lease> {
   claimBatch(stage: string, options: { owner: string; limit: number }): Promise<L[]>;
   renew(lease: L): Promise<L>;
   complete(lease: L, options: object): Promise<unknown>;
-  fail(lease: L, error: unknown): Promise<unknown>;
+  fail(lease: L, error: unknown, options?: { retry?: boolean }): Promise<unknown>;
   release(lease: L): Promise<unknown>;
   reapStale(): Promise<unknown>;
-  onWake(fn: () => void): () => void;
-  reportError(operation: string, error: unknown, lease?: L): void;
+}
+
+/** The tracker internals a Worker uses: wake-ups, error reports, the shared reaper. */
+interface Internals {
+  onWake(fn: (status?: string) => void): () => void;
+  reportError(operation: string, error: unknown, lease?: Lease): void;
+  readonly def: { readonly stages: ReadonlyMap<string, { readonly from: readonly string[] }> };
 }
 
 /** A default owner id: host, pid and a random suffix. */
 export function defaultOwner(): string {
   return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
 }
+
+/** One background reaper per tracker per process, at the shortest interval its workers ask for. */
+class SharedReaper {
+  readonly #members = new Map<object, number>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #running: Promise<unknown> | undefined;
+  readonly #reap: () => Promise<unknown>;
+  readonly #report: (error: unknown) => void;
+
+  constructor(reap: () => Promise<unknown>, report: (error: unknown) => void) {
+    this.#reap = reap;
+    this.#report = report;
+  }
+
+  join(member: object, intervalMs: number): void {
+    this.#members.set(member, intervalMs);
+    if (!this.#timer) this.#schedule();
+  }
+
+  leave(member: object): void {
+    this.#members.delete(member);
+    if (this.#members.size === 0 && this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  #schedule(): void {
+    const every = Math.min(...this.#members.values());
+    // jitter, so that processes started together do not all reap at once
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#running ??= this.#reap()
+        .catch((error: unknown) => this.#report(error))
+        .finally(() => {
+          this.#running = undefined;
+          if (this.#members.size > 0 && !this.#timer) this.#schedule();
+        });
+    }, every * (0.75 + Math.random() * 0.5));
+    // the workers' own loop keeps the process alive; the reaper alone never does
+    this.#timer.unref?.();
+  }
+}
+
+const reapers = new WeakMap<object, SharedReaper>();
 
 /**
  * A running worker loop from `tracker.work()`. It claims while it has free slots, renews
@@ -78,24 +137,28 @@ export class Worker<L extends Lease = Lease> {
   /** The stage this worker serves. */
   readonly stage: string;
   readonly #driver: Driver<L>;
+  readonly #internals: Internals;
   readonly #handler: Handler<L, object>;
   readonly #concurrency: number;
   readonly #batchSize: number;
   readonly #pollMin: number;
   readonly #pollMax: number;
   readonly #heartbeatMs: number;
+  readonly #renewTimeoutMs: number;
   readonly #stopTimeoutMs: number;
-  readonly #inFlight = new Map<L, Promise<void>>();
+  readonly #inFlight = new Map<L, { task: Promise<void>; stopHeartbeat: () => void }>();
   readonly #unwake: () => void;
+  readonly #reaper: SharedReaper | undefined;
   readonly #loop: Promise<void>;
+  readonly #drains = new Set<() => void>();
   #running = true;
   #wake: (() => void) | undefined;
-  #reaper: ReturnType<typeof setInterval> | undefined;
   #processed = 0;
 
   /** @internal Created by `tracker.work()`. */
-  constructor(driver: Driver<L>, stage: string, handler: Handler<L, object>, options: WorkOptions) {
+  constructor(driver: Driver<L>, internals: Internals, stage: string, handler: Handler<L, object>, options: WorkOptions) {
     this.#driver = driver;
+    this.#internals = internals;
     this.stage = stage;
     this.#handler = handler;
     this.#concurrency = requirePositiveInt('work.concurrency', options.concurrency ?? 1);
@@ -106,15 +169,22 @@ export class Worker<L extends Lease = Lease> {
     if (this.#heartbeatMs >= driver.ttlMs) {
       throw new ConfigError('work.heartbeatMs', `must be shorter than the lease ttl (${driver.ttlMs} ms), got ${this.#heartbeatMs}.`);
     }
+    this.#renewTimeoutMs = requirePositiveInt('work.renewTimeoutMs', options.renewTimeoutMs ?? this.#heartbeatMs);
     this.#stopTimeoutMs = requireNumber('work.stopTimeoutMs', options.stopTimeoutMs ?? 30_000, { min: 0, integer: true });
     this.owner = options.owner ?? defaultOwner();
-    if (options.reapIntervalMs !== undefined) {
-      const every = requirePositiveInt('work.reapIntervalMs', options.reapIntervalMs);
-      this.#reaper = setInterval(() => {
-        driver.reapStale().catch((error: unknown) => driver.reportError('reapStale', error));
-      }, every);
+    const reapEvery = options.reapIntervalMs ?? driver.ttlMs;
+    if (reapEvery !== false) {
+      const every = requirePositiveInt('work.reapIntervalMs', reapEvery);
+      let reaper = reapers.get(internals);
+      if (!reaper) reapers.set(internals, (reaper = new SharedReaper(() => driver.reapStale(), (e) => internals.reportError('reapStale', e))));
+      reaper.join(this, every);
+      this.#reaper = reaper;
     }
-    this.#unwake = driver.onWake(() => this.#wake?.());
+    const from = new Set(internals.def.stages.get(stage)?.from ?? []);
+    // wake for work of this stage (or when what appeared is unknown)
+    this.#unwake = internals.onWake((status) => {
+      if (status === undefined || from.has(status)) this.#wake?.();
+    });
     this.#loop = this.#run();
   }
 
@@ -133,33 +203,66 @@ export class Worker<L extends Lease = Lease> {
     return this.#processed;
   }
 
+  /** Resolves when the worker loop has exited (after `stop()`). */
+  get done(): Promise<void> {
+    return this.#loop;
+  }
+
+  /**
+   * Resolves once this worker is idle: no handler running and its last claim found nothing
+   * eligible (or it was stopped). Items in backoff or scheduled for later do not count.
+   *
+   * @example
+   * ```ts
+   * const worker = tracker.work('download', handler);
+   * await worker.drain();   // everything claimable now has been handled
+   * await worker.stop();
+   * ```
+   */
+  drain(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#drains.add(resolve);
+      this.#wake?.();
+    });
+  }
+
   /**
    * Stops claiming and waits for in-flight handlers; after `timeoutMs` (default the
-   * `stopTimeoutMs` option) releases the leases still held and aborts their signals.
+   * `stopTimeoutMs` option) releases the leases still held and aborts their signals. Once it
+   * resolves, no timer of this worker is left running, even if a handler never returns.
    */
   async stop(options: { timeoutMs?: number } = {}): Promise<void> {
     const timeoutMs = requireNumber('stop.timeoutMs', options.timeoutMs ?? this.#stopTimeoutMs, { min: 0 });
     this.#running = false;
-    if (this.#reaper) clearInterval(this.#reaper);
+    this.#reaper?.leave(this);
     this.#unwake();
     this.#wake?.();
     await this.#loop;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
-    const outcome = await Promise.race([Promise.all(this.#inFlight.values()).then(() => 'done' as const), deadline]);
+    const outcome = await Promise.race([Promise.all([...this.#inFlight.values()].map((f) => f.task)).then(() => 'done' as const), deadline]);
     clearTimeout(timer);
     if (outcome === 'timeout') {
       await Promise.all(
-        [...this.#inFlight.keys()].map(async (lease) => {
+        [...this.#inFlight].map(async ([lease, flight]) => {
+          flight.stopHeartbeat();
           if (lease.settled) return;
+          const state = leaseState(lease);
+          if (state) abortLease(state, new Error('[leasehold] worker stopped'));
           try {
             await this.#driver.release(lease);
           } catch (error) {
-            if (!(error instanceof LeaseLostError)) this.#driver.reportError('release', error, lease);
+            if (!(error instanceof LeaseLostError)) this.#internals.reportError('release', error, lease);
           }
         }),
       );
     }
+    this.#settleDrains();
+  }
+
+  #settleDrains(): void {
+    for (const resolve of this.#drains) resolve();
+    this.#drains.clear();
   }
 
   async #run(): Promise<void> {
@@ -169,7 +272,7 @@ export class Worker<L extends Lease = Lease> {
       if (free <= 0) {
         // a finished handler or stop() frees the loop
         const wait = this.#idle(this.#pollMax);
-        await Promise.race([...this.#inFlight.values(), wait.promise]);
+        await Promise.race([...[...this.#inFlight.values()].map((f) => f.task), wait.promise]);
         wait.cancel();
         continue;
       }
@@ -179,12 +282,13 @@ export class Worker<L extends Lease = Lease> {
       } catch (error) {
         // an invalid item was parked and reported by the tracker: claim on at once
         if (error instanceof ValidationError) continue;
-        this.#driver.reportError('claim', error);
+        this.#internals.reportError('claim', error);
         await this.#idle(idle).promise;
         idle = Math.min(this.#pollMax, idle * 2);
         continue;
       }
       if (leases.length === 0) {
+        if (this.#inFlight.size === 0) this.#settleDrains();
         await this.#idle(idle).promise;
         idle = Math.min(this.#pollMax, idle * 2);
         continue;
@@ -193,16 +297,22 @@ export class Worker<L extends Lease = Lease> {
       for (const lease of leases) {
         if (!this.#running) {
           // claimed while stopping: hand it straight back
-          await this.#driver.release(lease).catch((error: unknown) => this.#driver.reportError('release', error, lease));
+          await this.#driver.release(lease).catch((error: unknown) => this.#internals.reportError('release', error, lease));
           continue;
         }
-        const task = this.#process(lease).finally(() => this.#inFlight.delete(lease));
-        this.#inFlight.set(lease, task);
+        const stopHeartbeat = this.#heartbeat(lease);
+        const task = this.#process(lease).finally(() => {
+          stopHeartbeat();
+          this.#inFlight.delete(lease);
+          // a drain waits for a claim that finds nothing: look again now
+          if (this.#drains.size > 0) this.#wake?.();
+        });
+        this.#inFlight.set(lease, { task, stopHeartbeat });
       }
     }
   }
 
-  /** Sleeps `ms` or until woken (new local work, or stop). */
+  /** Sleeps `ms` or until woken (new work, a drain, or stop). */
   #idle(ms: number): { promise: Promise<void>; cancel(): void } {
     let done = () => {};
     const promise = new Promise<void>((resolve) => {
@@ -218,7 +328,6 @@ export class Worker<L extends Lease = Lease> {
   }
 
   async #process(lease: L): Promise<void> {
-    const heartbeat = this.#heartbeat(lease);
     try {
       let result: object | void;
       try {
@@ -227,44 +336,62 @@ export class Worker<L extends Lease = Lease> {
         if (!lease.settled) await this.#driver.fail(lease, error);
         return;
       }
-      if (!lease.settled) await this.#driver.complete(lease, result ?? {});
+      if (lease.settled) return;
+      try {
+        await this.#driver.complete(lease, result ?? {});
+      } catch (error) {
+        // the store refused what the handler returned (data failing the schema, a `to` that is
+        // not a done status): retrying the same result cannot help, so park with the real cause
+        if (!(error instanceof ValidationError || error instanceof ConfigError)) throw error;
+        await this.#driver.fail(lease, error, { retry: false });
+      }
     } catch (error) {
       // LeaseLostError was already emitted as `leaseLost`; anything else has no caller to reach
-      if (!(error instanceof LeaseLostError)) this.#driver.reportError('settle', error, lease);
+      if (!(error instanceof LeaseLostError)) this.#internals.reportError('settle', error, lease);
     } finally {
-      heartbeat.stop();
       this.#processed++;
     }
   }
 
-  #heartbeat(lease: L): { stop(): void } {
-    let lastRenewed = performance.now();
-    let renewing = false;
-    const timer = setInterval(async () => {
-      if (renewing || lease.settled) return;
-      renewing = true;
-      try {
-        await this.#driver.renew(lease);
-        lastRenewed = performance.now();
-      } catch (error) {
-        if (!(error instanceof LeaseLostError)) {
-          this.#driver.reportError('renew', error, lease);
-          // past the ttl another worker may hold the item: tell the handler to stop
-          if (performance.now() - lastRenewed >= this.#driver.ttlMs) {
-            const state = leaseState(lease);
-            if (state) abortLease(state, error);
-          }
-        }
-      } finally {
-        renewing = false;
+  /**
+   * Renews every `heartbeatMs`. Each renew has a timeout, and a watchdog aborts `lease.signal`
+   * once the lease can no longer be proven held (a ttl since the last claim or renew that
+   * succeeded was sent), even while a renew hangs on a half-open connection.
+   */
+  #heartbeat(lease: L): () => void {
+    const state = leaseState(lease)!;
+    const ttl = this.#driver.ttlMs;
+    let inFlight = 0;
+    let stopped = false;
+    const stop = () => {
+      stopped = true;
+      clearInterval(timer);
+    };
+    const timer = setInterval(() => {
+      if (stopped || lease.settled) return stop();
+      if (performance.now() - state.provenAt >= ttl) {
+        // past the ttl another worker may hold the item: tell the handler to stop
+        abortLease(state, new Error(`[leasehold] lease of ${JSON.stringify(lease.key)} could not be renewed for a whole ttl (${ttl} ms); it may be held by another worker now`));
+        return stop();
       }
+      if (inFlight > 0 && inFlight >= Math.max(1, Math.floor(ttl / this.#heartbeatMs))) return;
+      inFlight++;
+      let timeout: ReturnType<typeof setTimeout> | undefined;
+      const timedOut = new Promise<never>((_, reject) => {
+        timeout = setTimeout(() => reject(new Error(`renew timed out after ${this.#renewTimeoutMs} ms`)), this.#renewTimeoutMs);
+      });
+      Promise.race([this.#driver.renew(lease), timedOut])
+        .catch((error: unknown) => {
+          if (error instanceof LeaseLostError) return stop();
+          this.#internals.reportError('renew', error, lease);
+        })
+        .finally(() => {
+          clearTimeout(timeout);
+          inFlight--;
+        });
     }, this.#heartbeatMs);
-    return { stop: () => clearInterval(timer) };
+    // the handler keeps the process alive while it runs; a heartbeat alone never does
+    timer.unref?.();
+    return stop;
   }
-
-  /** Resolves when the worker loop has exited (after `stop()`). */
-  get done(): Promise<void> {
-    return this.#loop;
-  }
-
 }

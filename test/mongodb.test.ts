@@ -57,7 +57,7 @@ storeContract({
       }
     : {}),
   async corrupt(store, key) {
-    await (collections.get(store) as Collection<Document>).updateMany({ logId: key.logId }, [{ $set: { data: { $literal: { bytes: 'not a number' } } } }]);
+    await (collections.get(store) as Collection<Document>).updateMany({ 'key.logId': key.logId }, [{ $set: { data: { $literal: { bytes: 'not a number' } } } }]);
   },
 });
 
@@ -103,7 +103,7 @@ describe.skipIf(!uri)('MongoStore on a real server', () => {
     const coll = main!.db('leasehold_test').collection(`explain_${run}`);
     const tracker = makeTracker(new MongoStore({ collection: coll }));
     await tracker.init();
-    const docs = Array.from({ length: 5_000 }, (_, i) => ({ logId: `l${i}`, partnerCode: 'p', seq: i, status: i % 2 ? 'pending' : 'processed', data: {}, attempts: 0, fence: 0, owner: null, deadline: new Date(Date.now() - i), lastError: null, createdAt: new Date(), updatedAt: new Date(), claimedAt: null, finishedAt: null }));
+    const docs = Array.from({ length: 5_000 }, (_, i) => ({ key: { logId: `l${i}`, partnerCode: 'p', seq: i }, stage: null, status: i % 2 ? 'pending' : 'processed', data: {}, attempts: 0, fence: 0, owner: null, deadline: new Date(Date.now() - i), lastError: null, createdAt: new Date(), updatedAt: new Date(), claimedAt: null, finishedAt: null }));
     await coll.insertMany(docs);
     const claimNext = { status: { $in: ['pending'] }, attempts: { $lt: 3 }, $expr: { $lte: ['$deadline', '$$NOW'] } };
     const reap = { status: { $in: ['downloading'] }, attempts: { $lt: 3 }, $expr: { $lte: ['$deadline', '$$NOW'] } };

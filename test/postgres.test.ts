@@ -43,7 +43,7 @@ storeContract({
     return peer;
   },
   async corrupt(store, key) {
-    await admin.query(`UPDATE "${tables.get(store)}" SET data = '{"bytes":"not a number"}'::jsonb WHERE "logId" = $1`, [key.logId]);
+    await admin.query(`UPDATE "${tables.get(store)}" SET data = '{"bytes":"not a number"}'::jsonb WHERE "key_logId" = $1`, [key.logId]);
   },
 });
 
@@ -69,18 +69,20 @@ describe('PostgresStore query plans', () => {
     const store = new PostgresStore({ pool: recording, table });
     await makeTracker(store).init();
     await admin.query(
-      `INSERT INTO "${table}" ("logId", "partnerCode", seq, status, data, deadline, created_at, updated_at)
+      `INSERT INTO "${table}" ("key_logId", "key_partnerCode", key_seq, status, data, deadline, created_at, updated_at)
        SELECT 'l' || i, 'p', i, (ARRAY['pending','downloading','downloaded','processed','failed'])[1 + i % 5], '{}'::jsonb,
               now() + (i % 100 - 50) * interval '1 minute', now(), now() FROM generate_series(1, 50000) AS i`,
     );
     await admin.query(`ANALYZE "${table}"`);
-    const { claim, reap } = await captureClaimAndReap(store, captured);
+    const { claim, reap, reapUpdate } = await captureClaimAndReap(store, captured);
+    const plan = async (statement: { text: string; values: unknown[] }) =>
+      (await admin.query(`EXPLAIN ${statement.text}`, statement.values)).rows.map((r) => r['QUERY PLAN']).join('\n');
     for (const statement of [claim, reap]) {
-      const { rows } = await admin.query(`EXPLAIN ${statement.text}`, statement.values);
-      const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
-      expect(plan).toMatch(new RegExp(`Index (Only )?Scan (using|on) "?${table}_status_deadline`));
-      expect(plan).not.toContain('Seq Scan');
+      expect(await plan(statement)).toMatch(new RegExp(`Index (Only )?Scan (using|on) "?${table}_status_deadline`));
+      expect(await plan(statement)).not.toContain('Seq Scan');
     }
+    expect(await plan(reapUpdate)).toMatch(new RegExp(`Index Scan using "?${table}_pkey`));
+    expect(await plan(reapUpdate)).not.toContain('Seq Scan');
   });
 });
 

@@ -47,7 +47,7 @@ storeContract({
     return peer;
   },
   async corrupt(store, key) {
-    sql(store, (t) => `UPDATE "${t}" SET data = '{"bytes":"not a number"}' WHERE "logId" = ?`, key.logId);
+    sql(store, (t) => `UPDATE "${t}" SET data = '{"bytes":"not a number"}' WHERE "key_logId" = ?`, key.logId);
   },
 });
 
@@ -76,17 +76,19 @@ describe('SqliteStore query plans', () => {
     const store = new SqliteStore({ database: recording, table: 'explain' });
     await makeTracker(store).init();
     const statuses = ['pending', 'downloading', 'downloaded', 'processed', 'failed'];
-    const insert = db.prepare(`INSERT INTO explain ("logId", "partnerCode", seq, status, data, deadline, created_at, updated_at) VALUES (?, 'p', ?, ?, '{}', ?, 0, 0)`);
+    const insert = db.prepare(`INSERT INTO explain ("key_logId", "key_partnerCode", key_seq, status, data, deadline, created_at, updated_at) VALUES (?, 'p', ?, ?, '{}', ?, 0, 0)`);
     db.transaction(() => {
       for (let i = 0; i < 50_000; i++) insert.run(`l${i}`, i, statuses[i % 5], Date.now() + ((i % 100) - 50) * 60_000);
     })();
     db.exec('ANALYZE');
-    const { claim, reap } = await captureClaimAndReap(store, captured);
+    const { claim, reap, reapUpdate } = await captureClaimAndReap(store, captured);
+    const plan = (statement: { text: string; values: unknown[] }) =>
+      (db.prepare(`EXPLAIN QUERY PLAN ${statement.text}`).all(...statement.values) as Array<{ detail: string }>).map((r) => r.detail).join('\n');
     for (const statement of [claim, reap]) {
-      const plan = (db.prepare(`EXPLAIN QUERY PLAN ${statement.text}`).all(...statement.values) as Array<{ detail: string }>).map((r) => r.detail).join('\n');
-      expect(plan).toMatch(/USING (COVERING )?INDEX explain_status_deadline/);
-      expect(plan).not.toMatch(/^SCAN explain\b/m);
+      expect(plan(statement)).toMatch(/USING (COVERING )?INDEX explain_status_deadline/);
+      expect(plan(statement)).not.toMatch(/^SCAN explain\b/m);
     }
+    expect(plan(reapUpdate)).toMatch(/SEARCH explain USING INTEGER PRIMARY KEY/);
     db.close();
   });
 });

@@ -2,6 +2,8 @@ import {
   guardCondition,
   type Change,
   type Condition,
+  type Delay,
+  type FindOptions,
   type GuardedUpdate,
   type InsertResult,
   type NewItem,
@@ -75,21 +77,24 @@ export class MemoryStore implements Store {
     const existing = this.#rows.get(id);
     if (existing) return { item: copy(existing.item), created: false };
     const now = new Date(this.#clock());
+    const seq = ++this.#seq;
     const item: StoredItem = {
+      ref: seq,
       key: { ...input.key },
       status: input.status,
+      stage: null,
       data: structuredClone(input.data),
       attempts: 0,
       fence: 0,
       owner: null,
-      deadline: now,
+      deadline: input.deadline ? new Date(deadlineAt(input.deadline, now.getTime())) : now,
       lastError: null,
       createdAt: now,
       updatedAt: now,
       claimedAt: null,
       finishedAt: null,
     };
-    const row: Row = { seq: ++this.#seq, item, version: 0 };
+    const row: Row = { seq, item, version: 0 };
     this.#rows.set(id, row);
     this.#index(row, undefined);
     return { item: copy(item), created: true };
@@ -98,12 +103,10 @@ export class MemoryStore implements Store {
   async update(cond: Condition, change: Change, options: UpdateOptions = {}): Promise<StoredItem[]> {
     const now = this.#clock();
     let rows: Row[];
-    if (options.ordered && options.limit !== undefined && !cond.key && cond.deadline === 'passed') {
+    if (options.ordered && options.limit !== undefined && !cond.key && !cond.ref && cond.deadline === 'passed' && cond.status.length > 0) {
       rows = this.#next(cond, now, options.limit);
     } else {
-      rows = this.#match(cond, now);
-      if (options.ordered) rows = rows.sort(eligibleOrder);
-      if (options.limit !== undefined) rows = rows.slice(0, options.limit);
+      rows = this.#select(cond, now, options);
     }
     return rows.map((row) => this.#apply(row, change, now));
   }
@@ -116,23 +119,30 @@ export class MemoryStore implements Store {
     });
   }
 
-  async find(cond: Partial<Condition>, options: { limit?: number } = {}): Promise<StoredItem[]> {
-    const rows = this.#match(cond, this.#clock()).sort(eligibleOrder);
-    return rows.slice(0, options.limit ?? rows.length).map((row) => copy(row.item));
+  async find(cond: Partial<Condition>, options: FindOptions = {}): Promise<StoredItem[]> {
+    return this.#select(cond, this.#clock(), { ...options, ordered: true }).map((row) => copy(row.item));
   }
 
-  async stats(active: readonly string[]): Promise<StoreStats> {
-    const now = this.#clock();
-    const byStatus: Record<string, number> = {};
-    let expired = 0;
-    let waiting = 0;
-    for (const { item } of this.#rows.values()) {
-      byStatus[item.status] = (byStatus[item.status] ?? 0) + 1;
-      const passed = item.deadline.getTime() <= now;
-      if (active.includes(item.status)) expired += passed ? 1 : 0;
-      else waiting += passed ? 0 : 1;
+  async delete(cond: Condition, options: { limit: number }): Promise<number> {
+    const rows = this.#select(cond, this.#clock(), { limit: options.limit, ordered: true });
+    for (const row of rows) {
+      this.#rows.delete(keyId(row.item.key));
+      this.#counts.set(row.item.status, (this.#counts.get(row.item.status) ?? 1) - 1);
+      // its heap entry goes stale: no live row has that version any more
+      row.version++;
     }
-    return { byStatus, expired, waiting };
+    return rows.length;
+  }
+
+  async stats(): Promise<StoreStats> {
+    const now = this.#clock();
+    const byStatus: Record<string, { total: number; future: number }> = {};
+    for (const { item } of this.#rows.values()) {
+      const c = (byStatus[item.status] ??= { total: 0, future: 0 });
+      c.total++;
+      if (item.deadline.getTime() > now) c.future++;
+    }
+    return { byStatus };
   }
 
   /** Removes every item (tests). */
@@ -140,6 +150,12 @@ export class MemoryStore implements Store {
     this.#rows.clear();
     this.#byStatus.clear();
     this.#counts.clear();
+  }
+
+  #select(cond: Partial<Condition>, now: number, options: UpdateOptions): Row[] {
+    let rows = this.#match(cond, now);
+    if (options.ordered) rows = rows.sort(eligibleOrder);
+    return options.limit !== undefined ? rows.slice(0, options.limit) : rows;
   }
 
   #match(cond: Partial<Condition>, now: number): Row[] {
@@ -205,14 +221,21 @@ export class MemoryStore implements Store {
 }
 
 function matches(item: StoredItem, cond: Partial<Condition>, now: number): boolean {
+  if (cond.ref !== undefined && item.ref !== cond.ref) return false;
   if (cond.key && !Object.entries(cond.key).every(([k, v]) => sameScalar(item.key[k], v))) return false;
   if (cond.status && cond.status.length > 0 && !cond.status.includes(item.status)) return false;
+  if (cond.notStatus?.includes(item.status)) return false;
+  if (cond.stage !== undefined && item.stage !== cond.stage) return false;
   if (cond.fence !== undefined && item.fence !== cond.fence) return false;
-  if (cond.attempts?.gte !== undefined && item.attempts < cond.attempts.gte) return false;
-  if (cond.attempts?.lt !== undefined && item.attempts >= cond.attempts.lt) return false;
-  if (cond.deadline === 'passed' && item.deadline.getTime() > now) return false;
-  if (cond.deadline === 'future' && item.deadline.getTime() <= now) return false;
+  const deadline = item.deadline.getTime();
+  if (cond.deadline === 'passed' && deadline > now) return false;
+  if (cond.deadline === 'future' && deadline <= now) return false;
+  if (typeof cond.deadline === 'object' && deadline >= cond.deadline.before.getTime()) return false;
   return true;
+}
+
+function deadlineAt(delay: Delay, now: number): number {
+  return 'at' in delay ? delay.at.getTime() : now + delay.ms;
 }
 
 function apply(item: StoredItem, change: Change, now: number): StoredItem {
@@ -222,19 +245,15 @@ function apply(item: StoredItem, change: Change, now: number): StoredItem {
     : change.attempts === 'decrement' ? Math.max(0, item.attempts - 1)
     : change.attempts === 'reset' ? 0
     : item.attempts;
-  let deadline = item.deadline;
-  if (change.deadline) {
-    const ms = 'ms' in change.deadline ? change.deadline.ms : (change.deadline.msByAttempts[attempts] ?? 0);
-    deadline = new Date(now + ms);
-  }
   return {
     ...item,
-    status: change.status,
+    status: change.status ?? item.status,
+    stage: change.stage ?? item.stage,
     owner: change.owner === undefined ? item.owner : change.owner,
     fence: change.bumpFence ? item.fence + 1 : item.fence,
     attempts,
     claimedAt: change.attempts === 'increment' ? at : item.claimedAt,
-    deadline,
+    deadline: change.deadline ? new Date(deadlineAt(change.deadline, now)) : item.deadline,
     data: change.data === undefined ? item.data : structuredClone(change.data),
     lastError: change.lastError === undefined ? item.lastError : change.lastError,
     finishedAt: change.finished === undefined ? item.finishedAt : change.finished ? at : null,

@@ -1,13 +1,18 @@
-import type { Collection, Document, Filter, WriteConcernSettings } from 'mongodb';
-import { ConfigError } from '../errors.js';
+/**
+ * @module
+ */
+import type { Collection, Document, Filter, ObjectId, ReadPreferenceLike, WriteConcernSettings } from 'mongodb';
+import { ConfigError, notInitialised } from '../errors.js';
 import {
   guardCondition,
   type Change,
   type Condition,
+  type FindOptions,
   type GuardedUpdate,
   type InsertResult,
   type NewItem,
   type KeyValues,
+  type Returning,
   type Store,
   type StoreCapabilities,
   type StoreSchema,
@@ -17,7 +22,7 @@ import {
 } from '../store.js';
 
 /** The `Collection` methods MongoStore calls (a real `Collection` from the `mongodb` driver). */
-export type MongoCollection = Pick<Collection<Document>, 'createIndex' | 'findOneAndUpdate' | 'updateMany' | 'find' | 'bulkWrite' | 'aggregate'>;
+export type MongoCollection = Pick<Collection<Document>, 'createIndex' | 'findOneAndUpdate' | 'updateMany' | 'find' | 'bulkWrite' | 'aggregate' | 'deleteMany'>;
 
 /** The part of a `Db` the store uses when given a collection name. */
 export interface MongoDbLike {
@@ -46,17 +51,26 @@ export interface MongoStoreOptions {
    * @default { w: 'majority' }
    */
   readonly writeConcern?: WriteConcernSettings;
+  /**
+   * Read preference of reporting reads only (`tracker.get`, `find`, `stats`): dashboards may
+   * read from secondaries. Every read that decides a transition (claim candidates, the reads
+   * after a batch write, a lost lease's state) always goes to the primary.
+   * @default 'primary'
+   */
+  readonly reportingReadPreference?: ReadPreferenceLike;
 }
 
-/** Fields leasehold owns in each document; key fields may not use these names. */
-const SYSTEM_FIELDS = ['_id', 'status', 'data', 'attempts', 'fence', 'owner', 'deadline', 'lastError', 'createdAt', 'updatedAt', 'claimedAt', 'finishedAt', 'leaseholdOp'];
 const ELIGIBLE_SORT = { deadline: 1, _id: 1 } as const;
+const PRIMARY = { readPreference: 'primary' } as const;
 const lit = (value: unknown) => ({ $literal: value });
+/** Fields a `returning: 'state'` read leaves out. */
+const STATE_PROJECTION = { data: 0 } as const;
 
 /**
  * A store in one MongoDB collection through the official driver. Each single-item operation
  * is one `findOneAndUpdate` whose filter carries the guard and whose update is a pipeline
- * using `$$NOW`, so lease and backoff times come from the server's clock.
+ * using `$$NOW`, so lease and backoff times come from the server's clock. Key fields live in
+ * a `key` subdocument, so any key field name works beside leasehold's own fields.
  *
  * @example
  * ```ts
@@ -65,10 +79,11 @@ const lit = (value: unknown) => ({ $literal: value });
  */
 export class MongoStore implements Store {
   readonly name = 'mongodb';
-  /** Batches take a bounded number of commands (claims: 3, settles: 2), whatever their size. */
+  /** Batches take a bounded number of commands per round of claiming or settling. */
   readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true });
   readonly #collection: MongoCollection;
   readonly #writeConcern: WriteConcernSettings;
+  readonly #reporting: { readPreference: ReadPreferenceLike };
   #keys: string[] | undefined;
   #op = 0;
 
@@ -89,17 +104,13 @@ export class MongoStore implements Store {
       throw new ConfigError('collection', '[mongodb] Missing required option `collection`: pass `db.collection(name)`, or `db` and a collection name.');
     }
     this.#writeConcern = Object.freeze({ w: 'majority', ...options.writeConcern });
+    this.#reporting = { readPreference: options.reportingReadPreference ?? 'primary' };
   }
 
   async init(schema: StoreSchema): Promise<void> {
-    const keys = schema.keyFields.map(({ name }) => {
-      if (SYSTEM_FIELDS.includes(name) || name.includes('$') || name.includes('.')) {
-        throw new ConfigError(`key.${name}`, `[mongodb] \`${name}\` cannot be a key field (reserved: ${SYSTEM_FIELDS.join(', ')}; no \`$\` or \`.\`).`);
-      }
-      return name;
-    });
-    await this.#collection.createIndex(Object.fromEntries(keys.map((k) => [k, 1])), { name: 'leasehold_key', unique: true });
-    // one index serves claim-next (status, deadline order), backoff and reap alike
+    const keys = schema.keyFields.map(({ name }) => name);
+    await this.#collection.createIndex(Object.fromEntries(keys.map((k) => [`key.${k}`, 1])), { name: 'leasehold_key', unique: true });
+    // one index serves claim-next (status, deadline order), backoff, reap and purge alike
     await this.#collection.createIndex({ status: 1, deadline: 1, _id: 1 }, { name: 'leasehold_status_deadline' });
     this.#keys = keys;
   }
@@ -108,15 +119,18 @@ export class MongoStore implements Store {
     const filter = this.#keyFilter(item.key);
     // fields are filled only where missing: an existing item is left exactly as it is
     const fill = (field: string, value: unknown) => ({ [field]: { $ifNull: [`$${field}`, value] } });
+    const deadline = !item.deadline ? '$$NOW' : 'at' in item.deadline ? lit(item.deadline.at) : { $add: ['$$NOW', item.deadline.ms] };
     const update = [
       {
         $set: {
+          ...fill('key', lit(item.key)),
           ...fill('status', lit(item.status)),
+          ...fill('stage', null),
           ...fill('data', lit(item.data)),
           ...fill('attempts', 0),
           ...fill('fence', 0),
           ...fill('owner', null),
-          ...fill('deadline', '$$NOW'),
+          ...fill('deadline', deadline),
           ...fill('lastError', null),
           ...fill('createdAt', '$$NOW'),
           ...fill('updatedAt', '$$NOW'),
@@ -136,112 +150,127 @@ export class MongoStore implements Store {
     } catch (error) {
       // two upserts raced on the unique key index: the other one created it
       if ((error as { code?: number }).code !== 11000) throw error;
-      const [existing] = await this.find({ key: item.key }, { limit: 1 });
+      const [existing] = await this.#find({ key: item.key }, { limit: 1 }, PRIMARY);
       return { item: existing!, created: false };
     }
   }
 
   async update(cond: Condition, change: Change, options: UpdateOptions = {}): Promise<StoredItem[]> {
     const filter = this.#filter(cond);
-    if (options.limit === 1) {
+    const projection = options.returning === 'state' ? STATE_PROJECTION : undefined;
+    if (options.limit === 1 || cond.key || cond.ref !== undefined) {
       const doc = await this.#collection.findOneAndUpdate(filter, this.#pipeline(change), {
         returnDocument: 'after',
         writeConcern: this.#writeConcern,
         ...(options.ordered ? { sort: ELIGIBLE_SORT } : {}),
+        ...(projection ? { projection } : {}),
       });
       return doc ? [this.#toItem(doc)] : [];
     }
-    let scoped: Filter<Document> = filter;
-    if (options.limit !== undefined) {
-      const ids = await this.#collection.find(filter, { sort: ELIGIBLE_SORT, limit: options.limit, projection: { _id: 1 } }).toArray();
-      if (ids.length === 0) return [];
+    const limit = options.limit ?? Number.POSITIVE_INFINITY;
+    const taken: StoredItem[] = [];
+    // a window of candidates, claimed with one guarded updateMany; items another claimer took
+    // meanwhile no longer match, and the next window skips past them, so concurrent batch
+    // claimers each get their share instead of all fighting over the same oldest ids
+    for (let rounds = 0; taken.length < limit && rounds < 64; rounds++) {
+      const want = Math.min(limit - taken.length, 500);
+      const ids = (await this.#collection.find(filter, { sort: ELIGIBLE_SORT, limit: want, projection: { _id: 1 }, ...PRIMARY }).toArray()).map((d) => d._id);
+      if (ids.length === 0) break;
+      const op = this.#nextOp();
       // the guard is repeated: a document changed since the find no longer matches
-      scoped = { $and: [{ _id: { $in: ids.map((d) => d._id) } }, filter] };
+      await this.#collection.updateMany({ $and: [{ _id: { $in: ids } }, filter] }, this.#pipeline(change, op), { writeConcern: this.#writeConcern });
+      const docs = await this.#collection.find({ _id: { $in: ids }, leaseholdOp: op }, { sort: ELIGIBLE_SORT, ...(projection ? { projection } : {}), ...PRIMARY }).toArray();
+      taken.push(...docs.map((doc) => this.#toItem(doc)));
+      if (ids.length < want) break;
     }
-    const op = this.#nextOp();
-    await this.#collection.updateMany(scoped, this.#pipeline(change, op), { writeConcern: this.#writeConcern });
-    return (await this.#byOp([op])).map((doc) => this.#toItem(doc));
+    return taken;
   }
 
-  async updateEach(updates: readonly GuardedUpdate[]): Promise<Array<StoredItem | null>> {
+  async updateEach(updates: readonly GuardedUpdate[], options: { returning?: Returning } = {}): Promise<Array<StoredItem | null>> {
     if (updates.length === 0) return [];
     const ops = updates.map(() => this.#nextOp());
     await this.#collection.bulkWrite(
       updates.map(({ guard, change }, i) => ({ updateOne: { filter: this.#filter(guardCondition(guard)), update: this.#pipeline(change, ops[i]) } })),
       { ordered: false, writeConcern: this.#writeConcern },
     );
-    // each update stamped its own op: the documents that carry it are the ones it changed
-    const done = new Map((await this.#byOp(ops)).map((doc) => [doc.leaseholdOp as string, this.#toItem(doc)]));
+    // each update stamped its own op: the documents that carry it are the ones it changed,
+    // read back through the _id index
+    const docs = await this.#collection
+      .find({ _id: { $in: updates.map((u) => u.guard.ref) as ObjectId[] }, leaseholdOp: { $in: ops } }, { ...(options.returning === 'state' ? { projection: STATE_PROJECTION } : {}), ...PRIMARY })
+      .toArray();
+    const done = new Map(docs.map((doc) => [doc.leaseholdOp as string, this.#toItem(doc)]));
     return ops.map((op) => done.get(op) ?? null);
   }
 
-  async find(cond: Partial<Condition>, options: { limit?: number } = {}): Promise<StoredItem[]> {
-    const docs = await this.#collection.find(this.#filter(cond), { sort: ELIGIBLE_SORT, ...(options.limit ? { limit: options.limit } : {}) }).toArray();
-    return docs.map((doc) => this.#toItem(doc));
+  async find(cond: Partial<Condition>, options: FindOptions = {}): Promise<StoredItem[]> {
+    return this.#find(cond, options, this.#reporting);
   }
 
-  async stats(active: readonly string[]): Promise<StoreStats> {
-    const isActive = { $in: ['$status', lit(active)] };
+  async delete(cond: Condition, options: { limit: number }): Promise<number> {
+    const filter = this.#filter(cond);
+    const ids = (await this.#collection.find(filter, { sort: ELIGIBLE_SORT, limit: options.limit, projection: { _id: 1 }, ...PRIMARY }).toArray()).map((d) => d._id);
+    if (ids.length === 0) return 0;
+    const result = await this.#collection.deleteMany({ $and: [{ _id: { $in: ids } }, filter] }, { writeConcern: this.#writeConcern });
+    return result.deletedCount;
+  }
+
+  async stats(): Promise<StoreStats> {
     const rows = await this.#collection
-      .aggregate([
-        {
-          $group: {
-            _id: '$status',
-            n: { $sum: 1 },
-            expired: { $sum: { $cond: [{ $and: [isActive, { $lte: ['$deadline', '$$NOW'] }] }, 1, 0] } },
-            waiting: { $sum: { $cond: [{ $and: [{ $not: [isActive] }, { $gt: ['$deadline', '$$NOW'] }] }, 1, 0] } },
-          },
-        },
-      ])
+      .aggregate([{ $group: { _id: '$status', n: { $sum: 1 }, future: { $sum: { $cond: [{ $gt: ['$deadline', '$$NOW'] }, 1, 0] } } } }], this.#reporting)
       .toArray();
-    return {
-      byStatus: Object.fromEntries(rows.map((r) => [r._id as string, r.n as number])),
-      expired: rows.reduce((a, r) => a + (r.expired as number), 0),
-      waiting: rows.reduce((a, r) => a + (r.waiting as number), 0),
-    };
+    return { byStatus: Object.fromEntries(rows.map((r) => [r._id as string, { total: r.n as number, future: r.future as number }])) };
+  }
+
+  async #find(cond: Partial<Condition>, options: FindOptions, read: { readPreference: ReadPreferenceLike }): Promise<StoredItem[]> {
+    const docs = await this.#collection
+      .find(this.#filter(cond), {
+        sort: ELIGIBLE_SORT,
+        ...(options.limit ? { limit: options.limit } : {}),
+        ...(options.returning === 'state' ? { projection: STATE_PROJECTION } : {}),
+        ...read,
+      })
+      .toArray();
+    return docs.map((doc) => this.#toItem(doc));
   }
 
   #filter(cond: Partial<Condition>): Filter<Document> {
     const filter: Document = cond.key ? this.#keyFilter(cond.key) : {};
-    if (cond.status && cond.status.length > 0) filter.status = { $in: [...cond.status] };
+    if (cond.ref !== undefined) filter._id = cond.ref;
+    const status: Document = {};
+    if (cond.status && cond.status.length > 0) status.$in = [...cond.status];
+    if (cond.notStatus && cond.notStatus.length > 0) status.$nin = [...cond.notStatus];
+    if (Object.keys(status).length > 0) filter.status = status;
+    if (cond.stage !== undefined) filter.stage = cond.stage;
     if (cond.fence !== undefined) filter.fence = cond.fence;
-    if (cond.attempts) {
-      filter.attempts = {
-        ...(cond.attempts.gte !== undefined ? { $gte: cond.attempts.gte } : {}),
-        ...(cond.attempts.lt !== undefined ? { $lt: cond.attempts.lt } : {}),
-      };
-    }
     if (cond.deadline === 'passed') filter.$expr = { $lte: ['$deadline', '$$NOW'] };
-    if (cond.deadline === 'future') filter.$expr = { $gt: ['$deadline', '$$NOW'] };
+    else if (cond.deadline === 'future') filter.$expr = { $gt: ['$deadline', '$$NOW'] };
+    else if (cond.deadline) filter.deadline = { $lt: cond.deadline.before };
     return filter;
   }
 
   #keyFilter(key: KeyValues): Document {
     // the Tracker already rejects non-scalars; a store used directly must not pass operators either
-    const keys = this.#ready();
+    const keys = this.#ready('key');
     return Object.fromEntries(
       keys.map((k) => {
         const value = key[k];
         const scalar = typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || value instanceof Date;
         if (!scalar) throw new ConfigError(`key.${k}`, `[mongodb] key values must be scalars, got \`${typeof value}\`; operator objects are never sent.`);
-        return [k, value];
+        return [`key.${k}`, value];
       }),
     );
   }
 
   #pipeline(change: Change, op?: string): Document[] {
-    const $set: Document = { status: lit(change.status), updatedAt: '$$NOW' };
+    const $set: Document = { updatedAt: '$$NOW' };
+    if (change.status !== undefined) $set.status = lit(change.status);
+    if (change.stage !== undefined) $set.stage = lit(change.stage);
     if (change.owner !== undefined) $set.owner = lit(change.owner);
     if (change.bumpFence) $set.fence = { $add: ['$fence', 1] };
     if (change.attempts === 'increment') Object.assign($set, { attempts: { $add: ['$attempts', 1] }, claimedAt: '$$NOW' });
     if (change.attempts === 'decrement') $set.attempts = { $max: [{ $subtract: ['$attempts', 1] }, 0] };
     if (change.attempts === 'reset') $set.attempts = 0;
-    if (change.deadline) {
-      const ms = 'ms' in change.deadline
-        ? change.deadline.ms
-        : { $ifNull: [{ $arrayElemAt: [lit(change.deadline.msByAttempts), '$attempts'] }, change.deadline.msByAttempts.at(-1) ?? 0] };
-      $set.deadline = { $add: ['$$NOW', ms] };
-    }
+    if (change.deadline) $set.deadline = 'at' in change.deadline ? lit(change.deadline.at) : { $add: ['$$NOW', change.deadline.ms] };
     if (change.data !== undefined) $set.data = lit(change.data);
     if (change.lastError !== undefined) $set.lastError = lit(change.lastError);
     if (change.finished !== undefined) $set.finishedAt = change.finished ? '$$NOW' : null;
@@ -249,20 +278,18 @@ export class MongoStore implements Store {
     return [{ $set }];
   }
 
-  /** The documents the given ops changed (each update stamps `leaseholdOp`). */
-  #byOp(ops: string[]): Promise<Document[]> {
-    return this.#collection.find({ leaseholdOp: { $in: ops } }, { sort: ELIGIBLE_SORT }).toArray();
-  }
-
   #nextOp(): string {
     return `${process.pid}:${Date.now().toString(36)}:${(this.#op++).toString(36)}:${Math.random().toString(36).slice(2, 8)}`;
   }
 
   #toItem(doc: Document): StoredItem {
-    const keys = this.#ready();
+    const keys = this.#ready('read');
+    const key = (doc.key ?? {}) as Record<string, unknown>;
     return {
-      key: Object.fromEntries(keys.map((k) => [k, doc[k]])),
+      ref: doc._id,
+      key: Object.fromEntries(keys.map((k) => [k, key[k]])) as KeyValues,
       status: doc.status,
+      stage: doc.stage ?? null,
       data: doc.data,
       attempts: doc.attempts,
       fence: doc.fence,
@@ -276,8 +303,8 @@ export class MongoStore implements Store {
     };
   }
 
-  #ready(): string[] {
-    if (!this.#keys) throw new Error('the store is not initialised; call `tracker.init()` first');
+  #ready(operation: string): string[] {
+    if (!this.#keys) throw notInitialised('mongodb', operation);
     return this.#keys;
   }
 }

@@ -1,10 +1,15 @@
-import { ConfigError } from '../errors.js';
+/**
+ * @module
+ */
+import { ConfigError, notInitialised } from '../errors.js';
 import type {
   Change,
   Condition,
+  FindOptions,
   GuardedUpdate,
   InsertResult,
   NewItem,
+  Returning,
   Store,
   StoreCapabilities,
   StoreSchema,
@@ -12,7 +17,7 @@ import type {
   StoreStats,
   UpdateOptions,
 } from '../store.js';
-import { ELIGIBLE_ORDER, insertStatement, Params, toItem, updateStatement, where, type KeyColumn } from './sql/compile.js';
+import { columnList, deleteStatement, encodeData, findStatement, insertStatement, schemaStatements, toItem, updateStatement, type KeyColumn } from './sql/compile.js';
 import { keyColumns, quoteIdentifier, type Dialect } from './sql/dialect.js';
 
 /** A result row as `pg` returns it. */
@@ -23,6 +28,8 @@ type Row = PgRow;
 export interface PgResult {
   /** The returned rows. */
   readonly rows: PgRow[];
+  /** Rows changed (DELETE). */
+  readonly rowCount?: number | null;
 }
 
 /** A parameterised query; `name` makes it a prepared statement, parsed once per connection. */
@@ -66,20 +73,25 @@ const dialect: Dialect = {
   placeholder: (n) => `$${n}`,
   now: 'now()',
   plusMs: (ms) => `(now() + (${ms})::float8 * interval '1 millisecond')`,
+  at: (p) => `${p}::timestamptz`,
+  timeParam: (v) => v,
   greatest: 'GREATEST',
   json: (p) => `${p}::jsonb`,
   keyParam: (_type, v) => v,
   keyValue: (_type, v) => v as string | number | boolean | Date,
   // times come back as epoch milliseconds (see RETURNING): cheaper to read than timestamptz text
   time: (v) => (v === null || v === undefined ? null : new Date(Number(v))),
-  data: (v) => v,
+  jsonValue: (v) => v,
   // lock the oldest eligible rows, skipping rows other claimers hold; the lock re-checks the
   // condition against the newest row version. ARRAY(...) makes the subselect an InitPlan run
   // once, so the update is primary-key lookups whatever the planner thinks
-  pickIds: (table, where, limit) => `id = ANY(ARRAY(SELECT id FROM ${table} WHERE ${where} ORDER BY ${ELIGIBLE_ORDER} LIMIT ${limit} FOR UPDATE SKIP LOCKED))`,
+  pickIds: (table, where, limit) => `id = ANY(ARRAY(SELECT id FROM ${table} WHERE ${where} ORDER BY deadline, id LIMIT ${limit} FOR UPDATE SKIP LOCKED))`,
 };
 
 const COLUMN_TYPE = { string: 'text', number: 'double precision', boolean: 'boolean', date: 'timestamptz' } as const;
+const TYPES = { id: 'bigserial PRIMARY KEY', text: 'text', json: 'jsonb', int: 'integer', bigint: 'bigint', time: 'timestamptz', key: COLUMN_TYPE } as const;
+// times as epoch milliseconds: parsing a float is far cheaper than parsing timestamptz text
+const asMs = (c: string) => `(extract(epoch from t.${c}) * 1000)::float8 AS ${c}`;
 
 /**
  * A store in one PostgreSQL table through `pg`. Every operation is one statement: claim-next
@@ -100,7 +112,7 @@ export class PostgresStore implements Store {
   readonly #tableName: string;
   readonly #schema: string;
   #keys: KeyColumn[] | undefined;
-  #returning = '';
+  #returning: Record<Returning, string> = { item: '', state: '' };
   readonly #names = new Map<string, string>();
   readonly #prepared: boolean;
 
@@ -122,34 +134,18 @@ export class PostgresStore implements Store {
     // one simple-protocol query: a transaction holding an advisory lock, so many processes
     // may run init at once (concurrent CREATE TABLE IF NOT EXISTS can otherwise collide)
     await this.#pool.query({
-      text: `
-      BEGIN;
+      text: `BEGIN;
       SELECT pg_advisory_xact_lock(hashtext('leasehold:' || '${t.replaceAll('"', '')}'));
-      CREATE TABLE IF NOT EXISTS ${t} (
-        id bigserial PRIMARY KEY, ${keys.map((k) => `${k.sql} ${COLUMN_TYPE[k.type]} NOT NULL`).join(', ')},
-        status text NOT NULL, data jsonb NOT NULL, attempts integer NOT NULL DEFAULT 0, fence bigint NOT NULL DEFAULT 0,
-        owner text, deadline timestamptz NOT NULL, last_error text,
-        created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, claimed_at timestamptz, finished_at timestamptz
-      );
-      CREATE UNIQUE INDEX IF NOT EXISTS ${index('key')} ON ${t} (${keys.map((k) => k.sql).join(', ')});
-      CREATE INDEX IF NOT EXISTS ${index('status_deadline')} ON ${t} (status, deadline, id);
-      COMMIT;
-    `,
+      ${schemaStatements(t, index, keys, TYPES)}
+      COMMIT;`,
     });
     this.#keys = keys;
-    // times as epoch milliseconds: parsing a float is far cheaper than parsing timestamptz text
-    const ms = (c: string) => `(extract(epoch from t.${c}) * 1000)::float8 AS ${c}`;
-    this.#returning = [
-      't.id',
-      ...keys.map((k) => `t.${k.sql}`),
-      't.status, t.data, t.attempts, t.fence, t.owner, t.last_error',
-      ...['deadline', 'created_at', 'updated_at', 'claimed_at', 'finished_at'].map(ms),
-    ].join(', ');
+    this.#returning = { item: columnList(keys, 'item', 't.', asMs), state: columnList(keys, 'state', 't.', asMs) };
   }
 
   async insert(item: NewItem): Promise<InsertResult> {
-    const keys = this.#ready();
-    const { text, values } = insertStatement(`${this.#table} AS t`, item, keys, dialect, this.#returning);
+    const keys = this.#ready('insert');
+    const { text, values } = insertStatement(`${this.#table} AS t`, item, keys, dialect, this.#returning.item);
     const rows = await this.#run(text, values);
     if (rows[0]) return { item: toItem(rows[0], keys, dialect), created: true };
     // only a duplicate needs a second statement, to report what is stored
@@ -158,49 +154,51 @@ export class PostgresStore implements Store {
   }
 
   async update(cond: Condition, change: Change, options: UpdateOptions = {}): Promise<StoredItem[]> {
-    const keys = this.#ready();
-    const { text, values } = updateStatement(this.#table, `${this.#table} AS t`, cond, change, options, keys, dialect, this.#returning);
+    const keys = this.#ready('update');
+    const { text, values } = updateStatement(this.#table, `${this.#table} AS t`, cond, change, options, keys, dialect, this.#returning[options.returning ?? 'item']);
     const rows = await this.#run(text, values);
     return rows.map((row) => toItem(row, keys, dialect));
   }
 
-  async updateEach(updates: readonly GuardedUpdate[]): Promise<Array<StoredItem | null>> {
-    const keys = this.#ready();
+  async updateEach(updates: readonly GuardedUpdate[], options: { returning?: Returning } = {}): Promise<Array<StoredItem | null>> {
+    const keys = this.#ready('updateEach');
     const results: Array<StoredItem | null> = updates.map(() => null);
     // one statement per shape of change (a completeBatch has one shape, a failBatch at most two)
     const groups = new Map<string, number[]>();
-    updates.forEach(({ change }, i) => {
-      const shape = JSON.stringify([change.owner !== undefined, change.bumpFence, change.attempts, change.deadline && 'ms' in change.deadline, change.data !== undefined, change.lastError !== undefined, change.finished]);
+    updates.forEach(({ guard, change }, i) => {
+      const shape = JSON.stringify([
+        ...(['status', 'stage', 'owner', 'data', 'lastError'] as const).map((f) => change[f] !== undefined),
+        change.bumpFence,
+        change.attempts,
+        change.deadline && ('at' in change.deadline ? 'at' : 'ms'),
+        change.finished,
+        guard.expired === true,
+      ]);
       groups.set(shape, [...(groups.get(shape) ?? []), i]);
     });
     for (const indexes of groups.values()) {
-      const rows = await this.#settleShape(keys, indexes.map((i) => updates[i]!), indexes);
+      const rows = await this.#settleShape(indexes.map((i) => updates[i]!), indexes, options.returning ?? 'item');
       for (const row of rows) results[Number(row.leasehold_idx)] = toItem(row, keys, dialect);
     }
     return results;
   }
 
-  async find(cond: Partial<Condition>, options: { limit?: number } = {}): Promise<StoredItem[]> {
-    const keys = this.#ready();
-    const p = new Params(dialect);
-    const limit = options.limit === undefined ? '' : ` LIMIT ${p.add(options.limit)}`;
-    const rows = await this.#run(`SELECT ${this.#returning} FROM ${this.#table} AS t WHERE ${where(cond, keys, dialect, p)} ORDER BY ${ELIGIBLE_ORDER}${limit}`, p.values);
-    return rows.map((row) => toItem(row, keys, dialect));
+  async find(cond: Partial<Condition>, options: FindOptions = {}): Promise<StoredItem[]> {
+    const keys = this.#ready('find');
+    const { text, values } = findStatement(this.#table, cond, options.limit, keys, dialect, this.#returning[options.returning ?? 'item']);
+    return (await this.#run(text, values)).map((row) => toItem(row, keys, dialect));
   }
 
-  async stats(active: readonly string[]): Promise<StoreStats> {
-    this.#ready();
-    const rows = await this.#run(
-      'SELECT status, count(*)::int AS n, ' +
-        'count(*) FILTER (WHERE status = ANY($1::text[]) AND deadline <= now())::int AS expired, ' +
-        `count(*) FILTER (WHERE NOT (status = ANY($1::text[])) AND deadline > now())::int AS waiting FROM ${this.#table} GROUP BY status`,
-      [active],
-    );
-    return {
-      byStatus: Object.fromEntries(rows.map((r) => [r.status as string, r.n as number])),
-      expired: rows.reduce((a, r) => a + (r.expired as number), 0),
-      waiting: rows.reduce((a, r) => a + (r.waiting as number), 0),
-    };
+  async delete(cond: Condition, options: { limit: number }): Promise<number> {
+    const keys = this.#ready('delete');
+    const { text, values } = deleteStatement(this.#table, cond, options.limit, keys, dialect);
+    return (await this.#pool.query(this.#prepared ? { name: this.#nameOf(text), text, values } : { text, values })).rowCount ?? 0;
+  }
+
+  async stats(): Promise<StoreStats> {
+    this.#ready('stats');
+    const rows = await this.#run(`SELECT status, count(*)::int AS n, count(*) FILTER (WHERE deadline > now())::int AS future FROM ${this.#table} GROUP BY status`, []);
+    return { byStatus: Object.fromEntries(rows.map((r) => [r.status as string, { total: r.n as number, future: r.future as number }])) };
   }
 
   /**
@@ -209,8 +207,8 @@ export class PostgresStore implements Store {
    * usual case for statuses and delays) goes once. The statement stays the same size whatever
    * the batch size, so its prepared plan is reused.
    */
-  async #settleShape(keys: KeyColumn[], updates: GuardedUpdate[], indexes: number[]): Promise<Row[]> {
-    const first = updates[0]!.change;
+  async #settleShape(updates: GuardedUpdate[], indexes: number[], returning: Returning): Promise<Row[]> {
+    const first = updates[0]!;
     const params: unknown[] = [];
     const unnested: string[] = [];
     const names: string[] = [];
@@ -227,44 +225,54 @@ export class PostgresStore implements Store {
       return `$${params.length}::${type}`;
     };
     const idx = perRow('idx', 'int', indexes);
-    const guard = keys.map((k) => `t.${k.sql} = ${perRow(`k_${k.name}`, COLUMN_TYPE[k.type], updates.map((u) => u.guard.key[k.name]))}`);
+    // the row id (the lease's ref) is the primary key: the narrowest index to find each row by
+    const guard = [`t.id = ${perRow('ref', 'bigint', updates.map((u) => u.guard.ref))}`];
     guard.push(`t.fence = ${perRow('fence', 'bigint', updates.map((u) => u.guard.fence))}`);
     guard.push(`t.status = ${column('from_status', 'text', (u) => u.guard.status)}`);
-    const assign = [`status = ${column('to_status', 'text', (u) => u.change.status)}`, 'updated_at = now()'];
-    if (first.owner !== undefined) assign.push(`owner = ${column('owner', 'text', (u) => u.change.owner ?? null)}`);
-    if (first.bumpFence) assign.push('fence = t.fence + 1');
-    if (first.attempts === 'increment') assign.push('attempts = t.attempts + 1', 'claimed_at = now()');
-    if (first.attempts === 'decrement') assign.push('attempts = GREATEST(t.attempts - 1, 0)');
-    if (first.attempts === 'reset') assign.push('attempts = 0');
-    if (first.deadline) {
-      if (!('ms' in first.deadline)) throw new ConfigError('deadline', '[postgres] `updateEach` takes fixed delays only.');
-      const ms = column('delay_ms', 'float8', (u) => (u.change.deadline as { ms: number }).ms);
-      assign.push(`deadline = now() + ${ms} * interval '1 millisecond'`);
+    if (first.guard.expired) guard.push('t.deadline <= now()');
+    const c = first.change;
+    const assign = ['updated_at = now()'];
+    if (c.status !== undefined) assign.push(`status = ${column('to_status', 'text', (u) => u.change.status)}`);
+    if (c.stage !== undefined) assign.push(`stage = ${column('stage', 'text', (u) => u.change.stage)}`);
+    if (c.owner !== undefined) assign.push(`owner = ${column('owner', 'text', (u) => u.change.owner ?? null)}`);
+    if (c.bumpFence) assign.push('fence = t.fence + 1');
+    if (c.attempts === 'increment') assign.push('attempts = t.attempts + 1', 'claimed_at = now()');
+    if (c.attempts === 'decrement') assign.push('attempts = GREATEST(t.attempts - 1, 0)');
+    if (c.attempts === 'reset') assign.push('attempts = 0');
+    if (c.deadline) {
+      if ('at' in c.deadline) assign.push(`deadline = ${column('deadline_at', 'timestamptz', (u) => (u.change.deadline as { at: Date }).at.toISOString())}`);
+      else assign.push(`deadline = now() + ${column('delay_ms', 'float8', (u) => (u.change.deadline as { ms: number }).ms)} * interval '1 millisecond'`);
     }
-    if (first.data !== undefined) assign.push(`data = ${column('data', 'jsonb', (u) => JSON.stringify(u.change.data))}`);
-    if (first.lastError !== undefined) assign.push(`last_error = ${column('last_error', 'text', (u) => u.change.lastError)}`);
-    if (first.finished !== undefined) assign.push(`finished_at = ${first.finished ? 'now()' : 'NULL'}`);
+    if (c.data !== undefined) assign.push(`data = ${column('data', 'jsonb', (u) => encodeData(u.change.data))}`);
+    if (c.lastError !== undefined) assign.push(`last_error = ${column('last_error', 'text', (u) => u.change.lastError)}`);
+    if (c.finished !== undefined) assign.push(`finished_at = ${c.finished ? 'now()' : 'NULL'}`);
     return this.#run(
       `UPDATE ${this.#table} AS t SET ${assign.join(', ')} FROM unnest(${unnested.join(', ')}) AS v(${names.join(', ')}) ` +
-        `WHERE ${guard.join(' AND ')} RETURNING ${idx} AS leasehold_idx, ${this.#returning}`,
+        `WHERE ${guard.join(' AND ')} RETURNING ${idx} AS leasehold_idx, ${this.#returning[returning]}`,
       params,
     );
   }
 
   /** Runs a statement as a named prepared statement: parsed and planned once per connection. */
   async #run(text: string, values: unknown[]): Promise<Row[]> {
-    let name = this.#prepared ? this.#names.get(text) : undefined;
-    // bounded: statement shapes are few, but `IN (...)` lists vary in length; past the bound
-    // a statement simply runs unnamed
-    if (this.#prepared && !name && this.#names.size < 500) {
-      name = `leasehold_${this.#names.size}_${hash(text)}`;
-      this.#names.set(text, name);
-    }
+    const name = this.#prepared ? this.#nameOf(text) : undefined;
     return (await this.#pool.query(name ? { name, text, values } : { text, values })).rows;
   }
 
-  #ready(): KeyColumn[] {
-    if (!this.#keys) throw new Error('the store is not initialised; call `tracker.init()` first');
+  /** The prepared statement name of `text`, if it gets one. */
+  #nameOf(text: string): string | undefined {
+    let name = this.#names.get(text);
+    // bounded: statement shapes are few, but `IN (...)` lists vary in length; past the bound
+    // a statement simply runs unnamed
+    if (!name && this.#names.size < 500) {
+      name = `leasehold_${this.#names.size}_${hash(text)}`;
+      this.#names.set(text, name);
+    }
+    return name;
+  }
+
+  #ready(operation: string): KeyColumn[] {
+    if (!this.#keys) throw notInitialised('postgres', operation);
     return this.#keys;
   }
 }

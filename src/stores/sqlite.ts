@@ -1,12 +1,19 @@
+/**
+ * @module
+ */
 import type Database from 'better-sqlite3';
-import { ConfigError, StoreError } from '../errors.js';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { ConfigError, notInitialised, StoreError } from '../errors.js';
 import {
   guardCondition,
   type Change,
   type Condition,
+  type FindOptions,
   type GuardedUpdate,
   type InsertResult,
   type NewItem,
+  type Returning,
   type Store,
   type StoreCapabilities,
   type StoreSchema,
@@ -14,7 +21,7 @@ import {
   type StoreStats,
   type UpdateOptions,
 } from '../store.js';
-import { ELIGIBLE_ORDER, insertStatement, Params, toItem, updateStatement, where, type KeyColumn } from './sql/compile.js';
+import { columnList, deleteStatement, findStatement, insertStatement, schemaStatements, toItem, updateStatement, type KeyColumn } from './sql/compile.js';
 import { keyColumns, quoteIdentifier, type Dialect } from './sql/dialect.js';
 
 /** The part of a better-sqlite3 `Database` the store uses. */
@@ -22,36 +29,52 @@ export type SqliteDatabase = Pick<Database.Database, 'prepare' | 'pragma' | 'exe
 
 /** Options of {@link SqliteStore}: give `filename` or an open `database`. */
 export interface SqliteStoreOptions {
-  /** Path of the database file; created if missing (its folder must exist). */
+  /** Path of the database file; the file and its folder are created if missing. */
   readonly filename?: string;
-  /** An open better-sqlite3 database, instead of `filename`. */
+  /**
+   * An open better-sqlite3 database, instead of `filename`. Its pragmas are left as you set
+   * them: for several processes on one file use `journal_mode = WAL` and a `busy_timeout`.
+   */
   readonly database?: SqliteDatabase;
   /** The table holding the items. Letters, digits and `_`. */
   readonly table: string;
   /**
-   * How long a writer waits for another process's write lock before failing.
+   * How long a writer waits for another process's write lock before failing (when the store
+   * opens the file itself).
    * @default 5000
    */
   readonly busyTimeoutMs?: number;
 }
 
+const NOW = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
+
 const dialect: Dialect = {
   name: 'sqlite',
   placeholder: () => '?',
   // integer milliseconds from SQLite's own clock; stable within one statement
-  now: "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
-  plusMs: (ms) => `(CAST(unixepoch('subsec') * 1000 AS INTEGER) + ${ms})`,
+  now: NOW,
+  plusMs: (ms) => `(${NOW} + ${ms})`,
+  at: (p) => p,
+  timeParam: (v) => v.getTime(),
   greatest: 'MAX',
   json: (p) => p,
   keyParam: (type, v) => (type === 'date' ? (v as Date).getTime() : type === 'boolean' ? (v ? 1 : 0) : v),
   keyValue: (type, v) => (type === 'date' ? new Date(Number(v)) : type === 'boolean' ? v === 1 : (v as string | number)),
   time: (v) => (v === null || v === undefined ? null : new Date(Number(v))),
-  data: (v) => JSON.parse(v as string) as unknown,
+  jsonValue: (v) => JSON.parse(v as string) as unknown,
   // the subselect runs inside the same statement, under SQLite's single writer
-  pickIds: (table, where, limit) => `id IN (SELECT id FROM ${table} WHERE ${where} ORDER BY ${ELIGIBLE_ORDER} LIMIT ${limit})`,
+  pickIds: (table, where, limit) => `id IN (SELECT id FROM ${table} WHERE ${where} ORDER BY deadline, id LIMIT ${limit})`,
 };
 
-const COLUMN_TYPE = { string: 'TEXT', number: 'REAL', boolean: 'INTEGER', date: 'INTEGER' } as const;
+const TYPES = {
+  id: 'INTEGER PRIMARY KEY AUTOINCREMENT',
+  text: 'TEXT',
+  json: 'TEXT',
+  int: 'INTEGER',
+  bigint: 'INTEGER',
+  time: 'INTEGER',
+  key: { string: 'TEXT', number: 'REAL', boolean: 'INTEGER', date: 'INTEGER' },
+} as const;
 
 /**
  * A store in one SQLite file through better-sqlite3 (WAL mode, busy timeout). Safe across
@@ -71,6 +94,7 @@ export class SqliteStore implements Store {
   readonly #busyTimeoutMs: number;
   #db: SqliteDatabase | undefined;
   #keys: KeyColumn[] | undefined;
+  #columns: Record<Returning, string> = { item: '*', state: '*' };
   readonly #owned: boolean;
 
   constructor(options: SqliteStoreOptions) {
@@ -90,25 +114,15 @@ export class SqliteStore implements Store {
   async init(schema: StoreSchema): Promise<void> {
     const db = await this.#open();
     const keys = keyColumns('sqlite', schema);
-    const cols = keys.map((k) => `${k.sql} ${COLUMN_TYPE[k.type]} NOT NULL`).join(', ');
-    const t = this.#table;
     const index = (suffix: string) => quoteIdentifier('sqlite', 'table', `${this.#table.slice(1, -1)}_${suffix}`.slice(0, 63));
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS ${t} (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, ${cols},
-        status TEXT NOT NULL, data TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, fence INTEGER NOT NULL DEFAULT 0,
-        owner TEXT, deadline INTEGER NOT NULL, last_error TEXT,
-        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, claimed_at INTEGER, finished_at INTEGER
-      );
-      CREATE UNIQUE INDEX IF NOT EXISTS ${index('key')} ON ${t} (${keys.map((k) => k.sql).join(', ')});
-      CREATE INDEX IF NOT EXISTS ${index('status_deadline')} ON ${t} (status, deadline, id);
-    `);
+    db.exec(schemaStatements(this.#table, index, keys, TYPES));
     this.#keys = keys;
+    this.#columns = { item: columnList(keys, 'item', ''), state: columnList(keys, 'state', '') };
   }
 
   async insert(item: NewItem): Promise<InsertResult> {
     const { db, keys } = this.#ready('insert');
-    const { text, values } = insertStatement(this.#table, item, keys, dialect, '*');
+    const { text, values } = insertStatement(this.#table, item, keys, dialect, this.#columns.item);
     const row = db.prepare(text).get(...values) as Record<string, unknown> | undefined;
     if (row) return { item: toItem(row, keys, dialect), created: true };
     const [existing] = await this.find({ key: item.key }, { limit: 1 });
@@ -120,35 +134,34 @@ export class SqliteStore implements Store {
     return this.#update(db, keys, cond, change, options);
   }
 
-  async updateEach(updates: readonly GuardedUpdate[]): Promise<Array<StoredItem | null>> {
+  async updateEach(updates: readonly GuardedUpdate[], options: { returning?: Returning } = {}): Promise<Array<StoredItem | null>> {
     const { db, keys } = this.#ready('updateEach');
+    const returning = options.returning ?? 'item';
     // one transaction, one writer lock: the batch settles atomically in one call
-    const run = db.transaction(() => updates.map(({ guard, change }) => this.#update(db, keys, guardCondition(guard), change, { limit: 1 })[0] ?? null));
+    const run = db.transaction(() => updates.map(({ guard, change }) => this.#update(db, keys, guardCondition(guard), change, { limit: 1, returning })[0] ?? null));
     return run();
   }
 
-  async find(cond: Partial<Condition>, options: { limit?: number } = {}): Promise<StoredItem[]> {
+  async find(cond: Partial<Condition>, options: FindOptions = {}): Promise<StoredItem[]> {
     const { db, keys } = this.#ready('find');
-    const p = new Params(dialect);
-    const sql = `SELECT * FROM ${this.#table} WHERE ${where(cond, keys, dialect, p)} ORDER BY ${ELIGIBLE_ORDER}${options.limit === undefined ? '' : ` LIMIT ${p.add(options.limit)}`}`;
-    return (db.prepare(sql).all(...p.values) as Array<Record<string, unknown>>).map((row) => toItem(row, keys, dialect));
+    const { text, values } = findStatement(this.#table, cond, options.limit, keys, dialect, this.#columns[options.returning ?? 'item']);
+    return (db.prepare(text).all(...values) as Array<Record<string, unknown>>).map((row) => toItem(row, keys, dialect));
   }
 
-  async stats(active: readonly string[]): Promise<StoreStats> {
+  async delete(cond: Condition, options: { limit: number }): Promise<number> {
+    const { db, keys } = this.#ready('delete');
+    const { text, values } = deleteStatement(this.#table, cond, options.limit, keys, dialect);
+    return db.prepare(text).run(...values).changes;
+  }
+
+  async stats(): Promise<StoreStats> {
     const { db } = this.#ready('stats');
-    const p = new Params(dialect);
-    const isActive = active.length ? `status IN (${active.map((s) => p.add(s)).join(', ')})` : 'FALSE';
-    const sql =
-      `SELECT status, COUNT(*) AS n, SUM(CASE WHEN ${isActive} AND deadline <= ${dialect.now} THEN 1 ELSE 0 END) AS expired, ` +
-      `SUM(CASE WHEN NOT (${isActive}) AND deadline > ${dialect.now} THEN 1 ELSE 0 END) AS waiting FROM ${this.#table} GROUP BY status`;
-    // the active list is used twice; bind it twice
-    const values = [...p.values, ...p.values];
-    const rows = db.prepare(sql).all(...values) as Array<{ status: string; n: number; expired: number; waiting: number }>;
-    return {
-      byStatus: Object.fromEntries(rows.map((r) => [r.status, r.n])),
-      expired: rows.reduce((a, r) => a + r.expired, 0),
-      waiting: rows.reduce((a, r) => a + r.waiting, 0),
-    };
+    const rows = db.prepare(`SELECT status, COUNT(*) AS n, SUM(CASE WHEN deadline > ${dialect.now} THEN 1 ELSE 0 END) AS future FROM ${this.#table} GROUP BY status`).all() as Array<{
+      status: string;
+      n: number;
+      future: number;
+    }>;
+    return { byStatus: Object.fromEntries(rows.map((r) => [r.status, { total: r.n, future: r.future }])) };
   }
 
   /** Closes the database if this store opened it. */
@@ -158,32 +171,38 @@ export class SqliteStore implements Store {
   }
 
   #update(db: SqliteDatabase, keys: KeyColumn[], cond: Condition, change: Change, options: UpdateOptions): StoredItem[] {
-    const { text, values } = updateStatement(this.#table, this.#table, cond, change, options, keys, dialect, '*');
+    const { text, values } = updateStatement(this.#table, this.#table, cond, change, options, keys, dialect, this.#columns[options.returning ?? 'item']);
     const rows = db.prepare(text).all(...values) as Array<Record<string, unknown>>;
     return rows.map((row) => toItem(row, keys, dialect));
   }
 
   async #open(): Promise<SqliteDatabase> {
-    if (!this.#db) {
-      let Driver: typeof Database;
-      try {
-        Driver = (await import('better-sqlite3')).default;
-      } catch (cause) {
-        throw new StoreError({ operation: 'init', store: 'sqlite', cause: new Error('cannot load `better-sqlite3`; install it: npm i better-sqlite3@12', { cause }) });
-      }
-      this.#db = new Driver(this.#filename!);
+    if (this.#db) return this.#db;
+    let Driver: typeof Database;
+    try {
+      Driver = (await import('better-sqlite3')).default;
+    } catch (cause) {
+      throw new StoreError({ operation: 'init', store: 'sqlite', cause: new Error('cannot load `better-sqlite3`; install it: npm i better-sqlite3@12', { cause }) });
     }
-    const db = this.#db;
+    const filename = this.#filename!;
+    if (filename !== ':memory:' && filename !== '') {
+      try {
+        mkdirSync(dirname(resolve(filename)), { recursive: true });
+      } catch (cause) {
+        throw new StoreError({ operation: 'init', store: 'sqlite', cause: new Error(`cannot create the folder of \`${filename}\` (${(cause as Error).message}); check the \`filename\` option`, { cause }) });
+      }
+    }
+    const db = new Driver(filename);
+    // only a connection the store opened gets its pragmas; a given one is the caller's
     db.pragma('journal_mode = WAL');
     db.pragma(`busy_timeout = ${this.#busyTimeoutMs}`);
     db.pragma('synchronous = NORMAL');
+    this.#db = db;
     return db;
   }
 
   #ready(operation: string): { db: SqliteDatabase; keys: KeyColumn[] } {
-    if (!this.#db || !this.#keys) {
-      throw new StoreError({ operation, store: 'sqlite', cause: new Error('the store is not initialised; call `tracker.init()` first') });
-    }
+    if (!this.#db || !this.#keys) throw notInitialised('sqlite', operation);
     return { db: this.#db, keys: this.#keys };
   }
 }

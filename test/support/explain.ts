@@ -2,7 +2,11 @@ import { expect } from 'vitest';
 import type { Store } from '../../src/index.js';
 import { makeTracker } from '../conformance/definition.js';
 
-/** Runs a claim-next and a reap on `store`, recording the statements it sends through `captured`. */
+/**
+ * Runs a claim-next and a reap on `store`, recording the statements it sends through
+ * `captured`: the claim's UPDATE, the reap's SELECT of expired leases, and the reap's UPDATE
+ * of what it found (by primary key).
+ */
 export async function captureClaimAndReap(store: Store, captured: Array<{ text: string; values: unknown[] }>) {
   const tracker = makeTracker(store);
   await tracker.init();
@@ -11,8 +15,10 @@ export async function captureClaimAndReap(store: Store, captured: Array<{ text: 
   const claim = captured.find((s) => s.text.startsWith('UPDATE'));
   captured.length = 0;
   await tracker.reapStale();
-  const reap = captured.find((s) => s.text.startsWith('UPDATE'));
+  const reap = captured.find((s) => s.text.startsWith('SELECT'));
+  const reapUpdate = captured.find((s) => s.text.startsWith('UPDATE'));
   expect(claim, 'claim-next statement').toBeDefined();
   expect(reap, 'reap statement').toBeDefined();
-  return { claim: claim!, reap: reap! };
+  expect(reapUpdate, 'reap update statement').toBeDefined();
+  return { claim: claim!, reap: reap!, reapUpdate: reapUpdate! };
 }

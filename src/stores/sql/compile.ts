@@ -1,4 +1,4 @@
-import type { Change, Condition, KeyFieldType, NewItem, StoredItem, UpdateOptions } from '../../store.js';
+import type { Change, Condition, Delay, KeyFieldType, NewItem, Returning, StoredItem, UpdateOptions } from '../../store.js';
 import type { Dialect } from './dialect.js';
 
 /** Collects bound parameters and hands out their placeholders. */
@@ -18,57 +18,88 @@ export class Params {
 
 /** A key column as compiled into SQL. */
 export interface KeyColumn {
+  /** The key field name. */
   readonly name: string;
   readonly type: KeyFieldType;
-  /** The quoted column name. */
+  /** The quoted column name (`"key_<name>"`). */
   readonly sql: string;
+}
+
+/** leasehold's own columns, in the order rows are read. */
+export const STATE_COLUMNS = ['id', 'status', 'stage', 'attempts', 'fence', 'owner', 'deadline', 'last_error', 'created_at', 'updated_at', 'claimed_at', 'finished_at'] as const;
+
+/** The time columns, read back as epoch milliseconds where the dialect prefers. */
+export const TIME_COLUMNS = new Set(['deadline', 'created_at', 'updated_at', 'claimed_at', 'finished_at']);
+
+/** Data as JSON text: Dates are tagged `{"$date": iso}` so that they read back as Dates. */
+export function encodeData(value: unknown): string {
+  return JSON.stringify(value, function (this: Record<string, unknown>, k, v) {
+    const raw = this[k];
+    return raw instanceof Date ? { $date: raw.toISOString() } : v;
+  });
+}
+
+const isDateTag = (v: unknown): v is { $date: string } =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) && typeof (v as { $date?: unknown }).$date === 'string' && Object.keys(v).length === 1;
+
+/** The inverse of {@link encodeData} on an already parsed JSON value. */
+export function reviveDates(value: unknown): unknown {
+  if (isDateTag(value)) return new Date(value.$date);
+  if (Array.isArray(value)) return value.map(reviveDates);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = reviveDates(v);
+    return out;
+  }
+  return value;
+}
+
+function deadlineSql(delay: Delay, d: Dialect, p: Params): string {
+  return 'at' in delay ? d.at(p.add(d.timeParam(delay.at))) : d.plusMs(p.add(delay.ms));
 }
 
 /** Compiles a condition to a WHERE clause body; every value is a bound parameter. */
 export function where(cond: Partial<Condition>, keys: readonly KeyColumn[], d: Dialect, p: Params, alias = ''): string {
   const parts: string[] = [];
+  if (cond.ref !== undefined) parts.push(`${alias}id = ${p.add(cond.ref)}`);
   if (cond.key) {
     for (const k of keys) parts.push(`${alias}${k.sql} = ${p.add(d.keyParam(k.type, cond.key[k.name]!))}`);
   }
   if (cond.status && cond.status.length > 0) parts.push(`${alias}status IN (${cond.status.map((s) => p.add(s)).join(', ')})`);
+  if (cond.notStatus && cond.notStatus.length > 0) parts.push(`${alias}status NOT IN (${cond.notStatus.map((s) => p.add(s)).join(', ')})`);
+  if (cond.stage !== undefined) parts.push(`${alias}stage = ${p.add(cond.stage)}`);
   if (cond.fence !== undefined) parts.push(`${alias}fence = ${p.add(cond.fence)}`);
-  if (cond.attempts?.gte !== undefined) parts.push(`${alias}attempts >= ${p.add(cond.attempts.gte)}`);
-  if (cond.attempts?.lt !== undefined) parts.push(`${alias}attempts < ${p.add(cond.attempts.lt)}`);
   if (cond.deadline === 'passed') parts.push(`${alias}deadline <= ${d.now}`);
-  if (cond.deadline === 'future') parts.push(`${alias}deadline > ${d.now}`);
+  else if (cond.deadline === 'future') parts.push(`${alias}deadline > ${d.now}`);
+  else if (cond.deadline) parts.push(`${alias}deadline < ${d.at(p.add(d.timeParam(cond.deadline.before)))}`);
   return parts.length ? parts.join(' AND ') : 'TRUE';
 }
 
 /** Compiles a change to a SET list. Column references read the row before the update. */
 export function set(change: Change, d: Dialect, p: Params): string {
-  const parts = [`status = ${p.add(change.status)}`, `updated_at = ${d.now}`];
+  const parts = [`updated_at = ${d.now}`];
+  if (change.status !== undefined) parts.push(`status = ${p.add(change.status)}`);
+  if (change.stage !== undefined) parts.push(`stage = ${p.add(change.stage)}`);
   if (change.owner !== undefined) parts.push(`owner = ${p.add(change.owner)}`);
   if (change.bumpFence) parts.push('fence = fence + 1');
   if (change.attempts === 'increment') parts.push('attempts = attempts + 1', `claimed_at = ${d.now}`);
   if (change.attempts === 'decrement') parts.push(`attempts = ${d.greatest}(attempts - 1, 0)`);
   if (change.attempts === 'reset') parts.push('attempts = 0');
-  if (change.deadline) {
-    if ('ms' in change.deadline) {
-      parts.push(`deadline = ${d.plusMs(p.add(change.deadline.ms))}`);
-    } else {
-      // reaps keep attempts unchanged, so the old value indexes the table
-      const table = change.deadline.msByAttempts;
-      const cases = table.map((ms, attempts) => `WHEN ${p.add(attempts)} THEN ${p.add(ms)}`).join(' ');
-      parts.push(`deadline = ${d.plusMs(`(CASE attempts ${cases} ELSE ${p.add(table.at(-1) ?? 0)} END)`)}`);
-    }
-  }
-  if (change.data !== undefined) parts.push(`data = ${d.json(p.add(JSON.stringify(change.data)))}`);
+  if (change.deadline) parts.push(`deadline = ${deadlineSql(change.deadline, d, p)}`);
+  if (change.data !== undefined) parts.push(`data = ${d.json(p.add(encodeData(change.data)))}`);
   if (change.lastError !== undefined) parts.push(`last_error = ${p.add(change.lastError)}`);
   if (change.finished !== undefined) parts.push(`finished_at = ${change.finished ? d.now : 'NULL'}`);
   return parts.join(', ');
 }
 
-/** Maps a returned row to a stored item. */
+/** Maps a returned row to a stored item (`data` undefined when the row has none). */
 export function toItem(row: Record<string, unknown>, keys: readonly KeyColumn[], d: Dialect): StoredItem {
   return {
-    key: Object.fromEntries(keys.map((k) => [k.name, d.keyValue(k.type, row[k.name])])),
+    ref: row.id,
+    key: Object.fromEntries(keys.map((k) => [k.name, d.keyValue(k.type, row[k.sql.slice(1, -1)])])),
     status: row.status as string,
-    data: d.data(row.data),
+    stage: (row.stage as string | null) ?? null,
+    data: row.data === undefined ? undefined : reviveDates(d.jsonValue(row.data)),
     attempts: Number(row.attempts),
     fence: Number(row.fence),
     owner: (row.owner as string | null) ?? null,
@@ -79,6 +110,15 @@ export function toItem(row: Record<string, unknown>, keys: readonly KeyColumn[],
     claimedAt: d.time(row.claimed_at),
     finishedAt: d.time(row.finished_at),
   };
+}
+
+/**
+ * The RETURNING / SELECT list for `returning`: every column, times as `time(column)` gives them
+ * (PostgreSQL reads epoch milliseconds, cheaper to parse than timestamptz text).
+ */
+export function columnList(keys: readonly KeyColumn[], returning: Returning, alias: string, time: (column: string) => string = (c) => `${alias}${c}`): string {
+  const state = STATE_COLUMNS.map((c) => (TIME_COLUMNS.has(c) ? time(c) : `${alias}${c}`));
+  return [...state, ...keys.map((k) => `${alias}${k.sql}`), ...(returning === 'item' ? [`${alias}data`] : [])].join(', ');
 }
 
 /** The eligible order: earliest deadline first, then insertion order. */
@@ -94,9 +134,10 @@ export interface Statement {
 export function insertStatement(target: string, item: NewItem, keys: readonly KeyColumn[], d: Dialect, returning: string): Statement {
   const p = new Params(d);
   const values = keys.map((k) => p.add(d.keyParam(k.type, item.key[k.name]!)));
+  const deadline = item.deadline ? deadlineSql(item.deadline, d, p) : d.now;
   const text =
     `INSERT INTO ${target} (${keys.map((k) => k.sql).join(', ')}, status, data, deadline, created_at, updated_at) ` +
-    `VALUES (${values.join(', ')}, ${p.add(item.status)}, ${d.json(p.add(JSON.stringify(item.data)))}, ${d.now}, ${d.now}, ${d.now}) ` +
+    `VALUES (${values.join(', ')}, ${p.add(item.status)}, ${d.json(p.add(encodeData(item.data)))}, ${deadline}, ${d.now}, ${d.now}) ` +
     `ON CONFLICT DO NOTHING RETURNING ${returning}`;
   return { text, values: p.values };
 }
@@ -118,8 +159,36 @@ export function updateStatement(
   const p = new Params(d);
   const assignments = set(change, d, p);
   const filter =
-    cond.key || options.limit === undefined
+    cond.key || cond.ref !== undefined || options.limit === undefined
       ? where(cond, keys, d, p)
       : d.pickIds(table, where(cond, keys, d, p), p.add(options.limit));
   return { text: `UPDATE ${target} SET ${assignments} WHERE ${filter} RETURNING ${returning}`, values: p.values };
+}
+
+/** `Store.delete`: at most `limit` matching rows, oldest deadline first. */
+export function deleteStatement(table: string, cond: Condition, limit: number, keys: readonly KeyColumn[], d: Dialect): Statement {
+  const p = new Params(d);
+  const text = `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE ${where(cond, keys, d, p)} ORDER BY ${ELIGIBLE_ORDER} LIMIT ${p.add(limit)})`;
+  return { text, values: p.values };
+}
+
+/** `Store.find`. */
+export function findStatement(table: string, cond: Partial<Condition>, limit: number | undefined, keys: readonly KeyColumn[], d: Dialect, columns: string): Statement {
+  const p = new Params(d);
+  const text = `SELECT ${columns} FROM ${table} AS t WHERE ${where(cond, keys, d, p)} ORDER BY ${ELIGIBLE_ORDER}${limit === undefined ? '' : ` LIMIT ${p.add(limit)}`}`;
+  return { text, values: p.values };
+}
+
+/** The table and its indexes; `types` maps key types to column types. */
+export function schemaStatements(table: string, index: (suffix: string) => string, keys: readonly KeyColumn[], types: { id: string; text: string; json: string; int: string; bigint: string; time: string; key: Record<KeyFieldType, string> }): string {
+  const t = types;
+  return `
+    CREATE TABLE IF NOT EXISTS ${table} (
+      id ${t.id}, ${keys.map((k) => `${k.sql} ${t.key[k.type]} NOT NULL`).join(', ')},
+      status ${t.text} NOT NULL, stage ${t.text}, data ${t.json} NOT NULL, attempts ${t.int} NOT NULL DEFAULT 0, fence ${t.bigint} NOT NULL DEFAULT 0,
+      owner ${t.text}, deadline ${t.time} NOT NULL, last_error ${t.text},
+      created_at ${t.time} NOT NULL, updated_at ${t.time} NOT NULL, claimed_at ${t.time}, finished_at ${t.time}
+    );
+    CREATE UNIQUE INDEX IF NOT EXISTS ${index('key')} ON ${table} (${keys.map((k) => k.sql).join(', ')});
+    CREATE INDEX IF NOT EXISTS ${index('status_deadline')} ON ${table} (status, deadline, id);`;
 }

@@ -11,6 +11,10 @@ export interface Dialect {
   readonly now: string;
   /** `now` plus a number of milliseconds given as a SQL expression. */
   plusMs(msExpr: string): string;
+  /** An instant given as a bound parameter, in the deadline column's type. */
+  at(placeholder: string): string;
+  /** Converts an instant to a bound parameter. */
+  timeParam(value: Date): unknown;
   /** Larger of two values. */
   readonly greatest: 'GREATEST' | 'MAX';
   /** A placeholder that carries a JSON document. */
@@ -21,30 +25,14 @@ export interface Dialect {
   keyValue(type: KeyFieldType, value: unknown): KeyScalar;
   /** Converts a stored time back (null stays null). */
   time(value: unknown): Date | null;
-  /** Converts stored JSON back. */
-  data(value: unknown): unknown;
+  /** Converts the stored data column back to its JSON value (dates still tagged). */
+  jsonValue(value: unknown): unknown;
   /**
    * The ids of the first `limit` rows of `table` matching `where`, in eligible order, as a
    * filter on `id` that runs inside the update (claim-next).
    */
   pickIds(table: string, where: string, limit: string): string;
 }
-
-/** Columns leasehold owns; key fields may not use these names. */
-export const SYSTEM_COLUMNS = [
-  'id',
-  'status',
-  'data',
-  'attempts',
-  'fence',
-  'owner',
-  'deadline',
-  'last_error',
-  'created_at',
-  'updated_at',
-  'claimed_at',
-  'finished_at',
-] as const;
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -59,12 +47,14 @@ export function quoteIdentifier(store: string, option: string, name: unknown): s
   return `"${name}"`;
 }
 
-/** The key columns of a schema, validated against the system column names. */
+/** The column prefix of key fields: leasehold's own columns never start with it. */
+export const KEY_PREFIX = 'key_';
+
+/**
+ * The key columns of a schema. Each key field lives in a column of its own named
+ * `key_<field>`, so that any field name (`id`, `status`, `data`, ...) works beside leasehold's
+ * columns.
+ */
 export function keyColumns(store: string, schema: StoreSchema): Array<{ name: string; type: KeyFieldType; sql: string }> {
-  return schema.keyFields.map(({ name, type }) => {
-    if ((SYSTEM_COLUMNS as readonly string[]).includes(name.toLowerCase())) {
-      throw new ConfigError(`key.${name}`, `[${store}] \`${name}\` is a column leasehold uses itself (${SYSTEM_COLUMNS.join(', ')}); rename the key field.`);
-    }
-    return { name, type, sql: quoteIdentifier(store, `key.${name}`, name) };
-  });
+  return schema.keyFields.map(({ name, type }) => ({ name, type, sql: quoteIdentifier(store, `key.${name}`, `${KEY_PREFIX}${name}`) }));
 }

@@ -1,0 +1,136 @@
+/**
+ * The claim family: track (insert-if-absent) and claim (one item by key, the oldest eligible,
+ * or a batch). Internal; the Tracker's public methods call these.
+ * @module
+ */
+import type { Item } from '../codec.js';
+import { ConfigError, ValidationError } from '../errors.js';
+import { Lease } from '../lease.js';
+import type { Delay, StoredItem } from '../store.js';
+import { claimUpdate, exhaustedChange } from '../transitions.js';
+import { requireNumber } from '../validate.js';
+import type { AnyLease, Core } from './core.js';
+
+/** Options of `track`: when the item becomes claimable. */
+export interface TrackOptions {
+  /** Not claimable before this time (store clock). */
+  readonly notBefore?: Date;
+  /** Not claimable for this many milliseconds (from the store's now). */
+  readonly delayMs?: number;
+}
+
+/** Turns `{ notBefore }` / `{ delayMs }` into a store deadline. */
+export function scheduleDelay(operation: string, options: TrackOptions | undefined): Delay | undefined {
+  if (!options) return undefined;
+  const { notBefore, delayMs } = options;
+  if (notBefore !== undefined && delayMs !== undefined) {
+    throw new ConfigError(`${operation}.notBefore`, 'give `notBefore` or `delayMs`, not both.');
+  }
+  if (notBefore !== undefined) {
+    if (!(notBefore instanceof Date) || Number.isNaN(notBefore.getTime())) {
+      throw new ConfigError(`${operation}.notBefore`, `expected a valid Date, got \`${String(notBefore)}\`.`);
+    }
+    return { at: notBefore };
+  }
+  if (delayMs !== undefined) return { ms: requireNumber(`${operation}.delayMs`, delayMs, { min: 0, integer: true }) };
+  return undefined;
+}
+
+/** Rule 1: insert in `initial` unless the key exists; never changes an existing item. */
+export async function track(core: Core, key: unknown, data: unknown, options?: TrackOptions): Promise<{ item: Item; created: boolean }> {
+  const storeKey = core.codec.key('track', key);
+  const encoded = core.codec.data('track', key, data ?? {});
+  const deadline = scheduleDelay('track', options);
+  await core.init();
+  const result = await core.call('track', key, () =>
+    core.store.insert({ key: storeKey, status: core.def.initial, data: encoded.stored, ...(deadline ? { deadline } : {}) }),
+  );
+  if (result.created) {
+    if (deadline) core.wake(); // a scheduled item: workers learn its due time
+    else core.wake(core.def.initial);
+    return { item: core.codec.item('track', result.item, { data: encoded }), created: true };
+  }
+  return { item: core.decode('track', result.item), created: false };
+}
+
+function requireOwner(operation: string, owner: unknown): string {
+  if (typeof owner !== 'string' || owner.length === 0 || owner.length > 200) {
+    throw new ConfigError(`${operation}.owner`, `expected a non-empty string of at most 200 characters naming the worker, got \`${String(owner)}\`.`);
+  }
+  return owner;
+}
+
+/**
+ * Rule 2: one conditional update claiming up to `limit` items (a given key, or the oldest
+ * eligible). Claimed items that cannot be handed to a worker — stored data that no longer
+ * fits the schema, or attempts beyond `retry.maxAttempts` — are parked at once, and the others
+ * are returned.
+ */
+export async function claim(core: Core, operation: string, stageName: string, options: { owner: string; key?: unknown }, limit: number): Promise<AnyLease[]> {
+  const stage = core.stage(operation, stageName);
+  const owner = requireOwner(operation, options?.owner);
+  const key = options.key === undefined ? undefined : core.codec.key(operation, options.key);
+  const { cond, change } = claimUpdate(core.def, stage, owner, key);
+  await core.init();
+  const sentAt = performance.now();
+  const rows = await core.call(operation, options.key, () => core.store.update(cond, change, { limit, ordered: true }));
+  const leases: AnyLease[] = [];
+  let invalid: ValidationError | undefined;
+  for (const stored of rows) {
+    if (stored.attempts > core.def.maxAttempts) {
+      await park(core, operation, stored, exhaustedChange(core.def, stage, stored.attempts));
+      continue;
+    }
+    let item: Item;
+    try {
+      item = core.decode(operation, stored);
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      await park(core, operation, stored, {
+        status: stage.failed,
+        deadline: { ms: 0 },
+        lastError: `invalid stored item: ${error.message}`.slice(0, 2_000),
+        finished: true,
+      });
+      core.reportError(operation, error);
+      invalid = error;
+      continue;
+    }
+    const lease = new Lease(stageName, owner, item, { key: stored.key, ref: stored.ref, data: stored.data, sentAt });
+    leases.push(lease);
+    core.log('debug', lease, 'claimed');
+    if (core.events.has('claimed')) {
+      core.events.emit('claimed', {
+        ...core.base(lease),
+        expiresAt: stored.deadline,
+        waitedMs: Math.max(0, (stored.claimedAt?.getTime() ?? 0) - stored.updatedAt.getTime()),
+      });
+    }
+  }
+  // a single claim of an invalid item says so; in a batch, one bad item must not cost the others
+  if (invalid && rows.length === 1) throw invalid;
+  return leases;
+}
+
+/** Parks a just-claimed item under its new fence (nobody else can hold it). */
+async function park(core: Core, operation: string, stored: StoredItem, change: Parameters<Core['store']['update']>[1]): Promise<void> {
+  await core.call(operation, stored.key, () =>
+    core.store.update({ ref: stored.ref, key: stored.key, status: [stored.status], fence: stored.fence }, change, { limit: 1, returning: 'state' }),
+  );
+}
+
+/** `claimBatch`: one round trip where the store can, else one claim at a time. */
+export async function claimBatch(core: Core, stageName: string, options: { owner: string; limit: number }, limit: number): Promise<AnyLease[]> {
+  if (core.store.capabilities.batchClaim || limit === 1) return claim(core, 'claimBatch', stageName, options, limit);
+  const leases: AnyLease[] = [];
+  for (let i = 0; i < limit; i++) {
+    const got = await claim(core, 'claimBatch', stageName, options, 1).catch((error: unknown) => {
+      if (error instanceof ValidationError) return null; // parked; go on with the next one
+      throw error;
+    });
+    if (got === null) continue;
+    if (got.length === 0) break;
+    leases.push(...got);
+  }
+  return leases;
+}

@@ -1,0 +1,123 @@
+/**
+ * What every family of transitions (claim, settle, reap, operate) shares: the checked
+ * definition, the store, the codec, events and logging, and the wrapper that turns driver
+ * errors into StoreErrors. Internal.
+ * @module
+ */
+import type { z } from 'zod';
+import { Codec, type Item } from '../codec.js';
+import type { Definition, NormalizedStage } from '../definition.js';
+import { ConfigError, LeaseholdError, StoreError } from '../errors.js';
+import { Emitter, type Logger, type TrackerEvents } from '../events.js';
+import { leaseState, type Lease, type LeaseState } from '../lease.js';
+import type { Store, StoredItem } from '../store.js';
+import { errorMessage } from '../transitions.js';
+
+/** Any lease, for the untyped internals. */
+export type AnyLease = Lease<string, unknown, unknown, string>;
+
+/** How often unheard errors may reach stderr: a burst, then one line per interval. */
+const STDERR_BURST = 5;
+const STDERR_INTERVAL_MS = 10_000;
+
+/** The state and helpers shared by the transition families of one Tracker. */
+export class Core {
+  readonly def: Definition;
+  readonly store: Store;
+  readonly codec: Codec;
+  readonly events: Emitter<TrackerEvents>;
+  readonly logger: Logger | undefined;
+  readonly #wakers = new Set<(status?: string) => void>();
+  #ready: Promise<void> | undefined;
+  #stderr = { printed: 0, suppressed: 0, windowStart: 0 };
+
+  constructor(def: Definition, store: Store, key: z.ZodType, data: z.ZodType | undefined, logger: Logger | undefined) {
+    this.def = def;
+    this.store = store;
+    this.codec = new Codec(def, key, data);
+    this.logger = logger;
+    this.events = new Emitter(logger);
+  }
+
+  init(): Promise<void> {
+    this.#ready ??= this.call('init', undefined, () => this.store.init({ keyFields: this.def.keyFields })).catch((error: unknown) => {
+      this.#ready = undefined;
+      throw error;
+    });
+    return this.#ready;
+  }
+
+  /** Runs one store call; driver errors become StoreErrors naming the operation and key. */
+  async call<T>(operation: string, key: unknown, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (error instanceof LeaseholdError) throw error;
+      throw new StoreError({ operation, store: this.store.name, key, cause: error });
+    }
+  }
+
+  stage(operation: string, name: unknown): NormalizedStage {
+    const stage = typeof name === 'string' ? this.def.stages.get(name) : undefined;
+    if (!stage) {
+      throw new ConfigError(`${operation}.stage`, `\`${String(name)}\` is not a stage of this tracker (${[...this.def.stages.keys()].join(', ')}).`);
+    }
+    return stage;
+  }
+
+  leaseState(operation: string, lease: unknown): LeaseState {
+    const state = lease && typeof lease === 'object' ? leaseState(lease) : undefined;
+    if (!state) throw new ConfigError(`${operation}.lease`, 'expected a Lease returned by `claim`, `claimBatch` or a worker.');
+    return state;
+  }
+
+  decode(operation: string, stored: StoredItem): Item {
+    return this.codec.item(operation, stored);
+  }
+
+  base(lease: AnyLease) {
+    return { stage: lease.stage, key: lease.key, owner: lease.owner, fence: lease.fence, attempt: lease.attempt };
+  }
+
+  log(level: 'debug' | 'warn', lease: AnyLease, message: string): void {
+    this.logger?.[level]?.(this.base(lease), `[leasehold] ${lease.stage}: ${message}`);
+  }
+
+  /** Registers a callback run when work may have appeared (`status` became claimable). */
+  onWake(fn: (status?: string) => void): () => void {
+    this.#wakers.add(fn);
+    return () => this.#wakers.delete(fn);
+  }
+
+  wake(status?: string): void {
+    for (const fn of this.#wakers) fn(status);
+  }
+
+  /**
+   * Reports an error nobody awaits (worker loops, reapers). With neither a logger nor an
+   * `error` listener it goes to stderr, rate-limited, as Node does for an unhandled `error`
+   * event: background failures are never silent.
+   */
+  reportError(operation: string, error: unknown, lease?: AnyLease): void {
+    const message = `[leasehold] ${operation} failed${lease ? ` for item ${JSON.stringify(lease.key)} in stage \`${lease.stage}\`` : ''}: ${errorMessage(error)}`;
+    this.logger?.error?.({ operation, error, stage: lease?.stage, key: lease?.key }, message);
+    this.events.emit('error', { operation, error, stage: lease?.stage, key: lease?.key });
+    if (this.logger?.error || this.events.has('error')) return;
+    const now = Date.now();
+    const s = this.#stderr;
+    if (now - s.windowStart >= STDERR_INTERVAL_MS) {
+      if (s.suppressed) process.stderr.write(`[leasehold] (${s.suppressed} more error(s) not shown in the last ${STDERR_INTERVAL_MS / 1000} s)\n`);
+      s.windowStart = now;
+      s.printed = 0;
+      s.suppressed = 0;
+    }
+    if (s.printed++ < STDERR_BURST) {
+      process.stderr.write(`${message}\n  (pass a \`logger\` or listen with tracker.on('error', ...) to handle these yourself)\n`);
+    } else {
+      s.suppressed++;
+    }
+  }
+}
+
+/** Tracker-typed alias of the events, for the public surface. */
+export type Events<K> = TrackerEvents<K>;

@@ -1,0 +1,159 @@
+/**
+ * The operate family: what an operator does to items — retry a parked item, cancel one,
+ * reschedule one that waits, purge finished ones. Each is one conditional update (or delete),
+ * or a bounded batch of them, under the same contract as the hand-offs. Internal.
+ * @module
+ */
+import type { Item } from '../codec.js';
+import type { NormalizedStage } from '../definition.js';
+import { ConfigError } from '../errors.js';
+import { cancelUpdate, rescheduleUpdate, retryUpdate } from '../transitions.js';
+import { requireNumber, requirePositiveInt } from '../validate.js';
+import { scheduleDelay, type TrackOptions } from './claim.js';
+import type { Core } from './core.js';
+
+/** Items changed or deleted per store call by the bulk verbs. */
+export const OPERATE_BATCH = 500;
+
+/** The stages whose failed status is `status`; `stage` narrows them to one. */
+function stagesFailingInto(core: Core, operation: string, stage: string | undefined): NormalizedStage[] {
+  if (stage !== undefined) return [core.stage(operation, stage)];
+  return [...core.def.stages.values()];
+}
+
+/**
+ * Operator retry: an item parked in a stage's failed status goes back to that stage's first
+ * `from` status with its attempts reset, claimable now. The stage is the one recorded when the
+ * item was parked. Returns the item, or `null` when it was not parked.
+ */
+export async function retry(core: Core, key: unknown, options: { stage?: string } = {}): Promise<Item | null> {
+  const storeKey = core.codec.key('retry', key);
+  const stages = stagesFailingInto(core, 'retry', options.stage);
+  await core.init();
+  for (const stage of stages) {
+    const { cond: recorded, change } = retryUpdate(stage, storeKey);
+    // an explicit stage also takes items parked before the stage was recorded
+    const cond = options.stage === undefined ? recorded : { ...recorded, stage: undefined };
+    const [stored] = await core.call('retry', key, () => core.store.update(cond, change, { limit: 1 }));
+    if (stored) {
+      core.wake(stored.status);
+      return core.decode('retry', stored);
+    }
+  }
+  return null;
+}
+
+/** Operator retry of many parked items, in bounded batches; returns how many went back. */
+export async function retryAll(core: Core, options: { stage?: string; limit?: number } = {}): Promise<number> {
+  const stages = stagesFailingInto(core, 'retryAll', options.stage);
+  const limit = options.limit === undefined ? Number.POSITIVE_INFINITY : requirePositiveInt('retryAll.limit', options.limit);
+  await core.init();
+  let total = 0;
+  for (const stage of stages) {
+    const { cond, change } = retryUpdate(stage, undefined);
+    while (total < limit) {
+      const batch = Math.min(OPERATE_BATCH, limit - total);
+      const rows = await core.call('retryAll', undefined, () => core.store.update(cond, change, { limit: batch, ordered: true, returning: 'state' }));
+      total += rows.length;
+      if (rows.length > 0) core.wake(rows[0]!.status);
+      if (rows.length < batch) break;
+    }
+  }
+  return total;
+}
+
+/**
+ * The stages an item in `status` can be cancelled into: an active status belongs to one
+ * stage; a waiting status to the stages that claim from it.
+ */
+function cancelTargets(core: Core, stage: string | undefined): Array<{ stage: NormalizedStage; statuses: string[] }> {
+  const stages = stage === undefined ? [...core.def.stages.values()] : [core.stage('cancel', stage)];
+  // one conditional update per stage: its waiting and active statuses; a status claimed from by
+  // several stages is cancelled into the first (pass `stage` to choose)
+  const taken = new Set<string>();
+  return stages.map((st) => {
+    const statuses = [...st.from, st.active].filter((s) => !taken.has(s));
+    for (const s of statuses) taken.add(s);
+    return { stage: st, statuses };
+  });
+}
+
+/**
+ * Operator cancel: an item that is waiting or held (not done, not already failed) goes to its
+ * stage's failed status with `lastError = reason`. The fence advances, so a holder's next renew
+ * or settle gets `LeaseLostError` and its `lease.signal` aborts at its next heartbeat. Returns
+ * the item, or `null` when it was not cancellable.
+ */
+export async function cancel(core: Core, key: unknown, options: { reason?: string; stage?: string } = {}): Promise<Item | null> {
+  const storeKey = core.codec.key('cancel', key);
+  const reason = options.reason ?? 'cancelled';
+  if (typeof reason !== 'string' || reason.length === 0) throw new ConfigError('cancel.reason', 'expected a non-empty string saying why.');
+  await core.init();
+  for (const target of cancelTargets(core, options.stage)) {
+    if (target.statuses.length === 0) continue;
+    const { cond, change } = cancelUpdate(target.stage, target.statuses, storeKey, `cancelled: ${reason}`.slice(0, 2_000));
+    const [stored] = await core.call('cancel', key, () => core.store.update(cond, change, { limit: 1 }));
+    if (stored) return core.decode('cancel', stored);
+  }
+  return null;
+}
+
+/**
+ * Operator reschedule: an item waiting in a `from` status is not claimable before `notBefore`
+ * (or for `delayMs`). Returns the item, or `null` when it was not waiting.
+ */
+export async function reschedule(core: Core, key: unknown, options: TrackOptions): Promise<Item | null> {
+  const storeKey = core.codec.key('reschedule', key);
+  const deadline = scheduleDelay('reschedule', options);
+  if (!deadline) throw new ConfigError('reschedule.notBefore', 'give `notBefore` (a Date) or `delayMs`.');
+  await core.init();
+  const { cond, change } = rescheduleUpdate(core.def.fromStatuses, storeKey, deadline);
+  const [stored] = await core.call('reschedule', key, () => core.store.update(cond, change, { limit: 1 }));
+  if (!stored) return null;
+  core.wake();
+  return core.decode('reschedule', stored);
+}
+
+/** Options of `purge`. */
+export interface PurgeOptions<S extends string = string> {
+  /** The status to delete from: a done status no stage claims from, or a failed status. */
+  readonly status: S;
+  /** Only items that finished before this time. */
+  readonly finishedBefore?: Date;
+  /**
+   * At most this many items.
+   * @default all that match, in batches of 500
+   */
+  readonly limit?: number;
+}
+
+/**
+ * Deletes finished items in bounded batches: statuses no stage claims from or holds. An item
+ * finishes when it enters such a status, and its deadline then records when, so the
+ * `(status, deadline)` index serves the purge.
+ */
+export async function purge(core: Core, options: PurgeOptions): Promise<{ deleted: number }> {
+  const status = options?.status;
+  if (typeof status !== 'string' || !core.def.terminalStatuses.includes(status)) {
+    const why = !core.def.statuses.includes(status as string)
+      ? 'is not a declared status'
+      : 'is a status items wait in or are held in (a stage claims from it, it is active, or it is the initial status)';
+    throw new ConfigError('purge.status', `\`${String(status)}\` ${why}; purge deletes only finished items: ${core.def.terminalStatuses.join(', ') || '(none in this definition)'}.`);
+  }
+  const before = options.finishedBefore;
+  if (before !== undefined && (!(before instanceof Date) || Number.isNaN(before.getTime()))) {
+    throw new ConfigError('purge.finishedBefore', `expected a valid Date, got \`${String(before)}\`.`);
+  }
+  const limit = options.limit === undefined ? Number.POSITIVE_INFINITY : requireNumber('purge.limit', options.limit, { min: 1, integer: true });
+  await core.init();
+  let deleted = 0;
+  while (deleted < limit) {
+    const batch = Math.min(OPERATE_BATCH, limit - deleted);
+    const n = await core.call('purge', undefined, () =>
+      core.store.delete({ status: [status], ...(before ? { deadline: { before } } : {}) }, { limit: batch }),
+    );
+    deleted += n;
+    if (n < batch) break;
+  }
+  return { deleted };
+}

@@ -1,0 +1,84 @@
+/**
+ * The reap family (rule 5): expired leases become failed attempts, in bounded batches. Each
+ * batch is one read of slim item states (no data) and one batch of guarded updates, whatever
+ * the number of items; every item draws its own backoff, so that items reaped together after
+ * a mass crash do not all come back at the same instant.
+ * @module
+ */
+import type { ReapResult } from '../results.js';
+import type { GuardedUpdate, ItemState, StoredItem } from '../store.js';
+import { failureChange, LEASE_EXPIRED, willRetry } from '../transitions.js';
+import type { Core } from './core.js';
+
+/** Items reaped per batch when no `batchSize` is given. */
+export const REAP_BATCH = 500;
+
+/** Applies `updates` in one round trip where the store can, else one guarded update each. */
+async function applyEach(core: Core, updates: GuardedUpdate[]): Promise<Array<StoredItem | null>> {
+  const store = core.store;
+  if (store.capabilities.batchSettle && store.updateEach) {
+    return core.call('reapStale', undefined, () => store.updateEach!(updates, { returning: 'state' }));
+  }
+  return Promise.all(
+    updates.map(async ({ guard, change }) => {
+      const [row] = await core.call('reapStale', guard.key, () =>
+        store.update({ ref: guard.ref, key: guard.key, status: [guard.status], fence: guard.fence, deadline: 'passed' }, change, { limit: 1, returning: 'state' }),
+      );
+      return row ?? null;
+    }),
+  );
+}
+
+/** Reaps every expired lease of every stage, `batchSize` items per batch until a batch is short. */
+export async function reapStale(core: Core, batchSize = REAP_BATCH): Promise<ReapResult> {
+  await core.init();
+  const started = performance.now();
+  let retried = 0;
+  let failed = 0;
+  let batches = 0;
+  for (const stage of core.def.stages.values()) {
+    for (;;) {
+      const expired: ItemState[] = await core.call('reapStale', undefined, () =>
+        core.store.find({ status: [stage.active], deadline: 'passed' }, { limit: batchSize, returning: 'state' }),
+      );
+      if (expired.length === 0) break;
+      batches++;
+      const updates = expired.map((item) => {
+        const retry = willRetry(core.def, item.attempts, undefined, undefined);
+        return {
+          guard: { ref: item.ref, key: item.key, status: stage.active, fence: item.fence, expired: true },
+          change: failureChange(core.def, stage, item.attempts, LEASE_EXPIRED, retry, true),
+        };
+      });
+      const rows = await applyEach(core, updates);
+      rows.forEach((row, i) => {
+        // a renew or settle won the race since the read: that lease was not expired after all
+        if (!row) return;
+        const retry = row.status !== stage.failed;
+        if (retry) retried++;
+        else failed++;
+        if (core.events.has('reaped')) {
+          core.events.emit('reaped', {
+            stage: stage.name,
+            key: row.key,
+            owner: expired[i]!.owner ?? '',
+            fence: row.fence,
+            attempt: row.attempts,
+            willRetry: retry,
+            nextAttemptAt: retry ? row.deadline : null,
+            status: row.status,
+          });
+        }
+      });
+      if (expired.length < batchSize) break;
+    }
+  }
+  if (retried + failed > 0) {
+    core.wake();
+    core.logger?.warn?.(
+      { retried, failed, batches, ms: Math.round(performance.now() - started) },
+      `[leasehold] reaped ${retried + failed} expired lease(s): ${retried} back for another attempt, ${failed} parked`,
+    );
+  }
+  return { retried, failed };
+}

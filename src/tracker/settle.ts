@@ -1,0 +1,195 @@
+/**
+ * The settle family: renew, complete, fail and release, one at a time or in batches, each
+ * guarded by the lease (rule 3). Internal; the Tracker's public methods call these.
+ * @module
+ */
+import type { Item } from '../codec.js';
+import { ConfigError, LeaseLostError } from '../errors.js';
+import { abortLease, type LeaseState } from '../lease.js';
+import type { BatchResult } from '../results.js';
+import { guardCondition, type Change, type LeaseGuard, type StoredItem } from '../store.js';
+import { completionChange, errorMessage, failureChange, releaseChange, willRetry } from '../transitions.js';
+import { requireNumber } from '../validate.js';
+import type { AnyLease, Core } from './core.js';
+
+/** The reason a settled lease's signal carries. */
+const SETTLED = new Error('[leasehold] lease settled');
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date);
+
+/** A lease ready to settle: its state, the change, and how to report the outcome. */
+interface Prepared {
+  readonly lease: AnyLease;
+  readonly state: LeaseState;
+  readonly change: Change;
+  /** The decoded data after the change, when the change writes data. */
+  readonly data?: { value: unknown };
+  readonly done: (stored: StoredItem) => void;
+}
+
+function guard(core: Core, lease: AnyLease, state: LeaseState): LeaseGuard {
+  return { ref: state.ref, key: state.storeKey, status: core.stage('lease', lease.stage).active, fence: lease.fence };
+}
+
+/** The item after a settle: state from the store, data from what was written or claimed. */
+function settledItem(core: Core, operation: string, p: Prepared, stored: StoredItem): Item {
+  return core.codec.item(operation, stored, { data: p.data ?? { value: p.lease.item.data } });
+}
+
+async function lost(core: Core, operation: string, lease: AnyLease, state: LeaseState): Promise<LeaseLostError> {
+  const [now] = await core.call(operation, lease.key, () => core.store.find({ key: state.storeKey }, { limit: 1, returning: 'state' }));
+  const settledBy = state.settledBy === 'lost' ? undefined : state.settledBy;
+  const error = new LeaseLostError({
+    operation,
+    key: lease.key,
+    stage: lease.stage,
+    expectedFence: lease.fence,
+    held: { status: now?.status ?? null, fence: now?.fence ?? null, owner: now?.owner ?? null },
+    ...(settledBy ? { settledBy } : {}),
+  });
+  if (!settledBy) {
+    markSettled(state, 'lost');
+    core.log('warn', lease, error.message);
+    core.events.emit('leaseLost', { ...core.base(lease), operation, actualFence: error.actualFence, status: error.status });
+  }
+  return error;
+}
+
+function markSettled(state: LeaseState, by: NonNullable<LeaseState['settledBy']>): void {
+  state.settled = true;
+  state.settledBy ??= by;
+  abortLease(state, SETTLED);
+}
+
+/** Runs one guarded update; a lease no longer held throws LeaseLostError and changes nothing. */
+async function guarded(core: Core, operation: string, p: Prepared): Promise<StoredItem> {
+  const [stored] = await core.call(operation, p.lease.key, () =>
+    core.store.update(guardCondition(guard(core, p.lease, p.state)), p.change, { limit: 1, returning: 'state' }),
+  );
+  if (!stored) throw await lost(core, operation, p.lease, p.state);
+  p.done(stored);
+  return stored;
+}
+
+/** Rule 3: extends the lease by the ttl (store clock). */
+export async function renew(core: Core, lease: AnyLease): Promise<void> {
+  const stage = core.stage('renew', lease?.stage);
+  const state = core.leaseState('renew', lease);
+  const sentAt = performance.now();
+  const stored = await guarded(core, 'renew', { lease, state, change: { status: stage.active, deadline: { ms: core.def.ttlMs } }, done: () => {} });
+  state.expiresAt = stored.deadline;
+  state.provenAt = Math.max(state.provenAt, sentAt);
+  if (core.events.has('renewed')) core.events.emit('renewed', { ...core.base(lease), expiresAt: stored.deadline });
+}
+
+/** Prepares a completion: checks `to`, merges and checks a data patch. Throws before any write. */
+export function prepareComplete(core: Core, operation: string, lease: AnyLease, options: { to?: unknown; data?: unknown }): Prepared {
+  const stage = core.stage(operation, lease?.stage);
+  const state = core.leaseState(operation, lease);
+  const to = options?.to ?? stage.done[0]!;
+  if (typeof to !== 'string' || !stage.done.includes(to)) {
+    throw new ConfigError(`${operation}.to`, `\`${String(to)}\` is not a done status of stage \`${stage.name}\` (${stage.done.join(', ')}); nothing was written.`);
+  }
+  let data: { value: unknown; stored: unknown } | undefined;
+  if (options?.data !== undefined) {
+    // the lease holds the item exclusively, so the data it claimed is the stored data; the patch
+    // merges over its stored form, which is valid schema input
+    const merged = isPlainObject(state.storedData) && isPlainObject(options.data) ? { ...state.storedData, ...options.data } : options.data;
+    data = core.codec.data(operation, lease.key, merged);
+  }
+  return {
+    lease,
+    state,
+    change: completionChange(to, data?.stored),
+    ...(data ? { data } : {}),
+    done: (stored) => {
+      markSettled(state, 'completed');
+      core.wake(stored.status);
+      core.log('debug', lease, `completed into \`${stored.status}\``);
+      if (core.events.has('completed')) {
+        core.events.emit('completed', { ...core.base(lease), status: stored.status, durationMs: performance.now() - state.startedAt });
+      }
+    },
+  };
+}
+
+/** Prepares a failure: retry after backoff, or park (rule 4). */
+export function prepareFail(core: Core, operation: string, lease: AnyLease, error: unknown, options: { retry?: boolean } = {}): Prepared {
+  const stage = core.stage(operation, lease?.stage);
+  const state = core.leaseState(operation, lease);
+  const retry = willRetry(core.def, lease.attempt, error, options.retry);
+  const lastError = errorMessage(error);
+  return {
+    lease,
+    state,
+    change: failureChange(core.def, stage, lease.attempt, lastError, retry),
+    done: (stored) => {
+      markSettled(state, 'failed');
+      if (retry) core.wake();
+      core.log('warn', lease, `failed${retry ? ', will retry' : ', parked'}: ${lastError}`);
+      core.events.emit('failed', {
+        ...core.base(lease),
+        error: lastError,
+        willRetry: retry,
+        nextAttemptAt: retry ? stored.deadline : null,
+        status: stored.status,
+        durationMs: performance.now() - state.startedAt,
+      });
+    },
+  };
+}
+
+/** Prepares a release: back to the first `from` without counting the attempt. */
+export function prepareRelease(core: Core, lease: AnyLease, options: { delayMs?: number } = {}): Prepared {
+  const stage = core.stage('release', lease?.stage);
+  const state = core.leaseState('release', lease);
+  const ms = options.delayMs === undefined ? 0 : requireNumber('release.delayMs', options.delayMs, { min: 0, integer: true });
+  return {
+    lease,
+    state,
+    change: releaseChange(stage, ms),
+    done: (stored) => {
+      markSettled(state, 'released');
+      core.wake(ms === 0 ? stored.status : undefined);
+      core.events.emit('released', { ...core.base(lease), durationMs: performance.now() - state.startedAt });
+    },
+  };
+}
+
+/** Settles one prepared lease; returns the item as it is now. */
+export async function settle(core: Core, operation: string, p: Prepared): Promise<Item> {
+  return settledItem(core, operation, p, await guarded(core, operation, p));
+}
+
+/**
+ * Settles prepared leases with one `updateEach` where the store can batch, else one guarded
+ * update each. A lost lease is reported in its result, never dropped.
+ */
+export async function settleBatch(core: Core, operation: string, prepared: readonly Prepared[]): Promise<Array<BatchResult<AnyLease, Item>>> {
+  const store = core.store;
+  if (!store.capabilities.batchSettle || !store.updateEach) {
+    return Promise.all(
+      prepared.map(async (p) => {
+        try {
+          return { ok: true as const, lease: p.lease, item: await settle(core, operation, p) };
+        } catch (error) {
+          if (error instanceof LeaseLostError) return { ok: false as const, lease: p.lease, error };
+          throw error;
+        }
+      }),
+    );
+  }
+  if (prepared.length === 0) return [];
+  const rows = await core.call(operation, undefined, () =>
+    store.updateEach!(prepared.map((p) => ({ guard: guard(core, p.lease, p.state), change: p.change })), { returning: 'state' }),
+  );
+  return Promise.all(
+    prepared.map(async (p, i) => {
+      const stored = rows[i];
+      if (!stored) return { ok: false as const, lease: p.lease, error: await lost(core, operation, p.lease, p.state) };
+      p.done(stored);
+      return { ok: true as const, lease: p.lease, item: settledItem(core, operation, p, stored) };
+    }),
+  );
+}
