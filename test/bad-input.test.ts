@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ConfigError, exponentialBackoff, Tracker, ValidationError, type Store } from '../src/index.js';
+import Database from 'better-sqlite3';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { ConfigError, exponentialBackoff, StoreError, Tracker, ValidationError, type Store } from '../src/index.js';
+import { CollectionDouble } from './support/mongo-double.js';
 import { MemoryStore } from '../src/stores/memory.js';
 import { MongoStore } from '../src/stores/mongodb.js';
 import { PostgresStore } from '../src/stores/postgres.js';
@@ -27,6 +32,9 @@ describe('bad definitions are refused at construction, naming the option', () =>
     ['maxAttempts 0', { retry: { maxAttempts: 0 } }, /`retry.maxAttempts`/],
     ['maxAttempts NaN', { retry: { maxAttempts: Number.NaN } }, /`retry.maxAttempts`/],
     ['a backoff that returns NaN', { retry: { backoff: () => Number.NaN } }, /`retry.backoff\(1\)`/],
+    ['a backoff that turns NaN at a later attempt', { retry: { maxAttempts: 4, backoff: (n: number) => (n < 3 ? 10 : Number.NaN) } }, /`retry.backoff\(3\)`.*NaN/],
+    ['key fields that differ only in case', { key: z.object({ id: z.string(), ID: z.string() }) }, /`key.ID`.*letter case/],
+    ['a key field name too long for a prefixed column', { key: z.object({ ['k'.repeat(60)]: z.string() }) }, /at most 59 characters/],
     ['a backoff that is not a function', { retry: { backoff: 1000 } }, /`retry.backoff`/],
     ['an undeclared initial status', { initial: 'new' }, /`initial`.*`new` is not one of the declared statuses/],
     ['a stage with an undeclared status', { stages: { run: { from: 'queued', active: 'busy', done: 'done', failed: 'failed' } } }, /`stages.run.active`/],
@@ -95,17 +103,6 @@ describe('bad calls get a clear error and write nothing', () => {
     expect((await tracker.get({ id: 'a' }))!.status).toBe('running');
     expect((await tracker.complete(lease)).status).toBe('done');
   });
-
-  it('a backoff that turns NaN at a later attempt: fail refuses, nothing written', async () => {
-    const tracker = make({ retry: { backoff: (n: number) => (n < 2 ? 10 : Number.NaN) } });
-    await tracker.track({ id: 'a' });
-    const lease = (await tracker.claim('run', { owner: 'w' }))!;
-    await tracker.fail(lease, 'first');
-    await new Promise((r) => setTimeout(r, 15));
-    const second = (await tracker.claim('run', { owner: 'w' }))!;
-    await expect(tracker.fail(second, 'second')).rejects.toThrow(/`retry.backoff\(2\)`.*NaN/);
-    expect((await tracker.get({ id: 'a' }))!).toMatchObject({ status: 'running', lastError: 'first' });
-  });
 });
 
 describe('table and schema names carrying SQL specials are refused, never pasted', () => {
@@ -130,8 +127,48 @@ describe('table and schema names carrying SQL specials are refused, never pasted
   it('PostgresStore schema', () => {
     expect(() => new PostgresStore({ pool, table: 'ok', schema: 'public"; --' })).toThrow(/`schema`/);
   });
-  it('key fields that collide with the store\'s own columns', async () => {
-    const tracker = make({ key: z.object({ status: z.string() }) }, new SqliteStore({ filename: ':memory:', table: 'items' }));
-    await expect(tracker.init()).rejects.toThrow(/`key.status`.*a column leasehold uses itself/);
+});
+
+describe('zod 3 schemas get a clear error', () => {
+  // the shape of a zod 3 schema: `_def` and no `_zod`
+  const zod3 = (type: string) => ({ _def: { typeName: type }, parse: () => ({}), safeParse: () => ({ success: true }) });
+  it('a zod 3 key schema', () => {
+    expect(() => make({ key: zod3('ZodObject') })).toThrow(/`key`: leasehold needs zod 4 schemas/);
+  });
+  it('a zod 3 data schema', () => {
+    expect(() => make({ data: zod3('ZodObject') })).toThrow(/`data`: leasehold needs zod 4 schemas.*zod\/v4/);
+  });
+  it('a zod 3 field inside a zod 4 key object', () => {
+    expect(() => make({ key: z.object({ id: zod3('ZodString') as never }) })).toThrow(/`key.id`: leasehold needs zod 4/);
+  });
+});
+
+describe('SqliteStore files', () => {
+  it('creates the folder of a filename that does not exist yet', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'leasehold-bad-')), 'nested', 'deeper');
+    const store = new SqliteStore({ filename: join(dir, 'items.sqlite'), table: 'items' });
+    const tracker = make({}, store);
+    await tracker.track({ id: 'a' });
+    expect(existsSync(join(dir, 'items.sqlite'))).toBe(true);
+    await store.close();
+    rmSync(dirname(dirname(dir)), { recursive: true, force: true });
+  });
+  it('leaves the pragmas of a database the caller opened alone', async () => {
+    const db = new Database(':memory:');
+    db.pragma('journal_mode = MEMORY');
+    db.pragma('busy_timeout = 123');
+    await make({}, new SqliteStore({ database: db, table: 'items' })).track({ id: 'a' });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('memory');
+    expect(db.pragma('busy_timeout', { simple: true })).toBe(123);
+    db.close();
+  });
+  it('every store says the same thing when used before init', async () => {
+    const pool = { query: async () => ({ rows: [] }) };
+    const stores: Store[] = [new SqliteStore({ filename: ':memory:', table: 'items' }), new PostgresStore({ pool, table: 'items' }), new MongoStore({ collection: new CollectionDouble() as never })];
+    for (const store of stores) {
+      const error = await store.find({ status: [] }).catch((e: unknown) => e);
+      expect(error, store.name).toBeInstanceOf(StoreError);
+      expect(String(error)).toMatch(/not initialised; call `tracker.init\(\)` first/);
+    }
   });
 });

@@ -1,20 +1,33 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '..');
 
-/** Runs the example exactly as the README documents it (npx ts-node), and reads its summary. */
+const temps: string[] = [];
+const temp = (prefix: string) => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  temps.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of temps) rmSync(dir, { recursive: true, force: true });
+});
+
+/**
+ * Runs the example exactly as the README documents it (npx ts-node), and reads its summary.
+ * `--timeout` is a budget of time without progress: a loaded machine only makes it slower.
+ */
 async function example(store: string) {
-  const cwd = mkdtempSync(join(tmpdir(), 'leasehold-example-'));
+  const cwd = temp('leasehold-example-');
   const ts = join(root, 'node_modules', '.bin', 'ts-node');
   const { stdout } = await run(ts, [join(root, 'examples/partner-log/main.ts'), '--store', store, '--logs', '80', '--workers', '3', '--chaos', '--timeout', '120'], {
     cwd,
-    timeout: 150_000,
+    timeout: 240_000,
   }).catch((error: { stdout?: string; stderr?: string }) => {
     throw new Error(`the example failed:\n${error.stdout}\n${error.stderr}`);
   });
@@ -27,17 +40,17 @@ async function example(store: string) {
 
 describe('examples/partner-log end to end, with chaos', () => {
   it('on SQLite: every log processed or failed as the partner broke it, none twice', async () => {
-    const result = await example(`sqlite:${join(mkdtempSync(join(tmpdir(), 'leasehold-pl-')), 'partner-log.sqlite')}`);
+    const result = await example(`sqlite:${join(temp('leasehold-pl-'), 'partner-log.sqlite')}`);
     expect(result).toMatchObject({ logs: 80, duplicates: 0 });
     expect(result.processed + result.failed).toBe(80);
     expect(result.processed).toBeGreaterThan(70);
     expect(result.stdout).toMatch(/worker crashes\s+│\s+[1-9]/);
-  }, 180_000);
+  }, 250_000);
 
   it('on embedded PostgreSQL: the same', async () => {
     const result = await example(inject('postgresUrl'));
     expect(result).toMatchObject({ logs: 80, duplicates: 0 });
     expect(result.processed + result.failed).toBe(80);
     expect(result.processed).toBeGreaterThan(70);
-  }, 180_000);
+  }, 250_000);
 });

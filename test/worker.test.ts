@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { ConfigError, LeaseLostError, Tracker, type Lease } from '../src/index.js';
 import { MemoryStore } from '../src/stores/memory.js';
@@ -192,5 +192,89 @@ describe('logger option', () => {
     expect(lines[1]![1]).toMatch(/run: failed, will retry: Error: boom/);
     // a second settle of a lease this process already settled says so, without a warning
     await expect(tracker.complete(lease)).rejects.toThrow(/already failed by this process/);
+  });
+});
+
+describe('the worker at its edges', () => {
+  it('a handler result the store refuses is recorded: the lease is failed for good with the real cause', async () => {
+    const tracker = jobs();
+    await tracker.track({ id: 1 });
+    await tracker.track({ id: 2 });
+    const worker = tracker.work('run', async (lease) =>
+      lease.key.id === 1 ? { data: { result: 42 as never } } : { to: 'nope' as never },
+    );
+    await until(async () => (await tracker.stats()).byStatus.failed === 2);
+    await worker.stop();
+    const one = (await tracker.get({ id: 1 }))!;
+    expect(one).toMatchObject({ status: 'failed', attempts: 1 });
+    expect(one.lastError).toMatch(/^ValidationError: .*invalid data \(result:/);
+    expect((await tracker.get({ id: 2 }))!.lastError).toMatch(/^ConfigError: .*`nope` is not a done status/);
+  });
+
+  it('a renew that never returns still aborts lease.signal once the lease cannot be proven held', async () => {
+    const tracker = jobs({ ttlMs: 300 });
+    await tracker.track({ id: 1 });
+    const store = tracker.store as MemoryStore;
+    const original = store.update.bind(store);
+    // a half-open connection: renews (guarded updates that only move the deadline) hang forever
+    store.update = (cond, change, options) =>
+      cond.fence !== undefined && change.status === 'running' ? new Promise(() => {}) : original(cond, change, options);
+    let reason: unknown;
+    const worker = tracker.work(
+      'run',
+      (lease) => new Promise<void>((resolve) => lease.signal.addEventListener('abort', () => ((reason = lease.signal.reason), resolve()))),
+      { heartbeatMs: 50, renewTimeoutMs: 40, reapIntervalMs: false },
+    );
+    await until(() => reason !== undefined);
+    expect(String(reason)).toMatch(/could not be renewed for a whole ttl \(300 ms\)/);
+    await worker.stop({ timeoutMs: 100 });
+  });
+
+  it('reaps by default: an item left by a dead worker is taken over by a worker with default options', async () => {
+    const tracker = jobs({ ttlMs: 200 });
+    await tracker.track({ id: 1 });
+    // a worker that died holding the lease
+    const dead = (await tracker.claim('run', { owner: 'dead' }))!;
+    const worker = tracker.work('run', async () => ({ to: 'done' as const }));
+    await until(async () => (await tracker.get({ id: 1 }))!.status === 'done');
+    await worker.stop();
+    expect((await tracker.get({ id: 1 }))!).toMatchObject({ lastError: 'lease expired', fence: dead.fence + 2 });
+    const off = tracker.work('run', async () => {}, { reapIntervalMs: false });
+    await off.stop();
+    expect(() => tracker.work('run', async () => {}, { reapIntervalMs: 0 })).toThrow(/`work.reapIntervalMs`/);
+  });
+
+  it('errors nobody listens to go to stderr, rate-limited', async () => {
+    const tracker = jobs();
+    const store = tracker.store as MemoryStore;
+    store.update = async () => {
+      throw new Error('connection reset by peer');
+    };
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => (written.push(String(chunk)), true));
+    try {
+      const worker = tracker.work('run', async () => {}, { pollMinMs: 1, pollMaxMs: 2, reapIntervalMs: false });
+      await until(() => written.length >= 5 && (worker.processed === 0));
+      await new Promise((r) => setTimeout(r, 100));
+      await worker.stop();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(written[0]).toMatch(/\[leasehold\] claim failed: StoreError: \[leasehold\] \[memory\] `claimBatch` failed: connection reset by peer/);
+    expect(written[0]).toMatch(/A passing fault/);
+    // a burst, then quiet: dozens of failed polls printed at most a handful of lines
+    expect(written.length).toBeLessThanOrEqual(5);
+  });
+
+  it('drain() resolves once everything claimable has been handled', async () => {
+    const tracker = jobs();
+    for (let id = 0; id < 5; id++) await tracker.track({ id });
+    const worker = tracker.work('run', async () => new Promise((r) => setTimeout(r, 5)), { concurrency: 2 });
+    await worker.drain();
+    expect((await tracker.stats()).byStatus.done).toBe(5);
+    await tracker.track({ id: 9 });
+    await worker.drain();
+    expect((await tracker.get({ id: 9 }))!.status).toBe('done');
+    await worker.stop();
   });
 });

@@ -18,7 +18,7 @@ import type { PartnerLogs } from './tracker';
 
 /** What flows tell the orchestrator (over IPC when they run in child processes). */
 export type Report =
-  | { type: 'tracked' | 'seenAgain' | 'retried' | 'leaseLost' | 'apiError' }
+  | { type: 'tracked' | 'seenAgain' | 'retried' | 'leaseLost' | 'apiError' | 'ready' | 'reaped' }
   | { type: 'records'; n: number };
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -62,6 +62,8 @@ export function startWorkers(
   const { apiUrl, dataDir, concurrency, owner, report } = options;
   tracker.on('failed', (e) => e.willRetry && report({ type: 'retried' }));
   tracker.on('leaseLost', () => report({ type: 'leaseLost' }));
+  // every worker reaps expired leases (those of killed workers) by default
+  tracker.on('reaped', () => report({ type: 'reaped' }));
   // the completion is recorded only once the store accepted it: a second one would be a duplicate
   tracker.on('completed', (e) => {
     if (e.stage === 'process') void results.completed(e.key.logId, e.fence);

@@ -1,10 +1,11 @@
 /**
  * The partner-log ingestion system, end to end: a partner API, a poller process, worker
- * processes for download and process, a reaper, live progress, and a summary that proves no
+ * processes for download and process (which also reap the leases of killed workers, as every
+ * worker does by default), live progress, and a summary that proves no
  * log was processed twice.
  *
  *   npx ts-node examples/partner-log/main.ts [--store memory|sqlite:PATH|postgres://…|mongodb://…]
- *                                             [--workers N] [--logs N] [--chaos] [--timeout S] [--reset]
+ *                                             [--workers N] [--logs N] [--chaos] [--timeout S (without progress)] [--reset]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -33,11 +34,13 @@ for (const [name, n] of [['--workers', workers], ['--logs', totalLogs], ['--part
   if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer`);
 }
 
-const counters = { tracked: 0, seenAgain: 0, retried: 0, leaseLost: 0, apiError: 0, records: 0, reaped: 0, crashes: 0 };
+const counters = { tracked: 0, seenAgain: 0, retried: 0, leaseLost: 0, apiError: 0, records: 0, reaped: 0, crashes: 0, ready: 0 };
 const count = (r: Report) => {
   if (r.type === 'records') counters.records += r.n;
   else counters[r.type]++;
 };
+/** Worker processes that have started their workers (chaos kills only these). */
+const ready = new Set<number>();
 
 async function main() {
   const started = Date.now();
@@ -73,10 +76,6 @@ async function main() {
   });
   console.log(`partner API on ${api.url}; store ${opened.kind}; ${workers} worker process(es); ${totalLogs} logs${chaos ? '; CHAOS: workers are killed with SIGKILL and restarted' : ''}`);
 
-  // the reaper: expired leases of killed workers go back for another attempt
-  const reaper = setInterval(() => {
-    tracker.reapStale().then((r) => (counters.reaped += r.retried + r.failed), () => {});
-  }, 500);
 
   const children = new Map<number, ChildProcess>();
   const stopInProcess: Array<() => Promise<unknown>> = [];
@@ -86,8 +85,12 @@ async function main() {
       env: { ...process.env, TS_NODE_PROJECT: join(__dirname, 'tsconfig.json'), TS_NODE_TRANSPILE_ONLY: 'true' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    child.on('message', (m) => count(m as Report));
+    child.on('message', (m) => {
+      if ((m as Report).type === 'ready') ready.add(slot);
+      count(m as Report);
+    });
     child.on('exit', (code, signal) => {
+      ready.delete(slot);
       // chaos kills (SIGKILL) and our own stop (SIGTERM, exit 0) are expected; anything else is a bug
       if (signal === 'SIGKILL' || code === 0 || stopping) return;
       if (++unexpectedExits > 5) {
@@ -117,9 +120,13 @@ async function main() {
   let chaosTimer: NodeJS.Timeout | undefined;
   const scheduleChaos = () => {
     chaosTimer = setTimeout(() => {
-      const slot = 1 + Math.floor(Math.random() * workers);
-      const victim = children.get(slot);
-      if (victim && victim.exitCode === null) {
+      // only a worker that reported ready, and never the last one standing: the demo must
+      // make progress however slowly processes start on this machine
+      const candidates = [...ready].filter((slot) => children.get(slot)?.exitCode === null);
+      if (candidates.length >= Math.min(2, workers)) {
+        const slot = candidates[Math.floor(Math.random() * candidates.length)]!;
+        const victim = children.get(slot)!;
+        ready.delete(slot);
         victim.kill('SIGKILL');
         counters.crashes++;
         victim.once('exit', () => spawn('worker', slot));
@@ -129,7 +136,10 @@ async function main() {
   };
   if (chaos) scheduleChaos();
 
-  const deadline = started + Number(args.timeout) * 1_000;
+  // the timeout counts time without progress, not time since the start
+  const stallMs = Number(args.timeout) * 1_000;
+  let lastProgress = Date.now();
+  let lastDone = -1;
   const tty = process.stdout.isTTY;
   let lastPrint = 0;
   let stats = await tracker.stats();
@@ -137,13 +147,18 @@ async function main() {
     stats = await tracker.stats();
     const s = stats.byStatus;
     const done = s.processed + s.failed;
+    const moved = s.downloaded + s.processing + 2 * s.processed + s.failed;
+    if (moved !== lastDone) {
+      lastDone = moved;
+      lastProgress = Date.now();
+    }
     const line = `download ${bar(s.downloaded + s.processing + s.processed, totalLogs)}  process ${bar(s.processed, totalLogs)}  failed ${s.failed}  in flight ${s.downloading + s.processing}  retried ${counters.retried}  reaped ${counters.reaped}  crashes ${counters.crashes}`;
     if (tty) process.stdout.write(`\r${line}`);
     else if (Date.now() - lastPrint > 2_000) (console.log(line), (lastPrint = Date.now()));
     if (api.fullyListed() && stats.total === totalLogs && done === totalLogs) break;
     if (failure) throw new Error(failure);
-    if (Date.now() > deadline) {
-      console.error(`\npartner-log: timed out after ${args.timeout} s with ${done}/${totalLogs} logs finished`);
+    if (Date.now() - lastProgress > stallMs) {
+      console.error(`\npartner-log: no progress for ${args.timeout} s, with ${done}/${totalLogs} logs finished; giving up`);
       break;
     }
     await new Promise((r) => setTimeout(r, 250));
@@ -152,7 +167,6 @@ async function main() {
 
   stopping = true;
   clearTimeout(chaosTimer);
-  clearInterval(reaper);
   await Promise.all([...children.values()].map(stopChild));
   await Promise.all(stopInProcess.map((stop) => stop()));
   const summary = await opened.results.summary();

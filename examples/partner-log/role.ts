@@ -22,6 +22,8 @@ async function main() {
     await polling;
   } else {
     const workers = startWorkers(opened.tracker, opened.results, { apiUrl: apiUrl!, dataDir: dataDir!, concurrency: Number(concurrency), owner: `worker-${process.pid}`, report });
+    // chaos only kills workers that got going: on a busy machine starting one can take seconds
+    report({ type: 'ready' });
     await new Promise<void>((resolve) =>
       process.once('SIGTERM', () => {
         stopping = Promise.all(workers.map((w) => w.stop({ timeoutMs: 2_000 })));

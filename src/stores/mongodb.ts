@@ -156,6 +156,7 @@ export class MongoStore implements Store {
   }
 
   async update(cond: Condition, change: Change, options: UpdateOptions = {}): Promise<StoredItem[]> {
+    this.#ready('update');
     const filter = this.#filter(cond);
     const projection = options.returning === 'state' ? STATE_PROJECTION : undefined;
     if (options.limit === 1 || cond.key || cond.ref !== undefined) {
@@ -187,6 +188,7 @@ export class MongoStore implements Store {
   }
 
   async updateEach(updates: readonly GuardedUpdate[], options: { returning?: Returning } = {}): Promise<Array<StoredItem | null>> {
+    this.#ready('updateEach');
     if (updates.length === 0) return [];
     const ops = updates.map(() => this.#nextOp());
     await this.#collection.bulkWrite(
@@ -203,10 +205,12 @@ export class MongoStore implements Store {
   }
 
   async find(cond: Partial<Condition>, options: FindOptions = {}): Promise<StoredItem[]> {
+    this.#ready('find');
     return this.#find(cond, options, this.#reporting);
   }
 
   async delete(cond: Condition, options: { limit: number }): Promise<number> {
+    this.#ready('delete');
     const filter = this.#filter(cond);
     const ids = (await this.#collection.find(filter, { sort: ELIGIBLE_SORT, limit: options.limit, projection: { _id: 1 }, ...PRIMARY }).toArray()).map((d) => d._id);
     if (ids.length === 0) return 0;
@@ -215,6 +219,7 @@ export class MongoStore implements Store {
   }
 
   async stats(): Promise<StoreStats> {
+    this.#ready('stats');
     const rows = await this.#collection
       .aggregate([{ $group: { _id: '$status', n: { $sum: 1 }, future: { $sum: { $cond: [{ $gt: ['$deadline', '$$NOW'] }, 1, 0] } } } }], this.#reporting)
       .toArray();

@@ -1,0 +1,262 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { LeaseLostError, Tracker, ValidationError, type Store } from '../../src/index.js';
+import { countingStore } from '../support/counting.js';
+import { k, makeTracker, TTL } from './definition.js';
+import type { StoreHarness } from './suite.js';
+
+/** Any key field name and type; data that round-trips; definitions that change under items. */
+export function edgeContract(harness: StoreHarness): void {
+  const fresh = async (options?: Parameters<typeof makeTracker>[1]) => {
+    const store = await harness.create();
+    const tracker = makeTracker(store, options);
+    await tracker.init();
+    return { store, tracker };
+  };
+
+  describe('keys: any field name, every scalar type', () => {
+    it('key fields named like leasehold\'s own (id, status, data, owner, deadline), with Date, boolean and enum types', async () => {
+      const store = await harness.create();
+      const tracker = new Tracker({
+        store,
+        statuses: ['new', 'busy', 'done', 'failed'],
+        initial: 'new',
+        key: z.object({ id: z.string(), status: z.number(), data: z.boolean(), owner: z.enum(['ops', 'dev']), deadline: z.date() }),
+        stages: { go: { from: 'new', active: 'busy', done: 'done', failed: 'failed' } },
+      });
+      const day = new Date('2026-03-01T12:34:56.789Z');
+      const key = { id: 'a', status: 1.5, data: true, owner: 'ops' as const, deadline: day };
+      expect((await tracker.track(key)).created).toBe(true);
+      expect((await tracker.track({ ...key, deadline: new Date(day) })).created).toBe(false);
+      expect((await tracker.track({ ...key, data: false })).created).toBe(true);
+      const lease = (await tracker.claim('go', { owner: 'w', key }))!;
+      expect(lease.key).toEqual(key);
+      expect(lease.key.deadline).toBeInstanceOf(Date);
+      await tracker.complete(lease);
+      expect(await tracker.get(key)).toMatchObject({ key, status: 'done' });
+      expect((await tracker.get({ ...key, data: false }))!.status).toBe('new');
+    });
+  });
+
+  describe('data round-trips, or nothing is written', () => {
+    const dataTracker = (store: Store) =>
+      new Tracker({
+        store,
+        statuses: ['new', 'busy', 'done', 'failed'],
+        initial: 'new',
+        key: z.object({ id: z.string() }),
+        data: z.object({
+          at: z.date().optional(),
+          flag: z.boolean().optional(),
+          level: z.enum(['low', 'high']).optional(),
+          nested: z.object({ when: z.date(), list: z.array(z.number()) }).optional(),
+          name: z.string().trim().optional(),
+          upper: z.string().transform((s) => s.toUpperCase()).optional(),
+          day: z.codec(z.iso.datetime(), z.date(), { decode: (s) => new Date(s), encode: (d) => d.toISOString() }).optional(),
+        }),
+        stages: { go: { from: 'new', active: 'busy', done: 'done', failed: 'failed' } },
+      });
+
+    it('Dates, booleans, enums and nested values read back equal on every path (track, get, claim, complete)', async () => {
+      const tracker = dataTracker(await harness.create());
+      const at = new Date('2026-01-02T03:04:05.678Z');
+      const data = { at, flag: false, level: 'high' as const, nested: { when: new Date(5), list: [1, 2.5] }, name: '  padded  ' };
+      const tracked = await tracker.track({ id: 'a' }, data);
+      const expected = { ...data, name: 'padded' };
+      expect(tracked.item.data).toEqual(expected);
+      expect((await tracker.get({ id: 'a' }))!.data).toEqual(expected);
+      const lease = (await tracker.claim('go', { owner: 'w' }))!;
+      expect(lease.item.data).toEqual(expected);
+      expect(lease.item.data.at).toBeInstanceOf(Date);
+      const done = await tracker.complete(lease, { data: { at: new Date(at.getTime() + 1) } });
+      expect(done.data.at).toEqual(new Date(at.getTime() + 1));
+      expect((await tracker.get({ id: 'a' }))!.data).toEqual({ ...expected, at: new Date(at.getTime() + 1) });
+    });
+
+    it('a codec stores its input form and reads back the decoded value', async () => {
+      const tracker = dataTracker(await harness.create());
+      await tracker.track({ id: 'c' }, { day: '2026-05-05T00:00:00.000Z' });
+      expect((await tracker.get({ id: 'c' }))!.data.day).toEqual(new Date('2026-05-05T00:00:00.000Z'));
+    });
+
+    it('a transform whose output does not read back as itself is refused before anything is written, naming the field', async () => {
+      const tracker = dataTracker(await harness.create());
+      const error = await tracker.track({ id: 'b' }, { upper: 'abc' }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ValidationError);
+      expect(String(error)).toMatch(/`track` of item \{"id":"b"\}.*\.transform\(\)/);
+      expect(await tracker.get({ id: 'b' })).toBeNull();
+      // a value that is its own transform's fixed point is fine
+      expect((await tracker.track({ id: 'b' }, { upper: 'ABC' })).item.data.upper).toBe('ABC');
+      expect((await tracker.get({ id: 'b' }))!.data.upper).toBe('ABC');
+    });
+
+    it('values that cannot be stored (Map, NaN, class instances) are refused by path', async () => {
+      const store = await harness.create();
+      const tracker = new Tracker({
+        store,
+        statuses: ['new', 'busy', 'done', 'failed'],
+        initial: 'new',
+        key: z.object({ id: z.string() }),
+        data: z.object({ extra: z.unknown() }),
+        stages: { go: { from: 'new', active: 'busy', done: 'done', failed: 'failed' } },
+      });
+      for (const extra of [new Map([[1, 2]]), Number.NaN, new (class Point {})(), [1, undefined]]) {
+        await expect(tracker.track({ id: 'x' }, { extra })).rejects.toThrow(/extra.*cannot be stored/);
+      }
+      expect(await tracker.get({ id: 'x' })).toBeNull();
+    });
+  });
+
+  describe('a redeploy strands nothing', () => {
+    it('items whose attempts reached a lowered retry.maxAttempts are parked, saying why, instead of waiting forever', async () => {
+      const { store, tracker } = await fresh({ maxAttempts: 5 });
+      await tracker.track(k(1));
+      await tracker.track(k(2));
+      for (let i = 0; i < 2; i++) {
+        const lease = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
+        await tracker.fail(lease, 'flaky');
+        await harness.elapse(store, 60_000);
+      }
+      const lowered = makeTracker(store, { maxAttempts: 2 });
+      const next = await lowered.claim('download', { owner: 'w' });
+      // the stranded item was parked on the way; the other one is handed out
+      expect(next?.key).toEqual(k(2));
+      const parked = (await lowered.get(k(1)))!;
+      expect(parked).toMatchObject({ status: 'failed', stage: 'download' });
+      expect(parked.lastError).toMatch(/retry\.maxAttempts` is 2/);
+      expect((await lowered.stats()).byStatus.failed).toBe(1);
+    });
+
+    it('items in statuses the definition no longer declares are counted and findable', async () => {
+      const store = await harness.create();
+      const old = new Tracker({
+        store,
+        statuses: ['new', 'busy', 'legacy', 'failed'],
+        initial: 'new',
+        key: z.object({ id: z.string() }),
+        stages: { go: { from: 'new', active: 'busy', done: 'legacy', failed: 'failed' } },
+      });
+      await old.track({ id: 'a' });
+      await old.track({ id: 'b' });
+      await old.complete((await old.claim('go', { owner: 'w', key: { id: 'a' } }))!);
+      const current = new Tracker({
+        store,
+        statuses: ['new', 'busy', 'done', 'failed'],
+        initial: 'new',
+        key: z.object({ id: z.string() }),
+        stages: { go: { from: 'new', active: 'busy', done: 'done', failed: 'failed' } },
+      });
+      const stats = await current.stats();
+      expect(stats).toMatchObject({ total: 2, undeclared: { legacy: 1 } });
+      expect(stats.byStatus).toMatchObject({ new: 1, done: 0 });
+      const found = await current.find({ undeclared: true });
+      expect(found.map((i) => [i.key.id, i.status])).toEqual([['a', 'legacy']]);
+      expect((await current.get({ id: 'a' }))!.status).toBe('legacy');
+    });
+  });
+
+  describe('the reap is bounded', () => {
+    it('works in batches of `batchSize` with a bounded number of store calls each, and draws backoff per item', async () => {
+      const inner = await harness.create();
+      const { store, calls } = countingStore(inner);
+      let draws = 0;
+      const tracker = makeTracker(store, { backoff: () => 1_000 + ++draws * 1_000 });
+      for (let n = 0; n < 25; n++) await tracker.track(k(n));
+      expect(await tracker.claimBatch('download', { owner: 'w', limit: 25 })).toHaveLength(25);
+      await harness.elapse(inner, TTL + 1);
+      calls.length = 0;
+      draws = 0;
+      const reaped: Date[] = [];
+      tracker.on('reaped', (e) => reaped.push(e.nextAttemptAt!));
+      expect(await tracker.reapStale({ batchSize: 10 })).toEqual({ retried: 25, failed: 0 });
+      // 3 batches of the download stage (10, 10, 5) and one empty read of the process stage
+      const perBatch = inner.capabilities.batchSettle ? 2 : 11;
+      expect(calls.length).toBeLessThanOrEqual(3 * perBatch + 1);
+      expect(calls.filter((c) => c === 'find')).toHaveLength(4);
+      // every item drew its own delay: no two come back at the same instant
+      expect(new Set(reaped.map((d) => d.getTime())).size).toBe(25);
+      expect((await tracker.stats()).byStatus.pending).toBe(25);
+    });
+
+    it('a lease renewed after the reaper read it is not reaped', async () => {
+      const { store, tracker } = await fresh();
+      await tracker.track(k(1));
+      const lease = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
+      await harness.elapse(store, TTL + 1);
+      // the holder renews first: the reap's guard (expired) no longer holds
+      await tracker.renew(lease);
+      expect(await tracker.reapStale()).toEqual({ retried: 0, failed: 0 });
+      expect((await tracker.complete(lease)).status).toBe('downloaded');
+    });
+  });
+
+  describe('concurrent claimers each get their share', () => {
+    it('N concurrent claimBatch calls over N×limit eligible items claim all of them, each exactly once', async () => {
+      const { store, tracker } = await fresh();
+      const peers = harness.peer ? await Promise.all([1, 2, 3].map(() => harness.peer!(store))) : [];
+      const trackers = [tracker, ...peers.map((s) => makeTracker(s))];
+      for (let n = 0; n < 40; n++) await tracker.track(k(n));
+      const batches = await Promise.all([0, 1, 2, 3].map((i) => trackers[i % trackers.length]!.claimBatch('download', { owner: `w${i}`, limit: 10 })));
+      const seqs = batches.flat().map((l) => l.key.seq).sort((a, b) => a - b);
+      expect(seqs).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    });
+
+    it('concurrent claim-next calls hand out every item once', async () => {
+      const { store, tracker } = await fresh();
+      const peers = harness.peer ? await Promise.all([1, 2, 3].map(() => harness.peer!(store))) : [];
+      const trackers = [tracker, ...peers.map((s) => makeTracker(s))];
+      for (let n = 0; n < 30; n++) await tracker.track(k(n));
+      const won: number[] = [];
+      await Promise.all(
+        Array.from({ length: 6 }, async (_, w) => {
+          for (;;) {
+            const lease = await trackers[w % trackers.length]!.claim('download', { owner: `w${w}` });
+            if (!lease) return;
+            won.push(lease.key.seq);
+          }
+        }),
+      );
+      expect(won.sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    });
+
+    it('a stage with several from statuses claims from each, oldest first, and retries to the first', async () => {
+      const store = await harness.create();
+      const tracker = new Tracker({
+        store,
+        statuses: ['new', 'checking', 'resubmitted', 'reviewing', 'done', 'failed'],
+        initial: 'new',
+        key: z.object({ id: z.number() }),
+        stages: {
+          check: { from: 'new', active: 'checking', done: 'resubmitted', failed: 'failed' },
+          review: { from: ['new', 'resubmitted'], active: 'reviewing', done: 'done', failed: 'failed' },
+        },
+        retry: { backoff: () => 0 },
+      });
+      for (const id of [1, 2, 3]) await tracker.track({ id });
+      await tracker.complete((await tracker.claim('check', { owner: 'w', key: { id: 2 } }))!);
+      const order: number[] = [];
+      const leases = [];
+      for (let i = 0; i < 3; i++) {
+        const lease = (await tracker.claim('review', { owner: 'w' }))!;
+        order.push(lease.key.id);
+        leases.push(lease);
+      }
+      expect(order).toEqual([1, 3, 2]);
+      expect(await tracker.claim('review', { owner: 'w' })).toBeNull();
+      expect((await tracker.fail(leases[2]!, 'again')).status).toBe('new');
+    });
+  });
+
+  describe('messages say what happened', () => {
+    it('settling a lease twice says it was already settled, not lost', async () => {
+      const { tracker } = await fresh();
+      await tracker.track(k(1));
+      const lease = (await tracker.claim('download', { owner: 'w' }))!;
+      await tracker.complete(lease);
+      const error = await tracker.complete(lease).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LeaseLostError);
+      expect(error).toMatchObject({ reason: 'settled' });
+      expect(String(error)).toMatch(/already completed by this process/);
+    });
+  });
+}

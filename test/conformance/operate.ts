@@ -1,0 +1,188 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, LeaseLostError } from '../../src/index.js';
+import { k, makeTracker, TTL } from './definition.js';
+import type { StoreHarness } from './suite.js';
+
+/** The operator's verbs: schedule, retry, cancel, reschedule, purge, each one conditional update. */
+export function operateContract(harness: StoreHarness): void {
+  const fresh = async (options?: Parameters<typeof makeTracker>[1]) => {
+    const store = await harness.create();
+    const tracker = makeTracker(store, options);
+    await tracker.init();
+    return { store, tracker };
+  };
+  const repeats = Math.min(harness.raceRepeats ?? 100, 30);
+  /** Parks `n` in the download stage's failed status. */
+  const park = async (tracker: ReturnType<typeof makeTracker>, n: number) => {
+    await tracker.track(k(n));
+    const lease = (await tracker.claim('download', { owner: 'w', key: k(n) }))!;
+    await tracker.fail(lease, new Error(`broken ${n}`), { retry: false });
+  };
+
+  describe('operate: scheduled work', () => {
+    it('track with delayMs or notBefore is not claimable before then; an existing key is never changed', async () => {
+      const { store, tracker } = await fresh();
+      const first = await tracker.track(k(1), {}, { delayMs: 5_000 });
+      expect(first.item.notBefore!.getTime() - first.item.createdAt.getTime()).toBe(5_000);
+      const at = new Date(first.item.createdAt.getTime() + 60_000);
+      await tracker.track(k(2), {}, { notBefore: at });
+      expect((await tracker.get(k(2)))!.notBefore).toEqual(at);
+      expect((await tracker.track(k(1), {}, { delayMs: 0 })).created).toBe(false);
+      expect(await tracker.claim('download', { owner: 'w' })).toBeNull();
+      expect((await tracker.stats()).waiting).toBe(2);
+      await harness.elapse(store, 5_000);
+      expect((await tracker.claim('download', { owner: 'w' }))?.key).toEqual(k(1));
+      expect(await tracker.claim('download', { owner: 'w' })).toBeNull();
+      await expect(tracker.track(k(3), {}, { delayMs: -1 })).rejects.toThrow(ConfigError);
+      await expect(tracker.track(k(3), {}, { notBefore: new Date(Number.NaN) })).rejects.toThrow(/`track.notBefore`/);
+    });
+
+    it('reschedule moves a waiting item, and refuses one that is not waiting', async () => {
+      const { store, tracker } = await fresh();
+      await tracker.track(k(1));
+      const moved = (await tracker.reschedule(k(1), { delayMs: 30_000 }))!;
+      expect(moved.notBefore!.getTime() - moved.updatedAt.getTime()).toBe(30_000);
+      expect(await tracker.claim('download', { owner: 'w' })).toBeNull();
+      await harness.elapse(store, 30_000);
+      const lease = (await tracker.claim('download', { owner: 'w' }))!;
+      expect(await tracker.reschedule(k(1), { delayMs: 1 })).toBeNull();
+      expect((await tracker.get(k(1)))!.status).toBe('downloading');
+      await tracker.complete(lease);
+    });
+  });
+
+  describe('operate: retry', () => {
+    it('retry puts a parked item back in its stage\'s first from status, attempts 0, claimable now, lastError kept', async () => {
+      const { tracker } = await fresh();
+      await park(tracker, 1);
+      await tracker.track(k(2));
+      await tracker.complete((await tracker.claim('download', { owner: 'w', key: k(2) }))!);
+      const lease = (await tracker.claim('process', { owner: 'w', key: k(2) }))!;
+      await tracker.fail(lease, 'bad parse', { retry: false });
+      const one = (await tracker.retry(k(1)))!;
+      expect(one).toMatchObject({ status: 'pending', attempts: 0, lastError: 'Error: broken 1', finishedAt: null });
+      // the failed status is shared: the recorded stage decides where it goes back to
+      expect((await tracker.retry(k(2)))!).toMatchObject({ status: 'downloaded', attempts: 0 });
+      expect(await tracker.retry(k(1))).toBeNull();
+      expect(await tracker.retry(k(99))).toBeNull();
+      expect((await tracker.claim('download', { owner: 'w' }))?.key).toEqual(k(1));
+    });
+
+    it('retryAll works in bounded batches up to a limit and returns the count', async () => {
+      const { tracker } = await fresh();
+      for (let n = 0; n < 7; n++) await park(tracker, n);
+      expect(await tracker.retryAll({ limit: 3 })).toBe(3);
+      expect(await tracker.retryAll({ stage: 'process' })).toBe(0);
+      expect(await tracker.retryAll({ stage: 'download' })).toBe(4);
+      expect((await tracker.stats()).byStatus).toMatchObject({ pending: 7, failed: 0 });
+    });
+
+    it(`retry racing a claim-next: exactly one outcome per item, nothing half-applied (x${repeats})`, async () => {
+      const { store, tracker } = await fresh();
+      const peer = harness.peer ? makeTracker(await harness.peer(store)) : tracker;
+      for (let round = 0; round < repeats; round++) {
+        await park(tracker, round);
+        const [retried, lease] = await Promise.all([tracker.retry(k(round)), peer.claim('download', { owner: 'racer' })]);
+        const item = (await tracker.get(k(round)))!;
+        if (lease) {
+          // the claim saw the retried item: the retry must have won first
+          expect(retried).not.toBeNull();
+          expect(item).toMatchObject({ status: 'downloading', fence: lease.fence });
+          await peer.complete(lease);
+        } else {
+          expect(item.status).toBe(retried ? 'pending' : 'failed');
+          if (retried) await tracker.complete((await tracker.claim('download', { owner: 'w', key: k(round) }))!);
+        }
+      }
+    });
+  });
+
+  describe('operate: cancel', () => {
+    it('cancel parks a waiting item with the reason; done and failed items are left alone', async () => {
+      const { tracker } = await fresh();
+      await tracker.track(k(1));
+      const item = (await tracker.cancel(k(1), { reason: 'partner withdrew the log' }))!;
+      expect(item).toMatchObject({ status: 'failed', stage: 'download', lastError: 'cancelled: partner withdrew the log' });
+      expect(await tracker.cancel(k(1), { reason: 'again' })).toBeNull();
+      await tracker.track(k(2));
+      await tracker.complete((await tracker.claim('download', { owner: 'w', key: k(2) }))!);
+      // downloaded waits for the process stage: cancellable there
+      expect((await tracker.cancel(k(2), { reason: 'skip' }))!).toMatchObject({ status: 'failed', stage: 'process' });
+      expect(await tracker.cancel(k(404), { reason: 'x' })).toBeNull();
+      // a cancelled item can be retried like any parked one
+      expect((await tracker.retry(k(2)))!.status).toBe('downloaded');
+    });
+
+    it('cancel of a held item advances the fence: the holder\'s renew and complete are refused', async () => {
+      const { tracker } = await fresh();
+      await tracker.track(k(1));
+      const lease = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
+      const cancelled = (await tracker.cancel(k(1), { reason: 'stop' }))!;
+      expect(cancelled.fence).toBeGreaterThan(lease.fence);
+      await expect(tracker.renew(lease)).rejects.toThrow(LeaseLostError);
+      await expect(tracker.complete(lease)).rejects.toThrow(LeaseLostError);
+      expect((await tracker.get(k(1)))!).toMatchObject({ status: 'failed', lastError: 'cancelled: stop' });
+    });
+
+    it(`cancel racing complete: exactly one wins, the loser gets null or LeaseLostError (x${repeats})`, async () => {
+      const { store, tracker } = await fresh();
+      const peer = harness.peer ? makeTracker(await harness.peer(store)) : tracker;
+      for (let round = 0; round < repeats; round++) {
+        await tracker.track(k(round));
+        const lease = (await tracker.claim('download', { owner: 'w', key: k(round) }))!;
+        const [cancelled, completed] = await Promise.all([
+          peer.cancel(k(round), { reason: 'race' }),
+          tracker.complete(lease).catch((e: unknown) => e),
+        ]);
+        const item = (await tracker.get(k(round)))!;
+        if (completed instanceof LeaseLostError) {
+          expect(cancelled).not.toBeNull();
+          expect(item).toMatchObject({ status: 'failed', lastError: 'cancelled: race' });
+        } else {
+          expect(completed).toMatchObject({ status: 'downloaded' });
+          // the item waits for the next stage now, so a cancel that came second parks it there
+          if (cancelled) expect(item).toMatchObject({ status: 'failed', stage: 'process' });
+          else expect(item.status).toBe('downloaded');
+        }
+      }
+    });
+  });
+
+  describe('operate: purge', () => {
+    it('purge deletes finished items only, bounded by limit and finishedBefore', async () => {
+      const { store, tracker } = await fresh();
+      for (let n = 0; n < 5; n++) await park(tracker, n);
+      await harness.elapse(store, 60_000);
+      const cutoff = new Date((await tracker.get(k(0)))!.finishedAt!.getTime() + 30_000);
+      await park(tracker, 5);
+      expect(await tracker.purge({ status: 'failed', finishedBefore: cutoff, limit: 2 })).toEqual({ deleted: 2 });
+      expect(await tracker.purge({ status: 'failed', finishedBefore: cutoff })).toEqual({ deleted: 3 });
+      expect((await tracker.stats()).byStatus.failed).toBe(1);
+      expect(await tracker.get(k(5))).not.toBeNull();
+      // gone for good: tracking the key again makes a new item
+      expect((await tracker.track(k(0))).created).toBe(true);
+    });
+
+    it('purge refuses statuses items wait or are held in', async () => {
+      const { tracker } = await fresh();
+      for (const status of ['pending', 'downloading', 'downloaded', 'nope'] as const) {
+        await expect(tracker.purge({ status: status as 'pending' })).rejects.toThrow(ConfigError);
+      }
+      await expect(tracker.purge({ status: 'processed', limit: 0 })).rejects.toThrow(/`purge.limit`/);
+    });
+
+    it('a stale lease of a purged and re-tracked item cannot touch the new item', async () => {
+      const { store, tracker } = await fresh();
+      await tracker.track(k(1));
+      const stale = (await tracker.claim('download', { owner: 'stale', key: k(1) }))!;
+      await tracker.cancel(k(1), { reason: 'gone' });
+      expect(await tracker.purge({ status: 'failed' })).toEqual({ deleted: 1 });
+      await tracker.track(k(1));
+      await harness.elapse(store, TTL);
+      const fresh2 = (await tracker.claim('download', { owner: 'new', key: k(1) }))!;
+      expect(fresh2.fence).toBe(stale.fence);
+      await expect(tracker.complete(stale)).rejects.toThrow(LeaseLostError);
+      expect((await tracker.get(k(1)))!).toMatchObject({ status: 'downloading', owner: 'new' });
+    });
+  });
+}

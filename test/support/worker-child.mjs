@@ -1,0 +1,54 @@
+// A worker process for the worker tests: `node worker-child.mjs <mode> <store> <target> <table>`.
+// Uses the built package (dist/), as a user would. Modes:
+//   hang      run work() with a handler that never returns (the parent kills it with SIGKILL)
+//   defaults  run work() with default options; complete every item; exit on SIGTERM
+//   stop      run work() with a handler that never settles and ignores its signal, call stop()
+//             once the item is claimed, and then do nothing: the process must exit by itself
+import { Tracker } from '../../dist/index.js';
+import { jobDefinition } from './job-definition.mjs';
+
+const [mode, kind, target, table] = process.argv.slice(2);
+let store;
+let close = async () => {};
+if (kind === 'sqlite') {
+  const { SqliteStore } = await import('../../dist/stores/sqlite.js');
+  store = new SqliteStore({ filename: target, table });
+  close = () => store.close();
+} else {
+  const { default: pg } = await import('pg');
+  const { PostgresStore } = await import('../../dist/stores/postgres.js');
+  const pool = new pg.Pool({ connectionString: target, max: 4 });
+  pool.on('error', () => {});
+  store = new PostgresStore({ pool, table });
+  close = () => pool.end();
+}
+const say = (line) => process.stdout.write(`${line}\n`);
+const ttlMs = Number(process.env.LEASE_TTL_MS ?? 1_000);
+const tracker = new Tracker(jobDefinition(store, { ttlMs, backoff: () => 0 }));
+await tracker.init();
+
+if (mode === 'hang') {
+  tracker.work('run', async (lease) => {
+    say(`started ${lease.key.n} fence=${lease.fence}`);
+    await new Promise(() => {});
+  });
+} else if (mode === 'defaults') {
+  const worker = tracker.work('run', async (lease) => {
+    say(`completing ${lease.key.n} fence=${lease.fence}`);
+  });
+  say('ready');
+  process.once('SIGTERM', async () => {
+    await worker.stop();
+    await close();
+  });
+} else if (mode === 'stop') {
+  let worker;
+  const claimed = new Promise((resolve) => tracker.on('claimed', resolve));
+  worker = tracker.work('run', () => new Promise(() => {}), { heartbeatMs: 50, stopTimeoutMs: 200 });
+  await claimed;
+  await worker.stop();
+  const item = (await tracker.find({ limit: 1 }))[0];
+  say(`stopped; item ${item.status} attempts=${item.attempts}`);
+  await close();
+  // nothing else: no process.exit. Leftover timers of leasehold would keep the process alive.
+}
