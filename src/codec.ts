@@ -90,6 +90,24 @@ function same(a: unknown, b: unknown): boolean {
   return Object.is(a, b);
 }
 
+/** The path of the first place where `a` and `b` differ (in the storable form). */
+function difference(a: unknown, b: unknown, path: PropertyKey[] = []): PropertyKey[] | undefined {
+  if (same(a, b)) return undefined;
+  if (isPlainObject(a) && isPlainObject(b)) {
+    for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+      const at = difference(a[k], b[k], [...path, k]);
+      if (at) return at;
+    }
+  }
+  if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) {
+    for (let i = 0; i < a.length; i++) {
+      const at = difference(a[i], b[i], [...path, i]);
+      if (at) return at;
+    }
+  }
+  return path;
+}
+
 /** Validates keys and data against the definition, and decodes stored items. */
 export class Codec {
   readonly #def: Definition;
@@ -165,7 +183,9 @@ export class Codec {
       const back = schema.safeParse(stored);
       if (!back.success || !same(back.data, value)) {
         throw fail(
-          back.success ? [{ path: [], message: 'the value the schema outputs does not parse back to itself' }] : zodIssues(back.error),
+          back.success
+            ? [{ path: difference(back.data, value) ?? [], message: 'the value the schema outputs does not parse back to itself' }]
+            : zodIssues(back.error),
           'leasehold stores the parsed value and parses it again when reading, so a `.transform()` must give a value its own schema accepts unchanged. Use `z.codec()` (zod 4.1+) for a two-way conversion, or transform after reading; nothing was written.',
         );
       }

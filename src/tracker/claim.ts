@@ -6,7 +6,8 @@
 import type { Item } from '../codec.js';
 import { ConfigError, ValidationError } from '../errors.js';
 import { Lease } from '../lease.js';
-import type { Delay, StoredItem } from '../store.js';
+import type { NormalizedStage } from '../definition.js';
+import type { Change, Condition, Delay, StoredItem } from '../store.js';
 import { claimUpdate, exhaustedChange } from '../transitions.js';
 import { requireNumber } from '../validate.js';
 import type { AnyLease, Core } from './core.js';
@@ -72,13 +73,32 @@ export async function claim(core: Core, operation: string, stageName: string, op
   const key = options.key === undefined ? undefined : core.codec.key(operation, options.key);
   const { cond, change } = claimUpdate(core.def, stage, owner, key);
   await core.init();
+  // claim-next that only met exhausted items (parked on the way) looks again, a few times
+  for (let round = 0; ; round++) {
+    const { leases, exhausted } = await claimOnce(core, operation, stage, owner, options.key, cond, change, limit);
+    if (leases.length > 0 || exhausted === 0 || key || round >= 9) return leases;
+  }
+}
+
+async function claimOnce(
+  core: Core,
+  operation: string,
+  stage: NormalizedStage,
+  owner: string,
+  givenKey: unknown,
+  cond: Condition,
+  change: Change,
+  limit: number,
+): Promise<{ leases: AnyLease[]; exhausted: number }> {
   const sentAt = performance.now();
-  const rows = await core.call(operation, options.key, () => core.store.update(cond, change, { limit, ordered: true }));
+  const rows = await core.call(operation, givenKey, () => core.store.update(cond, change, { limit, ordered: true }));
   const leases: AnyLease[] = [];
   let invalid: ValidationError | undefined;
+  let exhausted = 0;
   for (const stored of rows) {
     if (stored.attempts > core.def.maxAttempts) {
       await park(core, operation, stored, exhaustedChange(core.def, stage, stored.attempts));
+      exhausted++;
       continue;
     }
     let item: Item;
@@ -96,7 +116,7 @@ export async function claim(core: Core, operation: string, stageName: string, op
       invalid = error;
       continue;
     }
-    const lease = new Lease(stageName, owner, item, { key: stored.key, ref: stored.ref, data: stored.data, sentAt });
+    const lease = new Lease(stage.name, owner, item, { key: stored.key, ref: stored.ref, data: stored.data, sentAt });
     leases.push(lease);
     core.log('debug', lease, 'claimed');
     if (core.events.has('claimed')) {
@@ -109,11 +129,11 @@ export async function claim(core: Core, operation: string, stageName: string, op
   }
   // a single claim of an invalid item says so; in a batch, one bad item must not cost the others
   if (invalid && rows.length === 1) throw invalid;
-  return leases;
+  return { leases, exhausted };
 }
 
 /** Parks a just-claimed item under its new fence (nobody else can hold it). */
-async function park(core: Core, operation: string, stored: StoredItem, change: Parameters<Core['store']['update']>[1]): Promise<void> {
+async function park(core: Core, operation: string, stored: StoredItem, change: Change): Promise<void> {
   await core.call(operation, stored.key, () =>
     core.store.update({ ref: stored.ref, key: stored.key, status: [stored.status], fence: stored.fence }, change, { limit: 1, returning: 'state' }),
   );

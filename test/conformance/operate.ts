@@ -153,8 +153,8 @@ export function operateContract(harness: StoreHarness): void {
       const { store, tracker } = await fresh();
       for (let n = 0; n < 5; n++) await park(tracker, n);
       await harness.elapse(store, 60_000);
-      const cutoff = new Date((await tracker.get(k(0)))!.finishedAt!.getTime() + 30_000);
       await park(tracker, 5);
+      const cutoff = new Date((await tracker.get(k(5)))!.finishedAt!.getTime() - 30_000);
       expect(await tracker.purge({ status: 'failed', finishedBefore: cutoff, limit: 2 })).toEqual({ deleted: 2 });
       expect(await tracker.purge({ status: 'failed', finishedBefore: cutoff })).toEqual({ deleted: 3 });
       expect((await tracker.stats()).byStatus.failed).toBe(1);

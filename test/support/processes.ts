@@ -1,11 +1,9 @@
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { expect } from 'vitest';
 import { Tracker, type Store } from '../../src/index.js';
 import { jobDefinition } from './job-definition.mjs';
 
-const run = promisify(execFile);
 const child = resolve(import.meta.dirname, 'race-child.mjs');
 
 /**
@@ -20,13 +18,17 @@ export async function raceAcrossProcesses(options: {
   processes: number;
   mode: 'by-key' | 'next';
 }): Promise<void> {
-  const startAt = Date.now() + 1_500;
-  const outputs = await Promise.all(
-    Array.from({ length: options.processes }, () =>
-      run(process.execPath, [child, options.store, options.target, options.table, String(options.items), options.mode, String(startAt)], { timeout: 60_000 }),
-    ),
-  );
-  const wins = outputs.map(({ stdout }) => (JSON.parse(stdout.trim().split('\n').at(-1)!) as { won: number[] }).won);
+  const racers = Array.from({ length: options.processes }, () => {
+    const proc = spawn(process.execPath, [child, options.store, options.target, options.table, String(options.items), options.mode], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let stdout = '';
+    const ready = new Promise<void>((res) => proc.stdout.on('data', (chunk: Buffer) => ((stdout += chunk.toString()), stdout.includes('ready\n') && res())));
+    const done = new Promise<string>((res, rej) => proc.on('exit', (code) => (code === 0 ? res(stdout) : rej(new Error(`race child exited with ${code}`)))));
+    return { proc, ready, done };
+  });
+  await Promise.all(racers.map((r) => r.ready));
+  for (const r of racers) r.proc.stdin.end('go\n');
+  const outputs = await Promise.all(racers.map((r) => r.done));
+  const wins = outputs.map((stdout) => (JSON.parse(stdout.trim().split('\n').at(-1)!) as { won: number[] }).won);
   const all = wins.flat().sort((a, b) => a - b);
   expect(all).toEqual(Array.from({ length: options.items }, (_, i) => i));
   // the race must have been real: more than one process won something

@@ -1,9 +1,10 @@
-// A separate process racing for the same items: `node race-child.mjs <store> <target> <table> <items> <mode> <startAt>`.
+// A separate process racing for the same items: `node race-child.mjs <store> <target> <table> <items> <mode>`.
+// It prints `ready`, waits for `go` on stdin (sent once every racer is ready), then races.
 // Prints one JSON line: the keys this process won. Uses the built package (dist/), as a user would.
 import { Tracker } from '../../dist/index.js';
 import { jobDefinition } from './job-definition.mjs';
 
-const [kind, target, table, items, mode, startAt] = process.argv.slice(2);
+const [kind, target, table, items, mode] = process.argv.slice(2);
 let store;
 let close = async () => {};
 if (kind === 'sqlite') {
@@ -29,8 +30,10 @@ if (kind === 'sqlite') {
 const tracker = new Tracker(jobDefinition(store));
 await tracker.init();
 const owner = `proc-${process.pid}`;
-// line up with the other processes so that the claims really overlap
-await new Promise((r) => setTimeout(r, Math.max(0, Number(startAt) - Date.now())));
+// line up with the other processes so that the claims really overlap, however slowly each started
+process.stdout.write('ready\n');
+await new Promise((resolve) => process.stdin.once('data', resolve));
+process.stdin.pause();
 
 const won = [];
 if (mode === 'by-key') {

@@ -134,10 +134,13 @@ export interface Statement {
 export function insertStatement(target: string, item: NewItem, keys: readonly KeyColumn[], d: Dialect, returning: string): Statement {
   const p = new Params(d);
   const values = keys.map((k) => p.add(d.keyParam(k.type, item.key[k.name]!)));
+  // placeholders in text order: SQLite's `?` are positional
+  const status = p.add(item.status);
+  const data = d.json(p.add(encodeData(item.data)));
   const deadline = item.deadline ? deadlineSql(item.deadline, d, p) : d.now;
   const text =
     `INSERT INTO ${target} (${keys.map((k) => k.sql).join(', ')}, status, data, deadline, created_at, updated_at) ` +
-    `VALUES (${values.join(', ')}, ${p.add(item.status)}, ${d.json(p.add(encodeData(item.data)))}, ${deadline}, ${d.now}, ${d.now}) ` +
+    `VALUES (${values.join(', ')}, ${status}, ${data}, ${deadline}, ${d.now}, ${d.now}) ` +
     `ON CONFLICT DO NOTHING RETURNING ${returning}`;
   return { text, values: p.values };
 }
