@@ -14,6 +14,7 @@ const workerStep = fc.record({
   stage: fc.constantFrom('download' as const, 'process' as const),
   item: fc.option(fc.nat(ITEMS - 1), { nil: null }),
   settle: fc.constantFrom('complete' as const, 'fail' as const, 'release' as const, 'renew' as const, 'abandon' as const),
+  batch: fc.boolean(),
   pause: fc.nat(8),
 });
 /** One step of the world around the workers: time passes, the reaper runs, a poller tracks again. */
@@ -24,7 +25,7 @@ const worldStep = fc.oneof(
 );
 
 describe('property: random interleavings of workers on the memory store keep every invariant', () => {
-  it('at most one live lease per item, fenced settles, no loss, bounded attempts, terminal is final', async () => {
+  it('only the newest lease of an item can act, fenced settles, no loss, bounded attempts, terminal is final, and everything finishes', async () => {
     let claims = 0;
     let lost = 0;
     await fc.assert(
@@ -37,6 +38,8 @@ describe('property: random interleavings of workers on the memory store keep eve
           const inner = new MemoryStore({ clock: () => now });
           const violations: string[] = [];
           const granted = new Map<string, Set<number>>();
+          /** The newest fence the store has handed out (claim, reap) per item. */
+          const newest = new Map<string, number>();
           const held: Array<{ key: unknown; fence: number; settled: boolean }> = [];
           const inserted = new Set<string>();
           const terminal = new Set<string>();
@@ -69,6 +72,17 @@ describe('property: random interleavings of workers on the memory store keep eve
             },
           }) as Store;
           const tracker = makeTracker(store, { maxAttempts: MAX_ATTEMPTS });
+          const bump = (key: unknown, fence: number) => newest.set(id(key), Math.max(newest.get(id(key)) ?? 0, fence));
+          tracker.on('reaped', (e) => bump(e.key, e.fence));
+          /**
+           * A lease may act (renew, settle) only while it is the newest grant for its item: once
+           * a newer claim or a reap happened, every call of the older lease must be refused. This
+           * is "at most one live lease per item", and it trips on a missing fence or status guard.
+           */
+          const mayAct = (what: string, key: unknown, fence: number) => {
+            const latest = newest.get(id(key)) ?? 0;
+            if (fence < latest) violations.push(`${what} by a lease with fence ${fence} succeeded after fence ${latest} was granted on ${id(key)}`);
+          };
 
           const guard = async (what: string, fn: () => Promise<unknown>) => {
             try {
@@ -83,8 +97,11 @@ describe('property: random interleavings of workers on the memory store keep eve
             for (const step of steps) {
               await guard('worker', async () => {
                 const options = step.item === null ? { owner: `w${w}` } : { owner: `w${w}`, key: k(step.item) };
-                const lease = await tracker.claim(step.stage, options);
+                const lease = step.batch && step.item === null
+                  ? (await tracker.claimBatch(step.stage, { owner: `w${w}`, limit: 2 }))[0]
+                  : await tracker.claim(step.stage, options);
                 if (!lease) return;
+                bump(lease.key, lease.fence);
                 claims++;
                 if (terminal.has(id(lease.key))) violations.push(`claimed ${id(lease.key)} after it reached a terminal status`);
                 const fences = granted.get(id(lease.key)) ?? new Set<number>();
@@ -95,11 +112,22 @@ describe('property: random interleavings of workers on the memory store keep eve
                 // let the world move between claim and settle
                 for (let i = 0; i < step.pause; i++) await s.schedule(Promise.resolve());
                 if (step.settle === 'abandon') return; // the worker "dies"; only the reaper can free the item
-                if (step.settle === 'renew') await tracker.renew(lease);
-                const item =
-                  step.settle === 'fail' ? await tracker.fail(lease, new Error('x'))
-                  : step.settle === 'release' ? await tracker.release(lease)
-                  : await tracker.complete(lease);
+                if (step.settle === 'renew') {
+                  await tracker.renew(lease);
+                  mayAct('renew', lease.key, lease.fence);
+                }
+                let item;
+                if (step.batch && step.settle !== 'release') {
+                  const [result] = step.settle === 'fail' ? await tracker.failBatch([{ lease, error: new Error('x') }]) : await tracker.completeBatch([lease]);
+                  if (!result!.ok) throw result!.error;
+                  item = result!.item;
+                } else {
+                  item =
+                    step.settle === 'fail' ? await tracker.fail(lease, new Error('x'))
+                    : step.settle === 'release' ? await tracker.release(lease)
+                    : await tracker.complete(lease);
+                }
+                mayAct(step.settle, lease.key, lease.fence);
                 record.settled = true;
                 if (item.fence !== lease.fence) violations.push(`${step.settle} succeeded with fence ${lease.fence} but the item holds ${item.fence}`);
               });
@@ -117,6 +145,22 @@ describe('property: random interleavings of workers on the memory store keep eve
           await s.waitFor(Promise.all(Array.from({ length: ITEMS }, (_, n) => tracker.track(k(n)))));
           await s.waitFor(Promise.all([...workers.map(runWorker), runWorld()]));
           await check('end');
+
+          // liveness: with time passing, a reaper and one honest worker, every item finishes
+          const finisher = makeTracker(inner, { maxAttempts: MAX_ATTEMPTS });
+          for (let round = 0; round < 20; round++) {
+            const left = (await inner.find({})).filter((i) => !TERMINAL.has(i.status));
+            if (left.length === 0) break;
+            now += 60_000;
+            await finisher.reapStale();
+            for (const stage of ['download', 'process'] as const) {
+              for (let lease = await finisher.claim(stage, { owner: 'finisher' }); lease; lease = await finisher.claim(stage, { owner: 'finisher' })) {
+                await finisher.complete(lease);
+              }
+            }
+          }
+          const unfinished = (await inner.find({})).filter((i) => !TERMINAL.has(i.status));
+          if (unfinished.length) violations.push(`never finished: ${unfinished.map((i) => `${id(i.key)} in ${i.status}`).join(', ')}`);
           expect(violations).toEqual([]);
         },
       ),
