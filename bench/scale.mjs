@@ -28,7 +28,7 @@ export async function scaleLatency(admin, pool, rows) {
   const reaps = [];
   for (let i = 0; i < 10; i++) {
     // expire 20 leases so that every sweep has the same small amount of work
-    await admin.query(`UPDATE "${table}" SET deadline = now() - interval '1 minute' WHERE n IN (SELECT n FROM "${table}" WHERE status = 'running' AND deadline > now() LIMIT 20)`);
+    await admin.query(`UPDATE "${table}" SET deadline = now() - interval '1 minute' WHERE key_n IN (SELECT key_n FROM "${table}" WHERE status = 'running' AND deadline > now() LIMIT 20)`);
     const started = performance.now();
     await tracker.reapStale();
     reaps.push(performance.now() - started);

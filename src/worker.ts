@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { ConfigError, LeaseLostError, ValidationError } from './errors.js';
+import { ConfigError, LeaseLostError, StoreError, ValidationError } from './errors.js';
 import { abortLease, leaseState, type Lease } from './lease.js';
 import { requireNumber, requirePositiveInt } from './validate.js';
 
@@ -75,6 +75,7 @@ interface Internals {
   onWake(fn: (status?: string) => void): () => void;
   reportError(operation: string, error: unknown, lease?: Lease): void;
   readonly def: { readonly stages: ReadonlyMap<string, { readonly from: readonly string[] }> };
+  readonly store: { readonly name: string };
 }
 
 /** A default owner id: host, pid and a random suffix. */
@@ -378,7 +379,10 @@ export class Worker<L extends Lease = Lease> {
       inFlight++;
       let timeout: ReturnType<typeof setTimeout> | undefined;
       const timedOut = new Promise<never>((_, reject) => {
-        timeout = setTimeout(() => reject(new Error(`renew timed out after ${this.#renewTimeoutMs} ms`)), this.#renewTimeoutMs);
+        timeout = setTimeout(() => {
+          const cause = Object.assign(new Error(`no answer within ${this.#renewTimeoutMs} ms (\`renewTimeoutMs\`); timed out`), { code: 'ETIMEDOUT' });
+          reject(new StoreError({ operation: 'renew', store: this.#internals.store.name, key: lease.key, cause }));
+        }, this.#renewTimeoutMs);
       });
       Promise.race([this.#driver.renew(lease), timedOut])
         .catch((error: unknown) => {

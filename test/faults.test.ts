@@ -37,8 +37,12 @@ describe('store faults: workers carry on, and every failure is a StoreError or L
     await server?.stop();
   });
 
-  const pool = (port: number) => {
-    const p = new pg.Pool({ connectionString: server.url.replace(`:${server.port}/`, `:${port}/`), max: 4, query_timeout: 1_500, connectionTimeoutMillis: 1_500 });
+  const pool = (port: number, timeouts = true) => {
+    const p = new pg.Pool({
+      connectionString: server.url.replace(`:${server.port}/`, `:${port}/`),
+      max: 4,
+      ...(timeouts ? { query_timeout: 1_500, connectionTimeoutMillis: 1_500 } : {}),
+    });
     p.on('error', () => {}); // idle connections closed by a restart or a drop are replaced
     pools.push(p);
     return p;
@@ -113,4 +117,29 @@ describe('store faults: workers carry on, and every failure is a StoreError or L
       if (fences) expect(item.fence).toBe(fences[0]);
     }
   }, 120_000);
+
+  it('a renew hung on a half-open connection (no pool-level query timeout) still aborts lease.signal', async () => {
+    const tracker = makeTracker(new PostgresStore({ pool: pool(proxy.port, false), table: 'half_open' }));
+    await tracker.track({ n: 1 });
+    let claimed = false;
+    let reason: unknown;
+    const worker = tracker.work(
+      'run',
+      (lease) =>
+        new Promise<void>((resolve) => {
+          claimed = true;
+          lease.signal.addEventListener('abort', () => ((reason = lease.signal.reason), resolve()));
+        }),
+      { heartbeatMs: 100, renewTimeoutMs: 200, reapIntervalMs: false },
+    );
+    tracker.on('error', () => {});
+    while (!claimed) await sleep(20);
+    // every byte is swallowed from now on: renews are sent and never answered
+    proxy.blackhole(true);
+    while (reason === undefined) await sleep(20);
+    proxy.blackhole(false);
+    proxy.dropAll();
+    expect(String(reason)).toMatch(/could not be renewed for a whole ttl/);
+    await worker.stop({ timeoutMs: 500 });
+  }, 60_000);
 });

@@ -226,7 +226,10 @@ export class PostgresStore implements Store {
     };
     const idx = perRow('idx', 'int', indexes);
     // the row id (the lease's ref) is the primary key: the narrowest index to find each row by
-    const guard = [`t.id = ${perRow('ref', 'bigint', updates.map((u) => u.guard.ref))}`];
+    const refs = perRow('ref', 'bigint', updates.map((u) => u.guard.ref));
+    // `= ANY` on the same array makes the planner look rows up by primary key instead of
+    // hashing every row of the status (it cannot see how short an unnest is)
+    const guard = [`t.id = ${refs}`, `t.id = ANY($${params.length}::bigint[])`];
     guard.push(`t.fence = ${perRow('fence', 'bigint', updates.map((u) => u.guard.fence))}`);
     guard.push(`t.status = ${column('from_status', 'text', (u) => u.guard.status)}`);
     if (first.guard.expired) guard.push('t.deadline <= now()');
