@@ -4,7 +4,7 @@ import { PostgresStore, type PgQuery } from '../src/stores/postgres.js';
 import type { Store } from '../src/index.js';
 import { storeContract } from './conformance/suite.js';
 import { processRaces } from './support/processes.js';
-import { expectOneRoundTripEach } from './support/round-trips.js';
+import { expectBatchRoundTrips, expectOneRoundTripEach } from './support/round-trips.js';
 import { captureClaimAndReap } from './support/explain.js';
 import { makeTracker } from './conformance/definition.js';
 
@@ -58,6 +58,24 @@ describe('PostgresStore round trips', () => {
     let statements = 0;
     const counting = { query: (q: PgQuery) => (statements++, admin.query(q.text, q.values)) };
     await expectOneRoundTripEach(new PostgresStore({ pool: counting, table: `round_trips_${run}` }), () => statements);
+  });
+
+  it('runs one statement per batch claim and settle, and two per reap batch, whatever the batch size', async () => {
+    let statements = 0;
+    const counting = { query: (q: PgQuery) => (statements++, admin.query(q.text, q.values)) };
+    let m = 0;
+    await expectBatchRoundTrips(
+      async () => {
+        const table = `batch_trips_${run}_${++m}`;
+        const store = new PostgresStore({ pool: counting, table });
+        tables.set(store, table);
+        return store;
+      },
+      (store, ms) => admin.query(`UPDATE "${tables.get(store)}" SET deadline = deadline - $1::float8 * interval '1 millisecond'`, [ms]).then(() => {}),
+      () => statements,
+      // a failBatch with a retry and a park is one statement per outcome; a reap reads, then updates, per stage
+      { claimBatch: 1, completeBatch: 1, failBatch: 2, reapStale: 3 },
+    );
   });
 });
 

@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore } from '../src/stores/sqlite.js';
@@ -11,8 +11,14 @@ import { recordingDatabase } from './support/sqlite-recorder.js';
 import { expectOneRoundTripEach } from './support/round-trips.js';
 import { captureClaimAndReap } from './support/explain.js';
 import { makeTracker } from './conformance/definition.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { raceTracker } from './support/processes.js';
+
+const run = promisify(execFile);
 
 const dir = mkdtempSync(join(tmpdir(), 'leasehold-sqlite-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const tables = new WeakMap<Store, { file: string; table: string }>();
 let n = 0;
 
@@ -66,6 +72,26 @@ describe('SqliteStore round trips', () => {
     await expectOneRoundTripEach(new SqliteStore({ database: counted, table: 'round_trips' }), () => statements);
     db.close();
   });
+});
+
+describe('SqliteStore bounded reap', () => {
+  it('reaps 20,000 expired leases carrying 4 KB of data each in a process with a 96 MB heap', async () => {
+    const file = join(dir, 'reap-heap.sqlite');
+    const table = 'reap_heap';
+    const setup = new SqliteStore({ filename: file, table });
+    await raceTracker(setup).init();
+    await setup.close();
+    const db = new Database(file);
+    const data = JSON.stringify({ blob: 'x'.repeat(4_000) });
+    const insert = db.prepare(`INSERT INTO ${table} (key_n, status, stage, data, attempts, fence, owner, deadline, created_at, updated_at) VALUES (?, 'running', 'run', ?, 1, 1, 'dead', ?, 0, 0)`);
+    db.transaction(() => {
+      for (let n = 0; n < 20_000; n++) insert.run(n, data, Date.now() - 60_000);
+    })();
+    db.close();
+    const { stdout } = await run(process.execPath, ['--max-old-space-size=96', join(import.meta.dirname, 'support/reap-child.mjs'), file, table], { timeout: 120_000 });
+    const result = JSON.parse(stdout.trim()) as { retried: number; failed: number; heapMiB: number };
+    expect(result).toMatchObject({ retried: 20_000, failed: 0 });
+  }, 150_000);
 });
 
 describe('SqliteStore query plans', () => {
