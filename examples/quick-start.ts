@@ -17,12 +17,16 @@ const logs = new Tracker({
 // A poller may see the same log many times: tracking is idempotent.
 for (const logId of ['a', 'b', 'a']) await logs.track({ logId, partnerCode: 'acme' });
 
+// Errors a worker cannot throw to anyone (store down, ...) go here; without a listener or a
+// `logger` they are printed to stderr.
+logs.on('error', (e) => console.error(`${e.operation} failed:`, e.error));
+
 // Workers claim, renew while working, and complete; a thrown error becomes a retry.
 const worker = logs.work('download', async (lease) => {
   console.log(`downloading ${lease.key.logId} with fence ${lease.fence}`);
   return { data: { bytes: 1024 } };
 }, { concurrency: 2 });
 
-while ((await logs.stats()).byStatus.downloaded < 2) await new Promise((r) => setTimeout(r, 10));
+await worker.drain(); // resolves once everything claimable has been handled
 await worker.stop();
 console.log((await logs.stats()).byStatus); // { pending: 0, downloading: 0, downloaded: 2, failed: 0 }
