@@ -158,6 +158,71 @@ describe('linearizability of recorded histories', () => {
   });
 });
 
+// The checker found this in MongoStore histories: for reapStale, claimBatch and completeBatch the
+// store runs one updateMany/bulkWrite and then reads the changed documents back by the op stamp it
+// wrote. Whatever another client does to those documents between the two commands is reported as
+// if this operation had done it, and a document another batch operation re-stamped in between is
+// not found at all. The double lets the tests run another client's call exactly in that gap.
+describe('MongoStore: a batch operation reports what it did, not what happened after it', () => {
+  /** A Collection double that runs `between` once, after the next updateMany/bulkWrite and before the read that follows it. */
+  function doubleWithGap() {
+    const double = new CollectionDouble();
+    let between: (() => Promise<unknown>) | undefined;
+    let armed = false;
+    const write =
+      <A extends unknown[], R>(f: (...args: A) => Promise<R>) =>
+      async (...args: A) => {
+        const result = await f(...args);
+        armed = between !== undefined;
+        return result;
+      };
+    const find = double.find.bind(double);
+    Object.assign(double, {
+      updateMany: write(double.updateMany.bind(double)),
+      bulkWrite: write(double.bulkWrite.bind(double)),
+      find: (...args: Parameters<typeof find>) => ({
+        toArray: async () => {
+          if (armed) {
+            armed = false;
+            const run = between!;
+            between = undefined;
+            await run();
+          }
+          return find(...args).toArray();
+        },
+      }),
+    });
+    return { collection: double as unknown as MongoCollection, gap: (f: () => Promise<unknown>) => void (between = f) };
+  }
+
+  it('reapStale: the reaped event carries the fence and status the reap left, not a later claim’s', async () => {
+    const { collection, gap } = doubleWithGap();
+    const definition = pipelineDefinition(new MongoStore({ collection }), { ttlMs: 30, backoff: () => 0 });
+    const [reaper, other] = [new Tracker(definition), new Tracker(definition)];
+    await reaper.track({ n: 1 });
+    expect((await reaper.claim('work', { owner: 'stale', key: { n: 1 } }))?.fence).toBe(1);
+    await sleep(60);
+    const reaped: Array<{ fence: number; status: string }> = [];
+    reaper.on('reaped', (e) => reaped.push({ fence: e.fence, status: e.status }));
+    gap(() => other.claim('work', { owner: 'other', key: { n: 1 } }));
+    await reaper.reapStale();
+    expect((await reaper.get({ n: 1 }))?.fence).toBe(3);
+    expect(reaped).toEqual([{ fence: 2, status: 'new' }]);
+  });
+
+  it('completeBatch: a complete that was applied is reported ok, even if another batch claims the item at once', async () => {
+    const { collection, gap } = doubleWithGap();
+    const definition = pipelineDefinition(new MongoStore({ collection }), { ttlMs: 5_000 });
+    const [worker, next] = [new Tracker(definition), new Tracker(definition)];
+    await worker.track({ n: 1 });
+    const [lease] = await worker.claimBatch('work', { owner: 'w', limit: 1 });
+    gap(() => next.claimBatch('check', { owner: 'next', limit: 2 }));
+    const [result] = await worker.completeBatch([lease!]);
+    expect((await worker.get({ n: 1 }))?.status).toBe('checking');
+    expect(result!.ok).toBe(true);
+  });
+});
+
 // ---- the checker must be able to fail ----
 
 const jobModel = itemModel({ initial: 'queued', stages: { run: { from: 'queued', active: 'running', done: 'done', failed: 'failed' } }, retry: { maxAttempts: 3 } });
@@ -247,6 +312,49 @@ describe('the checker reports doctored histories', () => {
 
   it('a claim by key that returns null while the item is claimable at once', () => {
     expectViolation([tracked, op('B:1', 'claim', { stage: 'run', key }, { lease: null }, 4, 5)], 'B:1', 'claimable at once');
+  });
+});
+
+describe('the recorder', () => {
+  it('leaves a call cut short without a return (pending), keeps what a reap took, and skips a torn last line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'leasehold-lin-rec-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'p.jsonl');
+    const sink = fileHistory(file);
+    sink.begin({ id: 'p:1', process: 'p', op: 'track', input: { key }, call: 1 });
+    sink.end('p:1', { output: { created: true, status: 'queued', fence: 0, attempts: 0 }, ret: 2 });
+    sink.begin({ id: 'p:2', process: 'p', op: 'claim', input: { stage: 'run' }, call: 3 });
+    sink.begin({ id: 'p:3', process: 'p', op: 'reapStale', input: {}, call: 4 });
+    sink.reaped('p:3', { key, fence: 2, status: 'queued', time: 5 });
+    sink.close();
+    const { appendFileSync } = await import('node:fs');
+    appendFileSync(file, '{"t":"ret","id":"p:2","outp');
+    const ops = readHistory(dir);
+    expect(ops.map((o) => [o.id, o.pending])).toEqual([['p:1', false], ['p:2', true], ['p:3', true]]);
+    expect(ops[2]!.output).toEqual({ reaped: [{ key, fence: 2, status: 'queued', time: 5 }] });
+    // the pending claim-next explains the fence the reap reports
+    expect(checkLinearizable(jobModel, ops).report).toBe('');
+  });
+
+  it('records the calls work() makes, and a completeBatch once (not again as the completes it falls back to)', async () => {
+    const store = new MemoryStore();
+    // a store that cannot settle in batches: completeBatch calls complete once per lease
+    Object.defineProperty(store, 'capabilities', { value: { batchClaim: true, batchSettle: false } });
+    const tracker = new Tracker(pipelineDefinition(store, { ttlMs: 5_000 }));
+    const history = memoryHistory();
+    const recording = recordTracker(tracker, history, 'w');
+    await Promise.all([0, 1, 2].map((n) => tracker.track({ n })));
+    const [a, b] = await tracker.claimBatch('work', { owner: 'w', limit: 2 });
+    await tracker.completeBatch([a!, b!]);
+    const worker = tracker.work('work', async () => {}, { owner: 'w' });
+    while ((await tracker.get({ n: 2 }))?.status !== 'worked') await sleep(5);
+    await worker.stop();
+    recording.stop();
+    expect(history.operations.filter((o) => o.op === 'complete')).toHaveLength(1);
+    expect(history.operations.filter((o) => o.op === 'completeBatch')).toHaveLength(1);
+    expect(history.operations.some((o) => o.op === 'claimBatch' && o.process === 'w' && (o.output as { leases: unknown[] }).leases.length === 1)).toBe(true);
+    expect(recording.problems).toEqual([]);
+    expect(checkLinearizable(model, history.operations).report).toBe('');
   });
 });
 
