@@ -15,6 +15,10 @@ export interface ChaosResult {
   unacceptedFinishes: number;
   storeErrors: number;
   otherErrors: string[];
+  /** Whether the history of every tracker call of the run is linearizable (item model, per key). */
+  linearizable: boolean;
+  /** Size of that history: calls, calls without a return (killed processes), keys, and the check's time. */
+  history: { operations: number; pending: number; keys: number; checkMs: number };
   seconds: number;
   ok: boolean;
 }

@@ -1,11 +1,16 @@
 // The crash-chaos harness: K items, P worker processes killed with SIGKILL (and frozen with
 // SIGSTOP past their lease) at random, restarted, a reaper, until every item is done. Then it
-// checks that nothing was lost and nothing was completed twice.
+// checks that nothing was lost and nothing was completed twice, and that the history of every
+// tracker call of the run (workers', the reaper's, the final reads) is linearizable.
 import { fork } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fileHistory, readHistory, recordTracker } from '../test/support/history-recorder.mjs';
+import { itemModel } from '../test/support/item-model.mjs';
+import { jobDefinition } from '../test/support/job-definition.mjs';
+import { checkLinearizable } from '../test/support/linearizability.mjs';
 import { chaosTracker, MAX_ATTEMPTS, openChaosStore, TTL_MS } from './definition.mjs';
 
 const workerScript = fileURLToPath(new URL('./worker.mjs', import.meta.url));
@@ -23,6 +28,10 @@ export async function chaosRun(options) {
   const side = await openChaosStore(kind, target, table);
   const tracker = chaosTracker(side.store, options.ttlMs);
   await tracker.init();
+  // every process appends its calls to a file of its own here
+  const historyDir = mkdtempSync(join(tmpdir(), 'leasehold-chaos-history-'));
+  const harnessHistory = fileHistory(join(historyDir, 'harness.jsonl'));
+  const recording = recordTracker(tracker, harnessHistory, 'harness');
   for (let n = 0; n < items; n += 50) {
     await Promise.all(Array.from({ length: Math.min(50, items - n) }, (_, i) => tracker.track({ n: n + i })));
   }
@@ -31,7 +40,7 @@ export async function chaosRun(options) {
   const children = new Map();
   let stopping = false;
   const spawn = (slot) => {
-    const env = { ...process.env, CLOCK_SKEW_MS: String(options.skewsMs?.[slot] ?? 0), CHAOS_EXCLUSIVE: options.exclusive ? '1' : '0', CHAOS_TTL_MS: String(options.ttlMs ?? TTL_MS) };
+    const env = { ...process.env, CHAOS_HISTORY_DIR: historyDir, CLOCK_SKEW_MS: String(options.skewsMs?.[slot] ?? 0), CHAOS_EXCLUSIVE: options.exclusive ? '1' : '0', CHAOS_TTL_MS: String(options.ttlMs ?? TTL_MS) };
     const child = fork(workerScript, [kind, target, table], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env });
     child.on('message', (m) => {
       if (m.type === 'leaseLost') counts.leaseLost++;
@@ -81,8 +90,9 @@ export async function chaosRun(options) {
       frozen.delete(slot);
     }
   })();
+  let reaping = Promise.resolve();
   const reaper = setInterval(() => {
-    tracker.reapStale().then((r) => (counts.reaped += r.retried + r.failed), () => {});
+    reaping = tracker.reapStale().then((r) => void (counts.reaped += r.retried + r.failed), () => {});
   }, 250);
 
   const started = Date.now();
@@ -99,6 +109,7 @@ export async function chaosRun(options) {
   chaos = false;
   stopping = true;
   clearInterval(reaper);
+  await reaping;
   await Promise.all([killer, freezer]);
   await Promise.all(
     [...children.values()].map(
@@ -115,6 +126,16 @@ export async function chaosRun(options) {
 
   // the checks
   const all = await tracker.find({ limit: items + 10 });
+  // the final state of every item, read through the recorded tracker, closes the history
+  for (let n = 0; n < items; n += 50) {
+    await Promise.all(Array.from({ length: Math.min(50, items - n) }, (_, i) => tracker.get({ n: n + i })));
+  }
+  harnessHistory.close();
+  const history = readHistory(historyDir);
+  const check = checkLinearizable(itemModel(jobDefinition(side.store, { maxAttempts: MAX_ATTEMPTS })), history, { toleranceMs: 2 });
+  if (!check.ok) log(`[chaos] ${kind}: the history is NOT linearizable (kept in ${historyDir}):\n${check.report.slice(0, 20_000)}`);
+  else rmSync(historyDir, { recursive: true, force: true });
+  if (recording.problems.length) counts.otherErrors.push(...recording.problems);
   const completions = await side.completions();
   const finished = await side.finishedRows();
   const byKey = new Map();
@@ -144,9 +165,12 @@ export async function chaosRun(options) {
     unacceptedFinishes: finished.length - completions.length,
     storeErrors: counts.storeErrors,
     otherErrors: counts.otherErrors,
+    linearizable: check.ok,
+    history: { operations: check.operations, pending: check.pending, keys: check.partitions, checkMs: Math.round(check.ms) },
     seconds: (Date.now() - started) / 1000,
   };
-  result.ok = lost === 0 && duplicates === 0 && wrongFence === 0 && overAttempts === 0 && counts.overlaps === 0 && counts.otherErrors.length === 0;
+  result.ok =
+    lost === 0 && duplicates === 0 && wrongFence === 0 && overAttempts === 0 && counts.overlaps === 0 && counts.otherErrors.length === 0 && check.ok;
   await side.close();
   return result;
 }
@@ -154,5 +178,5 @@ export async function chaosRun(options) {
 /** The machine-readable last line of `npm run chaos`. */
 export function chaosLine(results) {
   const sum = (k) => results.reduce((a, r) => a + r[k], 0);
-  return `chaos: items=${results[0]?.items ?? 0} lost=${sum('lost')} duplicates=${sum('duplicates')} crashes=${sum('crashes')} reaped=${sum('reaped')} leaseLost=${sum('leaseLost')} stores=${results.map((r) => r.store).join(',')}`;
+  return `chaos: items=${results[0]?.items ?? 0} lost=${sum('lost')} duplicates=${sum('duplicates')} crashes=${sum('crashes')} reaped=${sum('reaped')} leaseLost=${sum('leaseLost')} stores=${results.map((r) => r.store).join(',')} linearizable=${results.every((r) => r.linearizable) ? 'yes' : 'no'}`;
 }

@@ -1,6 +1,11 @@
 // A chaos worker process: `node chaos/worker.mjs <store> <target> <table>`. Runs `work()`,
 // records each (key, fence) it finishes and each completion the store accepted, and reports
 // lost leases to the harness over IPC. It may be killed with SIGKILL or frozen with SIGSTOP.
+// Every tracker call it makes is appended to a history file of its own (CHAOS_HISTORY_DIR) for
+// the linearizability check; a call cut short by SIGKILL is left without a return.
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { fileHistory, recordTracker } from '../test/support/history-recorder.mjs';
 import { chaosTracker, openChaosStore } from './definition.mjs';
 
 const [kind, target, table] = process.argv.slice(2);
@@ -23,6 +28,11 @@ process.on('disconnect', () => process.exit(0));
 const side = await openChaosStore(kind, target, table);
 const tracker = chaosTracker(side.store, Number(process.env.CHAOS_TTL_MS) || undefined);
 await tracker.init();
+if (process.env.CHAOS_HISTORY_DIR) {
+  // a restarted worker may get a pid an earlier one had: the name must stay unique in the run
+  const name = `worker-${process.pid}-${randomBytes(3).toString('hex')}`;
+  recordTracker(tracker, fileHistory(join(process.env.CHAOS_HISTORY_DIR, `${name}.jsonl`)), name);
+}
 tracker.on('leaseLost', () => process.send?.({ type: 'leaseLost' }));
 tracker.on('error', (e) => process.send?.({ type: 'error', name: e.error?.name, message: String(e.error?.message ?? e.error) }));
 // recorded only once the store accepted the completion

@@ -4,9 +4,13 @@ import { chaosLine, chaosRun, type ChaosResult } from '../chaos/harness.mjs';
 /** A smaller `npm run chaos`: worker processes killed with SIGKILL and frozen past their lease. */
 describe('crash chaos (small)', () => {
   const check = (result: ChaosResult) => {
-    console.log(chaosLine([result]));
+    const line = chaosLine([result]);
+    console.log(line, JSON.stringify(result.history));
     expect(result.otherErrors).toEqual([]);
-    expect(result).toMatchObject({ lost: 0, duplicates: 0, wrongFence: 0, overAttempts: 0, ok: true });
+    expect(result).toMatchObject({ lost: 0, duplicates: 0, wrongFence: 0, overAttempts: 0, linearizable: true, ok: true });
+    expect(line.endsWith(' linearizable=yes')).toBe(true);
+    // every item's history was checked, from its track to the final read
+    expect(result.history.keys).toBe(result.items);
     // the chaos must have happened for the result to mean anything
     expect(result.crashes).toBeGreaterThan(0);
     expect(result.reaped).toBeGreaterThan(0);
@@ -31,7 +35,7 @@ describe('clock skew', () => {
     it(`${kind}: workers minutes apart never hold one item at once, and no lease is reaped`, async () => {
       const result = await chaosRun({ kind, target: kind === 'postgres' ? inject('postgresUrl') : undefined, items: 150, workers: 4, skewsMs, exclusive: true, ttlMs: 5_000, timeoutMs: 90_000 });
       expect(result.otherErrors).toEqual([]);
-      expect(result).toMatchObject({ ok: true, lost: 0, duplicates: 0, overlaps: 0, reaped: 0, leaseLost: 0 });
+      expect(result).toMatchObject({ ok: true, lost: 0, duplicates: 0, overlaps: 0, reaped: 0, leaseLost: 0, linearizable: true });
     }, 120_000);
   }
 });

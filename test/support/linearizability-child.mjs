@@ -1,0 +1,48 @@
+// One process of the multi-process linearizability tests:
+// `node linearizability-child.mjs <store> <target> <table> <historyFile> <name> <seed> <clients> <operations> <ttlMs> <startAt>`.
+// Runs `clients` random clients (test/support/linearizability-client.mjs), each with a tracker of
+// its own on one shared connection pool, recording every call into one JSON-lines file. Uses the
+// built package (dist/), as a user would.
+import { exponentialBackoff, Tracker } from '../../dist/index.js';
+import { fileHistory, recordTracker } from './history-recorder.mjs';
+import { pipelineDefinition, runClient } from './linearizability-client.mjs';
+
+const [kind, target, table, historyFile, name, seed, clients, operations, ttlMs, startAt] = process.argv.slice(2);
+let store;
+let close = async () => {};
+if (kind === 'sqlite') {
+  const { SqliteStore } = await import('../../dist/stores/sqlite.js');
+  store = new SqliteStore({ filename: target, table });
+  close = () => store.close();
+} else if (kind === 'postgres') {
+  const { default: pg } = await import('pg');
+  const { PostgresStore } = await import('../../dist/stores/postgres.js');
+  const pool = new pg.Pool({ connectionString: target, max: 4 });
+  store = new PostgresStore({ pool, table });
+  close = () => pool.end();
+} else if (kind === 'mongodb') {
+  const { MongoClient } = await import('mongodb');
+  const { MongoStore } = await import('../../dist/stores/mongodb.js');
+  const client = await MongoClient.connect(target);
+  store = new MongoStore({ collection: client.db('leasehold_test').collection(table) });
+  close = () => client.close();
+} else {
+  throw new Error(`unknown store ${kind}`);
+}
+
+const sink = fileHistory(historyFile);
+const ttl = Number(ttlMs);
+const definition = pipelineDefinition(store, { ttlMs: ttl, backoff: exponentialBackoff({ baseMs: 5, maxMs: 40, jitter: true }) });
+const trackers = Array.from({ length: Number(clients) }, () => new Tracker(definition));
+await trackers[0].init();
+const recordings = trackers.map((tracker, i) => recordTracker(tracker, sink, `${name}.${i}`));
+// line up with the other processes so that their calls really overlap
+await new Promise((r) => setTimeout(r, Math.max(0, Number(startAt) - Date.now())));
+const results = await Promise.all(
+  trackers.map((tracker, i) =>
+    runClient(tracker, { owner: `${name}.${i}`, seed: Number(seed) * 100 + i, keys: 8, driftEvery: 25, operations: Number(operations), ttlMs: ttl, stale: i === 0 }),
+  ),
+);
+sink.close();
+await close();
+process.stdout.write(`${JSON.stringify({ results, problems: recordings.flatMap((r) => r.problems) })}\n`);
