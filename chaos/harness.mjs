@@ -44,6 +44,8 @@ export async function chaosRun(options) {
     const child = fork(workerScript, [kind, target, table], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env });
     child.on('message', (m) => {
       if (m.type === 'leaseLost') counts.leaseLost++;
+      // workers reap by default: expired leases of killed workers are handed back by them too
+      else if (m.type === 'reaped') counts.reaped++;
       else if (m.type === 'overlap') counts.overlaps++;
       else if (m.name === 'StoreError' || m.name === 'LeaseLostError') counts.storeErrors++;
       else counts.otherErrors.push(`${m.name}: ${m.message}`);

@@ -34,6 +34,7 @@ if (process.env.CHAOS_HISTORY_DIR) {
   recordTracker(tracker, fileHistory(join(process.env.CHAOS_HISTORY_DIR, `${name}.jsonl`)), name);
 }
 tracker.on('leaseLost', () => process.send?.({ type: 'leaseLost' }));
+tracker.on('reaped', () => process.send?.({ type: 'reaped' }));
 tracker.on('error', (e) => process.send?.({ type: 'error', name: e.error?.name, message: String(e.error?.message ?? e.error) }));
 // recorded only once the store accepted the completion
 tracker.on('completed', (e) => void side.completed(e.key.n, e.fence).catch(() => {}));
