@@ -4,11 +4,12 @@ import { normalizeDefinition, type DoneStatus, type KeySchema, type StageMap, ty
 import { ConfigError } from './errors.js';
 import type { Listener, TrackerEvents } from './events.js';
 import type { Lease } from './lease.js';
-import type { BatchResult, DataPatch, ReapResult, StageStats, TrackerStats, TrackResult } from './results.js';
+import type { BatchResult, DataPatch, ReapResult, TrackerStats, TrackResult } from './results.js';
 import type { Store } from './store.js';
 import * as claiming from './tracker/claim.js';
 import { Core, type AnyLease } from './tracker/core.js';
 import * as operating from './tracker/operate.js';
+import * as reading from './tracker/read.js';
 import { reapStale } from './tracker/reap.js';
 import * as settling from './tracker/settle.js';
 import { requirePositiveInt } from './validate.js';
@@ -251,11 +252,7 @@ export class Tracker<
 
   /** The item with this key, or `null`. */
   async get(key: z.input<K>): Promise<Item<S, z.output<K>, z.output<D>> | null> {
-    const core = this.#core;
-    const storeKey = core.codec.key('get', key);
-    await core.init();
-    const [stored] = await core.call('get', key, () => core.store.find({ key: storeKey }, { limit: 1 }));
-    return stored ? (core.codec.item('get', stored, { undeclared: true }) as Item<S, z.output<K>, z.output<D>>) : null;
+    return (await reading.get(this.#core, key)) as Item<S, z.output<K>, z.output<D>> | null;
   }
 
   /**
@@ -263,46 +260,12 @@ export class Tracker<
    * 1000). `undeclared: true` finds items left in statuses the definition no longer declares.
    */
   async find(query: { status?: S | readonly S[]; undeclared?: boolean; limit?: number } = {}): Promise<Array<Item<S, z.output<K>, z.output<D>>>> {
-    const core = this.#core;
-    const status = query.status === undefined ? undefined : ((Array.isArray(query.status) ? query.status : [query.status]) as string[]);
-    for (const s of status ?? []) {
-      if (!core.def.statuses.includes(s)) throw new ConfigError('find.status', `\`${s}\` is not a declared status (${core.def.statuses.join(', ')}); use \`{ undeclared: true }\` for items in statuses an older definition used.`);
-    }
-    const limit = requirePositiveInt('find.limit', query.limit ?? 1_000);
-    await core.init();
-    const cond = query.undeclared ? { status: status ?? [], notStatus: core.def.statuses } : { status: status ?? [] };
-    const rows = await core.call('find', undefined, () => core.store.find(cond, { limit }));
-    return rows.map((row) => core.codec.item('find', row, { undeclared: true }) as Item<S, z.output<K>, z.output<D>>);
+    return (await reading.find(this.#core, query)) as Array<Item<S, z.output<K>, z.output<D>>>;
   }
 
   /** Counts per status and per stage, expired leases, waiting and claimable items, in one store call. */
   async stats(): Promise<TrackerStats<S>> {
-    const core = this.#core;
-    await core.init();
-    const raw = (await core.call('stats', undefined, () => core.store.stats())).byStatus;
-    const count = (s: string) => raw[s] ?? { total: 0, future: 0 };
-    const sum = (list: readonly string[], pick: (c: { total: number; future: number }) => number) => list.reduce((a, s) => a + pick(count(s)), 0);
-    const stages: Record<string, StageStats> = {};
-    for (const st of core.def.stages.values()) {
-      stages[st.name] = {
-        waiting: sum(st.from, (c) => c.future),
-        claimable: sum(st.from, (c) => c.total - c.future),
-        active: count(st.active).future,
-        expired: count(st.active).total - count(st.active).future,
-        done: sum(st.done, (c) => c.total),
-        failed: count(st.failed).total,
-      };
-    }
-    const undeclared = Object.fromEntries(Object.entries(raw).filter(([s]) => !core.def.statuses.includes(s)).map(([s, c]) => [s, c.total]));
-    return {
-      byStatus: Object.fromEntries(core.def.statuses.map((s) => [s, count(s).total])) as Record<S, number>,
-      total: Object.values(raw).reduce((a, c) => a + c.total, 0),
-      expiredLeases: sum(core.def.activeStatuses, (c) => c.total - c.future),
-      waiting: sum(core.def.fromStatuses, (c) => c.future),
-      claimable: sum(core.def.fromStatuses, (c) => c.total - c.future),
-      undeclared,
-      stages,
-    };
+    return (await reading.stats(this.#core)) as TrackerStats<S>;
   }
 
   /**

@@ -1,7 +1,9 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { ConfigError, LeaseLostError, StoreError, ValidationError } from './errors.js';
+import { ConfigError, LeaseLostError, ValidationError } from './errors.js';
 import { abortLease, leaseState, type Lease } from './lease.js';
+import { startHeartbeat } from './heartbeat.js';
+import { sharedReaper, type SharedReaper } from './reaper.js';
 import { requireNumber, requirePositiveInt } from './validate.js';
 
 /** The work a worker runs per lease; its return value is passed to `complete`. */
@@ -83,50 +85,6 @@ export function defaultOwner(): string {
   return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
 }
 
-/** One background reaper per tracker per process, at the shortest interval its workers ask for. */
-class SharedReaper {
-  readonly #members = new Map<object, number>();
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #running: Promise<unknown> | undefined;
-  readonly #reap: () => Promise<unknown>;
-  readonly #report: (error: unknown) => void;
-
-  constructor(reap: () => Promise<unknown>, report: (error: unknown) => void) {
-    this.#reap = reap;
-    this.#report = report;
-  }
-
-  join(member: object, intervalMs: number): void {
-    this.#members.set(member, intervalMs);
-    if (!this.#timer) this.#schedule();
-  }
-
-  leave(member: object): void {
-    this.#members.delete(member);
-    if (this.#members.size === 0 && this.#timer) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
-  }
-
-  #schedule(): void {
-    const every = Math.min(...this.#members.values());
-    // jitter, so that processes started together do not all reap at once
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#running ??= this.#reap()
-        .catch((error: unknown) => this.#report(error))
-        .finally(() => {
-          this.#running = undefined;
-          if (this.#members.size > 0 && !this.#timer) this.#schedule();
-        });
-    }, every * (0.75 + Math.random() * 0.5));
-    // the workers' own loop keeps the process alive; the reaper alone never does
-    this.#timer.unref?.();
-  }
-}
-
-const reapers = new WeakMap<object, SharedReaper>();
 
 /**
  * A running worker loop from `tracker.work()`. It claims while it has free slots, renews
@@ -176,10 +134,8 @@ export class Worker<L extends Lease = Lease> {
     const reapEvery = options.reapIntervalMs ?? driver.ttlMs;
     if (reapEvery !== false) {
       const every = requirePositiveInt('work.reapIntervalMs', reapEvery);
-      let reaper = reapers.get(internals);
-      if (!reaper) reapers.set(internals, (reaper = new SharedReaper(() => driver.reapStale(), (e) => internals.reportError('reapStale', e))));
-      reaper.join(this, every);
-      this.#reaper = reaper;
+      this.#reaper = sharedReaper(internals, () => driver.reapStale(), (e) => internals.reportError('reapStale', e));
+      this.#reaper.join(this, every);
     }
     const from = new Set(internals.def.stages.get(stage)?.from ?? []);
     // wake for work of this stage (or when what appeared is unknown)
@@ -301,7 +257,14 @@ export class Worker<L extends Lease = Lease> {
           await this.#driver.release(lease).catch((error: unknown) => this.#internals.reportError('release', error, lease));
           continue;
         }
-        const stopHeartbeat = this.#heartbeat(lease);
+        const stopHeartbeat = startHeartbeat(lease, {
+          ttlMs: this.#driver.ttlMs,
+          everyMs: this.#heartbeatMs,
+          timeoutMs: this.#renewTimeoutMs,
+          store: this.#internals.store.name,
+          renew: (l) => this.#driver.renew(l),
+          report: (error) => this.#internals.reportError('renew', error, lease),
+        });
         const task = this.#process(lease).finally(() => {
           stopHeartbeat();
           this.#inFlight.delete(lease);
@@ -352,50 +315,5 @@ export class Worker<L extends Lease = Lease> {
     } finally {
       this.#processed++;
     }
-  }
-
-  /**
-   * Renews every `heartbeatMs`. Each renew has a timeout, and a watchdog aborts `lease.signal`
-   * once the lease can no longer be proven held (a ttl since the last claim or renew that
-   * succeeded was sent), even while a renew hangs on a half-open connection.
-   */
-  #heartbeat(lease: L): () => void {
-    const state = leaseState(lease)!;
-    const ttl = this.#driver.ttlMs;
-    let inFlight = 0;
-    let stopped = false;
-    const stop = () => {
-      stopped = true;
-      clearInterval(timer);
-    };
-    const timer = setInterval(() => {
-      if (stopped || lease.settled) return stop();
-      if (performance.now() - state.provenAt >= ttl) {
-        // past the ttl another worker may hold the item: tell the handler to stop
-        abortLease(state, new Error(`[leasehold] lease of ${JSON.stringify(lease.key)} could not be renewed for a whole ttl (${ttl} ms); it may be held by another worker now`));
-        return stop();
-      }
-      if (inFlight > 0 && inFlight >= Math.max(1, Math.floor(ttl / this.#heartbeatMs))) return;
-      inFlight++;
-      let timeout: ReturnType<typeof setTimeout> | undefined;
-      const timedOut = new Promise<never>((_, reject) => {
-        timeout = setTimeout(() => {
-          const cause = Object.assign(new Error(`no answer within ${this.#renewTimeoutMs} ms (\`renewTimeoutMs\`); timed out`), { code: 'ETIMEDOUT' });
-          reject(new StoreError({ operation: 'renew', store: this.#internals.store.name, key: lease.key, cause }));
-        }, this.#renewTimeoutMs);
-      });
-      Promise.race([this.#driver.renew(lease), timedOut])
-        .catch((error: unknown) => {
-          if (error instanceof LeaseLostError) return stop();
-          this.#internals.reportError('renew', error, lease);
-        })
-        .finally(() => {
-          clearTimeout(timeout);
-          inFlight--;
-        });
-    }, this.#heartbeatMs);
-    // the handler keeps the process alive while it runs; a heartbeat alone never does
-    timer.unref?.();
-    return stop;
   }
 }

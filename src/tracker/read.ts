@@ -1,0 +1,59 @@
+/**
+ * Reads: one item by key, items by status, and the counts. Internal.
+ * @module
+ */
+import type { Item } from '../codec.js';
+import { ConfigError } from '../errors.js';
+import type { StageStats, TrackerStats } from '../results.js';
+import type { StatusCount } from '../store.js';
+import { requirePositiveInt } from '../validate.js';
+import type { Core } from './core.js';
+
+export async function get(core: Core, key: unknown): Promise<Item | null> {
+  const storeKey = core.codec.key('get', key);
+  await core.init();
+  const [stored] = await core.call('get', key, () => core.store.find({ key: storeKey }, { limit: 1 }));
+  return stored ? core.codec.item('get', stored, { undeclared: true }) : null;
+}
+
+export async function find(core: Core, query: { status?: string | readonly string[]; undeclared?: boolean; limit?: number }): Promise<Item[]> {
+  const status = query.status === undefined ? undefined : ((Array.isArray(query.status) ? query.status : [query.status]) as string[]);
+  for (const s of status ?? []) {
+    if (!core.def.statuses.includes(s)) {
+      throw new ConfigError('find.status', `\`${s}\` is not a declared status (${core.def.statuses.join(', ')}); use \`{ undeclared: true }\` for items in statuses an older definition used.`);
+    }
+  }
+  const limit = requirePositiveInt('find.limit', query.limit ?? 1_000);
+  await core.init();
+  const cond = query.undeclared ? { status: status ?? [], notStatus: core.def.statuses } : { status: status ?? [] };
+  const rows = await core.call('find', undefined, () => core.store.find(cond, { limit }));
+  return rows.map((row) => core.codec.item('find', row, { undeclared: true }));
+}
+
+export async function stats(core: Core): Promise<TrackerStats<string>> {
+  await core.init();
+  const raw = (await core.call('stats', undefined, () => core.store.stats())).byStatus;
+  const count = (s: string): StatusCount => raw[s] ?? { total: 0, future: 0 };
+  const sum = (list: readonly string[], pick: (c: StatusCount) => number) => list.reduce((a, s) => a + pick(count(s)), 0);
+  const stages: Record<string, StageStats> = {};
+  for (const st of core.def.stages.values()) {
+    stages[st.name] = {
+      waiting: sum(st.from, (c) => c.future),
+      claimable: sum(st.from, (c) => c.total - c.future),
+      active: count(st.active).future,
+      expired: count(st.active).total - count(st.active).future,
+      done: sum(st.done, (c) => c.total),
+      failed: count(st.failed).total,
+    };
+  }
+  const undeclared = Object.fromEntries(Object.entries(raw).filter(([s]) => !core.def.statuses.includes(s)).map(([s, c]) => [s, c.total]));
+  return {
+    byStatus: Object.fromEntries(core.def.statuses.map((s) => [s, count(s).total])),
+    total: Object.values(raw).reduce((a, c) => a + c.total, 0),
+    expiredLeases: sum(core.def.activeStatuses, (c) => c.total - c.future),
+    waiting: sum(core.def.fromStatuses, (c) => c.future),
+    claimable: sum(core.def.fromStatuses, (c) => c.total - c.future),
+    undeclared,
+    stages,
+  };
+}
