@@ -5,7 +5,7 @@
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fileHistory, readHistory, recordTracker } from '../test/support/history-recorder.mjs';
 import { itemModel } from '../test/support/item-model.mjs';
@@ -174,6 +174,7 @@ export async function chaosRun(options) {
   result.ok =
     lost === 0 && duplicates === 0 && wrongFence === 0 && overAttempts === 0 && counts.overlaps === 0 && counts.otherErrors.length === 0 && check.ok;
   await side.close();
+  if (kind === 'sqlite') rmSync(dirname(target), { recursive: true, force: true });
   return result;
 }
 
