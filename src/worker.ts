@@ -59,6 +59,29 @@ export interface WorkOptions {
    * @default 30000
    */
   readonly stopTimeoutMs?: number;
+  /**
+   * Delete finished items periodically (`tracker.purge`): items in `status` that finished more
+   * than `olderThanMs` ago, checked every `everyMs` (default 60000). Off by default.
+   *
+   * @example
+   * ```ts
+   * tracker.work('process', handler, { retention: { status: 'processed', olderThanMs: 7 * 24 * 3600_000 } });
+   * ```
+   */
+  readonly retention?: Retention | readonly Retention[];
+}
+
+/** One retention rule of {@link WorkOptions.retention}. */
+export interface Retention {
+  /** A finished status (one no stage claims from or holds). */
+  readonly status: string;
+  /** Delete items that finished longer ago than this. */
+  readonly olderThanMs: number;
+  /**
+   * How often to check.
+   * @default 60000
+   */
+  readonly everyMs?: number;
 }
 
 /** The Tracker surface a Worker drives (kept structural so the worker stays generic). */
@@ -70,13 +93,14 @@ interface Driver<L extends Lease> {
   fail(lease: L, error: unknown, options?: { retry?: boolean }): Promise<unknown>;
   release(lease: L): Promise<unknown>;
   reapStale(): Promise<unknown>;
+  purge(options: { status: string; finishedBefore: Date }): Promise<unknown>;
 }
 
 /** The tracker internals a Worker uses: wake-ups, error reports, the shared reaper. */
 interface Internals {
   onWake(fn: (status?: string) => void): () => void;
   reportError(operation: string, error: unknown, lease?: Lease): void;
-  readonly def: { readonly stages: ReadonlyMap<string, { readonly from: readonly string[] }> };
+  readonly def: { readonly stages: ReadonlyMap<string, { readonly from: readonly string[] }>; readonly terminalStatuses: readonly string[] };
   readonly store: { readonly name: string };
 }
 
@@ -110,6 +134,7 @@ export class Worker<L extends Lease = Lease> {
   readonly #reaper: SharedReaper | undefined;
   readonly #loop: Promise<void>;
   readonly #drains = new Set<() => void>();
+  readonly #retention: Array<ReturnType<typeof setInterval>> = [];
   #running = true;
   #wake: (() => void) | undefined;
   #processed = 0;
@@ -136,6 +161,18 @@ export class Worker<L extends Lease = Lease> {
       const every = requirePositiveInt('work.reapIntervalMs', reapEvery);
       this.#reaper = sharedReaper(internals, () => driver.reapStale(), (e) => internals.reportError('reapStale', e));
       this.#reaper.join(this, every);
+    }
+    for (const rule of options.retention === undefined ? [] : Array.isArray(options.retention) ? options.retention : [options.retention as Retention]) {
+      const olderThanMs = requireNumber('work.retention.olderThanMs', rule?.olderThanMs, { min: 0, integer: true });
+      const everyMs = requirePositiveInt('work.retention.everyMs', rule.everyMs ?? 60_000);
+      if (!internals.def.terminalStatuses.includes(rule.status)) {
+        throw new ConfigError('work.retention.status', `\`${String(rule.status)}\` is not a finished status; retention deletes only items in ${internals.def.terminalStatuses.join(', ') || '(none in this definition)'}.`);
+      }
+      const timer = setInterval(() => {
+        driver.purge({ status: rule.status, finishedBefore: new Date(Date.now() - olderThanMs) }).catch((error: unknown) => internals.reportError('purge', error));
+      }, everyMs);
+      timer.unref?.();
+      this.#retention.push(timer);
     }
     const from = new Set(internals.def.stages.get(stage)?.from ?? []);
     // wake for work of this stage (or when what appeared is unknown)
@@ -192,6 +229,7 @@ export class Worker<L extends Lease = Lease> {
     const timeoutMs = requireNumber('stop.timeoutMs', options.timeoutMs ?? this.#stopTimeoutMs, { min: 0 });
     this.#running = false;
     this.#reaper?.leave(this);
+    for (const timer of this.#retention) clearInterval(timer);
     this.#unwake();
     this.#wake?.();
     await this.#loop;

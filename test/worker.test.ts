@@ -278,3 +278,22 @@ describe('the worker at its edges', () => {
     await worker.stop();
   });
 });
+
+describe('retention', () => {
+  it('a worker with `retention` purges finished items older than `olderThanMs`; a status items wait in is refused', async () => {
+    // the items finish ten minutes ago by the store's clock
+    const tracker = jobs({ clock: () => Date.now() - 10 * 60_000 });
+    for (let id = 0; id < 3; id++) await tracker.track({ id });
+    const worker = tracker.work('run', async () => {}, { reapIntervalMs: false });
+    await worker.drain();
+    await worker.stop();
+    expect(() => tracker.work('run', async () => {}, { retention: { status: 'queued', olderThanMs: 1 } })).toThrow(/`work.retention.status`.*not a finished status/);
+    const patient = tracker.work('run', async () => {}, { reapIntervalMs: false, retention: { status: 'done', olderThanMs: 60 * 60_000, everyMs: 10 } });
+    await new Promise((r) => setTimeout(r, 100));
+    await patient.stop();
+    expect((await tracker.stats()).byStatus.done).toBe(3);
+    const keeper = tracker.work('run', async () => {}, { reapIntervalMs: false, retention: { status: 'done', olderThanMs: 5 * 60_000, everyMs: 10 } });
+    await until(async () => (await tracker.stats()).total === 0);
+    await keeper.stop();
+  });
+});
