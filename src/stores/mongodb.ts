@@ -1,3 +1,9 @@
+/**
+ * `MongoStore`: items in a MongoDB collection you pass in (the `mongodb` driver is a peer
+ * dependency); store-clock time through `$$NOW`, majority writes by default.
+ *
+ * @module leasehold/mongodb
+ */
 import type { Collection, Document, Filter, WriteConcernSettings } from 'mongodb';
 import { ConfigError } from '../errors.js';
 import {

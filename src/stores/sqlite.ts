@@ -1,3 +1,9 @@
+/**
+ * `SqliteStore`: items in a SQLite file through `better-sqlite3` (a peer dependency); WAL mode,
+ * safe across processes on one machine.
+ *
+ * @module leasehold/sqlite
+ */
 import type Database from 'better-sqlite3';
 import { ConfigError, StoreError } from '../errors.js';
 import {
