@@ -2,7 +2,7 @@
  * leasehold: many workers share one set of work items; exactly one holds each item at a
  * time, stale workers are fenced off, and nothing is lost when a worker dies.
  *
- * @packageDocumentation
+ * @module leasehold
  */
 export { Tracker, type PurgeOptions, type TrackerDefinition, type TrackOptions } from './tracker.js';
 export type { BatchFailure, BatchResult, BatchSuccess, DataPatch, ReapResult, StageStats, TrackerStats, TrackResult } from './results.js';

@@ -1,15 +1,19 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type ExecFileSyncOptions } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import ts from 'typescript';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 /**
- * The `exports` map must match the build: every subpath imports from ESM and requires from
- * CJS, with types, from the packed tarball as a user gets it.
+ * The package as a user gets it: the packed tarball, installed in a fresh consumer project
+ * beside its peers. The `exports` map must match the build (every subpath imports from ESM and
+ * requires from CJS, with types, also under `moduleResolution: node`), publint and
+ * arethetypeswrong find nothing, and the README quick start type-checks and runs each way the
+ * README's "Run it" says.
  */
 const root = resolve(import.meta.dirname, '..');
-const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, unknown>; dependencies: Record<string, string> };
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, unknown>; devDependencies: Record<string, string> };
 const subpaths = Object.keys(pkg.exports).filter((p) => p !== './package.json').map((p) => (p === '.' ? 'leasehold' : `leasehold/${p.slice(2)}`));
 const expected: Record<string, string> = {
   leasehold: 'Tracker',
@@ -18,25 +22,57 @@ const expected: Record<string, string> = {
   'leasehold/postgres': 'PostgresStore',
   'leasehold/sqlite': 'SqliteStore',
 };
+const modules = (...path: string[]) => join(root, 'node_modules', ...path);
+/** The file a package's command runs (its `bin` entry), to start it with this Node. */
+const bin = (name: string, command = name) => {
+  const meta = JSON.parse(readFileSync(modules(name, 'package.json'), 'utf8')) as { bin: string | Record<string, string> };
+  return modules(name, typeof meta.bin === 'string' ? meta.bin : meta.bin[command]!);
+};
+const tsc = modules('typescript', 'bin', 'tsc');
 
+let tarball = '';
 let app = '';
+const run = (args: string[], options: ExecFileSyncOptions = {}) =>
+  execFileSync(process.execPath, args, { cwd: app, encoding: 'utf8', stdio: 'pipe', timeout: 120_000, ...options }) as string;
+
+/** What the quick start prints when it ran to the end: two downloads, then the final counts. */
+function expectQuickStartRan(stdout: string) {
+  const lines = stdout.trim().split('\n');
+  expect(lines.filter((l) => l.startsWith('downloading '))).toHaveLength(2);
+  expect(lines.at(-1)).toBe('{ pending: 0, downloading: 0, downloaded: 2, failed: 0 }');
+}
+
+const quickStart = () => readFileSync(join(root, 'examples', 'quick-start.ts'), 'utf8');
 
 describe('the packed package', () => {
   beforeAll(() => {
-    // dist/ was built by the global setup (test/setup/build.ts)
+    // dist/ was built by the global setup (test/setup/build.ts); --ignore-scripts keeps `prepack`
+    // from rebuilding it under the feet of the other test files running now
     const out = mkdtempSync(join(tmpdir(), 'leasehold-pack-'));
-    const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', out], { cwd: root, encoding: 'utf8' })) as Array<{ filename: string }>;
-    const filename = packed[0]!.filename;
+    const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', out], { cwd: root, encoding: 'utf8' })) as Array<{ filename: string }>;
+    tarball = join(out, packed[0]!.filename);
     app = join(out, 'app');
-    const modules = join(app, 'node_modules');
-    mkdirSync(join(modules, 'leasehold'), { recursive: true });
-    execFileSync('tar', ['-xzf', join(out, filename), '-C', join(modules, 'leasehold'), '--strip-components=1']);
-    // a user of a store subpath has its driver (and its types) installed
-    for (const dep of [...Object.keys(pkg.dependencies), '@types/node', 'mongodb', 'pg', '@types/pg', 'better-sqlite3', '@types/better-sqlite3']) {
-      mkdirSync(join(modules, dep, '..'), { recursive: true });
-      symlinkSync(join(root, 'node_modules', dep), join(modules, dep));
+    const installed = join(app, 'node_modules', 'leasehold');
+    mkdirSync(installed, { recursive: true });
+    execFileSync('tar', ['-xzf', tarball, '-C', installed, '--strip-components=1']);
+    const link = (from: string, name: string) => {
+      mkdirSync(dirname(join(app, 'node_modules', name)), { recursive: true });
+      symlinkSync(from, join(app, 'node_modules', name));
+    };
+    // as npm installs it: the package's own dependencies inside it (were zod one, a project on
+    // another zod release would get a second copy there)...
+    const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+    for (const dep of Object.keys(manifest.dependencies ?? {})) {
+      mkdirSync(dirname(join(installed, 'node_modules', dep)), { recursive: true });
+      symlinkSync(modules(dep), join(installed, 'node_modules', dep));
     }
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true }));
+    // ...and beside it the project's own: its zod, a different zod 4 minor than leasehold is
+    // developed with, the drivers of the stores it uses, and the tools of "Run it"
+    link(modules('zod-4-1'), 'zod');
+    for (const dep of ['@types/node', 'mongodb', 'pg', '@types/pg', 'better-sqlite3', '@types/better-sqlite3', 'typescript', 'ts-node', 'tsx']) link(modules(dep), dep);
+    // an ESM project, as "Run it" asks for (the quick start uses top-level await)
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+    writeFileSync(join(app, 'quick-start.ts'), quickStart());
   }, 120_000);
 
   it('declares every store subpath it builds', () => {
@@ -48,7 +84,7 @@ describe('the packed package', () => {
   it('imports every subpath from ESM', () => {
     const lines = subpaths.map((s) => `{ const m = await import('${s}'); if (typeof m.${expected[s]} !== 'function') throw new Error('${s}: ${expected[s]} missing'); }`);
     writeFileSync(join(app, 'esm.mjs'), `${lines.join('\n')}\nconsole.log('esm ok');`);
-    expect(execFileSync('node', ['esm.mjs'], { cwd: app, encoding: 'utf8' })).toContain('esm ok');
+    expect(run(['esm.mjs'])).toContain('esm ok');
   });
 
   it('requires every subpath from CJS, sharing one copy of the error classes', () => {
@@ -57,7 +93,7 @@ describe('the packed package', () => {
       join(app, 'cjs.cjs'),
       `${lines.join('\n')}\nconst a = require('leasehold'); const b = require('leasehold'); if (a.LeaseLostError !== b.LeaseLostError) throw new Error('two copies');\nconsole.log('cjs ok');`,
     );
-    expect(execFileSync('node', ['cjs.cjs'], { cwd: app, encoding: 'utf8' })).toContain('cjs ok');
+    expect(run(['cjs.cjs'])).toContain('cjs ok');
   });
 
   it('ships types that resolve for ESM and CJS consumers', () => {
@@ -69,8 +105,69 @@ describe('the packed package', () => {
         `// @ts-expect-error -- unknown stage\nvoid t.claim('nope', { owner: 'w' });\n`,
     );
     writeFileSync(join(app, 'types.cts'), `import leasehold = require('leasehold');\nimport memory = require('leasehold/memory');\nexport const x: unknown = [leasehold.Tracker, memory.MemoryStore];\n`);
-    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-    const args = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node'];
-    execFileSync('node', [tsc, ...args, 'types.mts', 'types.cts'], { cwd: app, encoding: 'utf8' });
+    run([tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node', 'types.mts', 'types.cts']);
+  }, 180_000);
+
+  it('ships subpath types that resolve under `moduleResolution: node` too (typesVersions)', () => {
+    const body = subpaths.map((s, i) => `import { ${expected[s]} as X${i} } from '${s}';\nexport const t${i}: unknown = X${i};`).join('\n');
+    writeFileSync(join(app, 'node10.ts'), body);
+    run([tsc, '--noEmit', '--strict', '--module', 'commonjs', '--moduleResolution', 'node10', '--target', 'es2022', '--types', 'node', '--esModuleInterop', '--skipLibCheck', 'node10.ts']);
+  }, 180_000);
+
+  it('passes publint on the tarball (warnings count as errors)', () => {
+    const out = run([bin('publint'), 'run', tarball, '--strict']);
+    expect(out).toContain('All good!');
+  });
+
+  it('passes arethetypeswrong on the tarball, for node10, node16 (CJS and ESM) and bundlers', () => {
+    const out = run([bin('@arethetypeswrong/cli', 'attw'), tarball, '--format', 'ascii'], { env: { ...process.env, NO_COLOR: '1' } });
+    expect(out).toContain('No problems found');
+  }, 180_000);
+
+  it('leaves zod to the project (a peer), so that one copy of its types is checked', () => {
+    const manifest = JSON.parse(readFileSync(join(app, 'node_modules', 'leasehold', 'package.json'), 'utf8')) as { dependencies?: object; peerDependencies: Record<string, string> };
+    expect(manifest.dependencies ?? {}).not.toHaveProperty('zod');
+    expect(manifest.peerDependencies.zod).toBe('^4.0.0');
+  });
+
+  it('type-checks the quick start beside another zod 4 minor, within a 1 GiB heap', () => {
+    const own = pkg.devDependencies.zod!;
+    const theirs = (JSON.parse(readFileSync(join(app, 'node_modules', 'zod', 'package.json'), 'utf8')) as { version: string }).version;
+    expect(theirs.split('.').slice(0, 2), `the project's zod (${theirs}) must be another minor than ${own}`).not.toEqual(own.split('.').slice(0, 2));
+    try {
+      // two copies of zod's types (one inside leasehold) made tsc run out of memory here
+      run(['--max-old-space-size=1024', tsc, '--noEmit', '--strict', '--module', 'nodenext', '--target', 'es2022', '--types', 'node', 'quick-start.ts'], { timeout: 240_000 });
+    } catch (error) {
+      const { stdout, stderr } = error as { stdout?: string; stderr?: string };
+      const oom = /heap out of memory|Allocation failed/.test(`${stderr}`);
+      throw new Error(`${oom ? 'tsc ran out of memory: is a second copy of zod installed inside leasehold?' : 'tsc failed'}\n${stdout}\n${stderr}`.slice(0, 4_000));
+    }
+  }, 300_000);
+
+  it('runs the quick start with ts-node (node --loader ts-node/esm)', () => {
+    expectQuickStartRan(run(['--loader', 'ts-node/esm', 'quick-start.ts']));
+  }, 180_000);
+
+  it('runs the quick start with tsx', () => {
+    expectQuickStartRan(run([bin('tsx'), 'quick-start.ts']));
+  });
+
+  it('runs the quick start as plain JavaScript (.mjs), copied as it is', () => {
+    // "Run it" says the quick start has no type annotations: it runs unchanged as JavaScript
+    writeFileSync(join(app, 'quick-start.mjs'), quickStart());
+    expectQuickStartRan(run(['quick-start.mjs']));
+  });
+
+  it('runs the quick start as CommonJS with require (.cjs)', () => {
+    // CommonJS has no top-level await: the statements after the imports go in an async function
+    const lines = quickStart().split('\n');
+    const imports = lines.filter((l) => l.startsWith('import '));
+    expect(imports.length).toBeGreaterThan(0);
+    const body = lines.filter((l) => !l.startsWith('import ')).join('\n');
+    const wrapped = `${imports.join('\n')}\nvoid (async () => {\n${body}\n})().catch((error) => { console.error(error); process.exitCode = 1; });\n`;
+    const js = ts.transpileModule(wrapped, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true } }).outputText;
+    expect(js).toContain("require(\"leasehold\")");
+    writeFileSync(join(app, 'quick-start.cjs'), js);
+    expectQuickStartRan(run(['quick-start.cjs']));
   });
 });

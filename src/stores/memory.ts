@@ -1,3 +1,9 @@
+/**
+ * `MemoryStore`: items in this process's memory, with an injectable clock. The reference
+ * implementation of the store contract; for tests and single-process use.
+ *
+ * @module leasehold/memory
+ */
 import {
   guardCondition,
   type Change,

@@ -1,5 +1,8 @@
 /**
- * @module
+ * `PostgresStore`: items in a PostgreSQL table, through a `pg.Pool` you pass in (`pg` is a peer
+ * dependency); `FOR UPDATE SKIP LOCKED` claims and the server's `now()`.
+ *
+ * @module leasehold/postgres
  */
 import { ConfigError, notInitialised } from '../errors.js';
 import type {

@@ -1,5 +1,8 @@
 /**
- * @module
+ * `SqliteStore`: items in a SQLite file through `better-sqlite3` (a peer dependency); WAL mode,
+ * safe across processes on one machine.
+ *
+ * @module leasehold/sqlite
  */
 import type Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
