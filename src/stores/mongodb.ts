@@ -4,7 +4,7 @@
  *
  * @module leasehold/mongodb
  */
-import type { Collection, Document, Filter, ObjectId, ReadPreferenceLike, WriteConcernSettings } from 'mongodb';
+import type { Collection, Document, Filter, ReadPreferenceLike, WriteConcernSettings } from 'mongodb';
 import { ConfigError, notInitialised } from '../errors.js';
 import {
   guardCondition,
@@ -25,7 +25,7 @@ import {
 } from '../store.js';
 
 /** The `Collection` methods MongoStore calls (a real `Collection` from the `mongodb` driver). */
-export type MongoCollection = Pick<Collection<Document>, 'createIndex' | 'findOneAndUpdate' | 'updateMany' | 'find' | 'bulkWrite' | 'aggregate' | 'deleteMany'>;
+export type MongoCollection = Pick<Collection<Document>, 'createIndex' | 'findOneAndUpdate' | 'find' | 'aggregate' | 'deleteMany'>;
 
 /** The part of a `Db` the store uses when given a collection name. */
 export interface MongoDbLike {
@@ -82,13 +82,16 @@ const STATE_PROJECTION = { data: 0 } as const;
  */
 export class MongoStore implements Store {
   readonly name = 'mongodb';
-  /** Batches take a bounded number of commands per round of claiming or settling. */
+  /**
+   * Batches are one `find` of candidate ids (claims) and one guarded `findOneAndUpdate` per item,
+   * sent at once over the driver's pool: never a second read that could report another client's
+   * write as the batch's own.
+   */
   readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true });
   readonly #collection: MongoCollection;
   readonly #writeConcern: WriteConcernSettings;
   readonly #reporting: { readPreference: ReadPreferenceLike };
   #keys: string[] | undefined;
-  #op = 0;
 
   constructor(options: MongoStoreOptions) {
     const { collection, db } = options ?? {};
@@ -173,18 +176,24 @@ export class MongoStore implements Store {
     }
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     const taken: StoredItem[] = [];
-    // a window of candidates, claimed with one guarded updateMany; items another claimer took
-    // meanwhile no longer match, and the next window skips past them, so concurrent batch
-    // claimers each get their share instead of all fighting over the same oldest ids
+    // a window of candidate ids, then one guarded findOneAndUpdate per id, all at once: each
+    // returns exactly what its own update did (a later write by another client cannot be mistaken
+    // for ours), an id another claimer took meanwhile no longer matches, and the next window skips
+    // past it, so concurrent batch claimers each get their share
     for (let rounds = 0; taken.length < limit && rounds < 64; rounds++) {
       const want = Math.min(limit - taken.length, 500);
       const ids = (await this.#collection.find(filter, { sort: ELIGIBLE_SORT, limit: want, projection: { _id: 1 }, ...PRIMARY }).toArray()).map((d) => d._id);
       if (ids.length === 0) break;
-      const op = this.#nextOp();
-      // the guard is repeated: a document changed since the find no longer matches
-      await this.#collection.updateMany({ $and: [{ _id: { $in: ids } }, filter] }, this.#pipeline(change, op), { writeConcern: this.#writeConcern });
-      const docs = await this.#collection.find({ _id: { $in: ids }, leaseholdOp: op }, { sort: ELIGIBLE_SORT, ...(projection ? { projection } : {}), ...PRIMARY }).toArray();
-      taken.push(...docs.map((doc) => this.#toItem(doc)));
+      const docs = await Promise.all(
+        ids.map((_id) =>
+          this.#collection.findOneAndUpdate({ $and: [{ _id }, filter] }, this.#pipeline(change), {
+            returnDocument: 'after',
+            writeConcern: this.#writeConcern,
+            ...(projection ? { projection } : {}),
+          }),
+        ),
+      );
+      for (const doc of docs) if (doc) taken.push(this.#toItem(doc));
       if (ids.length < want) break;
     }
     return taken;
@@ -192,19 +201,19 @@ export class MongoStore implements Store {
 
   async updateEach(updates: readonly GuardedUpdate[], options: { returning?: Returning } = {}): Promise<Array<StoredItem | null>> {
     this.#ready('updateEach');
-    if (updates.length === 0) return [];
-    const ops = updates.map(() => this.#nextOp());
-    await this.#collection.bulkWrite(
-      updates.map(({ guard, change }, i) => ({ updateOne: { filter: this.#filter(guardCondition(guard)), update: this.#pipeline(change, ops[i]) } })),
-      { ordered: false, writeConcern: this.#writeConcern },
+    const projection = options.returning === 'state' ? STATE_PROJECTION : undefined;
+    // one guarded findOneAndUpdate per lease (by _id, the narrowest index), all at once: each
+    // answer is exactly what that update did
+    const docs = await Promise.all(
+      updates.map(({ guard, change }) =>
+        this.#collection.findOneAndUpdate(this.#filter(guardCondition(guard)), this.#pipeline(change), {
+          returnDocument: 'after',
+          writeConcern: this.#writeConcern,
+          ...(projection ? { projection } : {}),
+        }),
+      ),
     );
-    // each update stamped its own op: the documents that carry it are the ones it changed,
-    // read back through the _id index
-    const docs = await this.#collection
-      .find({ _id: { $in: updates.map((u) => u.guard.ref) as ObjectId[] }, leaseholdOp: { $in: ops } }, { ...(options.returning === 'state' ? { projection: STATE_PROJECTION } : {}), ...PRIMARY })
-      .toArray();
-    const done = new Map(docs.map((doc) => [doc.leaseholdOp as string, this.#toItem(doc)]));
-    return ops.map((op) => done.get(op) ?? null);
+    return docs.map((doc) => (doc ? this.#toItem(doc) : null));
   }
 
   async find(cond: Partial<Condition>, options: FindOptions = {}): Promise<StoredItem[]> {
@@ -269,7 +278,7 @@ export class MongoStore implements Store {
     );
   }
 
-  #pipeline(change: Change, op?: string): Document[] {
+  #pipeline(change: Change): Document[] {
     const $set: Document = { updatedAt: '$$NOW' };
     if (change.status !== undefined) $set.status = lit(change.status);
     if (change.stage !== undefined) $set.stage = lit(change.stage);
@@ -282,12 +291,7 @@ export class MongoStore implements Store {
     if (change.data !== undefined) $set.data = lit(change.data);
     if (change.lastError !== undefined) $set.lastError = lit(change.lastError);
     if (change.finished !== undefined) $set.finishedAt = change.finished ? '$$NOW' : null;
-    if (op) $set.leaseholdOp = op;
     return [{ $set }];
-  }
-
-  #nextOp(): string {
-    return `${process.pid}:${Date.now().toString(36)}:${(this.#op++).toString(36)}:${Math.random().toString(36).slice(2, 8)}`;
   }
 
   #toItem(doc: Document): StoredItem {
