@@ -1,7 +1,7 @@
 /**
  * @module
  */
-import type { Collection, Document, Filter, ObjectId, ReadPreferenceLike, WriteConcernSettings } from 'mongodb';
+import type { Collection, Document, Filter, ObjectId, ReadConcernLevel, ReadPreferenceLike, WriteConcernSettings } from 'mongodb';
 import { ConfigError, notInitialised } from '../errors.js';
 import {
   guardCondition,
@@ -22,7 +22,7 @@ import {
 } from '../store.js';
 
 /** The `Collection` methods MongoStore calls (a real `Collection` from the `mongodb` driver). */
-export type MongoCollection = Pick<Collection<Document>, 'createIndex' | 'findOneAndUpdate' | 'updateMany' | 'find' | 'bulkWrite' | 'aggregate' | 'deleteMany'>;
+export type MongoCollection = Pick<Collection<Document>, 'createIndex' | 'findOneAndUpdate' | 'updateMany' | 'find' | 'bulkWrite' | 'aggregate' | 'deleteMany' | 'distinct'>;
 
 /** The part of a `Db` the store uses when given a collection name. */
 export interface MongoDbLike {
@@ -54,14 +54,30 @@ export interface MongoStoreOptions {
   /**
    * Read preference of reporting reads only (`tracker.get`, `find`, `stats`): dashboards may
    * read from secondaries. Every read that decides a transition (claim candidates, the reads
-   * after a batch write, a lost lease's state) always goes to the primary.
+   * after a batch write, reap candidates, a lost lease's state) always goes to the primary.
    * @default 'primary'
    */
   readonly reportingReadPreference?: ReadPreferenceLike;
+  /**
+   * Read concern of reporting reads only. `majority` shows only hand-offs that no failover can
+   * roll back, also when reading from a secondary. Reads that decide a transition use the
+   * primary's newest state (`local`): each decision is re-checked by a guarded write, and a
+   * majority snapshot, which lags the primary, would only hand them items already taken.
+   * @default 'majority'
+   */
+  readonly reportingReadConcern?: ReadConcernLevel;
 }
 
 const ELIGIBLE_SORT = { deadline: 1, _id: 1 } as const;
+/** Reads that decide a transition: the primary's newest state. */
 const PRIMARY = { readPreference: 'primary' } as const;
+/** Items claimed, read back or reaped per command. */
+const WINDOW = 500;
+/**
+ * A cursor that returns up to `n` documents in its first reply and closes itself: without a
+ * `batchSize` a server answers 101 documents first and the rest costs a `getMore`.
+ */
+const upTo = (n: number) => ({ limit: n, batchSize: n });
 const lit = (value: unknown) => ({ $literal: value });
 /** Fields a `returning: 'state'` read leaves out. */
 const STATE_PROJECTION = { data: 0 } as const;
@@ -83,7 +99,7 @@ export class MongoStore implements Store {
   readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true });
   readonly #collection: MongoCollection;
   readonly #writeConcern: WriteConcernSettings;
-  readonly #reporting: { readPreference: ReadPreferenceLike };
+  readonly #reporting: { readPreference: ReadPreferenceLike; readConcern: { level: ReadConcernLevel } };
   #keys: string[] | undefined;
   #op = 0;
 
@@ -104,7 +120,7 @@ export class MongoStore implements Store {
       throw new ConfigError('collection', '[mongodb] Missing required option `collection`: pass `db.collection(name)`, or `db` and a collection name.');
     }
     this.#writeConcern = Object.freeze({ w: 'majority', ...options.writeConcern });
-    this.#reporting = { readPreference: options.reportingReadPreference ?? 'primary' };
+    this.#reporting = Object.freeze({ readPreference: options.reportingReadPreference ?? 'primary', readConcern: { level: options.reportingReadConcern ?? 'majority' } });
   }
 
   async init(schema: StoreSchema): Promise<void> {
@@ -174,14 +190,29 @@ export class MongoStore implements Store {
     // meanwhile no longer match, and the next window skips past them, so concurrent batch
     // claimers each get their share instead of all fighting over the same oldest ids
     for (let rounds = 0; taken.length < limit && rounds < 64; rounds++) {
-      const want = Math.min(limit - taken.length, 500);
-      const ids = (await this.#collection.find(filter, { sort: ELIGIBLE_SORT, limit: want, projection: { _id: 1 }, ...PRIMARY }).toArray()).map((d) => d._id);
+      const want = Math.min(limit - taken.length, WINDOW);
+      const ids = (await this.#collection.find(filter, { sort: ELIGIBLE_SORT, ...upTo(want), projection: { _id: 1 }, ...PRIMARY }).toArray()).map((d) => d._id);
       if (ids.length === 0) break;
       const op = this.#nextOp();
+      let interrupted: unknown;
       // the guard is repeated: a document changed since the find no longer matches
-      await this.#collection.updateMany({ $and: [{ _id: { $in: ids } }, filter] }, this.#pipeline(change, op), { writeConcern: this.#writeConcern });
-      const docs = await this.#collection.find({ _id: { $in: ids }, leaseholdOp: op }, { sort: ELIGIBLE_SORT, ...(projection ? { projection } : {}), ...PRIMARY }).toArray();
+      await this.#collection.updateMany({ $and: [{ _id: { $in: ids } }, filter] }, this.#pipeline(change, op), { writeConcern: this.#writeConcern }).catch((error: unknown) => {
+        // an updateMany is not a retryable write: a failover can stop it half-way. What it did
+        // change is read back below and returned, instead of being held by nobody until the
+        // leases expire
+        interrupted = error;
+      });
+      const docs = await this.#collection
+        .find({ _id: { $in: ids }, leaseholdOp: op }, { sort: ELIGIBLE_SORT, ...upTo(ids.length), ...(projection ? { projection } : {}), ...PRIMARY })
+        .toArray()
+        .catch((error: unknown) => {
+          throw interrupted ?? error;
+        });
       taken.push(...docs.map((doc) => this.#toItem(doc)));
+      if (interrupted !== undefined) {
+        if (taken.length === 0) throw interrupted;
+        break;
+      }
       if (ids.length < want) break;
     }
     return taken;
@@ -198,39 +229,69 @@ export class MongoStore implements Store {
     // each update stamped its own op: the documents that carry it are the ones it changed,
     // read back through the _id index
     const docs = await this.#collection
-      .find({ _id: { $in: updates.map((u) => u.guard.ref) as ObjectId[] }, leaseholdOp: { $in: ops } }, { ...(options.returning === 'state' ? { projection: STATE_PROJECTION } : {}), ...PRIMARY })
+      .find(
+        { _id: { $in: updates.map((u) => u.guard.ref) as ObjectId[] }, leaseholdOp: { $in: ops } },
+        { ...upTo(updates.length), ...(options.returning === 'state' ? { projection: STATE_PROJECTION } : {}), ...PRIMARY },
+      )
       .toArray();
     const done = new Map(docs.map((doc) => [doc.leaseholdOp as string, this.#toItem(doc)]));
     return ops.map((op) => done.get(op) ?? null);
   }
 
+  /**
+   * Reporting reads (`tracker.get`, `find`) go where `reportingReadPreference` says. The reads a
+   * transition makes ask for states only (`returning: 'state'`: reap candidates, a lost lease's
+   * holder), and those go to the primary.
+   */
   async find(cond: Partial<Condition>, options: FindOptions = {}): Promise<StoredItem[]> {
     this.#ready('find');
-    return this.#find(cond, options, this.#reporting);
+    const read = options.returning === 'state' ? PRIMARY : this.#reporting;
+    if (cond.key === undefined && cond.ref === undefined && !(cond.status && cond.status.length > 0)) {
+      // "any status" becomes the statuses present (a DISTINCT_SCAN of the status index): then
+      // the status/deadline index serves the read in eligible order, merging one range per
+      // status, instead of a sort of the whole collection
+      const present = (await this.#collection.distinct('status', {}, read)) as string[];
+      const statuses = present.filter((s) => !cond.notStatus?.includes(s));
+      if (statuses.length === 0) return [];
+      return this.#find({ ...cond, status: statuses, notStatus: [] }, options, read);
+    }
+    return this.#find(cond, options, read);
   }
 
   async delete(cond: Condition, options: { limit: number }): Promise<number> {
     this.#ready('delete');
     const filter = this.#filter(cond);
-    const ids = (await this.#collection.find(filter, { sort: ELIGIBLE_SORT, limit: options.limit, projection: { _id: 1 }, ...PRIMARY }).toArray()).map((d) => d._id);
+    const ids = (await this.#collection.find(filter, { sort: ELIGIBLE_SORT, ...upTo(options.limit), projection: { _id: 1 }, ...PRIMARY }).toArray()).map((d) => d._id);
     if (ids.length === 0) return 0;
     const result = await this.#collection.deleteMany({ $and: [{ _id: { $in: ids } }, filter] }, { writeConcern: this.#writeConcern });
     return result.deletedCount;
   }
 
+  /**
+   * One aggregation over the status/deadline index. Every status is a string, so the range
+   * `status >= ''` takes every item, and the pipeline needs only `status` and `deadline`: the
+   * server counts from the index alone without fetching a document. It still reads one index
+   * entry per item: a reporting read, sent where `reportingReadPreference` says.
+   */
   async stats(): Promise<StoreStats> {
     this.#ready('stats');
     const rows = await this.#collection
-      .aggregate([{ $group: { _id: '$status', n: { $sum: 1 }, future: { $sum: { $cond: [{ $gt: ['$deadline', '$$NOW'] }, 1, 0] } } } }], this.#reporting)
+      .aggregate(
+        [
+          { $match: { status: { $gte: '' } } },
+          { $group: { _id: '$status', n: { $sum: 1 }, future: { $sum: { $cond: [{ $gt: ['$deadline', '$$NOW'] }, 1, 0] } } } },
+        ],
+        this.#reporting,
+      )
       .toArray();
     return { byStatus: Object.fromEntries(rows.map((r) => [r._id as string, { total: r.n as number, future: r.future as number }])) };
   }
 
-  async #find(cond: Partial<Condition>, options: FindOptions, read: { readPreference: ReadPreferenceLike }): Promise<StoredItem[]> {
+  async #find(cond: Partial<Condition>, options: FindOptions, read: Document): Promise<StoredItem[]> {
     const docs = await this.#collection
       .find(this.#filter(cond), {
         sort: ELIGIBLE_SORT,
-        ...(options.limit ? { limit: options.limit } : {}),
+        ...(options.limit ? upTo(options.limit) : {}),
         ...(options.returning === 'state' ? { projection: STATE_PROJECTION } : {}),
         ...read,
       })
