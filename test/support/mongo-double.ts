@@ -121,6 +121,12 @@ export class CollectionDouble {
     };
   }
 
+  async insertMany(docs: Document[], options: Document = {}): Promise<{ insertedCount: number }> {
+    await this.#turn('insertMany', {}, options);
+    for (const doc of docs) this.#insert({ _id: this.#nextId++, ...structuredClone(doc) });
+    return { insertedCount: docs.length };
+  }
+
   async distinct(field: string, filter: Document = {}, options: Document = {}): Promise<unknown[]> {
     await this.#turn('distinct', filter, { ...options, key: field });
     // with no filter, a server answers from an index that leads with the field (DISTINCT_SCAN)
