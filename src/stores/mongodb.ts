@@ -71,7 +71,7 @@ export interface MongoStoreOptions {
 const ELIGIBLE_SORT = { deadline: 1, _id: 1 } as const;
 /** Reads that decide a transition: the primary's newest state. */
 const PRIMARY = { readPreference: 'primary' } as const;
-/** Items claimed, read back or reaped per command. */
+/** Items per claim window: one find, one updateMany and one read-back each. */
 const WINDOW = 500;
 /**
  * A cursor that returns up to `n` documents in its first reply and closes itself: without a
