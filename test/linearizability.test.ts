@@ -159,38 +159,30 @@ describe('linearizability of recorded histories', () => {
 });
 
 // The checker found this in MongoStore histories: for reapStale, claimBatch and completeBatch the
-// store runs one updateMany/bulkWrite and then reads the changed documents back by the op stamp it
-// wrote. Whatever another client does to those documents between the two commands is reported as
-// if this operation had done it, and a document another batch operation re-stamped in between is
-// not found at all. The double lets the tests run another client's call exactly in that gap.
+// store used to run one updateMany/bulkWrite and then read the changed documents back by an op
+// stamp. Whatever another client did to those documents between the two commands was reported as
+// if this operation had done it, and a document another batch re-stamped in between was not found
+// at all. Batches are now one guarded findOneAndUpdate per item, whose answer is what it did. The
+// double lets these regression tests run another client's call right after the batch's write.
 describe('MongoStore: a batch operation reports what it did, not what happened after it', () => {
-  /** A Collection double that runs `between` once, after the next updateMany/bulkWrite and before the read that follows it. */
+  /** A Collection double that runs `between` once, right after the next write, before the store sees its answer. */
   function doubleWithGap() {
     const double = new CollectionDouble();
     let between: (() => Promise<unknown>) | undefined;
-    let armed = false;
     const write =
       <A extends unknown[], R>(f: (...args: A) => Promise<R>) =>
       async (...args: A) => {
         const result = await f(...args);
-        armed = between !== undefined;
+        const run = between;
+        between = undefined;
+        if (run) await run();
         return result;
       };
-    const find = double.find.bind(double);
+    // every kind of write: a batch put back on updateMany/bulkWrite plus a read-back fails these tests again
     Object.assign(double, {
+      findOneAndUpdate: write(double.findOneAndUpdate.bind(double)),
       updateMany: write(double.updateMany.bind(double)),
       bulkWrite: write(double.bulkWrite.bind(double)),
-      find: (...args: Parameters<typeof find>) => ({
-        toArray: async () => {
-          if (armed) {
-            armed = false;
-            const run = between!;
-            between = undefined;
-            await run();
-          }
-          return find(...args).toArray();
-        },
-      }),
     });
     return { collection: double as unknown as MongoCollection, gap: (f: () => Promise<unknown>) => void (between = f) };
   }

@@ -1,10 +1,10 @@
-import { MongoClient, type Collection, type Document } from 'mongodb';
+import { MongoClient, type Collection, type CommandStartedEvent, type Document } from 'mongodb';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { MongoStore, type MongoCollection } from '../src/stores/mongodb.js';
-import type { Store } from '../src/index.js';
+import { MongoStore, type MongoCollection, type MongoStoreOptions } from '../src/stores/mongodb.js';
+import { LeaseLostError, StoreError, type Store } from '../src/index.js';
 import { storeContract } from './conformance/suite.js';
-import { makeTracker } from './conformance/definition.js';
-import { CollectionDouble } from './support/mongo-double.js';
+import { k, makeTracker, TTL } from './conformance/definition.js';
+import { CollectionDouble, UnindexedQueryError, type DoubleCall } from './support/mongo-double.js';
 import { processRaces } from './support/processes.js';
 import { expectOneRoundTripEach } from './support/round-trips.js';
 
@@ -16,8 +16,8 @@ const names = new WeakMap<Store, string>();
 const run = `${process.pid}_${Date.now() % 1e6}`;
 let n = 0;
 
-async function client(): Promise<MongoClient> {
-  const c = new MongoClient(uri);
+async function client(options: ConstructorParameters<typeof MongoClient>[1] = {}): Promise<MongoClient> {
+  const c = new MongoClient(uri, options);
   await c.connect();
   clients.push(c);
   return c;
@@ -28,9 +28,24 @@ afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
 });
 
+/** A hand edit by the test (not the store): on the double, past its index check. */
+async function adminUpdate(coll: MongoCollection, filter: Document, pipeline: Document[]): Promise<void> {
+  if (coll instanceof CollectionDouble) coll.admin.updateMany(filter, pipeline);
+  else await (coll as Collection<Document>).updateMany(filter, pipeline);
+}
+
+/** Makes `ms` of store time pass for every item (moves deadlines earlier). */
+const backdate = (coll: MongoCollection, ms: number) => adminUpdate(coll, {}, [{ $set: { deadline: { $subtract: ['$deadline', ms] } } }]);
+
 function collection(name: string, via = main): MongoCollection {
   // the double implements only what MongoStore calls, so it is cast to the driver's type
   return via ? via.db('leasehold_test').collection(name) : (new CollectionDouble() as unknown as MongoCollection);
+}
+
+/** A store on a fresh double, and the double to inspect. */
+function onDouble(options: Omit<MongoStoreOptions, 'collection' | 'db'> = {}) {
+  const double = new CollectionDouble();
+  return { double, store: new MongoStore({ ...options, collection: double as unknown as MongoCollection }) };
 }
 
 storeContract({
@@ -45,7 +60,7 @@ storeContract({
     return store;
   },
   async elapse(store, ms) {
-    await (collections.get(store) as Collection<Document>).updateMany({}, [{ $set: { deadline: { $subtract: ['$deadline', ms] } } }]);
+    await backdate(collections.get(store)!, ms);
   },
   ...(uri
     ? {
@@ -57,7 +72,7 @@ storeContract({
       }
     : {}),
   async corrupt(store, key) {
-    await (collections.get(store) as Collection<Document>).updateMany({ 'key.logId': key.logId }, [{ $set: { data: { $literal: { bytes: 'not a number' } } } }]);
+    await adminUpdate(collections.get(store)!, { 'key.logId': key.logId }, [{ $set: { data: { $literal: { bytes: 'not a number' } } } }]);
   },
 });
 
@@ -72,21 +87,223 @@ describe('MongoStore constructor shapes', () => {
   });
 });
 
+describe('the double refuses what a server would answer with a collection scan', () => {
+  it('a filter on an unindexed field, an $expr-only filter and an empty filter are refused, naming the filter and the indexes', async () => {
+    const { double, store } = onDouble();
+    await makeTracker(store).init();
+    for (const filter of [{ leaseholdOp: 'x' }, { $expr: { $lte: ['$deadline', '$$NOW'] } }, {}, { status: { $nin: ['pending'] } }, { $or: [{ status: 'pending' }, { owner: 'w' }] }]) {
+      const error = await double.find(filter).toArray().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UnindexedQueryError);
+      expect(String(error)).toContain(JSON.stringify(filter));
+      expect(String(error)).toContain('leasehold_status_deadline {"status":1,"deadline":1,"_id":1}');
+    }
+    await expect(double.updateMany({ owner: 'w' }, [])).rejects.toThrow(UnindexedQueryError);
+    await expect(double.aggregate([{ $group: { _id: '$status' } }]).toArray()).rejects.toThrow(UnindexedQueryError);
+    // the same predicates behind an indexed one are served
+    for (const filter of [{ _id: { $in: [1] }, leaseholdOp: 'x' }, { $and: [{ status: { $in: ['pending'] } }, { owner: 'w' }] }, { $or: [{ status: 'pending' }, { _id: 1 }] }, { status: { $gte: '' } }]) {
+      await expect(double.find(filter).toArray()).resolves.toEqual([]);
+    }
+  });
+
+  it('claim-next on a collection whose status/deadline index is missing fails loudly', async () => {
+    const { double, store } = onDouble();
+    const tracker = makeTracker(store);
+    await tracker.track(k(1));
+    await double.dropIndex('leasehold_status_deadline');
+    const error = await tracker.claim('download', { owner: 'w' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as Error).cause).toBeInstanceOf(UnindexedQueryError);
+    // by key, the unique key index still serves it
+    expect(await tracker.claim('download', { owner: 'w', key: k(1) })).not.toBeNull();
+  });
+
+  it('every kind of command the store sends was checked: a whole workload passes through the index check', async () => {
+    const { double, store } = onDouble();
+    const tracker = makeTracker(store);
+    for (let i = 0; i < 6; i++) await tracker.track(k(i));
+    const leases = await tracker.claimBatch('download', { owner: 'w', limit: 4 });
+    await tracker.completeBatch(leases.slice(0, 2));
+    await tracker.failBatch(leases.slice(2).map((lease) => ({ lease, error: new Error('x'), retry: false })));
+    await tracker.claim('download', { owner: 'w' });
+    await backdate(double as unknown as MongoCollection, TTL + 1);
+    await tracker.reapStale();
+    await tracker.find();
+    await tracker.find({ undeclared: true });
+    await tracker.stats();
+    await tracker.purge({ status: 'failed' });
+    await tracker.retryAll();
+    const kinds = new Set(double.log.map((c) => c.command));
+    for (const kind of ['findOneAndUpdate', 'find', 'deleteMany', 'aggregate', 'distinct']) expect(kinds).toContain(kind);
+  });
+
+  it('interleaves concurrent callers between commands, as a server does (a read-then-write by two callers: both reads first)', async () => {
+    const { double, store } = onDouble();
+    await makeTracker(store).init();
+    const readThenWrite = async () => {
+      await double.find({ status: 'pending' }).toArray();
+      await double.updateMany({ status: 'pending' }, [{ $set: { owner: 'w' } }]);
+    };
+    double.log.length = 0;
+    await Promise.all([readThenWrite(), readThenWrite()]);
+    expect(double.log.map((c) => c.command)).toEqual(['find', 'find', 'updateMany', 'updateMany']);
+  });
+});
+
+describe('MongoStore reads: decisions on the primary, reports where configured', () => {
+  it('every read behind a transition goes to the primary; get, find and stats follow reportingReadPreference with majority read concern; writes use majority', async () => {
+    const { double, store } = onDouble({ reportingReadPreference: 'secondaryPreferred' });
+    const tracker = makeTracker(store);
+    const during = async (fn: () => Promise<unknown>): Promise<DoubleCall[]> => {
+      const from = double.log.length;
+      await fn();
+      return double.log.slice(from);
+    };
+    const reads = (calls: DoubleCall[]) => calls.filter((c) => ['find', 'aggregate', 'distinct'].includes(c.command));
+    const decisions: DoubleCall[] = [];
+    const reports: DoubleCall[] = [];
+    for (let i = 0; i < 6; i++) await tracker.track(k(i));
+    let leases = [] as Awaited<ReturnType<typeof tracker.claimBatch<'download'>>>;
+    decisions.push(...(await during(async () => void (leases = await tracker.claimBatch('download', { owner: 'w', limit: 4 })))));
+    const stale = leases[3]!;
+    await tracker.release(stale);
+    decisions.push(...(await during(() => tracker.completeBatch(leases.slice(0, 2)))));
+    decisions.push(...(await during(() => tracker.failBatch([{ lease: leases[2]!, error: 'x' }]))));
+    // a lost lease reads who holds the item now
+    decisions.push(...(await during(() => expect(tracker.complete(stale)).rejects.toThrow(LeaseLostError))));
+    await tracker.claim('download', { owner: 'w' });
+    await backdate(double as unknown as MongoCollection, TTL + 1);
+    decisions.push(...(await during(() => tracker.reapStale())));
+    decisions.push(...(await during(() => tracker.purge({ status: 'failed' }))));
+    reports.push(...(await during(() => tracker.get(k(1)))));
+    reports.push(...(await during(() => tracker.find())));
+    reports.push(...(await during(() => tracker.find({ status: 'pending' }))));
+    reports.push(...(await during(() => tracker.stats())));
+
+    expect(reads(decisions).length).toBeGreaterThanOrEqual(5);
+    for (const call of reads(decisions)) {
+      expect(call.options, `${call.command} ${JSON.stringify(call.filter)}`).toMatchObject({ readPreference: 'primary' });
+      // the newest state on the primary: a majority snapshot lags it
+      expect(call.options.readConcern).toBeUndefined();
+    }
+    expect(new Set(reads(reports).map((c) => c.command))).toEqual(new Set(['find', 'distinct', 'aggregate']));
+    for (const call of reads(reports)) {
+      expect(call.options, `${call.command} ${JSON.stringify(call.filter)}`).toMatchObject({ readPreference: 'secondaryPreferred', readConcern: { level: 'majority' } });
+    }
+    const writes = double.log.filter((c) => ['findOneAndUpdate', 'deleteMany'].includes(c.command));
+    for (const call of writes) expect(call.options.writeConcern, call.command).toEqual({ w: 'majority' });
+  });
+
+  it('reporting reads default to the primary', async () => {
+    const { double, store } = onDouble();
+    const tracker = makeTracker(store);
+    await tracker.track(k(1));
+    const from = double.log.length;
+    await tracker.get(k(1));
+    await tracker.stats();
+    for (const call of double.log.slice(from)) expect(call.options).toMatchObject({ readPreference: 'primary', readConcern: { level: 'majority' } });
+  });
+});
+
+describe('MongoStore when a batch claim is interrupted (a failover mid-batch)', () => {
+  const networkError = () => Object.assign(new Error('connection 3 to 10.0.0.1:27017 closed'), { name: 'MongoNetworkError' });
+
+  it('returns the items it did claim, so none is left held by nobody; with none claimed the error is a transient StoreError', async () => {
+    const { double, store } = onDouble();
+    const tracker = makeTracker(store);
+    for (let i = 0; i < 6; i++) await tracker.track(k(i));
+    double.failNext('findOneAndUpdate', networkError(), 2, 4);
+    const leases = await tracker.claimBatch('download', { owner: 'w', limit: 6 });
+    expect(leases.map((l) => l.key.seq)).toEqual([0, 1]);
+    expect((await tracker.stats()).byStatus).toMatchObject({ downloading: 2, pending: 4 });
+    double.failNext('findOneAndUpdate', networkError(), 0, 4);
+    const error = await tracker.claimBatch('download', { owner: 'w', limit: 6 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).transient).toBe(true);
+    expect((await tracker.claimBatch('download', { owner: 'w', limit: 6 })).map((l) => l.key.seq)).toEqual([2, 3, 4, 5]);
+  });
+});
+
+/**
+ * Commands per batch path for `n` items: claimBatch, completeBatch, failBatch and a reap of one
+ * stage. `commands` counts what reached the server (or the double), cursor commands included.
+ */
+async function batchCosts(store: Store, coll: MongoCollection, commands: () => number, n: number): Promise<Record<string, number>> {
+  const tracker = makeTracker(store);
+  await tracker.init();
+  for (let i = 0; i < n; i++) await tracker.track(k(i));
+  const cost = async (fn: () => Promise<unknown>) => {
+    const before = commands();
+    await fn();
+    return commands() - before;
+  };
+  const costs: Record<string, number> = {};
+  let leases = [] as Awaited<ReturnType<typeof tracker.claimBatch<'download' | 'process'>>>;
+  costs.claimBatch = await cost(async () => void (leases = await tracker.claimBatch('download', { owner: 'w', limit: n })));
+  expect(leases).toHaveLength(n);
+  costs.completeBatch = await cost(async () => expect((await tracker.completeBatch(leases)).every((r) => r.ok)).toBe(true));
+  leases = await tracker.claimBatch('process', { owner: 'w', limit: n });
+  costs.failBatch = await cost(async () => expect((await tracker.failBatch(leases.map((lease) => ({ lease, error: 'x' })))).every((r) => r.ok)).toBe(true));
+  await backdate(coll, 60_000);
+  expect(await tracker.claimBatch('process', { owner: 'w', limit: n })).toHaveLength(n);
+  await backdate(coll, TTL + 1);
+  // the download stage has nothing expired (one read); the process stage is one batch
+  costs.reapStale = await cost(async () => expect(await tracker.reapStale()).toEqual({ retried: n, failed: 0 }));
+  return costs;
+}
+
+/**
+ * claimBatch: one find of candidates, then one guarded findOneAndUpdate per item; settles: one
+ * findOneAndUpdate per lease; a reap: one find per stage, one findOneAndUpdate per expired item.
+ * The per-item commands of a batch are sent at once (one wave of round trips), and each answer
+ * is exactly what its own update did.
+ */
+const batchCostsFor = (n: number) => ({ claimBatch: 1 + n, completeBatch: n, failBatch: n, reapStale: 2 + n });
+
 describe(`MongoStore round trips (${source})`, () => {
   it('sends exactly one command per track, claim, renew, complete, fail and release', async () => {
     if (!uri) {
-      const double = new CollectionDouble();
-      await expectOneRoundTripEach(new MongoStore({ collection: double as unknown as MongoCollection }), () => double.calls.length);
+      const { double, store } = onDouble();
+      await expectOneRoundTripEach(store, () => double.calls.length);
       return;
     }
-    const monitored = new MongoClient(uri, { monitorCommands: true });
-    await monitored.connect();
-    clients.push(monitored);
+    const monitored = await client({ monitorCommands: true });
     let commands = 0;
     monitored.on('commandStarted', () => commands++);
     await expectOneRoundTripEach(new MongoStore({ collection: monitored.db('leasehold_test').collection(`round_trips_${run}`) }), () => commands);
   });
+
+  for (const items of [3, 300]) {
+    it(`batch paths for ${items} items: one read, then one findOneAndUpdate per item, sent at once; no getMore`, async () => {
+      if (!uri) {
+        const { double, store } = onDouble();
+        expect(await batchCosts(store, double as unknown as MongoCollection, () => double.calls.length, items)).toEqual(batchCostsFor(items));
+        return;
+      }
+      const monitored = await client({ monitorCommands: true });
+      const seen: string[] = [];
+      monitored.on('commandStarted', (e: CommandStartedEvent) => seen.push(e.commandName));
+      const name = `batch_round_trips_${items}_${run}`;
+      const costs = await batchCosts(new MongoStore({ collection: monitored.db('leasehold_test').collection(name) }), collection(name), () => seen.length, items);
+      expect(costs, seen.join(' ')).toEqual(batchCostsFor(items));
+      expect(seen).not.toContain('getMore');
+    });
+  }
 });
+
+/** Every IXSCAN stage of an explain output, wherever the server nests it. */
+function ixscans(node: unknown, out: Document[] = []): Document[] {
+  if (Array.isArray(node)) for (const child of node) ixscans(child, out);
+  else if (node && typeof node === 'object') {
+    if ((node as Document).stage === 'IXSCAN') out.push(node as Document);
+    for (const child of Object.values(node)) ixscans(child, out);
+  }
+  return out;
+}
+
+/** The command as the store sent it, ready to explain: session and routing fields removed. */
+function explainable(command: Document): Document {
+  return Object.fromEntries(Object.entries(command).filter(([key]) => !key.startsWith('$') && !['lsid', 'txnNumber', 'writeConcern', 'readConcern'].includes(key)));
+}
 
 // These need a real server; without one the setup banner says they are skipped and why.
 describe.skipIf(!uri)('MongoStore on a real server', () => {
@@ -99,18 +316,60 @@ describe.skipIf(!uri)('MongoStore on a real server', () => {
     });
   });
 
-  it('claim-next and reapStale use the status/deadline index (IXSCAN, no COLLSCAN)', async () => {
-    const coll = main!.db('leasehold_test').collection(`explain_${run}`);
-    const tracker = makeTracker(new MongoStore({ collection: coll }));
+  it('claim-next, the reap read and stats, as the store sent them, use the status/deadline index with tight bounds (explain)', async () => {
+    const monitored = await client({ monitorCommands: true });
+    const sent: CommandStartedEvent[] = [];
+    monitored.on('commandStarted', (e: CommandStartedEvent) => sent.push(e));
+    const name = `explain_${run}`;
+    const tracker = makeTracker(new MongoStore({ collection: monitored.db('leasehold_test').collection(name) }));
     await tracker.init();
-    const docs = Array.from({ length: 5_000 }, (_, i) => ({ key: { logId: `l${i}`, partnerCode: 'p', seq: i }, stage: null, status: i % 2 ? 'pending' : 'processed', data: {}, attempts: 0, fence: 0, owner: null, deadline: new Date(Date.now() - i), lastError: null, createdAt: new Date(), updatedAt: new Date(), claimedAt: null, finishedAt: null }));
-    await coll.insertMany(docs);
-    const claimNext = { status: { $in: ['pending'] }, attempts: { $lt: 3 }, $expr: { $lte: ['$deadline', '$$NOW'] } };
-    const reap = { status: { $in: ['downloading'] }, attempts: { $lt: 3 }, $expr: { $lte: ['$deadline', '$$NOW'] } };
-    for (const filter of [claimNext, reap]) {
-      const plan = JSON.stringify(await coll.find(filter).sort({ deadline: 1, _id: 1 }).limit(1).explain('queryPlanner'));
-      expect(plan).toContain('IXSCAN');
-      expect(plan).not.toContain('COLLSCAN');
+    const now = Date.now();
+    const doc = (i: number, status: string, deadline: number) => ({
+      key: { logId: `l${i}`, partnerCode: 'p', seq: i },
+      stage: status === 'pending' ? null : 'download',
+      status,
+      data: {},
+      attempts: status === 'downloading' ? 1 : 0,
+      fence: status === 'downloading' ? 1 : 0,
+      owner: null,
+      deadline: new Date(deadline),
+      lastError: null,
+      createdAt: new Date(now),
+      updatedAt: new Date(now),
+      claimedAt: null,
+      finishedAt: null,
+    });
+    const docs = Array.from({ length: 6_000 }, (_, i) => {
+      if (i % 3 === 0) return doc(i, 'pending', now + 3_600_000 - i); // waiting on backoff
+      if (i % 3 === 1) return doc(i, 'processed', now - i);
+      return doc(i, 'downloading', i % 2 ? now - 60_000 - i : now + 3_600_000 + i); // expired or live
+    });
+    docs.push(doc(6_001, 'pending', now - 1_000));
+    await main!.db('leasehold_test').collection(name).insertMany(docs);
+    const take = (commandName: string, from: number) => sent.slice(from).find((e) => e.commandName === commandName)!.command;
+
+    let from = sent.length;
+    expect(await tracker.claim('download', { owner: 'w' })).not.toBeNull();
+    const claimNext = take('findAndModify', from);
+    from = sent.length;
+    await tracker.reapStale();
+    const reapRead = take('find', from);
+    from = sent.length;
+    await tracker.stats();
+    const stats = take('aggregate', from);
+    const db = monitored.db('leasehold_test');
+    for (const [what, command, status] of [['claim-next', claimNext, 'pending'], ['reap read', reapRead, 'downloading']] as const) {
+      const plan = await db.command({ explain: explainable(command), verbosity: 'queryPlanner' });
+      const text = JSON.stringify(plan);
+      expect(text, what).not.toContain('COLLSCAN');
+      const [scan] = ixscans(plan.queryPlanner);
+      expect(scan?.indexName, `${what}: ${text}`).toBe('leasehold_status_deadline');
+      // one point per status, and a deadline range that ends at the server's now ($$NOW folded), not at MaxKey
+      expect(scan!.indexBounds.status, what).toEqual([`["${status}", "${status}"]`]);
+      expect((scan!.indexBounds.deadline as string[]).join(' '), `${what}: ${JSON.stringify(scan!.indexBounds)}`).not.toContain('MaxKey');
     }
+    const statsPlan = JSON.stringify(await db.command({ explain: explainable(stats), verbosity: 'queryPlanner' }));
+    expect(statsPlan).not.toContain('COLLSCAN');
+    expect(statsPlan).toContain('leasehold_status_deadline');
   });
 });

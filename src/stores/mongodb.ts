@@ -1,10 +1,7 @@
 /**
- * `MongoStore`: items in a MongoDB collection you pass in (the `mongodb` driver is a peer
- * dependency); store-clock time through `$$NOW`, majority writes by default.
- *
- * @module leasehold/mongodb
+ * @module
  */
-import type { Collection, Document, Filter, ReadPreferenceLike, WriteConcernSettings } from 'mongodb';
+import type { Collection, Document, Filter, ReadConcernLevel, ReadPreferenceLike, WriteConcernSettings } from 'mongodb';
 import { ConfigError, notInitialised } from '../errors.js';
 import {
   guardCondition,
@@ -25,7 +22,7 @@ import {
 } from '../store.js';
 
 /** The `Collection` methods MongoStore calls (a real `Collection` from the `mongodb` driver). */
-export type MongoCollection = Pick<Collection<Document>, 'createIndex' | 'findOneAndUpdate' | 'find' | 'aggregate' | 'deleteMany'>;
+export type MongoCollection = Pick<Collection<Document>, 'createIndex' | 'findOneAndUpdate' | 'find' | 'aggregate' | 'deleteMany' | 'distinct'>;
 
 /** The part of a `Db` the store uses when given a collection name. */
 export interface MongoDbLike {
@@ -57,14 +54,30 @@ export interface MongoStoreOptions {
   /**
    * Read preference of reporting reads only (`tracker.get`, `find`, `stats`): dashboards may
    * read from secondaries. Every read that decides a transition (claim candidates, the reads
-   * after a batch write, a lost lease's state) always goes to the primary.
+   * after a batch write, reap candidates, a lost lease's state) always goes to the primary.
    * @default 'primary'
    */
   readonly reportingReadPreference?: ReadPreferenceLike;
+  /**
+   * Read concern of reporting reads only. `majority` shows only hand-offs that no failover can
+   * roll back, also when reading from a secondary. Reads that decide a transition use the
+   * primary's newest state (`local`): each decision is re-checked by a guarded write, and a
+   * majority snapshot, which lags the primary, would only hand them items already taken.
+   * @default 'majority'
+   */
+  readonly reportingReadConcern?: ReadConcernLevel;
 }
 
 const ELIGIBLE_SORT = { deadline: 1, _id: 1 } as const;
+/** Reads that decide a transition: the primary's newest state. */
 const PRIMARY = { readPreference: 'primary' } as const;
+/** Items per claim window: one find of candidate ids, then one guarded findOneAndUpdate per id. */
+const WINDOW = 500;
+/**
+ * A cursor that returns up to `n` documents in its first reply and closes itself: without a
+ * `batchSize` a server answers 101 documents first and the rest costs a `getMore`.
+ */
+const upTo = (n: number) => ({ limit: n, batchSize: n });
 const lit = (value: unknown) => ({ $literal: value });
 /** Fields a `returning: 'state'` read leaves out. */
 const STATE_PROJECTION = { data: 0 } as const;
@@ -82,15 +95,11 @@ const STATE_PROJECTION = { data: 0 } as const;
  */
 export class MongoStore implements Store {
   readonly name = 'mongodb';
-  /**
-   * Batches are one `find` of candidate ids (claims) and one guarded `findOneAndUpdate` per item,
-   * sent at once over the driver's pool: never a second read that could report another client's
-   * write as the batch's own.
-   */
+  /** Batches take a bounded number of commands per round of claiming or settling. */
   readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true });
   readonly #collection: MongoCollection;
   readonly #writeConcern: WriteConcernSettings;
-  readonly #reporting: { readPreference: ReadPreferenceLike };
+  readonly #reporting: { readPreference: ReadPreferenceLike; readConcern: { level: ReadConcernLevel } };
   #keys: string[] | undefined;
 
   constructor(options: MongoStoreOptions) {
@@ -110,7 +119,7 @@ export class MongoStore implements Store {
       throw new ConfigError('collection', '[mongodb] Missing required option `collection`: pass `db.collection(name)`, or `db` and a collection name.');
     }
     this.#writeConcern = Object.freeze({ w: 'majority', ...options.writeConcern });
-    this.#reporting = { readPreference: options.reportingReadPreference ?? 'primary' };
+    this.#reporting = Object.freeze({ readPreference: options.reportingReadPreference ?? 'primary', readConcern: { level: options.reportingReadConcern ?? 'majority' } });
   }
 
   async init(schema: StoreSchema): Promise<void> {
@@ -176,15 +185,15 @@ export class MongoStore implements Store {
     }
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     const taken: StoredItem[] = [];
-    // a window of candidate ids, then one guarded findOneAndUpdate per id, all at once: each
-    // returns exactly what its own update did (a later write by another client cannot be mistaken
-    // for ours), an id another claimer took meanwhile no longer matches, and the next window skips
-    // past it, so concurrent batch claimers each get their share
+    // a window of candidate ids, then one guarded findOneAndUpdate per id, sent at once: each
+    // answer is exactly what its own update did (a later write by another client can never be
+    // mistaken for the batch's), an id another claimer took meanwhile no longer matches, and the
+    // next window skips past it, so concurrent batch claimers each get their share
     for (let rounds = 0; taken.length < limit && rounds < 64; rounds++) {
-      const want = Math.min(limit - taken.length, 500);
-      const ids = (await this.#collection.find(filter, { sort: ELIGIBLE_SORT, limit: want, projection: { _id: 1 }, ...PRIMARY }).toArray()).map((d) => d._id);
+      const want = Math.min(limit - taken.length, WINDOW);
+      const ids = (await this.#collection.find(filter, { sort: ELIGIBLE_SORT, ...upTo(want), projection: { _id: 1 }, ...PRIMARY }).toArray()).map((d) => d._id);
       if (ids.length === 0) break;
-      const docs = await Promise.all(
+      const results = await Promise.allSettled(
         ids.map((_id) =>
           this.#collection.findOneAndUpdate({ $and: [{ _id }, filter] }, this.#pipeline(change), {
             returnDocument: 'after',
@@ -193,7 +202,17 @@ export class MongoStore implements Store {
           }),
         ),
       );
-      for (const doc of docs) if (doc) taken.push(this.#toItem(doc));
+      let interrupted: unknown;
+      for (const r of results) {
+        if (r.status === 'rejected') interrupted ??= r.reason;
+        else if (r.value) taken.push(this.#toItem(r.value));
+      }
+      if (interrupted !== undefined) {
+        // a failover can stop some of them: what was claimed is returned rather than held by
+        // nobody until the leases expire
+        if (taken.length === 0) throw interrupted;
+        break;
+      }
       if (ids.length < want) break;
     }
     return taken;
@@ -202,7 +221,7 @@ export class MongoStore implements Store {
   async updateEach(updates: readonly GuardedUpdate[], options: { returning?: Returning } = {}): Promise<Array<StoredItem | null>> {
     this.#ready('updateEach');
     const projection = options.returning === 'state' ? STATE_PROJECTION : undefined;
-    // one guarded findOneAndUpdate per lease (by _id, the narrowest index), all at once: each
+    // one guarded findOneAndUpdate per lease (by _id, the narrowest index), sent at once: each
     // answer is exactly what that update did
     const docs = await Promise.all(
       updates.map(({ guard, change }) =>
@@ -216,33 +235,60 @@ export class MongoStore implements Store {
     return docs.map((doc) => (doc ? this.#toItem(doc) : null));
   }
 
+  /**
+   * Reporting reads (`tracker.get`, `find`) go where `reportingReadPreference` says. The reads a
+   * transition makes ask for states only (`returning: 'state'`: reap candidates, a lost lease's
+   * holder), and those go to the primary.
+   */
   async find(cond: Partial<Condition>, options: FindOptions = {}): Promise<StoredItem[]> {
     this.#ready('find');
-    return this.#find(cond, options, this.#reporting);
+    const read = options.returning === 'state' ? PRIMARY : this.#reporting;
+    if (cond.key === undefined && cond.ref === undefined && !(cond.status && cond.status.length > 0)) {
+      // "any status" becomes the statuses present (a DISTINCT_SCAN of the status index): then
+      // the status/deadline index serves the read in eligible order, merging one range per
+      // status, instead of a sort of the whole collection
+      const present = (await this.#collection.distinct('status', {}, read)) as string[];
+      const statuses = present.filter((s) => !cond.notStatus?.includes(s));
+      if (statuses.length === 0) return [];
+      return this.#find({ ...cond, status: statuses, notStatus: [] }, options, read);
+    }
+    return this.#find(cond, options, read);
   }
 
   async delete(cond: Condition, options: { limit: number }): Promise<number> {
     this.#ready('delete');
     const filter = this.#filter(cond);
-    const ids = (await this.#collection.find(filter, { sort: ELIGIBLE_SORT, limit: options.limit, projection: { _id: 1 }, ...PRIMARY }).toArray()).map((d) => d._id);
+    const ids = (await this.#collection.find(filter, { sort: ELIGIBLE_SORT, ...upTo(options.limit), projection: { _id: 1 }, ...PRIMARY }).toArray()).map((d) => d._id);
     if (ids.length === 0) return 0;
     const result = await this.#collection.deleteMany({ $and: [{ _id: { $in: ids } }, filter] }, { writeConcern: this.#writeConcern });
     return result.deletedCount;
   }
 
+  /**
+   * One aggregation over the status/deadline index. Every status is a string, so the range
+   * `status >= ''` takes every item, and the pipeline needs only `status` and `deadline`: the
+   * server counts from the index alone without fetching a document. It still reads one index
+   * entry per item: a reporting read, sent where `reportingReadPreference` says.
+   */
   async stats(): Promise<StoreStats> {
     this.#ready('stats');
     const rows = await this.#collection
-      .aggregate([{ $group: { _id: '$status', n: { $sum: 1 }, future: { $sum: { $cond: [{ $gt: ['$deadline', '$$NOW'] }, 1, 0] } } } }], this.#reporting)
+      .aggregate(
+        [
+          { $match: { status: { $gte: '' } } },
+          { $group: { _id: '$status', n: { $sum: 1 }, future: { $sum: { $cond: [{ $gt: ['$deadline', '$$NOW'] }, 1, 0] } } } },
+        ],
+        this.#reporting,
+      )
       .toArray();
     return { byStatus: Object.fromEntries(rows.map((r) => [r._id as string, { total: r.n as number, future: r.future as number }])) };
   }
 
-  async #find(cond: Partial<Condition>, options: FindOptions, read: { readPreference: ReadPreferenceLike }): Promise<StoredItem[]> {
+  async #find(cond: Partial<Condition>, options: FindOptions, read: Document): Promise<StoredItem[]> {
     const docs = await this.#collection
       .find(this.#filter(cond), {
         sort: ELIGIBLE_SORT,
-        ...(options.limit ? { limit: options.limit } : {}),
+        ...(options.limit ? upTo(options.limit) : {}),
         ...(options.returning === 'state' ? { projection: STATE_PROJECTION } : {}),
         ...read,
       })

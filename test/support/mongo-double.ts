@@ -1,36 +1,146 @@
 import { Aggregator, find } from 'mingo';
 import type { Document } from 'mongodb';
 
+/** One command the double received, with what it was sent. */
+export interface DoubleCall {
+  /** The driver method, or `getMore` / `killCursors` for the cursor commands a read costs. */
+  readonly command: string;
+  /** The filter it was sent (`{}` where the command has none). */
+  readonly filter: Document;
+  /** The options it was sent (read preference, read and write concern, sort, limit, ...). */
+  readonly options: Document;
+}
+
+/** An index as `init()` created it (and the `_id` index every collection has). */
+export interface DoubleIndex {
+  readonly name: string;
+  readonly key: Record<string, 1 | -1>;
+  readonly unique: boolean;
+}
+
+/** Thrown by the double for a filter no index can serve: on a server, a collection scan. */
+export class UnindexedQueryError extends Error {
+  override name = 'UnindexedQueryError';
+}
+
+type FindOptions = { sort?: Record<string, 1 | -1>; limit?: number; batchSize?: number; projection?: Document };
+
 /**
  * An in-process stand-in for the few `Collection` methods MongoStore calls, for machines that
  * cannot run `mongod`. Queries, sorts, pipeline updates (`$$NOW` included) and aggregations are
  * evaluated by mingo, an implementation of the MongoDB query language; each method runs
  * atomically, as a single-document (or per-document) operation does on a server. It lives in
  * test/ only and is never shipped.
+ *
+ * Where mingo cannot say what a server would do, the double models it:
+ * - **Indexes.** It records the indexes `createIndex` makes (and the `_id` index) and refuses,
+ *   with {@link UnindexedQueryError}, any filter whose leading predicate no index serves: some
+ *   index's first field must appear as an equality, `$in` or range predicate (at the top level,
+ *   in any conjunct of an `$and`, or in every branch of an `$or`). `$expr` never counts. The one
+ *   exception is a filter with no predicate at all that is sorted on an index's first field and
+ *   limited: a bounded walk of that index.
+ * - **Interleaving.** Every command yields to the event loop before it runs, so concurrent
+ *   callers interleave between commands as they do against a server.
+ * - **Cursor batches.** A `find` or `aggregate` answers in batches as a server does (101 documents
+ *   first unless `batchSize` says otherwise), and each further batch is a `getMore` (or a
+ *   `killCursors` where the driver closes a cursor whose limit was reached) in {@link calls}.
  */
 export class CollectionDouble {
   readonly #docs: Document[] = [];
-  readonly #unique: string[][] = [];
+  readonly #indexes: DoubleIndex[] = [{ name: '_id_', key: { _id: 1 }, unique: true }];
   #nextId = 1;
-  /** Methods called so far (the double's "commands"). */
+  /** Command names so far, cursor commands included (the double's round trips). */
   readonly calls: string[] = [];
+  /** Every command so far with the filter and options it was sent. */
+  readonly log: DoubleCall[] = [];
+  /** Commands that fail once: see {@link failNext}. */
+  readonly #failures = new Map<string, { error: Error; after: number; times: number }>();
 
-  async createIndex(spec: Record<string, 1 | -1>, options: { unique?: boolean } = {}): Promise<string> {
-    await this.#turn('createIndex');
-    if (options.unique) this.#unique.push(Object.keys(spec));
-    return Object.keys(spec).join('_');
+  /**
+   * Setup and inspection for tests, as an administrator would do it by hand: no index check,
+   * not logged, no yield.
+   */
+  readonly admin = {
+    /** Inserts documents as they are (an `_id` is added where missing). */
+    insertMany: (docs: Document[]): void => {
+      for (const doc of docs) this.#insert({ _id: this.#nextId++, ...structuredClone(doc) });
+    },
+    /** Applies a pipeline update to every document matching `filter`. */
+    updateMany: (filter: Document, pipeline: Document[]): number => {
+      const docs = this.#select(filter);
+      for (const doc of docs) this.#replace(doc, this.#apply(doc, pipeline));
+      return docs.length;
+    },
+    /** Copies of the documents matching `filter`. */
+    find: (filter: Document = {}): Document[] => this.#select(filter).map((d) => structuredClone(d)),
+  };
+
+  /** The indexes the collection has now. */
+  get indexes(): readonly DoubleIndex[] {
+    return this.#indexes;
   }
 
-  find(filter: Document, options: { sort?: Record<string, 1 | -1>; limit?: number; projection?: Document } = {}) {
-    const run = async () => {
-      await this.#turn('find', filter, options);
-      return this.#select(filter, options.sort, options.limit).map((d) => project(structuredClone(d), options.projection));
+  /**
+   * Makes the next `command` fail with `error`, after applying it to `after` documents (a
+   * multi-document write interrupted half-way, as a failover can). For `findOneAndUpdate` (one
+   * document per call): the next `after` calls succeed, then `times` calls fail.
+   */
+  failNext(command: 'updateMany' | 'bulkWrite' | 'find' | 'findOneAndUpdate', error: Error, after = 0, times = 1): void {
+    this.#failures.set(command, { error, after, times });
+  }
+
+  async createIndex(spec: Record<string, 1 | -1>, options: { name?: string; unique?: boolean } = {}): Promise<string> {
+    await this.#turn('createIndex', {}, options);
+    const name = options.name ?? Object.entries(spec).map(([k, v]) => `${k}_${v}`).join('_');
+    if (this.#indexes.some((i) => i.name === name)) return name;
+    const index = { name, key: { ...spec }, unique: options.unique === true };
+    // as a server does, a unique index is refused while documents break it
+    if (index.unique) {
+      for (const doc of this.#docs) this.#checkUnique(doc, doc._id, [index]);
+    }
+    this.#indexes.push(index);
+    return name;
+  }
+
+  async dropIndex(name: string): Promise<void> {
+    await this.#turn('dropIndex', {}, { name });
+    const at = this.#indexes.findIndex((i) => i.name === name);
+    if (at <= 0) throw Object.assign(new Error(`index not found with name [${name}]`), { code: 27, codeName: 'IndexNotFound' });
+    this.#indexes.splice(at, 1);
+  }
+
+  find(filter: Document, options: FindOptions & Document = {}) {
+    return {
+      toArray: async () => {
+        await this.#turn('find', filter, options);
+        this.#require('find', filter, options);
+        this.#fail('find', () => {});
+        const docs = this.#select(filter, options.sort, options.limit).map((d) => project(structuredClone(d), options.projection));
+        await this.#batches(docs.length, options);
+        return docs;
+      },
     };
-    return { toArray: run };
   }
 
-  async deleteMany(filter: Document): Promise<{ deletedCount: number }> {
-    await this.#turn('deleteMany', filter);
+  async insertMany(docs: Document[], options: Document = {}): Promise<{ insertedCount: number }> {
+    await this.#turn('insertMany', {}, options);
+    for (const doc of docs) this.#insert({ _id: this.#nextId++, ...structuredClone(doc) });
+    return { insertedCount: docs.length };
+  }
+
+  async distinct(field: string, filter: Document = {}, options: Document = {}): Promise<unknown[]> {
+    await this.#turn('distinct', filter, { ...options, key: field });
+    // with no filter, a server answers from an index that leads with the field (DISTINCT_SCAN)
+    if (Object.keys(filter).length > 0) this.#require('distinct', filter, options);
+    else if (!this.#indexes.some((i) => Object.keys(i.key)[0] === field)) this.#refuse('distinct', { [field]: '(distinct)' });
+    const values = new Map<string, unknown>();
+    for (const doc of this.#select(filter)) values.set(JSON.stringify(getPath(doc, field)), getPath(doc, field));
+    return [...values.values()];
+  }
+
+  async deleteMany(filter: Document, options: Document = {}): Promise<{ deletedCount: number }> {
+    await this.#turn('deleteMany', filter, options);
+    this.#require('deleteMany', filter);
     const docs = new Set(this.#select(filter));
     const before = this.#docs.length;
     this.#docs.splice(0, this.#docs.length, ...this.#docs.filter((d) => !docs.has(d)));
@@ -40,9 +150,18 @@ export class CollectionDouble {
   async findOneAndUpdate(
     filter: Document,
     pipeline: Document[],
-    options: { sort?: Record<string, 1 | -1>; upsert?: boolean; includeResultMetadata?: boolean; projection?: Document } = {},
+    options: { sort?: Record<string, 1 | -1>; upsert?: boolean; includeResultMetadata?: boolean; projection?: Document } & Document = {},
   ): Promise<Document | null> {
     await this.#turn('findOneAndUpdate', filter, options);
+    this.#require('findOneAndUpdate', filter);
+    const failure = this.#failures.get('findOneAndUpdate');
+    if (failure) {
+      if (failure.after > 0) failure.after--;
+      else {
+        if (--failure.times <= 0) this.#failures.delete('findOneAndUpdate');
+        throw failure.error;
+      }
+    }
     const [doc] = this.#select(filter, options.sort, 1);
     let value: Document | null = null;
     let updatedExisting = false;
@@ -65,38 +184,104 @@ export class CollectionDouble {
     return options.includeResultMetadata ? { value: out, lastErrorObject: { updatedExisting } } : out;
   }
 
-  async updateMany(filter: Document, pipeline: Document[]): Promise<{ matchedCount: number; modifiedCount: number }> {
-    await this.#turn('updateMany', filter);
+  async updateMany(filter: Document, pipeline: Document[], options: Document = {}): Promise<{ matchedCount: number; modifiedCount: number }> {
+    await this.#turn('updateMany', filter, options);
+    this.#require('updateMany', filter);
     const docs = this.#select(filter);
+    this.#fail('updateMany', (after) => {
+      for (const doc of docs.slice(0, after)) this.#replace(doc, this.#apply(doc, pipeline));
+    });
     for (const doc of docs) this.#replace(doc, this.#apply(doc, pipeline));
     return { matchedCount: docs.length, modifiedCount: docs.length };
   }
 
-  async bulkWrite(ops: Array<{ updateOne: { filter: Document; update: Document[] } }>): Promise<{ matchedCount: number }> {
-    await this.#turn('bulkWrite', ops[0]?.updateOne.filter ?? {});
+  async bulkWrite(ops: Array<{ updateOne: { filter: Document; update: Document[] } }>, options: Document = {}): Promise<{ matchedCount: number }> {
+    await this.#turn('bulkWrite', { $bulk: ops.map((op) => op.updateOne.filter) }, options);
+    for (const { updateOne } of ops) this.#require('bulkWrite updateOne', updateOne.filter);
     let matchedCount = 0;
-    for (const { updateOne } of ops) {
-      const [doc] = this.#select(updateOne.filter, undefined, 1);
-      if (!doc) continue;
-      this.#replace(doc, this.#apply(doc, updateOne.update));
-      matchedCount++;
-    }
+    const apply = (list: typeof ops) => {
+      for (const { updateOne } of list) {
+        const [doc] = this.#select(updateOne.filter, undefined, 1);
+        if (!doc) continue;
+        this.#replace(doc, this.#apply(doc, updateOne.update));
+        matchedCount++;
+      }
+    };
+    this.#fail('bulkWrite', (after) => apply(ops.slice(0, after)));
+    apply(ops);
     return { matchedCount };
   }
 
   aggregate(pipeline: Document[], options: Document = {}) {
     return {
       toArray: async () => {
-        await this.#turn('aggregate', {}, options);
-        return new Aggregator(pipeline).run(this.#docs.map((d) => structuredClone(d))) as Document[];
+        const first = pipeline[0] ?? {};
+        await this.#turn('aggregate', first.$match ?? {}, { ...options, pipeline });
+        // a pipeline that does not open with an indexed $match reads every document
+        if (!first.$match) this.#refuse('aggregate', { pipeline });
+        this.#require('aggregate $match', first.$match);
+        const rows = new Aggregator(pipeline).run(this.#docs.map((d) => structuredClone(d))) as Document[];
+        await this.#batches(rows.length, options);
+        return rows;
       },
     };
   }
 
-  /** Every method yields once first, so that concurrent callers interleave between commands. */
-  async #turn(name: string, _filter: Document = {}, _options: Document = {}): Promise<void> {
-    this.calls.push(name);
+  /** Every command yields once first, so that concurrent callers interleave between commands. */
+  async #turn(command: string, filter: Document, options: Document): Promise<void> {
+    this.calls.push(command);
+    this.log.push({ command, filter, options });
     await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+
+  /**
+   * The cursor commands a read of `n` results costs after its first reply, as the driver and a
+   * server (5.0+) exchange them: a server fills a batch without peeking past it, so a full batch
+   * leaves the cursor open; the driver closes a cursor whose `limit` it has seen reached
+   * (`killCursors`), and sends `batchSize + 1` when `batchSize` equals `limit` so that it closes
+   * on its own.
+   */
+  async #batches(n: number, options: FindOptions): Promise<void> {
+    const { limit, batchSize } = options;
+    const first = batchSize === undefined ? 101 : batchSize === limit ? batchSize + 1 : batchSize;
+    let returned = Math.min(n, first);
+    let open = returned === first;
+    while (open) {
+      if (limit !== undefined && returned >= limit) {
+        await this.#turn('killCursors', {}, {});
+        return;
+      }
+      const size = Math.min(batchSize ?? Number.POSITIVE_INFINITY, (limit ?? Number.POSITIVE_INFINITY) - returned);
+      const got = Math.min(n - returned, size);
+      await this.#turn('getMore', {}, { batchSize });
+      returned += got;
+      open = got === size;
+    }
+  }
+
+  #require(command: string, filter: Document, options: FindOptions = {}): void {
+    const leads = new Set(this.#indexes.map((i) => Object.keys(i.key)[0]!));
+    if (served(filter, leads)) return;
+    // no predicate at all, sorted on an index and limited: a bounded walk of that index
+    const sortLead = Object.keys(options.sort ?? {})[0];
+    if (Object.keys(filter).length === 0 && sortLead !== undefined && leads.has(sortLead) && options.limit !== undefined) return;
+    this.#refuse(command, filter);
+  }
+
+  #refuse(command: string, filter: Document): never {
+    const indexes = this.#indexes.map((i) => `${i.name} ${JSON.stringify(i.key)}`).join(', ');
+    throw new UnindexedQueryError(
+      `[mongo-double] \`${command}\` with filter ${JSON.stringify(filter)} would scan the whole collection: no index serves its leading predicate ` +
+        `(an index's first field as an equality, $in or range predicate; $expr does not count). Indexes: ${indexes}.`,
+    );
+  }
+
+  #fail(command: string, partial: (after: number) => void): void {
+    const failure = this.#failures.get(command);
+    if (!failure) return;
+    this.#failures.delete(command);
+    partial(failure.after);
+    throw failure.error;
   }
 
   #select(filter: Document, sort?: Record<string, 1 | -1>, limit?: number): Document[] {
@@ -122,12 +307,37 @@ export class CollectionDouble {
     return next;
   }
 
-  #checkUnique(doc: Document, self: unknown): void {
-    for (const fields of this.#unique) {
+  #checkUnique(doc: Document, self: unknown, indexes = this.#indexes.filter((i) => i.unique && i.name !== '_id_')): void {
+    for (const index of indexes) {
+      const fields = Object.keys(index.key);
       const clash = this.#docs.find((d) => d._id !== self && fields.every((f) => sameValue(getPath(d, f), getPath(doc, f))));
-      if (clash) throw Object.assign(new Error(`E11000 duplicate key error (${fields.join(', ')})`), { code: 11000 });
+      if (clash) throw Object.assign(new Error(`E11000 duplicate key error index: ${index.name} (${fields.join(', ')})`), { code: 11000 });
     }
   }
+}
+
+const BOUNDING = new Set(['$eq', '$in', '$gt', '$gte', '$lt', '$lte']);
+
+/** Whether some index whose first field is in `leads` gives the filter index bounds. */
+function served(filter: Document, leads: ReadonlySet<string>): boolean {
+  for (const [field, value] of Object.entries(filter)) {
+    if (field === '$and') {
+      if ((value as Document[]).some((c) => served(c, leads))) return true;
+    } else if (field === '$or') {
+      if ((value as Document[]).length > 0 && (value as Document[]).every((b) => served(b, leads))) return true;
+    } else if (!field.startsWith('$') && leads.has(field) && bounds(value)) {
+      // $expr, $nor, $where and the like give no bounds; they are skipped
+      return true;
+    }
+  }
+  return false;
+}
+
+/** An equality (a value or a subdocument) or an operator object with `$eq`, `$in` or a range. */
+function bounds(value: unknown): boolean {
+  const operators = value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype && Object.keys(value).every((k) => k.startsWith('$')) && Object.keys(value).length > 0;
+  if (!operators) return true;
+  return Object.keys(value as Document).some((op) => BOUNDING.has(op));
 }
 
 function getPath(doc: Document, path: string): unknown {
