@@ -9,14 +9,17 @@ const onPath = (cmd: string, args: string[]) => {
   const probe = spawnSync(cmd, args, { encoding: 'utf8' });
   return !probe.error && probe.status === 0;
 };
-const haveTools = onPath('spin', ['-V']) && onPath('gcc', ['--version']);
+const haveSpin = onPath('spin', ['-V']);
+// SPIN writes the verifier in C, so gcc is needed as well
+const haveGcc = onPath('gcc', ['--version']);
+const haveTools = haveSpin && haveGcc;
 
 if (!haveTools) {
   const bar = '='.repeat(100);
-  console.warn(
-    `\n${bar}\nMODEL CHECK SKIPPED: spin is not installed; install it with \`apt-get install -y spin\` (Debian) or see https://spinroot.com\n` +
-      `(gcc is needed as well, to compile the verifier SPIN generates)\n${bar}\n`,
-  );
+  const why = haveSpin
+    ? 'MODEL CHECK SKIPPED: gcc is not installed (SPIN needs it to compile its verifier); install it with `apt-get install -y gcc` (Debian)'
+    : 'MODEL CHECK SKIPPED: spin is not installed; install it with `apt-get install -y spin` (Debian) or see https://spinroot.com';
+  console.warn(`\n${bar}\n${why}\n${bar}\n`);
 }
 
 /** Runs the script to the end (it takes tens of seconds); resolves with its exit code and output. */
