@@ -27,7 +27,8 @@ export const retry: CliCommand = (program, act) => {
     .option('-y, --yes', 'with --all: do not ask for confirmation')
     .action(
       act<Options>(async (ctx, [keyJson]) => {
-        const { all, yes } = ctx.options;
+        const all = ctx.options.all === true;
+        const yes = ctx.options.yes === true;
         if (all === (keyJson !== undefined)) throw usage('give either a key (retry \'{"id":"a1"}\') or --all, not both and not neither.');
         if (!all && (ctx.options.limit !== undefined || yes)) throw usage('--limit and --yes go with --all.');
         const key = keyJson === undefined ? undefined : parseKey(keyJson);
