@@ -79,6 +79,11 @@ export async function run(argv: readonly string[]): Promise<number> {
   return session.exitCode;
 }
 
+// `leasehold list | head` closes the pipe early: that is the reader's choice, not a failure
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(EXIT.ok);
+  throw error;
+});
 const code = await run(process.argv);
 // the config's pools may still hold sockets; leave once stdout has been written out
 process.stdout.write('', () => process.exit(code));
