@@ -1,0 +1,34 @@
+import type { CliCommand } from '../context.js';
+import { keyText } from '../format.js';
+import { checkStage, parseKey } from '../parse.js';
+import { unchanged } from '../unchanged.js';
+
+interface Options {
+  readonly reason: string;
+  readonly stage?: string;
+  readonly yes?: boolean;
+}
+
+/** `leasehold cancel`: a waiting or held item goes to its stage's failed status. */
+export const cancel: CliCommand = (program, act) => {
+  program
+    .command('cancel')
+    .summary('cancel a waiting or held item (to failed)')
+    .description("Cancel an item that waits or is held: it goes to its stage's failed status with the reason as its last error. A holder's fence is advanced, so its next renew or complete is refused (asks first).")
+    .argument('<key-json>', `the item's key as JSON, such as '{"id":"a1"}'`)
+    .requiredOption('--reason <text>', 'why, kept as the last error ("cancelled: <text>")')
+    .option('--stage <stage>', 'the stage to cancel into, when its waiting status is shared by several stages')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(
+      act<Options>(async (ctx, [keyJson]) => {
+        const key = parseKey(keyJson!);
+        const [name, tracker] = await ctx.tracker();
+        const stage = checkStage(name, tracker.definition, ctx.options.stage);
+        await ctx.confirm(`Cancel item ${keyText(key)} in tracker \`${name}\` (a worker holding it loses its lease)?`, ctx.options.yes);
+        const item = await tracker.cancel(key, { reason: ctx.options.reason, ...(stage === undefined ? {} : { stage }) });
+        if (!item) throw await unchanged(name, tracker, key, 'cancel', 'that wait or are held (not done, not failed)');
+        if (ctx.json) ctx.printJson(item);
+        else ctx.print(`cancelled ${keyText(item.key)}: now \`${item.status}\` (${item.lastError}).`);
+      }),
+    );
+};

@@ -1,0 +1,64 @@
+import type { Item } from '../../codec.js';
+import type { CliCommand } from '../context.js';
+import { usage } from '../errors.js';
+import { clip, keyText, statusColour, table, timeText } from '../format.js';
+import { checkStatus, parseCount } from '../parse.js';
+
+interface Options {
+  readonly status?: string;
+  readonly undeclared?: boolean;
+  readonly limit?: string;
+}
+
+/** `leasehold list`: the items in some statuses, oldest eligible first. */
+export const list: CliCommand = (program, act) => {
+  program
+    .command('list')
+    .summary('list items of a tracker')
+    .description('List items of one tracker, in eligible order (the order workers claim them).')
+    .option('--status <status>', 'only items in this status (several: failed,pending); all statuses when absent')
+    .option('--undeclared', 'only items in statuses the definition no longer declares (left by an older version)')
+    .option('--limit <n>', 'at most this many items', '100')
+    .action(
+      act<Options>(async (ctx) => {
+        const [name, tracker] = await ctx.tracker();
+        const def = tracker.definition;
+        const limit = parseCount('--limit', ctx.options.limit) ?? 100;
+        const undeclared = ctx.options.undeclared === true;
+        const statuses = ctx.options.status?.split(',').map((s) => s.trim()).filter(Boolean);
+        if (undeclared && statuses) throw usage('--undeclared lists statuses the definition does not declare; drop --status.');
+        for (const s of statuses ?? []) checkStatus(name, def, s);
+        // one more than asked tells whether the list was cut
+        const found = await tracker.find({ ...(statuses ? { status: statuses } : {}), undeclared, limit: limit + 1 });
+        const items = found.slice(0, limit);
+        if (ctx.json) {
+          ctx.printJson(items);
+          return;
+        }
+        if (items.length === 0) {
+          ctx.note(`no items${statuses ? ` in status ${statuses.join(', ')}` : undeclared ? ' in undeclared statuses' : ''} in tracker \`${name}\`.`);
+          return;
+        }
+        const kinds = {
+          failed: new Set(def.stages.map((s) => s.failed)),
+          done: new Set(def.stages.flatMap((s) => s.done)),
+          active: new Set(def.stages.map((s) => s.active)),
+        };
+        ctx.print(
+          table<Item>(
+            items,
+            [
+              { header: 'KEY', value: (i) => keyText(i.key) },
+              { header: 'STATUS', value: (i) => i.status, colour: (i) => statusColour(i.status, kinds) },
+              { header: 'ATTEMPTS', value: (i) => i.attempts, align: 'right' },
+              { header: 'OWNER', value: (i) => i.owner ?? '-' },
+              { header: 'UPDATED', value: (i) => timeText(i.updatedAt) },
+              { header: 'LAST ERROR', value: (i) => clip(i.lastError, 60), colour: (i) => (i.lastError ? 'dim' : undefined) },
+            ],
+            ctx.paint,
+          ),
+        );
+        if (found.length > limit) ctx.note(`showing the first ${limit}; more match (raise --limit, or use --json).`);
+      }),
+    );
+};

@@ -1,0 +1,59 @@
+import type { CliCommand } from '../context.js';
+import { timeText } from '../format.js';
+import { checkStatus, parseCount, parseDuration } from '../parse.js';
+
+interface Options {
+  readonly status: string;
+  readonly olderThan?: string;
+  readonly limit?: string;
+  readonly yes?: boolean;
+}
+
+/** Items deleted per call, so that progress can be shown between calls (the library's own batch). */
+const BATCH = 500;
+
+/** `leasehold purge`: deletes finished items in bounded batches. */
+export const purge: CliCommand = (program, act) => {
+  program
+    .command('purge')
+    .summary('delete finished items in batches')
+    .description('Delete finished items (a done status no stage claims from, or a failed status), in batches of 500 (asks first).')
+    .requiredOption('--status <status>', 'the finished status to delete from')
+    .option('--older-than <duration>', 'only items that finished longer ago than this, such as 7d or 12h')
+    .option('--limit <n>', 'at most this many items')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(
+      act<Options>(async (ctx) => {
+        const limit = parseCount('--limit', ctx.options.limit);
+        const age = ctx.options.olderThan === undefined ? undefined : parseDuration('--older-than', ctx.options.olderThan);
+        const [name, tracker] = await ctx.tracker();
+        const def = tracker.definition;
+        const status = checkStatus(name, def, ctx.options.status, def.terminalStatuses, 'is a status items wait or are held in; purge deletes only finished items');
+        // judged by this machine's clock; items record when they finished by the store's
+        const finishedBefore = age === undefined ? undefined : new Date(Date.now() - age);
+        const inStatus = (await tracker.stats()).byStatus[status] ?? 0;
+        const expected = Math.min(inStatus, limit ?? Number.POSITIVE_INFINITY);
+        const what = `${limit !== undefined && limit < inStatus ? `up to ${limit} of the ` : ''}${inStatus} item(s) in \`${status}\`${finishedBefore ? ` that finished before ${timeText(finishedBefore)}` : ''} in tracker \`${name}\``;
+        // nothing in the status: nothing to confirm, and nothing is deleted
+        await ctx.confirm(`Delete ${what}?`, ctx.options.yes, { ask: inStatus > 0 });
+        const bar = ctx.progress('purging', expected);
+        let deleted = 0;
+        try {
+          while (inStatus > 0 && (limit === undefined || deleted < limit)) {
+            const batch = Math.min(BATCH, (limit ?? Number.POSITIVE_INFINITY) - deleted);
+            const n = (await tracker.purge({ status, limit: batch, ...(finishedBefore ? { finishedBefore } : {}) })).deleted;
+            deleted += n;
+            bar.update(deleted);
+            if (n < batch) break;
+          }
+        } catch (error) {
+          ctx.note(`deleted ${deleted} item(s) before the failure below.`);
+          throw error;
+        } finally {
+          bar.end();
+        }
+        if (ctx.json) ctx.printJson({ tracker: name, status, deleted });
+        else ctx.print(`deleted ${deleted} item(s) in \`${status}\` from tracker \`${name}\`.`);
+      }),
+    );
+};

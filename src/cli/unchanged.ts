@@ -1,0 +1,14 @@
+import type { AnyTracker } from './config.js';
+import { CliError, EXIT } from './errors.js';
+import { keyText } from './format.js';
+
+/**
+ * The error (exit 3) for a single-item verb that changed nothing: the item does not exist, or
+ * its status is not one the verb acts on. The item is read again only to say which; the verb
+ * itself was one conditional update, so this read cannot make it act twice.
+ */
+export async function unchanged(name: string, tracker: AnyTracker, key: Record<string, unknown>, verb: string, acts: string): Promise<CliError> {
+  const item = await tracker.get(key);
+  const why = item ? `item ${keyText(key)} is \`${item.status}\`, and ${verb} acts only on items ${acts}` : `no item ${keyText(key)} in tracker \`${name}\``;
+  return new CliError(`${why}; nothing was changed.`, EXIT.notFound);
+}

@@ -1,0 +1,357 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { LeaseLostError, Tracker, type Store } from '../src/index.js';
+import { PostgresStore } from '../src/stores/postgres.js';
+import { SqliteStore } from '../src/stores/sqlite.js';
+import { cliDefinition } from './support/cli-definition.mjs';
+
+/**
+ * The `leasehold` command line as users run it: the built dist/cli.js in a child process, in a
+ * directory holding a leasehold.config.*, against a real SQLite file and PostgreSQL. The test
+ * process seeds items through the sources and checks what each command changed.
+ */
+const root = resolve(import.meta.dirname, '..');
+const cliPath = join(root, 'dist', 'cli.js');
+const dist = (path: string) => pathToFileURL(join(root, 'dist', path)).href;
+const definitionUrl = pathToFileURL(join(root, 'test', 'support', 'cli-definition.mjs')).href;
+const run = `${process.pid}_${Date.now() % 1e6}`;
+const tmp = mkdtempSync(join(tmpdir(), 'leasehold-cli-'));
+
+// colour and debug settings of the outer shell must not leak into the children's output
+const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !['FORCE_COLOR', 'NO_COLOR', 'LEASEHOLD_DEBUG', 'LEASEHOLD_STORE'].includes(k)));
+
+interface Ran {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `node dist/cli.js ...args` in `cwd`; stdin is a pipe, not a terminal. */
+function cli(cwd: string, args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Ran> {
+  return new Promise((done) => {
+    execFile(process.execPath, [cliPath, ...args], { cwd, env: { ...env, ...extraEnv }, timeout: 60_000 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+      done({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Runs and expects `code`, showing stderr when it differs. */
+async function expectCode(cwd: string, args: readonly string[], code: number, extraEnv?: NodeJS.ProcessEnv): Promise<Ran> {
+  const ran = await cli(cwd, args, extraEnv);
+  expect(ran.code, `leasehold ${args.join(' ')}\nstdout: ${ran.stdout}\nstderr: ${ran.stderr}`).toBe(code);
+  return ran;
+}
+
+const json = <T>(ran: Ran): T => JSON.parse(ran.stdout) as T;
+
+/** A directory with one config file in it. */
+function configDir(name: string, file: string, text: string): string {
+  const dir = join(tmp, name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, file), text);
+  return dir;
+}
+
+const sqliteConfig = (filename: string, table: string) => `
+import { Tracker } from '${dist('index.js')}';
+import { SqliteStore } from '${dist('stores/sqlite.js')}';
+import { cliDefinition } from '${definitionUrl}';
+const store = new SqliteStore({ filename: ${JSON.stringify(filename)}, table: ${JSON.stringify(table)} });
+export const trackers = { jobs: new Tracker(cliDefinition(store)) };
+export async function close() { await store.close(); }
+`;
+
+const postgresConfig = (url: string, table: string) => `
+import { createRequire } from 'node:module';
+import { Tracker } from '${dist('index.js')}';
+import { PostgresStore } from '${dist('stores/postgres.js')}';
+import { cliDefinition } from '${definitionUrl}';
+const pg = createRequire(${JSON.stringify(join(root, 'package.json'))})('pg');
+const pool = new pg.Pool({ connectionString: ${JSON.stringify(url)}, max: 2 });
+const store = new PostgresStore({ pool, table: ${JSON.stringify(table)} });
+export default { trackers: { jobs: new Tracker(cliDefinition(store)) }, close: () => pool.end() };
+`;
+
+interface Harness {
+  readonly name: string;
+  /** The store for the test process, and the config text for the child. */
+  open(): Promise<{ store: Store; config: string; close(): Promise<void> }>;
+}
+
+const pools: pg.Pool[] = [];
+afterAll(async () => {
+  await Promise.all(pools.map((p) => p.end()));
+});
+
+const harnesses: Harness[] = [
+  {
+    name: 'SQLite file',
+    async open() {
+      const filename = join(tmp, 'cli.sqlite');
+      const store = new SqliteStore({ filename, table: 'cli_jobs' });
+      return { store, config: sqliteConfig(filename, 'cli_jobs'), close: () => store.close() };
+    },
+  },
+  {
+    name: `PostgreSQL (${inject('postgresSource')})`,
+    async open() {
+      const url = inject('postgresUrl');
+      const pool = new pg.Pool({ connectionString: url, max: 4 });
+      pools.push(pool);
+      const table = `cli_jobs_${run}`;
+      return { store: new PostgresStore({ pool, table }), config: postgresConfig(url, table), close: async () => {} };
+    },
+  },
+];
+
+const makeJobs = (store: Store, options?: { ttlMs?: number }) => new Tracker(cliDefinition(store, options));
+type Jobs = ReturnType<typeof makeJobs>;
+
+for (const harness of harnesses) {
+  describe(`leasehold CLI on ${harness.name}`, () => {
+    let dir = '';
+    let jobs: Jobs;
+    let held: Awaited<ReturnType<Jobs['claim']>>;
+    let closeStore: () => Promise<void> = async () => {};
+
+    beforeAll(async () => {
+      const opened = await harness.open();
+      closeStore = opened.close;
+      dir = configDir(harness.name.startsWith('SQLite') ? 'sqlite' : 'postgres', 'leasehold.config.mjs', opened.config);
+      jobs = makeJobs(opened.store);
+      const owner = 'seed';
+      for (const id of ['f1', 'f2', 'f3']) {
+        await jobs.track({ id });
+        await jobs.fail((await jobs.claim('fetch', { owner, key: { id } }))!, new Error(`boom ${id}`), { retry: false });
+      }
+      for (const id of ['d1', 'd2']) {
+        await jobs.track({ id });
+        await jobs.complete((await jobs.claim('fetch', { owner, key: { id } }))!);
+        await jobs.complete((await jobs.claim('process', { owner, key: { id } }))!);
+      }
+      await jobs.track({ id: 'w1' });
+      await jobs.track({ id: 'h1' });
+      held = await jobs.claim('fetch', { owner: 'holder', key: { id: 'h1' } });
+      // a lease of 1 ms (store clock) that its holder never renews: the reaper's work
+      await jobs.track({ id: 'x1' });
+      const shortLived = makeJobs(opened.store, { ttlMs: 1 });
+      await shortLived.claim('fetch', { owner: 'dead', key: { id: 'x1' } });
+      while ((await jobs.stats()).expiredLeases < 1) await new Promise((r) => setTimeout(r, 5));
+    });
+
+    afterAll(async () => closeStore());
+
+    it('stats: an aligned table per stage, and JSON', async () => {
+      const table = (await expectCode(dir, ['stats'], 0)).stdout.trimEnd().split('\n');
+      expect(table[0]).toMatch(/^TRACKER\s+STAGE\s+WAITING\s+CLAIMABLE\s+ACTIVE\s+EXPIRED\s+FAILED\s+DONE$/);
+      // waiting, claimable, active, expired, failed, done; the failed status is shared by both stages
+      expect(table).toContainEqual(expect.stringMatching(/^jobs\s+fetch\s+0\s+1\s+1\s+1\s+3\s+0$/));
+      expect(table).toContainEqual(expect.stringMatching(/^jobs\s+process\s+0\s+0\s+0\s+0\s+3\s+2$/));
+      expect(new Set(table.map((l) => l.length)).size, 'every line as wide as the header').toBe(1);
+      expect(table.join('\n')).not.toContain('\x1b[');
+
+      const stats = json<Record<string, { byStatus: Record<string, number>; expiredLeases: number }>>(await expectCode(dir, ['stats', '--json'], 0));
+      expect(stats.jobs!.byStatus).toEqual({ queued: 1, fetching: 2, fetched: 0, processing: 0, processed: 2, failed: 3 });
+      expect(stats.jobs!.expiredLeases).toBe(1);
+    });
+
+    it('list: items of a status as JSON and as a table, cut at --limit', async () => {
+      const failed = json<Array<{ key: { id: string }; status: string; lastError: string }>>(await expectCode(dir, ['list', '--status', 'failed', '--json'], 0));
+      expect(failed.map((i) => i.key.id).sort()).toEqual(['f1', 'f2', 'f3']);
+      expect(failed.every((i) => i.status === 'failed' && /boom f\d/.test(i.lastError))).toBe(true);
+
+      const table = await expectCode(dir, ['list', '--status', 'failed,processed', '--limit', '4'], 0);
+      const lines = table.stdout.trimEnd().split('\n');
+      expect(lines[0]).toMatch(/^KEY\s+STATUS\s+ATTEMPTS\s+OWNER\s+UPDATED\s+LAST ERROR$/);
+      expect(lines).toHaveLength(5);
+      expect(table.stderr).toMatch(/showing the first 4; more match/);
+    });
+
+    it('show: one item, or exit 3 when it does not exist', async () => {
+      const shown = await expectCode(dir, ['show', '{"id":"f1"}'], 0);
+      expect(shown.stdout).toMatch(/^status\s+failed$/m);
+      expect(shown.stdout).toMatch(/^last error\s+Error: boom f1$/m);
+      expect((await expectCode(dir, ['show', '{"id":"nope"}'], 3)).stderr).toMatch(/no item \{"id":"nope"\} in tracker `jobs`/);
+    });
+
+    it('retry: one parked item, then all of them with --yes; refuses --all without a terminal', async () => {
+      const one = await expectCode(dir, ['retry', '{"id":"f1"}'], 0);
+      expect(one.stdout).toMatch(/retried \{"id":"f1"\}: now `queued`/);
+      expect(await jobs.get({ id: 'f1' })).toMatchObject({ status: 'queued', attempts: 0 });
+      // not parked any more: nothing to do
+      expect((await expectCode(dir, ['retry', '{"id":"f1"}'], 3)).stderr).toMatch(/is `queued`, and retry acts only on items parked/);
+
+      expect((await expectCode(dir, ['retry', '--all'], 2)).stderr).toMatch(/stdin is not a terminal; pass --yes/);
+      expect((await jobs.get({ id: 'f2' }))?.status).toBe('failed');
+
+      expect(json(await expectCode(dir, ['retry', '--all', '--yes', '--json'], 0))).toEqual({ tracker: 'jobs', retried: 2 });
+      expect((await jobs.find({ status: 'failed' })).length).toBe(0);
+      expect((await jobs.find({ status: 'queued' })).map((i) => i.key.id).sort()).toEqual(['f1', 'f2', 'f3', 'w1']);
+      // nothing parked: done, with exit 0
+      expect((await expectCode(dir, ['retry', '--all', '--yes'], 0)).stdout).toMatch(/retried 0 item/);
+    });
+
+    it('cancel: a held item goes to failed and its holder is fenced off', async () => {
+      expect((await expectCode(dir, ['cancel', '{"id":"h1"}', '--reason', 'stuck'], 2)).stderr).toMatch(/pass --yes/);
+      expect((await jobs.get({ id: 'h1' }))?.status).toBe('fetching');
+      const cancelled = json<{ status: string; lastError: string; fence: number }>(await expectCode(dir, ['cancel', '{"id":"h1"}', '--reason', 'stuck', '--yes', '--json'], 0));
+      expect(cancelled).toMatchObject({ status: 'failed', lastError: 'cancelled: stuck' });
+      expect(cancelled.fence).toBeGreaterThan(held!.fence);
+      await expect(jobs.complete(held!)).rejects.toBeInstanceOf(LeaseLostError);
+      expect((await expectCode(dir, ['cancel', '{"id":"h1"}', '--reason', 'again', '--yes'], 3)).stderr).toMatch(/is `failed`, and cancel acts only on items that wait or are held/);
+    });
+
+    it('reschedule: --in and --at set when a waiting item becomes claimable', async () => {
+      const before = Date.now();
+      const later = json<{ notBefore: string }>(await expectCode(dir, ['reschedule', '{"id":"w1"}', '--in', '2h', '--json'], 0));
+      // store clock against this one: a generous margin either way
+      expect(Date.parse(later.notBefore) - before).toBeGreaterThan(2 * 3_600_000 - 600_000);
+      expect(Date.parse(later.notBefore) - before).toBeLessThan(2 * 3_600_000 + 600_000);
+      const at = await expectCode(dir, ['reschedule', '{"id":"w1"}', '--at', '2031-01-31T09:00:00Z'], 0);
+      expect(at.stdout).toMatch(/not claimable before 2031-01-31T09:00:00Z/);
+      expect((await jobs.get({ id: 'w1' }))?.notBefore?.toISOString()).toBe('2031-01-31T09:00:00.000Z');
+      expect((await jobs.stats()).stages.fetch!.waiting).toBe(1);
+      // h1 was cancelled: it does not wait
+      await expectCode(dir, ['reschedule', '{"id":"h1"}', '--in', '5m'], 3);
+    });
+
+    it('purge: finished items, older than a duration, with --yes', async () => {
+      expect((await expectCode(dir, ['purge', '--status', 'processed'], 2)).stderr).toMatch(/pass --yes/);
+      expect(json(await expectCode(dir, ['purge', '--status', 'processed', '--older-than', '7d', '--yes', '--json'], 0))).toEqual({ tracker: 'jobs', status: 'processed', deleted: 0 });
+      expect((await expectCode(dir, ['purge', '--status', 'processed', '--yes'], 0)).stdout).toMatch(/deleted 2 item\(s\) in `processed`/);
+      expect(await jobs.get({ id: 'd1' })).toBeNull();
+    });
+
+    it('reap: the expired lease goes back for another attempt', async () => {
+      expect(json(await expectCode(dir, ['reap', '--json'], 0))).toEqual({ jobs: { retried: 1, failed: 0 } });
+      expect(await jobs.get({ id: 'x1' })).toMatchObject({ status: 'queued', lastError: 'lease expired' });
+    });
+  });
+}
+
+describe('leasehold CLI: configs, help and usage errors', () => {
+  const filename = join(tmp, 'misc.sqlite');
+  let dir = '';
+  let jobs: Jobs;
+  let seeded: unknown;
+
+  beforeAll(async () => {
+    dir = configDir('misc', 'leasehold.config.mjs', sqliteConfig(filename, 'misc_jobs'));
+    jobs = makeJobs(new SqliteStore({ filename, table: 'misc_jobs' }));
+    await jobs.track({ id: 'a1' });
+    seeded = await jobs.get({ id: 'a1' });
+  });
+
+  it('loads a TypeScript config through jiti (default export with types)', async () => {
+    const ts = configDir(
+      'typescript',
+      'leasehold.config.ts',
+      `import { Tracker } from ${JSON.stringify(join(root, 'dist', 'index.cjs'))};
+import { SqliteStore } from ${JSON.stringify(join(root, 'dist', 'stores', 'sqlite.cjs'))};
+import { cliDefinition } from ${JSON.stringify(join(root, 'test', 'support', 'cli-definition.mjs'))};
+interface Config { readonly trackers: Record<string, unknown>; close(): Promise<void> }
+const store = new SqliteStore({ filename: ${JSON.stringify(filename)}, table: 'misc_jobs' });
+const config: Config = { trackers: { typed: new Tracker(cliDefinition(store)) }, close: () => store.close() };
+export default config satisfies Config;
+`,
+    );
+    const shown = json<{ key: { id: string }; status: string }>(await expectCode(ts, ['show', '{"id":"a1"}', '--json'], 0));
+    expect(shown).toMatchObject({ key: { id: 'a1' }, status: 'queued' });
+    // --config from elsewhere, by a relative path
+    expect((await expectCode(tmp, ['--config', 'typescript/leasehold.config.ts', 'stats'], 0)).stdout).toMatch(/^typed\s+fetch\s+0\s+1\s/m);
+  });
+
+  it("loads the partner-log example's config (CommonJS TypeScript) on a store from LEASEHOLD_STORE", async () => {
+    const store = `sqlite:${join(tmp, 'partner-log.sqlite')}`;
+    const config = join(root, 'examples', 'partner-log', 'leasehold.config.ts');
+    const stats = json<Record<string, { total: number; stages: Record<string, unknown> }>>(await expectCode(tmp, ['--config', config, 'stats', '--json'], 0, { LEASEHOLD_STORE: store }));
+    expect(Object.keys(stats)).toEqual(['partner-logs']);
+    expect(stats['partner-logs']).toMatchObject({ total: 0 });
+    expect(Object.keys(stats['partner-logs']!.stages)).toEqual(['download', 'process']);
+  });
+
+  it('colours a table only when asked to (FORCE_COLOR), never with --no-color', async () => {
+    expect((await expectCode(dir, ['stats'], 0, { FORCE_COLOR: '1' })).stdout).toContain('\x1b[1mTRACKER');
+    expect((await expectCode(dir, ['stats', '--no-color'], 0, { FORCE_COLOR: '1' })).stdout).not.toContain('\x1b[');
+  });
+
+  it('--help lists every command and the exit codes; each command documents its options', async () => {
+    const [main, retry, purge, reschedule, list] = await Promise.all([
+      expectCode(dir, ['--help'], 0),
+      expectCode(dir, ['retry', '--help'], 0),
+      expectCode(dir, ['purge', '--help'], 0),
+      expectCode(dir, ['reschedule', '--help'], 0),
+      expectCode(dir, ['list', '--help'], 0),
+    ]);
+    for (const command of ['stats', 'list', 'show', 'retry', 'cancel', 'reschedule', 'purge', 'reap']) expect(main.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    expect(main.stdout).toMatch(/Exit codes:\n {2}0 +.*\n {2}1 +.*\n(.*\n)* {2}2 +usage error.*\n(.*\n)* {2}3 +the item does not exist/);
+    expect(retry.stdout).toMatch(/Usage: leasehold retry \[options\] \[key-json\]/);
+    for (const option of ['--all', '--stage <stage>', '--limit <n>', '-y, --yes', '--tracker <name>', '--json']) expect(retry.stdout).toContain(option);
+    for (const option of ['--status <status>', '--older-than <duration>', '--limit <n>', '-y, --yes']) expect(purge.stdout).toContain(option);
+    for (const option of ['--at <iso-time>', '--in <duration>']) expect(reschedule.stdout).toContain(option);
+    for (const option of ['--status <status>', '--undeclared', '--limit <n>']) expect(list.stdout).toContain(option);
+    expect(retry.stdout).toMatch(/Exit codes: 0 done, 1 failed, 2 usage error, 3/);
+  });
+
+  it('bad input is one line saying what to do, with exit 2', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['show', '{id:a1}'], /the key `\{id:a1\}` is not valid JSON .*give the key object in single quotes/],
+      [['show', '{"id":1}'], /invalid key \(id: .*expected string/],
+      [['--tracker', 'nope', 'stats'], /unknown tracker `nope`; .* defines: jobs\. Pass one of them to --tracker/],
+      [['list', '--status', 'nope'], /unknown status `nope` for tracker `jobs`; use one of: queued, fetching, fetched, processing, processed, failed/],
+      [['list', '--limit', '0'], /--limit `0` must be a positive whole number/],
+      [['reschedule', '{"id":"a1"}', '--in', '5x'], /--in `5x` is not a duration: use a number and a unit .* such as 90s, 5m/],
+      [['reschedule', '{"id":"a1"}', '--at', 'tomorrow'], /--at `tomorrow` is not a time: use ISO 8601/],
+      [['reschedule', '{"id":"a1"}'], /give exactly one of --at ISO-TIME and --in DURATION/],
+      [['purge', '--status', 'processed', '--older-than', 'ever', '--yes'], /--older-than `ever` is not a duration/],
+      [['purge', '--status', 'queued', '--yes'], /`queued` is a status items wait or are held in; purge deletes only finished items; use one of: processed, failed/],
+      [['retry'], /give either a key \(retry '\{"id":"a1"\}'\) or --all, not both and not neither/],
+      [['retry', '--all', '--stage', 'nope', '--yes'], /unknown stage `nope` for tracker `jobs`; use one of: fetch, process/],
+      [['cancel', '{"id":"a1"}'], /required option '--reason <text>' not specified/],
+      [['frobnicate'], /unknown command 'frobnicate'/],
+      [['list', '--frob'], /unknown option '--frob'/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => cli(dir, args)));
+    results.forEach((ran, i) => {
+      const [args, message] = cases[i]!;
+      expect(ran.code, `leasehold ${args.join(' ')}: ${ran.stderr}`).toBe(2);
+      expect(ran.stderr).toMatch(message);
+      expect(ran.stdout).toBe('');
+    });
+    // and nothing was changed by any of them
+    expect(await jobs.get({ id: 'a1' })).toEqual(seeded);
+  });
+
+  it('config problems: none found and no trackers are usage errors (2), a config that throws is a failure (1), several trackers need --tracker', async () => {
+    const empty = configDir('empty', 'README', 'no config here');
+    const noTrackers = configDir('no-trackers', 'leasehold.config.mjs', 'export const answer = 42;\n');
+    const throws = configDir('throws', 'leasehold.config.mjs', "throw new Error('cannot reach the database');\n");
+    const several = configDir(
+      'several',
+      'leasehold.config.mjs',
+      sqliteConfig(filename, 'misc_jobs').replace('export const trackers = { jobs: new Tracker(cliDefinition(store)) };', 'export const trackers = { jobs: new Tracker(cliDefinition(store)), other: new Tracker(cliDefinition(store)) };'),
+    );
+    const [none, missing, noneExported, thrown, ambiguous, chosen, all] = await Promise.all([
+      cli(empty, ['stats']),
+      cli(empty, ['--config', 'nowhere.ts', 'stats']),
+      cli(noTrackers, ['stats']),
+      cli(throws, ['stats']),
+      cli(several, ['show', '{"id":"a1"}']),
+      cli(several, ['--tracker', 'other', 'show', '{"id":"a1"}', '--json']),
+      cli(several, ['stats', '--json']),
+    ]);
+    expect([none.code, none.stderr]).toEqual([2, expect.stringMatching(/no leasehold config in .*: create leasehold\.config\.ts .* or pass --config PATH/)]);
+    expect([missing.code, missing.stderr]).toEqual([2, expect.stringMatching(/config file `nowhere\.ts` not found/)]);
+    expect([noneExported.code, noneExported.stderr]).toEqual([2, expect.stringMatching(/exports no trackers: export `\{ trackers: \{ name: tracker \} \}`/)]);
+    expect([thrown.code, thrown.stderr]).toEqual([1, expect.stringMatching(/loading .*leasehold\.config\.mjs failed: cannot reach the database/)]);
+    expect([ambiguous.code, ambiguous.stderr]).toEqual([2, expect.stringMatching(/the config defines 2 trackers \(jobs, other\); choose one with --tracker NAME/)]);
+    expect(chosen.code, chosen.stderr).toBe(0);
+    expect(Object.keys(JSON.parse(all.stdout) as object)).toEqual(['jobs', 'other']);
+  });
+});
