@@ -4,10 +4,10 @@
  *
  * @module leasehold
  */
-export { Tracker, type PurgeOptions, type TrackerDefinition, type TrackOptions } from './tracker.js';
+export { Tracker, type PurgeOptions, type PurgeResult, type StageView, type TrackerDefinition, type TrackOptions } from './tracker.js';
 export type { BatchFailure, BatchResult, BatchSuccess, DataPatch, ReapResult, StageStats, TrackerStats, TrackResult } from './results.js';
 export { Lease } from './lease.js';
-export { Worker, defaultOwner, type Handler, type WorkOptions } from './worker.js';
+export { Worker, defaultOwner, type Handler, type Retention, type WorkOptions } from './worker.js';
 export { exponentialBackoff, type Backoff, type ExponentialBackoffOptions } from './backoff.js';
 export {
   ConfigError,
@@ -48,7 +48,10 @@ export { guardCondition } from './store.js';
 export type {
   Change,
   Condition,
+  AbsoluteDelay,
+  DeadlineBefore,
   Delay,
+  RelativeDelay,
   FindOptions,
   GuardedUpdate,
   ItemState,

@@ -96,11 +96,29 @@ export interface Condition {
    * `future`: the deadline is after the store's now (waiting / lease live);
    * `{ before }`: the deadline is before this instant (finished before it).
    */
-  readonly deadline?: 'passed' | 'future' | { readonly before: Date };
+  readonly deadline?: 'passed' | 'future' | DeadlineBefore;
+}
+
+/** A deadline before an instant (`purge`'s `finishedBefore`). */
+export interface DeadlineBefore {
+  /** The deadline must be earlier than this. */
+  readonly before: Date;
 }
 
 /** A deadline: the store's now plus `ms`, or a given instant. */
-export type Delay = { readonly ms: number } | { readonly at: Date };
+export type Delay = RelativeDelay | AbsoluteDelay;
+
+/** A deadline relative to the store's now. */
+export interface RelativeDelay {
+  /** Milliseconds after the store's now. */
+  readonly ms: number;
+}
+
+/** A deadline at a given instant. */
+export interface AbsoluteDelay {
+  /** The instant. */
+  readonly at: Date;
+}
 
 /**
  * What an update does to each matching item. `updatedAt` is always set to the store's

@@ -18,6 +18,26 @@ import { Worker, type Handler, type WorkOptions } from './worker.js';
 export type { TrackOptions } from './tracker/claim.js';
 export type { PurgeOptions } from './tracker/operate.js';
 
+/** One stage of a {@link TrackerDefinition}. */
+export interface StageView<S extends string = string> {
+  /** The stage name. */
+  readonly name: string;
+  /** Statuses items are claimed from (retries return to the first). */
+  readonly from: readonly S[];
+  /** The status while a worker holds the lease. */
+  readonly active: S;
+  /** Statuses `complete` may move to. */
+  readonly done: readonly S[];
+  /** Where items are parked. */
+  readonly failed: S;
+}
+
+/** What `purge` deleted. */
+export interface PurgeResult {
+  /** Items deleted. */
+  readonly deleted: number;
+}
+
 /** The definition of a Tracker as others may read it (dashboards, tools). */
 export interface TrackerDefinition<S extends string = string> {
   /** Every declared status. */
@@ -25,7 +45,7 @@ export interface TrackerDefinition<S extends string = string> {
   /** Status of a newly tracked item. */
   readonly initial: S;
   /** The stages, in declaration order. */
-  readonly stages: ReadonlyArray<{ readonly name: string; readonly from: readonly S[]; readonly active: S; readonly done: readonly S[]; readonly failed: S }>;
+  readonly stages: ReadonlyArray<StageView<S>>;
   /** Statuses no stage claims from or holds (finished items; `purge` deletes these). */
   readonly terminalStatuses: readonly S[];
   /** Lease time-to-live in milliseconds. */
@@ -246,7 +266,7 @@ export class Tracker<
    * only those finished before `finishedBefore`, in batches of 500. Refuses statuses items wait
    * or are held in with a ConfigError.
    */
-  purge(options: operating.PurgeOptions<S>): Promise<{ deleted: number }> {
+  purge(options: operating.PurgeOptions<S>): Promise<PurgeResult> {
     return operating.purge(this.#core, options);
   }
 
