@@ -82,14 +82,22 @@ export interface TrackerOptions<S extends string, K extends KeySchema, D extends
   readonly logger?: Logger;
 }
 
-/** A stage with its statuses as arrays, checked. */
-export interface NormalizedStage {
+/** A stage with its statuses as arrays, checked (what `tracker.definition.stages` lists). */
+export interface StageView<S extends string = string> {
+  /** The stage name. */
   readonly name: string;
-  readonly from: readonly string[];
-  readonly active: string;
-  readonly done: readonly string[];
-  readonly failed: string;
+  /** Statuses items are claimed from (retries return to the first). */
+  readonly from: readonly S[];
+  /** The status while a worker holds the lease. */
+  readonly active: S;
+  /** Statuses `complete` may move to. */
+  readonly done: readonly S[];
+  /** Where items are parked. */
+  readonly failed: S;
 }
+
+/** A checked stage, inside the tracker. */
+export type NormalizedStage = StageView;
 
 /** A checked, frozen copy of the definition. */
 export interface Definition {

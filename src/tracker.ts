@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Item } from './codec.js';
-import { normalizeDefinition, type DoneStatus, type KeySchema, type StageMap, type TrackerOptions } from './definition.js';
+import { normalizeDefinition, type DoneStatus, type KeySchema, type StageMap, type StageView, type TrackerOptions } from './definition.js';
 import { ConfigError } from './errors.js';
 import type { Listener, TrackerEvents } from './events.js';
 import type { Lease } from './lease.js';
@@ -17,20 +17,6 @@ import { Worker, type Handler, type WorkOptions } from './worker.js';
 
 export type { TrackOptions } from './tracker/claim.js';
 export type { PurgeOptions } from './tracker/operate.js';
-
-/** One stage of a {@link TrackerDefinition}. */
-export interface StageView<S extends string = string> {
-  /** The stage name. */
-  readonly name: string;
-  /** Statuses items are claimed from (retries return to the first). */
-  readonly from: readonly S[];
-  /** The status while a worker holds the lease. */
-  readonly active: S;
-  /** Statuses `complete` may move to. */
-  readonly done: readonly S[];
-  /** Where items are parked. */
-  readonly failed: S;
-}
 
 /** What `purge` deleted. */
 export interface PurgeResult {
@@ -111,7 +97,7 @@ export class Tracker<
     return {
       statuses: def.statuses as S[],
       initial: def.initial as S,
-      stages: [...def.stages.values()].map((s) => ({ name: s.name, from: s.from as S[], active: s.active as S, done: s.done as S[], failed: s.failed as S })),
+      stages: [...def.stages.values()] as Array<StageView<S>>,
       terminalStatuses: def.terminalStatuses as S[],
       ttlMs: def.ttlMs,
       maxAttempts: def.maxAttempts,

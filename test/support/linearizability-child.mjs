@@ -6,29 +6,10 @@
 import { exponentialBackoff, Tracker } from '../../dist/index.js';
 import { fileHistory, recordTracker } from './history-recorder.mjs';
 import { pipelineDefinition, runClient } from './linearizability-client.mjs';
+import { openStore } from './open-store.mjs';
 
 const [kind, target, table, historyFile, name, seed, clients, operations, ttlMs, startAt] = process.argv.slice(2);
-let store;
-let close = async () => {};
-if (kind === 'sqlite') {
-  const { SqliteStore } = await import('../../dist/stores/sqlite.js');
-  store = new SqliteStore({ filename: target, table });
-  close = () => store.close();
-} else if (kind === 'postgres') {
-  const { default: pg } = await import('pg');
-  const { PostgresStore } = await import('../../dist/stores/postgres.js');
-  const pool = new pg.Pool({ connectionString: target, max: 4 });
-  store = new PostgresStore({ pool, table });
-  close = () => pool.end();
-} else if (kind === 'mongodb') {
-  const { MongoClient } = await import('mongodb');
-  const { MongoStore } = await import('../../dist/stores/mongodb.js');
-  const client = await MongoClient.connect(target);
-  store = new MongoStore({ collection: client.db('leasehold_test').collection(table) });
-  close = () => client.close();
-} else {
-  throw new Error(`unknown store ${kind}`);
-}
+const { store, close } = await openStore(kind, target, table);
 
 const sink = fileHistory(historyFile);
 const ttl = Number(ttlMs);

@@ -3,29 +3,10 @@
 // Prints one JSON line: the keys this process won. Uses the built package (dist/), as a user would.
 import { Tracker } from '../../dist/index.js';
 import { jobDefinition } from './job-definition.mjs';
+import { openStore } from './open-store.mjs';
 
 const [kind, target, table, items, mode] = process.argv.slice(2);
-let store;
-let close = async () => {};
-if (kind === 'sqlite') {
-  const { SqliteStore } = await import('../../dist/stores/sqlite.js');
-  store = new SqliteStore({ filename: target, table });
-  close = () => store.close();
-} else if (kind === 'postgres') {
-  const { default: pg } = await import('pg');
-  const { PostgresStore } = await import('../../dist/stores/postgres.js');
-  const pool = new pg.Pool({ connectionString: target, max: 8 });
-  store = new PostgresStore({ pool, table });
-  close = () => pool.end();
-} else if (kind === 'mongodb') {
-  const { MongoClient } = await import('mongodb');
-  const { MongoStore } = await import('../../dist/stores/mongodb.js');
-  const client = await MongoClient.connect(target);
-  store = new MongoStore({ collection: client.db('leasehold_test').collection(table) });
-  close = () => client.close();
-} else {
-  throw new Error(`unknown store ${kind}`);
-}
+const { store, close } = await openStore(kind, target, table);
 
 const tracker = new Tracker(jobDefinition(store));
 await tracker.init();

@@ -6,22 +6,10 @@
 //             once the item is claimed, and then do nothing: the process must exit by itself
 import { Tracker } from '../../dist/index.js';
 import { jobDefinition } from './job-definition.mjs';
+import { openStore } from './open-store.mjs';
 
 const [mode, kind, target, table] = process.argv.slice(2);
-let store;
-let close = async () => {};
-if (kind === 'sqlite') {
-  const { SqliteStore } = await import('../../dist/stores/sqlite.js');
-  store = new SqliteStore({ filename: target, table });
-  close = () => store.close();
-} else {
-  const { default: pg } = await import('pg');
-  const { PostgresStore } = await import('../../dist/stores/postgres.js');
-  const pool = new pg.Pool({ connectionString: target, max: 4 });
-  pool.on('error', () => {});
-  store = new PostgresStore({ pool, table });
-  close = () => pool.end();
-}
+const { store, close } = await openStore(kind, target, table);
 const say = (line) => process.stdout.write(`${line}\n`);
 const ttlMs = Number(process.env.LEASE_TTL_MS ?? 1_000);
 const tracker = new Tracker(jobDefinition(store, { ttlMs, backoff: () => 0 }));
