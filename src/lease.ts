@@ -89,17 +89,39 @@ export class Lease<Stage extends string = string, K = unknown, D = unknown, S ex
     return states.get(this)!;
   }
 
-  /** When the lease expires unless renewed (store clock, as of the last claim or renew). */
+  /**
+   * When the lease expires unless renewed (store clock, as of the last claim or renew).
+   *
+   * @example
+   * ```ts
+   * if (lease.expiresAt.getTime() - Date.now() < 5_000) await tracker.renew(lease);
+   * ```
+   */
   get expiresAt(): Date {
     return this.#state().expiresAt;
   }
 
-  /** Whether the lease was completed, failed, released or found lost. */
+  /**
+   * Whether the lease was completed, failed, released or found lost.
+   *
+   * @example
+   * ```ts
+   * if (!lease.settled) await tracker.release(lease);
+   * ```
+   */
   get settled(): boolean {
     return this.#state().settled;
   }
 
-  /** Aborts when the lease is lost or can no longer be renewed; stop work when it fires. */
+  /**
+   * Aborts when the lease is lost or can no longer be renewed; stop work when it fires.
+   *
+   * @example
+   * ```ts
+   * const res = await fetch(url, { signal: lease.signal }); // the transfer stops with the lease
+   * lease.signal.throwIfAborted();
+   * ```
+   */
   get signal(): AbortSignal {
     const state = this.#state();
     if (!state.controller) {

@@ -107,12 +107,28 @@ export class Tracker<
   /**
    * Creates the collection/table and indexes if missing. Idempotent and safe from many
    * processes at once; every other call runs it implicitly the first time.
+   *
+   * @returns once the table or collection and its indexes exist
+   * @example
+   * ```ts
+   * await tracker.init(); // optional: the first call of any method runs it
+   * ```
    */
   init(): Promise<void> {
     return this.#core.init();
   }
 
-  /** Adds a listener for a typed event; returns a function that removes it. */
+  /**
+   * Adds a listener for a typed event; returns a function that removes it.
+   *
+   * @param event - the event name: `claimed`, `renewed`, `completed`, `failed`, `released`, `reaped`, `leaseLost` or `error`
+   * @param listener - called with the event's payload; a listener that throws is logged, never breaks an operation
+   * @example
+   * ```ts
+   * const off = tracker.on('failed', (e) => metrics.increment('failed', { stage: e.stage, retry: e.willRetry }));
+   * off(); // stop listening
+   * ```
+   */
   on<E extends keyof TrackerEvents>(event: E, listener: Listener<TrackerEvents<z.output<K>>[E]>): () => void {
     return this.#core.events.on(event, listener as Listener<TrackerEvents[E]>);
   }
@@ -121,6 +137,15 @@ export class Tracker<
    * Inserts the item in the `initial` status unless an item with this key exists. Never
    * changes an existing item. Concurrent calls with one key create exactly one item. With
    * `notBefore` or `delayMs` the item is not claimable before then (scheduled work).
+   *
+   * @param key - the item key (validated by the key schema; scalars only)
+   * @param data - the item data (validated by the data schema)
+   * @param options - `notBefore` (a Date) or `delayMs`: not claimable before then
+   * @example
+   * ```ts
+   * const { item, created } = await tracker.track({ logId: 'L-1', partnerCode: 'acme' }, { bytes: 512 });
+   * await tracker.track({ logId: 'L-2', partnerCode: 'acme' }, {}, { delayMs: 60_000 }); // scheduled
+   * ```
    */
   async track(key: z.input<K>, data?: z.input<D>, options?: claiming.TrackOptions): Promise<TrackResult<Item<S, z.output<K>, z.output<D>>>> {
     return (await claiming.track(this.#core, key, data, options)) as TrackResult<Item<S, z.output<K>, z.output<D>>>;
@@ -129,6 +154,14 @@ export class Tracker<
   /**
    * Claims one item for `stage`: the given `key`, or else the oldest eligible item. Returns
    * `null` when nothing is eligible or another worker won the race.
+   *
+   * @param stage - the stage to claim for
+   * @param options - `owner` (who holds the lease) and optionally `key` (claim this item only)
+   * @example
+   * ```ts
+   * const lease = await tracker.claim('download', { owner: 'worker-1' });
+   * if (lease) await tracker.complete(lease); // after the work
+   * ```
    */
   async claim<N extends keyof St & string>(stage: N, options: { owner: string; key?: z.input<K> }): Promise<Lease<N, z.output<K>, z.output<D>, S> | null> {
     const [lease] = await claiming.claim(this.#core, 'claim', stage, options, 1);
@@ -138,13 +171,29 @@ export class Tracker<
   /**
    * Claims up to `limit` eligible items for `stage` in one round trip where the store can;
    * each gets its own fence and lease.
+   *
+   * @param stage - the stage to claim for
+   * @param options - `owner` and `limit` (at most this many leases)
+   * @example
+   * ```ts
+   * const leases = await tracker.claimBatch('process', { owner: 'worker-1', limit: 100 });
+   * await tracker.completeBatch(leases);
+   * ```
    */
   async claimBatch<N extends keyof St & string>(stage: N, options: { owner: string; limit: number }): Promise<Array<Lease<N, z.output<K>, z.output<D>, S>>> {
     const limit = requirePositiveInt('claimBatch.limit', options?.limit);
     return (await claiming.claimBatch(this.#core, stage, options, limit)) as Array<Lease<N, z.output<K>, z.output<D>, S>>;
   }
 
-  /** Extends the lease by the ttl (store clock). Throws LeaseLostError if no longer held. */
+  /**
+   * Extends the lease by the ttl (store clock). Throws LeaseLostError if no longer held.
+   *
+   * @param lease - a lease from `claim`, `claimBatch` or a worker
+   * @example
+   * ```ts
+   * const timer = setInterval(() => tracker.renew(lease).catch(() => clearInterval(timer)), 10_000);
+   * ```
+   */
   async renew<N extends keyof St & string>(lease: Lease<N, z.output<K>, z.output<D>, S>): Promise<Lease<N, z.output<K>, z.output<D>, S>> {
     await settling.renew(this.#core, lease as AnyLease);
     return lease;
@@ -153,6 +202,14 @@ export class Tracker<
   /**
    * Moves the item from the stage's active status to a done status (`to`, default the first),
    * optionally merging a data patch. Throws LeaseLostError if the lease is no longer held.
+   *
+   * @param lease - the lease to settle
+   * @param options - `to`: one of the stage's done statuses (default the first); `data`: a patch merged over the item's data
+   * @example
+   * ```ts
+   * await tracker.complete(lease, { data: { localFilePath: '/data/L-1.bin' } });
+   * await tracker.complete(other, { to: 'skipped' });
+   * ```
    */
   async complete<N extends keyof St & string>(
     lease: Lease<N, z.output<K>, z.output<D>, S>,
@@ -165,6 +222,14 @@ export class Tracker<
   /**
    * Completes many leases in one round trip where the store can. Each is still guarded by
    * its own fence; a lost lease is reported in its result, never dropped.
+   *
+   * @param leases - leases of one stage
+   * @param options - as for `complete`, applied to every lease
+   * @example
+   * ```ts
+   * const results = await tracker.completeBatch(leases);
+   * for (const r of results) if (!r.ok) log.warn(r.error.message);
+   * ```
    */
   async completeBatch<N extends keyof St & string>(
     leases: ReadonlyArray<Lease<N, z.output<K>, z.output<D>, S>>,
@@ -178,6 +243,15 @@ export class Tracker<
    * Records a failed attempt: back to the stage's first `from` status after backoff while
    * attempts remain, else (or for a `NonRetryableError`, or with `{ retry: false }`) into the
    * stage's failed status. Throws LeaseLostError if the lease is no longer held.
+   *
+   * @param lease - the lease to settle
+   * @param error - what went wrong (stored as `lastError`); a `NonRetryableError` parks the item at once
+   * @param options - `retry: false` parks the item at once
+   * @example
+   * ```ts
+   * try { await download(lease.key); await tracker.complete(lease); }
+   * catch (error) { await tracker.fail(lease, error); }
+   * ```
    */
   async fail<N extends keyof St & string>(lease: Lease<N, z.output<K>, z.output<D>, S>, error: unknown, options: { retry?: boolean } = {}): Promise<Item<S, z.output<K>, z.output<D>>> {
     const p = settling.prepareFail(this.#core, 'fail', lease as AnyLease, error, options);
@@ -187,6 +261,12 @@ export class Tracker<
   /**
    * Fails many leases in one round trip where the store can. Each is still guarded by its own
    * fence; a lost lease is reported in its result.
+   *
+   * @param failures - each `{ lease, error, retry? }`
+   * @example
+   * ```ts
+   * await tracker.failBatch(leases.map((lease) => ({ lease, error: new Error('partner API down') })));
+   * ```
    */
   async failBatch<N extends keyof St & string>(
     failures: ReadonlyArray<{ readonly lease: Lease<N, z.output<K>, z.output<D>, S>; readonly error: unknown; readonly retry?: boolean }>,
@@ -200,6 +280,13 @@ export class Tracker<
   /**
    * Gives the item back to the stage's first `from` status without counting the attempt,
    * claimable again after `delayMs` (default at once).
+   *
+   * @param lease - the lease to give back
+   * @param options - `delayMs`: not claimable again before this delay
+   * @example
+   * ```ts
+   * if (shuttingDown) await tracker.release(lease); // another worker takes it at once
+   * ```
    */
   async release<N extends keyof St & string>(lease: Lease<N, z.output<K>, z.output<D>, S>, options: { delayMs?: number } = {}): Promise<Item<S, z.output<K>, z.output<D>>> {
     const p = settling.prepareRelease(this.#core, lease as AnyLease, options);
@@ -212,6 +299,12 @@ export class Tracker<
    * attempts ran out. Works in batches of `batchSize` (default 500) until a batch comes back
    * short, two store calls per batch; the fence advances, so a reaped worker that comes back
    * is refused. Workers run it for you (see `reapIntervalMs`).
+   *
+   * @param options - `batchSize`: items per batch (default 500)
+   * @example
+   * ```ts
+   * setInterval(() => tracker.reapStale().catch(console.error), 30_000); // workers do this by default
+   * ```
    */
   reapStale(options: { batchSize?: number } = {}): Promise<ReapResult> {
     return reapStale(this.#core, options.batchSize === undefined ? undefined : requirePositiveInt('reapStale.batchSize', options.batchSize));
@@ -222,12 +315,28 @@ export class Tracker<
    * `from` status, attempts reset, claimable now (`lastError` is kept). Returns the item, or
    * `null` if it was not parked. `stage` picks the stage when the item was parked by an older
    * version that did not record it.
+   *
+   * @param key - the item key
+   * @param options - `stage`: for items parked before the stage was recorded
+   * @example
+   * ```ts
+   * const item = await tracker.retry({ logId: 'L-1', partnerCode: 'acme' });
+   * if (!item) console.log('it was not parked');
+   * ```
    */
   async retry(key: z.input<K>, options: { stage?: keyof St & string } = {}): Promise<Item<S, z.output<K>, z.output<D>> | null> {
     return (await operating.retry(this.#core, key, options)) as Item<S, z.output<K>, z.output<D>> | null;
   }
 
-  /** Operator retry of parked items (of one stage, or all), in bounded batches; returns the count. */
+  /**
+   * Operator retry of parked items (of one stage, or all), in bounded batches; returns the count.
+   *
+   * @param options - `stage` (default every stage) and `limit` (default all)
+   * @example
+   * ```ts
+   * const count = await tracker.retryAll({ stage: 'download', limit: 1_000 });
+   * ```
+   */
   retryAll(options: { stage?: keyof St & string; limit?: number } = {}): Promise<number> {
     return operating.retryAll(this.#core, options);
   }
@@ -237,12 +346,28 @@ export class Tracker<
    * `lastError` saying why. A holder's fence is advanced: its next renew or settle gets
    * `LeaseLostError` and its `lease.signal` aborts at the next heartbeat. Returns the item, or
    * `null` when it was done or failed already (or does not exist).
+   *
+   * @param key - the item key
+   * @param options - `reason` (stored as `lastError`) and `stage` (when a status is claimed from by several stages)
+   * @example
+   * ```ts
+   * await tracker.cancel({ logId: 'L-1', partnerCode: 'acme' }, { reason: 'partner withdrew the file' });
+   * ```
    */
   async cancel(key: z.input<K>, options: { reason?: string; stage?: keyof St & string } = {}): Promise<Item<S, z.output<K>, z.output<D>> | null> {
     return (await operating.cancel(this.#core, key, options)) as Item<S, z.output<K>, z.output<D>> | null;
   }
 
-  /** Operator reschedule: a waiting item is not claimable before `notBefore` (or for `delayMs`). */
+  /**
+   * Operator reschedule: a waiting item is not claimable before `notBefore` (or for `delayMs`).
+   *
+   * @param key - the item key
+   * @param options - `notBefore` (a Date) or `delayMs`
+   * @example
+   * ```ts
+   * await tracker.reschedule(key, { notBefore: new Date('2026-12-01T06:00:00Z') });
+   * ```
+   */
   async reschedule(key: z.input<K>, options: claiming.TrackOptions): Promise<Item<S, z.output<K>, z.output<D>> | null> {
     return (await operating.reschedule(this.#core, key, options)) as Item<S, z.output<K>, z.output<D>> | null;
   }
@@ -251,12 +376,28 @@ export class Tracker<
    * Deletes finished items (a done status no stage claims from, or a failed status), optionally
    * only those finished before `finishedBefore`, in batches of 500. Refuses statuses items wait
    * or are held in with a ConfigError.
+   *
+   * @param options - `status` (a finished status), `finishedBefore` and `limit`
+   * @example
+   * ```ts
+   * const weekAgo = new Date(Date.now() - 7 * 24 * 3600_000);
+   * const { deleted } = await tracker.purge({ status: 'processed', finishedBefore: weekAgo });
+   * ```
    */
   purge(options: operating.PurgeOptions<S>): Promise<PurgeResult> {
     return operating.purge(this.#core, options);
   }
 
-  /** The item with this key, or `null`. */
+  /**
+   * The item with this key, or `null`.
+   *
+   * @param key - the item key
+   * @example
+   * ```ts
+   * const item = await tracker.get({ logId: 'L-1', partnerCode: 'acme' });
+   * console.log(item?.status, item?.lastError);
+   * ```
+   */
   async get(key: z.input<K>): Promise<Item<S, z.output<K>, z.output<D>> | null> {
     return (await reading.get(this.#core, key)) as Item<S, z.output<K>, z.output<D>> | null;
   }
@@ -264,12 +405,26 @@ export class Tracker<
   /**
    * Items in the given status(es) (all when absent), in eligible order, up to `limit` (default
    * 1000). `undeclared: true` finds items left in statuses the definition no longer declares.
+   *
+   * @param query - `status` (one or several), `undeclared`, and `limit` (default 1000)
+   * @example
+   * ```ts
+   * const parked = await tracker.find({ status: 'failed', limit: 50 });
+   * ```
    */
   async find(query: { status?: S | readonly S[]; undeclared?: boolean; limit?: number } = {}): Promise<Array<Item<S, z.output<K>, z.output<D>>>> {
     return (await reading.find(this.#core, query)) as Array<Item<S, z.output<K>, z.output<D>>>;
   }
 
-  /** Counts per status and per stage, expired leases, waiting and claimable items, in one store call. */
+  /**
+   * Counts per status and per stage, expired leases, waiting and claimable items, in one store call.
+   *
+   * @example
+   * ```ts
+   * const { byStatus, stages } = await tracker.stats();
+   * console.log(byStatus.failed, stages.download.claimable);
+   * ```
+   */
   async stats(): Promise<TrackerStats<S>> {
     return (await reading.stats(this.#core)) as TrackerStats<S>;
   }
@@ -279,6 +434,19 @@ export class Tracker<
    * lease every ttl/3 while the handler runs, completes on return (with the returned
    * `{ to, data }`) and fails on throw. Reaps expired leases in the background by default.
    * See {@link WorkOptions}.
+   *
+   * @param stage - the stage to work on
+   * @param handler - runs per lease; return `{ to?, data? }` to complete, throw to fail
+   * @param options - see {@link WorkOptions}
+   * @example
+   * ```ts
+   * const worker = tracker.work('process', async (lease) => {
+   *   const records = await parse(lease.item.data.localFilePath, { signal: lease.signal });
+   *   return { data: { records } };
+   * }, { concurrency: 4 });
+   * await worker.drain();
+   * await worker.stop();
+   * ```
    */
   work<N extends keyof St & string>(
     stage: N,

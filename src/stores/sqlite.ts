@@ -167,7 +167,15 @@ export class SqliteStore implements Store {
     return { byStatus: Object.fromEntries(rows.map((r) => [r.status, { total: r.n, future: r.future }])) };
   }
 
-  /** Closes the database if this store opened it. */
+  /**
+   * Closes the database if this store opened it (a `database` you passed in stays open).
+   *
+   * @example
+   * ```ts
+   * await worker.stop();
+   * await store.close();
+   * ```
+   */
   async close(): Promise<void> {
     if (this.#owned) this.#db?.close();
     this.#db = undefined;
