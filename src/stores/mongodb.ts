@@ -1,5 +1,8 @@
 /**
- * @module
+ * `MongoStore`: items in a MongoDB collection you pass in (the `mongodb` driver is a peer
+ * dependency); store-clock time through `$$NOW`, majority writes by default.
+ *
+ * @module leasehold/mongodb
  */
 import type { Collection, Document, Filter, ReadConcernLevel, ReadPreferenceLike, WriteConcernSettings } from 'mongodb';
 import { ConfigError, notInitialised } from '../errors.js';
