@@ -17,6 +17,7 @@ const expected: Record<string, string> = {
   'leasehold/mongodb': 'MongoStore',
   'leasehold/postgres': 'PostgresStore',
   'leasehold/sqlite': 'SqliteStore',
+  'leasehold/dashboard': 'createDashboard',
 };
 
 let app = '';
