@@ -35,7 +35,8 @@ export interface DashboardOptions {
   readonly token?: string;
   /**
    * How long one `stats()` result serves every page that polls, in milliseconds, so that many
-   * open tabs cost one store query per tracker.
+   * open tabs cost one store query per tracker. A slow query stretches it to 4 times its own
+   * duration; 0 turns the cache off.
    * @default 1000
    */
   readonly statsCacheMs?: number;

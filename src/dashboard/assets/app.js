@@ -251,7 +251,7 @@
           const sole = n.kind.from.find((st) => st.from.length === 1);
           if (sole) {
             const x = stats.stages[sole.name];
-            text = `${num(x.claimable)} ready${x.waiting ? ` · ${num(x.waiting)} backoff` : ''}`;
+            text = `${num(x.claimable)} ready${x.waiting ? ` · ${num(x.waiting)} waiting` : ''}`;
             warn = x.waiting > 0;
           }
         } else if (n.kind.failed.length) {
@@ -305,10 +305,9 @@
   }
 
   // ---- item helpers -----------------------------------------------------------------------
-  const keyText = (key) => {
-    const entries = Object.entries(key || {});
-    return entries.length === 1 ? String(entries[0][1]) : entries.map(([k, v]) => `${k}=${v}`).join(', ');
-  };
+  /** A key in a cell: its values (the field names are in the cell's title). */
+  const keyText = (key) => Object.values(key || {}).map(String).join(' · ');
+  const keyTitle = (key) => Object.entries(key || {}).map(([k, v]) => `${k}=${v}`).join(', ');
   const itemHref = (tracker, key) => `#/t/${enc(tracker)}/item/${enc(JSON.stringify(key))}`;
 
   function actionsFor(t, kinds, item, after) {
@@ -379,7 +378,7 @@
       callouts,
       el('section', { class: 'panel' }, el('h2', { text: 'State machine' }), el('div', { class: 'diagram-box' }, svg), el('p', { class: 'muted small', text: 'Statuses with their item counts; arrows are stages (claim → hold → done, or failed). Click a status to list its items.' })),
       el('div', { class: 'two' },
-        el('section', { class: 'panel' }, el('h2', { text: 'Stages' }), el('table', { class: 'stages' }, el('thead', {}, el('tr', {}, ...['Stage', 'Ready', 'Backoff', 'Held', 'Expired', 'Done', 'Failed'].map((h) => el('th', { text: h })))), stages)),
+        el('section', { class: 'panel' }, el('h2', { text: 'Stages' }), el('table', { class: 'stages' }, el('thead', {}, el('tr', {}, ...['Stage', 'Ready', 'Waiting', 'Held', 'Expired', 'Done', 'Failed'].map((h) => el('th', { text: h })))), stages)),
         el('section', { class: 'panel' }, el('h2', { text: 'Last hour' }), chartBox, chartNote),
       ),
       itemsSection,
@@ -442,7 +441,7 @@
         const h = s.history;
         const total = (f) => h.buckets.reduce((a, b) => a + (b[f] || 0), 0);
         chartBox.replaceChildren(el('div', { class: 'legend' }, el('span', { class: 'swatch done' }), `done (${h.doneStatuses.join(', ') || 'none'}) ${num(total('done'))}`, el('span', { class: 'swatch failed' }), `failed (${h.failedStatuses.join(', ')}) ${num(total('failed'))}`), hourChart(h));
-        chartNote.textContent = `Per minute, since the dashboard started at ${clock(h.startedAt)}: the growth of the finished statuses' counts, sampled by the dashboard server every ${Math.round(state.config.sampleIntervalMs / 1000)} s while it runs.`;
+        chartNote.textContent = `Per minute, since the dashboard started at ${clock(h.startedAt)}: the growth of the finished statuses' counts, sampled by the dashboard server ${state.config.sampleIntervalMs ? `every ${Math.round(state.config.sampleIntervalMs / 1000)} s and ` : ''}whenever a page polls, while it runs.`;
         if (purgeSelect) for (const o of purgeSelect.options) {
           o.dataset.count = String(st.byStatus[o.value] || 0);
           o.textContent = `${o.value} (${num(st.byStatus[o.value])})`;
@@ -451,7 +450,7 @@
         if (sig !== lastItems) {
           lastItems = sig;
           rows.replaceChildren(...list.items.map((item) => el('tr', { 'data-key': JSON.stringify(item.key) },
-            el('td', { class: 'key' }, el('a', { href: itemHref(t.name, item.key), text: keyText(item.key) })),
+            el('td', { class: 'key', title: keyTitle(item.key) }, el('a', { href: itemHref(t.name, item.key), text: keyText(item.key) })),
             el('td', {}, el('span', { class: `pill ${kindClass(kinds.get(item.status) || { from: [], active: [], done: [], failed: [] })}`, text: item.status })),
             el('td', { text: item.stage || '—' }),
             el('td', { class: 'num', text: item.attempts }),
