@@ -120,7 +120,7 @@ async function call(
     headers['content-type'] = 'application/x-www-form-urlencoded';
     body = new URLSearchParams(options.form).toString();
   } else if (options.body !== undefined) {
-    headers['content-type'] = 'application/json';
+    headers['content-type'] ??= 'application/json';
     body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
   }
   const res = await fetch(url, { method: options.method ?? (post ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
