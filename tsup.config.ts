@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import { relative, resolve } from 'node:path';
 import { defineConfig } from 'tsup';
 
 export default defineConfig([
@@ -8,6 +10,7 @@ export default defineConfig([
       'stores/mongodb': 'src/stores/mongodb.ts',
       'stores/postgres': 'src/stores/postgres.ts',
       'stores/sqlite': 'src/stores/sqlite.ts',
+      dashboard: 'src/dashboard/index.ts',
     },
     format: ['esm', 'cjs'],
     dts: true,
@@ -19,6 +22,21 @@ export default defineConfig([
     target: 'node20',
     outDir: 'dist',
     external: ['mongodb', 'pg', 'better-sqlite3'],
+    esbuildPlugins: [
+      {
+        // `import text from './file?raw'` bundles the file as a string (as vite does): the
+        // dashboard's page, script and style ship inside dist/ with nothing to read at run time
+        name: 'raw-assets',
+        setup(build) {
+          build.onResolve({ filter: /\?raw$/ }, (args) => {
+            const file = resolve(args.resolveDir, args.path.slice(0, -'?raw'.length));
+            // the path keeps its `?raw`, so that tsup's own CSS handling (filter /\.css$/) leaves it alone
+            return { path: `${relative(process.cwd(), file)}?raw`, namespace: 'raw', pluginData: file };
+          });
+          build.onLoad({ filter: /.*/, namespace: 'raw' }, async (args) => ({ contents: await readFile(args.pluginData as string, 'utf8'), loader: 'text' }));
+        },
+      },
+    ],
   },
   {
     // the `leasehold` bin: ESM only, run directly; it uses only types from the library, so
@@ -31,6 +49,6 @@ export default defineConfig([
     target: 'node20',
     outDir: 'dist',
     banner: { js: '#!/usr/bin/env node' },
-    external: ['commander', 'jiti'],
+    external: ['commander', 'jiti', 'leasehold/dashboard'],
   },
 ]);

@@ -2,12 +2,14 @@
 // embedded PostgreSQL, side by side in one run; then scale, contention and the other stores.
 // Writes bench/results/latest.json (with same-run ratios) and docs/performance.svg.
 import { execFile } from 'node:child_process';
+import { createServer } from 'node:http';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import pg from 'pg';
+import { createDashboard } from '../dist/dashboard.js';
 import { MemoryStore } from '../dist/stores/memory.js';
 import { PostgresStore } from '../dist/stores/postgres.js';
 import { SqliteStore } from '../dist/stores/sqlite.js';
@@ -141,9 +143,11 @@ export async function main() {
 
     const scale = [];
     for (const rows of smoke ? [1_000] : [10_000, 100_000, 1_000_000]) {
-      const s = await scaleLatency(admin, poolOf(2), rows);
+      const largest = rows === (smoke ? 1_000 : 1_000_000);
+      const s = await scaleLatency(admin, poolOf(2), rows, largest ? { also: dashboardStats } : {});
       scale.push(s);
       log(`scale: ${String(rows).padStart(9)} rows: claim-next ${s.claimMs.toFixed(2)} ms, reapStale ${s.reapMs.toFixed(2)} ms (median)`);
+      if (largest) log(`scale: ${String(rows).padStart(9)} rows: dashboard stats endpoint ${s.dashboardStatsMs.toFixed(1)} ms (median of 5, over HTTP, no cache)`);
     }
     const contended = await contention(poolOf(64), admin, smoke ? 500 : 3_000);
     log(`contention: 64 workers on 10 items: ${contended.attempts} claims, ${contended.wins} won, ${contended.wastedPerWin.toFixed(2)} wasted round trips per successful claim`);
@@ -187,6 +191,30 @@ export async function main() {
     await admin.end();
     await server.stop();
   }
+}
+
+/** The dashboard's stats endpoint (what its page polls) over node:http, uncached: median ms of 5. */
+async function dashboardStats(tracker) {
+  const handler = createDashboard({ trackers: { bench: tracker }, readOnly: true, statsCacheMs: 0, sampleIntervalMs: 0 });
+  const server = createServer(handler);
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${server.address().port}/api/trackers/bench/stats`;
+  const times = [];
+  try {
+    for (let i = 0; i < 6; i++) {
+      const started = performance.now();
+      const res = await fetch(url);
+      if (!res.ok) throw new Error(`dashboard stats endpoint answered ${res.status}: ${await res.text()}`);
+      await res.json();
+      // the first request warms up (and overlaps the dashboard's own first sample)
+      if (i > 0) times.push(performance.now() - started);
+    }
+  } finally {
+    handler.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+  return { dashboardStatsMs: median(times) };
 }
 
 function fmt(n) {

@@ -3,8 +3,11 @@ import { PostgresStore } from '../dist/stores/postgres.js';
 import { benchTracker } from './leasehold.mjs';
 import { median, sleep } from './lib.mjs';
 
-/** Median claim-next and reapStale latency (ms) on a table of `rows` rows, most of them finished. */
-export async function scaleLatency(admin, pool, rows) {
+/**
+ * Median claim-next and reapStale latency (ms) on a table of `rows` rows, most of them finished;
+ * `also(tracker)` measures more on the same table and adds its fields to the result.
+ */
+export async function scaleLatency(admin, pool, rows, { also } = {}) {
   const table = 'bench_scale';
   const tracker = benchTracker(new PostgresStore({ pool, table }));
   await admin.query(`DROP TABLE IF EXISTS "${table}"`);
@@ -33,8 +36,9 @@ export async function scaleLatency(admin, pool, rows) {
     await tracker.reapStale();
     reaps.push(performance.now() - started);
   }
+  const extra = also ? await also(tracker) : {};
   await admin.query(`DROP TABLE IF EXISTS "${table}"`);
-  return { rows, claimMs: median(claims), reapMs: median(reaps) };
+  return { rows, claimMs: median(claims), reapMs: median(reaps), ...extra };
 }
 
 /** 64 workers claiming the same 10 items by key for `ms`: wasted round trips per successful claim. */

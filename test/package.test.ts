@@ -21,6 +21,7 @@ const expected: Record<string, string> = {
   'leasehold/mongodb': 'MongoStore',
   'leasehold/postgres': 'PostgresStore',
   'leasehold/sqlite': 'SqliteStore',
+  'leasehold/dashboard': 'createDashboard',
 };
 const modules = (...path: string[]) => join(root, 'node_modules', ...path);
 /** The file a package's command runs (its `bin` entry), to start it with this Node. */

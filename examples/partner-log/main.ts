@@ -6,11 +6,13 @@
  *
  *   npx ts-node examples/partner-log/main.ts [--store memory|sqlite:PATH|postgres://…|mongodb://…]
  *                                             [--workers N] [--logs N] [--chaos] [--timeout S (without progress)] [--reset]
+ *                                             [--dashboard (serve the leasehold dashboard while it runs)]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { serveDashboard } from 'leasehold/dashboard';
 import { runPoller, startWorkers, type Report } from './flows';
 import { startPartnerApi } from './partner-api';
 import { open } from './tracker';
@@ -24,6 +26,7 @@ const { values: args } = parseArgs({
     chaos: { type: 'boolean', default: false },
     reset: { type: 'boolean', default: false },
     timeout: { type: 'string', default: '300' },
+    dashboard: { type: 'boolean', default: false },
   },
 });
 
@@ -61,6 +64,9 @@ async function main() {
   if ((await tracker.stats()).total > 0) {
     throw new Error(`${args.store} already holds partner-log items; point --store at an empty database (this demo does not delete your data)`);
   }
+
+  const dashboard = args.dashboard ? await serveDashboard({ trackers: { 'partner-logs': tracker } }) : undefined;
+  if (dashboard) console.log(`dashboard: ${dashboard.openUrl}`);
 
   const chaos = args.chaos;
   const api = await startPartnerApi({
@@ -193,6 +199,11 @@ async function main() {
     ['worker crashes', counters.crashes],
     ['wall time', `${((Date.now() - started) / 1000).toFixed(1)} s`],
   ]);
+  if (dashboard) {
+    console.log(`dashboard still open at ${dashboard.openUrl}; press Ctrl-C to stop`);
+    await new Promise((resolve) => process.once('SIGINT', resolve));
+    await dashboard.close();
+  }
   await opened.close();
 
   const ok = s.processed + s.failed === totalLogs && unexpectedFailures.length === 0 && duplicates === 0 && missingRecords === 0;

@@ -5,6 +5,7 @@
  */
 import type { CliCommand } from '../context.js';
 import { cancel } from './cancel.js';
+import { dashboard } from './dashboard.js';
 import { list } from './list.js';
 import { purge } from './purge.js';
 import { reap } from './reap.js';
@@ -14,4 +15,4 @@ import { show } from './show.js';
 import { stats } from './stats.js';
 
 /** Every command, registered by `main.ts`. */
-export const commands: readonly CliCommand[] = [stats, list, show, retry, cancel, reschedule, purge, reap];
+export const commands: readonly CliCommand[] = [stats, list, show, retry, cancel, reschedule, purge, reap, dashboard];

@@ -1,0 +1,50 @@
+import type { CliCommand } from '../context.js';
+import { usage } from '../errors.js';
+
+interface DashboardOptions {
+  readonly port: string;
+  readonly host: string;
+  readonly token?: string;
+  readonly readOnly?: boolean;
+}
+
+/** `leasehold dashboard`: the web dashboard for the config's trackers, until Ctrl-C. */
+export const dashboard: CliCommand = (program, act) => {
+  program
+    .command('dashboard')
+    .summary('serve the web dashboard (127.0.0.1:4321 by default)')
+    .description(
+      'Serve the web dashboard for the trackers of the config (every one, or --tracker) until Ctrl-C. It binds 127.0.0.1 by default; ' +
+        'on any other --host, give --token (or LEASEHOLD_DASHBOARD_TOKEN), or everyone who reaches the port can read every item. ' +
+        'Without a token one is made up for this run: the printed address carries it.',
+    )
+    .option('--port <n>', 'TCP port (0 picks a free one)', '4321')
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--token <secret>', 'token every change (retry, cancel, purge) must carry (default: LEASEHOLD_DASHBOARD_TOKEN, else a new one)')
+    .option('--read-only', 'no retry, cancel or purge at all')
+    .action(
+      act<DashboardOptions>(async (ctx) => {
+        const port = Number(ctx.options.port);
+        if (!Number.isInteger(port) || port < 0 || port > 65_535) throw usage(`--port must be a TCP port from 0 to 65535, got \`${ctx.options.port}\`.`);
+        const trackers = Object.fromEntries(await ctx.trackers());
+        // the package's own subpath, resolved through its exports map (a self-reference)
+        const { serveDashboard } = await import('leasehold/dashboard');
+        const token = ctx.options.token ?? process.env.LEASEHOLD_DASHBOARD_TOKEN;
+        const served = await serveDashboard({
+          trackers: trackers as never,
+          port,
+          host: ctx.options.host,
+          ...(token ? { token } : {}),
+          ...(ctx.options.readOnly ? { readOnly: true } : {}),
+          warn: (message) => process.stderr.write(`leasehold: ${message}\n`),
+        });
+        ctx.print(`dashboard: ${served.openUrl}`);
+        ctx.print('(Ctrl-C to stop)');
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        });
+        await served.close();
+      }),
+    );
+};

@@ -1,0 +1,73 @@
+/**
+ * The JSON API over one tracker: three reads (the store's indexed queries: `stats`, `find` by
+ * status with a limit, `get` by key) and three mutations (retry, cancel, purge) behind the
+ * same-origin and token checks. Internal.
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Entry } from './entry.js';
+import { requireSameOrigin, requireToken } from './guard.js';
+import { HttpError, readBody, sendJson } from './http.js';
+import { learnKey, parseKey, parseLimit, parseStatuses, parseTime } from './input.js';
+
+/** Items a list shows unless asked for another number. */
+const DEFAULT_LIMIT = 50;
+/** The most a single purge request may delete when it names a limit. */
+const MAX_PURGE_LIMIT = 10_000_000;
+
+const clip = (text: string, n = 100) => (text.length > n ? `${text.slice(0, n)}…` : text);
+
+/** `GET stats | items | item`. */
+export async function read(entry: Entry, op: 'stats' | 'items' | 'item', params: URLSearchParams, res: ServerResponse, now: () => number): Promise<void> {
+  const { tracker, def } = entry;
+  if (op === 'stats') {
+    const stats = await entry.stats();
+    return sendJson(res, 200, { tracker: entry.name, stats, history: entry.history.series(), at: now() });
+  }
+  if (op === 'items') {
+    const status = params.get('status');
+    const statuses = status === null || status === '' ? entry.failedStatuses : parseStatuses(status, def);
+    const limit = parseLimit(params.get('limit') ?? undefined, DEFAULT_LIMIT);
+    const items = await tracker.find({ status: statuses, limit });
+    if (items[0]) learnKey(tracker, items[0].key);
+    return sendJson(res, 200, { tracker: entry.name, statuses, limit, items });
+  }
+  const key = await parseKey(tracker, params.get('key') ?? undefined);
+  const item = await tracker.get(key);
+  if (!item) throw new HttpError(404, `no item with key ${clip(JSON.stringify(key))} in tracker \`${entry.name}\`.`);
+  learnKey(tracker, item.key);
+  return sendJson(res, 200, { tracker: entry.name, item });
+}
+
+/** `POST retry | cancel | purge`: same origin and the token first, then the body. */
+export async function mutate(entry: Entry, op: 'retry' | 'cancel' | 'purge', req: IncomingMessage, res: ServerResponse, token: string): Promise<void> {
+  requireSameOrigin(req);
+  const body = await readBody(req);
+  requireToken(req, body, token);
+  const { tracker, def } = entry;
+  let answer: unknown;
+  if (op === 'purge') {
+    const [status] = parseStatuses(body.status, def, def.terminalStatuses) as [string];
+    const finishedBefore = parseTime('finishedBefore', body.finishedBefore);
+    const limit = body.limit === undefined || body.limit === '' ? undefined : parseLimit(body.limit, 1, MAX_PURGE_LIMIT);
+    const { deleted } = await tracker.purge({ status, ...(finishedBefore ? { finishedBefore } : {}), ...(limit ? { limit } : {}) });
+    entry.history.adjust(status, deleted);
+    answer = { deleted };
+  } else if (op === 'retry') {
+    const key = await parseKey(tracker, body.key);
+    const item = await tracker.retry(key);
+    if (!item) throw new HttpError(409, `item ${clip(JSON.stringify(key))} is not parked in a failed status (or does not exist); nothing changed.`);
+    const parkedIn = def.stages.find((s) => s.name === item.stage)?.failed;
+    if (parkedIn) entry.history.adjust(parkedIn, 1);
+    answer = { item };
+  } else {
+    const key = await parseKey(tracker, body.key);
+    const reason = body.reason === undefined || body.reason === '' ? 'from the dashboard' : body.reason;
+    if (typeof reason !== 'string' || reason.length > 500) throw new HttpError(400, '`reason` must be text of at most 500 characters.');
+    const item = await tracker.cancel(key, { reason });
+    if (!item) throw new HttpError(409, `item ${clip(JSON.stringify(key))} is not waiting or held (done, failed already, or missing); nothing changed.`);
+    answer = { item };
+  }
+  entry.invalidate();
+  sendJson(res, 200, answer);
+}

@@ -1,0 +1,86 @@
+/**
+ * `serveDashboard`: the dashboard on a server of its own, the way `npx leasehold dashboard`
+ * runs it. Internal; see `index.ts`.
+ * @module
+ */
+import { createServer } from 'node:http';
+import { isIP } from 'node:net';
+import { ConfigError } from '../errors.js';
+import { createDashboard } from './handler.js';
+import { sendJson } from './http.js';
+import type { ServeDashboardOptions, ServedDashboard } from './types.js';
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
+
+/** `host:port` as a URL writes it. */
+const hostPort = (host: string, port: number) => (isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`);
+
+/**
+ * Serves the dashboard on its own `node:http` server, on 127.0.0.1:4321 by default.
+ *
+ * On a loopback address it answers only requests addressed to a loopback name (`Host`
+ * 127.0.0.1, localhost or [::1]), so that a web page cannot reach it by DNS rebinding. On any
+ * other address every item's data is readable by whoever reaches the port: a warning is printed
+ * when no `token` was given.
+ *
+ * @example
+ * ```ts
+ * const dashboard = await serveDashboard({ trackers: { logs } });
+ * console.log(`dashboard: ${dashboard.openUrl}`);   // the URL carries the token for the page
+ * process.once('SIGINT', () => void dashboard.close());
+ * ```
+ */
+export async function serveDashboard(options: ServeDashboardOptions): Promise<ServedDashboard> {
+  const port = options.port ?? 4321;
+  const host = options.host ?? '127.0.0.1';
+  const warn = options.warn ?? ((message: string) => console.warn(message));
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ConfigError('dashboard.port', `expected a TCP port from 0 to 65535, got \`${String(port)}\`.`);
+  if (typeof host !== 'string' || host === '') throw new ConfigError('dashboard.host', `expected an address such as \`127.0.0.1\`, got \`${String(host)}\`.`);
+  const loopback = LOOPBACK.test(host);
+  const handler = createDashboard(options);
+  let allowed: ReadonlySet<string> = new Set();
+
+  const server = createServer((req, res) => {
+    if (loopback && !allowed.has(String(req.headers.host ?? '').toLowerCase())) {
+      sendJson(res, 403, { error: `[leasehold] [dashboard] unexpected Host header \`${String(req.headers.host ?? '').slice(0, 100)}\`; open the dashboard at its loopback address.` });
+      return;
+    }
+    handler(req, res);
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => (server.off('error', reject), resolve()));
+    });
+  } catch (error) {
+    handler.close();
+    const code = (error as { code?: string }).code;
+    const why = code === 'EADDRINUSE' ? `port ${port} is in use; pass another \`port\` (0 picks a free one)` : (error as Error).message;
+    throw new ConfigError('dashboard.port', `cannot listen on ${hostPort(host, port)}: ${why}.`);
+  }
+  const address = server.address();
+  const actual = typeof address === 'object' && address ? address.port : port;
+  allowed = new Set(['127.0.0.1', 'localhost', '[::1]', host].map((h) => hostPort(h === '[::1]' ? '::1' : h, actual).toLowerCase()));
+  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  const url = `http://${hostPort(shown, actual)}/`;
+  if (!loopback && options.token === undefined) {
+    warn(
+      `[leasehold] [dashboard] WARNING: listening on ${hostPort(host, actual)} without a \`token\` of your own: whoever reaches this port can read every item. ` +
+        (handler.token ? 'Mutations need the random token in the printed URL. ' : '') +
+        'Bind 127.0.0.1 (the default) and use an SSH tunnel, or put the dashboard behind your own authentication and pass `token`.',
+    );
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    openUrl: handler.token ? `${url}#token=${encodeURIComponent(handler.token)}` : url,
+    token: handler.token,
+    close: () =>
+      (closing ??= new Promise<void>((resolve) => {
+        handler.close();
+        server.close(() => resolve());
+        // the page keeps a connection open between polls; don't wait for it to time out
+        server.closeAllConnections();
+      })),
+  };
+}

@@ -1,0 +1,424 @@
+import express from 'express';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { z } from 'zod';
+import { createDashboard, serveDashboard, type DashboardHandler } from '../src/dashboard/index.js';
+import { NonRetryableError, Tracker, type Store } from '../src/index.js';
+import { MemoryStore } from '../src/stores/memory.js';
+import { PostgresStore } from '../src/stores/postgres.js';
+import { SqliteStore } from '../src/stores/sqlite.js';
+
+/**
+ * The dashboard's HTTP API, mounted on plain node:http and on Express, over a SQLite file and the
+ * embedded PostgreSQL: what it counts and lists, the three mutations, what it refuses, and that
+ * bad input is a 4xx with a message, never a 500.
+ */
+const TOKEN = 'dashboard-test-token-0123456789';
+const XSS_KEY = '<script>window.__xss=1</script>';
+const XSS_ERROR = '"><img src=x onerror="window.__xss=2">';
+
+const dir = mkdtempSync(join(tmpdir(), 'leasehold-dashboard-'));
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+afterAll(async () => {
+  for (const clean of cleanups.reverse()) await clean();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function makeTracker(store: Store) {
+  return new Tracker({
+    store,
+    statuses: ['queued', 'running', 'done', 'failed'],
+    initial: 'queued',
+    key: z.object({ id: z.string() }),
+    stages: { run: { from: 'queued', active: 'running', done: 'done', failed: 'failed' } },
+    lease: { ttlMs: 60_000 },
+    // a failed attempt waits long enough to be seen waiting
+    retry: { maxAttempts: 3, backoff: () => 600_000 },
+  });
+}
+type Jobs = ReturnType<typeof makeTracker>;
+
+const stores: Array<[string, (table: string) => Store]> = [
+  ['SQLite file', (table) => new SqliteStore({ filename: join(dir, `${table}.sqlite`), table })],
+  [
+    'embedded PostgreSQL',
+    (table) => {
+      const pool = new pg.Pool({ connectionString: inject('postgresUrl'), max: 4 });
+      pool.on('error', () => {});
+      cleanups.push(async () => {
+        await pool.query(`DROP TABLE IF EXISTS "${table}"`);
+        await pool.end();
+      });
+      return new PostgresStore({ pool, table });
+    },
+  ],
+];
+
+/** Mounts a dashboard (and a read-only one) and returns the page's address. */
+type Mount = (main: DashboardHandler, readOnly: DashboardHandler) => Promise<{ base: string; readOnlyBase: string; server: Server }>;
+
+const listen = async (server: Server) => {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise((resolve) => (server.closeAllConnections(), server.close(resolve))));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+};
+
+const mounts: Array<[string, Mount]> = [
+  [
+    'node:http',
+    async (main, readOnly) => {
+      // the read-only one has a basePath and hands every other request on, as middleware does
+      const server = createServer((req, res) => readOnly(req, res, () => main(req, res)));
+      const origin = await listen(server);
+      return { base: `${origin}/`, readOnlyBase: `${origin}/ro/`, server };
+    },
+  ],
+  [
+    'Express',
+    async (main, readOnly) => {
+      const app = express();
+      // a body parser in front: the handler uses the body it already read
+      app.use(express.json());
+      app.use('/admin/leasehold', main);
+      app.use('/ro-app', readOnly);
+      const server = createServer(app);
+      const origin = await listen(server);
+      return { base: `${origin}/admin/leasehold/`, readOnlyBase: `${origin}/ro-app/ro/`, server };
+    },
+  ],
+];
+
+interface Answer {
+  status: number;
+  text: string;
+  json: Record<string, any>;
+  headers: Headers;
+}
+
+/** One request; mutations are sent from the page's own origin with the token unless told otherwise. */
+async function call(
+  base: string,
+  path: string,
+  options: { body?: unknown; form?: Record<string, string>; token?: string | null; origin?: string | null; method?: string; headers?: Record<string, string> } = {},
+): Promise<Answer> {
+  const url = new URL(path, base);
+  const post = options.body !== undefined || options.form !== undefined;
+  const headers: Record<string, string> = { ...options.headers };
+  if (post || options.method === 'POST') {
+    const origin = options.origin === undefined ? url.origin : options.origin;
+    if (origin !== null) headers.origin = origin;
+    const token = options.token === undefined ? TOKEN : options.token;
+    if (token !== null && options.form === undefined) headers['x-leasehold-token'] = token;
+  }
+  let body: string | undefined;
+  if (options.form) {
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+    body = new URLSearchParams(options.form).toString();
+  } else if (options.body !== undefined) {
+    headers['content-type'] ??= 'application/json';
+    body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+  }
+  const res = await fetch(url, { method: options.method ?? (post ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
+  const text = await res.text();
+  let json: Record<string, any> = {};
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = {};
+  }
+  return { status: res.status, text, json, headers: res.headers };
+}
+
+/** A 4xx with a readable message and no stack trace. */
+function expectRefusal(answer: Answer, status: number, message: RegExp) {
+  expect(answer.status, answer.text).toBe(status);
+  expect(answer.headers.get('content-type')).toMatch(/^application\/json/);
+  expect(answer.json.error).toMatch(message);
+  expect(answer.text).not.toMatch(/\n\s+at |\\n\s+at /);
+}
+
+describe.each(stores)('dashboard API on %s', (storeName, makeStore) => {
+  describe.each(mounts)('mounted on %s', (mountName, mount) => {
+    const table = `dash_${storeName.split(' ')[0]!.toLowerCase()}_${mountName.replace(/\W/g, '').toLowerCase()}`;
+    let tracker: Jobs;
+    let base = '';
+    let readOnlyBase = '';
+
+    const fail = async (id: string, error: unknown) => {
+      const lease = await tracker.claim('run', { owner: 'test', key: { id } });
+      await tracker.fail(lease!, error);
+    };
+    const stats = async () => (await call(base, 'api/trackers/jobs/stats')).json;
+
+    beforeAll(async () => {
+      tracker = makeTracker(makeStore(table));
+      await tracker.init();
+      for (const id of ['a', 'b', 'c', 'd', 'e', 'f', XSS_KEY]) await tracker.track({ id });
+      const a = await tracker.claim('run', { owner: 'test', key: { id: 'a' } });
+      await tracker.complete(a!);
+      await tracker.claim('run', { owner: 'holder', key: { id: 'b' } });
+      await fail('c', new NonRetryableError('partner sent a broken file'));
+      await fail(XSS_KEY, new NonRetryableError(XSS_ERROR));
+      // no background sampling and no cache: every stats request is one fresh sample
+      const main = createDashboard({ trackers: { jobs: tracker }, token: TOKEN, statsCacheMs: 0, sampleIntervalMs: 0 });
+      const readOnly = createDashboard({ trackers: { jobs: tracker }, readOnly: true, basePath: '/ro' });
+      cleanups.push(() => main.close(), () => readOnly.close());
+      ({ base, readOnlyBase } = await mount(main, readOnly));
+    });
+
+    it('serves the page, its script and style from the package, under a strict Content-Security-Policy', async () => {
+      const page = await call(base, '');
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+      const csp = page.headers.get('content-security-policy')!;
+      expect(csp).toContain("default-src 'self'");
+      expect(csp).toContain("script-src 'self'");
+      expect(csp).not.toContain('unsafe-inline');
+      expect(page.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(page.text).toContain('<script src="app.js" defer></script>');
+      // no inline script, and nothing from another host
+      expect(page.text.match(/<script\b(?![^>]*\bsrc=)[^>]*>/g)).toBeNull();
+      expect(page.text).not.toMatch(/(src|href)="(https?:)?\/\//);
+      const script = await call(base, 'app.js');
+      expect(script.status).toBe(200);
+      expect(script.headers.get('content-type')).toMatch(/^text\/javascript/);
+      expect(script.text).toContain('textContent');
+      expect((await call(base, 'app.css')).headers.get('content-type')).toMatch(/^text\/css/);
+      // the page links relatively, so a mount without the trailing slash is redirected to it
+      const bare = await call(base.replace(/\/$/, ''), base.replace(/\/$/, ''));
+      if (mountName === 'Express') {
+        expect(bare.status).toBe(308);
+        expect(bare.headers.get('location')).toBe(new URL(base).pathname);
+      }
+    });
+
+    it('counts items per status and per stage, and follows them as they move', async () => {
+      const first = await stats();
+      expect(first.stats.byStatus).toEqual({ queued: 3, running: 1, done: 1, failed: 2 });
+      expect(first.stats.total).toBe(7);
+      expect(first.stats.stages.run).toEqual({ waiting: 0, claimable: 3, active: 1, expired: 0, done: 1, failed: 2 });
+      expect(first.history.doneStatuses).toEqual(['done']);
+      expect(first.history.failedStatuses).toEqual(['failed']);
+      const b = (await tracker.find({ status: 'running' }))[0]!;
+      await tracker.complete((await tracker.claim('run', { owner: 'x', key: { id: 'd' } }))!);
+      // a failure with attempts left waits on backoff
+      await tracker.fail((await tracker.claim('run', { owner: 'x', key: { id: 'e' } }))!, new Error('try later'));
+      const next = await stats();
+      expect(next.stats.byStatus).toMatchObject({ queued: 2, running: 1, done: 2 });
+      expect(next.stats.waiting).toBe(1);
+      expect(next.stats.stages.run.waiting).toBe(1);
+      // the hour chart: what reached `done` since the previous sample
+      const sum = (h: { buckets: Array<{ done: number | null; failed: number | null }> }, f: 'done' | 'failed') => h.buckets.reduce((a, x) => a + (x[f] ?? 0), 0);
+      expect(sum(next.history, 'done')).toBe(1);
+      expect(sum(next.history, 'failed')).toBe(0);
+      expect(next.history.buckets).toHaveLength(60);
+      expect(next.history.buckets.at(-1).done).not.toBeNull();
+      expect(b.key).toEqual({ id: 'b' });
+    });
+
+    it('lists failed items by default, other statuses on request, up to a limit', async () => {
+      const failed = await call(base, 'api/trackers/jobs/items');
+      expect(failed.status).toBe(200);
+      expect(failed.json.statuses).toEqual(['failed']);
+      const ids = failed.json.items.map((i: { key: { id: string } }) => i.key.id).sort();
+      expect(ids).toEqual([XSS_KEY, 'c'].sort());
+      const c = failed.json.items.find((i: { key: { id: string } }) => i.key.id === 'c');
+      expect(c).toMatchObject({ status: 'failed', stage: 'run', attempts: 1, lastError: 'NonRetryableError: partner sent a broken file' });
+      expect(typeof c.finishedAt).toBe('string');
+      const queued = await call(base, 'api/trackers/jobs/items?status=queued&limit=1');
+      expect(queued.json.items).toHaveLength(1);
+      expect(queued.json.items[0].status).toBe('queued');
+      const two = await call(base, 'api/trackers/jobs/items?status=done,running');
+      expect(new Set(two.json.items.map((i: { status: string }) => i.status))).toEqual(new Set(['done', 'running']));
+    });
+
+    it('finds an item by its key as JSON or as the bare value of a one-field key', async () => {
+      const json = await call(base, `api/trackers/jobs/item?key=${encodeURIComponent('{"id":"a"}')}`);
+      expect(json.status).toBe(200);
+      expect(json.json.item).toMatchObject({ key: { id: 'a' }, status: 'done', attempts: 0, owner: 'test' });
+      for (const field of ['fence', 'leaseExpiresAt', 'notBefore', 'lastError', 'createdAt', 'updatedAt', 'claimedAt', 'finishedAt', 'data']) {
+        expect(json.json.item, field).toHaveProperty(field);
+      }
+      const bare = await call(base, 'api/trackers/jobs/item?key=a');
+      expect(bare.json.item).toEqual(json.json.item);
+      expectRefusal(await call(base, 'api/trackers/jobs/item?key=nope'), 404, /no item with key \{"id":"nope"\}/);
+    });
+
+    it('retries, cancels and purges through POST with the token', async () => {
+      const retried = await call(base, 'api/trackers/jobs/retry', { body: { key: { id: 'c' } } });
+      expect(retried.status, retried.text).toBe(200);
+      expect(retried.json.item).toMatchObject({ key: { id: 'c' }, status: 'queued', attempts: 0 });
+      expect((await tracker.get({ id: 'c' }))!.status).toBe('queued');
+      // a worker can claim it at once
+      const lease = await tracker.claim('run', { owner: 'after-retry', key: { id: 'c' } });
+      expect(lease).not.toBeNull();
+      await tracker.complete(lease!);
+      expectRefusal(await call(base, 'api/trackers/jobs/retry', { body: { key: { id: 'c' } } }), 409, /not parked in a failed status/);
+
+      // a form post carries the token as a field
+      const cancelled = await call(base, 'api/trackers/jobs/cancel', { form: { key: '{"id":"f"}', reason: 'duplicate upload', token: TOKEN } });
+      expect(cancelled.status, cancelled.text).toBe(200);
+      expect(cancelled.json.item).toMatchObject({ status: 'failed', lastError: 'cancelled: duplicate upload' });
+      expectRefusal(await call(base, 'api/trackers/jobs/cancel', { body: { key: { id: 'f' } } }), 409, /not waiting or held/);
+
+      const done = (await stats()).stats.byStatus.done as number;
+      expect(done).toBeGreaterThan(0);
+      const purged = await call(base, 'api/trackers/jobs/purge', { body: { status: 'done' } });
+      expect(purged.status, purged.text).toBe(200);
+      expect(purged.json).toEqual({ deleted: done });
+      const after = await stats();
+      expect(after.stats.byStatus.done).toBe(0);
+      // the dashboard's own purge and retry are not a fall in arrivals; the cancel is a failure
+      expect(after.history.buckets.reduce((a: number, x: { failed: number | null }) => a + (x.failed ?? 0), 0)).toBe(1);
+      const finishedBefore = new Date(Date.now() - 3_600_000).toISOString();
+      expect((await call(base, 'api/trackers/jobs/purge', { body: { status: 'failed', finishedBefore, limit: 10 } })).json).toEqual({ deleted: 0 });
+    });
+
+    it('refuses a mutation without the token, with a wrong one, from another origin, or without an origin', async () => {
+      const key = { key: { id: XSS_KEY } };
+      expectRefusal(await call(base, 'api/trackers/jobs/retry', { body: key, token: null }), 401, /no token/);
+      expectRefusal(await call(base, 'api/trackers/jobs/retry', { body: key, token: `${TOKEN}x` }), 401, /wrong token/);
+      expectRefusal(await call(base, 'api/trackers/jobs/retry', { body: key, origin: 'http://evil.example' }), 403, /cross-origin request refused/);
+      expectRefusal(await call(base, 'api/trackers/jobs/retry', { body: key, origin: null }), 403, /no Origin or Referer/);
+      expectRefusal(await call(base, 'api/trackers/jobs/retry', { body: key, origin: null, headers: { referer: 'http://evil.example/page' } }), 403, /cross-origin/);
+      expectRefusal(await call(base, 'api/trackers/jobs/retry', { body: key, headers: { 'sec-fetch-site': 'cross-site' } }), 403, /Sec-Fetch-Site/);
+      expectRefusal(await call(base, 'api/trackers/jobs/purge', { form: { status: 'failed', token: 'not-it' } }), 401, /wrong token/);
+      // a Referer from the page itself is enough when a browser sends no Origin
+      const viaReferer = await call(base, 'api/trackers/jobs/cancel', { body: { key: { id: 'nobody' } }, origin: null, headers: { referer: base } });
+      expect(viaReferer.status).toBe(409);
+      expect((await tracker.get({ id: XSS_KEY }))!.status).toBe('failed');
+      // GET never changes anything
+      expectRefusal(await call(base, `api/trackers/jobs/retry?key=${encodeURIComponent(JSON.stringify({ id: XSS_KEY }))}`), 405, /mutations are POST/);
+      expect((await tracker.get({ id: XSS_KEY }))!.status).toBe('failed');
+    });
+
+    it('read-only: the mutation routes answer 405, and the page is told to hide its buttons', async () => {
+      const config = await call(readOnlyBase, 'api/config');
+      expect(config.json).toMatchObject({ readOnly: true, trackers: [{ name: 'jobs' }] });
+      expect(config.json.trackers[0].definition).toMatchObject({ initial: 'queued', terminalStatuses: ['done', 'failed'] });
+      for (const op of ['retry', 'cancel', 'purge']) {
+        expectRefusal(await call(readOnlyBase, `api/trackers/jobs/${op}`, { body: { key: { id: XSS_KEY }, status: 'failed' } }), 405, /read-only/);
+      }
+      expect((await tracker.get({ id: XSS_KEY }))!.status).toBe('failed');
+      expect((await call(readOnlyBase, 'api/trackers/jobs/stats')).json.stats.byStatus.failed).toBeGreaterThan(0);
+      expect((await call(base, 'api/config')).json.readOnly).toBe(false);
+    });
+
+    it('sends item values as JSON in which no HTML tag can appear', async () => {
+      const list = await call(base, 'api/trackers/jobs/items?status=failed');
+      expect(list.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(list.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(list.text).not.toContain('<');
+      expect(list.text).toContain('\\u003cscript>window.__xss=1\\u003c/script>');
+      const item = list.json.items.find((i: { key: { id: string } }) => i.key.id === XSS_KEY);
+      expect(item.lastError).toBe(`NonRetryableError: ${XSS_ERROR}`);
+      const reflected = await call(base, `api/trackers/${encodeURIComponent('<img src=x onerror=alert(1)>')}/stats`);
+      expect(reflected.status).toBe(404);
+      expect(reflected.text).not.toContain('<');
+    });
+
+    it('answers bad input with a 4xx and a message, never a 500', async () => {
+      const cases: Array<[string, Parameters<typeof call>[2], number, RegExp]> = [
+        ['api/trackers/nope/stats', {}, 404, /unknown tracker `nope`; this dashboard shows: jobs/],
+        ['api/trackers/%E0%A4%A/stats', {}, 400, /malformed tracker name/],
+        ['api/trackers/jobs/nothing', {}, 404, /no such API route/],
+        ['api/elsewhere', {}, 404, /no such API route/],
+        ['nothing-here.js', {}, 404, /no such page/],
+        ['api/trackers/jobs/items?status=lost', {}, 400, /unknown status `lost`; this tracker's statuses are queued, running, done, failed/],
+        ['api/trackers/jobs/items?limit=100000000', {}, 400, /`limit` must be a whole number from 1 to 500/],
+        ['api/trackers/jobs/items?limit=-1', {}, 400, /`limit`/],
+        ['api/trackers/jobs/items?limit=1e3', {}, 400, /`limit`/],
+        ['api/trackers/jobs/item', {}, 400, /give a `key`/],
+        [`api/trackers/jobs/item?key=${encodeURIComponent('{"id":')}`, {}, 400, /is not valid JSON/],
+        [`api/trackers/jobs/item?key=${encodeURIComponent('{"id":{"$ne":null}}')}`, {}, 400, /objects such as query operators are rejected/],
+        [`api/trackers/jobs/item?key=${encodeURIComponent('{"other":"x"}')}`, {}, 400, /unknown key field/],
+        [`api/trackers/jobs/item?key=${'x'.repeat(5000)}`, {}, 400, /longer than 4096/],
+        ['api/trackers/jobs/stats', { method: 'POST', body: {} }, 405, /use GET/],
+        ['api/trackers/jobs/retry', { body: '{"key":' }, 400, /not valid JSON/],
+        ['api/trackers/jobs/retry', { body: '[1,2]' }, 400, /must be a JSON object/],
+        ['api/trackers/jobs/retry', { body: {} }, 400, /give a `key`/],
+        ['api/trackers/jobs/retry', { body: { key: ['a'] } }, 400, /the key must be an object of the key fields, such as \{"id":"a1"\}, not a list/],
+        ['api/trackers/jobs/retry', { body: { key: 'a', pad: 'x'.repeat(20_000) } }, 413, /larger than 16384 bytes/],
+        ['api/trackers/jobs/retry', { body: 'key=a', headers: { 'content-type': 'text/plain' } }, 415, /unsupported content type/],
+        ['api/trackers/jobs/cancel', { body: { key: { id: 'a' }, reason: 'x'.repeat(600) } }, 400, /`reason` must be text/],
+        ['api/trackers/jobs/purge', { body: { status: 'queued' } }, 400, /`queued` is not accepted here; use one of done, failed/],
+        ['api/trackers/jobs/purge', { body: { status: 'gone' } }, 400, /unknown status `gone`/],
+        ['api/trackers/jobs/purge', { body: { status: 'done', finishedBefore: 'yesterday' } }, 400, /ISO 8601/],
+        ['api/trackers/jobs/purge', { body: { status: 'done', limit: 0 } }, 400, /`limit`/],
+      ];
+      for (const [path, options, status, message] of cases) {
+        const answer = await call(base, path, options);
+        // Express's own JSON parser answers a malformed or oversized body before the dashboard sees it
+        if (mountName === 'Express' && /not valid JSON|must be a JSON object|larger than/.test(message.source)) {
+          expect(answer.status, `${path} ${JSON.stringify(options).slice(0, 80)}`).toBeGreaterThanOrEqual(400);
+          expect(answer.status).toBeLessThan(500);
+          continue;
+        }
+        expectRefusal(answer, status, message);
+      }
+    });
+  });
+});
+
+describe('serveDashboard', () => {
+  const tracker = makeTracker(new MemoryStore());
+
+  it('binds 127.0.0.1 by default, makes a token for the page, and answers only to loopback host names', async () => {
+    const warnings: string[] = [];
+    const served = await serveDashboard({ trackers: { jobs: tracker }, port: 0, warn: (m) => warnings.push(m) });
+    try {
+      expect(served.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+      expect(served.token).toMatch(/^[\w-]{32}$/);
+      expect(served.openUrl).toBe(`${served.url}#token=${served.token}`);
+      expect(warnings).toEqual([]);
+      expect((await call(served.url, 'api/config')).json.readOnly).toBe(false);
+      const port = new URL(served.url).port;
+      expect((await call(`http://localhost:${port}/`, 'api/config')).status).toBe(200);
+      // a page on another site reaching this port through DNS rebinding names its own host
+      const rebound = await new Promise<number>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path: '/api/config', headers: { host: `evil.example:${port}` } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(rebound).toBe(403);
+      const retried = await call(served.url, 'api/trackers/jobs/retry', { body: { key: { id: 'zz' } }, token: served.token });
+      expect(retried.status).toBe(409);
+    } finally {
+      await served.close();
+    }
+  });
+
+  it('warns when it listens on all interfaces without a token of your own', async () => {
+    const warnings: string[] = [];
+    const open = await serveDashboard({ trackers: { jobs: tracker }, port: 0, host: '0.0.0.0', warn: (m) => warnings.push(m) });
+    await open.close();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/WARNING: listening on 0\.0\.0\.0:\d+ without a `token`/);
+    const guarded = await serveDashboard({ trackers: { jobs: tracker }, port: 0, host: '0.0.0.0', token: TOKEN, warn: (m) => warnings.push(m) });
+    expect(guarded.url).toMatch(/^http:\/\/127\.0\.0\.1:/);
+    await guarded.close();
+    expect(warnings).toHaveLength(1);
+  });
+
+  it('refuses options that cannot work', async () => {
+    expect(() => createDashboard({ trackers: {} })).toThrow(/give at least one tracker/);
+    expect(() => createDashboard({ trackers: { 'a b': tracker } })).toThrow(/a tracker name is 1 to 64 letters/);
+    expect(() => createDashboard({ trackers: { jobs: tracker }, token: 'short' })).toThrow(/at least 16 characters/);
+    expect(() => createDashboard({ trackers: { jobs: tracker }, basePath: 'no-slash' })).toThrow(/`dashboard.basePath`/);
+    expect(createDashboard({ trackers: { jobs: tracker }, readOnly: true, token: TOKEN, sampleIntervalMs: 0 }).token).toBeUndefined();
+    const taken = await serveDashboard({ trackers: { jobs: tracker }, port: 0 });
+    try {
+      await expect(serveDashboard({ trackers: { jobs: tracker }, port: Number(new URL(taken.url).port) })).rejects.toThrow(/is in use; pass another `port`/);
+    } finally {
+      await taken.close();
+    }
+  });
+});
