@@ -7,6 +7,7 @@ export default defineConfig({
     'stores/mongodb': 'src/stores/mongodb.ts',
     'stores/postgres': 'src/stores/postgres.ts',
     'stores/sqlite': 'src/stores/sqlite.ts',
+    testing: 'src/testing/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -16,5 +17,6 @@ export default defineConfig({
   clean: true,
   target: 'node20',
   outDir: 'dist',
-  external: ['mongodb', 'pg', 'better-sqlite3'],
+  // vitest: leasehold/testing must use the test runner of the project that runs it
+  external: ['mongodb', 'pg', 'better-sqlite3', 'vitest'],
 });
