@@ -7,6 +7,7 @@ export default defineConfig({
     'stores/mongodb': 'src/stores/mongodb.ts',
     'stores/postgres': 'src/stores/postgres.ts',
     'stores/sqlite': 'src/stores/sqlite.ts',
+    otel: 'src/otel/index.ts',
     testing: 'src/testing/index.ts',
   },
   format: ['esm', 'cjs'],
@@ -18,5 +19,5 @@ export default defineConfig({
   target: 'node20',
   outDir: 'dist',
   // vitest: leasehold/testing must use the test runner of the project that runs it
-  external: ['mongodb', 'pg', 'better-sqlite3', 'vitest'],
+  external: ['mongodb', 'pg', 'better-sqlite3', 'vitest', '@opentelemetry/api'],
 });

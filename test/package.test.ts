@@ -21,6 +21,7 @@ const expected: Record<string, string> = {
   'leasehold/mongodb': 'MongoStore',
   'leasehold/postgres': 'PostgresStore',
   'leasehold/sqlite': 'SqliteStore',
+  'leasehold/otel': 'instrument',
   'leasehold/testing': 'storeContract',
 };
 /** Subpaths without a `require` condition: vitest, which leasehold/testing runs under, cannot be required. */
@@ -70,9 +71,10 @@ describe('the packed package', () => {
       symlinkSync(modules(dep), join(installed, 'node_modules', dep));
     }
     // ...and beside it the project's own: its zod, a different zod 4 minor than leasehold is
-    // developed with, the drivers of the stores it uses, the tools of "Run it", and vitest (the peer of leasehold/testing)
+    // developed with, the drivers of the stores it uses, the tools of "Run it", vitest (the peer of leasehold/testing) and
+    // @opentelemetry/api (the peer of leasehold/otel)
     link(modules('zod-4-1'), 'zod');
-    for (const dep of ['@types/node', 'mongodb', 'pg', '@types/pg', 'better-sqlite3', '@types/better-sqlite3', 'typescript', 'ts-node', 'tsx', 'vitest']) link(modules(dep), dep);
+    for (const dep of ['@types/node', 'mongodb', 'pg', '@types/pg', 'better-sqlite3', '@types/better-sqlite3', 'typescript', 'ts-node', 'tsx', 'vitest', '@opentelemetry/api']) link(modules(dep), dep);
     // an ESM project, as "Run it" asks for (the quick start uses top-level await)
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
     writeFileSync(join(app, 'quick-start.ts'), quickStart());
