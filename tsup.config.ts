@@ -11,6 +11,8 @@ export default defineConfig([
       'stores/postgres': 'src/stores/postgres.ts',
       'stores/sqlite': 'src/stores/sqlite.ts',
       dashboard: 'src/dashboard/index.ts',
+      otel: 'src/otel/index.ts',
+      testing: 'src/testing/index.ts',
     },
     format: ['esm', 'cjs'],
     dts: true,
@@ -21,7 +23,8 @@ export default defineConfig([
     clean: ['!cli.js', '!cli.js.map'],
     target: 'node20',
     outDir: 'dist',
-    external: ['mongodb', 'pg', 'better-sqlite3'],
+    // vitest: leasehold/testing must use the test runner of the project that runs it
+    external: ['mongodb', 'pg', 'better-sqlite3', 'vitest', '@opentelemetry/api'],
     esbuildPlugins: [
       {
         // `import text from './file?raw'` bundles the file as a string (as vite does): the

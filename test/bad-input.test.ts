@@ -10,7 +10,7 @@ import { MemoryStore } from '../src/stores/memory.js';
 import { MongoStore } from '../src/stores/mongodb.js';
 import { PostgresStore } from '../src/stores/postgres.js';
 import { SqliteStore } from '../src/stores/sqlite.js';
-import { countingStore } from './support/counting.js';
+import { countingStore } from '../src/testing/counting.js';
 
 const base = {
   statuses: ['queued', 'running', 'done', 'failed'],

@@ -1,6 +1,6 @@
 import { MemoryStore } from '../src/stores/memory.js';
 import type { Store } from '../src/index.js';
-import { storeContract } from './conformance/suite.js';
+import { storeContract } from '../src/testing/suite.js';
 
 const clocks = new WeakMap<Store, { now: number }>();
 

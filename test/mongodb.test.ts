@@ -2,8 +2,8 @@ import { MongoClient, type Collection, type CommandStartedEvent, type Document }
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { MongoStore, type MongoCollection, type MongoStoreOptions } from '../src/stores/mongodb.js';
 import { LeaseLostError, StoreError, type Store } from '../src/index.js';
-import { storeContract } from './conformance/suite.js';
-import { k, makeTracker, TTL } from './conformance/definition.js';
+import { storeContract } from '../src/testing/suite.js';
+import { k, makeTracker, TTL } from '../src/testing/definition.js';
 import { CollectionDouble, UnindexedQueryError, type DoubleCall } from './support/mongo-double.js';
 import { processRaces } from './support/processes.js';
 import { expectOneRoundTripEach } from './support/round-trips.js';

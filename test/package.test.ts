@@ -22,7 +22,11 @@ const expected: Record<string, string> = {
   'leasehold/postgres': 'PostgresStore',
   'leasehold/sqlite': 'SqliteStore',
   'leasehold/dashboard': 'createDashboard',
+  'leasehold/otel': 'instrument',
+  'leasehold/testing': 'storeContract',
 };
+/** Subpaths without a `require` condition: vitest, which leasehold/testing runs under, cannot be required. */
+const esmOnly = ['leasehold/testing'];
 const modules = (...path: string[]) => join(root, 'node_modules', ...path);
 /** The file a package's command runs (its `bin` entry), to start it with this Node. */
 const bin = (name: string, command = name) => {
@@ -68,9 +72,10 @@ describe('the packed package', () => {
       symlinkSync(modules(dep), join(installed, 'node_modules', dep));
     }
     // ...and beside it the project's own: its zod, a different zod 4 minor than leasehold is
-    // developed with, the drivers of the stores it uses, and the tools of "Run it"
+    // developed with, the drivers of the stores it uses, the tools of "Run it", vitest (the peer of leasehold/testing) and
+    // @opentelemetry/api (the peer of leasehold/otel)
     link(modules('zod-4-1'), 'zod');
-    for (const dep of ['@types/node', 'mongodb', 'pg', '@types/pg', 'better-sqlite3', '@types/better-sqlite3', 'typescript', 'ts-node', 'tsx']) link(modules(dep), dep);
+    for (const dep of ['@types/node', 'mongodb', 'pg', '@types/pg', 'better-sqlite3', '@types/better-sqlite3', 'typescript', 'ts-node', 'tsx', 'vitest', '@opentelemetry/api']) link(modules(dep), dep);
     // an ESM project, as "Run it" asks for (the quick start uses top-level await)
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
     writeFileSync(join(app, 'quick-start.ts'), quickStart());
@@ -89,12 +94,19 @@ describe('the packed package', () => {
   });
 
   it('requires every subpath from CJS, sharing one copy of the error classes', () => {
-    const lines = subpaths.map((s) => `{ const m = require('${s}'); if (typeof m.${expected[s]} !== 'function') throw new Error('${s}: ${expected[s]} missing'); }`);
+    const lines = subpaths.filter((s) => !esmOnly.includes(s)).map((s) => `{ const m = require('${s}'); if (typeof m.${expected[s]} !== 'function') throw new Error('${s}: ${expected[s]} missing'); }`);
     writeFileSync(
       join(app, 'cjs.cjs'),
       `${lines.join('\n')}\nconst a = require('leasehold'); const b = require('leasehold'); if (a.LeaseLostError !== b.LeaseLostError) throw new Error('two copies');\nconsole.log('cjs ok');`,
     );
     expect(run(['cjs.cjs'])).toContain('cjs ok');
+  });
+
+  it('refuses require() of the ESM-only subpaths with a clear error', () => {
+    for (const s of esmOnly) {
+      writeFileSync(join(app, 'esm-only.cjs'), `try { require('${s}'); console.log('loaded'); } catch (e) { console.log(e.code); }`);
+      expect(run(['esm-only.cjs']).trim(), s).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED');
+    }
   });
 
   it('ships types that resolve for ESM and CJS consumers', () => {
@@ -115,14 +127,49 @@ describe('the packed package', () => {
     run([tsc, '--noEmit', '--strict', '--module', 'commonjs', '--moduleResolution', 'node10', '--target', 'es2022', '--types', 'node', '--esModuleInterop', '--skipLibCheck', 'node10.ts']);
   }, 180_000);
 
+  it('runs the store contract of leasehold/testing under the project\'s vitest, against leasehold/memory', () => {
+    // as a store package would: its own vitest (a peer of leasehold/testing) and its own zod
+    const suite = join(app, 'contract');
+    mkdirSync(suite);
+    writeFileSync(
+      join(suite, 'contract.test.mjs'),
+      [
+        "import { storeContract } from 'leasehold/testing';",
+        "import { MemoryStore } from 'leasehold/memory';",
+        'const clocks = new WeakMap();',
+        'storeContract({',
+        "  name: 'packed MemoryStore',",
+        '  async create() { const clock = { now: Date.parse("2026-01-01T00:00:00Z") }; const store = new MemoryStore({ clock: () => clock.now }); clocks.set(store, clock); return store; },',
+        '  async elapse(store, ms) { clocks.get(store).now += ms; },',
+        '});',
+      ].join('\n'),
+    );
+    const report = join(app, 'contract-report.json');
+    try {
+      run([bin('vitest'), 'run', '--root', suite, '--reporter=json', `--outputFile=${report}`], { timeout: 120_000 });
+    } catch (error) {
+      const { stdout, stderr } = error as { stdout?: string; stderr?: string };
+      throw new Error(`the contract failed under the consumer's vitest\n${stdout}\n${stderr}`.slice(0, 6_000));
+    }
+    const result = JSON.parse(readFileSync(report, 'utf8')) as { numTotalTests: number; numPassedTests: number; numFailedTests: number; testResults: Array<{ name: string }> };
+    expect(result.testResults.map((r) => r.name)).toEqual([join(suite, 'contract.test.mjs')]);
+    expect(result.numFailedTests).toBe(0);
+    expect(result.numPassedTests).toBeGreaterThan(50);
+  }, 120_000);
+
   it('passes publint on the tarball (warnings count as errors)', () => {
     const out = run([bin('publint'), 'run', tarball, '--strict']);
     expect(out).toContain('All good!');
   });
 
   it('passes arethetypeswrong on the tarball, for node10, node16 (CJS and ESM) and bundlers', () => {
-    const out = run([bin('@arethetypeswrong/cli', 'attw'), tarball, '--format', 'ascii'], { env: { ...process.env, NO_COLOR: '1' } });
-    expect(out).toContain('No problems found');
+    const attw = (...args: string[]) => run([bin('@arethetypeswrong/cli', 'attw'), tarball, '--format', 'ascii', ...args], { env: { ...process.env, NO_COLOR: '1' } });
+    const entries = esmOnly.map((s) => `./${s.slice('leasehold/'.length)}`);
+    expect(attw('--exclude-entrypoints', ...entries)).toContain('No problems found');
+    // the ESM-only subpaths: their ESM and bundler resolutions (attw exits non-zero on a problem)
+    const esm = attw('--entrypoints', ...entries, '--profile', 'esm-only');
+    for (const s of esmOnly) expect(esm).toContain(`"${s}"`);
+    expect(esm.match(/node16 \(from ESM\): 🟢 \(ESM\)/g)).toHaveLength(esmOnly.length);
   }, 180_000);
 
   it('leaves zod to the project (a peer), so that one copy of its types is checked', () => {

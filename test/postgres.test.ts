@@ -2,11 +2,11 @@ import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { PostgresStore, type PgQuery } from '../src/stores/postgres.js';
 import type { Store } from '../src/index.js';
-import { storeContract } from './conformance/suite.js';
+import { storeContract } from '../src/testing/suite.js';
 import { processRaces } from './support/processes.js';
 import { expectBatchRoundTrips, expectOneRoundTripEach } from './support/round-trips.js';
 import { captureClaimAndReap } from './support/explain.js';
-import { makeTracker } from './conformance/definition.js';
+import { makeTracker } from '../src/testing/definition.js';
 
 const url = inject('postgresUrl');
 const pools: pg.Pool[] = [];

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LeaseLostError, type Store } from '../src/index.js';
 import { MemoryStore } from '../src/stores/memory.js';
-import { k, makeTracker } from './conformance/definition.js';
+import { k, makeTracker } from '../src/testing/definition.js';
 
 const MAX_ATTEMPTS = 3;
 const TERMINAL = new Set(['processed', 'skipped', 'failed']);

@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
 import type { Store } from '../../src/index.js';
-import { makeTracker } from '../conformance/definition.js';
+import { makeTracker } from '../../src/testing/definition.js';
 
 /**
  * Runs a claim-next and a reap on `store`, recording the statements it sends through

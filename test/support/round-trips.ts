@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
 import type { Store } from '../../src/index.js';
-import { k, makeTracker, TTL } from '../conformance/definition.js';
+import { k, makeTracker, TTL } from '../../src/testing/definition.js';
 
 /**
  * Checks that each single-item operation costs exactly one round trip, as counted by

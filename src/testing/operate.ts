@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, LeaseLostError } from '../../src/index.js';
+import { ConfigError, LeaseLostError } from '../index.js';
 import { k, makeTracker, TTL } from './definition.js';
 import type { StoreHarness } from './suite.js';
 

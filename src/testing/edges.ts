@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { LeaseLostError, Tracker, ValidationError, type Store } from '../../src/index.js';
-import { countingStore } from '../support/counting.js';
+import { LeaseLostError, Tracker, ValidationError, type Store } from '../index.js';
+import { countingStore } from './counting.js';
 import { k, makeTracker, TTL } from './definition.js';
 import type { StoreHarness } from './suite.js';
 

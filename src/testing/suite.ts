@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, LeaseLostError, NonRetryableError, ValidationError, type Store } from '../../src/index.js';
-import { countingStore } from '../support/counting.js';
-import { k, makeTracker, TTL } from './definition.js';
+import { ConfigError, LeaseLostError, NonRetryableError, ValidationError, type Store } from '../index.js';
+import { countingStore } from './counting.js';
+import { k, makeTracker, TTL, type ContractKey } from './definition.js';
 import { edgeContract } from './edges.js';
 import { operateContract } from './operate.js';
 
@@ -16,7 +16,7 @@ export interface StoreHarness {
   /** A second client on the same table, over its own connection, for races. */
   peer?(store: Store): Promise<Store>;
   /** Overwrites the stored data of `key` with a value that breaks the data schema. */
-  corrupt?(store: Store, key: ReturnType<typeof k>): Promise<void>;
+  corrupt?(store: Store, key: ContractKey): Promise<void>;
   /** How often each race is repeated. */
   readonly raceRepeats?: number;
 }

@@ -1,0 +1,313 @@
+/**
+ * OpenTelemetry traces and metrics for a Tracker, on `@opentelemetry/api` (an optional peer
+ * dependency): `instrument(tracker)` wraps the tracker's operations and the handlers given to
+ * `work()` in spans, and records transitions, handler durations, pickup delays and item counts.
+ * The core knows nothing of OpenTelemetry; `uninstrument()` puts the tracker back as it was.
+ * See the guide "OpenTelemetry" for the attribute mapping and a Prometheus setup.
+ *
+ * ```ts
+ * import { instrument } from 'leasehold/otel';
+ *
+ * const uninstrument = instrument(tracker); // the global tracer and meter providers
+ * ```
+ *
+ * @module leasehold/otel
+ */
+import {
+  metrics,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type MeterProvider,
+  type Span,
+  type TracerProvider,
+} from '@opentelemetry/api';
+import { LeaseLostError, type Listener, type TrackerDefinition, type TrackerEvents, type TrackerStats } from '../index.js';
+
+/**
+ * What {@link instrument} needs of a Tracker (any `Tracker` fits): it reads these and wraps the
+ * operations named there, whatever the tracker's statuses, key and data types.
+ */
+export interface InstrumentableTracker {
+  /** The checked definition (stage names and their failed status). */
+  readonly definition: TrackerDefinition;
+  /** The tracker's typed events, for the transition counter and pickup delays. */
+  on<E extends keyof TrackerEvents>(event: E, listener: Listener<TrackerEvents[E]>): () => void;
+  /** Counts for the items gauge. */
+  stats(): Promise<Pick<TrackerStats<string>, 'byStatus' | 'undeclared'>>;
+}
+
+/** Options of {@link instrument}. */
+export interface InstrumentOptions {
+  /** Where spans go. @default the global tracer provider (`trace.getTracerProvider()`) */
+  readonly tracerProvider?: TracerProvider;
+  /** Where metrics go. @default the global meter provider (`metrics.getMeterProvider()`) */
+  readonly meterProvider?: MeterProvider;
+  /**
+   * Record a span for a claim that found nothing. Idle workers poll, so these are many and
+   * usually noise; without them, a claim's span is recorded once it returned leases (with the
+   * claim's start time, and then without child spans of the store driver).
+   * @default false
+   */
+  readonly traceEmptyClaims?: boolean;
+  /**
+   * The `leasehold.items` gauge reads `tracker.stats()` at most this often; collections in
+   * between report the last counts.
+   * @default 10000
+   */
+  readonly statsIntervalMs?: number;
+}
+
+/** The instrumentation scope name of the tracer and meter. */
+export const SCOPE = 'leasehold';
+
+/** What a span records of the operation's arguments and result. */
+type Describe = (args: unknown[], result: unknown) => Attributes;
+
+/** Span attributes of a lease (the first argument of renew, complete, fail, release). */
+function leaseAttributes(lease: unknown): Attributes {
+  const l = lease as { stage?: string; key?: unknown; fence?: number; attempt?: number; owner?: string } | undefined;
+  if (!l || typeof l !== 'object') return {};
+  return {
+    'messaging.destination.name': l.stage,
+    'messaging.message.id': keyId(l.key),
+    'leasehold.key': keyId(l.key),
+    'leasehold.fence': l.fence,
+    'leasehold.attempt': l.attempt,
+    'leasehold.owner': l.owner,
+  };
+}
+
+/** Drops attributes without a value (an operation without a stage, a lease without an owner). */
+function defined(attributes: Attributes): Attributes {
+  return Object.fromEntries(Object.entries(attributes).filter(([, v]) => v !== undefined && v !== null));
+}
+
+/** A key as one attribute value: its JSON (Dates as ISO strings). */
+function keyId(key: unknown): string | undefined {
+  if (key === undefined) return undefined;
+  try {
+    return JSON.stringify(key);
+  } catch {
+    return String(key);
+  }
+}
+
+/** `messaging.operation.type` per operation, where the messaging conventions have one. */
+const operationType: Record<string, string | undefined> = {
+  claim: 'receive',
+  claimBatch: 'receive',
+  complete: 'settle',
+  completeBatch: 'settle',
+  fail: 'settle',
+  failBatch: 'settle',
+  release: 'settle',
+  renew: undefined,
+  reapStale: undefined,
+};
+
+/**
+ * Instruments `tracker`: a span per operation (`claim`, `claimBatch`, `renew`, `complete`,
+ * `completeBatch`, `fail`, `failBatch`, `release`, `reapStale`) and per handler run inside
+ * `work()`, and the metrics `leasehold.transitions`, `messaging.process.duration`,
+ * `leasehold.pickup.delay` and `leasehold.items`. Returns `uninstrument()`, which removes it
+ * all (workers started while instrumented keep their wrapped handler until they stop).
+ */
+export function instrument(tracker: InstrumentableTracker, options: InstrumentOptions = {}): () => void {
+  const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE);
+  const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE);
+  const traceEmpty = options.traceEmptyClaims ?? false;
+  const statsEvery = options.statsIntervalMs ?? 10_000;
+  const definition = tracker.definition;
+  const failedStatus = new Map(definition.stages.map((s) => [s.name, s.failed as string]));
+  const base = { 'messaging.system': 'leasehold' } as const;
+
+  const transitions = meter.createCounter('leasehold.transitions', {
+    description: 'State machine transitions, by stage and outcome (claimed, completed, retried, failed, released, reaped, lease_lost).',
+    unit: '{transition}',
+  });
+  const handlerDuration = meter.createHistogram('messaging.process.duration', {
+    description: 'How long the handlers given to work() ran, by stage and outcome.',
+    unit: 's',
+  });
+  const pickupDelay = meter.createHistogram('leasehold.pickup.delay', {
+    description: 'How long an item had been claimable before it was claimed, by stage.',
+    unit: 's',
+  });
+  const items = meter.createObservableGauge('leasehold.items', {
+    description: 'Items per status (from tracker.stats(), read at most every statsIntervalMs).',
+    unit: '{item}',
+  });
+
+  // --- metrics from the tracker's events (every transition, whoever made it) ---
+  const count = (stage: string, outcome: string) => transitions.add(1, { ...base, 'messaging.destination.name': stage, 'leasehold.outcome': outcome });
+  const offs = [
+    tracker.on('claimed', (e) => {
+      count(e.stage, 'claimed');
+      pickupDelay.record(Math.max(0, e.waitedMs) / 1_000, { ...base, 'messaging.destination.name': e.stage });
+    }),
+    tracker.on('completed', (e) => count(e.stage, 'completed')),
+    tracker.on('failed', (e) => count(e.stage, e.willRetry ? 'retried' : 'failed')),
+    tracker.on('released', (e) => count(e.stage, 'released')),
+    tracker.on('reaped', (e) => count(e.stage, 'reaped')),
+    tracker.on('leaseLost', (e) => count(e.stage, 'lease_lost')),
+  ];
+
+  // --- the items gauge: stats() at most every statsEvery ms, one read shared by overlapping collections ---
+  let last: { at: number; byStatus: Record<string, number> } | undefined;
+  let reading: Promise<Record<string, number>> | undefined;
+  const observe = async (result: { observe(value: number, attributes?: Attributes): void }) => {
+    let byStatus = last && Date.now() - last.at < statsEvery ? last.byStatus : undefined;
+    if (!byStatus) {
+      reading ??= tracker
+        .stats()
+        .then((stats) => {
+          last = { at: Date.now(), byStatus: { ...stats.byStatus, ...stats.undeclared } as Record<string, number> };
+          return last.byStatus;
+        })
+        .finally(() => (reading = undefined));
+      try {
+        byStatus = await reading;
+      } catch {
+        // the store is unreachable: report the last counts rather than failing the whole collection
+        byStatus = last?.byStatus;
+      }
+    }
+    for (const [status, n] of Object.entries(byStatus ?? {})) result.observe(n, { ...base, 'leasehold.status': status });
+  };
+  items.addCallback(observe);
+
+  // --- spans: own properties shadowing the prototype's methods ---
+  const target = tracker as unknown as Record<string, unknown>;
+  const wrapped: string[] = [];
+  const finish = (span: Span, attributes: Attributes, error?: unknown) => {
+    span.setAttributes(defined(attributes));
+    if (error !== undefined) {
+      const lost = error instanceof LeaseLostError;
+      span.setAttribute('leasehold.outcome', lost ? 'lease_lost' : 'error');
+      span.setAttribute('error.type', (error as { name?: string })?.name ?? 'Error');
+      span.recordException(error instanceof Error ? error : String(error));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+    }
+    span.end();
+  };
+  const wrap = (name: string, describe: Describe, stageOf: (args: unknown[]) => string | undefined) => {
+    const original = target[name] as (...args: unknown[]) => Promise<unknown>;
+    const claims = name === 'claim' || name === 'claimBatch';
+    target[name] = function instrumented(this: unknown, ...args: unknown[]) {
+      const stage = stageOf(args);
+      const spanName = stage ? `${name} ${stage}` : name;
+      const start = defined({
+        // a lease's stage, key and fence are known up front: a span that fails carries them too
+        ...(Array.isArray(args[0]) ? {} : leaseAttributes(args[0])),
+        ...base,
+        'messaging.operation.name': name,
+        'messaging.operation.type': operationType[name],
+        'messaging.destination.name': stage,
+      });
+      if (claims && !traceEmpty) {
+        // recorded afterwards, only when the claim returned leases (see traceEmptyClaims)
+        const startTime = new Date();
+        return original.apply(this, args).then(
+          (result) => {
+            const got = Array.isArray(result) ? result.length > 0 : result != null;
+            if (got) finish(tracer.startSpan(spanName, { kind: SpanKind.CLIENT, attributes: start, startTime }), describe(args, result));
+            return result;
+          },
+          (error: unknown) => {
+            finish(tracer.startSpan(spanName, { kind: SpanKind.CLIENT, attributes: start, startTime }), {}, error);
+            throw error;
+          },
+        );
+      }
+      return tracer.startActiveSpan(spanName, { kind: SpanKind.CLIENT, attributes: start }, async (span) => {
+        try {
+          const result = await original.apply(this, args);
+          finish(span, describe(args, result));
+          return result;
+        } catch (error) {
+          finish(span, {}, error);
+          throw error;
+        }
+      });
+    };
+    wrapped.push(name);
+  };
+
+  const firstLeaseStage = (args: unknown[]) => (args[0] as { stage?: string } | undefined)?.stage;
+  const batchStage = (args: unknown[]) => {
+    const first = (args[0] as Array<{ stage?: string; lease?: { stage?: string } }> | undefined)?.[0];
+    return first?.stage ?? first?.lease?.stage;
+  };
+  const itemStatus = (result: unknown) => (result as { status?: string } | undefined)?.status;
+  const batchOutcome = (result: unknown): Attributes => {
+    const results = (result as Array<{ ok: boolean }> | undefined) ?? [];
+    const lost = results.filter((r) => !r.ok).length;
+    return { 'messaging.batch.message_count': results.length, 'leasehold.lost': lost, 'leasehold.outcome': lost ? 'partial' : 'ok' };
+  };
+
+  wrap('claim', (args, lease) => ({
+    ...(lease ? leaseAttributes(lease) : { 'leasehold.key': keyId((args[1] as { key?: unknown } | undefined)?.key) }),
+    'leasehold.outcome': lease ? 'claimed' : 'empty',
+  }), (args) => args[0] as string);
+  wrap('claimBatch', (_args, leases) => ({
+    'messaging.batch.message_count': (leases as unknown[]).length,
+    'leasehold.outcome': (leases as unknown[]).length ? 'claimed' : 'empty',
+  }), (args) => args[0] as string);
+  wrap('renew', (args) => ({ ...leaseAttributes(args[0]), 'leasehold.outcome': 'renewed' }), firstLeaseStage);
+  wrap('complete', (args, item) => ({ ...leaseAttributes(args[0]), 'leasehold.outcome': 'completed', 'leasehold.status': itemStatus(item) }), firstLeaseStage);
+  wrap('fail', (args, item) => {
+    const lease = args[0] as { stage?: string };
+    const status = itemStatus(item);
+    return { ...leaseAttributes(lease), 'leasehold.outcome': status === failedStatus.get(lease.stage ?? '') ? 'failed' : 'retried', 'leasehold.status': status };
+  }, firstLeaseStage);
+  wrap('release', (args) => ({ ...leaseAttributes(args[0]), 'leasehold.outcome': 'released' }), firstLeaseStage);
+  wrap('completeBatch', (_args, result) => batchOutcome(result), batchStage);
+  wrap('failBatch', (_args, result) => batchOutcome(result), batchStage);
+  wrap('reapStale', (_args, result) => {
+    const r = result as { retried: number; failed: number };
+    return { 'leasehold.reaped.retried': r.retried, 'leasehold.reaped.failed': r.failed, 'leasehold.outcome': r.retried + r.failed ? 'reaped' : 'empty' };
+  }, () => undefined);
+
+  // --- the handler inside work(): a `process <stage>` span, the parent of the settle spans it makes ---
+  const work = target.work as (stage: string, handler: (lease: unknown) => unknown, options?: object) => unknown;
+  target.work = function instrumentedWork(this: unknown, stage: string, handler: (lease: unknown) => unknown, workOptions?: object) {
+    if (typeof handler !== 'function') return work.call(this, stage, handler, workOptions);
+    const process = (lease: unknown) =>
+      tracer.startActiveSpan(
+        `process ${stage}`,
+        { kind: SpanKind.CONSUMER, attributes: defined({ ...base, 'messaging.operation.name': 'process', 'messaging.operation.type': 'process', ...leaseAttributes(lease) }) },
+        async (span) => {
+          const started = performance.now();
+          const record = (outcome: string, error?: string) =>
+            handlerDuration.record((performance.now() - started) / 1_000, {
+              ...base,
+              'messaging.operation.name': 'process',
+              'messaging.destination.name': stage,
+              'leasehold.outcome': outcome,
+              ...(error ? { 'error.type': error } : {}),
+            });
+          try {
+            const result = await handler(lease);
+            record('ok');
+            finish(span, { 'leasehold.outcome': 'ok' });
+            return result;
+          } catch (error) {
+            const type = (error as { name?: string })?.name ?? 'Error';
+            record(error instanceof LeaseLostError ? 'lease_lost' : 'error', type);
+            finish(span, {}, error);
+            throw error;
+          }
+        },
+      );
+    return work.call(this, stage, process, workOptions);
+  };
+  wrapped.push('work');
+
+  return function uninstrument() {
+    for (const name of wrapped.splice(0)) delete target[name];
+    for (const off of offs.splice(0)) off();
+    items.removeCallback(observe);
+  };
+}

@@ -1,0 +1,45 @@
+/**
+ * The store conformance suite, for authors of store packages: `storeContract(harness)` declares
+ * the whole store contract (DESIGN.md, "The contract every store keeps") as vitest tests against
+ * the stores `harness` creates. It imports `vitest` and `zod` from the project that runs it
+ * (both peer dependencies); see the guide "Writing a store".
+ *
+ * ```ts
+ * // test/my-store.test.ts in a store package
+ * import { storeContract } from 'leasehold/testing';
+ * import { MyStore } from '../src/index.js';
+ *
+ * storeContract({ name: 'MyStore', create: async () => new MyStore(), elapse: async (store, ms) => {} });
+ * ```
+ *
+ * @module leasehold/testing
+ */
+export { storeContract, type StoreHarness } from './suite.js';
+export { countingStore, type CountingStore } from './counting.js';
+export type { ContractKey } from './definition.js';
+// what a store implements, so that a store package can import it all from one place
+export { guardCondition } from '../store.js';
+export type {
+  Change,
+  Condition,
+  Delay,
+  FindOptions,
+  GuardedUpdate,
+  InsertResult,
+  ItemState,
+  KeyField,
+  KeyFieldType,
+  KeyScalar,
+  KeyValues,
+  LeaseGuard,
+  NewItem,
+  Returning,
+  StatusCount,
+  Store,
+  StoreCapabilities,
+  StoreChange,
+  StoreSchema,
+  StoredItem,
+  StoreStats,
+  UpdateOptions,
+} from '../store.js';

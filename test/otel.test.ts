@@ -1,0 +1,218 @@
+import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type DataPoint, type Histogram } from '@opentelemetry/sdk-metrics';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { afterEach, describe, expect, it } from 'vitest';
+import { instrument, type InstrumentOptions } from '../src/otel/index.js';
+import { MemoryStore } from '../src/stores/memory.js';
+import { k, makeTracker, TTL } from '../src/testing/definition.js';
+
+/**
+ * leasehold/otel on the memory store, read back through the SDK's in-memory exporters: a span
+ * per operation and per handler run, the transition counter, handler durations, pickup delays
+ * and the items gauge, and nothing left behind by uninstrument().
+ */
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function setup(options: Omit<InstrumentOptions, 'tracerProvider' | 'meterProvider'> = {}) {
+  const clock = { now: Date.parse('2026-01-01T00:00:00Z') };
+  const tracker = makeTracker(new MemoryStore({ clock: () => clock.now }));
+  await tracker.init();
+  const spans = new InMemorySpanExporter();
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
+  const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+  // collected by hand (forceFlush); the interval only has to be long
+  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
+  const meterProvider = new MeterProvider({ readers: [reader] });
+  const uninstrument = instrument(tracker, { tracerProvider, meterProvider, ...options });
+  cleanups.push(() => uninstrument(), () => meterProvider.shutdown(), () => tracerProvider.shutdown());
+  /** The data points of metric `name` exported by a fresh collection. */
+  const collect = async (name: string) => {
+    exporter.reset();
+    await reader.forceFlush();
+    const found = exporter
+      .getMetrics()
+      .flatMap((r) => r.scopeMetrics)
+      .flatMap((s) => s.metrics)
+      .filter((m) => m.descriptor.name === name);
+    return found.flatMap((m) => m.dataPoints as Array<DataPoint<number | Histogram>>);
+  };
+  const named = (name: string) => spans.getFinishedSpans().filter((s) => s.name === name);
+  return { clock, tracker, spans, named, collect, uninstrument };
+}
+
+const attrs = (span: ReadableSpan | undefined) => span?.attributes ?? {};
+const point = (points: Array<DataPoint<number | Histogram>>, match: Record<string, string>) =>
+  points.find((p) => Object.entries(match).every(([key, value]) => p.attributes[key] === value));
+
+describe('leasehold/otel', () => {
+  it('records a span per operation with stage, key, fence and outcome, following the messaging conventions', async () => {
+    const { clock, tracker, named } = await setup();
+    for (const n of [1, 2, 3, 4, 5, 6]) await tracker.track(k(n));
+
+    const a = (await tracker.claim('download', { owner: 'w1', key: k(1) }))!;
+    await tracker.renew(a);
+    await tracker.complete(a, { data: { bytes: 1 } });
+    const b = (await tracker.claim('download', { owner: 'w1', key: k(2) }))!;
+    await tracker.fail(b, new Error('boom'));
+    const c = (await tracker.claim('download', { owner: 'w1', key: k(3) }))!;
+    await tracker.release(c);
+    const batch = await tracker.claimBatch('download', { owner: 'w2', limit: 2 });
+    expect(batch).toHaveLength(2);
+    await tracker.completeBatch(batch);
+    const d = (await tracker.claim('download', { owner: 'w3' }))!;
+    await tracker.failBatch([{ lease: d, error: new Error('bad'), retry: false }]);
+    const e = (await tracker.claim('download', { owner: 'w4', key: k(6) }))!;
+    expect(e).not.toBeNull();
+    clock.now += TTL + 1;
+    expect((await tracker.reapStale()).retried).toBe(1);
+    await expect(tracker.complete(e)).rejects.toThrow(/lease/i);
+
+    const [claim] = named('claim download');
+    expect(claim!.kind).toBe(SpanKind.CLIENT);
+    expect(attrs(claim)).toMatchObject({
+      'messaging.system': 'leasehold',
+      'messaging.operation.name': 'claim',
+      'messaging.operation.type': 'receive',
+      'messaging.destination.name': 'download',
+      'leasehold.key': JSON.stringify(k(1)),
+      'leasehold.fence': a.fence,
+      'leasehold.owner': 'w1',
+      'leasehold.outcome': 'claimed',
+    });
+    expect(attrs(named('renew download')[0])).toMatchObject({ 'leasehold.fence': a.fence, 'leasehold.outcome': 'renewed' });
+    expect(attrs(named('renew download')[0])).not.toHaveProperty('messaging.operation.type');
+    const completes = named('complete download');
+    expect(completes.map((s) => attrs(s)['leasehold.outcome'])).toEqual(['completed', 'lease_lost']);
+    expect(attrs(completes[0])).toMatchObject({ 'messaging.operation.type': 'settle', 'leasehold.status': 'downloaded', 'leasehold.key': JSON.stringify(k(1)) });
+    expect(completes[1]!.status.code).toBe(SpanStatusCode.ERROR);
+    expect(attrs(completes[1])).toMatchObject({ 'error.type': 'LeaseLostError', 'leasehold.fence': e.fence });
+    expect(attrs(named('fail download')[0])).toMatchObject({ 'leasehold.outcome': 'retried', 'leasehold.status': 'pending', 'leasehold.key': JSON.stringify(k(2)) });
+    expect(attrs(named('release download')[0])).toMatchObject({ 'leasehold.outcome': 'released', 'leasehold.key': JSON.stringify(k(3)) });
+    expect(attrs(named('claimBatch download')[0])).toMatchObject({ 'messaging.batch.message_count': 2, 'leasehold.outcome': 'claimed' });
+    expect(attrs(named('completeBatch download')[0])).toMatchObject({ 'messaging.batch.message_count': 2, 'leasehold.lost': 0, 'messaging.operation.type': 'settle' });
+    expect(attrs(named('failBatch download')[0])).toMatchObject({ 'messaging.batch.message_count': 1, 'leasehold.lost': 0 });
+    expect(attrs(named('reapStale')[0])).toMatchObject({ 'leasehold.reaped.retried': 1, 'leasehold.reaped.failed': 0, 'leasehold.outcome': 'reaped' });
+  });
+
+  it('records empty claims only with traceEmptyClaims', async () => {
+    const quiet = await setup();
+    expect(await quiet.tracker.claim('download', { owner: 'w' })).toBeNull();
+    expect(await quiet.tracker.claimBatch('download', { owner: 'w', limit: 5 })).toEqual([]);
+    await quiet.tracker.track(k(1));
+    expect(await quiet.tracker.claim('download', { owner: 'w' })).not.toBeNull();
+    expect(quiet.spans.getFinishedSpans().map((s) => s.name)).toEqual(['claim download']);
+
+    const loud = await setup({ traceEmptyClaims: true });
+    expect(await loud.tracker.claim('download', { owner: 'w' })).toBeNull();
+    expect(await loud.tracker.claimBatch('download', { owner: 'w', limit: 5 })).toEqual([]);
+    expect(loud.spans.getFinishedSpans().map((s) => [s.name, attrs(s)['leasehold.outcome']])).toEqual([
+      ['claim download', 'empty'],
+      ['claimBatch download', 'empty'],
+    ]);
+  });
+
+  it('wraps the handler given to work() in a `process <stage>` span and records its duration', async () => {
+    const { tracker, named, collect } = await setup();
+    for (const n of [1, 2, 3]) await tracker.track(k(n));
+    const worker = tracker.work(
+      'download',
+      async (lease) => {
+        if (lease.key.seq === 2) throw new Error('handler broke');
+        return { data: { bytes: lease.key.seq } };
+      },
+      { reapIntervalMs: false },
+    );
+    cleanups.push(() => worker.stop());
+    await worker.drain();
+    await worker.stop();
+
+    const runs = named('process download');
+    expect(runs).toHaveLength(3);
+    expect(runs.every((s) => s.kind === SpanKind.CONSUMER && attrs(s)['messaging.operation.type'] === 'process')).toBe(true);
+    const bySeq = new Map(runs.map((s) => [JSON.parse(String(attrs(s)['leasehold.key'])).seq as number, s]));
+    expect(attrs(bySeq.get(1))['leasehold.outcome']).toBe('ok');
+    expect(bySeq.get(2)!.status.code).toBe(SpanStatusCode.ERROR);
+    expect(bySeq.get(2)!.events.map((e) => e.name)).toContain('exception');
+    // the worker's own settle calls go through the instrumented tracker too
+    expect(named('complete download')).toHaveLength(2);
+    expect(named('fail download')).toHaveLength(1);
+
+    const durations = await collect('messaging.process.duration');
+    expect((point(durations, { 'messaging.destination.name': 'download', 'leasehold.outcome': 'ok' })!.value as Histogram).count).toBe(2);
+    expect((point(durations, { 'leasehold.outcome': 'error', 'error.type': 'Error' })!.value as Histogram).count).toBe(1);
+  });
+
+  it('counts transitions by stage and outcome and records the pickup delay from `waitedMs`', async () => {
+    const { clock, tracker, collect } = await setup();
+    const waited: Record<string, number[]> = {};
+    tracker.on('claimed', (e) => (waited[e.stage] ??= []).push(e.waitedMs));
+    await tracker.track(k(1));
+    await tracker.track(k(2));
+    clock.now += 5_000;
+    const a = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
+    await tracker.complete(a);
+    clock.now += 2_000;
+    const b = (await tracker.claim('download', { owner: 'w', key: k(2) }))!;
+    await tracker.fail(b, new Error('x'), { retry: false });
+    const p = (await tracker.claim('process', { owner: 'w', key: k(1) }))!;
+    await tracker.release(p);
+
+    const transitions = await collect('leasehold.transitions');
+    const n = (stage: string, outcome: string) => point(transitions, { 'messaging.destination.name': stage, 'leasehold.outcome': outcome })?.value;
+    expect([n('download', 'claimed'), n('download', 'completed'), n('download', 'failed'), n('process', 'claimed'), n('process', 'released')]).toEqual([2, 1, 1, 1, 1]);
+    expect(n('download', 'retried')).toBeUndefined();
+
+    const delays = await collect('leasehold.pickup.delay');
+    const download = point(delays, { 'messaging.destination.name': 'download' })!.value as Histogram;
+    // one observation per claim, in seconds, of the `claimed` event's waitedMs (the store-time
+    // wait is the core's to measure: it has no ready time after the claim's update yet, see the
+    // otel guide)
+    expect(download.count).toBe(2);
+    expect(download.sum).toBeCloseTo(waited.download!.reduce((a, b) => a + b, 0) / 1_000, 6);
+    const process = point(delays, { 'messaging.destination.name': 'process' })!.value as Histogram;
+    expect(process.count).toBe(1);
+    expect(process.sum).toBeCloseTo(waited.process![0]! / 1_000, 6);
+  });
+
+  it('reports items by status, reading stats() at most every statsIntervalMs', async () => {
+    const { tracker, collect } = await setup({ statsIntervalMs: 3_600_000 });
+    let reads = 0;
+    const stats = tracker.stats.bind(tracker);
+    Object.assign(tracker, { stats: () => (reads++, stats()) });
+    for (const n of [1, 2, 3]) await tracker.track(k(n));
+    await tracker.claim('download', { owner: 'w', key: k(1) });
+
+    const first = await collect('leasehold.items');
+    expect(point(first, { 'leasehold.status': 'pending' })?.value).toBe(2);
+    expect(point(first, { 'leasehold.status': 'downloading' })?.value).toBe(1);
+    expect(reads).toBe(1);
+    await tracker.track(k(4));
+    // within the interval: the cached counts, no second read
+    expect(point(await collect('leasehold.items'), { 'leasehold.status': 'pending' })?.value).toBe(2);
+    expect(reads).toBe(1);
+
+    const fresh = await setup({ statsIntervalMs: 1 });
+    await fresh.tracker.track(k(1));
+    expect(point(await fresh.collect('leasehold.items'), { 'leasehold.status': 'pending' })?.value).toBe(1);
+    await fresh.tracker.track(k(2));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(point(await fresh.collect('leasehold.items'), { 'leasehold.status': 'pending' })?.value).toBe(2);
+  });
+
+  it('uninstrument() restores the tracker: no own methods, no spans, no new metrics', async () => {
+    const { tracker, spans, collect, uninstrument } = await setup();
+    const wrapped = Object.keys(tracker);
+    expect(wrapped).toEqual(expect.arrayContaining(['claim', 'claimBatch', 'renew', 'complete', 'completeBatch', 'fail', 'failBatch', 'release', 'reapStale', 'work']));
+    uninstrument();
+    expect(Object.keys(tracker)).toEqual([]);
+    await tracker.track(k(1));
+    const lease = (await tracker.claim('download', { owner: 'w' }))!;
+    await tracker.complete(lease);
+    expect(spans.getFinishedSpans()).toEqual([]);
+    expect(await collect('leasehold.transitions')).toEqual([]);
+    expect(await collect('leasehold.items')).toEqual([]);
+  });
+});
