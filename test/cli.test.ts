@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -87,6 +87,7 @@ interface Harness {
 const pools: pg.Pool[] = [];
 afterAll(async () => {
   await Promise.all(pools.map((p) => p.end()));
+  rmSync(tmp, { recursive: true, force: true });
 });
 
 const harnesses: Harness[] = [
@@ -354,4 +355,31 @@ export default config satisfies Config;
     expect(chosen.code, chosen.stderr).toBe(0);
     expect(Object.keys(JSON.parse(all.stdout) as object)).toEqual(['jobs', 'other']);
   });
+});
+
+describe('leasehold dashboard', () => {
+  it('serves the dashboard for the config\'s trackers on a loopback port, with a token in the printed address, and exits 0 on Ctrl-C', async () => {
+    const filename = join(tmp, 'dashboard.sqlite');
+    const seed = new SqliteStore({ filename, table: 'dash_jobs' });
+    const jobs = makeJobs(seed);
+    await jobs.track({ id: 'a' });
+    await seed.close();
+    const dir = configDir('dashboard', 'leasehold.config.mjs', sqliteConfig(filename, 'dash_jobs'));
+    const child = spawn(process.execPath, [cliPath, 'dashboard', '--port', '0'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    const end = Date.now() + 60_000;
+    while (!/dashboard: http:\/\/127\.0\.0\.1:\d+\/#token=\S+/.test(out)) {
+      if (Date.now() > end) throw new Error(`no dashboard address printed:\n${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const [, base] = out.match(/dashboard: (http:\/\/127\.0\.0\.1:\d+\/)#token=/)!;
+    const page = await fetch(base!);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toMatch(/default-src 'self'/);
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+  }, 90_000);
 });
