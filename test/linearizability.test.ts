@@ -70,7 +70,7 @@ async function inProcess(store: Store, clients: number) {
   });
   await trackers[0]!.init();
   await Promise.all(
-    trackers.map((tracker, i) => runClient(tracker, { owner: `c${i}`, seed: i + 1, keys: 8, driftEvery: 25, operations: 400, ttlMs: TTL_MS, stale: i < 2 })),
+    trackers.map((tracker, i) => runClient(tracker, { owner: `c${i}`, seed: i + 1, keys: 24, driftEvery: 25, operations: 400, ttlMs: TTL_MS, stale: i < 2 })),
   );
   await finish(trackers[0]!, history.operations);
   return history.operations;

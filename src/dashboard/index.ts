@@ -11,6 +11,8 @@
  * console.log(openUrl);
  * ```
  * @packageDocumentation
+ *
+ * @module leasehold/dashboard
  */
 export { createDashboard } from './handler.js';
 export { serveDashboard } from './serve.js';
