@@ -119,7 +119,7 @@ export async function main() {
     }
 
     // pickup latency: one item at a time, consumer in another process
-    const pickup = await pickupLatency(url, admin, smoke ? { rounds: 2, perRound: 4, warmup: 1, gapMs: [20, 50] } : { rounds: 5, perRound: 40, warmup: 3, gapMs: [20, 50] });
+    const pickup = await pickupLatency(url, admin, smoke ? { rounds: 2, perRound: 4, warmup: 1, gapMs: [20, 50] } : { rounds: 6, perRound: 50, warmup: 3, gapMs: [20, 50] });
     for (const [name, v] of Object.entries(pickup.variants)) {
       log(`pickup: ${name.padEnd(26)} p50 ${v.p50.toFixed(1).padStart(7)} ms  p90 ${v.p90.toFixed(1).padStart(7)} ms  p99 ${v.p99.toFixed(1).padStart(7)} ms  max ${v.max.toFixed(1).padStart(7)} ms  (${v.items} items)`);
     }
