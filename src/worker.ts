@@ -255,12 +255,14 @@ export class Worker<L extends Lease = Lease> {
         // an invalid item was parked and reported by the tracker: claim on at once
         if (error instanceof ValidationError) continue;
         this.#internals.reportError('claim', error);
+        if (!this.#running) break;
         await this.#timer.sleep(idle, false).promise;
         idle = Math.min(this.#pollMax, idle * 2);
         continue;
       }
       if (leases.length === 0) {
         if (this.#inFlight.size === 0) this.#settleDrains();
+        if (!this.#running) break;
         if (this.#learnDue) await this.#lookUpDue();
         await this.#timer.sleep(idle, true).promise;
         idle = Math.min(this.#pollMax, idle * 2);
