@@ -28,6 +28,15 @@ export interface KeyField {
 export interface StoreSchema {
   /** The key fields in declaration order, with their scalar type. */
   readonly keyFields: readonly KeyField[];
+  /**
+   * The statuses some stage claims from. A store that wakes workers in other processes (see
+   * {@link Store.watch}) tells them when a write puts an item into one of these, or moves the
+   * deadline of an item waiting in one, in the same statement as the write (PostgreSQL: a
+   * `NOTIFY`). Writes into other statuses (claims, renews, completions into a final status)
+   * tell no one.
+   * @default [] (nothing to tell)
+   */
+  readonly claimable?: readonly string[];
 }
 
 /**
@@ -247,9 +256,17 @@ export interface InsertResult {
 
 /** Something that became claimable, as a store reports it to {@link Store.watch} listeners. */
 export interface StoreChange {
-  /** The item's new status. */
-  readonly status: string;
-  /** When it becomes claimable, if that is later than now (store clock). */
+  /**
+   * The item's new status. Absent when the store only knows that something changed (SQLite's
+   * `data_version`, or a listening connection that was re-established and may have missed
+   * notifications): listeners should look.
+   */
+  readonly status?: string;
+  /**
+   * When it becomes claimable, if that is later than now, on this process's clock: stores
+   * that can send the delay the database measured, added to the time it arrived, so that
+   * clock skew between machines does not move the wake-up.
+   */
   readonly at?: Date;
 }
 
@@ -303,6 +320,8 @@ export interface Store {
   /**
    * Optional: calls `listener` when another client (another process included) makes an item
    * claimable, so that idle workers wake at once. Returns a function that stops listening.
+   * The Tracker subscribes only while it has workers, and keeps polling as the safety net
+   * (a missed change costs at most one poll delay). Absent: idle workers only poll.
    */
   watch?(listener: (change: StoreChange) => void): () => void;
 }

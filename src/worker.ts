@@ -5,6 +5,7 @@ import { abortLease, leaseState, type Lease } from './lease.js';
 import { startHeartbeat } from './heartbeat.js';
 import { sharedReaper, type SharedReaper } from './reaper.js';
 import { requireNumber, requirePositiveInt } from './validate.js';
+import { IdleTimer } from './wake.js';
 
 /** The work a worker runs per lease; its return value is passed to `complete`. */
 export type Handler<L, R> = (lease: L) => Promise<R | void> | R | void;
@@ -28,6 +29,9 @@ export interface WorkOptions {
   readonly batchSize?: number;
   /**
    * First idle poll delay; doubles while idle up to `pollMaxMs`, back to this after work.
+   * Polling is the safety net: an idle worker wakes at once when an item of its stage becomes
+   * claimable in this process, or in another one where the store tells (`watch`: PostgreSQL
+   * `LISTEN/NOTIFY`, SQLite `data_version`), and when a waiting item it knows of becomes due.
    * @default 50
    */
   readonly pollMinMs?: number;
@@ -98,7 +102,11 @@ interface Driver<L extends Lease> {
 
 /** The tracker internals a Worker uses: wake-ups, error reports, the shared reaper. */
 interface Internals {
-  onWake(fn: (status?: string) => void): () => void;
+  onWake(fn: (status?: string, at?: Date) => void): () => void;
+  /** Whether other processes' changes reach `onWake` (the store has `watch`). */
+  readonly watching: boolean;
+  /** When the next waiting item of the stage becomes claimable (store clock). */
+  nextDue(stage: string): Promise<Date | undefined>;
   reportError(operation: string, error: unknown, lease?: Lease): void;
   readonly def: { readonly stages: ReadonlyMap<string, { readonly from: readonly string[] }>; readonly terminalStatuses: readonly string[] };
   readonly store: { readonly name: string };
@@ -135,8 +143,10 @@ export class Worker<L extends Lease = Lease> {
   readonly #loop: Promise<void>;
   readonly #drains = new Set<() => void>();
   readonly #retention: Array<ReturnType<typeof setInterval>> = [];
+  readonly #timer = new IdleTimer();
   #running = true;
-  #wake: (() => void) | undefined;
+  /** Look up the next due time after the next claim that finds nothing. */
+  #learnDue = true;
   #processed = 0;
 
   /** @internal Created by `tracker.work()`. */
@@ -176,8 +186,12 @@ export class Worker<L extends Lease = Lease> {
     }
     const from = new Set(internals.def.stages.get(stage)?.from ?? []);
     // wake for work of this stage (or when what appeared is unknown)
-    this.#unwake = internals.onWake((status) => {
-      if (status === undefined || from.has(status)) this.#wake?.();
+    this.#unwake = internals.onWake((status, at) => {
+      if (status !== undefined && !from.has(status)) return;
+      // something changed, but not what: after looking, learn when the next item is due
+      if (status === undefined) this.#learnDue = true;
+      if (at) this.#timer.dueAt(at.getTime());
+      else this.#timer.wake();
     });
     this.#loop = this.#run();
   }
@@ -216,7 +230,7 @@ export class Worker<L extends Lease = Lease> {
   drain(): Promise<void> {
     return new Promise((resolve) => {
       this.#drains.add(resolve);
-      this.#wake?.();
+      this.#timer.wake();
     });
   }
 
@@ -231,7 +245,7 @@ export class Worker<L extends Lease = Lease> {
     this.#reaper?.leave(this);
     for (const timer of this.#retention) clearInterval(timer);
     this.#unwake();
-    this.#wake?.();
+    this.#timer.wake();
     await this.#loop;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
@@ -266,11 +280,12 @@ export class Worker<L extends Lease = Lease> {
       const free = this.#concurrency - this.#inFlight.size;
       if (free <= 0) {
         // a finished handler or stop() frees the loop
-        const wait = this.#idle(this.#pollMax);
+        const wait = this.#timer.sleep(this.#pollMax, false);
         await Promise.race([...[...this.#inFlight.values()].map((f) => f.task), wait.promise]);
         wait.cancel();
         continue;
       }
+      this.#timer.claiming();
       let leases: L[] = [];
       try {
         leases = await this.#driver.claimBatch(this.stage, { owner: this.owner, limit: Math.min(free, this.#batchSize) });
@@ -278,17 +293,23 @@ export class Worker<L extends Lease = Lease> {
         // an invalid item was parked and reported by the tracker: claim on at once
         if (error instanceof ValidationError) continue;
         this.#internals.reportError('claim', error);
-        await this.#idle(idle).promise;
+        if (!this.#running) break;
+        await this.#timer.sleep(idle, false).promise;
         idle = Math.min(this.#pollMax, idle * 2);
         continue;
       }
       if (leases.length === 0) {
         if (this.#inFlight.size === 0) this.#settleDrains();
-        await this.#idle(idle).promise;
+        if (!this.#running) break;
+        if (this.#learnDue) await this.#lookUpDue();
+        await this.#timer.sleep(idle, true).promise;
         idle = Math.min(this.#pollMax, idle * 2);
         continue;
       }
       idle = this.#pollMin;
+      // without a store that reports other processes' changes, each idle spell starts by
+      // learning when the next waiting item is due
+      if (!this.#internals.watching) this.#learnDue = true;
       for (const lease of leases) {
         if (!this.#running) {
           // claimed while stopping: hand it straight back
@@ -307,26 +328,22 @@ export class Worker<L extends Lease = Lease> {
           stopHeartbeat();
           this.#inFlight.delete(lease);
           // a drain waits for a claim that finds nothing: look again now
-          if (this.#drains.size > 0) this.#wake?.();
+          if (this.#drains.size > 0) this.#timer.wake();
         });
         this.#inFlight.set(lease, { task, stopHeartbeat });
       }
     }
   }
 
-  /** Sleeps `ms` or until woken (new work, a drain, or stop). */
-  #idle(ms: number): { promise: Promise<void>; cancel(): void } {
-    let done = () => {};
-    const promise = new Promise<void>((resolve) => {
-      const timer = setTimeout(() => done(), ms);
-      done = () => {
-        clearTimeout(timer);
-        if (this.#wake === done) this.#wake = undefined;
-        resolve();
-      };
-      this.#wake = done;
-    });
-    return { promise, cancel: done };
+  /** One indexed read: when the next waiting item of this stage becomes claimable. */
+  async #lookUpDue(): Promise<void> {
+    this.#learnDue = false;
+    try {
+      const at = await this.#internals.nextDue(this.stage);
+      if (at) this.#timer.dueAt(at.getTime());
+    } catch (error) {
+      this.#internals.reportError('find', error);
+    }
   }
 
   async #process(lease: L): Promise<void> {

@@ -18,12 +18,26 @@ it('npm run bench, smoke size: every workload runs and the same-run ratios are w
   const report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as {
     results: Array<{ name: string; median: number; statementsPerItem: number; library: string; mode: string; store?: string }>;
     ratios: Record<string, number>;
+    pickup: { variants: Record<string, { items: number; p50: number; p99: number }> };
   };
   const libraries = new Set(report.results.map((r) => r.library));
   expect([...libraries].sort()).toEqual(['floor', 'graphile-worker', 'leasehold', 'pg-boss']);
   for (const r of report.results) expect(r.median, r.name).toBeGreaterThan(0);
-  for (const key of ['leasehold_vs_floor_w8', 'leasehold_vs_pgboss_w8', 'leasehold_batch_vs_graphile_w8', 'leasehold_batch_vs_floor_batch_w8']) {
+  for (const key of [
+    'leasehold_vs_floor_w8',
+    'leasehold_vs_pgboss_w8',
+    'leasehold_batch_vs_graphile_w8',
+    'leasehold_batch_vs_floor_batch_w8',
+    'graphile_pickup_p50_over_leasehold',
+    'graphile_pickup_p99_over_leasehold',
+  ]) {
     expect(Number.isFinite(report.ratios[key]), key).toBe(true);
+  }
+  // pickup latency: every item of every variant was started by its consumer process (a miss counts as 30 s)
+  expect(Object.keys(report.pickup.variants).sort()).toEqual(['graphile-worker', 'leasehold', 'leasehold, polling only']);
+  for (const [name, v] of Object.entries(report.pickup.variants)) {
+    expect(v.items, name).toBe(8);
+    expect(v.p99, name).toBeLessThan(30_000);
   }
   // one round trip per single-item operation: claim + complete = 2 per item (plus the final empty claim of each worker)
   const perItem = report.results.find((r) => r.library === 'leasehold' && !r.store && r.mode === 'per-item')!;

@@ -15,6 +15,7 @@ import type {
   Returning,
   Store,
   StoreCapabilities,
+  StoreChange,
   StoreSchema,
   StoredItem,
   StoreStats,
@@ -22,6 +23,9 @@ import type {
 } from '../store.js';
 import { columnList, deleteStatement, encodeData, findStatement, insertStatement, schemaStatements, toItem, updateStatement, type KeyColumn } from './sql/compile.js';
 import { keyColumns, quoteIdentifier, type Dialect } from './sql/dialect.js';
+import { channelName, listen, type PgConnectable, type PgListenClient } from './sql/pg-listener.js';
+
+export type { PgListenClient, PgNotification } from './sql/pg-listener.js';
 
 /** A result row as `pg` returns it. */
 export type PgRow = Record<string, unknown>;
@@ -45,10 +49,19 @@ export interface PgQuery {
   readonly name?: string;
 }
 
-/** The part of a `pg.Pool` (or `pg.Client`) the store uses: one parameterised query. */
+/**
+ * The part of a `pg.Pool` (or `pg.Client`) the store uses: one parameterised query, and
+ * `connect()` to lend one connection for `LISTEN`.
+ */
 export interface PgQueryable {
   /** Runs a query config (`pg` accepts `{ text, values, name }`). */
   query(query: PgQuery): Promise<PgResult>;
+  /**
+   * Checks a client out of the pool (`pg.Pool#connect`), used for one listening connection per
+   * pool while workers run. Without it idle workers of this process only poll (the store still
+   * notifies other processes).
+   */
+  connect?(): Promise<PgListenClient>;
 }
 
 /** Options of {@link PostgresStore}. */
@@ -69,6 +82,18 @@ export interface PostgresStoreOptions {
    * @default true
    */
   readonly preparedStatements?: boolean;
+  /**
+   * Wake idle workers in every process at once with `LISTEN/NOTIFY`. A statement that makes an
+   * item claimable (track, release, a failure that will be retried, an operator retry, a
+   * completion into a status another stage claims from) also sends a `NOTIFY` on a channel
+   * named after the table, in the same statement; while a worker of this process runs, one
+   * connection of the pool listens (give the pool `max` ≥ 2; with `max: 1` or without
+   * `pool.connect` this process only polls). `false`: no `NOTIFY`, no `LISTEN`: idle workers
+   * poll (`pollMinMs`/`pollMaxMs`). `NOTIFY` does not work through PgBouncer in transaction
+   * mode: point the pool at PostgreSQL directly, or turn this off.
+   * @default true
+   */
+  readonly notifications?: boolean;
 }
 
 const dialect: Dialect = {
@@ -90,6 +115,11 @@ const dialect: Dialect = {
   // once, so the update is primary-key lookups whatever the planner thinks
   pickIds: (table, where, limit) => `id = ANY(ARRAY(SELECT id FROM ${table} WHERE ${where} ORDER BY deadline, id LIMIT ${limit} FOR UPDATE SKIP LOCKED))`,
 };
+
+// the payload of a notification: `<ms until claimable>:<status>`, measured by the server so that
+// clock skew between machines does not move the wake-up; identical payloads of one transaction
+// are delivered once, so a batch of items due now costs one notification
+const NOTIFY_PAYLOAD = `GREATEST(0, ceil(changed.deadline - (extract(epoch from now()) * 1000)::float8))::bigint || ':' || changed.status`;
 
 const COLUMN_TYPE = { string: 'text', number: 'double precision', boolean: 'boolean', date: 'timestamptz' } as const;
 const TYPES = { id: 'bigserial PRIMARY KEY', text: 'text', json: 'jsonb', int: 'integer', bigint: 'bigint', time: 'timestamptz', key: COLUMN_TYPE } as const;
@@ -118,6 +148,17 @@ export class PostgresStore implements Store {
   #returning: Record<Returning, string> = { item: '', state: '' };
   readonly #names = new Map<string, string>();
   readonly #prepared: boolean;
+  readonly #notifications: boolean;
+  readonly #channel: string;
+  /** Statuses some stage claims from (of every tracker that initialised this store). */
+  readonly #claimable = new Set<string>();
+
+  /**
+   * Calls `listener` when any process makes an item claimable in this table (see the
+   * `notifications` option), and once after each (re)connection of the listening connection.
+   * Absent when this process cannot listen.
+   */
+  readonly watch?: (listener: (change: StoreChange) => void) => () => void;
 
   constructor(options: PostgresStoreOptions) {
     if (!options?.pool || typeof options.pool.query !== 'function') {
@@ -128,6 +169,18 @@ export class PostgresStore implements Store {
     this.#tableName = options.table;
     this.#schema = quoteIdentifier('postgres', 'schema', options.schema ?? 'public');
     this.#table = `${this.#schema}.${quoteIdentifier('postgres', 'table', options.table)}`;
+    this.#notifications = options.notifications ?? true;
+    if (typeof this.#notifications !== 'boolean') {
+      throw new ConfigError('notifications', `[postgres] expected \`true\` or \`false\`, got \`${String(options.notifications)}\`.`);
+    }
+    this.#channel = channelName(this.#schema.slice(1, -1), options.table, hash);
+    const pool = options.pool;
+    // a pool of one connection would lend its only connection to LISTEN and starve the queries
+    const max = (pool as { options?: { max?: unknown } }).options?.max;
+    if (this.#notifications && typeof pool.connect === 'function' && max !== 1) {
+      // one listening connection per pool: the registry is keyed by the pool object itself
+      this.watch = (listener) => listen(pool as PgConnectable, this.#channel, listener);
+    }
   }
 
   async init(schema: StoreSchema): Promise<void> {
@@ -144,12 +197,13 @@ export class PostgresStore implements Store {
     });
     this.#keys = keys;
     this.#returning = { item: columnList(keys, 'item', 't.', asMs), state: columnList(keys, 'state', 't.', asMs) };
+    for (const status of schema.claimable ?? []) this.#claimable.add(status);
   }
 
   async insert(item: NewItem): Promise<InsertResult> {
     const keys = this.#ready('insert');
     const { text, values } = insertStatement(`${this.#table} AS t`, item, keys, dialect, this.#returning.item);
-    const rows = await this.#run(text, values);
+    const rows = await this.#run(this.#claimable.has(item.status) ? this.#notifying(text, values) : text, values);
     if (rows[0]) return { item: toItem(rows[0], keys, dialect), created: true };
     // only a duplicate needs a second statement, to report what is stored
     const [existing] = await this.find({ key: item.key }, { limit: 1 });
@@ -159,7 +213,7 @@ export class PostgresStore implements Store {
   async update(cond: Condition, change: Change, options: UpdateOptions = {}): Promise<StoredItem[]> {
     const keys = this.#ready('update');
     const { text, values } = updateStatement(this.#table, `${this.#table} AS t`, cond, change, options, keys, dialect, this.#returning[options.returning ?? 'item']);
-    const rows = await this.#run(text, values);
+    const rows = await this.#run(this.#tells(cond, change) ? this.#notifying(text, values) : text, values);
     return rows.map((row) => toItem(row, keys, dialect));
   }
 
@@ -252,10 +306,33 @@ export class PostgresStore implements Store {
     if (c.data !== undefined) assign.push(`data = ${column('data', 'jsonb', (u) => encodeData(u.change.data))}`);
     if (c.lastError !== undefined) assign.push(`last_error = ${column('last_error', 'text', (u) => u.change.lastError)}`);
     if (c.finished !== undefined) assign.push(`finished_at = ${c.finished ? 'now()' : 'NULL'}`);
-    return this.#run(
+    const text =
       `UPDATE ${this.#table} AS t SET ${assign.join(', ')} FROM unnest(${unnested.join(', ')}) AS v(${names.join(', ')}) ` +
-        `WHERE ${guard.join(' AND ')} RETURNING ${idx} AS leasehold_idx, ${this.#returning[returning]}`,
-      params,
+      `WHERE ${guard.join(' AND ')} RETURNING ${idx} AS leasehold_idx, ${this.#returning[returning]}`;
+    const tells = updates.some((u) => u.change.status !== undefined && this.#claimable.has(u.change.status));
+    return this.#run(tells ? this.#notifying(text, params) : text, params);
+  }
+
+  /**
+   * Whether an update makes items claimable: it moves them into a status some stage claims
+   * from, or moves the deadline of items waiting in one (a reschedule).
+   */
+  #tells(cond: Condition, change: Change): boolean {
+    if (change.status !== undefined) return this.#claimable.has(change.status);
+    return change.deadline !== undefined && cond.status.length > 0 && cond.status.every((s) => this.#claimable.has(s));
+  }
+
+  /**
+   * Wraps a data-modifying statement so that it also sends the notification, in the same
+   * statement (one round trip): `WITH changed AS (…) SELECT changed.*, pg_notify(…) FROM changed`.
+   * PostgreSQL delivers it when the statement commits, once per distinct payload.
+   */
+  #notifying(text: string, values: unknown[]): string {
+    if (!this.#notifications) return text;
+    values.push([...this.#claimable]);
+    return (
+      `WITH changed AS (${text}) SELECT changed.*, CASE WHEN changed.status = ANY($${values.length}::text[]) ` +
+      `THEN pg_notify('${this.#channel}', ${NOTIFY_PAYLOAD}) END AS leasehold_notify FROM changed`
     );
   }
 

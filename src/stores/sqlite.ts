@@ -19,6 +19,7 @@ import {
   type Returning,
   type Store,
   type StoreCapabilities,
+  type StoreChange,
   type StoreSchema,
   type StoredItem,
   type StoreStats,
@@ -26,6 +27,7 @@ import {
 } from '../store.js';
 import { columnList, deleteStatement, findStatement, insertStatement, schemaStatements, toItem, updateStatement, type KeyColumn } from './sql/compile.js';
 import { keyColumns, quoteIdentifier, type Dialect } from './sql/dialect.js';
+import { watchFile, type WatchConnection } from './sql/sqlite-watcher.js';
 
 /** The part of a better-sqlite3 `Database` the store uses. */
 export type SqliteDatabase = Pick<Database.Database, 'prepare' | 'pragma' | 'exec' | 'transaction' | 'close'>;
@@ -47,6 +49,32 @@ export interface SqliteStoreOptions {
    * @default 5000
    */
   readonly busyTimeoutMs?: number;
+  /**
+   * While a worker of this process is idle, check this often whether another connection
+   * committed to the file (`PRAGMA data_version`, a read of shared memory on a connection of
+   * its own, one per file per process), and if so wake the worker to claim. Other processes'
+   * work is then picked up within about this long instead of the next poll. `false`: idle
+   * workers only poll (`pollMinMs`/`pollMaxMs`).
+   * @default 15
+   */
+  readonly watchIntervalMs?: number | false;
+}
+
+/** Loads better-sqlite3 (an optional peer dependency) when first needed. */
+async function loadDriver(operation: string): Promise<typeof Database> {
+  try {
+    return (await import('better-sqlite3')).default;
+  } catch (cause) {
+    throw new StoreError({ operation, store: 'sqlite', cause: new Error('cannot load `better-sqlite3`; install it: npm i better-sqlite3@12', { cause }) });
+  }
+}
+
+/** A connection of the watcher's own, reading `data_version` on an existing file. */
+async function openWatchConnection(filename: string): Promise<WatchConnection> {
+  const Driver = await loadDriver('watch');
+  const db = new Driver(filename, { fileMustExist: true });
+  const version = db.prepare('PRAGMA data_version').pluck();
+  return { dataVersion: () => Number(version.get()), close: () => db.close() };
 }
 
 const NOW = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
@@ -100,6 +128,13 @@ export class SqliteStore implements Store {
   #columns: Record<Returning, string> = { item: '*', state: '*' };
   readonly #owned: boolean;
 
+  /**
+   * Calls `listener` (with `{}`: something changed) when another connection commits to the
+   * file, checked every `watchIntervalMs` while anyone listens. Absent for in-memory databases
+   * and with `watchIntervalMs: false`.
+   */
+  readonly watch?: (listener: (change: StoreChange) => void) => () => void;
+
   constructor(options: SqliteStoreOptions) {
     if (!options || (options.filename === undefined) === (options.database === undefined)) {
       throw new ConfigError('filename', '[sqlite] give exactly one of `filename` (a path) or `database` (an open better-sqlite3 Database).');
@@ -111,6 +146,14 @@ export class SqliteStore implements Store {
     this.#busyTimeoutMs = options.busyTimeoutMs ?? 5_000;
     if (!Number.isInteger(this.#busyTimeoutMs) || this.#busyTimeoutMs < 0) {
       throw new ConfigError('busyTimeoutMs', `[sqlite] expected a non-negative integer, got \`${String(options.busyTimeoutMs)}\`.`);
+    }
+    const everyMs = options.watchIntervalMs ?? 15;
+    if (everyMs !== false && (!Number.isInteger(everyMs) || everyMs < 1)) {
+      throw new ConfigError('watchIntervalMs', `[sqlite] expected a positive integer (milliseconds) or \`false\`, got \`${String(options.watchIntervalMs)}\`.`);
+    }
+    const file = this.#filename ?? fileOf(options.database);
+    if (everyMs !== false && file !== undefined && file !== '' && file !== ':memory:') {
+      this.watch = (listener) => watchFile(file, everyMs, openWatchConnection, listener);
     }
   }
 
@@ -189,12 +232,7 @@ export class SqliteStore implements Store {
 
   async #open(): Promise<SqliteDatabase> {
     if (this.#db) return this.#db;
-    let Driver: typeof Database;
-    try {
-      Driver = (await import('better-sqlite3')).default;
-    } catch (cause) {
-      throw new StoreError({ operation: 'init', store: 'sqlite', cause: new Error('cannot load `better-sqlite3`; install it: npm i better-sqlite3@12', { cause }) });
-    }
+    const Driver = await loadDriver('init');
     const filename = this.#filename!;
     if (filename !== ':memory:' && filename !== '') {
       try {
@@ -216,4 +254,10 @@ export class SqliteStore implements Store {
     if (!this.#db || !this.#keys) throw notInitialised('sqlite', operation);
     return { db: this.#db, keys: this.#keys };
   }
+}
+
+/** The file of an open better-sqlite3 database (`undefined` for an in-memory one). */
+function fileOf(database: SqliteDatabase | undefined): string | undefined {
+  const db = database as { name?: unknown; memory?: unknown } | undefined;
+  return db && db.memory !== true && typeof db.name === 'string' ? db.name : undefined;
 }

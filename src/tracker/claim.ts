@@ -47,8 +47,7 @@ export async function track(core: Core, key: unknown, data: unknown, options?: T
     core.store.insert({ key: storeKey, status: core.def.initial, data: encoded.stored, ...(deadline ? { deadline } : {}) }),
   );
   if (result.created) {
-    if (deadline) core.wake(); // a scheduled item: workers learn its due time
-    else core.wake(core.def.initial);
+    core.wake(core.def.initial, deadline ? result.item.deadline : undefined); // a scheduled item: workers learn its due time
     return { item: core.codec.item('track', result.item, { data: encoded }), created: true };
   }
   return { item: core.decode('track', result.item), created: false };

@@ -13,6 +13,12 @@ import { leaseState, type Lease, type LeaseState } from '../lease.js';
 import type { Store, StoredItem } from '../store.js';
 import { errorMessage } from '../transitions.js';
 
+/**
+ * A worker's wake-up callback: `status` became claimable (unknown when absent), at `at` when
+ * that is later than now.
+ */
+export type Waker = (status?: string, at?: Date) => void;
+
 /** Any lease, for the untyped internals. */
 export type AnyLease = Lease<string, unknown, unknown, string>;
 
@@ -27,7 +33,8 @@ export class Core {
   readonly codec: Codec;
   readonly events: Emitter<TrackerEvents>;
   readonly logger: Logger | undefined;
-  readonly #wakers = new Set<(status?: string) => void>();
+  readonly #wakers = new Set<Waker>();
+  #unwatch: (() => void) | undefined;
   #ready: Promise<void> | undefined;
   #stderr = { printed: 0, suppressed: 0, windowStart: 0 };
 
@@ -40,7 +47,7 @@ export class Core {
   }
 
   init(): Promise<void> {
-    this.#ready ??= this.call('init', undefined, () => this.store.init({ keyFields: this.def.keyFields })).catch((error: unknown) => {
+    this.#ready ??= this.call('init', undefined, () => this.store.init({ keyFields: this.def.keyFields, claimable: this.def.fromStatuses })).catch((error: unknown) => {
       this.#ready = undefined;
       throw error;
     });
@@ -83,14 +90,45 @@ export class Core {
     this.logger?.[level]?.(this.base(lease), `[leasehold] ${lease.stage}: ${message}`);
   }
 
-  /** Registers a callback run when work may have appeared (`status` became claimable). */
-  onWake(fn: (status?: string) => void): () => void {
+  /**
+   * Registers a callback run when work may have appeared (`status` became claimable, now or at
+   * `at`). While any is registered, the tracker also listens to the store's `watch`, so that
+   * changes made by other processes wake this one's workers.
+   */
+  onWake(fn: Waker): () => void {
     this.#wakers.add(fn);
-    return () => this.#wakers.delete(fn);
+    if (this.#wakers.size === 1 && this.store.watch && !this.#unwatch) {
+      this.#unwatch = this.store.watch((change) => this.wake(change.status, change.at));
+    }
+    return () => {
+      // the last worker gone: give the listening connection back (a pool can then end)
+      if (this.#wakers.delete(fn) && this.#wakers.size === 0 && this.#unwatch) {
+        const unwatch = this.#unwatch;
+        this.#unwatch = undefined;
+        unwatch();
+      }
+    };
   }
 
-  wake(status?: string): void {
-    for (const fn of this.#wakers) fn(status);
+  /** Tells workers that `status` became claimable (any status when absent), now or at `at`. */
+  wake(status?: string, at?: Date): void {
+    for (const fn of this.#wakers) fn(status, at);
+  }
+
+  /** Whether the store tells this process about changes other processes make. */
+  get watching(): boolean {
+    return typeof this.store.watch === 'function';
+  }
+
+  /**
+   * When the next item of `stage` that waits (backoff, scheduled) becomes claimable, by the
+   * store's clock: one indexed read of the earliest future deadline in its `from` statuses.
+   */
+  async nextDue(stageName: string): Promise<Date | undefined> {
+    const stage = this.stage('nextDue', stageName);
+    await this.init();
+    const [next] = await this.call('find', undefined, () => this.store.find({ status: stage.from, deadline: 'future' }, { limit: 1, returning: 'state' }));
+    return next?.deadline;
   }
 
   /**

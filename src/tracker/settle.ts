@@ -126,7 +126,7 @@ export function prepareFail(core: Core, operation: string, lease: AnyLease, erro
     change: failureChange(core.def, stage, lease.attempt, lastError, retry),
     done: (stored) => {
       markSettled(state, 'failed');
-      if (retry) core.wake();
+      if (retry) core.wake(stored.status, stored.deadline);
       core.log('warn', lease, `failed${retry ? ', will retry' : ', parked'}: ${lastError}`);
       core.events.emit('failed', {
         ...core.base(lease),
@@ -151,7 +151,7 @@ export function prepareRelease(core: Core, lease: AnyLease, options: { delayMs?:
     change: releaseChange(stage, ms),
     done: (stored) => {
       markSettled(state, 'released');
-      core.wake(ms === 0 ? stored.status : undefined);
+      core.wake(stored.status, ms === 0 ? undefined : stored.deadline);
       core.events.emit('released', { ...core.base(lease), durationMs: performance.now() - state.startedAt });
     },
   };

@@ -16,7 +16,8 @@ export async function captureClaimAndReap(store: Store, captured: Array<{ text: 
   captured.length = 0;
   await tracker.reapStale();
   const reap = captured.find((s) => s.text.startsWith('SELECT'));
-  const reapUpdate = captured.find((s) => s.text.startsWith('UPDATE'));
+  // a reap that puts items back for a retry also notifies (PostgreSQL wraps it: `WITH changed AS (UPDATE …)`)
+  const reapUpdate = captured.find((s) => /^(WITH changed AS \()?UPDATE/.test(s.text));
   expect(claim, 'claim-next statement').toBeDefined();
   expect(reap, 'reap statement').toBeDefined();
   expect(reapUpdate, 'reap update statement').toBeDefined();

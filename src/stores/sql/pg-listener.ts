@@ -1,0 +1,199 @@
+/**
+ * PostgreSQL `LISTEN` for {@link PostgresStore.watch}: one listening connection per pool per
+ * process, whatever the number of stores, trackers and workers, taken from the pool while
+ * anyone listens and destroyed when the last listener leaves (so that `pool.end()` can
+ * finish). A lost connection is replaced with backoff; since notifications sent meanwhile are
+ * lost, every listener is then told that something may have changed. Internal.
+ * @module
+ */
+import type { StoreChange } from '../../store.js';
+
+/** A notification as `pg` delivers it. */
+export interface PgNotification {
+  /** The channel it was sent on. */
+  readonly channel: string;
+  /** Its payload. */
+  readonly payload?: string | undefined;
+}
+
+/** The part of a `pg` pool client the listener uses. */
+export interface PgListenClient {
+  /** Runs a simple query (`LISTEN`, `UNLISTEN`). */
+  query(text: string): Promise<unknown>;
+  /** A notification arrived. */
+  on(event: 'notification', listener: (message: PgNotification) => void): unknown;
+  /** The connection failed. */
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  /** The connection ended. */
+  on(event: 'end', listener: () => void): unknown;
+  /** Gives the client back to the pool; `true` or an error destroys its connection. */
+  release(destroy?: Error | boolean): void;
+}
+
+/** A pool that lends a client for listening. */
+export interface PgConnectable {
+  /** Checks a client out of the pool (`pg.Pool#connect`). */
+  connect(): Promise<PgListenClient>;
+}
+
+type Listener = (change: StoreChange) => void;
+
+/** First and longest delay before connecting again after a lost connection. */
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5_000;
+
+/** The listening connection of one pool, and who listens on which channel. */
+class PoolListener {
+  readonly #pool: PgConnectable;
+  readonly #channels = new Map<string, Set<Listener>>();
+  #client: PgListenClient | undefined;
+  /** Ends the current client for good (set while one is held). */
+  #drop: ((error?: Error) => void) | undefined;
+  #connecting = false;
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  #delay = RETRY_MIN_MS;
+
+  constructor(pool: PgConnectable) {
+    this.#pool = pool;
+  }
+
+  add(channel: string, fn: Listener): void {
+    let set = this.#channels.get(channel);
+    if (!set) {
+      set = new Set();
+      this.#channels.set(channel, set);
+      if (this.#client) this.#client.query(`LISTEN "${channel}"`).catch((error: unknown) => this.#drop?.(asError(error)));
+    }
+    set.add(fn);
+    if (!this.#client && !this.#connecting && !this.#retry) void this.#connect();
+  }
+
+  remove(channel: string, fn: Listener): void {
+    const set = this.#channels.get(channel);
+    if (!set?.delete(fn) || set.size > 0) return;
+    this.#channels.delete(channel);
+    if (this.#channels.size > 0) {
+      this.#client?.query(`UNLISTEN "${channel}"`).catch(() => {});
+      return;
+    }
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
+    this.#drop?.();
+  }
+
+  async #connect(): Promise<void> {
+    this.#connecting = true;
+    let client: PgListenClient;
+    try {
+      client = await this.#pool.connect();
+    } catch {
+      this.#connecting = false;
+      this.#schedule();
+      return;
+    }
+    this.#connecting = false;
+    if (this.#channels.size === 0) {
+      client.release(true);
+      return;
+    }
+    let held = true;
+    const drop = (error?: Error) => {
+      if (!held) return;
+      held = false;
+      if (this.#client === client) {
+        this.#client = undefined;
+        this.#drop = undefined;
+      }
+      // destroy rather than return it: a pooled connection would keep listening
+      client.release(error ?? true);
+      this.#schedule();
+    };
+    // a checked-out client that errors with no listener would crash the process
+    client.on('error', (error) => drop(error));
+    client.on('end', () => drop());
+    client.on('notification', (message) => this.#deliver(message));
+    this.#client = client;
+    this.#drop = drop;
+    try {
+      for (const channel of [...this.#channels.keys()]) await client.query(`LISTEN "${channel}"`);
+    } catch (error) {
+      drop(asError(error));
+      return;
+    }
+    if (!held) return;
+    this.#delay = RETRY_MIN_MS;
+    // what was sent before this LISTEN (at start, or while reconnecting) was not heard: look
+    for (const channel of this.#channels.keys()) this.#deliver({ channel });
+  }
+
+  #schedule(): void {
+    if (this.#channels.size === 0 || this.#retry || this.#client || this.#connecting) return;
+    const delay = this.#delay * (0.75 + Math.random() * 0.5);
+    this.#delay = Math.min(RETRY_MAX_MS, this.#delay * 2);
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      void this.#connect();
+    }, delay);
+    this.#retry.unref?.();
+  }
+
+  #deliver(message: PgNotification): void {
+    const set = this.#channels.get(message.channel);
+    if (!set) return;
+    const change = parsePayload(message.payload);
+    for (const fn of set) {
+      try {
+        fn(change);
+      } catch {
+        // a listener's fault must not reach pg's connection code; polling covers the miss
+      }
+    }
+  }
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/**
+ * Reads a payload `<ms>:<status>`: the item is claimable in `ms` milliseconds as the database
+ * measured it (0: now). Anything else means "something changed".
+ */
+export function parsePayload(payload: string | undefined): StoreChange {
+  const colon = payload?.indexOf(':') ?? -1;
+  if (payload === undefined || colon < 1) return {};
+  const ms = Number(payload.slice(0, colon));
+  const status = payload.slice(colon + 1);
+  if (!Number.isFinite(ms) || status.length === 0) return {};
+  return ms > 0 ? { status, at: new Date(Date.now() + ms) } : { status };
+}
+
+const listeners = new WeakMap<PgConnectable, PoolListener>();
+
+/** Listens on `channel` through the pool's one listening connection; returns how to stop. */
+export function listen(pool: PgConnectable, channel: string, fn: Listener): () => void {
+  let listener = listeners.get(pool);
+  if (!listener) {
+    listener = new PoolListener(pool);
+    listeners.set(pool, listener);
+  }
+  const target = listener;
+  // each subscription is its own entry, even when the same function subscribes twice
+  const entry: Listener = (change) => fn(change);
+  target.add(channel, entry);
+  let stopped = false;
+  return () => {
+    if (stopped) return;
+    stopped = true;
+    target.remove(channel, entry);
+  };
+}
+
+/**
+ * The channel of a table: `leasehold.<schema>.<table>` (names are validated identifiers, so
+ * it needs no escaping), shortened with a hash past PostgreSQL's 63-byte identifier limit.
+ */
+export function channelName(schema: string, table: string, hash: (text: string) => string): string {
+  const full = `leasehold.${schema}.${table}`;
+  return full.length <= 63 ? full : `leasehold.${hash(full)}.${table.slice(0, 40)}`;
+}

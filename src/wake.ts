@@ -1,0 +1,97 @@
+/**
+ * How an idle worker sleeps: until its poll delay passes, until it is woken (work appeared,
+ * here or in another process), or until the next item it knows of becomes due (a scheduled
+ * item, a retry after backoff), whichever comes first. Internal.
+ * @module
+ */
+
+/** Due times kept per worker: the earliest few are all a sleeping worker needs. */
+const MAX_DUE = 32;
+
+/** A sleep that a wake-up or a due time ends early. */
+export interface Sleep {
+  /** Resolves when the sleep ends. */
+  readonly promise: Promise<void>;
+  /** Ends it now. */
+  cancel(): void;
+}
+
+/** A sleep in progress. */
+interface Asleep {
+  /** When its timer ends it (epoch ms). */
+  until: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Whether due times end it. */
+  readonly useDue: boolean;
+  end(): void;
+}
+
+/**
+ * The wake-up state of one worker loop. A wake-up that arrives while the loop is claiming is
+ * kept (`pending`), so that the loop claims once more instead of sleeping through it: the
+ * claim in flight may have been sent before the item it announces was committed.
+ */
+export class IdleTimer {
+  #pending = false;
+  /** Local epoch ms at which known items become claimable, ascending. */
+  #due: number[] = [];
+  #sleep: Asleep | undefined;
+
+  /** Work may be claimable now: end the sleep, or have the next one end at once. */
+  wake(): void {
+    if (this.#sleep) this.#sleep.end();
+    else this.#pending = true;
+  }
+
+  /** An item becomes claimable at `at` (epoch ms): a sleep ends then at the latest. */
+  dueAt(at: number): void {
+    if (!Number.isFinite(at) || at <= Date.now()) return this.wake();
+    const i = this.#due.findIndex((d) => d >= at);
+    if (i === -1) this.#due.push(at);
+    else if (this.#due[i] !== at) this.#due.splice(i, 0, at);
+    if (this.#due.length > MAX_DUE) this.#due.length = MAX_DUE;
+    const sleep = this.#sleep;
+    if (sleep?.useDue && at < sleep.until) this.#arm(sleep, at);
+  }
+
+  /** A claim is about to be sent: it covers every wake-up so far and every time now due. */
+  claiming(): void {
+    this.#pending = false;
+    const now = Date.now();
+    while (this.#due.length > 0 && this.#due[0]! <= now) this.#due.shift();
+  }
+
+  /**
+   * Sleeps at most `ms`. With `useDue` (after a claim that found nothing) it returns at once if
+   * woken since the last claim, and ends when the next known item becomes due; without it
+   * (waiting for a free slot) only `wake()` and the delay end it.
+   */
+  sleep(ms: number, useDue: boolean): Sleep {
+    let end = () => {};
+    const promise = new Promise<void>((resolve) => {
+      end = () => {
+        if (this.#sleep === sleep) this.#sleep = undefined;
+        clearTimeout(sleep.timer);
+        resolve();
+      };
+      const now = Date.now();
+      const due = useDue ? this.#due[0] : undefined;
+      const sleep: Asleep = { until: now + ms, timer: undefined, useDue, end: () => end() };
+      if (useDue && (this.#pending || (due !== undefined && due <= now))) {
+        this.claiming();
+        resolve();
+        return;
+      }
+      this.#sleep = sleep;
+      this.#arm(sleep, due !== undefined && due < sleep.until ? due : sleep.until);
+    });
+    return { promise, cancel: () => end() };
+  }
+
+  #arm(sleep: Asleep, until: number): void {
+    clearTimeout(sleep.timer);
+    sleep.until = until;
+    // +1 ms: a timer may fire a little early, and a claim sent before the due time finds nothing
+    sleep.timer = setTimeout(() => sleep.end(), Math.max(0, until - Date.now()) + 1);
+  }
+}

@@ -1,0 +1,238 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { Tracker, type Store } from '../src/index.js';
+import { MemoryStore } from '../src/stores/memory.js';
+import { PostgresStore } from '../src/stores/postgres.js';
+import { SqliteStore } from '../src/stores/sqlite.js';
+import { jobDefinition } from './support/job-definition.mjs';
+
+/**
+ * Wake-ups across processes. Every worker here polls only every 30 s (`POLL_MS`), and every
+ * wait below has a budget of 20 s counted from the moment the work was made claimable: only a
+ * wake-up can explain an item handled within it. The budgets say nothing about speed (a loaded
+ * machine takes what it takes); they only rule out the poll.
+ */
+const POLL_MS = 30_000;
+const BUDGET_MS = 20_000;
+
+const child = resolve(import.meta.dirname, 'support/wake-child.mjs');
+const dir = mkdtempSync(join(tmpdir(), 'leasehold-wake-'));
+const url = inject('postgresUrl');
+const pools: pg.Pool[] = [];
+const pool = (max = 4) => {
+  const p = new pg.Pool({ connectionString: url, max });
+  p.on('error', () => {});
+  pools.push(p);
+  return p;
+};
+const admin = pool(2);
+const run = `${process.pid}_${Date.now() % 1e6}`;
+afterAll(async () => {
+  await Promise.all(pools.map((p) => p.end()));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Waits for a condition, failing with `what` after `budgetMs`. */
+async function until(what: string, cond: () => boolean | Promise<boolean>, budgetMs: number): Promise<void> {
+  const end = Date.now() + budgetMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`not within ${budgetMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Starts a worker child; `lines` collects what it prints. */
+function start(kind: string, target: string, table: string) {
+  const proc: ChildProcess = spawn(process.execPath, [child, kind, target, table], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POLL_MS: String(POLL_MS) } });
+  const lines: string[] = [];
+  let buffer = '';
+  proc.stdout!.on('data', (chunk: Buffer) => {
+    const parts = (buffer + chunk.toString()).split('\n');
+    buffer = parts.pop()!;
+    lines.push(...parts);
+  });
+  proc.stderr!.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+  const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
+  const stop = async () => {
+    proc.kill('SIGTERM');
+    const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 30_000))]);
+    if (code === 'hung') proc.kill('SIGKILL');
+    return code;
+  };
+  return { proc, lines, stop };
+}
+
+const stores = [
+  ['sqlite', () => join(dir, 'wake.sqlite'), (target: string, table: string): Store => new SqliteStore({ filename: target, table })],
+  ['postgres', () => url, (_target: string, table: string): Store => new PostgresStore({ pool: admin, table })],
+] as const;
+
+describe.each(stores)('wake-ups across processes on %s', (kind, target, make) => {
+  it('a worker in another process, polling every 30 s, picks up items tracked here at once, and stop() lets it exit', async () => {
+    const table = `wake_${kind}_${run}`;
+    const tracker = new Tracker(jobDefinition(make(target(), table)));
+    await tracker.init();
+    const worker = start(kind, target(), table);
+    try {
+      await until('the worker child to go idle', () => worker.lines.includes('idle'), 60_000);
+      for (const n of [1, 2, 3]) {
+        await tracker.track({ n });
+        await until(`item ${n} done by the other process`, async () => (await tracker.get({ n }))?.status === 'done', BUDGET_MS);
+      }
+      expect(worker.lines.filter((l) => l.startsWith('started'))).toEqual(['started 1', 'started 2', 'started 3']);
+    } finally {
+      // the child exits by itself after stop(): its watcher (listening connection, timer) is gone
+      expect(await worker.stop()).toBe(0);
+    }
+    expect(worker.lines).toContain('stopped');
+    expect(worker.lines.filter((l) => l.startsWith('error'))).toEqual([]);
+  }, 120_000);
+
+  it('an item scheduled 300 ms ahead wakes the worker in another process when it is due', async () => {
+    const table = `wake_due_${kind}_${run}`;
+    const tracker = new Tracker(jobDefinition(make(target(), table)));
+    await tracker.init();
+    const worker = start(kind, target(), table);
+    try {
+      await until('the worker child to go idle', () => worker.lines.includes('idle'), 60_000);
+      await tracker.track({ n: 1 }, undefined, { delayMs: 300 });
+      await until('the scheduled item done by the other process', async () => (await tracker.get({ n: 1 }))?.status === 'done', BUDGET_MS);
+      const item = (await tracker.get({ n: 1 }))!;
+      // claimed no earlier than it was due, by the store's clock
+      expect(item.claimedAt!.getTime()).toBeGreaterThanOrEqual(item.createdAt.getTime() + 300);
+    } finally {
+      expect(await worker.stop()).toBe(0);
+    }
+  }, 120_000);
+});
+
+describe('PostgreSQL LISTEN/NOTIFY', () => {
+  const listeners = async (channelPrefix: string) =>
+    (await admin.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE query LIKE $1`, [`LISTEN "${channelPrefix}%`])).rows.map((r) => r.pid);
+
+  it('survives a killed listening connection: after pg_terminate_backend the next track still wakes the other process', async () => {
+    const table = `wake_kill_${run}`;
+    const channel = `leasehold.public.${table}`;
+    const tracker = new Tracker(jobDefinition(new PostgresStore({ pool: admin, table })));
+    await tracker.init();
+    const worker = start('postgres', url, table);
+    try {
+      await until('the worker child to go idle', () => worker.lines.includes('idle'), 60_000);
+      await until('the child to LISTEN', async () => (await listeners(channel)).length === 1, 30_000);
+      const [killed] = await listeners(channel);
+      await admin.query('SELECT pg_terminate_backend($1)', [killed]);
+      await until('the child to LISTEN again on a new connection', async () => {
+        const now = await listeners(channel);
+        return now.length === 1 && now[0] !== killed;
+      }, BUDGET_MS);
+      await tracker.track({ n: 1 });
+      await until('item 1 done by the other process', async () => (await tracker.get({ n: 1 }))?.status === 'done', BUDGET_MS);
+    } finally {
+      expect(await worker.stop()).toBe(0);
+    }
+  }, 120_000);
+
+  it('one listening connection per pool, whatever the number of trackers and tables; given back when the last worker stops', async () => {
+    const shared = pool(4);
+    const tables = ['a', 'b'].map((t) => `wake_share_${run}_${t}`);
+    const prefix = `leasehold.public.wake_share_${run}`;
+    // workers on one pool, two tables, two workers each; the items come from another pool, so
+    // only a notification can wake them
+    const workers = tables.flatMap((table) => {
+      const tracker = new Tracker(jobDefinition(new PostgresStore({ pool: shared, table })));
+      return [1, 2].map(() => tracker.work('run', async () => {}, { pollMinMs: POLL_MS, pollMaxMs: POLL_MS }));
+    });
+    await Promise.all(workers.map((w) => w.drain()));
+    const seen = new Set<number>();
+    const sample = async () => {
+      for (const pid of await listeners(prefix)) seen.add(pid);
+      return seen.size > 0;
+    };
+    await until('a LISTEN on these channels', sample, 30_000);
+    const producers = tables.map((table) => new Tracker(jobDefinition(new PostgresStore({ pool: admin, table }))));
+    await Promise.all(producers.map((t) => t.track({ n: 1 })));
+    await until('both items done', async () => (await sample()) && (await Promise.all(producers.map(async (t) => (await t.get({ n: 1 }))?.status))).every((s) => s === 'done'), BUDGET_MS);
+    expect(seen.size).toBe(1);
+    await Promise.all(workers.map((w) => w.stop()));
+    // the listening connection was destroyed, not kept: the pool can end
+    const ended = await Promise.race([shared.end().then(() => 'ended'), new Promise((r) => setTimeout(() => r('hung'), 10_000))]);
+    pools.splice(pools.indexOf(shared), 1);
+    expect(ended).toBe('ended');
+  }, 60_000);
+
+  it('sends `<ms>:<status>` in the statement that makes an item claimable, and nothing with `notifications: false`', async () => {
+    const table = `wake_payload_${run}`;
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const heard: string[] = [];
+    client.on('notification', (m) => heard.push(m.payload ?? ''));
+    await client.query(`LISTEN "leasehold.public.${table}"`);
+    try {
+      const silent = new Tracker(jobDefinition(new PostgresStore({ pool: admin, table, notifications: false })));
+      await silent.track({ n: 0 });
+      const tracker = new Tracker(jobDefinition(new PostgresStore({ pool: admin, table }), { backoff: () => 60_000 }));
+      await tracker.track({ n: 1 });
+      await tracker.track({ n: 2 }, undefined, { delayMs: 5_000 });
+      const lease = (await tracker.claim('run', { owner: 'w', key: { n: 1 } }))!;
+      await tracker.fail(lease, new Error('again later'));
+      await until('three notifications', () => heard.length >= 3, BUDGET_MS);
+      // a marker: anything the silent store or the claim had sent would have arrived before it
+      await admin.query(`SELECT pg_notify($1, 'marker')`, [`leasehold.public.${table}`]);
+      await until('the marker', () => heard.includes('marker'), BUDGET_MS);
+      const [now, scheduled, retried] = heard;
+      expect(now).toBe('0:queued');
+      expect(scheduled).toMatch(/^\d+:queued$/);
+      expect(Number(scheduled!.split(':')[0])).toBeGreaterThan(4_000);
+      expect(Number(scheduled!.split(':')[0])).toBeLessThanOrEqual(5_000);
+      expect(Number(retried!.split(':')[0])).toBeGreaterThan(50_000);
+      expect(heard).toHaveLength(4);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('watches only where it can listen: not without `pool.connect`, not with `max: 1`, not with `notifications: false`', () => {
+    expect(new PostgresStore({ pool: { query: (q) => admin.query(q) }, table: 't' }).watch).toBeUndefined();
+    expect(new PostgresStore({ pool: pool(1), table: 't' }).watch).toBeUndefined();
+    expect(new PostgresStore({ pool: admin, table: 't', notifications: false }).watch).toBeUndefined();
+    expect(new PostgresStore({ pool: admin, table: 't' }).watch).toBeTypeOf('function');
+    expect(() => new PostgresStore({ pool: admin, table: 't', notifications: 'yes' as never })).toThrow(/`notifications`/);
+    expect(new SqliteStore({ filename: ':memory:', table: 't' }).watch).toBeUndefined();
+    expect(new SqliteStore({ filename: join(dir, 'x.sqlite'), table: 't', watchIntervalMs: false }).watch).toBeUndefined();
+    expect(() => new SqliteStore({ filename: join(dir, 'x.sqlite'), table: 't', watchIntervalMs: 0 })).toThrow(/`watchIntervalMs`/);
+  });
+});
+
+describe('due times in one process', () => {
+  const memoryJobs = (backoff?: (attempt: number) => number) => new Tracker(jobDefinition(new MemoryStore(), backoff ? { backoff } : {}));
+
+  it('a worker polling every 30 s claims a scheduled item when it is due', async () => {
+    const tracker = memoryJobs();
+    const worker = tracker.work('run', async () => {}, { pollMinMs: POLL_MS, pollMaxMs: POLL_MS });
+    await worker.drain();
+    await tracker.track({ n: 1 }, undefined, { delayMs: 300 });
+    await until('the scheduled item done', async () => (await tracker.get({ n: 1 }))?.status === 'done', BUDGET_MS);
+    await worker.stop();
+  });
+
+  it('a worker polling every 30 s retries a failed item when its backoff ends, and learns of items scheduled before it started', async () => {
+    const tracker = memoryJobs(() => 300);
+    await tracker.track({ n: 2 }, undefined, { delayMs: 400 });
+    let attempts = 0;
+    const worker = tracker.work(
+      'run',
+      async (lease) => {
+        if (lease.key.n === 1 && ++attempts === 1) throw new Error('first try fails');
+      },
+      { pollMinMs: POLL_MS, pollMaxMs: POLL_MS },
+    );
+    await tracker.track({ n: 1 });
+    await until('both items done', async () => (await tracker.get({ n: 1 }))?.status === 'done' && (await tracker.get({ n: 2 }))?.status === 'done', BUDGET_MS);
+    await worker.stop();
+    expect(attempts).toBe(2);
+  });
+});
