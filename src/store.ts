@@ -296,32 +296,108 @@ export interface Store {
   readonly name: string;
   /** What the store can do in one round trip. */
   readonly capabilities: StoreCapabilities;
-  /** Creates tables/collections and indexes if missing. Idempotent, safe concurrently. */
+  /**
+   * Creates tables/collections and indexes if missing. Idempotent, safe concurrently.
+   *
+   * @param schema - the key fields and their types
+   *
+   * @example
+   * ```ts
+   * await store.init({ keyFields: [{ name: 'logId', type: 'string' }] }); // tracker.init() does this
+   * ```
+   */
   init(schema: StoreSchema): Promise<void>;
   /**
    * Inserts the item with `deadline` (default now), `createdAt = now`, attempts and fence 0,
    * unless an item with its key exists. Returns the stored item and whether it was created.
+   *
+   * @param item - key, status, data (storable form) and an optional deadline
+   *
+   * @example
+   * ```ts
+   * const { item, created } = await store.insert({ key: { logId: 'L-1' }, status: 'pending', data: {} });
+   * ```
    */
   insert(item: NewItem): Promise<InsertResult>;
-  /** Applies `change` to the items matching `cond` (one statement); returns them as updated. */
+  /**
+   * Applies `change` to the items matching `cond` (one statement); returns them as updated.
+   *
+   * @param cond - which items (all parts must hold)
+   * @param change - what to do to each
+   * @param options - `limit`, `ordered` (claim-next: earliest deadline first), `returning`
+   *
+   * @example
+   * ```ts
+   * // claim-next, as the Tracker sends it
+   * const [claimed] = await store.update(
+   *   { status: ['pending'], deadline: 'passed' },
+   *   { status: 'downloading', owner: 'w1', bumpFence: true, attempts: 'increment', deadline: { ms: 30_000 } },
+   *   { limit: 1, ordered: true },
+   * );
+   * ```
+   */
   update(cond: Condition, change: Change, options?: UpdateOptions): Promise<StoredItem[]>;
   /**
    * Applies each update where its lease guard holds; returns, in order, the updated item or
    * `null` where the guard did not hold. Optional: without it (or without
    * `capabilities.batchSettle`) the Tracker sends one guarded `update` per lease.
+   *
+   * @param updates - each a lease guard and the change to apply where it holds
+   * @param options - `returning: 'state'` may leave data out
+   *
+   * @example
+   * ```ts
+   * const [done] = await store.updateEach!([{ guard: { ref, key, status: 'downloading', fence: 3 }, change: { status: 'downloaded' } }]);
+   * ```
    */
   updateEach?(updates: readonly GuardedUpdate[], options?: { readonly returning?: Returning }): Promise<Array<StoredItem | null>>;
-  /** Items matching `cond` (status may be empty to mean any), in eligible order. */
+  /**
+   * Items matching `cond` (status may be empty to mean any), in eligible order.
+   *
+   * @param cond - which items
+   * @param options - `limit` and `returning`
+   *
+   * @example
+   * ```ts
+   * const expired = await store.find({ status: ['downloading'], deadline: 'passed' }, { limit: 500, returning: 'state' });
+   * ```
+   */
   find(cond: Partial<Condition>, options?: FindOptions): Promise<StoredItem[]>;
-  /** Deletes at most `limit` items matching `cond` (oldest deadline first); returns how many. */
+  /**
+   * Deletes at most `limit` items matching `cond` (oldest deadline first); returns how many.
+   *
+   * @param cond - which items
+   * @param options - `limit`: at most this many
+   *
+   * @example
+   * ```ts
+   * const deleted = await store.delete({ status: ['processed'], deadline: { before: weekAgo } }, { limit: 500 });
+   * ```
+   */
   delete(cond: Condition, options: { readonly limit: number }): Promise<number>;
-  /** Counts per status, and how many of each have a deadline in the future. */
+  /**
+   * Counts per status, and how many of each have a deadline in the future.
+   *
+   *
+   * @example
+   * ```ts
+   * const { byStatus } = await store.stats(); // { pending: { total: 12, future: 3 }, ... }
+   * ```
+   */
   stats(): Promise<StoreStats>;
   /**
    * Optional: calls `listener` when another client (another process included) makes an item
    * claimable, so that idle workers wake at once. Returns a function that stops listening.
    * The Tracker subscribes only while it has workers, and keeps polling as the safety net
    * (a missed change costs at most one poll delay). Absent: idle workers only poll.
+   *
+   * @param listener - called with what became claimable (and when, if later)
+   *
+   * @example
+   * ```ts
+   * const stop = store.watch?.((change) => console.log('claimable now:', change.status));
+   * stop?.();
+   * ```
    */
   watch?(listener: (change: StoreChange) => void): () => void;
 }
