@@ -7,7 +7,7 @@ import type { Item } from '../codec.js';
 import { ConfigError, ValidationError } from '../errors.js';
 import { Lease } from '../lease.js';
 import type { NormalizedStage } from '../definition.js';
-import type { Change, Condition, Delay, StoredItem } from '../store.js';
+import { guardCondition, type Change, type Condition, type Delay, type StoredItem } from '../store.js';
 import { claimUpdate, exhaustedChange } from '../transitions.js';
 import { requireNumber } from '../validate.js';
 import type { AnyLease, Core } from './core.js';
@@ -134,7 +134,7 @@ async function claimOnce(
 /** Parks a just-claimed item under its new fence (nobody else can hold it). */
 async function park(core: Core, operation: string, stored: StoredItem, change: Change): Promise<void> {
   await core.call(operation, stored.key, () =>
-    core.store.update({ ref: stored.ref, key: stored.key, status: [stored.status], fence: stored.fence }, change, { limit: 1, returning: 'state' }),
+    core.store.update(guardCondition({ ref: stored.ref, key: stored.key, status: stored.status, fence: stored.fence }), change, { limit: 1, returning: 'state' }),
   );
 }
 

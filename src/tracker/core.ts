@@ -10,7 +10,7 @@ import type { Definition, NormalizedStage } from '../definition.js';
 import { ConfigError, LeaseholdError, StoreError } from '../errors.js';
 import { Emitter, type Logger, type TrackerEvents } from '../events.js';
 import { leaseState, type Lease, type LeaseState } from '../lease.js';
-import type { Store, StoredItem } from '../store.js';
+import { guardCondition, type GuardedUpdate, type Store, type StoredItem } from '../store.js';
 import { errorMessage } from '../transitions.js';
 
 /**
@@ -62,6 +62,25 @@ export class Core {
       if (error instanceof LeaseholdError) throw error;
       throw new StoreError({ operation, store: this.store.name, key, cause: error });
     }
+  }
+
+  /**
+   * Applies guarded updates in one round trip where the store can (`updateEach`), else one
+   * guarded `update` each; returns, in order, the updated state or `null` where the guard did
+   * not hold. The one place the batch paths (settles, reaps) choose between the two.
+   */
+  async updateEach(operation: string, updates: readonly GuardedUpdate[]): Promise<Array<StoredItem | null>> {
+    const store = this.store;
+    if (updates.length === 0) return [];
+    if (store.capabilities.batchSettle && store.updateEach) {
+      return this.call(operation, undefined, () => store.updateEach!(updates, { returning: 'state' }));
+    }
+    return Promise.all(
+      updates.map(async ({ guard, change }) => {
+        const [row] = await this.call(operation, guard.key, () => store.update(guardCondition(guard), change, { limit: 1, returning: 'state' }));
+        return row ?? null;
+      }),
+    );
   }
 
   stage(operation: string, name: unknown): NormalizedStage {

@@ -6,28 +6,12 @@
  * @module
  */
 import type { ReapResult } from '../results.js';
-import type { GuardedUpdate, ItemState, StoredItem } from '../store.js';
+import type { ItemState } from '../store.js';
 import { failureChange, LEASE_EXPIRED, willRetry } from '../transitions.js';
 import type { Core } from './core.js';
 
 /** Items reaped per batch when no `batchSize` is given. */
 export const REAP_BATCH = 500;
-
-/** Applies `updates` in one round trip where the store can, else one guarded update each. */
-async function applyEach(core: Core, updates: GuardedUpdate[]): Promise<Array<StoredItem | null>> {
-  const store = core.store;
-  if (store.capabilities.batchSettle && store.updateEach) {
-    return core.call('reapStale', undefined, () => store.updateEach!(updates, { returning: 'state' }));
-  }
-  return Promise.all(
-    updates.map(async ({ guard, change }) => {
-      const [row] = await core.call('reapStale', guard.key, () =>
-        store.update({ ref: guard.ref, key: guard.key, status: [guard.status], fence: guard.fence, deadline: 'passed' }, change, { limit: 1, returning: 'state' }),
-      );
-      return row ?? null;
-    }),
-  );
-}
 
 /** Reaps every expired lease of every stage, `batchSize` items per batch until a batch is short. */
 export async function reapStale(core: Core, batchSize = REAP_BATCH): Promise<ReapResult> {
@@ -50,7 +34,7 @@ export async function reapStale(core: Core, batchSize = REAP_BATCH): Promise<Rea
           change: failureChange(core.def, stage, item.attempts, LEASE_EXPIRED, retry, true),
         };
       });
-      const rows = await applyEach(core, updates);
+      const rows = await core.updateEach('reapStale', updates);
       rows.forEach((row, i) => {
         // a renew or settle won the race since the read: that lease was not expired after all
         if (!row) return;

@@ -167,23 +167,7 @@ export async function settle(core: Core, operation: string, p: Prepared): Promis
  * update each. A lost lease is reported in its result, never dropped.
  */
 export async function settleBatch(core: Core, operation: string, prepared: readonly Prepared[]): Promise<Array<BatchResult<AnyLease, Item>>> {
-  const store = core.store;
-  if (!store.capabilities.batchSettle || !store.updateEach) {
-    return Promise.all(
-      prepared.map(async (p) => {
-        try {
-          return { ok: true as const, lease: p.lease, item: await settle(core, operation, p) };
-        } catch (error) {
-          if (error instanceof LeaseLostError) return { ok: false as const, lease: p.lease, error };
-          throw error;
-        }
-      }),
-    );
-  }
-  if (prepared.length === 0) return [];
-  const rows = await core.call(operation, undefined, () =>
-    store.updateEach!(prepared.map((p) => ({ guard: guard(core, p.lease, p.state), change: p.change })), { returning: 'state' }),
-  );
+  const rows = await core.updateEach(operation, prepared.map((p) => ({ guard: guard(core, p.lease, p.state), change: p.change })));
   return Promise.all(
     prepared.map(async (p, i) => {
       const stored = rows[i];
