@@ -252,3 +252,15 @@ export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z
     maxDataBytes,
   });
 }
+
+/**
+ * Checks that `status` is a finished status (one no stage claims from or holds): the only
+ * items `purge` and a worker's `retention` may delete. Throws a ConfigError naming `option`.
+ */
+export function requireFinishedStatus(def: Pick<Definition, 'statuses' | 'terminalStatuses'>, option: string, status: unknown): string {
+  if (typeof status === 'string' && def.terminalStatuses.includes(status)) return status;
+  const why = !def.statuses.includes(status as string)
+    ? 'is not a declared status'
+    : 'is not a finished status: items wait in or are held in it (a stage claims from it, it is active, or it is the initial status)';
+  throw new ConfigError(option, `\`${String(status)}\` ${why}; only finished items are deleted: ${def.terminalStatuses.join(', ') || '(none in this definition)'}.`);
+}

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { ConfigError, LeaseLostError, ValidationError } from './errors.js';
 import { abortLease, leaseState, type Lease } from './lease.js';
 import { startHeartbeat } from './heartbeat.js';
+import { requireFinishedStatus } from './definition.js';
 import { sharedReaper, type SharedReaper } from './reaper.js';
 import { requireNumber, requirePositiveInt } from './validate.js';
 import { IdleTimer } from './wake.js';
@@ -108,7 +109,7 @@ interface Internals {
   /** When the next waiting item of the stage becomes claimable (store clock). */
   nextDue(stage: string): Promise<Date | undefined>;
   reportError(operation: string, error: unknown, lease?: Lease): void;
-  readonly def: { readonly stages: ReadonlyMap<string, { readonly from: readonly string[] }>; readonly terminalStatuses: readonly string[] };
+  readonly def: { readonly stages: ReadonlyMap<string, { readonly from: readonly string[] }>; readonly statuses: readonly string[]; readonly terminalStatuses: readonly string[] };
   readonly store: { readonly name: string };
 }
 
@@ -175,9 +176,7 @@ export class Worker<L extends Lease = Lease> {
     for (const rule of options.retention === undefined ? [] : Array.isArray(options.retention) ? options.retention : [options.retention as Retention]) {
       const olderThanMs = requireNumber('work.retention.olderThanMs', rule?.olderThanMs, { min: 0, integer: true });
       const everyMs = requirePositiveInt('work.retention.everyMs', rule.everyMs ?? 60_000);
-      if (!internals.def.terminalStatuses.includes(rule.status)) {
-        throw new ConfigError('work.retention.status', `\`${String(rule.status)}\` is not a finished status; retention deletes only items in ${internals.def.terminalStatuses.join(', ') || '(none in this definition)'}.`);
-      }
+      requireFinishedStatus(internals.def, 'work.retention.status', rule.status);
       const timer = setInterval(() => {
         driver.purge({ status: rule.status, finishedBefore: new Date(Date.now() - olderThanMs) }).catch((error: unknown) => internals.reportError('purge', error));
       }, everyMs);

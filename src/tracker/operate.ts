@@ -5,7 +5,7 @@
  * @module
  */
 import type { Item } from '../codec.js';
-import type { NormalizedStage } from '../definition.js';
+import { requireFinishedStatus, type NormalizedStage } from '../definition.js';
 import { ConfigError } from '../errors.js';
 import { cancelUpdate, rescheduleUpdate, retryUpdate } from '../transitions.js';
 import { requireNumber, requirePositiveInt } from '../validate.js';
@@ -133,13 +133,7 @@ export interface PurgeOptions<S extends string = string> {
  * `(status, deadline)` index serves the purge.
  */
 export async function purge(core: Core, options: PurgeOptions): Promise<{ deleted: number }> {
-  const status = options?.status;
-  if (typeof status !== 'string' || !core.def.terminalStatuses.includes(status)) {
-    const why = !core.def.statuses.includes(status as string)
-      ? 'is not a declared status'
-      : 'is a status items wait in or are held in (a stage claims from it, it is active, or it is the initial status)';
-    throw new ConfigError('purge.status', `\`${String(status)}\` ${why}; purge deletes only finished items: ${core.def.terminalStatuses.join(', ') || '(none in this definition)'}.`);
-  }
+  const status = requireFinishedStatus(core.def, 'purge.status', options?.status);
   const before = options.finishedBefore;
   if (before !== undefined && (!(before instanceof Date) || Number.isNaN(before.getTime()))) {
     throw new ConfigError('purge.finishedBefore', `expected a valid Date, got \`${String(before)}\`.`);
