@@ -6,8 +6,13 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** Milliseconds comparable across the processes of one machine. */
-export const now = () => performance.timeOrigin + performance.now();
+/**
+ * Milliseconds comparable across the processes of one machine: the kernel's monotonic clock, which
+ * every process reads alike. (`performance.timeOrigin + performance.now()` is not: each process
+ * estimates its own time origin from the wall clock at start-up, and two processes were seen to
+ * disagree by more than 5 ms, enough to make a correct history look impossible.)
+ */
+export const now = () => Number(process.hrtime.bigint()) / 1e6;
 
 const plain = (value) => JSON.parse(JSON.stringify(value ?? null));
 const leaseOf = (lease) => ({ stage: lease.stage, key: plain(lease.key), fence: lease.fence, attempt: lease.attempt });
