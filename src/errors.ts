@@ -145,6 +145,11 @@ const TRANSIENT_CODES = new Set([
   // PostgreSQL: serialization failure, deadlock, lock not available, too many connections, shutdown, cannot connect now
   '40001', '40P01', '55P03', '53300', '57P01', '57P02', '57P03', '57014',
 ]);
+// MongoDB server errors during a failover or shutdown (the driver's own list of retryable codes):
+// HostUnreachable, HostNotFound, NetworkTimeout, ShutdownInProgress, PrimarySteppedDown,
+// ExceededTimeLimit, SocketException, LegacyNotPrimary, NotWritablePrimary, InterruptedAtShutdown,
+// InterruptedDueToReplStateChange, NotPrimaryNoSecondaryOk, NotPrimaryOrSecondary
+const MONGO_TRANSIENT_CODES = new Set([6, 7, 89, 91, 189, 262, 9001, 10058, 10107, 11600, 11602, 13435, 13436]);
 const TRANSIENT_NAMES = /^(MongoNetworkError|MongoNetworkTimeoutError|MongoServerSelectionError|MongoWriteConcernError|MongoNotConnectedError|MongoPoolClearedError|TimeoutError|AbortError)$/;
 const TRANSIENT_TEXT = /timeout|timed out|terminated|connection (?:closed|reset|refused|lost|ended)|ECONN|socket hang up|not connected|database is locked|database is busy/i;
 // PostgreSQL: undefined column/table, duplicate table, datatype mismatch, wrong object type; SQLite and MongoDB wording
@@ -161,6 +166,8 @@ export function classifyStoreFailure(cause: unknown): StoreFailure {
     const message = String(err.message ?? '');
     if (SCHEMA_CODES.has(code) || SCHEMA_TEXT.test(message)) return 'schema';
     if (TRANSIENT_CODES.has(code) || TRANSIENT_NAMES.test(String(err.name ?? '')) || TRANSIENT_TEXT.test(message)) return 'transient';
+    // numeric codes are MongoDB's (PostgreSQL's SQLSTATEs are strings); only a Mongo error is read by them
+    if (typeof err.code === 'number' && /^Mongo/.test(String(err.name ?? '')) && MONGO_TRANSIENT_CODES.has(err.code)) return 'transient';
     if (typeof err.hasErrorLabel === 'function' && (err.hasErrorLabel('RetryableWriteError') || err.hasErrorLabel('TransientTransactionError'))) return 'transient';
   }
   return 'other';

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { StoreError } from '../src/index.js';
+import { MongoStore, type MongoCollection } from '../src/stores/mongodb.js';
+import { k, makeTracker } from '../src/testing/definition.js';
+import { CollectionDouble } from './support/mongo-double.js';
+
+/** A server error as the MongoDB driver raises it (a MongoServerError with a numeric code). */
+const mongoServerError = (code: number, message: string) => Object.assign(new Error(message), { name: 'MongoServerError', code });
+
+describe('store errors: a failover is a passing fault, a broken request is not', () => {
+  // A primary that steps down (an election, a rolling restart) answers with one of these codes
+  // until the driver finds the new primary: a worker must retry, not treat the item as broken.
+  it.each([
+    [10107, 'NotWritablePrimary', 'not primary'],
+    [11602, 'InterruptedDueToReplStateChange', 'operation was interrupted because of a replication state change'],
+    [189, 'PrimarySteppedDown', 'primary stepped down while waiting for replication'],
+    [91, 'ShutdownInProgress', 'the server is in quiesce mode and will shut down'],
+    [13436, 'NotPrimaryOrSecondary', 'node is recovering'],
+  ])('MongoDB code %i (%s) during a claim is a transient StoreError', async (code, _name, message) => {
+    const double = new CollectionDouble();
+    const tracker = makeTracker(new MongoStore({ collection: double as unknown as MongoCollection }));
+    await tracker.track(k(1));
+    double.failNext('findOneAndUpdate', mongoServerError(code, message));
+    const error = await tracker.claim('download', { owner: 'w', key: k(1) }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).transient).toBe(true);
+    expect((error as StoreError).message).toContain('claim');
+    // the fault passed: the same claim now succeeds
+    expect((await tracker.claim('download', { owner: 'w', key: k(1) }))?.fence).toBe(1);
+  });
+
+  it('a MongoDB error with any other code (a bad update) is not transient', async () => {
+    const double = new CollectionDouble();
+    const tracker = makeTracker(new MongoStore({ collection: double as unknown as MongoCollection }));
+    await tracker.track(k(1));
+    double.failNext('findOneAndUpdate', mongoServerError(9, 'FailedToParse: unknown operator'));
+    const error = await tracker.claim('download', { owner: 'w', key: k(1) }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).transient).toBe(false);
+  });
+
+  it('a numeric code on an error that is not MongoDB’s is not read as a MongoDB code', async () => {
+    const double = new CollectionDouble();
+    const tracker = makeTracker(new MongoStore({ collection: double as unknown as MongoCollection }));
+    await tracker.track(k(1));
+    double.failNext('findOneAndUpdate', Object.assign(new Error('something else'), { code: 10107 }));
+    const error = await tracker.claim('download', { owner: 'w', key: k(1) }).catch((e: unknown) => e);
+    expect((error as StoreError).transient).toBe(false);
+  });
+});
