@@ -60,8 +60,10 @@ export class CollectionDouble {
    * @default 'replicaSet'
    */
   topology: 'replicaSet' | 'standalone' = 'replicaSet';
-  /** Change streams opened so far (each `watch()` call). */
-  watches = 0;
+  /** Every `watch()` call so far, with the pipeline and options it was sent. */
+  readonly watchCalls: Array<{ readonly pipeline: Document[]; readonly options: Document }> = [];
+  /** Change events that passed a stream's pipeline and were sent to its client. */
+  delivered = 0;
   /** The change history (the oplog of this collection): each event with its sequence number. */
   readonly #history: Array<{ seq: number; event: Document }> = [];
   #seq = 0;
@@ -128,7 +130,7 @@ export class CollectionDouble {
    * `resumeAfter` / `startAfter` taken from a token of an earlier stream.
    */
   watch(pipeline: Document[] = [], options: Document = {}): ChangeStreamDouble {
-    this.watches++;
+    this.watchCalls.push({ pipeline: structuredClone(pipeline), options: { ...options } });
     const stream = new ChangeStreamDouble(this, pipeline, options);
     this.#streams.add(stream);
     return stream;
@@ -581,6 +583,7 @@ export class ChangeStreamDouble extends EventEmitter {
           return this.fail(serverError(280, 'ChangeStreamFatalError', "Encountered an event whose _id field, which contains the resume token, was modified by the pipeline."));
         }
         this.#token = event._id as Document;
+        this.#collection.delivered++;
         this.emit('change', out);
       }
       // the postBatchResumeToken: past events the pipeline dropped too
