@@ -18,14 +18,17 @@ import {
   type Returning,
   type Store,
   type StoreCapabilities,
+  type StoreChange,
   type StoreSchema,
   type StoredItem,
   type StoreStats,
   type UpdateOptions,
 } from '../store.js';
+import { rewatch, sharedCollection, storeWatch, type MongoWatchOptions } from './mongo-watcher.js';
+export type { MongoWatchOptions } from './mongo-watcher.js';
 
-/** The `Collection` methods MongoStore calls (a real `Collection` from the `mongodb` driver). */
-export type MongoCollection = Pick<Collection<Document>, 'createIndex' | 'findOneAndUpdate' | 'find' | 'aggregate' | 'deleteMany' | 'distinct'>;
+/** The `Collection` methods MongoStore calls (a real `Collection` from the `mongodb` driver); without `watch`, idle workers poll. */
+export type MongoCollection = Pick<Collection<Document>, 'createIndex' | 'findOneAndUpdate' | 'find' | 'aggregate' | 'deleteMany' | 'distinct'> & Partial<Pick<Collection<Document>, 'watch' | 'namespace'>>;
 
 /** The part of a `Db` the store uses when given a collection name. */
 export interface MongoDbLike {
@@ -42,7 +45,7 @@ export interface MongoDbLike {
  * new MongoStore({ db, collection: 'partner_log_trackers' });
  * ```
  */
-export interface MongoStoreOptions {
+export interface MongoStoreOptions extends MongoWatchOptions {
   /** The collection holding the items, or its name (then give `db`). */
   readonly collection: MongoCollection | string;
   /** The database, when `collection` is a name. */
@@ -104,6 +107,10 @@ export class MongoStore implements Store {
   readonly #writeConcern: WriteConcernSettings;
   readonly #reporting: { readPreference: ReadPreferenceLike; readConcern: { level: ReadConcernLevel } };
   #keys: string[] | undefined;
+  /** Statuses some stage claims from (of every tracker that initialised this store). */
+  readonly #claimable = new Set<string>();
+  /** Calls `listener` when any process makes an item claimable here (see `changeStreams`); absent without `collection.watch`. */
+  readonly watch?: (listener: (change: StoreChange) => void) => () => void;
 
   constructor(options: MongoStoreOptions) {
     const { collection, db } = options ?? {};
@@ -115,7 +122,7 @@ export class MongoStore implements Store {
       if (!db || typeof db.collection !== 'function') {
         throw new ConfigError('db', '[mongodb] `collection` is a name, so `db` is required: `new MongoStore({ db, collection: name })`.');
       }
-      this.#collection = db.collection(collection);
+      this.#collection = sharedCollection(db, collection);
     } else if (collection && typeof collection.findOneAndUpdate === 'function') {
       this.#collection = collection;
     } else {
@@ -123,6 +130,8 @@ export class MongoStore implements Store {
     }
     this.#writeConcern = Object.freeze({ w: 'majority', ...options.writeConcern });
     this.#reporting = Object.freeze({ readPreference: options.reportingReadPreference ?? 'primary', readConcern: { level: options.reportingReadConcern ?? 'majority' } });
+    const watch = storeWatch(this.#collection, this.#claimable, options);
+    if (watch) this.watch = watch;
   }
 
   async init(schema: StoreSchema): Promise<void> {
@@ -131,6 +140,8 @@ export class MongoStore implements Store {
     // one index serves claim-next (status, deadline order), backoff, reap and purge alike
     await this.#collection.createIndex({ status: 1, deadline: 1, _id: 1 }, { name: 'leasehold_status_deadline' });
     this.#keys = keys;
+    for (const status of schema.claimable ?? []) this.#claimable.add(status);
+    rewatch(this.#collection);
   }
 
   async insert(item: NewItem): Promise<InsertResult> {

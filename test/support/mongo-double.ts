@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { Aggregator, find } from 'mingo';
 import type { Document } from 'mongodb';
 
@@ -23,6 +24,9 @@ export class UnindexedQueryError extends Error {
   override name = 'UnindexedQueryError';
 }
 
+/** Change events kept for resuming, as a capped oplog keeps its newest entries. */
+const HISTORY = 10_000;
+
 type FindOptions = { sort?: Record<string, 1 | -1>; limit?: number; batchSize?: number; projection?: Document };
 
 /**
@@ -44,8 +48,29 @@ type FindOptions = { sort?: Record<string, 1 | -1>; limit?: number; batchSize?: 
  * - **Cursor batches.** A `find` or `aggregate` answers in batches as a server does (101 documents
  *   first unless `batchSize` says otherwise), and each further batch is a `getMore` (or a
  *   `killCursors` where the driver closes a cursor whose limit was reached) in {@link calls}.
+ * - **Change streams.** Every write that changes a document is recorded as a change event, as
+ *   an oplog entry is (a no-op update records nothing); `watch()` opens a
+ *   {@link ChangeStreamDouble} over that history. See there for what it models.
  */
 export class CollectionDouble {
+  /** `<db>.<collection>`, as the driver's `collection.namespace`. */
+  readonly namespace: string;
+  /**
+   * `standalone`: `watch()` fails as on a standalone `mongod` (code 40573).
+   * @default 'replicaSet'
+   */
+  topology: 'replicaSet' | 'standalone' = 'replicaSet';
+  /** Every `watch()` call so far, with the pipeline and options it was sent. */
+  readonly watchCalls: Array<{ readonly pipeline: Document[]; readonly options: Document }> = [];
+  /** Change events that passed a stream's pipeline and were sent to its client. */
+  delivered = 0;
+  /** The change history (the oplog of this collection): each event with its sequence number. */
+  readonly #history: Array<{ seq: number; event: Document }> = [];
+  #seq = 0;
+  /** Events before this sequence number are gone (see {@link forgetHistory}). */
+  #oldest = 1;
+  readonly #streams = new Set<ChangeStreamDouble>();
+  readonly #watchFailures: Error[] = [];
   readonly #docs: Document[] = [];
   readonly #indexes: DoubleIndex[] = [{ name: '_id_', key: { _id: 1 }, unique: true }];
   #nextId = 1;
@@ -71,13 +96,118 @@ export class CollectionDouble {
       for (const doc of docs) this.#replace(doc, this.#apply(doc, pipeline));
       return docs.length;
     },
+    /** Replaces the first document matching `filter` with `doc` (keeping its `_id`): a `replace` event. */
+    replaceOne: (filter: Document, doc: Document): boolean => {
+      const [old] = this.#select(filter, undefined, 1);
+      if (!old) return false;
+      const next = { ...structuredClone(doc), _id: old._id };
+      this.#checkUnique(next, old._id);
+      this.#docs[this.#docs.indexOf(old)] = next;
+      this.#record('replace', next);
+      return true;
+    },
     /** Copies of the documents matching `filter`. */
     find: (filter: Document = {}): Document[] => this.#select(filter).map((d) => structuredClone(d)),
   };
 
+  constructor(name = 'double') {
+    this.namespace = `leasehold_test.${name}`;
+  }
+
   /** The indexes the collection has now. */
   get indexes(): readonly DoubleIndex[] {
     return this.#indexes;
+  }
+
+  /** Change streams open now. */
+  get openStreams(): number {
+    return this.#streams.size;
+  }
+
+  /**
+   * Opens a change stream, as `Collection#watch` does: lazily (the server answers on a later
+   * turn of the event loop), with the pipeline run on each event after the `updateLookup` and
+   * `resumeAfter` / `startAfter` taken from a token of an earlier stream.
+   */
+  watch(pipeline: Document[] = [], options: Document = {}): ChangeStreamDouble {
+    this.watchCalls.push({ pipeline: structuredClone(pipeline), options: { ...options } });
+    const stream = new ChangeStreamDouble(this, pipeline, options);
+    this.#streams.add(stream);
+    return stream;
+  }
+
+  /** Makes the next `times` change streams fail when they start, with `error`. */
+  failNextWatch(error: Error, times = 1): void {
+    for (let i = 0; i < times; i++) this.#watchFailures.push(error);
+  }
+
+  /**
+   * Every open stream fails with `error` and closes, as the driver reports a stream it could not
+   * resume by itself (a failover, a network error). Writes go on being recorded meanwhile.
+   */
+  interruptStreams(error: Error): void {
+    for (const stream of [...this.#streams]) stream.fail(error);
+  }
+
+  /** The oplog rolls over: resume tokens of everything so far can no longer be resumed from. */
+  forgetHistory(): void {
+    this.#oldest = this.#seq + 1;
+    this.#history.length = 0;
+  }
+
+  /** @internal What a starting stream meets: a queued failure, or the newest sequence number. */
+  startStream(after: number | undefined): { error: Error } | { seq: number } {
+    const failure = this.#watchFailures.shift();
+    if (failure) return { error: failure };
+    if (this.topology === 'standalone') {
+      return { error: serverError(40573, 'Location40573', 'The $changeStream stage is only supported on replica sets') };
+    }
+    if (after !== undefined && after + 1 < this.#oldest) {
+      return { error: serverError(286, 'ChangeStreamHistoryLost', 'Resume of change stream was not possible, as the resume point may no longer be in the oplog.') };
+    }
+    return { seq: after ?? this.#seq };
+  }
+
+  /** @internal Events after `seq`, each with the current document where `lookup` asks for it. */
+  eventsAfter(seq: number, lookup: boolean): Array<{ seq: number; event: Document }> {
+    return this.#history
+      .filter((h) => h.seq > seq)
+      .map(({ seq: at, event }) => {
+        const copy = structuredClone(event);
+        if (lookup && copy.operationType === 'update') {
+          const doc = this.#docs.find((d) => sameValue(d._id, event.documentKey._id));
+          copy.fullDocument = doc ? structuredClone(doc) : null;
+        }
+        return { seq: at, event: copy };
+      });
+  }
+
+  /** @internal The newest sequence number. */
+  get lastSeq(): number {
+    return this.#seq;
+  }
+
+  /** @internal */
+  streamClosed(stream: ChangeStreamDouble): void {
+    this.#streams.delete(stream);
+  }
+
+  #record(operationType: 'insert' | 'update' | 'replace' | 'delete', doc: Document, before?: Document): void {
+    const seq = ++this.#seq;
+    const [db, ...coll] = this.namespace.split('.');
+    const event: Document = {
+      _id: token(seq),
+      operationType,
+      wallTime: new Date(),
+      ns: { db, coll: coll.join('.') },
+      documentKey: { _id: doc._id },
+    };
+    if (operationType === 'insert' || operationType === 'replace') event.fullDocument = structuredClone(doc);
+    if (operationType === 'update') event.updateDescription = { ...diff(before!, doc), truncatedArrays: [] };
+    this.#history.push({ seq, event });
+    // a capped oplog: the oldest entries roll off
+    if (this.#history.length > HISTORY) this.#oldest = this.#history.splice(0, this.#history.length - HISTORY).at(-1)!.seq + 1;
+    for (const stream of this.#streams) stream.pump();
   }
 
   /**
@@ -144,6 +274,7 @@ export class CollectionDouble {
     const docs = new Set(this.#select(filter));
     const before = this.#docs.length;
     this.#docs.splice(0, this.#docs.length, ...this.#docs.filter((d) => !docs.has(d)));
+    for (const doc of docs) this.#record('delete', doc);
     return { deletedCount: before - this.#docs.length };
   }
 
@@ -298,12 +429,16 @@ export class CollectionDouble {
   #insert(doc: Document): Document {
     this.#checkUnique(doc, undefined);
     this.#docs.push(doc);
+    this.#record('insert', doc);
     return doc;
   }
 
   #replace(old: Document, next: Document): Document {
     this.#checkUnique(next, old._id);
     this.#docs[this.#docs.indexOf(old)] = next;
+    // as on a server, an update that changes nothing writes no oplog entry
+    const change = diff(old, next);
+    if (Object.keys(change.updatedFields).length > 0 || change.removedFields.length > 0) this.#record('update', next, old);
     return next;
   }
 
@@ -357,4 +492,139 @@ function project(doc: Document, projection: Document | undefined): Document {
 
 function sameValue(a: unknown, b: unknown): boolean {
   return a instanceof Date && b instanceof Date ? a.getTime() === b.getTime() : a === b;
+}
+
+/** Stages a change stream pipeline may have after `$changeStream` (as a server allows). */
+const STREAM_STAGES = new Set(['$match', '$project', '$addFields', '$set', '$unset', '$replaceRoot', '$replaceWith', '$redact']);
+
+/**
+ * A change stream of a {@link CollectionDouble}, shaped as the driver's `ChangeStream` in
+ * emitter mode: `change`, `error`, `close` and `resumeTokenChanged` events, `resumeToken`, and
+ * `close()`. It models what a server does:
+ * - events in write order, `insert` / `replace` with `fullDocument`, `update` with
+ *   `updateDescription.updatedFields` (top-level fields whose value changed) and, with
+ *   `fullDocument: 'updateLookup'`, the document as it is when the event is delivered (`null`
+ *   when deleted meanwhile); `delete` with `documentKey` only;
+ * - the pipeline (only the stages a server allows) runs on each event with mingo; an event
+ *   whose `_id` (the resume token) the pipeline changed fails the stream, as on a server;
+ * - a resume token after each event and, as a `postBatchResumeToken`, after events the
+ *   pipeline dropped, so that a stream resumed from it does not replay them;
+ * - `resumeAfter` / `startAfter` replay what was recorded after the token, or fail with
+ *   `ChangeStreamHistoryLost` (286) after {@link CollectionDouble.forgetHistory};
+ * - failures: a standalone server (40573), queued start failures, and interruptions, each as
+ *   an `error` event followed by `close`.
+ */
+export class ChangeStreamDouble extends EventEmitter {
+  readonly #collection: CollectionDouble;
+  readonly #pipeline: Document[];
+  readonly #lookup: boolean;
+  /** Sequence number of the last event examined; undefined until the server answered. */
+  #position: number | undefined;
+  #token: Document | null = null;
+  #closed = false;
+  #pumping = false;
+
+  constructor(collection: CollectionDouble, pipeline: Document[], options: Document) {
+    super();
+    this.#collection = collection;
+    this.#pipeline = pipeline;
+    this.#lookup = options.fullDocument === 'updateLookup';
+    const bad = pipeline.flatMap((stage) => Object.keys(stage)).find((name) => !STREAM_STAGES.has(name));
+    const resume = (options.resumeAfter ?? options.startAfter) as Document | undefined;
+    setImmediate(() => {
+      if (this.#closed) return;
+      if (bad) return this.fail(serverError(40602, 'Location40602', `${bad} is not permitted in a $changeStream pipeline`));
+      const start = collection.startStream(resume ? seqOf(resume) : undefined);
+      if ('error' in start) return this.fail(start.error);
+      this.#position = start.seq;
+      this.#setToken(token(start.seq));
+      this.pump();
+    });
+  }
+
+  /** The token to resume after the last event seen (`null` before the server answered). */
+  get resumeToken(): Document | null {
+    return this.#token;
+  }
+
+  /** Whether the stream was closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Closes the stream (idempotent), emitting `close` once. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#collection.streamClosed(this);
+    this.emit('close');
+  }
+
+  /** @internal Fails the stream as the driver does: `error`, then `close`. */
+  fail(error: Error): void {
+    if (this.#closed) return;
+    this.emit('error', error);
+    void this.close();
+  }
+
+  /** @internal Delivers recorded events on a later turn (a server answers a getMore). */
+  pump(): void {
+    if (this.#pumping || this.#position === undefined || this.#closed) return;
+    this.#pumping = true;
+    setImmediate(() => {
+      this.#pumping = false;
+      if (this.#closed || this.#position === undefined) return;
+      for (const { seq, event } of this.#collection.eventsAfter(this.#position, this.#lookup)) {
+        if (this.#closed) return;
+        this.#position = seq;
+        const [out] = new Aggregator(this.#pipeline).run([event]) as Document[];
+        if (!out) continue;
+        if (JSON.stringify(out._id) !== JSON.stringify(event._id)) {
+          return this.fail(serverError(280, 'ChangeStreamFatalError', "Encountered an event whose _id field, which contains the resume token, was modified by the pipeline."));
+        }
+        this.#token = event._id as Document;
+        this.#collection.delivered++;
+        this.emit('change', out);
+      }
+      // the postBatchResumeToken: past events the pipeline dropped too
+      if (!this.#closed) this.#setToken(token(this.#collection.lastSeq));
+    });
+  }
+
+  #setToken(next: Document): void {
+    if (this.#token && this.#token._data === next._data) return;
+    this.#token = next;
+    this.emit('resumeTokenChanged', next);
+  }
+}
+
+function token(seq: number): Document {
+  return { _data: seq.toString(16).padStart(16, '0') };
+}
+
+function seqOf(resume: Document): number {
+  const seq = Number.parseInt(String(resume._data), 16);
+  if (!Number.isInteger(seq)) throw serverError(260, 'InvalidResumeToken', `invalid resume token ${JSON.stringify(resume)}`);
+  return seq;
+}
+
+function serverError(code: number, codeName: string, message: string): Error {
+  return Object.assign(new Error(message), { name: 'MongoServerError', code, codeName });
+}
+
+/** Top-level fields set or changed, and removed, from `before` to `after`. */
+function diff(before: Document, after: Document): { updatedFields: Document; removedFields: string[] } {
+  const updatedFields: Document = {};
+  for (const [k, v] of Object.entries(after)) {
+    if (!(k in before) || !deepEqual(before[k], v)) updatedFields[k] = structuredClone(v);
+  }
+  return { updatedFields, removedFields: Object.keys(before).filter((k) => !(k in after)) };
+}
+
+function deepEqual(a: unknown, b: unknown): boolean {
+  if (a instanceof Date || b instanceof Date) return a instanceof Date && b instanceof Date && a.getTime() === b.getTime();
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return Object.is(a, b);
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((k) => deepEqual((a as Document)[k], (b as Document)[k]));
 }
