@@ -32,7 +32,8 @@ export interface WorkOptions {
    * First idle poll delay; doubles while idle up to `pollMaxMs`, back to this after work.
    * Polling is the safety net: an idle worker wakes at once when an item of its stage becomes
    * claimable in this process, or in another one where the store tells (`watch`: PostgreSQL
-   * `LISTEN/NOTIFY`, SQLite `data_version`), and when a waiting item it knows of becomes due.
+   * `LISTEN/NOTIFY`, SQLite `data_version`, MongoDB change streams on a replica set), and when a
+   * waiting item it knows of becomes due.
    * @default 50
    */
   readonly pollMinMs?: number;
