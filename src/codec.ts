@@ -215,12 +215,18 @@ export class Codec {
     return parsed.data;
   }
 
+  /** When an item in this state can be claimed next: its deadline while it waits in a `from` status. */
+  notBefore(stored: { readonly status: string; readonly deadline: Date }): Date | null {
+    return this.#claimable.has(stored.status) ? stored.deadline : null;
+  }
+
   /**
    * Builds an item from stored state, validating key and status; `data` is the decoded data
-   * (read from `stored.data` when not given).
+   * (read from `stored.data` when not given), `key` the decoded key (a settle passes the
+   * lease's: a key never changes, so it is decoded once per claim).
    */
-  item(operation: string, stored: StoredItem, options: { data?: { value: unknown }; undeclared?: boolean } = {}): Item {
-    const key = this.storedKey(operation, stored);
+  item(operation: string, stored: StoredItem, options: { data?: { value: unknown }; key?: { value: unknown }; undeclared?: boolean } = {}): Item {
+    const key = options.key ? options.key.value : this.storedKey(operation, stored);
     if (!options.undeclared && !this.#declared.has(stored.status)) {
       throw new ValidationError({ operation, key: stored.key, what: 'stored status', issues: [{ path: ['status'], message: `\`${stored.status}\` is not a declared status` }], hint: BAD_ROW });
     }
@@ -234,7 +240,7 @@ export class Codec {
       fence: stored.fence,
       owner: stored.owner,
       leaseExpiresAt: this.#active.has(stored.status) ? stored.deadline : null,
-      notBefore: this.#claimable.has(stored.status) ? stored.deadline : null,
+      notBefore: this.notBefore(stored),
       lastError: stored.lastError,
       createdAt: stored.createdAt,
       updatedAt: stored.updatedAt,

@@ -349,6 +349,10 @@ export function storeContract(harness: StoreHarness): void {
         await tracker.release(leases[2]!);
         const results = await tracker.completeBatch(leases, { data: { note: 'batch' } });
         expect(results.map((r) => r.ok)).toEqual([true, true, false, true]);
+        // a settled lease's result says where the item is now: `downloaded` is what `process` claims from
+        const settled = results[0]!;
+        expect(settled.ok && settled.status).toBe('downloaded');
+        expect(settled.ok && settled.notBefore).toBeInstanceOf(Date);
         const lost = results[2]!;
         expect(!lost.ok && lost.error).toBeInstanceOf(LeaseLostError);
         const stats = await tracker.stats();
@@ -384,6 +388,9 @@ export function storeContract(harness: StoreHarness): void {
           { lease: bySeq(3), error: 'too late' },
         ]);
         expect(results.map((r) => r.ok)).toEqual([true, true, true, false]);
+        expect(results.slice(0, 3).map((r) => r.ok && [r.status, r.notBefore === null])).toEqual([['pending', false], ['failed', true], ['failed', true]]);
+        const retried = await tracker.get(k(0));
+        expect(results[0]!.ok && results[0]!.notBefore!.getTime()).toBe(retried!.notBefore!.getTime());
         expect((await tracker.get(k(0)))!).toMatchObject({ status: 'pending', lastError: 'Error: retry me' });
         expect((await tracker.get(k(1)))!).toMatchObject({ status: 'failed', lastError: 'NonRetryableError: broken' });
         expect((await tracker.get(k(2)))!.status).toBe('failed');

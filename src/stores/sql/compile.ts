@@ -1,4 +1,4 @@
-import type { Change, Condition, Delay, KeyFieldType, NewItem, Returning, StoredItem, UpdateOptions } from '../../store.js';
+import type { Change, Condition, Delay, ItemOutcome, KeyFieldType, NewItem, Returning, StoredItem, UpdateOptions } from '../../store.js';
 import type { Dialect } from './dialect.js';
 
 /** Collects bound parameters and hands out their placeholders. */
@@ -42,16 +42,26 @@ export function encodeData(value: unknown): string {
 const isDateTag = (v: unknown): v is { $date: string } =>
   v !== null && typeof v === 'object' && !Array.isArray(v) && typeof (v as { $date?: unknown }).$date === 'string' && Object.keys(v).length === 1;
 
-/** The inverse of {@link encodeData} on an already parsed JSON value. */
+/**
+ * The inverse of {@link encodeData} on an already parsed JSON value (which it may change in
+ * place: it was just parsed and nobody else holds it). Most data holds no dates, and is
+ * returned as it is, without a copy.
+ */
 export function reviveDates(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
   if (isDateTag(value)) return new Date(value.$date);
-  if (Array.isArray(value)) return value.map(reviveDates);
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = reviveDates(v);
-    return out;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = reviveDates(value[i]);
+    return value;
   }
-  return value;
+  const record = value as Record<string, unknown>;
+  for (const k in record) {
+    const v = record[k];
+    if (v === null || typeof v !== 'object') continue;
+    const revived = reviveDates(v);
+    if (revived !== v) record[k] = revived;
+  }
+  return record;
 }
 
 function deadlineSql(delay: Delay, d: Dialect, p: Params): string {
@@ -110,6 +120,14 @@ export function toItem(row: Record<string, unknown>, keys: readonly KeyColumn[],
     claimedAt: d.time(row.claimed_at),
     finishedAt: d.time(row.finished_at),
   };
+}
+
+/**
+ * Maps a row of an `outcomeOnly` update (`id`, `status`, `fence`, `deadline`) to a result whose
+ * other fields are unspecified (see `UpdateEachOptions.outcomeOnly`).
+ */
+export function toOutcome(row: Record<string, unknown>, d: Dialect): StoredItem {
+  return { ref: row.id, status: row.status as string, fence: Number(row.fence), deadline: d.time(row.deadline)! } as ItemOutcome as StoredItem;
 }
 
 /**
