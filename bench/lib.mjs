@@ -5,7 +5,10 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.floor((s.length - 1) / 2)] : Number.NaN;
+  if (!s.length) return Number.NaN;
+  const mid = Math.floor(s.length / 2);
+  // of an even count, the mean of the middle two (of 2 runs, not simply the slower one)
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
 export function percentile(xs, p) {
