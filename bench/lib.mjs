@@ -31,7 +31,7 @@ export async function commits(admin) {
 
 /** Wraps a pg pool so that every `query` (one statement, one round trip) is counted. */
 export function countingPool(pool, counter) {
-  return { query: (text, values) => (counter.calls++, pool.query(text, values)) };
+  return { query: (query, values) => (counter.calls++, pool.query(query, values)) };
 }
 
 /** Wraps a leasehold store so that every store call (one round trip each) is counted. */

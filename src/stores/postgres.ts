@@ -115,6 +115,7 @@ const dialect: Dialect = {
   // condition against the newest row version. ARRAY(...) makes the subselect an InitPlan run
   // once, so the update is primary-key lookups whatever the planner thinks
   pickIds: (table, where, limit) => `id = ANY(ARRAY(SELECT id FROM ${table} WHERE ${where} ORDER BY deadline, id LIMIT ${limit} FOR UPDATE SKIP LOCKED))`,
+  inlineLimit: true,
 };
 
 // the payload of a notification: `<ms until claimable>:<status>`, measured by the server so that

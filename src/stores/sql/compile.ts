@@ -182,8 +182,14 @@ export function updateStatement(
   const filter =
     cond.key || cond.ref !== undefined || options.limit === undefined
       ? where(cond, keys, d, p)
-      : d.pickIds(table, where(cond, keys, d, p), p.add(options.limit));
+      : d.pickIds(table, where(cond, keys, d, p), limitSql(options.limit, d, p));
   return { text: `UPDATE ${target} SET ${assignments} WHERE ${filter} RETURNING ${returning}`, values: p.values };
+}
+
+/** A limit as SQL: written into the statement where the dialect asks (see `Dialect.inlineLimit`). */
+function limitSql(limit: number, d: Dialect, p: Params): string {
+  // an integer, checked here because it is written into the SQL text
+  return d.inlineLimit && Number.isSafeInteger(limit) && limit >= 0 ? String(limit) : p.add(limit);
 }
 
 /** `Store.delete`: at most `limit` matching rows, oldest deadline first. */
@@ -196,7 +202,7 @@ export function deleteStatement(table: string, cond: Condition, limit: number, k
 /** `Store.find`. */
 export function findStatement(table: string, cond: Partial<Condition>, limit: number | undefined, keys: readonly KeyColumn[], d: Dialect, columns: string): Statement {
   const p = new Params(d);
-  const text = `SELECT ${columns} FROM ${table} AS t WHERE ${where(cond, keys, d, p)} ORDER BY ${ELIGIBLE_ORDER}${limit === undefined ? '' : ` LIMIT ${p.add(limit)}`}`;
+  const text = `SELECT ${columns} FROM ${table} AS t WHERE ${where(cond, keys, d, p)} ORDER BY ${ELIGIBLE_ORDER}${limit === undefined ? '' : ` LIMIT ${limitSql(limit, d, p)}`}`;
   return { text, values: p.values };
 }
 
