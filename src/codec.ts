@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { Definition } from './definition.js';
 import { ValidationError, type ValidationIssue } from './errors.js';
-import type { ItemState, KeyValues, StoredItem } from './store.js';
+import type { Change, ItemOutcome, ItemState, KeyValues, StoredItem } from './store.js';
 
 /** An item as the Tracker returns it: typed key, status and data, with both time views. */
 export interface Item<S extends string = string, K = unknown, D = unknown> {
@@ -213,6 +213,36 @@ export class Codec {
     const parsed = this.#data.safeParse(data);
     if (!parsed.success) throw new ValidationError({ operation, key: stored.key, what: 'stored data', issues: zodIssues(parsed.error), hint: BAD_ROW });
     return parsed.data;
+  }
+
+  /**
+   * The item after a settle its lease guarded, without reading it back: what the lease's item
+   * was, changed by `change`, with the status, fence and times the store reported. Sound
+   * because while the lease holds (the guard matched its fence) nothing else wrote the item but
+   * renews, which move only the deadline.
+   */
+  settled(operation: string, before: Item, change: Change, stored: ItemOutcome, data: unknown): Item {
+    if (!this.#declared.has(stored.status)) {
+      throw new ValidationError({ operation, key: before.key, what: 'stored status', issues: [{ path: ['status'], message: `\`${stored.status}\` is not a declared status` }], hint: BAD_ROW });
+    }
+    const now = stored.updatedAt;
+    const a = change.attempts;
+    return {
+      key: before.key,
+      status: stored.status,
+      stage: change.stage ?? before.stage,
+      data,
+      attempts: a === 'reset' ? 0 : a === 'decrement' ? Math.max(before.attempts - 1, 0) : a === 'increment' ? before.attempts + 1 : before.attempts,
+      fence: stored.fence,
+      owner: change.owner === undefined ? before.owner : change.owner,
+      leaseExpiresAt: this.#active.has(stored.status) ? stored.deadline : null,
+      notBefore: this.notBefore(stored),
+      lastError: change.lastError === undefined ? before.lastError : change.lastError,
+      createdAt: before.createdAt,
+      updatedAt: now,
+      claimedAt: a === 'increment' ? now : before.claimedAt,
+      finishedAt: change.finished === true ? now : change.finished === false ? null : before.finishedAt,
+    };
   }
 
   /** When an item in this state can be claimed next: its deadline while it waits in a `from` status. */

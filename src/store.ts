@@ -171,6 +171,13 @@ export interface UpdateOptions {
    * @default 'item'
    */
   readonly returning?: Returning;
+  /**
+   * The caller reads only the {@link ItemOutcome} fields of each result (a settle, whose item
+   * the Tracker rebuilds from the lease): a store may return just those (the other fields are
+   * then unspecified). A store that ignores this returns what `returning` asks for.
+   * @default false
+   */
+  readonly outcomeOnly?: boolean;
 }
 
 /** Options of {@link Store.updateEach}. */
@@ -182,7 +189,7 @@ export interface UpdateEachOptions {
   readonly returning?: Returning;
   /**
    * The caller reads only the {@link ItemOutcome} fields of each result (`ref`, `status`,
-   * `fence`, `deadline`): a batch settle. A store may then return just those (the other fields
+   * `fence`, `deadline`, `updatedAt`): a batch settle. A store may then return just those (the other fields
    * of the returned objects are unspecified), which is less to send and decode. A store that
    * ignores this returns what `returning` asks for.
    * @default false
@@ -191,7 +198,7 @@ export interface UpdateEachOptions {
 }
 
 /** The fields of an update's result that a store fills when asked for `outcomeOnly`. */
-export type ItemOutcome = Pick<ItemState, 'ref' | 'status' | 'fence' | 'deadline'>;
+export type ItemOutcome = Pick<ItemState, 'ref' | 'status' | 'fence' | 'deadline' | 'updatedAt'>;
 
 /** Options of {@link Store.find}. */
 export interface FindOptions {

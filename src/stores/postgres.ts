@@ -130,7 +130,7 @@ const TYPES = { id: 'bigserial PRIMARY KEY', text: 'text', json: 'jsonb', int: '
 // first makes the division exact, so a time on a millisecond never reads back a hair before it
 const asMs = (c: string) => `round(date_part('epoch', t.${c}) * 1000000) / 1000 AS ${c}`;
 /** The columns of an `outcomeOnly` settle (see {@link ItemOutcome}). */
-const OUTCOME_COLUMNS = `t.id, t.status, t.fence, ${asMs('deadline')}`;
+const OUTCOME_COLUMNS = `t.id, t.status, t.fence, ${asMs('deadline')}, ${asMs('updated_at')}`;
 
 /**
  * A store in one PostgreSQL table through `pg`. Every operation is one statement: claim-next
@@ -218,9 +218,12 @@ export class PostgresStore implements Store {
 
   async update(cond: Condition, change: Change, options: UpdateOptions = {}): Promise<StoredItem[]> {
     const keys = this.#ready('update');
-    const { text, values } = updateStatement(this.#table, `${this.#table} AS t`, cond, change, options, keys, dialect, this.#returning[options.returning ?? 'item']);
+    // a settle reads only the outcome: a third of the columns to send, describe and decode
+    const outcome = options.outcomeOnly === true;
+    const columns = outcome ? OUTCOME_COLUMNS : this.#returning[options.returning ?? 'item'];
+    const { text, values } = updateStatement(this.#table, `${this.#table} AS t`, cond, change, options, keys, dialect, columns);
     const rows = await this.#run(this.#tells(cond, change) ? this.#notifying(text, values) : text, values);
-    return rows.map((row) => toItem(row, keys, dialect));
+    return rows.map((row) => (outcome ? toOutcome(row, dialect) : toItem(row, keys, dialect)));
   }
 
   async updateEach(updates: readonly GuardedUpdate[], options: UpdateEachOptions = {}): Promise<Array<StoredItem | null>> {
@@ -234,7 +237,7 @@ export class PostgresStore implements Store {
       if (group) group.push(i);
       else groups.set(shape, [i]);
     });
-    // a batch settle reads only the outcome (status, fence, deadline): a quarter of the columns
+    // a batch settle reads only the outcome (status, fence, times): a third of the columns
     const outcome = options.outcomeOnly === true;
     const columns = outcome ? OUTCOME_COLUMNS : this.#returning[options.returning ?? 'item'];
     for (const indexes of groups.values()) {

@@ -7,7 +7,7 @@ import type { Item } from '../codec.js';
 import { ConfigError, LeaseLostError } from '../errors.js';
 import { abortLease, type LeaseState } from '../lease.js';
 import type { BatchResult } from '../results.js';
-import { guardCondition, type Change, type ItemOutcome, type LeaseGuard, type StoredItem } from '../store.js';
+import { guardCondition, type Change, type ItemOutcome, type LeaseGuard } from '../store.js';
 import { completionChange, errorMessage, failureChange, releaseChange, willRetry } from '../transitions.js';
 import { requireNumber } from '../validate.js';
 import type { AnyLease, Core } from './core.js';
@@ -34,11 +34,12 @@ function guard(core: Core, lease: AnyLease, state: LeaseState): LeaseGuard {
 }
 
 /**
- * The item after a settle: state from the store; key and data from the lease (decoded once, at
- * the claim) or from what was written.
+ * The item after a settle, rebuilt from the lease's item and the change with the outcome the
+ * store reported: nothing is read back or decoded again (key and data were decoded once, at
+ * the claim; new data was checked when written).
  */
-function settledItem(core: Core, operation: string, p: Prepared, stored: StoredItem): Item {
-  return core.codec.item(operation, stored, { key: { value: p.lease.key }, data: p.data ?? { value: p.lease.item.data } });
+function settledItem(core: Core, operation: string, p: Prepared, stored: ItemOutcome): Item {
+  return core.codec.settled(operation, p.lease.item, p.change, stored, p.data ? p.data.value : p.lease.item.data);
 }
 
 async function lost(core: Core, operation: string, lease: AnyLease, state: LeaseState): Promise<LeaseLostError> {
@@ -67,9 +68,9 @@ function markSettled(state: LeaseState, by: NonNullable<LeaseState['settledBy']>
 }
 
 /** Runs one guarded update; a lease no longer held throws LeaseLostError and changes nothing. */
-async function guarded(core: Core, operation: string, p: Prepared): Promise<StoredItem> {
+async function guarded(core: Core, operation: string, p: Prepared): Promise<ItemOutcome> {
   const [stored] = await core.call(operation, p.lease.key, () =>
-    core.store.update(guardCondition(guard(core, p.lease, p.state)), p.change, { limit: 1, returning: 'state' }),
+    core.store.update(guardCondition(guard(core, p.lease, p.state)), p.change, { limit: 1, returning: 'state', outcomeOnly: true }),
   );
   if (!stored) throw await lost(core, operation, p.lease, p.state);
   p.done(stored);

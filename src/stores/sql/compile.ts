@@ -123,11 +123,12 @@ export function toItem(row: Record<string, unknown>, keys: readonly KeyColumn[],
 }
 
 /**
- * Maps a row of an `outcomeOnly` update (`id`, `status`, `fence`, `deadline`) to a result whose
- * other fields are unspecified (see `UpdateEachOptions.outcomeOnly`).
+ * Maps a row of an `outcomeOnly` update (`id`, `status`, `fence`, `deadline`, `updated_at`) to a
+ * result whose other fields are unspecified (see `UpdateOptions.outcomeOnly`).
  */
 export function toOutcome(row: Record<string, unknown>, d: Dialect): StoredItem {
-  return { ref: row.id, status: row.status as string, fence: Number(row.fence), deadline: d.time(row.deadline)! } as ItemOutcome as StoredItem;
+  const outcome: ItemOutcome = { ref: row.id, status: row.status as string, fence: Number(row.fence), deadline: d.time(row.deadline)!, updatedAt: d.time(row.updated_at)! };
+  return outcome as StoredItem;
 }
 
 /**
