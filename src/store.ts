@@ -351,7 +351,8 @@ export interface Store {
    *
    * @param cond - which items (all parts must hold)
    * @param change - what to do to each
-   * @param options - `limit`, `ordered` (claim-next: earliest deadline first), `returning`
+   * @param options - `limit`, `ordered` (claim-next: earliest deadline first), `returning`,
+   *   `outcomeOnly` (may return only the {@link ItemOutcome} fields)
    *
    * @example
    * ```ts
