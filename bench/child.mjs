@@ -9,6 +9,9 @@ const pool = new pg.Pool({ connectionString: url, max: Number(workers) });
 const counter = { calls: 0 };
 const tracker = benchTracker(countingStore(new PostgresStore({ pool, table }), counter));
 await tracker.init();
+// timed from here, not from the parent's spawn: starting Node is not part of the drain
+const started = performance.now();
 const done = await drainLeasehold(tracker, { workers: Number(workers), batch: Number(batch), deadline: Number(deadline) });
+const seconds = (performance.now() - started) / 1000;
 await pool.end();
-process.stdout.write(`${JSON.stringify({ done, calls: counter.calls })}\n`);
+process.stdout.write(`${JSON.stringify({ done, calls: counter.calls, seconds })}\n`);

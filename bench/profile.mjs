@@ -1,40 +1,47 @@
-// Where does a drain spend its time? `node bench/profile.mjs [batch=1] [floor|leasehold]`
-// prints items/s and this process's CPU per item for the raw-SQL floor and leasehold on one
-// embedded PostgreSQL. Add `node --cpu-prof` to see the hot functions.
+// Where does a drain spend its time? `node bench/profile.mjs [batch=1] [floor|leasehold] [workers=8] [--durable]`
+// prints items/s, this process's CPU per item and the PostgreSQL server's CPU per item for the
+// raw-SQL floor and leasehold on one embedded PostgreSQL, alternating (floor, leasehold, floor,
+// leasehold, ...) so that a noisy machine moves both alike. Add `node --cpu-prof` to see the hot
+// functions of this process.
 import pg from 'pg';
 import { PostgresStore } from '../dist/stores/postgres.js';
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs';
 import { drainFloor, seedFloor } from './floor.mjs';
 import { benchTracker, drainLeasehold, seedLeaseholdPg } from './leasehold.mjs';
+import { serverCpuMs } from './lib.mjs';
 
-const batch = Number(process.argv[2] ?? 1);
-const only = process.argv[3];
-const items = 20_000;
-const server = await startEmbeddedPostgres();
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const batch = Number(positional[0] ?? 1);
+const only = positional[1] && positional[1] !== 'both' ? positional[1] : undefined;
+const workers = Number(positional[2] ?? 8);
+const durable = process.argv.includes('--durable');
+const rounds = 2;
+const items = batch > 1 ? 20_000 : 8_000;
+const server = await startEmbeddedPostgres({ durable });
 const admin = new pg.Pool({ connectionString: server.url, max: 2 });
-const pool = new pg.Pool({ connectionString: server.url, max: 8 });
+const pool = new pg.Pool({ connectionString: server.url, max: workers });
 for (const p of [admin, pool]) p.on('error', () => {});
+const tracker = benchTracker(new PostgresStore({ pool, table: 'profile' }));
 const workloads = [
-  ['floor', () => seedFloor(admin, items), () => drainFloor(pool, { workers: 8, batch, deadline: Date.now() + 30_000 })],
-  [
-    'leasehold',
-    async () => {
-      const tracker = benchTracker(new PostgresStore({ pool, table: 'profile' }));
-      await seedLeaseholdPg(admin, tracker, 'profile', items);
-      return tracker;
-    },
-    (tracker) => drainLeasehold(tracker, { workers: 8, batch, deadline: Date.now() + 30_000 }),
-  ],
+  ['floor', () => seedFloor(admin, items), () => drainFloor(pool, { workers, batch, deadline: Date.now() + 30_000 })],
+  ['leasehold', () => seedLeaseholdPg(admin, tracker, 'profile', items), () => drainLeasehold(tracker, { workers, batch, deadline: Date.now() + 30_000 })],
 ];
-for (const [name, setup, drain] of workloads) {
-  if (only && name !== only) continue;
-  const context = await setup();
-  const cpu = process.cpuUsage();
-  const started = performance.now();
-  const done = await drain(context);
-  const ms = performance.now() - started;
-  const used = process.cpuUsage(cpu);
-  console.log(`${name.padEnd(10)} batch ${batch}: ${Math.round((done / ms) * 1000)} items/s, ${((used.user + used.system) / done).toFixed(1)} µs of this process's CPU per item`);
+console.log(`batch ${batch}, W=${workers}, ${items} items, ${durable ? 'durable (fsync on)' : 'fsync off'}`);
+for (let round = 0; round < rounds; round++) {
+  for (const [name, setup, drain] of workloads) {
+    if (only && name !== only) continue;
+    await setup();
+    const cpu = process.cpuUsage();
+    const serverBefore = serverCpuMs(server.dataDir);
+    const started = performance.now();
+    const done = await drain();
+    const ms = performance.now() - started;
+    const used = process.cpuUsage(cpu);
+    const serverMs = serverCpuMs(server.dataDir) - serverBefore;
+    console.log(
+      `${name.padEnd(10)} ${String(Math.round((done / ms) * 1000)).padStart(6)} items/s, CPU per item: client ${((used.user + used.system) / done).toFixed(1).padStart(5)} µs, server ${((serverMs * 1000) / done).toFixed(1).padStart(5)} µs`,
+    );
+  }
 }
 await pool.end();
 await admin.end();

@@ -26,7 +26,9 @@ const { values: args } = parseArgs({
   options: {
     items: { type: 'string', default: '20000' },
     runs: { type: 'string', default: '3' },
-    'max-seconds': { type: 'string', default: '10' },
+    // per-item drains finish a few thousand items in this time: plenty for a rate, and 3 runs
+    // of every workload, interleaved, fit the whole bench in a few minutes on 2 cores
+    'max-seconds': { type: 'string', default: '3' },
     'chart-only': { type: 'boolean', default: false },
     smoke: { type: 'boolean', default: false },
     out: { type: 'string', default: join(here, 'results', 'latest.json') },
@@ -36,7 +38,7 @@ const { values: args } = parseArgs({
 const smoke = args.smoke;
 const ITEMS = smoke ? 300 : Number(args.items);
 const RUNS = smoke ? 1 : Number(args.runs);
-const MAX_SECONDS = smoke ? 10 : Number(args['max-seconds']);
+const MAX_SECONDS = smoke ? 2 : Number(args['max-seconds']);
 const BATCH = 50;
 const log = (line) => console.log(line);
 
@@ -47,77 +49,118 @@ export async function main() {
   const admin = new pg.Pool({ connectionString: url, max: 2 });
   admin.on('error', () => {});
   const results = [];
+  const pools = [];
+  const poolOf = (max, at = url) => {
+    const p = new pg.Pool({ connectionString: at, max });
+    p.on('error', () => {});
+    pools.push(p);
+    return p;
+  };
+  let durable;
   try {
     /**
-     * Runs one workload RUNS times; `setup` seeds, `drain(deadline, latencies)` returns items done
-     * (and optionally its own seconds). Round trips are counted at the client (`counter.calls`)
-     * where we drive the queries; for pg-boss and graphile-worker, whose connections are closed
-     * when they return (which flushes their statistics), from the server's commit counter.
+     * One run of a workload: `setup` seeds, `drain(deadline, latencies)` returns items done (and
+     * optionally its own seconds). Round trips are counted at the client (`counter.calls`) where
+     * we drive the queries; for pg-boss and graphile-worker, whose connections are closed when
+     * they return (which flushes their statistics), from the server's commit counter.
      */
     const counter = { calls: 0 };
-    const measure = async (name, meta, setup, drain) => {
-      const runs = [];
-      for (let r = 0; r < RUNS; r++) {
-        await setup();
-        counter.calls = 0;
-        const before = await commits(admin);
-        const latencies = [];
-        const peak = rssSampler();
-        const t0 = performance.now();
-        const out = await drain(Date.now() + MAX_SECONDS * 1000, latencies);
-        const seconds = out.seconds ?? (performance.now() - t0) / 1000;
-        const done = out.done ?? out;
-        let calls = counter.calls;
-        if (meta.serverCount) {
-          await sleep(300);
-          calls = (await commits(admin)) - before;
-        }
-        const statements = calls / Math.max(1, done);
-        runs.push({ done, seconds, itemsPerSec: done / seconds, statementsPerItem: statements, p50: percentile(latencies, 50), p99: percentile(latencies, 99), rssMiB: peak() });
+    const runOnce = async (w, db = admin) => {
+      await w.setup();
+      counter.calls = 0;
+      const before = await commits(db);
+      const latencies = [];
+      const peak = rssSampler();
+      const t0 = performance.now();
+      const out = await w.drain(Date.now() + (w.seconds ?? MAX_SECONDS) * 1000, latencies);
+      const seconds = out.seconds ?? (performance.now() - t0) / 1000;
+      const done = out.done ?? out;
+      let calls = counter.calls;
+      if (w.meta.serverCount) {
+        await sleep(300);
+        calls = (await commits(db)) - before;
       }
+      return { done, seconds, itemsPerSec: done / seconds, statementsPerItem: calls / Math.max(1, done), p50: percentile(latencies, 50), p99: percentile(latencies, 99), rssMiB: peak() };
+    };
+    const summarize = (w, runs) => {
       const rates = runs.map((x) => x.itemsPerSec);
-      const row = { name, ...meta, median: median(rates), min: Math.min(...rates), max: Math.max(...rates), statementsPerItem: median(runs.map((x) => x.statementsPerItem)), p50: median(runs.map((x) => x.p50)), p99: median(runs.map((x) => x.p99)), rssMiB: Math.max(...runs.map((x) => x.rssMiB)), runs };
+      const row = { name: w.name, ...w.meta, median: median(rates), min: Math.min(...rates), max: Math.max(...rates), statementsPerItem: median(runs.map((x) => x.statementsPerItem)), p50: median(runs.map((x) => x.p50)), p99: median(runs.map((x) => x.p99)), rssMiB: Math.max(...runs.map((x) => x.rssMiB)), runs };
       results.push(row);
-      log(`${name.padEnd(44)} ${fmt(row.median).padStart(9)} items/s  (${fmt(row.min)}–${fmt(row.max)})  ${row.statementsPerItem.toFixed(2)} stmt/item`);
+      log(`${w.name.padEnd(52)} ${fmt(row.median).padStart(9)} items/s  (${fmt(row.min)}–${fmt(row.max)})  ${row.statementsPerItem.toFixed(2)} stmt/item`);
       return row;
     };
-    const pools = [];
-    const poolOf = (max) => {
-      const p = new pg.Pool({ connectionString: url, max });
-      p.on('error', () => {});
-      pools.push(p);
-      return p;
+    /**
+     * Runs workloads `runs` times each, interleaved (A B A B ...), so that load from elsewhere on
+     * a shared machine falls on every side of a comparison alike.
+     */
+    const compare = async (workloads, runs = RUNS, db = admin) => {
+      const all = workloads.map(() => []);
+      for (let r = 0; r < runs; r++) for (const [i, w] of workloads.entries()) all[i].push(await runOnce(w, db));
+      return workloads.map((w, i) => summarize(w, all[i]));
     };
 
-    log(`leasehold bench: ${ITEMS} items, median of ${RUNS} run(s), at most ${MAX_SECONDS} s each, no-op handler, PostgreSQL ${(await admin.query('SHOW server_version')).rows[0].server_version}`);
-    for (const w of smoke ? [8] : [1, 8, 32]) {
-      const pool = poolOf(w);
-      const counted = countingPool(pool, counter);
-      await measure(`raw SQL floor, per item, W=${w}`, { library: 'floor', mode: 'per-item', workers: w }, () => seedFloor(admin, ITEMS), (deadline, latencies) => drainFloor(counted, { workers: w, deadline, latencies }));
+    /** The raw-SQL floor and leasehold on one server, per item (batch 1) or batched, W workers. */
+    const floorAndLeasehold = (at, db, { workers, batch = 1, suffix = '', extra = {} }) => {
+      const pool = poolOf(workers, at);
       const tracker = benchTracker(countingStore(new PostgresStore({ pool, table: 'bench_leasehold' }), counter));
-      await measure(`leasehold postgres, per item, W=${w}`, { library: 'leasehold', mode: 'per-item', workers: w }, () => seedLeaseholdPg(admin, tracker, 'bench_leasehold', ITEMS), (deadline, latencies) => drainLeasehold(tracker, { workers: w, deadline, latencies }));
+      const mode = batch === 1 ? 'per-item' : 'batch';
+      const shape = batch === 1 ? `per item, W=${workers}` : `batches of ${batch}, W=${workers}`;
+      return [
+        { name: `raw SQL floor, ${shape}${suffix}`, meta: { library: 'floor', mode, workers, ...extra }, setup: () => seedFloor(db, ITEMS), drain: (deadline, latencies) => drainFloor(countingPool(pool, counter), { workers, batch, deadline, latencies }) },
+        { name: `leasehold postgres, ${shape}${suffix}`, meta: { library: 'leasehold', mode, workers, ...extra }, setup: () => seedLeaseholdPg(db, tracker, 'bench_leasehold', ITEMS), drain: (deadline, latencies) => drainLeasehold(tracker, { workers, batch, deadline, latencies }), tracker },
+      ];
+    };
+
+    log(`leasehold bench: ${ITEMS} items, median of ${RUNS} interleaved run(s), at most ${MAX_SECONDS} s each, no-op handler, PostgreSQL ${(await admin.query('SHOW server_version')).rows[0].server_version}`);
+    for (const workers of smoke ? [8, 32] : [1, 8, 32]) await compare(floorAndLeasehold(url, admin, { workers }));
+    const batched = floorAndLeasehold(url, admin, { workers: 8, batch: BATCH });
+    await compare(batched);
+    if (!smoke) {
+      const run = promisify(execFile);
+      const tracker = batched[1].tracker;
+      await compare([
+        {
+          name: 'leasehold postgres, per item, 4 processes x W=2',
+          meta: { library: 'leasehold', mode: 'processes', workers: 8 },
+          // starting four Node processes takes a second or two of the deadline on a loaded machine
+          seconds: MAX_SECONDS + 3,
+          setup: () => seedLeaseholdPg(admin, tracker, 'bench_leasehold', ITEMS),
+          drain: async (deadline) => {
+            const outs = await Promise.all([0, 1, 2, 3].map(() => run(process.execPath, [join(here, 'child.mjs'), url, 'bench_leasehold', '2', '1', String(deadline)])));
+            const reports = outs.map((o) => JSON.parse(o.stdout.trim()));
+            counter.calls += reports.reduce((a, r) => a + r.calls, 0);
+            return { done: reports.reduce((a, r) => a + r.done, 0), seconds: Math.max(...reports.map((r) => r.seconds)) };
+          },
+        },
+      ]);
     }
-    {
-      const pool = poolOf(8);
-      await measure(`raw SQL floor, batches of ${BATCH}, W=8`, { library: 'floor', mode: 'batch', workers: 8 }, () => seedFloor(admin, ITEMS), (deadline, latencies) => drainFloor(countingPool(pool, counter), { workers: 8, batch: BATCH, deadline, latencies }));
-      const tracker = benchTracker(countingStore(new PostgresStore({ pool, table: 'bench_leasehold' }), counter));
-      await measure(`leasehold postgres, batches of ${BATCH}, W=8`, { library: 'leasehold', mode: 'batch', workers: 8 }, () => seedLeaseholdPg(admin, tracker, 'bench_leasehold', ITEMS), (deadline, latencies) => drainLeasehold(tracker, { workers: 8, batch: BATCH, deadline, latencies }));
-      if (!smoke) {
-        const run = promisify(execFile);
-        await measure('leasehold postgres, per item, 4 processes x W=2', { library: 'leasehold', mode: 'processes', workers: 8 }, () => seedLeaseholdPg(admin, tracker, 'bench_leasehold', ITEMS), async (deadline) => {
-          const outs = await Promise.all([0, 1, 2, 3].map(() => run(process.execPath, [join(here, 'child.mjs'), url, 'bench_leasehold', '2', '1', String(deadline)])));
-          const reports = outs.map((o) => JSON.parse(o.stdout.trim()));
-          counter.calls += reports.reduce((a, r) => a + r.calls, 0);
-          return reports.reduce((a, r) => a + r.done, 0);
-        });
-      }
-    }
+    // the peers: their rates are steady (pg-boss fetch 1 is bound by its polling interval), and
+    // their ratios to leasehold are far from their targets, so fewer runs do
     const noSetup = async () => {};
+    const PEER_RUNS = smoke ? 1 : 2;
     for (const batch of [1, 200]) {
-      await measure(`pg-boss 10, fetch ${batch}, W=8`, { library: 'pg-boss', mode: batch === 1 ? 'per-item' : 'batch', workers: 8, batch, serverCount: true }, noSetup, (deadline) => drainPgBoss(url, admin, { items: ITEMS, workers: 8, batch, deadline }));
+      // fetch 1 finishes a few dozen jobs in the time: no need to insert thousands first
+      const items = batch === 1 ? Math.min(ITEMS, 1_000) : ITEMS;
+      await compare([{ name: `pg-boss 10, fetch ${batch}, W=8`, meta: { library: 'pg-boss', mode: batch === 1 ? 'per-item' : 'batch', workers: 8, batch, serverCount: true }, setup: noSetup, drain: (deadline) => drainPgBoss(url, admin, { items, workers: 8, batch, deadline }) }], PEER_RUNS);
     }
-    for (const localQueue of [0, 500]) {
-      await measure(`graphile-worker 0.17, ${localQueue ? `local queue ${localQueue}` : 'no local queue'}, W=8`, { library: 'graphile-worker', mode: localQueue ? 'batch' : 'per-item', workers: 8, localQueue, serverCount: true }, noSetup, (deadline) => drainGraphile(url, admin, { items: ITEMS, workers: 8, localQueue, deadline }));
+    await compare(
+      [0, 500].map((localQueue) => ({ name: `graphile-worker 0.17, ${localQueue ? `local queue ${localQueue}` : 'no local queue'}, W=8`, meta: { library: 'graphile-worker', mode: localQueue ? 'batch' : 'per-item', workers: 8, localQueue, serverCount: true }, setup: noSetup, drain: (deadline) => drainGraphile(url, admin, { items: ITEMS, workers: 8, localQueue, deadline }) })),
+      PEER_RUNS,
+    );
+
+    // durable: the same comparisons on a second server with PostgreSQL's default durability
+    // (fsync and synchronous_commit on), as users run it: every commit waits for the disk
+    durable = await startEmbeddedPostgres({ durable: true });
+    {
+      const first = pools.length;
+      const durableAdmin = poolOf(2, durable.url);
+      const setting = async (name) => (await durableAdmin.query(`SHOW ${name}`)).rows[0][name];
+      log(`durable server: fsync ${await setting('fsync')}, synchronous_commit ${await setting('synchronous_commit')}, full_page_writes ${await setting('full_page_writes')}`);
+      const extra = { durable: true };
+      for (const workers of [8, 32]) await compare(floorAndLeasehold(durable.url, durableAdmin, { workers, suffix: ', durable', extra }), RUNS, durableAdmin);
+      await compare(floorAndLeasehold(durable.url, durableAdmin, { workers: 8, batch: BATCH, suffix: ', durable', extra }), RUNS, durableAdmin);
+      await Promise.all(pools.splice(first).map((p) => p.end()));
+      await durable.stop();
     }
 
     // pickup latency: one item at a time, consumer in another process
@@ -144,7 +187,7 @@ export async function main() {
           tracker = benchTracker(countingStore(make(), counter));
           for (let n = 0; n < ITEMS; n += 500) await Promise.all(Array.from({ length: Math.min(500, ITEMS - n) }, (_, i) => tracker.track({ n: n + i })));
         };
-        await measure(`leasehold ${store}, ${batch === 1 ? 'per item' : `batches of ${batch}`}, W=8`, { library: 'leasehold', store, mode: batch === 1 ? 'per-item' : 'batch', workers: 8 }, seed, (deadline, latencies) => drainLeasehold(tracker, { workers: 8, batch, deadline, latencies }));
+        await compare([{ name: `leasehold ${store}, ${batch === 1 ? 'per item' : `batches of ${batch}`}, W=8`, meta: { library: 'leasehold', store, mode: batch === 1 ? 'per-item' : 'batch', workers: 8 }, setup: seed, drain: (deadline, latencies) => drainLeasehold(tracker, { workers: 8, batch, deadline, latencies }) }]);
       }
     }
 
@@ -162,24 +205,38 @@ export async function main() {
 
     const pick = (pred) => results.find(pred)?.median ?? Number.NaN;
     const isPg = (r) => !r.store;
-    const leaseholdW8 = pick((r) => r.library === 'leasehold' && isPg(r) && r.mode === 'per-item' && r.workers === 8);
-    const leaseholdBatch = pick((r) => r.library === 'leasehold' && isPg(r) && r.mode === 'batch');
+    /** leasehold over the floor on one server, per item at W workers or batched. */
+    const overFloor = (mode, workers, isDurable) => {
+      const of = (library) => pick((r) => r.library === library && isPg(r) && r.mode === mode && r.workers === workers && !r.durable === !isDurable);
+      return of('leasehold') / of('floor');
+    };
+    const leaseholdW8 = pick((r) => r.library === 'leasehold' && isPg(r) && !r.durable && r.mode === 'per-item' && r.workers === 8);
+    const leaseholdBatch = pick((r) => r.library === 'leasehold' && isPg(r) && !r.durable && r.mode === 'batch');
     const graphileBest = Math.max(...results.filter((r) => r.library === 'graphile-worker').map((r) => r.median));
     const ratios = {
-      leasehold_vs_floor_w8: leaseholdW8 / pick((r) => r.library === 'floor' && r.mode === 'per-item' && r.workers === 8),
+      leasehold_vs_floor_w8: overFloor('per-item', 8, false),
+      leasehold_vs_floor_w32: overFloor('per-item', 32, false),
       leasehold_vs_pgboss_w8: leaseholdW8 / pick((r) => r.library === 'pg-boss' && r.batch === 1),
       leasehold_batch_vs_graphile_w8: leaseholdBatch / graphileBest,
-      leasehold_batch_vs_floor_batch_w8: leaseholdBatch / pick((r) => r.library === 'floor' && r.mode === 'batch'),
+      leasehold_batch_vs_floor_batch_w8: overFloor('batch', 8, false),
       graphile_pickup_p50_over_leasehold: pickup.variants['graphile-worker'].p50 / pickup.variants.leasehold.p50,
       graphile_pickup_p99_over_leasehold: pickup.variants['graphile-worker'].p99 / pickup.variants.leasehold.p99,
+      leasehold_vs_floor_w8_durable: overFloor('per-item', 8, true),
+      leasehold_vs_floor_w32_durable: overFloor('per-item', 32, true),
+      leasehold_batch_vs_floor_batch_w8_durable: overFloor('batch', 8, true),
     };
     const targets = {
-      leasehold_vs_floor_w8: 0.7,
+      leasehold_vs_floor_w8: 0.8,
+      leasehold_vs_floor_w32: 0.7,
       leasehold_vs_pgboss_w8: 10,
       leasehold_batch_vs_graphile_w8: 1.0,
       leasehold_batch_vs_floor_batch_w8: 0.7,
       graphile_pickup_p50_over_leasehold: 1.0,
       graphile_pickup_p99_over_leasehold: 1.0,
+      // the same targets as without durability
+      leasehold_vs_floor_w8_durable: 0.8,
+      leasehold_vs_floor_w32_durable: 0.7,
+      leasehold_batch_vs_floor_batch_w8_durable: 0.7,
     };
     log('\nratios (same run):');
     for (const [k, v] of Object.entries(ratios)) log(`  ${k.padEnd(38)} ${v.toFixed(2).padStart(7)}   target >= ${targets[k]}  ${v >= targets[k] ? 'met' : 'MISSED'}`);
@@ -190,7 +247,7 @@ export async function main() {
       smoke,
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, platform: `${process.platform}-${process.arch}` },
       versions: { leasehold: JSON.parse(readFileSync(join(here, '..', 'package.json'), 'utf8')).version, pg: pkg('pg'), 'pg-boss': pkg('pg-boss'), 'graphile-worker': pkg('graphile-worker'), 'better-sqlite3': pkg('better-sqlite3'), postgres: (await admin.query('SHOW server_version')).rows[0].server_version },
-      method: { items: ITEMS, runs: RUNS, maxSeconds: MAX_SECONDS, batch: BATCH, handler: 'no-op', pickup: 'items tracked one at a time (graphile-worker: addJob), gapMs apart, each consumed by one idle worker (concurrency 1, default options) in a process of its own; latency from the track call to the start of the handler, in interleaved rounds', roundTripsPerItem: 'client-side count of statements (floor) or store calls (leasehold) per item; pg-boss and graphile-worker: pg_stat_database.xact_commit delta per item, read after their connections closed' },
+      method: { items: ITEMS, runs: RUNS, peerRuns: smoke ? 1 : 2, maxSeconds: MAX_SECONDS, batch: BATCH, handler: 'no-op', interleaved: 'the runs of the workloads compared (floor and leasehold at one W, the peers among themselves) alternate: A B A B ...', durable: 'rows marked durable and *_durable ratios: a second embedded PostgreSQL with the default fsync=on, synchronous_commit=on, full_page_writes=on; all other rows: fsync, synchronous_commit and full_page_writes off', pickup: 'items tracked one at a time (graphile-worker: addJob), gapMs apart, each consumed by one idle worker (concurrency 1, default options) in a process of its own; latency from the track call to the start of the handler, in interleaved rounds', roundTripsPerItem: 'client-side count of statements (floor) or store calls (leasehold) per item; pg-boss and graphile-worker: pg_stat_database.xact_commit delta per item, read after their connections closed' },
       results: results.map(({ runs, ...r }) => r),
       scale,
       contention: contended,
@@ -207,6 +264,7 @@ export async function main() {
   } finally {
     await admin.end();
     await server.stop();
+    await durable?.stop();
   }
 }
 

@@ -73,8 +73,11 @@ async function loadEmbeddedPostgres() {
 }
 
 /**
- * @param {{ log?: (line: string) => void }} [options]
- * @returns {Promise<{ url: string, port: number, stop: () => Promise<void>, restart: () => Promise<void> }>}
+ * Tests and the bench trade durability for speed (fsync, synchronous_commit and
+ * full_page_writes off); `durable: true` keeps PostgreSQL's defaults, as users run it, so that
+ * the bench can also report what a commit costs when it waits for the disk.
+ * @param {{ log?: (line: string) => void, durable?: boolean }} [options]
+ * @returns {Promise<{ url: string, port: number, dataDir: string, durable: boolean, stop: () => Promise<void>, restart: () => Promise<void> }>}
  */
 export async function startEmbeddedPostgres(options = {}) {
   hydrateSymlinks();
@@ -91,7 +94,7 @@ export async function startEmbeddedPostgres(options = {}) {
     password,
     persistent: true,
     createPostgresUser: userInfo().uid === 0,
-    postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300'],
+    postgresFlags: [...(options.durable ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']), '-c', 'max_connections=300'],
     onLog: (line) => options.log?.(String(line)),
     onError: (error) => options.log?.(String(error)),
   });
@@ -101,6 +104,8 @@ export async function startEmbeddedPostgres(options = {}) {
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     port,
+    dataDir: join(root, 'data'),
+    durable: options.durable === true,
     async restart() {
       await pg.stop();
       await pg.start();

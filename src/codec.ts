@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { Definition } from './definition.js';
 import { ValidationError, type ValidationIssue } from './errors.js';
-import type { ItemState, KeyValues, StoredItem } from './store.js';
+import type { Change, ItemOutcome, ItemState, KeyValues, StoredItem } from './store.js';
 
 /** An item as the Tracker returns it: typed key, status and data, with both time views. */
 export interface Item<S extends string = string, K = unknown, D = unknown> {
@@ -216,11 +216,47 @@ export class Codec {
   }
 
   /**
-   * Builds an item from stored state, validating key and status; `data` is the decoded data
-   * (read from `stored.data` when not given).
+   * The item after a settle its lease guarded, without reading it back: what the lease's item
+   * was, changed by `change`, with the status, fence and times the store reported. Sound
+   * because while the lease holds (the guard matched its fence) nothing else wrote the item but
+   * renews, which move only the deadline.
    */
-  item(operation: string, stored: StoredItem, options: { data?: { value: unknown }; undeclared?: boolean } = {}): Item {
-    const key = this.storedKey(operation, stored);
+  settled(operation: string, before: Item, change: Change, stored: ItemOutcome, data: unknown): Item {
+    if (!this.#declared.has(stored.status)) {
+      throw new ValidationError({ operation, key: before.key, what: 'stored status', issues: [{ path: ['status'], message: `\`${stored.status}\` is not a declared status` }], hint: BAD_ROW });
+    }
+    const now = stored.updatedAt;
+    const a = change.attempts;
+    return {
+      key: before.key,
+      status: stored.status,
+      stage: change.stage ?? before.stage,
+      data,
+      attempts: a === 'reset' ? 0 : a === 'decrement' ? Math.max(before.attempts - 1, 0) : a === 'increment' ? before.attempts + 1 : before.attempts,
+      fence: stored.fence,
+      owner: change.owner === undefined ? before.owner : change.owner,
+      leaseExpiresAt: this.#active.has(stored.status) ? stored.deadline : null,
+      notBefore: this.notBefore(stored),
+      lastError: change.lastError === undefined ? before.lastError : change.lastError,
+      createdAt: before.createdAt,
+      updatedAt: now,
+      claimedAt: a === 'increment' ? now : before.claimedAt,
+      finishedAt: change.finished === true ? now : change.finished === false ? null : before.finishedAt,
+    };
+  }
+
+  /** When an item in this state can be claimed next: its deadline while it waits in a `from` status. */
+  notBefore(stored: { readonly status: string; readonly deadline: Date }): Date | null {
+    return this.#claimable.has(stored.status) ? stored.deadline : null;
+  }
+
+  /**
+   * Builds an item from stored state, validating key and status; `data` is the decoded data
+   * (read from `stored.data` when not given), `key` the decoded key (a settle passes the
+   * lease's: a key never changes, so it is decoded once per claim).
+   */
+  item(operation: string, stored: StoredItem, options: { data?: { value: unknown }; key?: { value: unknown }; undeclared?: boolean } = {}): Item {
+    const key = options.key ? options.key.value : this.storedKey(operation, stored);
     if (!options.undeclared && !this.#declared.has(stored.status)) {
       throw new ValidationError({ operation, key: stored.key, what: 'stored status', issues: [{ path: ['status'], message: `\`${stored.status}\` is not a declared status` }], hint: BAD_ROW });
     }
@@ -234,7 +270,7 @@ export class Codec {
       fence: stored.fence,
       owner: stored.owner,
       leaseExpiresAt: this.#active.has(stored.status) ? stored.deadline : null,
-      notBefore: this.#claimable.has(stored.status) ? stored.deadline : null,
+      notBefore: this.notBefore(stored),
       lastError: stored.lastError,
       createdAt: stored.createdAt,
       updatedAt: stored.updatedAt,

@@ -72,4 +72,6 @@ export type {
   StoredItem,
   StoreStats,
   UpdateOptions,
+  UpdateEachOptions,
+  ItemOutcome,
 } from './store.js';

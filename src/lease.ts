@@ -34,11 +34,13 @@ export function abortLease(state: LeaseState, reason: unknown): void {
   else state.reason ??= reason;
 }
 
-const states = new WeakMap<object, LeaseState>();
+// set by the Lease class: its state is a private field (a WeakMap entry per lease cost the
+// garbage collector more than the rest of a claim)
+let readState: (lease: object) => LeaseState | undefined;
 
-/** @internal Reads a lease's hidden state; throws for objects that are not leases. */
+/** @internal Reads a lease's hidden state; `undefined` for objects that are not leases. */
 export function leaseState(lease: object): LeaseState | undefined {
-  return states.get(lease);
+  return readState(lease);
 }
 
 /**
@@ -62,6 +64,11 @@ export class Lease<Stage extends string = string, K = unknown, D = unknown, S ex
   readonly attempt: number;
   /** The item as it was right after the claim. */
   readonly item: Item<S, K, D>;
+  readonly #state: LeaseState;
+
+  static {
+    readState = (lease) => (#state in lease ? (lease as Lease).#state : undefined);
+  }
 
   /** @internal Created by the Tracker only. */
   constructor(stage: Stage, owner: string, item: Item<S, K, D>, stored: { key: KeyValues; ref: unknown; data: unknown; sentAt: number }) {
@@ -71,7 +78,7 @@ export class Lease<Stage extends string = string, K = unknown, D = unknown, S ex
     this.key = item.key;
     this.fence = item.fence;
     this.attempt = item.attempts;
-    states.set(this, {
+    this.#state = {
       storeKey: stored.key,
       ref: stored.ref,
       storedData: stored.data,
@@ -82,11 +89,7 @@ export class Lease<Stage extends string = string, K = unknown, D = unknown, S ex
       settledBy: undefined,
       controller: undefined,
       reason: undefined,
-    });
-  }
-
-  #state(): LeaseState {
-    return states.get(this)!;
+    };
   }
 
   /**
@@ -98,7 +101,7 @@ export class Lease<Stage extends string = string, K = unknown, D = unknown, S ex
    * ```
    */
   get expiresAt(): Date {
-    return this.#state().expiresAt;
+    return this.#state.expiresAt;
   }
 
   /**
@@ -110,7 +113,7 @@ export class Lease<Stage extends string = string, K = unknown, D = unknown, S ex
    * ```
    */
   get settled(): boolean {
-    return this.#state().settled;
+    return this.#state.settled;
   }
 
   /**
@@ -123,7 +126,7 @@ export class Lease<Stage extends string = string, K = unknown, D = unknown, S ex
    * ```
    */
   get signal(): AbortSignal {
-    const state = this.#state();
+    const state = this.#state;
     if (!state.controller) {
       state.controller = new AbortController();
       if (state.reason !== undefined) state.controller.abort(state.reason);

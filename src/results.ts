@@ -3,14 +3,23 @@ import type { LeaseLostError } from './errors.js';
 /** A partial data value merged over the current data by `complete`. */
 export type DataPatch<D> = D extends Record<string, unknown> ? Partial<D> : D;
 
-/** A lease of a batch that settled. */
-export interface BatchSuccess<L, I> {
+/**
+ * A lease of a batch that settled: where its item is now. Batch results carry only this, not
+ * the whole item, so that settling many items costs little per item; read an item with
+ * `get(lease.key)` where more is needed.
+ */
+export interface BatchSuccess<L, S extends string = string> {
   /** It settled. */
   readonly ok: true;
   /** The lease. */
   readonly lease: L;
-  /** The item as updated. */
-  readonly item: I;
+  /** The item's status now: the done status it completed into, the status a retry waits in, or the failed status. */
+  readonly status: S;
+  /**
+   * When the item can be claimed next (store clock), if its status is one a stage claims from
+   * (a retry after backoff, or a completion into the next stage's `from`); otherwise `null`.
+   */
+  readonly notBefore: Date | null;
 }
 
 /** A lease of a batch that was refused; nothing was changed for it. */
@@ -23,8 +32,8 @@ export interface BatchFailure<L> {
   readonly error: LeaseLostError;
 }
 
-/** Result of one lease in a batch settle: the updated item, or why it was refused. */
-export type BatchResult<L, I> = BatchSuccess<L, I> | BatchFailure<L>;
+/** Result of one lease in a batch settle: where the item is now, or why it was refused. */
+export type BatchResult<L, S extends string = string> = BatchSuccess<L, S> | BatchFailure<L>;
 
 /** Result of {@link Tracker.track}. */
 export interface TrackResult<I> {

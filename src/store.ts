@@ -171,7 +171,34 @@ export interface UpdateOptions {
    * @default 'item'
    */
   readonly returning?: Returning;
+  /**
+   * The caller reads only the {@link ItemOutcome} fields of each result (a settle, whose item
+   * the Tracker rebuilds from the lease): a store may return just those (the other fields are
+   * then unspecified). A store that ignores this returns what `returning` asks for.
+   * @default false
+   */
+  readonly outcomeOnly?: boolean;
 }
+
+/** Options of {@link Store.updateEach}. */
+export interface UpdateEachOptions {
+  /**
+   * `state`: the store may leave `data` out of what it returns.
+   * @default 'item'
+   */
+  readonly returning?: Returning;
+  /**
+   * The caller reads only the {@link ItemOutcome} fields of each result (`ref`, `status`,
+   * `fence`, `deadline`, `updatedAt`): a batch settle. A store may then return just those (the other fields
+   * of the returned objects are unspecified), which is less to send and decode. A store that
+   * ignores this returns what `returning` asks for.
+   * @default false
+   */
+  readonly outcomeOnly?: boolean;
+}
+
+/** The fields of an update's result that a store fills when asked for `outcomeOnly`. */
+export type ItemOutcome = Pick<ItemState, 'ref' | 'status' | 'fence' | 'deadline' | 'updatedAt'>;
 
 /** Options of {@link Store.find}. */
 export interface FindOptions {
@@ -324,7 +351,8 @@ export interface Store {
    *
    * @param cond - which items (all parts must hold)
    * @param change - what to do to each
-   * @param options - `limit`, `ordered` (claim-next: earliest deadline first), `returning`
+   * @param options - `limit`, `ordered` (claim-next: earliest deadline first), `returning`,
+   *   `outcomeOnly` (may return only the {@link ItemOutcome} fields)
    *
    * @example
    * ```ts
@@ -343,14 +371,15 @@ export interface Store {
    * `capabilities.batchSettle`) the Tracker sends one guarded `update` per lease.
    *
    * @param updates - each a lease guard and the change to apply where it holds
-   * @param options - `returning: 'state'` may leave data out
+   * @param options - `returning: 'state'` may leave data out; `outcomeOnly` may return only the
+   *   {@link ItemOutcome} fields
    *
    * @example
    * ```ts
    * const [done] = await store.updateEach!([{ guard: { ref, key, status: 'downloading', fence: 3 }, change: { status: 'downloaded' } }]);
    * ```
    */
-  updateEach?(updates: readonly GuardedUpdate[], options?: { readonly returning?: Returning }): Promise<Array<StoredItem | null>>;
+  updateEach?(updates: readonly GuardedUpdate[], options?: UpdateEachOptions): Promise<Array<StoredItem | null>>;
   /**
    * Items matching `cond` (status may be empty to mean any), in eligible order.
    *

@@ -221,7 +221,9 @@ export class Tracker<
 
   /**
    * Completes many leases in one round trip where the store can. Each is still guarded by
-   * its own fence; a lost lease is reported in its result, never dropped.
+   * its own fence; a lost lease is reported in its result, never dropped. A settled lease's
+   * result says where its item is now (`status`, `notBefore`), not the whole item: read it
+   * with `get(lease.key)` where more is needed.
    *
    * @param leases - leases of one stage
    * @param options - as for `complete`, applied to every lease
@@ -229,12 +231,13 @@ export class Tracker<
    * ```ts
    * const results = await tracker.completeBatch(leases);
    * for (const r of results) if (!r.ok) log.warn(r.error.message);
+   * else log.debug(`${JSON.stringify(r.lease.key)} is ${r.status}`);
    * ```
    */
   async completeBatch<N extends keyof St & string>(
     leases: ReadonlyArray<Lease<N, z.output<K>, z.output<D>, S>>,
     options: { to?: DoneStatus<St[N]>; data?: DataPatch<z.input<D>> } = {},
-  ): Promise<Array<BatchResult<Lease<N, z.output<K>, z.output<D>, S>, Item<S, z.output<K>, z.output<D>>>>> {
+  ): Promise<Array<BatchResult<Lease<N, z.output<K>, z.output<D>, S>, DoneStatus<St[N]>>>> {
     const prepared = leases.map((lease) => settling.prepareComplete(this.#core, 'completeBatch', lease as AnyLease, options));
     return (await settling.settleBatch(this.#core, 'completeBatch', prepared)) as never;
   }
@@ -260,17 +263,20 @@ export class Tracker<
 
   /**
    * Fails many leases in one round trip where the store can. Each is still guarded by its own
-   * fence; a lost lease is reported in its result.
+   * fence; a lost lease is reported in its result. A settled lease's result says where its item
+   * is now: back in the stage's `from` status with `notBefore` its next attempt, or in the
+   * failed status (`notBefore: null`).
    *
    * @param failures - each `{ lease, error, retry? }`
    * @example
    * ```ts
-   * await tracker.failBatch(leases.map((lease) => ({ lease, error: new Error('partner API down') })));
+   * const results = await tracker.failBatch(leases.map((lease) => ({ lease, error: new Error('partner API down') })));
+   * const retrying = results.filter((r) => r.ok && r.notBefore !== null).length;
    * ```
    */
   async failBatch<N extends keyof St & string>(
     failures: ReadonlyArray<{ readonly lease: Lease<N, z.output<K>, z.output<D>, S>; readonly error: unknown; readonly retry?: boolean }>,
-  ): Promise<Array<BatchResult<Lease<N, z.output<K>, z.output<D>, S>, Item<S, z.output<K>, z.output<D>>>>> {
+  ): Promise<Array<BatchResult<Lease<N, z.output<K>, z.output<D>, S>, S>>> {
     const prepared = failures.map(({ lease, error, retry }) =>
       settling.prepareFail(this.#core, 'failBatch', lease as AnyLease, error, retry === undefined ? {} : { retry }),
     );

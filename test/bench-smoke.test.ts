@@ -25,11 +25,16 @@ it('npm run bench, smoke size: every workload runs and the same-run ratios are w
   for (const r of report.results) expect(r.median, r.name).toBeGreaterThan(0);
   for (const key of [
     'leasehold_vs_floor_w8',
+    'leasehold_vs_floor_w32',
     'leasehold_vs_pgboss_w8',
     'leasehold_batch_vs_graphile_w8',
     'leasehold_batch_vs_floor_batch_w8',
     'graphile_pickup_p50_over_leasehold',
     'graphile_pickup_p99_over_leasehold',
+    // the same comparisons on a second server with PostgreSQL's default durability
+    'leasehold_vs_floor_w8_durable',
+    'leasehold_vs_floor_w32_durable',
+    'leasehold_batch_vs_floor_batch_w8_durable',
   ]) {
     expect(Number.isFinite(report.ratios[key]), key).toBe(true);
   }

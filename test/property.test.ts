@@ -116,20 +116,20 @@ describe('property: random interleavings of workers on the memory store keep eve
                   await tracker.renew(lease);
                   mayAct('renew', lease.key, lease.fence);
                 }
-                let item;
                 if (step.batch && step.settle !== 'release') {
                   const [result] = step.settle === 'fail' ? await tracker.failBatch([{ lease, error: new Error('x') }]) : await tracker.completeBatch([lease]);
                   if (!result!.ok) throw result!.error;
-                  item = result!.item;
+                  // a batch result carries where the item went, not the item: it must have left the active status
+                  if (result!.status === lease.item.status) violations.push(`${step.settle} (batch) succeeded but the item is still \`${result!.status}\``);
                 } else {
-                  item =
+                  const item =
                     step.settle === 'fail' ? await tracker.fail(lease, new Error('x'))
                     : step.settle === 'release' ? await tracker.release(lease)
                     : await tracker.complete(lease);
+                  if (item.fence !== lease.fence) violations.push(`${step.settle} succeeded with fence ${lease.fence} but the item holds ${item.fence}`);
                 }
                 mayAct(step.settle, lease.key, lease.fence);
                 record.settled = true;
-                if (item.fence !== lease.fence) violations.push(`${step.settle} succeeded with fence ${lease.fence} but the item holds ${item.fence}`);
               });
             }
           };

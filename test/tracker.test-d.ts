@@ -41,6 +41,19 @@ describe('types carry the state machine', () => {
     await logs.complete(lease, { data: { bytes: 'many' } });
   });
 
+  it('types a batch result by where the item went, not the whole item', async () => {
+    const leases = await logs.claimBatch('process', { owner: 'w', limit: 10 });
+    const [done] = await logs.completeBatch(leases);
+    if (done?.ok) {
+      expectTypeOf(done.status).toEqualTypeOf<'processed' | 'skipped'>();
+      expectTypeOf(done.notBefore).toEqualTypeOf<Date | null>();
+      // @ts-expect-error -- a batch result no longer carries the item
+      void done.item;
+    }
+    const [failed] = await logs.failBatch(leases.map((lease) => ({ lease, error: new Error('x') })));
+    if (failed?.ok) expectTypeOf(failed.status).toEqualTypeOf<Status>();
+  });
+
   it('rejects unknown stages and undeclared statuses at compile time', async () => {
     // @ts-expect-error -- no such stage
     await logs.claim('upload', { owner: 'w' });

@@ -19,9 +19,10 @@ import type {
   StoreSchema,
   StoredItem,
   StoreStats,
+  UpdateEachOptions,
   UpdateOptions,
 } from '../store.js';
-import { columnList, deleteStatement, encodeData, findStatement, insertStatement, schemaStatements, toItem, updateStatement, type KeyColumn } from './sql/compile.js';
+import { columnList, deleteStatement, encodeData, findStatement, insertStatement, schemaStatements, toItem, toOutcome, updateStatement, type KeyColumn } from './sql/compile.js';
 import { keyColumns, quoteIdentifier, type Dialect } from './sql/dialect.js';
 import { channelName, listen, type PgConnectable, type PgListenClient } from './sql/pg-listener.js';
 
@@ -114,6 +115,7 @@ const dialect: Dialect = {
   // condition against the newest row version. ARRAY(...) makes the subselect an InitPlan run
   // once, so the update is primary-key lookups whatever the planner thinks
   pickIds: (table, where, limit) => `id = ANY(ARRAY(SELECT id FROM ${table} WHERE ${where} ORDER BY deadline, id LIMIT ${limit} FOR UPDATE SKIP LOCKED))`,
+  inlineLimit: true,
 };
 
 // the payload of a notification: `<ms until claimable>:<status>`, measured by the server so that
@@ -123,8 +125,12 @@ const NOTIFY_PAYLOAD = `GREATEST(0, ceil(changed.deadline - (extract(epoch from 
 
 const COLUMN_TYPE = { string: 'text', number: 'double precision', boolean: 'boolean', date: 'timestamptz' } as const;
 const TYPES = { id: 'bigserial PRIMARY KEY', text: 'text', json: 'jsonb', int: 'integer', bigint: 'bigint', time: 'timestamptz', key: COLUMN_TYPE } as const;
-// times as epoch milliseconds: parsing a float is far cheaper than parsing timestamptz text
-const asMs = (c: string) => `(extract(epoch from t.${c}) * 1000)::float8 AS ${c}`;
+// times as epoch milliseconds: parsing a float is far cheaper than parsing timestamptz text.
+// date_part is float8 arithmetic (extract is numeric, slower); rounding to whole microseconds
+// first makes the division exact, so a time on a millisecond never reads back a hair before it
+const asMs = (c: string) => `round(date_part('epoch', t.${c}) * 1000000) / 1000 AS ${c}`;
+/** The columns of an `outcomeOnly` settle (see {@link ItemOutcome}). */
+const OUTCOME_COLUMNS = `t.id, t.status, t.fence, ${asMs('deadline')}, ${asMs('updated_at')}`;
 
 /**
  * A store in one PostgreSQL table through `pg`. Every operation is one statement: claim-next
@@ -212,30 +218,31 @@ export class PostgresStore implements Store {
 
   async update(cond: Condition, change: Change, options: UpdateOptions = {}): Promise<StoredItem[]> {
     const keys = this.#ready('update');
-    const { text, values } = updateStatement(this.#table, `${this.#table} AS t`, cond, change, options, keys, dialect, this.#returning[options.returning ?? 'item']);
+    // a settle reads only the outcome: a third of the columns to send, describe and decode
+    const outcome = options.outcomeOnly === true;
+    const columns = outcome ? OUTCOME_COLUMNS : this.#returning[options.returning ?? 'item'];
+    const { text, values } = updateStatement(this.#table, `${this.#table} AS t`, cond, change, options, keys, dialect, columns);
     const rows = await this.#run(this.#tells(cond, change) ? this.#notifying(text, values) : text, values);
-    return rows.map((row) => toItem(row, keys, dialect));
+    return rows.map((row) => (outcome ? toOutcome(row, dialect) : toItem(row, keys, dialect)));
   }
 
-  async updateEach(updates: readonly GuardedUpdate[], options: { returning?: Returning } = {}): Promise<Array<StoredItem | null>> {
+  async updateEach(updates: readonly GuardedUpdate[], options: UpdateEachOptions = {}): Promise<Array<StoredItem | null>> {
     const keys = this.#ready('updateEach');
     const results: Array<StoredItem | null> = updates.map(() => null);
     // one statement per shape of change (a completeBatch has one shape, a failBatch at most two)
     const groups = new Map<string, number[]>();
     updates.forEach(({ guard, change }, i) => {
-      const shape = JSON.stringify([
-        ...(['status', 'stage', 'owner', 'data', 'lastError'] as const).map((f) => change[f] !== undefined),
-        change.bumpFence,
-        change.attempts,
-        change.deadline && ('at' in change.deadline ? 'at' : 'ms'),
-        change.finished,
-        guard.expired === true,
-      ]);
-      groups.set(shape, [...(groups.get(shape) ?? []), i]);
+      const shape = shapeOf(change, guard.expired === true);
+      const group = groups.get(shape);
+      if (group) group.push(i);
+      else groups.set(shape, [i]);
     });
+    // a batch settle reads only the outcome (status, fence, times): a third of the columns
+    const outcome = options.outcomeOnly === true;
+    const columns = outcome ? OUTCOME_COLUMNS : this.#returning[options.returning ?? 'item'];
     for (const indexes of groups.values()) {
-      const rows = await this.#settleShape(indexes.map((i) => updates[i]!), indexes, options.returning ?? 'item');
-      for (const row of rows) results[Number(row.leasehold_idx)] = toItem(row, keys, dialect);
+      const rows = await this.#settleShape(indexes.map((i) => updates[i]!), indexes, columns);
+      for (const row of rows) results[row.leasehold_idx as number] = outcome ? toOutcome(row, dialect) : toItem(row, keys, dialect);
     }
     return results;
   }
@@ -264,13 +271,13 @@ export class PostgresStore implements Store {
    * usual case for statuses and delays) goes once. The statement stays the same size whatever
    * the batch size, so its prepared plan is reused.
    */
-  async #settleShape(updates: GuardedUpdate[], indexes: number[], returning: Returning): Promise<Row[]> {
+  async #settleShape(updates: GuardedUpdate[], indexes: number[], columns: string): Promise<Row[]> {
     const first = updates[0]!;
     const params: unknown[] = [];
     const unnested: string[] = [];
     const names: string[] = [];
     const perRow = (name: string, type: string, values: unknown[]) => {
-      params.push(values);
+      params.push(type === 'int' || type === 'bigint' ? intArray(values) : values);
       unnested.push(`$${params.length}::${type}[]`);
       names.push(`"${name}"`);
       return `v."${name}"`;
@@ -308,7 +315,7 @@ export class PostgresStore implements Store {
     if (c.finished !== undefined) assign.push(`finished_at = ${c.finished ? 'now()' : 'NULL'}`);
     const text =
       `UPDATE ${this.#table} AS t SET ${assign.join(', ')} FROM unnest(${unnested.join(', ')}) AS v(${names.join(', ')}) ` +
-      `WHERE ${guard.join(' AND ')} RETURNING ${idx} AS leasehold_idx, ${this.#returning[returning]}`;
+      `WHERE ${guard.join(' AND ')} RETURNING ${idx} AS leasehold_idx, ${columns}`;
     const tells = updates.some((u) => u.change.status !== undefined && this.#claimable.has(u.change.status));
     return this.#run(tells ? this.#notifying(text, params) : text, params);
   }
@@ -359,6 +366,27 @@ export class PostgresStore implements Store {
     return this.#keys;
   }
 }
+
+/** Which parts a change sets (not their values): updates of one shape share one statement. */
+function shapeOf(c: Change, expired: boolean): string {
+  const deadline = c.deadline === undefined ? '-' : 'at' in c.deadline ? 'a' : 'm';
+  return (
+    `${c.status !== undefined ? 1 : 0}${c.stage !== undefined ? 1 : 0}${c.owner !== undefined ? 1 : 0}${c.data !== undefined ? 1 : 0}` +
+    `${c.lastError !== undefined ? 1 : 0}${c.bumpFence ? 1 : 0}${c.attempts ?? '-'}${deadline}${c.finished ?? '-'}${expired ? 1 : 0}`
+  );
+}
+
+/**
+ * An array of integers (row ids, fences, indexes) as a PostgreSQL array literal: the common
+ * case, built without `pg`'s general array serializer; anything else is left to `pg`.
+ */
+function intArray(values: readonly unknown[]): unknown {
+  for (const v of values) {
+    if (!(typeof v === 'number' ? Number.isSafeInteger(v) : typeof v === 'string' && DIGITS.test(v))) return values;
+  }
+  return `{${values.join(',')}}`;
+}
+const DIGITS = /^-?\d{1,19}$/;
 
 /** A short, stable hash of a statement's text (FNV-1a), for prepared statement names. */
 function hash(text: string): string {

@@ -42,4 +42,6 @@ export type {
   StoredItem,
   StoreStats,
   UpdateOptions,
+  UpdateEachOptions,
+  ItemOutcome,
 } from '../store.js';

@@ -341,6 +341,23 @@ export function storeContract(harness: StoreHarness): void {
       });
     });
 
+    describe('what a settle returns', () => {
+      it('complete, fail and release return the item exactly as the store then holds it', async () => {
+        const { tracker } = await fresh();
+        for (let n = 0; n < 4; n++) await tracker.track(k(n), { bytes: n });
+        const claimed = async (n: number) => (await tracker.claim('download', { owner: 'w', key: k(n) }))!;
+        const a = await claimed(0);
+        await tracker.renew(a);
+        expect(await tracker.complete(a, { data: { path: '/a' } })).toEqual(await tracker.get(k(0)));
+        expect(await tracker.fail(await claimed(1), new Error('again'))).toEqual(await tracker.get(k(1)));
+        expect(await tracker.fail(await claimed(2), new NonRetryableError('broken'))).toEqual(await tracker.get(k(2)));
+        expect(await tracker.release(await claimed(3))).toEqual(await tracker.get(k(3)));
+        // and through the next stage, whose claim started from a completed item
+        const next = (await tracker.claim('process', { owner: 'w2', key: k(0) }))!;
+        expect(await tracker.complete(next, { to: 'skipped' })).toEqual(await tracker.get(k(0)));
+      });
+    });
+
     describe('batch settle', () => {
       it('completeBatch settles each lease under its own fence and reports lost ones per item', async () => {
         const { store, tracker } = await fresh();
@@ -349,6 +366,10 @@ export function storeContract(harness: StoreHarness): void {
         await tracker.release(leases[2]!);
         const results = await tracker.completeBatch(leases, { data: { note: 'batch' } });
         expect(results.map((r) => r.ok)).toEqual([true, true, false, true]);
+        // a settled lease's result says where the item is now: `downloaded` is what `process` claims from
+        const settled = results[0]!;
+        expect(settled.ok && settled.status).toBe('downloaded');
+        expect(settled.ok && settled.notBefore).toBeInstanceOf(Date);
         const lost = results[2]!;
         expect(!lost.ok && lost.error).toBeInstanceOf(LeaseLostError);
         const stats = await tracker.stats();
@@ -384,6 +405,9 @@ export function storeContract(harness: StoreHarness): void {
           { lease: bySeq(3), error: 'too late' },
         ]);
         expect(results.map((r) => r.ok)).toEqual([true, true, true, false]);
+        expect(results.slice(0, 3).map((r) => r.ok && [r.status, r.notBefore === null])).toEqual([['pending', false], ['failed', true], ['failed', true]]);
+        const retried = await tracker.get(k(0));
+        expect(results[0]!.ok && results[0]!.notBefore!.getTime()).toBe(retried!.notBefore!.getTime());
         expect((await tracker.get(k(0)))!).toMatchObject({ status: 'pending', lastError: 'Error: retry me' });
         expect((await tracker.get(k(1)))!).toMatchObject({ status: 'failed', lastError: 'NonRetryableError: broken' });
         expect((await tracker.get(k(2)))!.status).toBe('failed');

@@ -10,7 +10,7 @@ import type { Definition, NormalizedStage } from '../definition.js';
 import { ConfigError, LeaseholdError, StoreError } from '../errors.js';
 import { Emitter, type Logger, type TrackerEvents } from '../events.js';
 import { leaseState, type Lease, type LeaseState } from '../lease.js';
-import { guardCondition, type GuardedUpdate, type Store, type StoredItem } from '../store.js';
+import { guardCondition, type GuardedUpdate, type ItemOutcome, type Store, type StoredItem } from '../store.js';
 import { errorMessage } from '../transitions.js';
 
 /**
@@ -67,13 +67,17 @@ export class Core {
   /**
    * Applies guarded updates in one round trip where the store can (`updateEach`), else one
    * guarded `update` each; returns, in order, the updated state or `null` where the guard did
-   * not hold. The one place the batch paths (settles, reaps) choose between the two.
+   * not hold. The one place the batch paths (settles, reaps) choose between the two. With
+   * `outcome`, only the {@link ItemOutcome} fields of each result are read (batch settles), and
+   * the store may return just those.
    */
-  async updateEach(operation: string, updates: readonly GuardedUpdate[]): Promise<Array<StoredItem | null>> {
+  async updateEach(operation: string, updates: readonly GuardedUpdate[], outcome: true): Promise<Array<ItemOutcome | null>>;
+  async updateEach(operation: string, updates: readonly GuardedUpdate[]): Promise<Array<StoredItem | null>>;
+  async updateEach(operation: string, updates: readonly GuardedUpdate[], outcome = false): Promise<Array<StoredItem | null>> {
     const store = this.store;
     if (updates.length === 0) return [];
     if (store.capabilities.batchSettle && store.updateEach) {
-      return this.call(operation, undefined, () => store.updateEach!(updates, { returning: 'state' }));
+      return this.call(operation, undefined, () => store.updateEach!(updates, outcome ? { returning: 'state', outcomeOnly: true } : { returning: 'state' }));
     }
     return Promise.all(
       updates.map(async ({ guard, change }) => {

@@ -7,7 +7,7 @@ import type { Item } from '../codec.js';
 import { ConfigError, LeaseLostError } from '../errors.js';
 import { abortLease, type LeaseState } from '../lease.js';
 import type { BatchResult } from '../results.js';
-import { guardCondition, type Change, type LeaseGuard, type StoredItem } from '../store.js';
+import { guardCondition, type Change, type ItemOutcome, type LeaseGuard } from '../store.js';
 import { completionChange, errorMessage, failureChange, releaseChange, willRetry } from '../transitions.js';
 import { requireNumber } from '../validate.js';
 import type { AnyLease, Core } from './core.js';
@@ -25,16 +25,21 @@ interface Prepared {
   readonly change: Change;
   /** The decoded data after the change, when the change writes data. */
   readonly data?: { value: unknown };
-  readonly done: (stored: StoredItem) => void;
+  /** Reports the outcome (events, wake-ups); reads only the outcome fields of what was stored. */
+  readonly done: (stored: ItemOutcome) => void;
 }
 
 function guard(core: Core, lease: AnyLease, state: LeaseState): LeaseGuard {
   return { ref: state.ref, key: state.storeKey, status: core.stage('lease', lease.stage).active, fence: lease.fence };
 }
 
-/** The item after a settle: state from the store, data from what was written or claimed. */
-function settledItem(core: Core, operation: string, p: Prepared, stored: StoredItem): Item {
-  return core.codec.item(operation, stored, { data: p.data ?? { value: p.lease.item.data } });
+/**
+ * The item after a settle, rebuilt from the lease's item and the change with the outcome the
+ * store reported: nothing is read back or decoded again (key and data were decoded once, at
+ * the claim; new data was checked when written).
+ */
+function settledItem(core: Core, operation: string, p: Prepared, stored: ItemOutcome): Item {
+  return core.codec.settled(operation, p.lease.item, p.change, stored, p.data ? p.data.value : p.lease.item.data);
 }
 
 async function lost(core: Core, operation: string, lease: AnyLease, state: LeaseState): Promise<LeaseLostError> {
@@ -63,9 +68,9 @@ function markSettled(state: LeaseState, by: NonNullable<LeaseState['settledBy']>
 }
 
 /** Runs one guarded update; a lease no longer held throws LeaseLostError and changes nothing. */
-async function guarded(core: Core, operation: string, p: Prepared): Promise<StoredItem> {
+async function guarded(core: Core, operation: string, p: Prepared): Promise<ItemOutcome> {
   const [stored] = await core.call(operation, p.lease.key, () =>
-    core.store.update(guardCondition(guard(core, p.lease, p.state)), p.change, { limit: 1, returning: 'state' }),
+    core.store.update(guardCondition(guard(core, p.lease, p.state)), p.change, { limit: 1, returning: 'state', outcomeOnly: true }),
   );
   if (!stored) throw await lost(core, operation, p.lease, p.state);
   p.done(stored);
@@ -164,16 +169,18 @@ export async function settle(core: Core, operation: string, p: Prepared): Promis
 
 /**
  * Settles prepared leases with one `updateEach` where the store can batch, else one guarded
- * update each. A lost lease is reported in its result, never dropped.
+ * update each. A lost lease is reported in its result, never dropped. Each result says where
+ * the item is now (status, and when it can be claimed next) and nothing more, so that the store
+ * may send back only that and nothing is decoded per item.
  */
-export async function settleBatch(core: Core, operation: string, prepared: readonly Prepared[]): Promise<Array<BatchResult<AnyLease, Item>>> {
-  const rows = await core.updateEach(operation, prepared.map((p) => ({ guard: guard(core, p.lease, p.state), change: p.change })));
-  return Promise.all(
-    prepared.map(async (p, i) => {
-      const stored = rows[i];
-      if (!stored) return { ok: false as const, lease: p.lease, error: await lost(core, operation, p.lease, p.state) };
-      p.done(stored);
-      return { ok: true as const, lease: p.lease, item: settledItem(core, operation, p, stored) };
-    }),
-  );
+export async function settleBatch(core: Core, operation: string, prepared: readonly Prepared[]): Promise<Array<BatchResult<AnyLease>>> {
+  const rows = await core.updateEach(operation, prepared.map((p) => ({ guard: guard(core, p.lease, p.state), change: p.change })), true);
+  const results: Array<BatchResult<AnyLease> | Promise<BatchResult<AnyLease>>> = prepared.map((p, i) => {
+    const stored = rows[i];
+    if (!stored) return lost(core, operation, p.lease, p.state).then((error) => ({ ok: false as const, lease: p.lease, error }));
+    p.done(stored);
+    return { ok: true as const, lease: p.lease, status: stored.status, notBefore: core.codec.notBefore(stored) };
+  });
+  // a lost lease costs one read to report what holds the item now; settled ones cost nothing more
+  return rows.includes(null) ? Promise.all(results) : (results as Array<BatchResult<AnyLease>>);
 }

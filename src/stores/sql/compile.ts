@@ -1,4 +1,4 @@
-import type { Change, Condition, Delay, KeyFieldType, NewItem, Returning, StoredItem, UpdateOptions } from '../../store.js';
+import type { Change, Condition, Delay, ItemOutcome, KeyFieldType, NewItem, Returning, StoredItem, UpdateOptions } from '../../store.js';
 import type { Dialect } from './dialect.js';
 
 /** Collects bound parameters and hands out their placeholders. */
@@ -42,16 +42,26 @@ export function encodeData(value: unknown): string {
 const isDateTag = (v: unknown): v is { $date: string } =>
   v !== null && typeof v === 'object' && !Array.isArray(v) && typeof (v as { $date?: unknown }).$date === 'string' && Object.keys(v).length === 1;
 
-/** The inverse of {@link encodeData} on an already parsed JSON value. */
+/**
+ * The inverse of {@link encodeData} on an already parsed JSON value (which it may change in
+ * place: it was just parsed and nobody else holds it). Most data holds no dates, and is
+ * returned as it is, without a copy.
+ */
 export function reviveDates(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
   if (isDateTag(value)) return new Date(value.$date);
-  if (Array.isArray(value)) return value.map(reviveDates);
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = reviveDates(v);
-    return out;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = reviveDates(value[i]);
+    return value;
   }
-  return value;
+  const record = value as Record<string, unknown>;
+  for (const k in record) {
+    const v = record[k];
+    if (v === null || typeof v !== 'object') continue;
+    const revived = reviveDates(v);
+    if (revived !== v) record[k] = revived;
+  }
+  return record;
 }
 
 function deadlineSql(delay: Delay, d: Dialect, p: Params): string {
@@ -113,6 +123,15 @@ export function toItem(row: Record<string, unknown>, keys: readonly KeyColumn[],
 }
 
 /**
+ * Maps a row of an `outcomeOnly` update (`id`, `status`, `fence`, `deadline`, `updated_at`) to a
+ * result whose other fields are unspecified (see `UpdateOptions.outcomeOnly`).
+ */
+export function toOutcome(row: Record<string, unknown>, d: Dialect): StoredItem {
+  const outcome: ItemOutcome = { ref: row.id, status: row.status as string, fence: Number(row.fence), deadline: d.time(row.deadline)!, updatedAt: d.time(row.updated_at)! };
+  return outcome as StoredItem;
+}
+
+/**
  * The RETURNING / SELECT list for `returning`: every column, times as `time(column)` gives them
  * (PostgreSQL reads epoch milliseconds, cheaper to parse than timestamptz text).
  */
@@ -164,8 +183,14 @@ export function updateStatement(
   const filter =
     cond.key || cond.ref !== undefined || options.limit === undefined
       ? where(cond, keys, d, p)
-      : d.pickIds(table, where(cond, keys, d, p), p.add(options.limit));
+      : d.pickIds(table, where(cond, keys, d, p), limitSql(options.limit, d, p));
   return { text: `UPDATE ${target} SET ${assignments} WHERE ${filter} RETURNING ${returning}`, values: p.values };
+}
+
+/** A limit as SQL: written into the statement where the dialect asks (see `Dialect.inlineLimit`). */
+function limitSql(limit: number, d: Dialect, p: Params): string {
+  // an integer, checked here because it is written into the SQL text
+  return d.inlineLimit && Number.isSafeInteger(limit) && limit >= 0 ? String(limit) : p.add(limit);
 }
 
 /** `Store.delete`: at most `limit` matching rows, oldest deadline first. */
@@ -178,7 +203,7 @@ export function deleteStatement(table: string, cond: Condition, limit: number, k
 /** `Store.find`. */
 export function findStatement(table: string, cond: Partial<Condition>, limit: number | undefined, keys: readonly KeyColumn[], d: Dialect, columns: string): Statement {
   const p = new Params(d);
-  const text = `SELECT ${columns} FROM ${table} AS t WHERE ${where(cond, keys, d, p)} ORDER BY ${ELIGIBLE_ORDER}${limit === undefined ? '' : ` LIMIT ${p.add(limit)}`}`;
+  const text = `SELECT ${columns} FROM ${table} AS t WHERE ${where(cond, keys, d, p)} ORDER BY ${ELIGIBLE_ORDER}${limit === undefined ? '' : ` LIMIT ${limitSql(limit, d, p)}`}`;
   return { text, values: p.values };
 }
 

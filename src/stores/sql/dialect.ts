@@ -32,6 +32,14 @@ export interface Dialect {
    * filter on `id` that runs inside the update (claim-next).
    */
   pickIds(table: string, where: string, limit: string): string;
+  /**
+   * Write the limit of claim-next and `find` into the statement instead of binding it. PostgreSQL
+   * plans a prepared statement once (a generic plan) only when that plan looks no costlier than
+   * planning for each call's values; with `LIMIT $n` it never does (it assumes a large limit), so
+   * every claim was planned again. A literal limit makes one plan per limit, reused.
+   * @default false
+   */
+  readonly inlineLimit?: boolean;
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
