@@ -1,0 +1,270 @@
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { RedisStore, type RedisClient, type RedisStoreOptions } from '../src/stores/redis.js';
+import { ConfigError, type Store, type StoreChange } from '../src/index.js';
+import { storeContract } from '../src/testing/suite.js';
+import { k, makeTracker } from '../src/testing/definition.js';
+import { processRaces } from './support/processes.js';
+import { expectBatchRoundTrips, expectOneRoundTripEach } from './support/round-trips.js';
+import { redisServerBinary, startRedisServer, type RedisServer } from './setup/redis.js';
+
+const url = inject('redisUrl');
+const source = inject('redisSource');
+const binary = redisServerBinary();
+const clients: Redis[] = [];
+const servers: RedisServer[] = [];
+const prefixes = new WeakMap<Store, string>();
+const run = `${process.pid}_${Date.now() % 1e6}`;
+let n = 0;
+
+function client(at = url): Redis {
+  const c = new Redis(at, { maxRetriesPerRequest: 1 });
+  clients.push(c);
+  return c;
+}
+const main = url ? client() : undefined;
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));
+  await Promise.all(servers.map((s) => s.stop()));
+});
+
+if (!url) {
+  console.log(
+    `\n${'='.repeat(100)}\n[leasehold tests] test/redis.test.ts SKIPPED: no Redis server (REDIS_URL unset, no redis-server installed).\n` +
+      `  Install redis-server (apt-get install redis-server) or set REDIS_URL=redis://... to run it.\n${'='.repeat(100)}\n`,
+  );
+}
+
+/** A test's own edit of the stored state (not the store's): Lua over the store's layout. */
+async function edit(store: Store, script: string, ...args: Array<string | number>): Promise<unknown> {
+  const base = `{${prefixes.get(store)}}:`;
+  return main!.eval(script, 1, `${base}ids`, base, ...args);
+}
+
+/** Moves every deadline `ms` earlier, in the item hashes and the status sorted sets alike. */
+const BACKDATE = `
+local P, ms = ARGV[1], tonumber(ARGV[2])
+for _, s in ipairs(redis.call('SMEMBERS', P .. 'statuses')) do
+  local z = P .. 'z:' .. s
+  local members = redis.call('ZRANGE', z, 0, -1, 'WITHSCORES')
+  for i = 1, #members, 2 do
+    local dl = string.format('%.0f', math.floor(tonumber(members[i + 1]) - ms))
+    redis.call('ZADD', z, dl, members[i])
+    redis.call('HSET', P .. 'i:' .. members[i], 'dl', dl)
+  end
+end`;
+
+const CORRUPT = `
+local id = redis.call('HGET', KEYS[1], ARGV[2])
+redis.call('HSET', ARGV[1] .. 'i:' .. id, 'd', '{"bytes":"not a number"}')`;
+
+function make(prefix: string, options: Partial<RedisStoreOptions> = {}, via: RedisClient | undefined = main): RedisStore {
+  const store = new RedisStore({ client: via!, prefix, ...options });
+  prefixes.set(store, prefix);
+  return store;
+}
+
+describe.skipIf(!url)(`RedisStore (${source})`, () => {
+  if (!url) return;
+
+  storeContract({
+    name: `RedisStore (${source})`,
+    raceRepeats: 100,
+    async create() {
+      return make(`contract_${run}_${++n}`);
+    },
+    async elapse(store, ms) {
+      await edit(store, BACKDATE, ms);
+    },
+    async peer(store) {
+      // a connection of its own: separate connections race for real
+      return make(prefixes.get(store)!, {}, client());
+    },
+    async corrupt(store, key) {
+      await edit(store, CORRUPT, JSON.stringify([key.logId, key.partnerCode, key.seq]));
+    },
+  });
+
+  describe('RedisStore across processes', () => {
+    it('4 processes, each with its own connection, claiming the same 60 items: one winner per item', async () => {
+      await processRaces({ store: 'redis', target: url, tag: run, make: (prefix) => make(prefix) });
+    });
+  });
+
+  describe('RedisStore round trips', () => {
+    /** The client, counting the commands sent (script loads included). */
+    function counting(): { client: RedisClient; commands: () => number } {
+      let commands = 0;
+      const c = main!;
+      return {
+        commands: () => commands,
+        client: {
+          evalsha: (...args) => (commands++, c.evalsha(...args)),
+          script: (...args) => (commands++, c.script(...args)),
+          config: (...args) => (commands++, c.config(...args)),
+          duplicate: () => c.duplicate(),
+        },
+      };
+    }
+
+    it('runs one command (one EVALSHA) per track, claim, renew, complete, fail and release', async () => {
+      const { client: via, commands } = counting();
+      await expectOneRoundTripEach(make(`round_trips_${run}`, {}, via), commands);
+    });
+
+    it('runs one command per batch claim and settle, and one per stage read plus one for the reap, whatever the batch size', async () => {
+      const { client: via, commands } = counting();
+      let m = 0;
+      await expectBatchRoundTrips(
+        async () => make(`batch_trips_${run}_${++m}`, {}, via),
+        (store, ms) => edit(store, BACKDATE, ms).then(() => {}),
+        commands,
+        { claimBatch: 1, completeBatch: 1, failBatch: 1, reapStale: 3 },
+      );
+    });
+
+    it('loads a script again when the server lost it (restart, SCRIPT FLUSH)', async () => {
+      const tracker = makeTracker(make(`noscript_${run}`));
+      await tracker.track(k(1));
+      await main!.script('FLUSH');
+      expect((await tracker.track(k(2))).created).toBe(true);
+      expect((await tracker.claim('download', { owner: 'w' }))?.key).toEqual(k(1));
+    });
+  });
+
+  describe('RedisStore layout', () => {
+    it('every key of a store carries its hash tag, so one Cluster slot holds it all', async () => {
+      const prefix = `layout_${run}`;
+      const tracker = makeTracker(make(prefix));
+      for (let i = 0; i < 5; i++) await tracker.track(k(i));
+      const lease = (await tracker.claim('download', { owner: 'w' }))!;
+      await tracker.complete(lease);
+      const keys = await main!.keys(`*${prefix}*`);
+      expect(keys.length).toBeGreaterThan(3);
+      for (const key of keys) expect(key.startsWith(`{${prefix}}:`), key).toBe(true);
+    });
+
+    it('refuses a prefix that would break the hash tag', () => {
+      expect(() => new RedisStore({ client: main!, prefix: 'a}b' })).toThrow(ConfigError);
+      expect(() => new RedisStore({ client: main!, prefix: '' })).toThrow(ConfigError);
+    });
+
+    it('deletes every trace of a purged item, so a re-tracked key starts afresh', async () => {
+      const prefix = `purge_${run}`;
+      const store = make(prefix);
+      const tracker = makeTracker(store);
+      await tracker.track(k(1));
+      const lease = (await tracker.claim('download', { owner: 'w' }))!;
+      await tracker.complete(lease);
+      const first = (await store.find({ key: k(1) }))[0]!;
+      expect(await store.delete({ status: ['downloaded'] }, { limit: 10 })).toBe(1);
+      expect(await main!.exists(`{${prefix}}:i:${String(first.ref)}`)).toBe(0);
+      expect(await main!.hlen(`{${prefix}}:ids`)).toBe(0);
+      const again = await tracker.track(k(1));
+      expect(again.created).toBe(true);
+      expect(again.item.fence).toBe(0);
+    });
+  });
+
+  describe('RedisStore wake-ups across connections', () => {
+    it('a track on another connection wakes a watcher with the status; a delayed one says when', async () => {
+      const prefix = `wake_${run}`;
+      const watcher = make(prefix, {}, client());
+      const writer = make(prefix, {}, client());
+      await makeTracker(watcher).init();
+      const tracker = makeTracker(writer);
+      await tracker.init();
+      const heard: StoreChange[] = [];
+      let notify: () => void = () => {};
+      const stop = watcher.watch!((change) => {
+        heard.push(change);
+        notify();
+      });
+      const next = (pred: (c: StoreChange) => boolean) =>
+        new Promise<StoreChange>((resolve) => {
+          const check = () => {
+            const found = heard.find(pred);
+            if (found) resolve(found);
+          };
+          notify = check;
+          check();
+        });
+      // the first message after subscribing says "look", with no status
+      await next((c) => c.status === undefined);
+      await tracker.track(k(1));
+      expect(await next((c) => c.status === 'pending' && c.at === undefined)).toEqual({ status: 'pending' });
+      await tracker.track(k(2), {}, { delayMs: 60_000 });
+      const delayed = await next((c) => c.at !== undefined);
+      expect(delayed.status).toBe('pending');
+      expect(delayed.at!.getTime()).toBeGreaterThan(Date.now() + 30_000);
+      // a claim makes nothing claimable: no message
+      const count = heard.length;
+      await tracker.claim('download', { owner: 'w' });
+      await tracker.track(k(3));
+      await next((c) => c.status === 'pending' && heard.indexOf(c) >= count);
+      expect(heard.slice(count).filter((c) => c.status !== 'pending')).toEqual([]);
+      stop();
+    });
+
+    it('with notifications off there is no watch and nothing is published', async () => {
+      const store = make(`quiet_${run}`, { notifications: false });
+      expect(store.watch).toBeUndefined();
+      const sub = client().duplicate();
+      clients.push(sub);
+      const messages: string[] = [];
+      sub.on('message', (_c: string, m: string) => messages.push(m));
+      await sub.subscribe(`{quiet_${run}}:wake`);
+      const tracker = makeTracker(store);
+      await tracker.track(k(1));
+      // a loud store publishing on the same channel shows that the subscription works
+      await makeTracker(make(`quiet_${run}`)).track(k(2));
+      await expect.poll(() => messages.length).toBeGreaterThan(0);
+      expect(messages).toHaveLength(1);
+    });
+  });
+});
+
+describe.skipIf(!url || !binary)('RedisStore durability check', () => {
+  if (!url || !binary) {
+    it.skip('SKIPPED: needs the system redis-server to start servers with other persistence settings');
+    return;
+  }
+  const server = async (flags: string[]) => {
+    const s = await startRedisServer(binary, flags);
+    servers.push(s);
+    return client(s.url);
+  };
+  const init = (store: Store) => makeTracker(store).init();
+
+  it('refuses `appendonly no`, naming the setting, unless durability is relaxed', async () => {
+    const c = await server(['--appendonly', 'no']);
+    const error = await init(make(`dur_${run}`, {}, c)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error).toMatchObject({ option: 'durability' });
+    expect((error as Error).message).toMatch(/`appendonly no`.*`durability: 'relaxed'`/);
+    await init(make(`dur_${run}`, { durability: 'relaxed' }, c));
+  });
+
+  it('refuses `appendfsync everysec`, naming the setting', async () => {
+    const c = await server(['--appendonly', 'yes', '--appendfsync', 'everysec']);
+    const error = await init(make(`dur_${run}`, {}, c)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(/`appendfsync everysec`/);
+    const tracker = makeTracker(make(`dur_${run}`, { durability: 'relaxed' }, c));
+    expect((await tracker.track(k(1))).created).toBe(true);
+  });
+
+  it('refuses a server whose CONFIG command is disabled, saying it cannot check', async () => {
+    const c = await server(['--appendonly', 'yes', '--appendfsync', 'always', '--rename-command', 'CONFIG', '']);
+    const error = await init(make(`dur_${run}`, {}, c)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(/cannot read the server's `appendonly` setting/);
+    await init(make(`dur_${run}`, { durability: 'relaxed' }, c));
+  });
+
+  it('accepts `appendonly yes` with `appendfsync always`', async () => {
+    const c = await server(['--appendonly', 'yes', '--appendfsync', 'always']);
+    await init(make(`dur_${run}`, {}, c));
+  });
+});
