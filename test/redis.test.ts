@@ -6,7 +6,7 @@ import { storeContract } from '../src/testing/suite.js';
 import { k, makeTracker } from '../src/testing/definition.js';
 import { processRaces } from './support/processes.js';
 import { expectBatchRoundTrips, expectOneRoundTripEach } from './support/round-trips.js';
-import { redisServerBinary, startRedisServer, type RedisServer } from './setup/redis.js';
+import { redisServerBinary, startRedisServer, type RedisServer } from '../scripts/redis-server.mjs';
 
 const url = inject('redisUrl');
 const source = inject('redisSource');

@@ -1,9 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { redisServerBinary, startRedisServer } from '../../scripts/redis-server.mjs';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -14,75 +10,6 @@ declare module 'vitest' {
 }
 
 const banner = (line: string) => console.log(`\n${'='.repeat(100)}\n${line}\n${'='.repeat(100)}\n`);
-
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** The system `redis-server`, if installed. */
-export function redisServerBinary(): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/bin', '/usr/local/bin', '/usr/sbin'])) {
-    const file = join(dir, 'redis-server');
-    if (dir && existsSync(file)) return file;
-  }
-  return undefined;
-}
-
-/** A started redis-server in a temp dir; `stop()` ends it and removes the dir. */
-export interface RedisServer {
-  readonly url: string;
-  readonly port: number;
-  stop(): Promise<void>;
-}
-
-/**
- * Starts the system `redis-server` on a free port with the given persistence flags
- * (default: the durable ones the store requires), and waits until it accepts connections.
- */
-export async function startRedisServer(binary: string, persistence = ['--appendonly', 'yes', '--appendfsync', 'always']): Promise<RedisServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'leasehold-redis-'));
-  const port = await freePort();
-  const proc: ChildProcess = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', ...persistence], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start within 30 s:\n${output}`)), 30_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (/Ready to accept connections/.test(output)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`redis-server exited with ${code}:\n${output}`));
-    });
-  });
-  proc.stdout!.resume();
-  proc.stderr!.resume();
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    port,
-    async stop() {
-      if (proc.exitCode === null) {
-        const exited = new Promise((resolve) => proc.once('exit', resolve));
-        proc.kill('SIGTERM');
-        await exited;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 /**
  * Gives the Redis tests a server: `REDIS_URL`, else the system `redis-server` started for this
