@@ -19,6 +19,7 @@ import { benchTracker, drainLeasehold, seedLeaseholdPg } from './leasehold.mjs';
 import { commits, countingPool, countingStore, median, percentile, rssSampler, sleep } from './lib.mjs';
 import { drainGraphile, drainPgBoss } from './peers.mjs';
 import { pickupLatency } from './pickup.mjs';
+import { benchRedis } from './redis.mjs';
 import { contention, scaleLatency } from './scale.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -181,6 +182,12 @@ export async function main() {
       graphile_pickup_p50_over_leasehold: 1.0,
       graphile_pickup_p99_over_leasehold: 1.0,
     };
+    // leasehold on Redis vs BullMQ, on a redis-server of its own (bench/redis.mjs); absent without one
+    const redis = await benchRedis({ items: Math.min(ITEMS, 5_000), runs: RUNS, maxSeconds: MAX_SECONDS, log });
+    if (redis) {
+      ratios.leasehold_redis_vs_bullmq_w8 = redis.ratio;
+      targets.leasehold_redis_vs_bullmq_w8 = 0.5;
+    }
     log('\nratios (same run):');
     for (const [k, v] of Object.entries(ratios)) log(`  ${k.padEnd(38)} ${v.toFixed(2).padStart(7)}   target >= ${targets[k]}  ${v >= targets[k] ? 'met' : 'MISSED'}`);
 
@@ -197,6 +204,7 @@ export async function main() {
       pickup,
       ratios,
       targets,
+      redis,
       seconds: (Date.now() - started) / 1000,
     };
     mkdirSync(dirname(args.out), { recursive: true });
