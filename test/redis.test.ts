@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
-import { afterAll, describe, expect, inject, it } from 'vitest';
-import { RedisStore, type RedisClient, type RedisStoreOptions } from '../src/stores/redis.js';
-import { ConfigError, type Store, type StoreChange } from '../src/index.js';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { RedisStore, type RedisClient, type RedisPipeline, type RedisStoreOptions } from '../src/stores/redis.js';
+import { ConfigError, StoreError, type Store, type StoreChange } from '../src/index.js';
 import { storeContract } from '../src/testing/suite.js';
 import { k, makeTracker } from '../src/testing/definition.js';
 import { processRaces } from './support/processes.js';
@@ -266,5 +266,76 @@ describe.skipIf(!url || !binary)('RedisStore durability check', () => {
   it('accepts `appendonly yes` with `appendfsync always`', async () => {
     const c = await server(['--appendonly', 'yes', '--appendfsync', 'always']);
     await init(make(`dur_${run}`, {}, c));
+  });
+});
+
+describe.skipIf(!url || !binary)('RedisStore with `replicas`: each write waits for replicas', () => {
+  if (!url || !binary) {
+    it.skip('SKIPPED: needs the system redis-server to start a primary and a replica');
+    return;
+  }
+  let primary: Redis;
+  let replica: Redis;
+
+  // a primary without AOF and a replica of it, in sync
+  beforeAll(async () => {
+    const p = await startRedisServer(binary, ['--appendonly', 'no']);
+    servers.push(p);
+    const r = await startRedisServer(binary, ['--appendonly', 'no', '--replicaof', '127.0.0.1', String(p.port)]);
+    servers.push(r);
+    primary = client(p.url);
+    replica = client(r.url);
+    // the replica has done its first sync once the primary lists it online
+    while (!/slave0:.*state=online/.test(await primary.info('replication'))) await new Promise((r) => setTimeout(r, 100));
+  }, 60_000);
+
+  it('init checks for online replicas instead of `appendfsync`; a claim is on the replica when it returns', async () => {
+    const store = make(`replicated_${run}`, { replicas: { count: 1 } }, primary);
+    const tracker = makeTracker(store);
+    await tracker.track(k(1));
+    const lease = (await tracker.claim('download', { owner: 'w' }))!;
+    const [item] = await store.find({ key: k(1) });
+    expect(await replica.hmget(`{replicated_${run}}:i:${String(item!.ref)}`, 's', 'f', 'o')).toEqual(['downloading', String(lease.fence), 'w']);
+  });
+
+  it('still one round trip per single-item operation: the script and its WAIT go in one pipeline', async () => {
+    let trips = 0;
+    const via: RedisClient = {
+      evalsha: (...args) => (trips++, primary.evalsha(...args)),
+      script: (...args) => (trips++, primary.script(...args)),
+      config: (...args) => primary.config(...args),
+      info: (section) => primary.info(section),
+      duplicate: () => primary.duplicate(),
+      pipeline: () => {
+        const pipeline = primary.pipeline();
+        const wrapped: RedisPipeline = {
+          evalsha: (...args) => (pipeline.evalsha(...args), wrapped),
+          wait: (n, timeout) => (pipeline.wait(n, timeout), wrapped),
+          exec: () => (trips++, pipeline.exec()),
+        };
+        return wrapped;
+      },
+    };
+    await expectOneRoundTripEach(make(`replicated_trips_${run}`, { replicas: { count: 1 } }, via), () => trips);
+  });
+
+  it('refuses at init more replicas than are online, naming the option', async () => {
+    const error = await makeTracker(make(`replicated_${run}_2`, { replicas: { count: 2 } }, primary)).init().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error).toMatchObject({ option: 'replicas' });
+    expect((error as Error).message).toMatch(/1 replica online/);
+  });
+
+  it('a write that too few replicas confirm in time fails as a transient StoreError', async () => {
+    const tracker = makeTracker(make(`replicated_${run}_3`, { replicas: { count: 2, timeoutMs: 50 }, durability: 'relaxed' }, primary));
+    const error = await tracker.track(k(1)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreError);
+    expect(error).toMatchObject({ transient: true, operation: 'track' });
+    expect((error as Error).message).toMatch(/WAIT timed out: 1 of 2 replicas/);
+  });
+
+  it('validates the option', () => {
+    expect(() => make('x', { replicas: { count: 0 } }, primary)).toThrow(/replicas.count/);
+    expect(() => make('x', { replicas: { count: 1, timeoutMs: -1 } }, primary)).toThrow(/replicas.timeoutMs/);
   });
 });

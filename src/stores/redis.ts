@@ -25,7 +25,7 @@ import type {
   UpdateOptions,
 } from '../store.js';
 import { canonicalKey, decodeItem, encodeChange, encodeCondition, encodeData } from './redis/codec.js';
-import { requireDurableServer, type RedisConfigReader } from './redis/durability.js';
+import { requireDurableServer, requireReplicas, type RedisConfigReader } from './redis/durability.js';
 import { SCRIPTS, type ScriptName } from './redis/scripts.js';
 import { Subscriber, type RedisSubscriberConnection } from './redis/subscriber.js';
 
@@ -46,6 +46,30 @@ export interface RedisClient extends RedisConfigReader {
    * one, as a subscribed connection can run nothing else.
    */
   duplicate(): RedisSubscriberConnection;
+  /** A pipeline (`ioredis`' `pipeline()`): with `replicas`, each write and its `WAIT` go in one. */
+  pipeline?(): RedisPipeline;
+}
+
+/** The part of an `ioredis` pipeline the store uses with the `replicas` option. */
+export interface RedisPipeline {
+  /** Queues `EVALSHA`. */
+  evalsha(sha: string, numKeys: number, ...args: Array<string | number>): RedisPipeline;
+  /** Queues `WAIT numreplicas timeout`. */
+  wait(numReplicas: number, timeout: number): RedisPipeline;
+  /** Sends the queued commands at once; each reply as `[error, result]`. */
+  exec(): Promise<Array<[Error | null, unknown]> | null>;
+}
+
+/** How many replicas must confirm each write before the store answers; see {@link RedisStoreOptions.replicas}. */
+export interface RedisReplicas {
+  /** Replicas that must have each write. */
+  readonly count: number;
+  /**
+   * How long to wait for them; past it the call fails (a transient `StoreError`) although the
+   * primary applied the write.
+   * @default 1000
+   */
+  readonly timeoutMs?: number;
 }
 
 /** How sure the store must be that an acknowledged claim survives a crash. */
@@ -75,7 +99,8 @@ export interface RedisStoreOptions {
   /**
    * `strict`: `init()` reads the server's `appendonly` and `appendfsync` and refuses to start
    * (`ConfigError`) unless they are `yes` and `always`, the settings under which a claim the
-   * server acknowledged survives a crash. `relaxed`: no check; after a crash the last writes
+   * server acknowledged survives a crash (with `replicas`: unless the server is a primary with
+   * that many replicas online). `relaxed`: no check; after a crash the last writes
    * may be lost (a claim handed out again, a completion redone); fencing still prevents two
    * holders from both settling. See the Redis store guide.
    * @default 'strict'
@@ -88,7 +113,19 @@ export interface RedisStoreOptions {
    * @default true
    */
   readonly notifications?: boolean;
+  /**
+   * Send `WAIT count timeoutMs` after every write, in the same pipeline (one round trip), and
+   * fail the call unless `count` replicas confirmed it: then a claim the store answered is on
+   * the primary and `count` replicas before the worker starts, so a Sentinel or Cluster
+   * failover to one of them keeps it. With this option `init()` checks replication instead of
+   * `appendfsync` (see the Redis store guide). The client needs `pipeline()`.
+   * @default undefined (no WAIT)
+   */
+  readonly replicas?: RedisReplicas;
 }
+
+/** Scripts that write: with `replicas`, each is followed by `WAIT`. */
+const WRITES: ReadonlySet<ScriptName> = new Set(['insert', 'update', 'updateEach', 'delete']);
 
 const SHAS = Object.fromEntries(Object.entries(SCRIPTS).map(([name, text]) => [name, createHash('sha1').update(text).digest('hex')])) as Record<ScriptName, string>;
 
@@ -116,6 +153,7 @@ export class RedisStore implements Store {
   readonly #ids: string;
   readonly #durability: RedisDurability;
   readonly #notifications: boolean;
+  readonly #replicas: { count: number; timeoutMs: number } | undefined;
   /** Statuses some stage claims from (of every tracker that initialised this store). */
   readonly #claimable = new Set<string>();
   #claimableJson = '[]';
@@ -145,6 +183,13 @@ export class RedisStore implements Store {
     if (typeof notifications !== 'boolean') {
       throw new ConfigError('notifications', `[redis] expected \`true\` or \`false\`, got \`${String(notifications)}\`.`);
     }
+    if (options.replicas !== undefined) {
+      const { count, timeoutMs = 1_000 } = options.replicas ?? {};
+      if (!Number.isInteger(count) || count < 1) throw new ConfigError('replicas.count', `[redis] expected a positive integer, got \`${String(count)}\`.`);
+      if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new ConfigError('replicas.timeoutMs', `[redis] expected a positive integer of milliseconds, got \`${String(timeoutMs)}\`.`);
+      if (typeof client.pipeline !== 'function') throw new ConfigError('replicas', '[redis] the client has no `pipeline()`: pass an `ioredis` client.');
+      this.#replicas = Object.freeze({ count, timeoutMs });
+    }
     this.#client = client;
     this.#base = `{${prefix}}:`;
     this.#ids = `${this.#base}ids`;
@@ -160,7 +205,7 @@ export class RedisStore implements Store {
   async init(schema: StoreSchema): Promise<void> {
     if (this.#durability === 'strict') {
       // once per store: a refusal is not cached, so a fixed server is accepted on the next try
-      this.#checked ??= requireDurableServer(this.#client).catch((error: unknown) => {
+      this.#checked ??= (this.#replicas ? requireReplicas(this.#client, this.#replicas.count) : requireDurableServer(this.#client)).catch((error: unknown) => {
         this.#checked = undefined;
         throw error;
       });
@@ -224,7 +269,9 @@ export class RedisStore implements Store {
 
   /** One script call: `EVALSHA`, loading the script again if the server lost it (a restart, `SCRIPT FLUSH`, another Cluster node). */
   async #run(name: ScriptName, ...args: Array<string | number>): Promise<unknown> {
-    const call = () => this.#client.evalsha(SHAS[name], 1, this.#ids, this.#base, this.#claimableJson, ...args);
+    const argv = [this.#ids, this.#base, this.#claimableJson, ...args];
+    const replicas = this.#replicas;
+    const call = replicas && WRITES.has(name) ? () => this.#waited(name, argv, replicas) : () => this.#client.evalsha(SHAS[name], 1, ...argv);
     try {
       return await call();
     } catch (error) {
@@ -232,6 +279,22 @@ export class RedisStore implements Store {
       await this.#client.script('LOAD', SCRIPTS[name]);
       return call();
     }
+  }
+
+  /** The script and `WAIT` in one pipeline; fails unless enough replicas confirmed the write. */
+  async #waited(name: ScriptName, argv: Array<string | number>, replicas: { count: number; timeoutMs: number }): Promise<unknown> {
+    const replies = (await this.#client.pipeline!().evalsha(SHAS[name], 1, ...argv).wait(replicas.count, replicas.timeoutMs).exec()) ?? [];
+    const [[scriptError, result] = [null, undefined], [waitError, confirmed] = [null, 0]] = replies;
+    if (scriptError) throw scriptError;
+    if (waitError) throw waitError;
+    if (Number(confirmed) < replicas.count) {
+      // the primary applied it: a claim stays held until its lease expires and is reaped
+      throw new Error(
+        `WAIT timed out: ${Number(confirmed)} of ${replicas.count} replicas confirmed the write within ${replicas.timeoutMs} ms, so a failover could lose it; ` +
+          'the primary applied it (a claim is reaped when its lease expires). Check the replicas (INFO replication) or lower `replicas.count`',
+      );
+    }
+    return result;
   }
 
   #ready(operation: string): KeyField[] {

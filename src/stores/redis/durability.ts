@@ -10,6 +10,8 @@ import { ConfigError } from '../../errors.js';
 export interface RedisConfigReader {
   /** `CONFIG GET name`: ioredis answers `[name, value]` (a Cluster client, from one node). */
   config(subcommand: 'GET', parameter: string): Promise<unknown>;
+  /** `INFO section`, for the `replicas` check. */
+  info?(section: string): Promise<string>;
 }
 
 const RELAX =
@@ -56,6 +58,24 @@ export async function requireDurableServer(client: RedisConfigReader): Promise<v
       'durability',
       `[redis] the server runs with \`appendfsync ${appendfsync}\`: the last ${appendfsync === 'everysec' ? 'second' : 'seconds'} of acknowledged claims can be lost in a crash and those items handed out again. ` +
         `Set \`appendfsync always\` (redis.conf, or \`CONFIG SET appendfsync always\`), ${RELAX}`,
+    );
+  }
+}
+
+/**
+ * With the `replicas` option: the server must be a primary with at least `count` replicas
+ * connected now (each write then waits for them).
+ */
+export async function requireReplicas(client: RedisConfigReader, count: number): Promise<void> {
+  if (typeof client.info !== 'function') throw new ConfigError('replicas', '[redis] the client has no `info()`: pass an `ioredis` client.');
+  const text = await client.info('replication');
+  const role = /^role:(\w+)/m.exec(text)?.[1];
+  const online = [...text.matchAll(/^slave\d+:.*state=online/gm)].length;
+  if (role !== 'master' || online < count) {
+    throw new ConfigError(
+      'replicas',
+      `[redis] \`replicas.count\` is ${count}, but the server is a ${role ?? 'server of unknown role'} with ${online} replica${online === 1 ? '' : 's'} online: every write would fail its \`WAIT\`. ` +
+        'Connect to the primary (a Sentinel or Cluster client does) once its replicas are in sync, or lower `replicas.count`.',
     );
   }
 }
