@@ -1,10 +1,12 @@
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RedisStore, type RedisClient, type RedisPipeline, type RedisStoreOptions } from '../src/stores/redis.js';
 import { ConfigError, StoreError, type Store, type StoreChange } from '../src/index.js';
 import { storeContract } from '../src/testing/suite.js';
 import { k, makeTracker } from '../src/testing/definition.js';
-import { processRaces } from './support/processes.js';
+import { processRaces, raceTracker } from './support/processes.js';
 import { expectBatchRoundTrips, expectOneRoundTripEach } from './support/round-trips.js';
 import { redisServerBinary, startRedisServer, type RedisServer } from '../scripts/redis-server.mjs';
 
@@ -223,6 +225,68 @@ describe.skipIf(!url)(`RedisStore (${source})`, () => {
       expect(messages).toHaveLength(1);
     });
   });
+});
+
+/**
+ * Wake-ups across processes: the worker child polls only every 30 s, and each wait below has a
+ * budget of 20 s from the moment the work was made claimable, so only a wake-up explains an item
+ * handled within it (the budget says nothing about speed).
+ */
+describe.skipIf(!url)('RedisStore wake-ups across processes', () => {
+  if (!url) return;
+  const child = resolve(import.meta.dirname, 'support/wake-child.mjs');
+  async function until(what: string, cond: () => boolean | Promise<boolean>, budgetMs = 20_000): Promise<void> {
+    const end = Date.now() + budgetMs;
+    while (!(await cond())) {
+      if (Date.now() > end) throw new Error(`not within ${budgetMs} ms: ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  function start(prefix: string) {
+    const proc = spawn(process.execPath, [child, 'redis', url, prefix], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, POLL_MS: '30000' } });
+    const lines: string[] = [];
+    let buffer = '';
+    proc.stdout.on('data', (chunk: Buffer) => {
+      const parts = (buffer + chunk.toString()).split('\n');
+      buffer = parts.pop()!;
+      lines.push(...parts);
+    });
+    const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
+    const stop = async () => {
+      proc.kill('SIGTERM');
+      const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 30_000))]);
+      if (code === 'hung') proc.kill('SIGKILL');
+      return code;
+    };
+    return { lines, stop };
+  }
+  const subscribers = async (channel: string) => ((await main!.call('PUBSUB', 'NUMSUB', channel)) as [string, number])[1];
+
+  it('a worker in another process, polling every 30 s, picks up items tracked here at once, also after its subscriber connection was killed', async () => {
+    const prefix = `wake_proc_${run}`;
+    const tracker = raceTracker(make(prefix));
+    await tracker.init();
+    const worker = start(prefix);
+    try {
+      await until('the worker child to go idle', () => worker.lines.includes('idle'), 60_000);
+      await until('the child to subscribe', async () => (await subscribers(`{${prefix}}:wake`)) === 1);
+      await tracker.track({ n: 1 });
+      await until('item 1 done by the other process', async () => (await tracker.get({ n: 1 }))?.status === 'done');
+      await tracker.track({ n: 2 }, {}, { delayMs: 300 });
+      await until('the scheduled item done by the other process', async () => (await tracker.get({ n: 2 }))?.status === 'done');
+      const due = (await tracker.get({ n: 2 }))!;
+      expect(due.claimedAt!.getTime()).toBeGreaterThanOrEqual(due.createdAt.getTime() + 300);
+      // the subscriber reconnects and subscribes again by itself
+      expect(Number(await main!.call('CLIENT', 'KILL', 'TYPE', 'pubsub'))).toBeGreaterThan(0);
+      await until('the child to subscribe again', async () => (await subscribers(`{${prefix}}:wake`)) === 1);
+      await tracker.track({ n: 3 });
+      await until('item 3 done by the other process', async () => (await tracker.get({ n: 3 }))?.status === 'done');
+    } finally {
+      expect(await worker.stop()).toBe(0);
+    }
+    expect(worker.lines.filter((l) => l.startsWith('started'))).toEqual(['started 1', 'started 2', 'started 3']);
+    expect(worker.lines).toContain('stopped');
+  }, 120_000);
 });
 
 describe.skipIf(!url || !binary)('RedisStore durability check', () => {
