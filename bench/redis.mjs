@@ -1,12 +1,15 @@
 // leasehold on Redis against BullMQ on the same redis-server: a no-op handler, 8 concurrent
 // workers taking one item at a time (leasehold: claim + complete; BullMQ: a Worker with
-// concurrency 8), repetitions interleaved A B A B so that a machine's drift hits both alike.
+// concurrency 8), and leasehold in batches of 50 (BullMQ has no batches outside its Pro edition),
+// repetitions interleaved A B C A B C so that a machine's drift hits all alike; then pickup
+// latency of one idle worker in a process of its own (BullMQ's blocking wait vs pub/sub).
 // `node bench/redis.mjs [--items N] [--runs R]` runs it alone; bench/run.mjs calls benchRedis().
 // `node bench/redis.mjs --memory` measures the server memory per item instead (docs/stores/redis.md).
 // The server is REDIS_URL, or the system redis-server started with `appendonly yes` and
 // `appendfsync always` (the settings RedisStore requires; BullMQ pays the same fsyncs).
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Queue, Worker } from 'bullmq';
@@ -16,17 +19,20 @@ import { Tracker } from '../dist/index.js';
 import { RedisStore } from '../dist/stores/redis.js';
 import { redisServerBinary, startRedisServer } from '../scripts/redis-server.mjs';
 import { benchTracker, drainLeasehold } from './leasehold.mjs';
-import { median } from './lib.mjs';
+import { median, percentile, sleep } from './lib.mjs';
 
 const WORKERS = 8;
 let round = 0;
 
-/** Seeds `items` items (not measured), then drains them with W=8 per item; items per second. */
-async function leaseholdRun(client, items, deadline) {
+const BATCH = 50;
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** Seeds `items` items (not measured), then drains them with W=8, per item or in batches; items per second. */
+async function leaseholdRun(client, items, deadline, batch = 1) {
   const tracker = benchTracker(new RedisStore({ client, prefix: `bench_leasehold_${process.pid}_${++round}` }));
   for (let n = 0; n < items; n += 500) await Promise.all(Array.from({ length: Math.min(500, items - n) }, (_, i) => tracker.track({ n: n + i })));
   const t0 = performance.now();
-  const done = await drainLeasehold(tracker, { workers: WORKERS, batch: 1, deadline });
+  const done = await drainLeasehold(tracker, { workers: WORKERS, batch, deadline });
   return { done, seconds: (performance.now() - t0) / 1000 };
 }
 
@@ -62,7 +68,7 @@ async function bullmqRun(url, items, deadline) {
  * `leasehold_redis_vs_bullmq_w8` (median items/s of leasehold over BullMQ's), or undefined when
  * no Redis server can be had.
  */
-export async function benchRedis({ items = 5_000, runs = 3, maxSeconds = 10, log = console.log } = {}) {
+export async function benchRedis({ items = 5_000, runs = 3, maxSeconds = 10, pickup: pickupOptions = { rounds: 4, perRound: 30, warmup: 3, gapMs: [20, 50] }, log = console.log } = {}) {
   const binary = process.env.REDIS_URL ? undefined : redisServerBinary();
   if (!process.env.REDIS_URL && !binary) {
     log('[bench] redis: no REDIS_URL and no redis-server installed: leasehold on Redis vs BullMQ is not part of this run');
@@ -74,22 +80,110 @@ export async function benchRedis({ items = 5_000, runs = 3, maxSeconds = 10, log
     // one small unmeasured round each first: JIT warm-up and script loading are not part of either
     await leaseholdRun(client, Math.ceil(items / 10), Date.now() + maxSeconds * 1000);
     await bullmqRun(server.url, Math.ceil(items / 10), Date.now() + maxSeconds * 1000);
-    const rates = { leasehold: [], bullmq: [] };
+    const rates = { leasehold: [], bullmq: [], 'leasehold batch': [] };
+    const deadline = () => Date.now() + maxSeconds * 1000;
+    const variants = [
+      ['leasehold', () => leaseholdRun(client, items, deadline())],
+      ['bullmq', () => bullmqRun(server.url, items, deadline())],
+      ['leasehold batch', () => leaseholdRun(client, items, deadline(), BATCH)],
+    ];
     for (let r = 0; r < runs; r++) {
-      for (const [library, run] of [['leasehold', () => leaseholdRun(client, items, Date.now() + maxSeconds * 1000)], ['bullmq', () => bullmqRun(server.url, items, Date.now() + maxSeconds * 1000)]]) {
+      for (const [library, run] of variants) {
         const { done, seconds } = await run();
         rates[library].push(done / seconds);
         log(`[bench] redis: ${library} run ${r + 1}: ${done} items in ${seconds.toFixed(2)} s, ${(done / seconds).toFixed(0)} items/s`);
       }
     }
     const version = (name) => JSON.parse(readFileSync(join(fileURLToPath(new URL('..', import.meta.url)), 'node_modules', name, 'package.json'), 'utf8')).version;
-    const row = (library, name) => ({ name, library, store: 'redis', mode: 'per-item', workers: WORKERS, median: median(rates[library]), min: Math.min(...rates[library]), max: Math.max(...rates[library]) });
-    const results = [row('leasehold', 'leasehold redis, per item, W=8'), row('bullmq', `BullMQ ${version('bullmq')}, Worker concurrency 8`)];
-    const server_version = /redis_version:(\S+)/.exec(await client.info('server'))?.[1];
-    return { results, versions: { bullmq: version('bullmq'), ioredis: version('ioredis'), redis: server_version }, ratio: results[0].median / results[1].median };
+    const row = (library, name, mode = 'per-item') => ({ name, library: library.split(' ')[0], store: 'redis', mode, workers: WORKERS, median: median(rates[library]), min: Math.min(...rates[library]), max: Math.max(...rates[library]) });
+    const results = [
+      row('leasehold', 'leasehold redis, per item, W=8'),
+      row('bullmq', `BullMQ ${version('bullmq')}, Worker concurrency 8`),
+      row('leasehold batch', `leasehold redis, batches of ${BATCH}, W=8`, 'batch'),
+    ];
+    const pickup = await redisPickup(server.url, pickupOptions);
+    const serverVersion = /redis_version:(\S+)/.exec(await client.info('server'))?.[1];
+    const ratios = {
+      leasehold_redis_vs_bullmq_w8: results[0].median / results[1].median,
+      leasehold_redis_batch_vs_bullmq_w8: results[2].median / results[1].median,
+      bullmq_pickup_p50_over_leasehold_redis: pickup.variants.bullmq.p50 / pickup.variants.leasehold.p50,
+    };
+    return { results, pickup, versions: { bullmq: version('bullmq'), ioredis: version('ioredis'), redis: serverVersion }, ratio: ratios.leasehold_redis_vs_bullmq_w8, ratios };
   } finally {
     await client.quit();
     await server.stop();
+  }
+}
+
+/** Starts a pickup consumer process; resolves once it is idle. */
+async function consumer(kind, url, name) {
+  const proc = spawn(process.execPath, [join(here, 'redis-pickup-child.mjs'), kind, url, name], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const started = new Map();
+  let buffer = '';
+  let ready;
+  const isReady = new Promise((resolve, reject) => {
+    ready = resolve;
+    proc.once('exit', (code) => reject(new Error(`redis pickup consumer ${kind} exited with ${code} before it was ready`)));
+  });
+  proc.stdout.on('data', (chunk) => {
+    const lines = (buffer + chunk).split('\n');
+    buffer = lines.pop();
+    for (const line of lines) {
+      if (line === 'ready') ready();
+      const [n, t] = line.split(' ');
+      if (t !== undefined) started.set(Number(n), Number(t));
+    }
+  });
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  await isReady;
+  return { started, stop: () => (proc.kill('SIGTERM'), exited) };
+}
+
+/**
+ * Pickup latency on one redis-server: items added one at a time, `gapMs` apart, each consumed by
+ * one idle worker (concurrency 1) in a process of its own; from the producer's call (`track`,
+ * BullMQ's `queue.add`) to the start of the handler, in interleaved rounds. BullMQ's worker
+ * waits on a blocking Redis command; leasehold's on pub/sub.
+ */
+async function redisPickup(url, { rounds, perRound, warmup, gapMs: [gapMin, gapMax] }) {
+  const name = `bench_pickup_${process.pid}`;
+  const client = new Redis(url);
+  const tracker = benchTracker(new RedisStore({ client, prefix: name }));
+  await tracker.init();
+  const queue = new Queue(name, { connection: new Redis(url, { maxRetriesPerRequest: null }) });
+  const variants = [
+    { name: 'leasehold', add: (n) => tracker.track({ n }), consumer: await consumer('leasehold', url, name) },
+    { name: 'bullmq', add: (n) => queue.add('pickup', { n }), consumer: await consumer('bullmq', url, name) },
+  ];
+  const summary = (xs) => ({ items: xs.length, p50: percentile(xs, 50), p90: percentile(xs, 90), p99: percentile(xs, 99), max: Math.max(...xs) });
+  const now = () => performance.timeOrigin + performance.now();
+  try {
+    await sleep(500);
+    const latencies = variants.map(() => []);
+    let next = 1;
+    const batch = async (i, count, record) => {
+      const sent = new Map();
+      for (let k = 0; k < count; k++) {
+        await sleep(gapMin + Math.random() * (gapMax - gapMin));
+        const n = next++;
+        sent.set(n, now());
+        await variants[i].add(n);
+      }
+      const deadline = Date.now() + 30_000;
+      while ([...sent.keys()].some((n) => !variants[i].consumer.started.has(n)) && Date.now() < deadline) await sleep(20);
+      if (!record) return;
+      // an item not started within 30 s counts as 30 s: a miss must not flatter anyone
+      for (const [n, t] of sent) latencies[i].push((variants[i].consumer.started.get(n) ?? t + 30_000) - t);
+    };
+    for (let i = 0; i < variants.length; i++) await batch(i, warmup, false);
+    for (let r = 0; r < rounds; r++) for (let j = 0; j < variants.length; j++) await batch((r + j) % variants.length, perRound, true);
+    return { rounds, perRound, gapMs: [gapMin, gapMax], variants: Object.fromEntries(variants.map((v, i) => [v.name, summary(latencies[i])])) };
+  } finally {
+    await Promise.all(variants.map((v) => v.consumer.stop()));
+    await queue.obliterate({ force: true });
+    await queue.close();
+    await queue.opts.connection.quit();
+    await client.quit();
   }
 }
 
