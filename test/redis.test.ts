@@ -1,6 +1,8 @@
-import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
-import { Redis } from 'ioredis';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RedisStore, type RedisClient, type RedisPipeline, type RedisStoreOptions } from '../src/stores/redis.js';
 import { ConfigError, StoreError, type Store, type StoreChange } from '../src/index.js';
@@ -103,6 +105,7 @@ describe.skipIf(!url)(`RedisStore (${source})`, () => {
         commands: () => commands,
         client: {
           evalsha: (...args) => (commands++, c.evalsha(...args)),
+          eval: (...args) => (commands++, c.eval(...args)),
           script: (...args) => (commands++, c.script(...args)),
           config: (...args) => (commands++, c.config(...args)),
           duplicate: () => c.duplicate(),
@@ -366,6 +369,7 @@ describe.skipIf(!url || !binary)('RedisStore with `replicas`: each write waits f
     let trips = 0;
     const via: RedisClient = {
       evalsha: (...args) => (trips++, primary.evalsha(...args)),
+      eval: (...args) => (trips++, primary.eval(...args)),
       script: (...args) => (trips++, primary.script(...args)),
       config: (...args) => primary.config(...args),
       info: (section) => primary.info(section),
@@ -374,6 +378,7 @@ describe.skipIf(!url || !binary)('RedisStore with `replicas`: each write waits f
         const pipeline = primary.pipeline();
         const wrapped: RedisPipeline = {
           evalsha: (...args) => (pipeline.evalsha(...args), wrapped),
+          eval: (...args) => (pipeline.eval(...args), wrapped),
           wait: (n, timeout) => (pipeline.wait(n, timeout), wrapped),
           exec: () => (trips++, pipeline.exec()),
         };
@@ -401,5 +406,76 @@ describe.skipIf(!url || !binary)('RedisStore with `replicas`: each write waits f
   it('validates the option', () => {
     expect(() => make('x', { replicas: { count: 0 } }, primary)).toThrow(/replicas.count/);
     expect(() => make('x', { replicas: { count: 1, timeoutMs: -1 } }, primary)).toThrow(/replicas.timeoutMs/);
+  });
+});
+
+/** `redis-cli`, which creates the cluster below (it comes with redis-server). */
+const cli = binary ? join(dirname(binary), 'redis-cli') : '';
+
+describe.skipIf(!url || !binary || !existsSync(cli))('RedisStore on a Redis Cluster of 3 primaries, through ioredis Cluster', () => {
+  if (!url || !binary || !existsSync(cli)) {
+    it.skip('SKIPPED: needs the system redis-server and redis-cli to start a cluster');
+    return;
+  }
+  let nodes: RedisServer[] = [];
+  const clusters: Cluster[] = [];
+  const cluster = () => {
+    const c = new Cluster(nodes.map((n) => ({ host: '127.0.0.1', port: n.port })));
+    clusters.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    nodes = await Promise.all([1, 2, 3].map(() => startRedisServer(binary, ['--cluster-enabled', 'yes', '--appendonly', 'yes', '--appendfsync', 'always'])));
+    servers.push(...nodes);
+    await promisify(execFile)(cli, ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes']);
+    for (const node of nodes) {
+      const c = client(node.url);
+      while (!/cluster_state:ok/.test(String(await c.call('CLUSTER', 'INFO')))) await new Promise((r) => setTimeout(r, 100));
+    }
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(clusters.map((c) => c.quit().catch(() => c.disconnect())));
+  });
+
+  it('stores on slots of different primaries each run their whole life cycle, scripts loaded again on whichever node lacks them', async () => {
+    const c = cluster();
+    // prefixes whose hash tags land on each of the three primaries
+    const owners = new Map<string, string>();
+    for (let i = 0; owners.size < 3 && i < 100; i++) {
+      const prefix = `cluster_${run}_${i}`;
+      const slot = Number(await c.call('CLUSTER', 'KEYSLOT', `{${prefix}}:ids`));
+      const node = ((await c.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>).find(([from, to]) => slot >= from && slot <= to)![2][1];
+      if (![...owners.values()].includes(String(node))) owners.set(prefix, String(node));
+    }
+    expect(owners.size).toBe(3);
+    for (const prefix of owners.keys()) {
+      const store = new RedisStore({ client: c, prefix });
+      const tracker = makeTracker(store);
+      for (let i = 0; i < 5; i++) await tracker.track(k(i));
+      const [first, ...rest] = await tracker.claimBatch('download', { owner: 'w', limit: 3 });
+      await tracker.complete(first!);
+      expect((await tracker.completeBatch(rest)).every((r) => r.ok)).toBe(true);
+      const lease = (await tracker.claim('download', { owner: 'w', key: k(3) }))!;
+      await tracker.fail(lease, new Error('x'));
+      expect((await tracker.stats()).byStatus).toMatchObject({ downloaded: 3, pending: 2 });
+      expect(await tracker.find({ status: 'downloaded' })).toHaveLength(3);
+    }
+  });
+
+  it('wakes a watcher on another Cluster connection (pub/sub is broadcast to every node)', async () => {
+    const prefix = `cluster_wake_${run}`;
+    const watcher = new RedisStore({ client: cluster(), prefix });
+    await makeTracker(watcher).init();
+    const heard: StoreChange[] = [];
+    const stop = watcher.watch!((change) => heard.push(change));
+    try {
+      // the first message after subscribing says "look"; then a track elsewhere names its status
+      while (heard.length === 0) await new Promise((r) => setTimeout(r, 20));
+      await makeTracker(new RedisStore({ client: cluster(), prefix })).track(k(1));
+      while (!heard.some((c) => c.status === 'pending')) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      stop();
+    }
   });
 });

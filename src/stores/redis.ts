@@ -39,6 +39,8 @@ export type { RedisSubscriberConnection } from './redis/subscriber.js';
 export interface RedisClient extends RedisConfigReader {
   /** `EVALSHA sha numkeys ...keys ...args`. */
   evalsha(sha: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>;
+  /** `EVAL text numkeys ...keys ...args`: after `NOSCRIPT`, runs the script and caches it on that node. */
+  eval(script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>;
   /** `SCRIPT LOAD text`. */
   script(subcommand: 'LOAD', script: string): Promise<unknown>;
   /**
@@ -54,6 +56,8 @@ export interface RedisClient extends RedisConfigReader {
 export interface RedisPipeline {
   /** Queues `EVALSHA`. */
   evalsha(sha: string, numKeys: number, ...args: Array<string | number>): RedisPipeline;
+  /** Queues `EVAL`. */
+  eval(script: string, numKeys: number, ...args: Array<string | number>): RedisPipeline;
   /** Queues `WAIT numreplicas timeout`. */
   wait(numReplicas: number, timeout: number): RedisPipeline;
   /** Sends the queued commands at once; each reply as `[error, result]`. */
@@ -267,23 +271,30 @@ export class RedisStore implements Store {
     return { byStatus };
   }
 
-  /** One script call: `EVALSHA`, loading the script again if the server lost it (a restart, `SCRIPT FLUSH`, another Cluster node). */
+  /**
+   * One script call: `EVALSHA`; if the node lost the script (a restart, `SCRIPT FLUSH`, a Cluster
+   * node other than the one `init` loaded it on), `EVAL` with its text, sent the same way (to the
+   * node of the store's slot), which also caches it there.
+   */
   async #run(name: ScriptName, ...args: Array<string | number>): Promise<unknown> {
     const argv = [this.#ids, this.#base, this.#claimableJson, ...args];
     const replicas = this.#replicas;
-    const call = replicas && WRITES.has(name) ? () => this.#waited(name, argv, replicas) : () => this.#client.evalsha(SHAS[name], 1, ...argv);
+    const call = (text: boolean) => {
+      if (replicas && WRITES.has(name)) return this.#waited(name, text, argv, replicas);
+      return text ? this.#client.eval(SCRIPTS[name], 1, ...argv) : this.#client.evalsha(SHAS[name], 1, ...argv);
+    };
     try {
-      return await call();
+      return await call(false);
     } catch (error) {
       if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
-      await this.#client.script('LOAD', SCRIPTS[name]);
-      return call();
+      return call(true);
     }
   }
 
   /** The script and `WAIT` in one pipeline; fails unless enough replicas confirmed the write. */
-  async #waited(name: ScriptName, argv: Array<string | number>, replicas: { count: number; timeoutMs: number }): Promise<unknown> {
-    const replies = (await this.#client.pipeline!().evalsha(SHAS[name], 1, ...argv).wait(replicas.count, replicas.timeoutMs).exec()) ?? [];
+  async #waited(name: ScriptName, text: boolean, argv: Array<string | number>, replicas: { count: number; timeoutMs: number }): Promise<unknown> {
+    const pipeline = this.#client.pipeline!();
+    const replies = (await (text ? pipeline.eval(SCRIPTS[name], 1, ...argv) : pipeline.evalsha(SHAS[name], 1, ...argv)).wait(replicas.count, replicas.timeoutMs).exec()) ?? [];
     const [[scriptError, result] = [null, undefined], [waitError, confirmed] = [null, 0]] = replies;
     if (scriptError) throw scriptError;
     if (waitError) throw waitError;
