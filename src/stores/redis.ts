@@ -25,56 +25,14 @@ import type {
   UpdateOptions,
 } from '../store.js';
 import { canonicalKey, decodeItem, encodeChange, encodeCondition, encodeData } from './redis/codec.js';
-import { requireDurableServer, requireReplicas, type RedisConfigReader } from './redis/durability.js';
+import type { RedisClient, RedisReplicas } from './redis/client.js';
+import { requireDurableServer, requireReplicas } from './redis/durability.js';
 import { SCRIPTS, type ScriptName } from './redis/scripts.js';
-import { Subscriber, type RedisSubscriberConnection } from './redis/subscriber.js';
+import { Subscriber } from './redis/subscriber.js';
 
+export type { RedisClient, RedisPipeline, RedisReplicas } from './redis/client.js';
 export type { RedisConfigReader } from './redis/durability.js';
 export type { RedisSubscriberConnection } from './redis/subscriber.js';
-
-/**
- * The part of an `ioredis` client the store uses: a `Redis` (standalone or Sentinel) or a
- * `Cluster` from `ioredis` 5 fits as it is.
- */
-export interface RedisClient extends RedisConfigReader {
-  /** `EVALSHA sha numkeys ...keys ...args`. */
-  evalsha(sha: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>;
-  /** `EVAL text numkeys ...keys ...args`: after `NOSCRIPT`, runs the script and caches it on that node. */
-  eval(script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>;
-  /** `SCRIPT LOAD text`. */
-  script(subcommand: 'LOAD', script: string): Promise<unknown>;
-  /**
-   * A new connection with the same options (`ioredis`' `duplicate()`): `watch` subscribes on
-   * one, as a subscribed connection can run nothing else.
-   */
-  duplicate(): RedisSubscriberConnection;
-  /** A pipeline (`ioredis`' `pipeline()`): with `replicas`, each write and its `WAIT` go in one. */
-  pipeline?(): RedisPipeline;
-}
-
-/** The part of an `ioredis` pipeline the store uses with the `replicas` option. */
-export interface RedisPipeline {
-  /** Queues `EVALSHA`. */
-  evalsha(sha: string, numKeys: number, ...args: Array<string | number>): RedisPipeline;
-  /** Queues `EVAL`. */
-  eval(script: string, numKeys: number, ...args: Array<string | number>): RedisPipeline;
-  /** Queues `WAIT numreplicas timeout`. */
-  wait(numReplicas: number, timeout: number): RedisPipeline;
-  /** Sends the queued commands at once; each reply as `[error, result]`. */
-  exec(): Promise<Array<[Error | null, unknown]> | null>;
-}
-
-/** How many replicas must confirm each write before the store answers; see {@link RedisStoreOptions.replicas}. */
-export interface RedisReplicas {
-  /** Replicas that must have each write. */
-  readonly count: number;
-  /**
-   * How long to wait for them; past it the call fails (a transient `StoreError`) although the
-   * primary applied the write.
-   * @default 1000
-   */
-  readonly timeoutMs?: number;
-}
 
 /** How sure the store must be that an acknowledged claim survives a crash. */
 export type RedisDurability = 'strict' | 'relaxed';
