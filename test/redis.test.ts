@@ -150,6 +150,17 @@ describe.skipIf(!url)(`RedisStore (${source})`, () => {
       for (const key of keys) expect(key.startsWith(`{${prefix}}:`), key).toBe(true);
     });
 
+    it('items with equal deadlines are claimed in insertion order (ids sort as numbers, past 0xf and 0xff too)', async () => {
+      const store = make(`ties_${run}`);
+      await makeTracker(store).init();
+      const at = new Date(Date.now() - 60_000);
+      // keys inserted in an order unrelated to their values: the order of insertion must win
+      const order = Array.from({ length: 300 }, (_, i) => (i * 7919) % 300);
+      for (const seq of order) await store.insert({ key: k(seq), status: 'pending', data: {}, deadline: { at } });
+      const claimed = await store.update({ status: ['pending'], deadline: 'passed' }, { status: 'downloading', bumpFence: true }, { limit: 300, ordered: true, returning: 'state' });
+      expect(claimed.map((item) => item.key.seq)).toEqual(order);
+    });
+
     it('refuses a prefix that would break the hash tag', () => {
       expect(() => new RedisStore({ client: main!, prefix: 'a}b' })).toThrow(ConfigError);
       expect(() => new RedisStore({ client: main!, prefix: '' })).toThrow(ConfigError);
