@@ -10,6 +10,7 @@ export default defineConfig([
       'stores/mongodb': 'src/stores/mongodb.ts',
       'stores/postgres': 'src/stores/postgres.ts',
       'stores/sqlite': 'src/stores/sqlite.ts',
+      'stores/redis': 'src/stores/redis.ts',
       dashboard: 'src/dashboard/index.ts',
       otel: 'src/otel/index.ts',
       testing: 'src/testing/index.ts',
@@ -24,7 +25,7 @@ export default defineConfig([
     target: 'node20',
     outDir: 'dist',
     // vitest: leasehold/testing must use the test runner of the project that runs it
-    external: ['mongodb', 'pg', 'better-sqlite3', 'vitest', '@opentelemetry/api'],
+    external: ['mongodb', 'pg', 'better-sqlite3', 'ioredis', 'vitest', '@opentelemetry/api'],
     esbuildPlugins: [
       {
         // `import text from './file?raw'` bundles the file as a string (as vite does): the

@@ -19,6 +19,7 @@ import { benchTracker, drainLeasehold, seedLeaseholdPg } from './leasehold.mjs';
 import { commits, countingPool, countingStore, median, percentile, rssSampler, sleep } from './lib.mjs';
 import { drainGraphile, drainPgBoss } from './peers.mjs';
 import { pickupLatency } from './pickup.mjs';
+import { benchRedis } from './redis.mjs';
 import { contention, scaleLatency } from './scale.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -238,6 +239,12 @@ export async function main() {
       leasehold_vs_floor_w32_durable: 0.7,
       leasehold_batch_vs_floor_batch_w8_durable: 0.7,
     };
+    // leasehold on Redis vs BullMQ, on a redis-server of its own (bench/redis.mjs); absent without one
+    const redis = await benchRedis({ items: Math.min(ITEMS, 5_000), runs: RUNS, maxSeconds: MAX_SECONDS, ...(smoke ? { pickup: { rounds: 1, perRound: 4, warmup: 1, gapMs: [20, 50] } } : {}), log });
+    if (redis) {
+      Object.assign(ratios, redis.ratios);
+      Object.assign(targets, { leasehold_redis_vs_bullmq_w8: 0.5, leasehold_redis_batch_vs_bullmq_w8: 1.0, bullmq_pickup_p50_over_leasehold_redis: 0.8 });
+    }
     log('\nratios (same run):');
     for (const [k, v] of Object.entries(ratios)) log(`  ${k.padEnd(38)} ${v.toFixed(2).padStart(7)}   target >= ${targets[k]}  ${v >= targets[k] ? 'met' : 'MISSED'}`);
 
@@ -254,6 +261,7 @@ export async function main() {
       pickup,
       ratios,
       targets,
+      redis,
       seconds: (Date.now() - started) / 1000,
     };
     mkdirSync(dirname(args.out), { recursive: true });

@@ -72,5 +72,23 @@ export async function openChaosStore(kind, target, table) {
       close: () => client.close(),
     };
   }
+  if (kind === 'redis') {
+    const { Redis } = await import('ioredis');
+    const { RedisStore } = await import('../dist/stores/redis.js');
+    const client = new Redis(target);
+    // the side records live beside the store's keys, under their own names
+    const side = (name) => `${table}:chaos:${name}`;
+    const rows = async (name) => (await client.lrange(side(name), 0, -1)).map((row) => JSON.parse(row));
+    return {
+      store: new RedisStore({ client, prefix: table }),
+      finished: async (n, fence) => void (await client.rpush(side('finished'), JSON.stringify({ n, fence }))),
+      completed: async (n, fence) => void (await client.rpush(side('completions'), JSON.stringify({ n, fence }))),
+      completions: () => rows('completions'),
+      hold: async (n) => (await client.sadd(side('holding'), String(n))) === 1,
+      unhold: async (n) => void (await client.srem(side('holding'), String(n))),
+      finishedRows: () => rows('finished'),
+      close: () => client.quit().then(() => {}),
+    };
+  }
   throw new Error(`unknown store ${kind}`);
 }

@@ -24,7 +24,7 @@ export interface ChaosResult {
 }
 
 export function chaosRun(options: {
-  kind: 'sqlite' | 'postgres' | 'mongodb';
+  kind: 'sqlite' | 'postgres' | 'mongodb' | 'redis';
   target?: string;
   items: number;
   workers: number;

@@ -17,7 +17,7 @@ const workerScript = fileURLToPath(new URL('./worker.mjs', import.meta.url));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * @param {{ kind: 'sqlite' | 'postgres' | 'mongodb', target?: string, items: number, workers: number,
+ * @param {{ kind: 'sqlite' | 'postgres' | 'mongodb' | 'redis', target?: string, items: number, workers: number,
  *           killEveryMs?: [number, number], freezeEveryMs?: number, skewsMs?: number[], exclusive?: boolean, ttlMs?: number,
  *           timeoutMs: number, log?: (line: string) => void }} options
  */

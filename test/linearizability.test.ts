@@ -77,7 +77,7 @@ async function inProcess(store: Store, clients: number) {
 }
 
 /** `processes` child processes with 2 clients each against one database, then a final reap and reads from here. */
-async function acrossProcesses(kind: 'sqlite' | 'postgres', target: string, processes: number) {
+async function acrossProcesses(kind: 'sqlite' | 'postgres' | 'redis', target: string, processes: number) {
   const dir = mkdtempSync(join(tmpdir(), 'leasehold-lin-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const table = `lin_${tag}`;
@@ -96,6 +96,12 @@ async function acrossProcesses(kind: 'sqlite' | 'postgres', target: string, proc
     const sqlite = new SqliteStore({ filename: target, table });
     cleanups.push(() => sqlite.close());
     store = sqlite;
+  } else if (kind === 'redis') {
+    const { Redis } = await import('ioredis');
+    const { RedisStore } = await import('../src/stores/redis.js');
+    const client = new Redis(target);
+    cleanups.push(() => client.quit().then(() => {}));
+    store = new RedisStore({ client, prefix: table });
   } else {
     const { default: pg } = await import('pg');
     const { PostgresStore } = await import('../src/stores/postgres.js');
@@ -155,6 +161,11 @@ describe('linearizability of recorded histories', () => {
 
   it('PostgreSQL (embedded): 3 processes with 2 clients each', async () => {
     expectLinearizable('postgres', await acrossProcesses('postgres', inject('postgresUrl'), 3));
+  });
+
+  // without a server the setup's banner says so; this test then reports itself skipped
+  it.skipIf(!inject('redisUrl'))(`Redis (${inject('redisSource')}): 3 processes with 2 clients each`, async () => {
+    expectLinearizable('redis', await acrossProcesses('redis', inject('redisUrl'), 3), 2);
   });
 });
 

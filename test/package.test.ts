@@ -21,6 +21,7 @@ const expected: Record<string, string> = {
   'leasehold/mongodb': 'MongoStore',
   'leasehold/postgres': 'PostgresStore',
   'leasehold/sqlite': 'SqliteStore',
+  'leasehold/redis': 'RedisStore',
   'leasehold/dashboard': 'createDashboard',
   'leasehold/otel': 'instrument',
   'leasehold/testing': 'storeContract',

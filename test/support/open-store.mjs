@@ -1,9 +1,9 @@
 // Opens a store of the built package (dist/) for a child process of the tests, as a user would:
-// `openStore(kind, target, table)` → `{ store, close }` for `sqlite` (a file), `postgres` (a URL)
-// or `mongodb` (a URI).
+// `openStore(kind, target, table)` → `{ store, close }` for `sqlite` (a file), `postgres` (a URL),
+// `mongodb` (a URI) or `redis` (a URL; `table` is the key prefix).
 
 /**
- * @param {'sqlite' | 'postgres' | 'mongodb' | string} kind
+ * @param {'sqlite' | 'postgres' | 'mongodb' | 'redis' | string} kind
  * @param {string} target
  * @param {string} table
  */
@@ -26,6 +26,13 @@ export async function openStore(kind, target, table) {
     const { MongoStore } = await import('../../dist/stores/mongodb.js');
     const client = await MongoClient.connect(target);
     return { store: new MongoStore({ collection: client.db('leasehold_test').collection(table) }), close: () => client.close() };
+  }
+  if (kind === 'redis') {
+    const { Redis } = await import('ioredis');
+    const { RedisStore } = await import('../../dist/stores/redis.js');
+    const client = new Redis(target, { lazyConnect: true });
+    await client.connect();
+    return { store: new RedisStore({ client, prefix: table }), close: () => client.quit().then(() => {}) };
   }
   throw new Error(`unknown store ${kind}`);
 }

@@ -11,7 +11,7 @@ const child = resolve(import.meta.dirname, 'race-child.mjs');
  * `items` at the same moment; checks every item was won exactly once overall.
  */
 export async function raceAcrossProcesses(options: {
-  store: 'sqlite' | 'postgres' | 'mongodb';
+  store: 'sqlite' | 'postgres' | 'mongodb' | 'redis';
   target: string;
   table: string;
   items: number;
@@ -41,7 +41,7 @@ export function raceTracker(store: Store) {
 }
 
 /** Seeds `items` items, races `processes` children for them by key and by claim-next. */
-export async function processRaces(options: { store: 'sqlite' | 'postgres' | 'mongodb'; target: string; make: (table: string) => Store; tag: string }) {
+export async function processRaces(options: { store: 'sqlite' | 'postgres' | 'mongodb' | 'redis'; target: string; make: (table: string) => Store; tag: string }) {
   for (const mode of ['by-key', 'next'] as const) {
     const table = `race_${mode.replace('-', '_')}_${options.tag}`;
     const tracker = raceTracker(options.make(table));

@@ -13,6 +13,9 @@ if (kind === 'sqlite') {
   const { SqliteStore } = await import('../../dist/stores/sqlite.js');
   store = new SqliteStore({ filename: target, table });
   close = () => store.close();
+} else if (kind === 'redis') {
+  const { openStore } = await import('./open-store.mjs');
+  ({ store, close } = await openStore(kind, target, table));
 } else {
   const { default: pg } = await import('pg');
   const { PostgresStore } = await import('../../dist/stores/postgres.js');

@@ -1,0 +1,278 @@
+/**
+ * `RedisStore`: items in Redis, through an `ioredis` client you pass in (`ioredis` is a peer
+ * dependency): every operation is one Lua script run with `EVALSHA`, timed by the server's
+ * `TIME`. For teams whose queue already lives in Redis, such as BullMQ's users.
+ *
+ * @module leasehold/redis
+ */
+import { createHash } from 'node:crypto';
+import { ConfigError, notInitialised } from '../errors.js';
+import type {
+  Change,
+  Condition,
+  FindOptions,
+  GuardedUpdate,
+  InsertResult,
+  KeyField,
+  NewItem,
+  Returning,
+  Store,
+  StoreCapabilities,
+  StoreChange,
+  StoreSchema,
+  StoredItem,
+  StoreStats,
+  UpdateOptions,
+} from '../store.js';
+import { canonicalKey, decodeItem, encodeChange, encodeCondition, encodeData } from './redis/codec.js';
+import type { RedisClient, RedisReplicas } from './redis/client.js';
+import { requireDurableServer, requireReplicas } from './redis/durability.js';
+import { SCRIPTS, type ScriptName } from './redis/scripts.js';
+import { Subscriber } from './redis/subscriber.js';
+
+export type { RedisClient, RedisPipeline, RedisReplicas } from './redis/client.js';
+export type { RedisConfigReader } from './redis/durability.js';
+export type { RedisSubscriberConnection } from './redis/subscriber.js';
+
+/** How sure the store must be that an acknowledged claim survives a crash. */
+export type RedisDurability = 'strict' | 'relaxed';
+
+/**
+ * Options of {@link RedisStore}.
+ *
+ * @example
+ * ```ts
+ * import { Redis } from 'ioredis';
+ * new RedisStore({ client: new Redis(process.env.REDIS_URL!), prefix: 'partner_log_trackers' });
+ * ```
+ */
+export interface RedisStoreOptions {
+  /**
+   * An `ioredis` client (`new Redis(...)`, a Sentinel client, or `new Cluster(...)`). BullMQ
+   * runs on `ioredis`, so an application that uses it already has a configured one.
+   */
+  readonly client: RedisClient;
+  /**
+   * Names the store's keys: each is `{prefix}:...`. The braces make `prefix` the Redis Cluster
+   * hash tag, so all of a store's keys live in one slot and every script runs on one shard.
+   * Any text without `{` or `}`.
+   */
+  readonly prefix: string;
+  /**
+   * `strict`: `init()` reads the server's `appendonly` and `appendfsync` and refuses to start
+   * (`ConfigError`) unless they are `yes` and `always`, the settings under which a claim the
+   * server acknowledged survives a crash (with `replicas`: unless the server is a primary with
+   * that many replicas online). `relaxed`: no check; after a crash the last writes
+   * may be lost (a claim handed out again, a completion redone); fencing still prevents two
+   * holders from both settling. See the Redis store guide.
+   * @default 'strict'
+   */
+  readonly durability?: RedisDurability;
+  /**
+   * Wake idle workers in every process at once with pub/sub: a script that makes an item
+   * claimable also `PUBLISH`es on `{prefix}:wake`, and while a worker of this process runs, one
+   * duplicate connection per store subscribes. `false`: no messages; idle workers poll.
+   * @default true
+   */
+  readonly notifications?: boolean;
+  /**
+   * Send `WAIT count timeoutMs` after every write, in the same pipeline (one round trip), and
+   * fail the call unless `count` replicas confirmed it: then a claim the store answered is on
+   * the primary and `count` replicas before the worker starts, so a Sentinel or Cluster
+   * failover to one of them keeps it. With this option `init()` checks replication instead of
+   * `appendfsync` (see the Redis store guide). The client needs `pipeline()`.
+   * @default undefined (no WAIT)
+   */
+  readonly replicas?: RedisReplicas;
+}
+
+/** Scripts that write: with `replicas`, each is followed by `WAIT`. */
+const WRITES: ReadonlySet<ScriptName> = new Set(['insert', 'update', 'updateEach', 'delete']);
+
+const SHAS = Object.fromEntries(Object.entries(SCRIPTS).map(([name, text]) => [name, createHash('sha1').update(text).digest('hex')])) as Record<ScriptName, string>;
+
+type Row = Array<string | null>;
+
+/**
+ * A store in Redis through `ioredis`. Each item is a hash; each status a sorted set of item ids
+ * scored by deadline, which serves claim-next, backoff, reap and purge alike; the key's
+ * canonical JSON maps to the item id in one more hash. Every operation is one Lua script, so
+ * each transition is atomic on the server, and lease and backoff times come from its `TIME`.
+ *
+ * @example
+ * ```ts
+ * import { Redis } from 'ioredis';
+ * const store = new RedisStore({ client: new Redis(process.env.REDIS_URL!), prefix: 'partner_log_trackers' });
+ * ```
+ */
+export class RedisStore implements Store {
+  readonly name = 'redis';
+  /** Batch claims and settles are one script each. */
+  readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true });
+  readonly #client: RedisClient;
+  /** `{prefix}:`: every key of the store starts with it. */
+  readonly #base: string;
+  readonly #ids: string;
+  readonly #durability: RedisDurability;
+  readonly #notifications: boolean;
+  readonly #replicas: { count: number; timeoutMs: number } | undefined;
+  /** Statuses some stage claims from (of every tracker that initialised this store). */
+  readonly #claimable = new Set<string>();
+  #claimableJson = '[]';
+  #keys: KeyField[] | undefined;
+  #checked: Promise<void> | undefined;
+
+  /**
+   * Calls `listener` when any process makes an item claimable in this store (see the
+   * `notifications` option), and once after each (re)connection of the subscribing connection.
+   * Absent when `notifications` is `false`.
+   */
+  readonly watch?: (listener: (change: StoreChange) => void) => () => void;
+
+  constructor(options: RedisStoreOptions) {
+    const { client, prefix } = options ?? {};
+    if (!client || typeof client.evalsha !== 'function') {
+      throw new ConfigError('client', '[redis] Missing required option `client`: pass an `ioredis` client (`new Redis(url)` or `new Cluster(nodes)`).');
+    }
+    if (typeof prefix !== 'string' || !/^[^{}]{1,200}$/.test(prefix)) {
+      throw new ConfigError('prefix', `[redis] expected 1 to 200 characters without \`{\` or \`}\` (the prefix becomes the Cluster hash tag), got \`${String(prefix)}\`.`);
+    }
+    const durability = options.durability ?? 'strict';
+    if (durability !== 'strict' && durability !== 'relaxed') {
+      throw new ConfigError('durability', `[redis] expected \`'strict'\` or \`'relaxed'\`, got \`${String(durability)}\`.`);
+    }
+    const notifications = options.notifications ?? true;
+    if (typeof notifications !== 'boolean') {
+      throw new ConfigError('notifications', `[redis] expected \`true\` or \`false\`, got \`${String(notifications)}\`.`);
+    }
+    if (options.replicas !== undefined) {
+      const { count, timeoutMs = 1_000 } = options.replicas ?? {};
+      if (!Number.isInteger(count) || count < 1) throw new ConfigError('replicas.count', `[redis] expected a positive integer, got \`${String(count)}\`.`);
+      if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new ConfigError('replicas.timeoutMs', `[redis] expected a positive integer of milliseconds, got \`${String(timeoutMs)}\`.`);
+      if (typeof client.pipeline !== 'function') throw new ConfigError('replicas', '[redis] the client has no `pipeline()`: pass an `ioredis` client.');
+      this.#replicas = Object.freeze({ count, timeoutMs });
+    }
+    this.#client = client;
+    this.#base = `{${prefix}}:`;
+    this.#ids = `${this.#base}ids`;
+    this.#durability = durability;
+    this.#notifications = notifications;
+    if (notifications && typeof client.duplicate === 'function') {
+      // one subscribing connection per store, whatever the number of trackers and workers
+      const subscriber = new Subscriber(() => client.duplicate(), `${this.#base}wake`);
+      this.watch = (listener) => subscriber.listen(listener);
+    }
+  }
+
+  async init(schema: StoreSchema): Promise<void> {
+    if (this.#durability === 'strict') {
+      // once per store: a refusal is not cached, so a fixed server is accepted on the next try
+      this.#checked ??= (this.#replicas ? requireReplicas(this.#client, this.#replicas.count) : requireDurableServer(this.#client)).catch((error: unknown) => {
+        this.#checked = undefined;
+        throw error;
+      });
+      await this.#checked;
+    }
+    // loaded now so that the first call of each operation is one round trip too
+    await Promise.all(Object.values(SCRIPTS).map((text) => this.#client.script('LOAD', text)));
+    for (const status of schema.claimable ?? []) this.#claimable.add(status);
+    this.#claimableJson = this.#notifications ? JSON.stringify([...this.#claimable]) : '[]';
+    this.#keys = schema.keyFields.map(({ name, type }) => ({ name, type }));
+  }
+
+  async insert(item: NewItem): Promise<InsertResult> {
+    const keys = this.#ready('insert');
+    const deadline = !item.deadline ? ['', ''] : 'at' in item.deadline ? ['at', item.deadline.at.getTime()] : ['ms', item.deadline.ms];
+    const [created, row] = (await this.#run('insert', canonicalKey(keys, item.key), item.status, encodeData(item.data), ...deadline)) as [number, Row];
+    return { item: decodeItem(keys, row), created: created === 1 };
+  }
+
+  async update(cond: Condition, change: Change, options: UpdateOptions = {}): Promise<StoredItem[]> {
+    const keys = this.#ready('update');
+    const rows = (await this.#run(
+      'update',
+      JSON.stringify(encodeCondition(keys, cond)),
+      JSON.stringify(encodeChange(change)),
+      limitOf(options.limit),
+      options.returning ?? 'item',
+    )) as Row[];
+    return rows.map((row) => decodeItem(keys, row));
+  }
+
+  async updateEach(updates: readonly GuardedUpdate[], options: { returning?: Returning } = {}): Promise<Array<StoredItem | null>> {
+    const keys = this.#ready('updateEach');
+    if (updates.length === 0) return [];
+    const list = updates.map(({ guard, change }) => [
+      encodeCondition(keys, { ref: guard.ref, key: guard.key, status: [guard.status], fence: guard.fence, ...(guard.expired ? { deadline: 'passed' as const } : {}) }),
+      encodeChange(change),
+    ]);
+    const rows = (await this.#run('updateEach', JSON.stringify(list), options.returning ?? 'item')) as Array<Row | null>;
+    return updates.map((_, i) => (rows[i] ? decodeItem(keys, rows[i]) : null));
+  }
+
+  async find(cond: Partial<Condition>, options: FindOptions = {}): Promise<StoredItem[]> {
+    const keys = this.#ready('find');
+    const rows = (await this.#run('find', JSON.stringify(encodeCondition(keys, cond)), limitOf(options.limit), options.returning ?? 'item')) as Row[];
+    return rows.map((row) => decodeItem(keys, row));
+  }
+
+  async delete(cond: Condition, options: { limit: number }): Promise<number> {
+    const keys = this.#ready('delete');
+    return Number(await this.#run('delete', JSON.stringify(encodeCondition(keys, cond)), limitOf(options.limit)));
+  }
+
+  async stats(): Promise<StoreStats> {
+    this.#ready('stats');
+    const flat = (await this.#run('stats')) as Array<string | number>;
+    const byStatus: Record<string, { total: number; future: number }> = {};
+    for (let i = 0; i + 2 < flat.length; i += 3) byStatus[String(flat[i])] = { total: Number(flat[i + 1]), future: Number(flat[i + 2]) };
+    return { byStatus };
+  }
+
+  /**
+   * One script call: `EVALSHA`; if the node lost the script (a restart, `SCRIPT FLUSH`, a Cluster
+   * node other than the one `init` loaded it on), `EVAL` with its text, sent the same way (to the
+   * node of the store's slot), which also caches it there.
+   */
+  async #run(name: ScriptName, ...args: Array<string | number>): Promise<unknown> {
+    const argv = [this.#ids, this.#base, this.#claimableJson, ...args];
+    const replicas = this.#replicas;
+    const call = (text: boolean) => {
+      if (replicas && WRITES.has(name)) return this.#waited(name, text, argv, replicas);
+      return text ? this.#client.eval(SCRIPTS[name], 1, ...argv) : this.#client.evalsha(SHAS[name], 1, ...argv);
+    };
+    try {
+      return await call(false);
+    } catch (error) {
+      if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
+      return call(true);
+    }
+  }
+
+  /** The script and `WAIT` in one pipeline; fails unless enough replicas confirmed the write. */
+  async #waited(name: ScriptName, text: boolean, argv: Array<string | number>, replicas: { count: number; timeoutMs: number }): Promise<unknown> {
+    const pipeline = this.#client.pipeline!();
+    const replies = (await (text ? pipeline.eval(SCRIPTS[name], 1, ...argv) : pipeline.evalsha(SHAS[name], 1, ...argv)).wait(replicas.count, replicas.timeoutMs).exec()) ?? [];
+    const [[scriptError, result] = [null, undefined], [waitError, confirmed] = [null, 0]] = replies;
+    if (scriptError) throw scriptError;
+    if (waitError) throw waitError;
+    if (Number(confirmed) < replicas.count) {
+      // the primary applied it: a claim stays held until its lease expires and is reaped
+      throw new Error(
+        `WAIT timed out: ${Number(confirmed)} of ${replicas.count} replicas confirmed the write within ${replicas.timeoutMs} ms, so a failover could lose it; ` +
+          'the primary applied it (a claim is reaped when its lease expires). Check the replicas (INFO replication) or lower `replicas.count`',
+      );
+    }
+    return result;
+  }
+
+  #ready(operation: string): KeyField[] {
+    if (!this.#keys) throw notInitialised('redis', operation);
+    return this.#keys;
+  }
+}
+
+/** A limit as the scripts read it: -1 for none. */
+function limitOf(limit: number | undefined): number {
+  return limit === undefined ? -1 : Math.max(0, Math.floor(limit));
+}

@@ -1,0 +1,98 @@
+/**
+ * What crosses between {@link RedisStore} and its Lua scripts: conditions and changes as
+ * compact JSON (read by `cjson` inside the scripts), keys in one canonical JSON form (the
+ * field of the store's id index), and items back from `HMGET` replies. Internal.
+ * @module
+ */
+import { ConfigError } from '../../errors.js';
+import type { Change, Condition, KeyField, KeyScalar, KeyValues, StoredItem } from '../../store.js';
+import { encodeData, reviveDates } from '../sql/compile.js';
+
+/**
+ * The canonical form of a key: the values in declaration order, dates as epoch milliseconds.
+ * Equal keys always give the same text, so it can name the item in the id index.
+ */
+export function canonicalKey(fields: readonly KeyField[], key: KeyValues): string {
+  return JSON.stringify(
+    fields.map(({ name, type }) => {
+      const value = key[name];
+      // the Tracker already rejects non-scalars; a store used directly must not pass anything else either
+      const ok = type === 'date' ? value instanceof Date && !Number.isNaN(value.getTime()) : typeof value === type && (type !== 'number' || Number.isFinite(value));
+      if (!ok) throw new ConfigError(`key.${name}`, `[redis] expected a ${type} key value, got \`${describe(value)}\`.`);
+      return value instanceof Date ? value.getTime() : value;
+    }),
+  );
+}
+
+function describe(value: unknown): string {
+  return value instanceof Date ? 'Invalid Date' : value === null || typeof value !== 'object' ? `${String(value)} (${typeof value})` : (value.constructor?.name ?? 'object');
+}
+
+/** Reads a canonical key back into field values. */
+function parseKey(fields: readonly KeyField[], text: string): KeyValues {
+  const values = JSON.parse(text) as unknown[];
+  return Object.fromEntries(fields.map(({ name, type }, i) => [name, (type === 'date' ? new Date(values[i] as number) : values[i]) as KeyScalar]));
+}
+
+/** A condition as the scripts read it (see `matches` in scripts.ts). */
+export function encodeCondition(fields: readonly KeyField[], cond: Partial<Condition>): Record<string, unknown> {
+  const c: Record<string, unknown> = {};
+  if (cond.ref !== undefined) c.r = String(cond.ref);
+  if (cond.key) c.k = canonicalKey(fields, cond.key);
+  // an empty array is written by cjson as `{}`; the scripts treat a missing list as "any"
+  if (cond.status && cond.status.length > 0) c.s = cond.status;
+  if (cond.notStatus && cond.notStatus.length > 0) c.ns = cond.notStatus;
+  if (cond.stage !== undefined) c.g = cond.stage;
+  if (cond.fence !== undefined) c.f = cond.fence;
+  if (cond.deadline === 'passed' || cond.deadline === 'future') c.dp = cond.deadline;
+  else if (cond.deadline) c.db = cond.deadline.before.getTime();
+  return c;
+}
+
+/** A change as the scripts read it (see `apply` in scripts.ts); `null` clears a field. */
+export function encodeChange(change: Change): Record<string, unknown> {
+  const ch: Record<string, unknown> = {};
+  if (change.status !== undefined) ch.s = change.status;
+  if (change.stage !== undefined) ch.g = change.stage;
+  if (change.owner !== undefined) ch.o = change.owner;
+  if (change.bumpFence) ch.bf = true;
+  if (change.attempts) ch.a = change.attempts === 'increment' ? 'i' : change.attempts === 'decrement' ? 'd' : 'r';
+  if (change.deadline) {
+    if ('at' in change.deadline) ch.da = change.deadline.at.getTime();
+    else ch.dm = change.deadline.ms;
+  }
+  if (change.data !== undefined) ch.d = encodeData(change.data);
+  if (change.lastError !== undefined) ch.e = change.lastError;
+  if (change.finished !== undefined) ch.fi = change.finished;
+  return ch;
+}
+
+/** Data in the stored form: JSON with dates tagged (the SQL stores' form). */
+export { encodeData };
+
+type Field = string | null;
+const time = (v: Field | undefined): Date | null => (v === null || v === undefined ? null : new Date(Number(v)));
+
+/**
+ * An item from a script's reply: the id, then the fields `k s g a f o dl e c u cl fi`, then
+ * `d` when the data was asked for.
+ */
+export function decodeItem(fields: readonly KeyField[], row: readonly Field[]): StoredItem {
+  const [id, k, s, g, a, f, o, dl, e, c, u, cl, fi, d] = row;
+  return {
+    ref: id,
+    key: parseKey(fields, k!),
+    status: s!,
+    stage: g ?? null,
+    data: d === undefined || d === null ? undefined : reviveDates(JSON.parse(d)),
+    attempts: Number(a),
+    fence: Number(f),
+    owner: o ?? null,
+    deadline: time(dl)!,
+    lastError: e ?? null,
+    createdAt: time(c)!,
+    updatedAt: time(u)!,
+    claimedAt: time(cl),
+    finishedAt: time(fi),
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * The persistence check of {@link RedisStore.init}: the store contract says a claim is
+ * acknowledged durably before the work starts, which a single Redis server keeps only with
+ * `appendonly yes` and `appendfsync always`. Internal.
+ * @module
+ */
+import { ConfigError } from '../../errors.js';
+
+/** The part of the client the check uses. */
+export interface RedisConfigReader {
+  /** `CONFIG GET name`: ioredis answers `[name, value]` (a Cluster client, from one node). */
+  config(subcommand: 'GET', parameter: string): Promise<unknown>;
+  /** `INFO section`, for the `replicas` check. */
+  info?(section: string): Promise<string>;
+}
+
+const RELAX =
+  'or, if you accept what a crash can then undo (see the Redis store guide, "Persistence and failover"), pass `durability: \'relaxed\'`.';
+
+/** The value of one server setting, or throws a ConfigError when it cannot be read. */
+async function setting(client: RedisConfigReader, name: string): Promise<string> {
+  let reply: unknown;
+  try {
+    reply = await client.config('GET', name);
+  } catch (error) {
+    // managed services (ElastiCache, MemoryStore, ...) often rename or forbid CONFIG
+    throw Object.assign(
+      new ConfigError(
+        'durability',
+        `[redis] cannot read the server's \`${name}\` setting (\`CONFIG GET ${name}\` failed: ${error instanceof Error ? error.message : String(error)}), so leasehold cannot check that a claim survives a crash. ` +
+          `Allow \`CONFIG GET\` for this user, ${RELAX}`,
+      ),
+      { cause: error },
+    );
+  }
+  const list = Array.isArray(reply) ? reply : [];
+  const index = list.findIndex((v, i) => i % 2 === 0 && String(v).toLowerCase() === name);
+  if (index < 0) throw new ConfigError('durability', `[redis] the server did not report its \`${name}\` setting; ${RELAX}`);
+  return String(list[index + 1]).toLowerCase();
+}
+
+/**
+ * Refuses a server whose acknowledged writes a crash can lose: `appendonly` must be `yes`
+ * and `appendfsync` must be `always`.
+ */
+export async function requireDurableServer(client: RedisConfigReader): Promise<void> {
+  const appendonly = await setting(client, 'appendonly');
+  if (appendonly !== 'yes') {
+    throw new ConfigError(
+      'durability',
+      `[redis] the server runs with \`appendonly ${appendonly}\`: a claim it acknowledged can be lost in a crash and the item handed out again. ` +
+        `Set \`appendonly yes\` and \`appendfsync always\` (redis.conf, or \`CONFIG SET\`), ${RELAX}`,
+    );
+  }
+  const appendfsync = await setting(client, 'appendfsync');
+  if (appendfsync !== 'always') {
+    throw new ConfigError(
+      'durability',
+      `[redis] the server runs with \`appendfsync ${appendfsync}\`: the last ${appendfsync === 'everysec' ? 'second' : 'seconds'} of acknowledged claims can be lost in a crash and those items handed out again. ` +
+        `Set \`appendfsync always\` (redis.conf, or \`CONFIG SET appendfsync always\`), ${RELAX}`,
+    );
+  }
+}
+
+/**
+ * With the `replicas` option: the server must be a primary with at least `count` replicas
+ * connected now (each write then waits for them).
+ */
+export async function requireReplicas(client: RedisConfigReader, count: number): Promise<void> {
+  if (typeof client.info !== 'function') throw new ConfigError('replicas', '[redis] the client has no `info()`: pass an `ioredis` client.');
+  const text = await client.info('replication');
+  const role = /^role:(\w+)/m.exec(text)?.[1];
+  const online = [...text.matchAll(/^slave\d+:.*state=online/gm)].length;
+  if (role !== 'master' || online < count) {
+    throw new ConfigError(
+      'replicas',
+      `[redis] \`replicas.count\` is ${count}, but the server is a ${role ?? 'server of unknown role'} with ${online} replica${online === 1 ? '' : 's'} online: every write would fail its \`WAIT\`. ` +
+        'Connect to the primary (a Sentinel or Cluster client does) once its replicas are in sync, or lower `replicas.count`.',
+    );
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * The Lua scripts of {@link RedisStore}: every store operation is one of these, run by
+ * `EVALSHA`, so each transition is atomic on the server. The script text is constant: user
+ * values (keys, data, statuses, conditions) only ever arrive as `ARGV` and are read with
+ * `cjson`, never pasted into Lua.
+ *
+ * Calling convention: `KEYS[1]` is the store's id index (`{prefix}:ids`, declared so that a
+ * Cluster client routes the script to the slot of the store's hash tag); `ARGV[1]` is the key
+ * prefix `{prefix}:` every other key is built from (all keys share the hash tag, hence the
+ * slot); `ARGV[2]` the JSON list of statuses whose arrivals are published (see `watch`).
+ * Internal.
+ * @module
+ */
+
+/**
+ * Shared helpers, prepended to every script. Layout under the prefix `{p}:`:
+ * - `{p}:ids`        hash: canonical key JSON → item id
+ * - `{p}:seq`        counter of item ids (ids are never reused)
+ * - `{p}:i:<id>`     hash per item: k key JSON, s status, g stage, d data JSON, a attempts,
+ *                    f fence, o owner, dl deadline ms, e last error, c created, u updated,
+ *                    cl claimed, fi finished (times in epoch ms; absent fields are null)
+ * - `{p}:z:<status>` sorted set per status: member id, score deadline ms. Ids are 12 hex
+ *                    digits, so members of equal score sort in insertion order
+ * - `{p}:statuses`   set of the statuses that ever held an item
+ * - `{p}:wake`       pub/sub channel: `<ms until claimable>:<status>`
+ */
+const PRELUDE = String.raw`
+local P = ARGV[1]
+local IDS = KEYS[1]
+local STATUSES = P .. 'statuses'
+local claimable = {}
+for _, s in ipairs(cjson.decode(ARGV[2])) do claimable[s] = true end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function num(n) return string.format('%.0f', n) end
+local function ikey(id) return P .. 'i:' .. id end
+local function zkey(s) return P .. 'z:' .. s end
+local STATE = {'k', 's', 'g', 'a', 'f', 'o', 'dl', 'e', 'c', 'u', 'cl', 'fi'}
+local ITEM = {'k', 's', 'g', 'a', 'f', 'o', 'dl', 'e', 'c', 'u', 'cl', 'fi', 'd'}
+local function read(id, fields)
+  local row = redis.call('HMGET', ikey(id), unpack(fields))
+  table.insert(row, 1, id)
+  return row
+end
+local function has(list, v)
+  if not list then return false end
+  for _, x in ipairs(list) do if x == v then return true end end
+  return false
+end
+-- the earliest delay per status of what became claimable in this script: one message each
+local wake = {}
+local function tell(s, dl)
+  if not claimable[s] then return end
+  local ms = math.max(0, tonumber(dl) - now)
+  if wake[s] == nil or ms < wake[s] then wake[s] = ms end
+end
+local function publish()
+  for s, ms in pairs(wake) do redis.call('PUBLISH', P .. 'wake', num(ms) .. ':' .. s) end
+end
+-- a condition c: r id, k key JSON, s statuses, ns not statuses, g stage, f fence,
+-- dp 'passed' | 'future', db deadline before (ms)
+local function matches(c, id)
+  local h = redis.call('HMGET', ikey(id), 's', 'g', 'f', 'k', 'dl')
+  if not h[1] then return false end
+  if c.r and c.r ~= id then return false end
+  if c.k and c.k ~= h[4] then return false end
+  if c.s and #c.s > 0 and not has(c.s, h[1]) then return false end
+  if has(c.ns, h[1]) then return false end
+  if c.g and c.g ~= h[2] then return false end
+  if c.f and tonumber(h[3]) ~= c.f then return false end
+  local dl = tonumber(h[5])
+  if c.dp == 'passed' and dl > now then return false end
+  if c.dp == 'future' and dl <= now then return false end
+  if c.db and dl >= c.db then return false end
+  return true
+end
+-- the ids matching c, at most limit (< 0: all), in eligible order: a merge of the sorted sets
+-- of the statuses, each read in windows of its deadline range
+local function select(c, limit)
+  local out = {}
+  if limit == 0 then return out end
+  if c.r or c.k then
+    local id = c.r or redis.call('HGET', IDS, c.k)
+    if id and matches(c, id) then out[1] = id end
+    return out
+  end
+  local statuses = c.s
+  if not statuses or #statuses == 0 then statuses = redis.call('SMEMBERS', STATUSES) end
+  local lo, hi = '-inf', '+inf'
+  if c.dp == 'passed' then hi = num(now) elseif c.dp == 'future' then lo = '(' .. num(now) end
+  if c.db then hi = '(' .. num(c.db) end
+  -- the sorted set already holds status and deadline: other parts need the item's hash
+  local check = c.g ~= nil or c.f ~= nil
+  local window = 256
+  if limit > 0 and limit < window then window = limit end
+  local cursors = {}
+  for _, s in ipairs(statuses) do
+    if not has(c.ns, s) then cursors[#cursors + 1] = {key = zkey(s), off = 0, buf = {}, pos = 1, done = false} end
+  end
+  local function head(x)
+    if x.pos > #x.buf then
+      if x.done then return nil end
+      x.buf = redis.call('ZRANGEBYSCORE', x.key, lo, hi, 'WITHSCORES', 'LIMIT', x.off, window)
+      x.off = x.off + #x.buf / 2
+      x.pos = 1
+      if #x.buf < 2 * window then x.done = true end
+      if #x.buf == 0 then return nil end
+    end
+    return x.buf[x.pos], tonumber(x.buf[x.pos + 1])
+  end
+  while limit < 0 or #out < limit do
+    local best, bid, bscore
+    for _, x in ipairs(cursors) do
+      local id, score = head(x)
+      if id and (best == nil or score < bscore or (score == bscore and id < bid)) then best, bid, bscore = x, id, score end
+    end
+    if best == nil then break end
+    best.pos = best.pos + 2
+    if not check or matches(c, bid) then out[#out + 1] = bid end
+  end
+  return out
+end
+local function nullable(key, field, v, set)
+  if v == cjson.null then redis.call('HDEL', key, field) else set[#set + 1] = field; set[#set + 1] = v end
+end
+-- a change ch: s status, g stage, o owner, bf bump fence, a 'i' | 'd' | 'r' attempts,
+-- dm deadline now + ms, da deadline at ms, d data JSON, e last error, fi finished
+local function apply(id, ch)
+  local key = ikey(id)
+  local cur = redis.call('HMGET', key, 's', 'dl', 'a')
+  local s, dl = cur[1], cur[2]
+  local set = {'u', num(now)}
+  local to = s
+  if ch.s then to = ch.s; set[#set + 1] = 's'; set[#set + 1] = to end
+  if ch.g then set[#set + 1] = 'g'; set[#set + 1] = ch.g end
+  if ch.o ~= nil then nullable(key, 'o', ch.o, set) end
+  if ch.bf then redis.call('HINCRBY', key, 'f', 1) end
+  if ch.a == 'i' then
+    redis.call('HINCRBY', key, 'a', 1); set[#set + 1] = 'cl'; set[#set + 1] = num(now)
+  elseif ch.a == 'd' then
+    if tonumber(cur[3]) > 0 then redis.call('HINCRBY', key, 'a', -1) end
+  elseif ch.a == 'r' then
+    set[#set + 1] = 'a'; set[#set + 1] = '0'
+  end
+  local due = dl
+  if ch.dm then due = num(math.floor(now + ch.dm)) elseif ch.da then due = num(ch.da) end
+  if due ~= dl then set[#set + 1] = 'dl'; set[#set + 1] = due end
+  if ch.d then set[#set + 1] = 'd'; set[#set + 1] = ch.d end
+  if ch.e ~= nil then nullable(key, 'e', ch.e, set) end
+  if ch.fi == true then set[#set + 1] = 'fi'; set[#set + 1] = num(now) elseif ch.fi == false then redis.call('HDEL', key, 'fi') end
+  redis.call('HSET', key, unpack(set))
+  if to ~= s then
+    redis.call('ZREM', zkey(s), id)
+    redis.call('SADD', STATUSES, to)
+  end
+  if to ~= s or due ~= dl then
+    redis.call('ZADD', zkey(to), due, id)
+    -- a move into a claimable status, or a waiting item's new deadline (a reschedule)
+    tell(to, due)
+  end
+end
+`;
+
+/** `insert`: ARGV[3] key JSON, [4] status, [5] data JSON, [6] 'ms' | 'at' | '', [7] its value. */
+export const INSERT = `${PRELUDE}
+local kj = ARGV[3]
+local id = redis.call('HGET', IDS, kj)
+if id then return {0, read(id, ITEM)} end
+id = string.format('%012x', redis.call('INCR', P .. 'seq'))
+local dl = now
+if ARGV[6] == 'ms' then dl = math.floor(now + tonumber(ARGV[7])) elseif ARGV[6] == 'at' then dl = tonumber(ARGV[7]) end
+local s = ARGV[4]
+redis.call('HSET', IDS, kj, id)
+redis.call('HSET', ikey(id), 'k', kj, 's', s, 'd', ARGV[5], 'a', '0', 'f', '0', 'dl', num(dl), 'c', num(now), 'u', num(now))
+redis.call('ZADD', zkey(s), num(dl), id)
+redis.call('SADD', STATUSES, s)
+tell(s, dl)
+publish()
+return {1, read(id, ITEM)}
+`;
+
+/** `update`: ARGV[3] condition JSON, [4] change JSON, [5] limit (-1: all), [6] 'item' | 'state'. */
+export const UPDATE = `${PRELUDE}
+local c = cjson.decode(ARGV[3])
+local ch = cjson.decode(ARGV[4])
+local fields = ARGV[6] == 'state' and STATE or ITEM
+local out = {}
+for _, id in ipairs(select(c, tonumber(ARGV[5]))) do
+  apply(id, ch)
+  out[#out + 1] = read(id, fields)
+end
+publish()
+return out
+`;
+
+/**
+ * `updateEach`: ARGV[3] JSON list of [guard condition, change], [4] 'item' | 'state'. Returns,
+ * in order, the updated item or `false` (a nil reply) where the guard did not hold.
+ */
+export const UPDATE_EACH = `${PRELUDE}
+local fields = ARGV[4] == 'state' and STATE or ITEM
+local out = {}
+for i, u in ipairs(cjson.decode(ARGV[3])) do
+  local id = select(u[1], 1)[1]
+  if id then
+    apply(id, u[2])
+    out[i] = read(id, fields)
+  else
+    out[i] = false
+  end
+end
+publish()
+return out
+`;
+
+/** `find`: ARGV[3] condition JSON, [4] limit (-1: all), [5] 'item' | 'state'. */
+export const FIND = `${PRELUDE}
+local fields = ARGV[5] == 'state' and STATE or ITEM
+local out = {}
+for _, id in ipairs(select(cjson.decode(ARGV[3]), tonumber(ARGV[4]))) do out[#out + 1] = read(id, fields) end
+return out
+`;
+
+/** `delete`: ARGV[3] condition JSON, [4] limit. Returns how many were deleted. */
+export const DELETE = `${PRELUDE}
+local n = 0
+for _, id in ipairs(select(cjson.decode(ARGV[3]), tonumber(ARGV[4]))) do
+  local h = redis.call('HMGET', ikey(id), 'k', 's')
+  redis.call('HDEL', IDS, h[1])
+  redis.call('ZREM', zkey(h[2]), id)
+  redis.call('DEL', ikey(id))
+  n = n + 1
+end
+return n
+`;
+
+/** `stats`: a flat list of status, total, future (deadline after now) for each status with items. */
+export const STATS = `${PRELUDE}
+local out = {}
+for _, s in ipairs(redis.call('SMEMBERS', STATUSES)) do
+  local total = redis.call('ZCARD', zkey(s))
+  if total > 0 then
+    out[#out + 1] = s
+    out[#out + 1] = total
+    out[#out + 1] = redis.call('ZCOUNT', zkey(s), '(' .. num(now), '+inf')
+  end
+end
+return out
+`;
+
+/** The scripts by name. */
+export const SCRIPTS = { insert: INSERT, update: UPDATE, updateEach: UPDATE_EACH, find: FIND, delete: DELETE, stats: STATS } as const;
+
+/** A script's name. */
+export type ScriptName = keyof typeof SCRIPTS;

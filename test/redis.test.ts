@@ -1,0 +1,492 @@
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { Cluster, Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { RedisStore, type RedisClient, type RedisPipeline, type RedisStoreOptions } from '../src/stores/redis.js';
+import { ConfigError, StoreError, type Store, type StoreChange } from '../src/index.js';
+import { storeContract } from '../src/testing/suite.js';
+import { k, makeTracker } from '../src/testing/definition.js';
+import { processRaces, raceTracker } from './support/processes.js';
+import { expectBatchRoundTrips, expectOneRoundTripEach } from './support/round-trips.js';
+import { redisServerBinary, startRedisServer, type RedisServer } from '../scripts/redis-server.mjs';
+
+const url = inject('redisUrl');
+const source = inject('redisSource');
+const binary = redisServerBinary();
+const clients: Redis[] = [];
+const servers: RedisServer[] = [];
+const prefixes = new WeakMap<Store, string>();
+const run = `${process.pid}_${Date.now() % 1e6}`;
+let n = 0;
+
+function client(at = url): Redis {
+  const c = new Redis(at, { maxRetriesPerRequest: 1 });
+  clients.push(c);
+  return c;
+}
+const main = url ? client() : undefined;
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));
+  await Promise.all(servers.map((s) => s.stop()));
+});
+
+if (!url) {
+  console.log(
+    `\n${'='.repeat(100)}\n[leasehold tests] test/redis.test.ts SKIPPED: no Redis server (REDIS_URL unset, no redis-server installed).\n` +
+      `  Install redis-server (apt-get install redis-server) or set REDIS_URL=redis://... to run it.\n${'='.repeat(100)}\n`,
+  );
+}
+
+/** A test's own edit of the stored state (not the store's): Lua over the store's layout. */
+async function edit(store: Store, script: string, ...args: Array<string | number>): Promise<unknown> {
+  const base = `{${prefixes.get(store)}}:`;
+  return main!.eval(script, 1, `${base}ids`, base, ...args);
+}
+
+/** Moves every deadline `ms` earlier, in the item hashes and the status sorted sets alike. */
+const BACKDATE = `
+local P, ms = ARGV[1], tonumber(ARGV[2])
+for _, s in ipairs(redis.call('SMEMBERS', P .. 'statuses')) do
+  local z = P .. 'z:' .. s
+  local members = redis.call('ZRANGE', z, 0, -1, 'WITHSCORES')
+  for i = 1, #members, 2 do
+    local dl = string.format('%.0f', math.floor(tonumber(members[i + 1]) - ms))
+    redis.call('ZADD', z, dl, members[i])
+    redis.call('HSET', P .. 'i:' .. members[i], 'dl', dl)
+  end
+end`;
+
+const CORRUPT = `
+local id = redis.call('HGET', KEYS[1], ARGV[2])
+redis.call('HSET', ARGV[1] .. 'i:' .. id, 'd', '{"bytes":"not a number"}')`;
+
+function make(prefix: string, options: Partial<RedisStoreOptions> = {}, via: RedisClient | undefined = main): RedisStore {
+  const store = new RedisStore({ client: via!, prefix, ...options });
+  prefixes.set(store, prefix);
+  return store;
+}
+
+describe.skipIf(!url)(`RedisStore (${source})`, () => {
+  if (!url) return;
+
+  storeContract({
+    name: `RedisStore (${source})`,
+    raceRepeats: 100,
+    async create() {
+      return make(`contract_${run}_${++n}`);
+    },
+    async elapse(store, ms) {
+      await edit(store, BACKDATE, ms);
+    },
+    async peer(store) {
+      // a connection of its own: separate connections race for real
+      return make(prefixes.get(store)!, {}, client());
+    },
+    async corrupt(store, key) {
+      await edit(store, CORRUPT, JSON.stringify([key.logId, key.partnerCode, key.seq]));
+    },
+  });
+
+  describe('RedisStore across processes', () => {
+    it('4 processes, each with its own connection, claiming the same 60 items: one winner per item', async () => {
+      await processRaces({ store: 'redis', target: url, tag: run, make: (prefix) => make(prefix) });
+    });
+  });
+
+  describe('RedisStore round trips', () => {
+    /** The client, counting the commands sent (script loads included). */
+    function counting(): { client: RedisClient; commands: () => number } {
+      let commands = 0;
+      const c = main!;
+      return {
+        commands: () => commands,
+        client: {
+          evalsha: (...args) => (commands++, c.evalsha(...args)),
+          eval: (...args) => (commands++, c.eval(...args)),
+          script: (...args) => (commands++, c.script(...args)),
+          config: (...args) => (commands++, c.config(...args)),
+          duplicate: () => c.duplicate(),
+        },
+      };
+    }
+
+    it('runs one command (one EVALSHA) per track, claim, renew, complete, fail and release', async () => {
+      const { client: via, commands } = counting();
+      await expectOneRoundTripEach(make(`round_trips_${run}`, {}, via), commands);
+    });
+
+    it('runs one command per batch claim and settle, and one per stage read plus one for the reap, whatever the batch size', async () => {
+      const { client: via, commands } = counting();
+      let m = 0;
+      await expectBatchRoundTrips(
+        async () => make(`batch_trips_${run}_${++m}`, {}, via),
+        (store, ms) => edit(store, BACKDATE, ms).then(() => {}),
+        commands,
+        { claimBatch: 1, completeBatch: 1, failBatch: 1, reapStale: 3 },
+      );
+    });
+
+    it('loads a script again when the server lost it (restart, SCRIPT FLUSH)', async () => {
+      const tracker = makeTracker(make(`noscript_${run}`));
+      await tracker.track(k(1));
+      await main!.script('FLUSH');
+      expect((await tracker.track(k(2))).created).toBe(true);
+      expect((await tracker.claim('download', { owner: 'w' }))?.key).toEqual(k(1));
+    });
+  });
+
+  describe('RedisStore layout', () => {
+    it('every key of a store carries its hash tag, so one Cluster slot holds it all', async () => {
+      const prefix = `layout_${run}`;
+      const tracker = makeTracker(make(prefix));
+      for (let i = 0; i < 5; i++) await tracker.track(k(i));
+      const lease = (await tracker.claim('download', { owner: 'w' }))!;
+      await tracker.complete(lease);
+      const keys = await main!.keys(`*${prefix}*`);
+      expect(keys.length).toBeGreaterThan(3);
+      for (const key of keys) expect(key.startsWith(`{${prefix}}:`), key).toBe(true);
+    });
+
+    it('items with equal deadlines are claimed in insertion order (ids sort as numbers, past 0xf and 0xff too)', async () => {
+      const store = make(`ties_${run}`);
+      await makeTracker(store).init();
+      const at = new Date(Date.now() - 60_000);
+      // keys inserted in an order unrelated to their values: the order of insertion must win
+      const order = Array.from({ length: 300 }, (_, i) => (i * 7919) % 300);
+      for (const seq of order) await store.insert({ key: k(seq), status: 'pending', data: {}, deadline: { at } });
+      const claimed = await store.update({ status: ['pending'], deadline: 'passed' }, { status: 'downloading', bumpFence: true }, { limit: 300, ordered: true, returning: 'state' });
+      expect(claimed.map((item) => item.key.seq)).toEqual(order);
+    });
+
+    it('refuses a prefix that would break the hash tag', () => {
+      expect(() => new RedisStore({ client: main!, prefix: 'a}b' })).toThrow(ConfigError);
+      expect(() => new RedisStore({ client: main!, prefix: '' })).toThrow(ConfigError);
+    });
+
+    it('deletes every trace of a purged item, so a re-tracked key starts afresh', async () => {
+      const prefix = `purge_${run}`;
+      const store = make(prefix);
+      const tracker = makeTracker(store);
+      await tracker.track(k(1));
+      const lease = (await tracker.claim('download', { owner: 'w' }))!;
+      await tracker.complete(lease);
+      const first = (await store.find({ key: k(1) }))[0]!;
+      expect(await store.delete({ status: ['downloaded'] }, { limit: 10 })).toBe(1);
+      expect(await main!.exists(`{${prefix}}:i:${String(first.ref)}`)).toBe(0);
+      expect(await main!.hlen(`{${prefix}}:ids`)).toBe(0);
+      const again = await tracker.track(k(1));
+      expect(again.created).toBe(true);
+      expect(again.item.fence).toBe(0);
+    });
+  });
+
+  describe('RedisStore wake-ups across connections', () => {
+    it('a track on another connection wakes a watcher with the status; a delayed one says when', async () => {
+      const prefix = `wake_${run}`;
+      const watcher = make(prefix, {}, client());
+      const writer = make(prefix, {}, client());
+      await makeTracker(watcher).init();
+      const tracker = makeTracker(writer);
+      await tracker.init();
+      const heard: StoreChange[] = [];
+      let notify: () => void = () => {};
+      const stop = watcher.watch!((change) => {
+        heard.push(change);
+        notify();
+      });
+      const next = (pred: (c: StoreChange) => boolean) =>
+        new Promise<StoreChange>((resolve) => {
+          const check = () => {
+            const found = heard.find(pred);
+            if (found) resolve(found);
+          };
+          notify = check;
+          check();
+        });
+      // the first message after subscribing says "look", with no status
+      await next((c) => c.status === undefined);
+      await tracker.track(k(1));
+      expect(await next((c) => c.status === 'pending' && c.at === undefined)).toEqual({ status: 'pending' });
+      await tracker.track(k(2), {}, { delayMs: 60_000 });
+      const delayed = await next((c) => c.at !== undefined);
+      expect(delayed.status).toBe('pending');
+      expect(delayed.at!.getTime()).toBeGreaterThan(Date.now() + 30_000);
+      // a claim makes nothing claimable: no message
+      const count = heard.length;
+      await tracker.claim('download', { owner: 'w' });
+      await tracker.track(k(3));
+      await next((c) => c.status === 'pending' && heard.indexOf(c) >= count);
+      expect(heard.slice(count).filter((c) => c.status !== 'pending')).toEqual([]);
+      stop();
+    });
+
+    it('with notifications off there is no watch and nothing is published', async () => {
+      const store = make(`quiet_${run}`, { notifications: false });
+      expect(store.watch).toBeUndefined();
+      const sub = client().duplicate();
+      clients.push(sub);
+      const messages: string[] = [];
+      sub.on('message', (_c: string, m: string) => messages.push(m));
+      await sub.subscribe(`{quiet_${run}}:wake`);
+      const tracker = makeTracker(store);
+      await tracker.track(k(1));
+      // a loud store publishing on the same channel shows that the subscription works
+      await makeTracker(make(`quiet_${run}`)).track(k(2));
+      await expect.poll(() => messages.length).toBeGreaterThan(0);
+      expect(messages).toHaveLength(1);
+    });
+  });
+});
+
+/**
+ * Wake-ups across processes: the worker child polls only every 30 s, and each wait below has a
+ * budget of 20 s from the moment the work was made claimable, so only a wake-up explains an item
+ * handled within it (the budget says nothing about speed).
+ */
+describe.skipIf(!url)('RedisStore wake-ups across processes', () => {
+  if (!url) return;
+  const child = resolve(import.meta.dirname, 'support/wake-child.mjs');
+  async function until(what: string, cond: () => boolean | Promise<boolean>, budgetMs = 20_000): Promise<void> {
+    const end = Date.now() + budgetMs;
+    while (!(await cond())) {
+      if (Date.now() > end) throw new Error(`not within ${budgetMs} ms: ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  function start(prefix: string) {
+    const proc = spawn(process.execPath, [child, 'redis', url, prefix], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, POLL_MS: '30000' } });
+    const lines: string[] = [];
+    let buffer = '';
+    proc.stdout.on('data', (chunk: Buffer) => {
+      const parts = (buffer + chunk.toString()).split('\n');
+      buffer = parts.pop()!;
+      lines.push(...parts);
+    });
+    const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
+    const stop = async () => {
+      proc.kill('SIGTERM');
+      const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 30_000))]);
+      if (code === 'hung') proc.kill('SIGKILL');
+      return code;
+    };
+    return { lines, stop };
+  }
+  const subscribers = async (channel: string) => ((await main!.call('PUBSUB', 'NUMSUB', channel)) as [string, number])[1];
+
+  it('a worker in another process, polling every 30 s, picks up items tracked here at once, also after its subscriber connection was killed', async () => {
+    const prefix = `wake_proc_${run}`;
+    const tracker = raceTracker(make(prefix));
+    await tracker.init();
+    const worker = start(prefix);
+    try {
+      await until('the worker child to go idle', () => worker.lines.includes('idle'), 60_000);
+      await until('the child to subscribe', async () => (await subscribers(`{${prefix}}:wake`)) === 1);
+      await tracker.track({ n: 1 });
+      await until('item 1 done by the other process', async () => (await tracker.get({ n: 1 }))?.status === 'done');
+      await tracker.track({ n: 2 }, {}, { delayMs: 300 });
+      await until('the scheduled item done by the other process', async () => (await tracker.get({ n: 2 }))?.status === 'done');
+      const due = (await tracker.get({ n: 2 }))!;
+      expect(due.claimedAt!.getTime()).toBeGreaterThanOrEqual(due.createdAt.getTime() + 300);
+      // the subscriber reconnects and subscribes again by itself
+      expect(Number(await main!.call('CLIENT', 'KILL', 'TYPE', 'pubsub'))).toBeGreaterThan(0);
+      await until('the child to subscribe again', async () => (await subscribers(`{${prefix}}:wake`)) === 1);
+      await tracker.track({ n: 3 });
+      await until('item 3 done by the other process', async () => (await tracker.get({ n: 3 }))?.status === 'done');
+    } finally {
+      expect(await worker.stop()).toBe(0);
+    }
+    expect(worker.lines.filter((l) => l.startsWith('started'))).toEqual(['started 1', 'started 2', 'started 3']);
+    expect(worker.lines).toContain('stopped');
+  }, 120_000);
+});
+
+describe.skipIf(!url || !binary)('RedisStore durability check', () => {
+  if (!url || !binary) {
+    it.skip('SKIPPED: needs the system redis-server to start servers with other persistence settings');
+    return;
+  }
+  const server = async (flags: string[]) => {
+    const s = await startRedisServer(binary, flags);
+    servers.push(s);
+    return client(s.url);
+  };
+  const init = (store: Store) => makeTracker(store).init();
+
+  it('refuses `appendonly no`, naming the setting, unless durability is relaxed', async () => {
+    const c = await server(['--appendonly', 'no']);
+    const error = await init(make(`dur_${run}`, {}, c)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error).toMatchObject({ option: 'durability' });
+    expect((error as Error).message).toMatch(/`appendonly no`.*`durability: 'relaxed'`/);
+    await init(make(`dur_${run}`, { durability: 'relaxed' }, c));
+  });
+
+  it('refuses `appendfsync everysec`, naming the setting', async () => {
+    const c = await server(['--appendonly', 'yes', '--appendfsync', 'everysec']);
+    const error = await init(make(`dur_${run}`, {}, c)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(/`appendfsync everysec`/);
+    const tracker = makeTracker(make(`dur_${run}`, { durability: 'relaxed' }, c));
+    expect((await tracker.track(k(1))).created).toBe(true);
+  });
+
+  it('refuses a server whose CONFIG command is disabled, saying it cannot check', async () => {
+    const c = await server(['--appendonly', 'yes', '--appendfsync', 'always', '--rename-command', 'CONFIG', '']);
+    const error = await init(make(`dur_${run}`, {}, c)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(/cannot read the server's `appendonly` setting/);
+    await init(make(`dur_${run}`, { durability: 'relaxed' }, c));
+  });
+
+  it('accepts `appendonly yes` with `appendfsync always`', async () => {
+    const c = await server(['--appendonly', 'yes', '--appendfsync', 'always']);
+    await init(make(`dur_${run}`, {}, c));
+  });
+});
+
+describe.skipIf(!url || !binary)('RedisStore with `replicas`: each write waits for replicas', () => {
+  if (!url || !binary) {
+    it.skip('SKIPPED: needs the system redis-server to start a primary and a replica');
+    return;
+  }
+  let primary: Redis;
+  let replica: Redis;
+
+  // a primary without AOF and a replica of it, in sync
+  beforeAll(async () => {
+    const p = await startRedisServer(binary, ['--appendonly', 'no']);
+    servers.push(p);
+    const r = await startRedisServer(binary, ['--appendonly', 'no', '--replicaof', '127.0.0.1', String(p.port)]);
+    servers.push(r);
+    primary = client(p.url);
+    replica = client(r.url);
+    // the replica has done its first sync once the primary lists it online
+    while (!/slave0:.*state=online/.test(await primary.info('replication'))) await new Promise((r) => setTimeout(r, 100));
+  }, 60_000);
+
+  it('init checks for online replicas instead of `appendfsync`; a claim is on the replica when it returns', async () => {
+    const store = make(`replicated_${run}`, { replicas: { count: 1 } }, primary);
+    const tracker = makeTracker(store);
+    await tracker.track(k(1));
+    const lease = (await tracker.claim('download', { owner: 'w' }))!;
+    const [item] = await store.find({ key: k(1) });
+    expect(await replica.hmget(`{replicated_${run}}:i:${String(item!.ref)}`, 's', 'f', 'o')).toEqual(['downloading', String(lease.fence), 'w']);
+  });
+
+  it('still one round trip per single-item operation: the script and its WAIT go in one pipeline', async () => {
+    let trips = 0;
+    const via: RedisClient = {
+      evalsha: (...args) => (trips++, primary.evalsha(...args)),
+      eval: (...args) => (trips++, primary.eval(...args)),
+      script: (...args) => (trips++, primary.script(...args)),
+      config: (...args) => primary.config(...args),
+      info: (section) => primary.info(section),
+      duplicate: () => primary.duplicate(),
+      pipeline: () => {
+        const pipeline = primary.pipeline();
+        const wrapped: RedisPipeline = {
+          evalsha: (...args) => (pipeline.evalsha(...args), wrapped),
+          eval: (...args) => (pipeline.eval(...args), wrapped),
+          wait: (n, timeout) => (pipeline.wait(n, timeout), wrapped),
+          exec: () => (trips++, pipeline.exec()),
+        };
+        return wrapped;
+      },
+    };
+    await expectOneRoundTripEach(make(`replicated_trips_${run}`, { replicas: { count: 1 } }, via), () => trips);
+  });
+
+  it('refuses at init more replicas than are online, naming the option', async () => {
+    const error = await makeTracker(make(`replicated_${run}_2`, { replicas: { count: 2 } }, primary)).init().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error).toMatchObject({ option: 'replicas' });
+    expect((error as Error).message).toMatch(/1 replica online/);
+  });
+
+  it('a write that too few replicas confirm in time fails as a transient StoreError', async () => {
+    const tracker = makeTracker(make(`replicated_${run}_3`, { replicas: { count: 2, timeoutMs: 50 }, durability: 'relaxed' }, primary));
+    const error = await tracker.track(k(1)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreError);
+    expect(error).toMatchObject({ transient: true, operation: 'track' });
+    expect((error as Error).message).toMatch(/WAIT timed out: 1 of 2 replicas/);
+  });
+
+  it('validates the option', () => {
+    expect(() => make('x', { replicas: { count: 0 } }, primary)).toThrow(/replicas.count/);
+    expect(() => make('x', { replicas: { count: 1, timeoutMs: -1 } }, primary)).toThrow(/replicas.timeoutMs/);
+  });
+});
+
+/** `redis-cli`, which creates the cluster below (it comes with redis-server). */
+const cli = binary ? join(dirname(binary), 'redis-cli') : '';
+
+describe.skipIf(!url || !binary || !existsSync(cli))('RedisStore on a Redis Cluster of 3 primaries, through ioredis Cluster', () => {
+  if (!url || !binary || !existsSync(cli)) {
+    it.skip('SKIPPED: needs the system redis-server and redis-cli to start a cluster');
+    return;
+  }
+  let nodes: RedisServer[] = [];
+  const clusters: Cluster[] = [];
+  const cluster = () => {
+    const c = new Cluster(nodes.map((n) => ({ host: '127.0.0.1', port: n.port })));
+    clusters.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    nodes = await Promise.all([1, 2, 3].map(() => startRedisServer(binary, ['--cluster-enabled', 'yes', '--appendonly', 'yes', '--appendfsync', 'always'])));
+    servers.push(...nodes);
+    await promisify(execFile)(cli, ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes']);
+    for (const node of nodes) {
+      const c = client(node.url);
+      while (!/cluster_state:ok/.test(String(await c.call('CLUSTER', 'INFO')))) await new Promise((r) => setTimeout(r, 100));
+    }
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(clusters.map((c) => c.quit().catch(() => c.disconnect())));
+  });
+
+  it('stores on slots of different primaries each run their whole life cycle, scripts loaded again on whichever node lacks them', async () => {
+    const c = cluster();
+    // prefixes whose hash tags land on each of the three primaries
+    const owners = new Map<string, string>();
+    for (let i = 0; owners.size < 3 && i < 100; i++) {
+      const prefix = `cluster_${run}_${i}`;
+      const slot = Number(await c.call('CLUSTER', 'KEYSLOT', `{${prefix}}:ids`));
+      const node = ((await c.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>).find(([from, to]) => slot >= from && slot <= to)![2][1];
+      if (![...owners.values()].includes(String(node))) owners.set(prefix, String(node));
+    }
+    expect(owners.size).toBe(3);
+    for (const prefix of owners.keys()) {
+      const store = new RedisStore({ client: c, prefix });
+      const tracker = makeTracker(store);
+      for (let i = 0; i < 5; i++) await tracker.track(k(i));
+      const [first, ...rest] = await tracker.claimBatch('download', { owner: 'w', limit: 3 });
+      await tracker.complete(first!);
+      expect((await tracker.completeBatch(rest)).every((r) => r.ok)).toBe(true);
+      const lease = (await tracker.claim('download', { owner: 'w', key: k(3) }))!;
+      await tracker.fail(lease, new Error('x'));
+      expect((await tracker.stats()).byStatus).toMatchObject({ downloaded: 3, pending: 2 });
+      expect(await tracker.find({ status: 'downloaded' })).toHaveLength(3);
+    }
+  });
+
+  it('wakes a watcher on another Cluster connection (pub/sub is broadcast to every node)', async () => {
+    const prefix = `cluster_wake_${run}`;
+    const watcher = new RedisStore({ client: cluster(), prefix });
+    await makeTracker(watcher).init();
+    const heard: StoreChange[] = [];
+    const stop = watcher.watch!((change) => heard.push(change));
+    try {
+      // the first message after subscribing says "look"; then a track elsewhere names its status
+      while (heard.length === 0) await new Promise((r) => setTimeout(r, 20));
+      await makeTracker(new RedisStore({ client: cluster(), prefix })).track(k(1));
+      while (!heard.some((c) => c.status === 'pending')) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      stop();
+    }
+  });
+});
