@@ -26,6 +26,15 @@ describe('.github/workflows/ci.yml', () => {
     expect(at('npm test')).toBeGreaterThan(at('npm ci'));
   });
 
+  it('installs the system tools whose suites would otherwise skip (redis-server, spin) before the tests', () => {
+    const runs = steps.map((s) => s.run ?? '');
+    const install = runs.findIndex((r) => /apt-get install\b/.test(r));
+    expect(install).toBeGreaterThan(-1);
+    for (const tool of ['redis-server', 'spin']) expect(runs[install]).toMatch(new RegExp(`\\b${tool}\\b`));
+    expect(install).toBeLessThan(runs.findIndex((r) => r.trim() === 'npm test'));
+    expect(job.env.CHROMIUM_PATH).toMatch(/^\/usr\/bin\//);
+  });
+
   it('starts the servers from docker-compose.yml with the matrix versions before the tests, and points the tests at them', () => {
     expect(job.env).toMatchObject({ MONGODB_VERSION: '${{ matrix.mongodb }}', POSTGRES_VERSION: '${{ matrix.postgres }}' });
     const runs = steps.map((s) => s.run ?? '');
