@@ -1,14 +1,14 @@
 // The consumer process of the pickup-latency workload: `node pickup-child.mjs <kind> <url> <table>`,
 // kind `leasehold` (wake-ups on), `leasehold-poll` (notifications off: idle workers poll) or
 // `graphile` (graphile-worker's run(), LISTEN/NOTIFY). Prints `ready` once idle, then
-// `<n> <ms>` when the handler of item n starts (ms: performance.timeOrigin + performance.now(),
-// comparable across processes on one machine). Exits on SIGTERM.
+// `<n> <ms>` when the handler of item n starts (ms: the machine's monotonic clock,
+// `process.hrtime`, which every process reads alike). Exits on SIGTERM.
 import pg from 'pg';
 import { PostgresStore } from '../dist/stores/postgres.js';
 import { benchTracker } from './leasehold.mjs';
 
 const [kind, url, table] = process.argv.slice(2);
-const now = () => performance.timeOrigin + performance.now();
+const now = () => Number(process.hrtime.bigint()) / 1e6;
 const say = (line) => process.stdout.write(`${line}\n`);
 let stop;
 

@@ -12,7 +12,7 @@ import { benchTracker } from './leasehold.mjs';
 import { percentile, sleep } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const now = () => performance.timeOrigin + performance.now();
+const now = () => Number(process.hrtime.bigint()) / 1e6;
 
 /** Starts a consumer process; resolves once it is idle. */
 async function consumer(kind, url, table) {

@@ -1,12 +1,12 @@
 // The consumer process of the Redis pickup-latency workload: `node redis-pickup-child.mjs <kind> <url> <name>`,
 // kind `leasehold` (RedisStore, pub/sub wake-ups, default poll delays) or `bullmq` (a Worker with
 // concurrency 1 and default options: it blocks on Redis for the next job). Prints `ready` once
-// idle, then `<n> <ms>` when the handler of item n starts (ms: performance.timeOrigin +
-// performance.now(), comparable across processes on one machine). Exits on SIGTERM.
+// idle, then `<n> <ms>` when the handler of item n starts (ms: the machine's monotonic
+// clock, `process.hrtime`, which every process reads alike). Exits on SIGTERM.
 import { Redis } from 'ioredis';
 
 const [kind, url, name] = process.argv.slice(2);
-const now = () => performance.timeOrigin + performance.now();
+const now = () => Number(process.hrtime.bigint()) / 1e6;
 const say = (line) => process.stdout.write(`${line}\n`);
 let stop;
 

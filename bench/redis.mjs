@@ -156,7 +156,7 @@ async function redisPickup(url, { rounds, perRound, warmup, gapMs: [gapMin, gapM
     { name: 'bullmq', add: (n) => queue.add('pickup', { n }), consumer: await consumer('bullmq', url, name) },
   ];
   const summary = (xs) => ({ items: xs.length, p50: percentile(xs, 50), p90: percentile(xs, 90), p99: percentile(xs, 99), max: Math.max(...xs) });
-  const now = () => performance.timeOrigin + performance.now();
+  const now = () => Number(process.hrtime.bigint()) / 1e6;
   try {
     await sleep(500);
     const latencies = variants.map(() => []);

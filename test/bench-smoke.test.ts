@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,7 +10,10 @@ const run = promisify(execFile);
 it('npm run bench, smoke size: every workload runs and the same-run ratios are written', async () => {
   const out = mkdtempSync(join(tmpdir(), 'leasehold-bench-'));
   const root = resolve(import.meta.dirname, '..');
-  await run(process.execPath, [join(root, 'bench/run.mjs'), '--smoke', '--out', join(out, 'latest.json'), '--chart', join(out, 'chart.svg')], {
+  // the measured part of the performance page is rewritten from the run (here, a copy of it)
+  const doc = join(out, 'performance.md');
+  copyFileSync(join(root, 'docs/performance.md'), doc);
+  await run(process.execPath, [join(root, 'bench/run.mjs'), '--smoke', '--out', join(out, 'latest.json'), '--chart', join(out, 'chart.svg'), '--doc', doc], {
     cwd: root,
     env: { ...process.env, TEST_POSTGRES_URL: inject('postgresUrl') },
     timeout: 170_000,
@@ -49,4 +52,11 @@ it('npm run bench, smoke size: every workload runs and the same-run ratios are w
   expect(perItem.statementsPerItem).toBeGreaterThanOrEqual(2);
   expect(perItem.statementsPerItem).toBeLessThan(2.1);
   expect(readFileSync(join(out, 'chart.svg'), 'utf8')).toMatch(/^<svg/);
+  // the page now shows this run: every ratio with its value, every workload's median
+  const page = readFileSync(doc, 'utf8');
+  for (const key of Object.keys(report.ratios)) expect(page, key).toContain(`| \`${key}\``);
+  expect(page).toContain(`| ${report.ratios.leasehold_vs_floor_w8!.toFixed(2)} |`);
+  for (const r of report.results) expect(page, r.name).toContain(`| ${r.name} | ${Math.round(r.median).toLocaleString('en-US')} |`);
+  // the text around the results is kept
+  expect(page).toContain('## What limits it, and what was done');
 }, 180_000);

@@ -1,6 +1,6 @@
 import type { Operation } from './linearizability.d.mts';
 
-/** Milliseconds comparable across the processes of one machine (`performance.timeOrigin + performance.now()`). */
+/** Milliseconds comparable across the processes of one machine (the monotonic clock, `process.hrtime`). */
 export function now(): number;
 
 /** Where a recorder writes. */

@@ -1,6 +1,6 @@
 /**
  * One recorded call of one client. Times are milliseconds comparable across processes
- * (`performance.timeOrigin + performance.now()`).
+ * (the monotonic clock, `process.hrtime`).
  */
 export interface Operation {
   /** Unique in the history. */
