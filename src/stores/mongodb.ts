@@ -14,7 +14,6 @@ import {
   type GuardedUpdate,
   type InsertResult,
   type NewItem,
-  type KeyValues,
   type Returning,
   type Store,
   type StoreCapabilities,
@@ -25,6 +24,7 @@ import {
   type UpdateOptions,
 } from '../store.js';
 import { rewatch, sharedCollection, storeWatch, type MongoWatchOptions } from './mongo-watcher.js';
+import { keyFilter, lit, toFilter, toStoredItem, updatePipeline } from './mongodb/translate.js';
 export type { MongoWatchOptions } from './mongo-watcher.js';
 
 /** The `Collection` methods MongoStore calls (a real `Collection` from the `mongodb` driver); without `watch`, idle workers poll. */
@@ -84,7 +84,6 @@ const WINDOW = 500;
  * `batchSize` a server answers 101 documents first and the rest costs a `getMore`.
  */
 const upTo = (n: number) => ({ limit: n, batchSize: n });
-const lit = (value: unknown) => ({ $literal: value });
 /** Fields a `returning: 'state'` read leaves out. */
 const STATE_PROJECTION = { data: 0 } as const;
 
@@ -145,7 +144,7 @@ export class MongoStore implements Store {
   }
 
   async insert(item: NewItem): Promise<InsertResult> {
-    const filter = this.#keyFilter(item.key);
+    const filter = keyFilter(item.key, this.#ready('key'));
     // fields are filled only where missing: an existing item is left exactly as it is
     const fill = (field: string, value: unknown) => ({ [field]: { $ifNull: [`$${field}`, value] } });
     const deadline = !item.deadline ? '$$NOW' : 'at' in item.deadline ? lit(item.deadline.at) : { $add: ['$$NOW', item.deadline.ms] };
@@ -175,7 +174,7 @@ export class MongoStore implements Store {
         includeResultMetadata: true,
         writeConcern: this.#writeConcern,
       });
-      return { item: this.#toItem(result.value!), created: result.lastErrorObject?.updatedExisting === false };
+      return { item: toStoredItem(this.#ready('read'), result.value!), created: result.lastErrorObject?.updatedExisting === false };
     } catch (error) {
       // two upserts raced on the unique key index: the other one created it
       if ((error as { code?: number }).code !== 11000) throw error;
@@ -189,13 +188,13 @@ export class MongoStore implements Store {
     const filter = this.#filter(cond);
     const projection = options.returning === 'state' ? STATE_PROJECTION : undefined;
     if (options.limit === 1 || cond.key || cond.ref !== undefined) {
-      const doc = await this.#collection.findOneAndUpdate(filter, this.#pipeline(change), {
+      const doc = await this.#collection.findOneAndUpdate(filter, updatePipeline(change), {
         returnDocument: 'after',
         writeConcern: this.#writeConcern,
         ...(options.ordered ? { sort: ELIGIBLE_SORT } : {}),
         ...(projection ? { projection } : {}),
       });
-      return doc ? [this.#toItem(doc)] : [];
+      return doc ? [toStoredItem(this.#ready('read'), doc)] : [];
     }
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     const taken: StoredItem[] = [];
@@ -209,7 +208,7 @@ export class MongoStore implements Store {
       if (ids.length === 0) break;
       const results = await Promise.allSettled(
         ids.map((_id) =>
-          this.#collection.findOneAndUpdate({ $and: [{ _id }, filter] }, this.#pipeline(change), {
+          this.#collection.findOneAndUpdate({ $and: [{ _id }, filter] }, updatePipeline(change), {
             returnDocument: 'after',
             writeConcern: this.#writeConcern,
             ...(projection ? { projection } : {}),
@@ -219,7 +218,7 @@ export class MongoStore implements Store {
       let interrupted: unknown;
       for (const r of results) {
         if (r.status === 'rejected') interrupted ??= r.reason;
-        else if (r.value) taken.push(this.#toItem(r.value));
+        else if (r.value) taken.push(toStoredItem(this.#ready('read'), r.value));
       }
       if (interrupted !== undefined) {
         // a failover can stop some of them: what was claimed is returned rather than held by
@@ -239,14 +238,14 @@ export class MongoStore implements Store {
     // answer is exactly what that update did
     const docs = await Promise.all(
       updates.map(({ guard, change }) =>
-        this.#collection.findOneAndUpdate(this.#filter(guardCondition(guard)), this.#pipeline(change), {
+        this.#collection.findOneAndUpdate(this.#filter(guardCondition(guard)), updatePipeline(change), {
           returnDocument: 'after',
           writeConcern: this.#writeConcern,
           ...(projection ? { projection } : {}),
         }),
       ),
     );
-    return docs.map((doc) => (doc ? this.#toItem(doc) : null));
+    return docs.map((doc) => (doc ? toStoredItem(this.#ready('read'), doc) : null));
   }
 
   /**
@@ -307,72 +306,11 @@ export class MongoStore implements Store {
         ...read,
       })
       .toArray();
-    return docs.map((doc) => this.#toItem(doc));
+    return docs.map((doc) => toStoredItem(this.#ready('read'), doc));
   }
 
   #filter(cond: Partial<Condition>): Filter<Document> {
-    const filter: Document = cond.key ? this.#keyFilter(cond.key) : {};
-    if (cond.ref !== undefined) filter._id = cond.ref;
-    const status: Document = {};
-    if (cond.status && cond.status.length > 0) status.$in = [...cond.status];
-    if (cond.notStatus && cond.notStatus.length > 0) status.$nin = [...cond.notStatus];
-    if (Object.keys(status).length > 0) filter.status = status;
-    if (cond.stage !== undefined) filter.stage = cond.stage;
-    if (cond.fence !== undefined) filter.fence = cond.fence;
-    if (cond.deadline === 'passed') filter.$expr = { $lte: ['$deadline', '$$NOW'] };
-    else if (cond.deadline === 'future') filter.$expr = { $gt: ['$deadline', '$$NOW'] };
-    else if (cond.deadline) filter.deadline = { $lt: cond.deadline.before };
-    return filter;
-  }
-
-  #keyFilter(key: KeyValues): Document {
-    // the Tracker already rejects non-scalars; a store used directly must not pass operators either
-    const keys = this.#ready('key');
-    return Object.fromEntries(
-      keys.map((k) => {
-        const value = key[k];
-        const scalar = typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || value instanceof Date;
-        if (!scalar) throw new ConfigError(`key.${k}`, `[mongodb] key values must be scalars, got \`${typeof value}\`; operator objects are never sent.`);
-        return [`key.${k}`, value];
-      }),
-    );
-  }
-
-  #pipeline(change: Change): Document[] {
-    const $set: Document = { updatedAt: '$$NOW' };
-    if (change.status !== undefined) $set.status = lit(change.status);
-    if (change.stage !== undefined) $set.stage = lit(change.stage);
-    if (change.owner !== undefined) $set.owner = lit(change.owner);
-    if (change.bumpFence) $set.fence = { $add: ['$fence', 1] };
-    if (change.attempts === 'increment') Object.assign($set, { attempts: { $add: ['$attempts', 1] }, claimedAt: '$$NOW' });
-    if (change.attempts === 'decrement') $set.attempts = { $max: [{ $subtract: ['$attempts', 1] }, 0] };
-    if (change.attempts === 'reset') $set.attempts = 0;
-    if (change.deadline) $set.deadline = 'at' in change.deadline ? lit(change.deadline.at) : { $add: ['$$NOW', change.deadline.ms] };
-    if (change.data !== undefined) $set.data = lit(change.data);
-    if (change.lastError !== undefined) $set.lastError = lit(change.lastError);
-    if (change.finished !== undefined) $set.finishedAt = change.finished ? '$$NOW' : null;
-    return [{ $set }];
-  }
-
-  #toItem(doc: Document): StoredItem {
-    const keys = this.#ready('read');
-    const key = (doc.key ?? {}) as Record<string, unknown>;
-    return {
-      ref: doc._id,
-      key: Object.fromEntries(keys.map((k) => [k, key[k]])) as KeyValues,
-      status: doc.status,
-      stage: doc.stage ?? null,
-      data: doc.data,
-      attempts: doc.attempts,
-      fence: doc.fence,
-      owner: doc.owner ?? null,
-      deadline: doc.deadline,
-      lastError: doc.lastError ?? null,
-      createdAt: doc.createdAt,
-      updatedAt: doc.updatedAt,
-      claimedAt: doc.claimedAt ?? null,
-      finishedAt: doc.finishedAt ?? null,
-    };
+    return toFilter(cond, cond.key ? this.#ready('key') : []);
   }
 
   #ready(operation: string): string[] {

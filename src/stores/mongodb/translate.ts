@@ -1,0 +1,80 @@
+/**
+ * How {@link MongoStore} says the store interface's conditions and changes in MongoDB's query
+ * and update language, and reads a document back as a stored item. Pure functions of their
+ * arguments: values only ever reach the server as values (`$literal` in update pipelines), never
+ * as operators. Internal.
+ * @module
+ */
+import type { Document, Filter } from 'mongodb';
+import { ConfigError } from '../../errors.js';
+import type { Change, Condition, KeyValues, StoredItem } from '../../store.js';
+
+/** A value the update pipeline must take as it is (a string starting with `$` is not a field path). */
+export const lit = (value: unknown) => ({ $literal: value });
+
+/** The filter of a condition; `keys` are the key fields (needed when the condition has a key). */
+export function toFilter(cond: Partial<Condition>, keys: readonly string[]): Filter<Document> {
+  const filter: Document = cond.key ? keyFilter(cond.key, keys) : {};
+  if (cond.ref !== undefined) filter._id = cond.ref;
+  const status: Document = {};
+  if (cond.status && cond.status.length > 0) status.$in = [...cond.status];
+  if (cond.notStatus && cond.notStatus.length > 0) status.$nin = [...cond.notStatus];
+  if (Object.keys(status).length > 0) filter.status = status;
+  if (cond.stage !== undefined) filter.stage = cond.stage;
+  if (cond.fence !== undefined) filter.fence = cond.fence;
+  if (cond.deadline === 'passed') filter.$expr = { $lte: ['$deadline', '$$NOW'] };
+  else if (cond.deadline === 'future') filter.$expr = { $gt: ['$deadline', '$$NOW'] };
+  else if (cond.deadline) filter.deadline = { $lt: cond.deadline.before };
+  return filter;
+}
+
+/** `{ 'key.<field>': value }` for each key field. */
+export function keyFilter(key: KeyValues, keys: readonly string[]): Document {
+  // the Tracker already rejects non-scalars; a store used directly must not pass operators either
+  return Object.fromEntries(
+    keys.map((k) => {
+      const value = key[k];
+      const scalar = typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || value instanceof Date;
+      if (!scalar) throw new ConfigError(`key.${k}`, `[mongodb] key values must be scalars, got \`${typeof value}\`; operator objects are never sent.`);
+      return [`key.${k}`, value];
+    }),
+  );
+}
+
+/** The update pipeline of a change: times from the server (`$$NOW`), values as literals. */
+export function updatePipeline(change: Change): Document[] {
+  const $set: Document = { updatedAt: '$$NOW' };
+  if (change.status !== undefined) $set.status = lit(change.status);
+  if (change.stage !== undefined) $set.stage = lit(change.stage);
+  if (change.owner !== undefined) $set.owner = lit(change.owner);
+  if (change.bumpFence) $set.fence = { $add: ['$fence', 1] };
+  if (change.attempts === 'increment') Object.assign($set, { attempts: { $add: ['$attempts', 1] }, claimedAt: '$$NOW' });
+  if (change.attempts === 'decrement') $set.attempts = { $max: [{ $subtract: ['$attempts', 1] }, 0] };
+  if (change.attempts === 'reset') $set.attempts = 0;
+  if (change.deadline) $set.deadline = 'at' in change.deadline ? lit(change.deadline.at) : { $add: ['$$NOW', change.deadline.ms] };
+  if (change.data !== undefined) $set.data = lit(change.data);
+  if (change.lastError !== undefined) $set.lastError = lit(change.lastError);
+  if (change.finished !== undefined) $set.finishedAt = change.finished ? '$$NOW' : null;
+  return [{ $set }];
+}
+
+/** A document as a stored item, its key in the order of `keys`. */
+export function toStoredItem(keys: readonly string[], doc: Document): StoredItem {
+  const key = (doc.key ?? {}) as Record<string, unknown>;
+  return {
+    ref: doc._id,
+    key: Object.fromEntries(keys.map((k) => [k, key[k]])) as KeyValues,
+    status: doc.status,
+    stage: doc.stage ?? null,
+    data: doc.data,
+    attempts: doc.attempts,
+    fence: doc.fence,
+    owner: doc.owner ?? null,
+    deadline: doc.deadline,
+    lastError: doc.lastError ?? null,
+    createdAt: doc.createdAt,
+    updatedAt: doc.updatedAt,
+    claimedAt: doc.claimedAt ?? null,
+    finishedAt: doc.finishedAt ?? null,
+  };
+}
