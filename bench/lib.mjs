@@ -1,4 +1,5 @@
 // Shared helpers of the benchmark: timing, statistics, counting round trips.
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -84,3 +85,31 @@ export function serverCpuMs(dataDir) {
 
 // USER_HZ: 100 on every Linux that Node supports
 const CLOCK_TICKS = 100;
+
+/**
+ * Starts a pickup consumer process (`node <script> ...args`), which prints `ready` once idle and
+ * `<n> <ms>` when the handler of item n starts; resolves once it is ready, with the start times
+ * seen so far (a live Map) and `stop()`.
+ */
+export async function startConsumer(script, args, label) {
+  const proc = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const started = new Map();
+  let buffer = '';
+  let ready;
+  const isReady = new Promise((resolve, reject) => {
+    ready = resolve;
+    proc.once('exit', (code) => reject(new Error(`${label} exited with ${code} before it was ready`)));
+  });
+  proc.stdout.on('data', (chunk) => {
+    const lines = (buffer + chunk).split('\n');
+    buffer = lines.pop();
+    for (const line of lines) {
+      if (line === 'ready') ready();
+      const [n, t] = line.split(' ');
+      if (t !== undefined) started.set(Number(n), Number(t));
+    }
+  });
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  await isReady;
+  return { started, stop: () => (proc.kill('SIGTERM'), exited) };
+}

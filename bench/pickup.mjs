@@ -3,40 +3,18 @@
 // the handler. leasehold with wake-ups, graphile-worker (LISTEN/NOTIFY) and leasehold with
 // polling only, in interleaved rounds (A B C, B C A, ...) so that load on a shared machine
 // falls on all of them alike.
-import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { PostgresStore } from '../dist/stores/postgres.js';
 import { benchTracker } from './leasehold.mjs';
-import { percentile, sleep } from './lib.mjs';
+import { percentile, sleep, startConsumer } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 
 /** Starts a consumer process; resolves once it is idle. */
-async function consumer(kind, url, table) {
-  const proc = spawn(process.execPath, [join(here, 'pickup-child.mjs'), kind, url, table], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const started = new Map();
-  let buffer = '';
-  let ready;
-  const isReady = new Promise((resolve, reject) => {
-    ready = resolve;
-    proc.once('exit', (code) => reject(new Error(`pickup consumer ${kind} exited with ${code} before it was ready`)));
-  });
-  proc.stdout.on('data', (chunk) => {
-    const lines = (buffer + chunk).split('\n');
-    buffer = lines.pop();
-    for (const line of lines) {
-      if (line === 'ready') ready();
-      const [n, t] = line.split(' ');
-      if (t !== undefined) started.set(Number(n), Number(t));
-    }
-  });
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  await isReady;
-  return { started, stop: () => (proc.kill('SIGTERM'), exited) };
-}
+const consumer = (kind, url, table) => startConsumer(join(here, 'pickup-child.mjs'), [kind, url, table], `pickup consumer ${kind}`);
 
 const summary = (xs) => ({ items: xs.length, p50: percentile(xs, 50), p90: percentile(xs, 90), p99: percentile(xs, 99), max: Math.max(...xs) });
 

@@ -7,7 +7,6 @@
 // `node bench/redis.mjs --memory` measures the server memory per item instead (docs/stores/redis.md).
 // The server is REDIS_URL, or the system redis-server started with `appendonly yes` and
 // `appendfsync always` (the settings RedisStore requires; BullMQ pays the same fsyncs).
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +18,7 @@ import { Tracker } from '../dist/index.js';
 import { RedisStore } from '../dist/stores/redis.js';
 import { redisServerBinary, startRedisServer } from '../scripts/redis-server.mjs';
 import { benchTracker, drainLeasehold } from './leasehold.mjs';
-import { median, percentile, sleep } from './lib.mjs';
+import { median, percentile, sleep, startConsumer } from './lib.mjs';
 
 const WORKERS = 8;
 let round = 0;
@@ -115,29 +114,8 @@ export async function benchRedis({ items = 5_000, runs = 3, maxSeconds = 10, pic
   }
 }
 
-/** Starts a pickup consumer process; resolves once it is idle. */
-async function consumer(kind, url, name) {
-  const proc = spawn(process.execPath, [join(here, 'redis-pickup-child.mjs'), kind, url, name], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const started = new Map();
-  let buffer = '';
-  let ready;
-  const isReady = new Promise((resolve, reject) => {
-    ready = resolve;
-    proc.once('exit', (code) => reject(new Error(`redis pickup consumer ${kind} exited with ${code} before it was ready`)));
-  });
-  proc.stdout.on('data', (chunk) => {
-    const lines = (buffer + chunk).split('\n');
-    buffer = lines.pop();
-    for (const line of lines) {
-      if (line === 'ready') ready();
-      const [n, t] = line.split(' ');
-      if (t !== undefined) started.set(Number(n), Number(t));
-    }
-  });
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  await isReady;
-  return { started, stop: () => (proc.kill('SIGTERM'), exited) };
-}
+/** Starts a consumer process; resolves once it is idle. */
+const consumer = (kind, url, name) => startConsumer(join(here, 'redis-pickup-child.mjs'), [kind, url, name], `redis pickup consumer ${kind}`);
 
 /**
  * Pickup latency on one redis-server: items added one at a time, `gapMs` apart, each consumed by

@@ -1,6 +1,6 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -8,7 +8,7 @@ import { RedisStore, type RedisClient, type RedisPipeline, type RedisStoreOption
 import { ConfigError, StoreError, type Store, type StoreChange } from '../src/index.js';
 import { storeContract } from '../src/testing/suite.js';
 import { k, makeTracker } from '../src/testing/definition.js';
-import { processRaces, raceTracker } from './support/processes.js';
+import { processRaces, raceTracker, startWakeChild, until } from './support/processes.js';
 import { expectBatchRoundTrips, expectOneRoundTripEach } from './support/round-trips.js';
 import { redisServerBinary, startRedisServer, type RedisServer } from '../scripts/redis-server.mjs';
 
@@ -248,32 +248,7 @@ describe.skipIf(!url)(`RedisStore (${source})`, () => {
  */
 describe.skipIf(!url)('RedisStore wake-ups across processes', () => {
   if (!url) return;
-  const child = resolve(import.meta.dirname, 'support/wake-child.mjs');
-  async function until(what: string, cond: () => boolean | Promise<boolean>, budgetMs = 20_000): Promise<void> {
-    const end = Date.now() + budgetMs;
-    while (!(await cond())) {
-      if (Date.now() > end) throw new Error(`not within ${budgetMs} ms: ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-  function start(prefix: string) {
-    const proc = spawn(process.execPath, [child, 'redis', url, prefix], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, POLL_MS: '30000' } });
-    const lines: string[] = [];
-    let buffer = '';
-    proc.stdout.on('data', (chunk: Buffer) => {
-      const parts = (buffer + chunk.toString()).split('\n');
-      buffer = parts.pop()!;
-      lines.push(...parts);
-    });
-    const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
-    const stop = async () => {
-      proc.kill('SIGTERM');
-      const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 30_000))]);
-      if (code === 'hung') proc.kill('SIGKILL');
-      return code;
-    };
-    return { lines, stop };
-  }
+  const start = (prefix: string) => startWakeChild('redis', url, prefix, 30_000);
   const subscribers = async (channel: string) => ((await main!.call('PUBSUB', 'NUMSUB', channel)) as [string, number])[1];
 
   it('a worker in another process, polling every 30 s, picks up items tracked here at once, also after its subscriber connection was killed', async () => {

@@ -1,7 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { Tracker, type Store } from '../src/index.js';
@@ -9,6 +8,7 @@ import { MemoryStore } from '../src/stores/memory.js';
 import { PostgresStore } from '../src/stores/postgres.js';
 import { SqliteStore } from '../src/stores/sqlite.js';
 import { jobDefinition } from './support/job-definition.mjs';
+import { startWakeChild, until } from './support/processes.js';
 
 /**
  * Wake-ups across processes. Every worker here polls only every 30 s (`POLL_MS`), and every
@@ -19,7 +19,7 @@ import { jobDefinition } from './support/job-definition.mjs';
 const POLL_MS = 30_000;
 const BUDGET_MS = 20_000;
 
-const child = resolve(import.meta.dirname, 'support/wake-child.mjs');
+const start = (kind: string, target: string, table: string) => startWakeChild(kind, target, table, POLL_MS);
 const dir = mkdtempSync(join(tmpdir(), 'leasehold-wake-'));
 const url = inject('postgresUrl');
 const pools: pg.Pool[] = [];
@@ -37,35 +37,6 @@ afterAll(async () => {
 });
 
 /** Waits for a condition, failing with `what` after `budgetMs`. */
-async function until(what: string, cond: () => boolean | Promise<boolean>, budgetMs: number): Promise<void> {
-  const end = Date.now() + budgetMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`not within ${budgetMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** Starts a worker child; `lines` collects what it prints. */
-function start(kind: string, target: string, table: string) {
-  const proc: ChildProcess = spawn(process.execPath, [child, kind, target, table], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POLL_MS: String(POLL_MS) } });
-  const lines: string[] = [];
-  let buffer = '';
-  proc.stdout!.on('data', (chunk: Buffer) => {
-    const parts = (buffer + chunk.toString()).split('\n');
-    buffer = parts.pop()!;
-    lines.push(...parts);
-  });
-  proc.stderr!.on('data', (chunk: Buffer) => process.stderr.write(chunk));
-  const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
-  const stop = async () => {
-    proc.kill('SIGTERM');
-    const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 30_000))]);
-    if (code === 'hung') proc.kill('SIGKILL');
-    return code;
-  };
-  return { proc, lines, stop };
-}
-
 const stores = [
   ['sqlite', () => join(dir, 'wake.sqlite'), (target: string, table: string): Store => new SqliteStore({ filename: target, table })],
   ['postgres', () => url, (_target: string, table: string): Store => new PostgresStore({ pool: admin, table })],

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { expect } from 'vitest';
 import { Tracker, type Store } from '../../src/index.js';
@@ -51,4 +51,39 @@ export async function processRaces(options: { store: 'sqlite' | 'postgres' | 'mo
     expect(stats.byStatus.running).toBe(60);
     expect(stats.byStatus.queued).toBe(0);
   }
+}
+
+/** Waits until `cond` holds, checking every 20 ms; fails naming `what` after `budgetMs`. */
+export async function until(what: string, cond: () => boolean | Promise<boolean>, budgetMs = 20_000): Promise<void> {
+  const end = Date.now() + budgetMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`not within ${budgetMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Starts `test/support/wake-child.mjs` (a worker that polls only every `pollMs`) on one store;
+ * `lines` collects what it prints, its stderr goes to this process's, and `stop()` ends it
+ * (SIGTERM, then SIGKILL if it hangs 30 s) and resolves to its exit code.
+ */
+export function startWakeChild(kind: string, target: string, table: string, pollMs: number) {
+  const child = resolve(import.meta.dirname, 'wake-child.mjs');
+  const proc: ChildProcess = spawn(process.execPath, [child, kind, target, table], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POLL_MS: String(pollMs) } });
+  const lines: string[] = [];
+  let buffer = '';
+  proc.stdout!.on('data', (chunk: Buffer) => {
+    const parts = (buffer + chunk.toString()).split('\n');
+    buffer = parts.pop()!;
+    lines.push(...parts);
+  });
+  proc.stderr!.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+  const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
+  const stop = async () => {
+    proc.kill('SIGTERM');
+    const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 30_000))]);
+    if (code === 'hung') proc.kill('SIGKILL');
+    return code;
+  };
+  return { proc, lines, stop };
 }
