@@ -8,9 +8,24 @@ import type { Definition, NormalizedStage } from './definition.js';
 import { NonRetryableError } from './errors.js';
 import type { Change, Condition, Delay, KeyValues } from './store.js';
 
+/** Longest `lastError` kept, in UTF-16 code units. */
+const MAX_MESSAGE = 2_000;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * A message as stored: at most 2,000 code units, never cut inside a character (an emoji at the
+ * cut is dropped whole), and well-formed (a lone surrogate, which some stores' JSON parsers
+ * refuse, becomes U+FFFD).
+ */
+export function clipMessage(text: string): string {
+  let cut = text.length > MAX_MESSAGE ? text.slice(0, MAX_MESSAGE) : text;
+  const last = cut.charCodeAt(cut.length - 1);
+  if (cut.length < text.length && last >= 0xd800 && last <= 0xdbff) cut = cut.slice(0, -1);
+  return cut.replace(LONE_SURROGATE, '\uFFFD');
+}
+
 /** The message stored as `lastError`. */
-export const errorMessage = (error: unknown): string =>
-  (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, 2_000);
+export const errorMessage = (error: unknown): string => clipMessage(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
 
 /** The `lastError` of a reaped lease. */
 export const LEASE_EXPIRED = 'lease expired';

@@ -90,6 +90,27 @@ describe.skipIf(!url)(`RedisStore (${source})`, () => {
     },
   });
 
+  describe('RedisStore: free text reaches the scripts well-formed', () => {
+    // JSON.stringify writes a lone surrogate as `\udXXX`, which Redis's cjson refuses: the whole
+    // script failed, and with it every other settle of the batch
+    it('a lastError or owner with a lone surrogate, written by the store directly, settles the whole batch', async () => {
+      const store = make(`surrogate_${run}`);
+      const tracker = makeTracker(store);
+      await tracker.init();
+      for (let i = 0; i < 2; i++) await tracker.track(k(i));
+      expect(await tracker.claimBatch('download', { owner: 'w', limit: 2 })).toHaveLength(2);
+      const [a, b] = await store.find({ status: ['downloading'] });
+      const rows = await store.updateEach!([
+        { guard: { ref: a!.ref, key: a!.key, status: 'downloading', fence: a!.fence }, change: { status: 'downloaded', attempts: 'reset' } },
+        { guard: { ref: b!.ref, key: b!.key, status: 'downloading', fence: b!.fence }, change: { status: 'pending', owner: 'w\uD800', lastError: 'cut \uD83D', deadline: { ms: 0 } } },
+      ]);
+      expect(rows.map((r) => r?.status)).toEqual(['downloaded', 'pending']);
+      const [stored] = await store.find({ ref: b!.ref });
+      expect(stored!.lastError).toBe('cut \uFFFD');
+      expect(stored!.owner).toBe('w\uFFFD');
+    });
+  });
+
   describe('RedisStore across processes', () => {
     it('4 processes, each with its own connection, claiming the same 60 items: one winner per item', async () => {
       await processRaces({ store: 'redis', target: url, tag: run, make: (prefix) => make(prefix) });

@@ -192,6 +192,27 @@ export function edgeContract(harness: StoreHarness): void {
     });
   });
 
+  describe('failure messages are stored whole and well-formed', () => {
+    it('a message cut at 2,000 characters keeps whole characters, a lone surrogate is stored as U+FFFD, and the rest of the batch settles', async () => {
+      const { tracker } = await fresh();
+      for (let n = 0; n < 3; n++) await tracker.track(k(n));
+      const leases = await tracker.claimBatch('download', { owner: 'w', limit: 3 });
+      expect(leases).toHaveLength(3);
+      // `Error: ` + 1,992 characters puts the emoji (two code units) across the 2,000 cut
+      const straddling = new Error(`${'y'.repeat(1_992)}😀 tail`);
+      const lone = new Error(`half a pair: \uD83D here`);
+      const results = await tracker.failBatch([
+        { lease: leases[0]!, error: straddling },
+        { lease: leases[1]!, error: lone },
+      ]);
+      expect(results.map((r) => r.ok)).toEqual([true, true]);
+      expect((await tracker.complete(leases[2]!)).status).toBe('downloaded');
+      const cut = (await tracker.get(leases[0]!.key))!.lastError!;
+      expect(cut).toBe(`Error: ${'y'.repeat(1_992)}`);
+      expect((await tracker.get(leases[1]!.key))!.lastError).toBe('Error: half a pair: \uFFFD here');
+    });
+  });
+
   describe('concurrent claimers each get their share', () => {
     it('N concurrent claimBatch calls over N×limit eligible items claim all of them, each exactly once', async () => {
       const { store, tracker } = await fresh();

@@ -8,7 +8,7 @@ import { ConfigError, ValidationError } from '../errors.js';
 import { Lease } from '../lease.js';
 import type { NormalizedStage } from '../definition.js';
 import { guardCondition, type Change, type Condition, type Delay, type StoredItem } from '../store.js';
-import { claimUpdate, exhaustedChange } from '../transitions.js';
+import { claimUpdate, clipMessage, exhaustedChange } from '../transitions.js';
 import { requireNumber } from '../validate.js';
 import type { AnyLease, Core } from './core.js';
 
@@ -108,7 +108,7 @@ async function claimOnce(
       await park(core, operation, stored, {
         status: stage.failed,
         deadline: { ms: 0 },
-        lastError: `invalid stored item: ${error.message}`.slice(0, 2_000),
+        lastError: clipMessage(`invalid stored item: ${error.message}`),
         finished: true,
       });
       core.reportError(operation, error);

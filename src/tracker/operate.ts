@@ -7,7 +7,7 @@
 import type { Item } from '../codec.js';
 import { requireFinishedStatus, type NormalizedStage } from '../definition.js';
 import { ConfigError } from '../errors.js';
-import { cancelUpdate, rescheduleUpdate, retryUpdate } from '../transitions.js';
+import { cancelUpdate, clipMessage, rescheduleUpdate, retryUpdate } from '../transitions.js';
 import { requireNumber, requirePositiveInt } from '../validate.js';
 import { scheduleDelay, type TrackOptions } from './claim.js';
 import type { Core } from './core.js';
@@ -91,7 +91,7 @@ export async function cancel(core: Core, key: unknown, options: { reason?: strin
   await core.init();
   for (const target of cancelTargets(core, options.stage)) {
     if (target.statuses.length === 0) continue;
-    const { cond, change } = cancelUpdate(target.stage, target.statuses, storeKey, `cancelled: ${reason}`.slice(0, 2_000));
+    const { cond, change } = cancelUpdate(target.stage, target.statuses, storeKey, clipMessage(`cancelled: ${reason}`));
     const [stored] = await core.call('cancel', key, () => core.store.update(cond, change, { limit: 1 }));
     if (stored) return core.decode('cancel', stored);
   }

@@ -416,14 +416,14 @@ export class CollectionDouble {
   }
 
   #select(filter: Document, sort?: Record<string, 1 | -1>, limit?: number): Document[] {
-    let cursor = find(this.#docs, filter).sort(sort ?? { _id: 1 });
+    let cursor = find(this.#docs, filterAtNow(filter, new Date())).sort(sort ?? { _id: 1 });
     if (limit) cursor = cursor.limit(limit);
     // mingo returns the stored objects; map back to them by _id
     return cursor.all().map((d) => this.#docs.find((x) => x._id === (d as Document)._id)!);
   }
 
   #apply(doc: Document, pipeline: Document[]): Document {
-    return new Aggregator(pipeline).run([structuredClone(doc)])[0] as Document;
+    return new Aggregator(atNow(pipeline, new Date())).run([structuredClone(doc)])[0] as Document;
   }
 
   #insert(doc: Document): Document {
@@ -473,6 +473,30 @@ function bounds(value: unknown): boolean {
   const operators = value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype && Object.keys(value).every((k) => k.startsWith('$')) && Object.keys(value).length > 0;
   if (!operators) return true;
   return Object.keys(value as Document).some((op) => BOUNDING.has(op));
+}
+
+/**
+ * `value` with every `$$NOW` replaced by `now`. A server reads its clock once per command, so
+ * every `$$NOW` of one update (createdAt, deadline = now + delay) is the same instant; mingo reads
+ * `Date.now()` at each use, which made a 5,000 ms delay come out as 4,999 now and then.
+ */
+function atNow<T>(value: T, now: Date): T {
+  if (value === '$$NOW') return { $literal: now } as T;
+  if (Array.isArray(value)) return value.map((v) => atNow(v, now)) as T;
+  if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, atNow(v, now)])) as T;
+  }
+  return value;
+}
+
+/** A filter with `$$NOW` fixed inside its `$expr`s only: elsewhere the string is a value like any other. */
+function filterAtNow(filter: Document, now: Date): Document {
+  return Object.fromEntries(
+    Object.entries(filter).map(([k, v]) => [
+      k,
+      k === '$expr' ? atNow(v, now) : (k === '$and' || k === '$or' || k === '$nor') && Array.isArray(v) ? v.map((f: Document) => filterAtNow(f, now)) : v,
+    ]),
+  );
 }
 
 function getPath(doc: Document, path: string): unknown {
