@@ -12,6 +12,9 @@ import type { Change, Condition, Delay, KeyValues } from './store.js';
 const MAX_MESSAGE = 2_000;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
+/** `text` with each lone surrogate (half a character, which UTF-8 cannot hold) replaced by U+FFFD. */
+export const wellFormed = (text: string): string => text.replace(LONE_SURROGATE, '\uFFFD');
+
 /**
  * A message as stored: at most 2,000 code units, never cut inside a character (an emoji at the
  * cut is dropped whole), and well-formed (a lone surrogate, which some stores' JSON parsers
@@ -21,7 +24,7 @@ export function clipMessage(text: string): string {
   let cut = text.length > MAX_MESSAGE ? text.slice(0, MAX_MESSAGE) : text;
   const last = cut.charCodeAt(cut.length - 1);
   if (cut.length < text.length && last >= 0xd800 && last <= 0xdbff) cut = cut.slice(0, -1);
-  return cut.replace(LONE_SURROGATE, '\uFFFD');
+  return wellFormed(cut);
 }
 
 /** The message stored as `lastError`. */

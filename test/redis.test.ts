@@ -33,10 +33,16 @@ afterAll(async () => {
   await Promise.all(servers.map((s) => s.stop()));
 });
 
+/** Says loudly, in the output and in the report, that a suite cannot run here and why. */
+function skipLoudly(what: string, why: string): void {
+  console.log(`\n${'='.repeat(100)}\n[leasehold tests] ${what} SKIPPED: ${why}\n${'='.repeat(100)}\n`);
+  it.skip(`SKIPPED: ${why}`);
+}
+
 if (!url) {
-  console.log(
-    `\n${'='.repeat(100)}\n[leasehold tests] test/redis.test.ts SKIPPED: no Redis server (REDIS_URL unset, no redis-server installed).\n` +
-      `  Install redis-server (apt-get install redis-server) or set REDIS_URL=redis://... to run it.\n${'='.repeat(100)}\n`,
+  skipLoudly(
+    'test/redis.test.ts',
+    'no Redis server (REDIS_URL unset, no redis-server installed).\n  Install redis-server (apt-get install redis-server) or set REDIS_URL=redis://... to run it.',
   );
 }
 
@@ -299,9 +305,9 @@ describe.skipIf(!url)('RedisStore wake-ups across processes', () => {
   }, 120_000);
 });
 
-describe.skipIf(!url || !binary)('RedisStore durability check', () => {
+describe('RedisStore durability check', () => {
   if (!url || !binary) {
-    it.skip('SKIPPED: needs the system redis-server to start servers with other persistence settings');
+    skipLoudly('RedisStore durability check', 'needs the system redis-server to start servers with other persistence settings');
     return;
   }
   const server = async (flags: string[]) => {
@@ -343,9 +349,9 @@ describe.skipIf(!url || !binary)('RedisStore durability check', () => {
   });
 });
 
-describe.skipIf(!url || !binary)('RedisStore with `replicas`: each write waits for replicas', () => {
+describe('RedisStore with `replicas`: each write waits for replicas', () => {
   if (!url || !binary) {
-    it.skip('SKIPPED: needs the system redis-server to start a primary and a replica');
+    skipLoudly('RedisStore with `replicas`: each write waits for replicas', 'needs the system redis-server to start a primary and a replica');
     return;
   }
   let primary: Redis;
@@ -419,9 +425,9 @@ describe.skipIf(!url || !binary)('RedisStore with `replicas`: each write waits f
 /** `redis-cli`, which creates the cluster below (it comes with redis-server). */
 const cli = binary ? join(dirname(binary), 'redis-cli') : '';
 
-describe.skipIf(!url || !binary || !existsSync(cli))('RedisStore on a Redis Cluster of 3 primaries, through ioredis Cluster', () => {
+describe('RedisStore on a Redis Cluster of 3 primaries, through ioredis Cluster', () => {
   if (!url || !binary || !existsSync(cli)) {
-    it.skip('SKIPPED: needs the system redis-server and redis-cli to start a cluster');
+    skipLoudly('RedisStore on a Redis Cluster of 3 primaries, through ioredis Cluster', 'needs the system redis-server and redis-cli to start a cluster');
     return;
   }
   let nodes: RedisServer[] = [];

@@ -7,6 +7,15 @@ import { CollectionDouble } from './support/mongo-double.js';
 /** A server error as the MongoDB driver raises it (a MongoServerError with a numeric code). */
 const mongoServerError = (code: number, message: string) => Object.assign(new Error(message), { name: 'MongoServerError', code });
 
+/** Item 1 tracked on a MongoStore over the double, whose next findOneAndUpdate fails with `error`; the claim's error. */
+async function claimFailingWith(error: Error) {
+  const double = new CollectionDouble();
+  const tracker = makeTracker(new MongoStore({ collection: double as unknown as MongoCollection }));
+  await tracker.track(k(1));
+  double.failNext('findOneAndUpdate', error);
+  return { tracker, error: await tracker.claim('download', { owner: 'w', key: k(1) }).catch((e: unknown) => e) };
+}
+
 describe('store errors: a failover is a passing fault, a broken request is not', () => {
   // A primary that steps down (an election, a rolling restart) answers with one of these codes
   // until the driver finds the new primary: a worker must retry, not treat the item as broken.
@@ -17,11 +26,7 @@ describe('store errors: a failover is a passing fault, a broken request is not',
     [91, 'ShutdownInProgress', 'the server is in quiesce mode and will shut down'],
     [13436, 'NotPrimaryOrSecondary', 'node is recovering'],
   ])('MongoDB code %i (%s) during a claim is a transient StoreError', async (code, _name, message) => {
-    const double = new CollectionDouble();
-    const tracker = makeTracker(new MongoStore({ collection: double as unknown as MongoCollection }));
-    await tracker.track(k(1));
-    double.failNext('findOneAndUpdate', mongoServerError(code, message));
-    const error = await tracker.claim('download', { owner: 'w', key: k(1) }).catch((e: unknown) => e);
+    const { tracker, error } = await claimFailingWith(mongoServerError(code, message));
     expect(error).toBeInstanceOf(StoreError);
     expect((error as StoreError).transient).toBe(true);
     expect((error as StoreError).message).toContain('claim');
@@ -30,21 +35,13 @@ describe('store errors: a failover is a passing fault, a broken request is not',
   });
 
   it('a MongoDB error with any other code (a bad update) is not transient', async () => {
-    const double = new CollectionDouble();
-    const tracker = makeTracker(new MongoStore({ collection: double as unknown as MongoCollection }));
-    await tracker.track(k(1));
-    double.failNext('findOneAndUpdate', mongoServerError(9, 'FailedToParse: unknown operator'));
-    const error = await tracker.claim('download', { owner: 'w', key: k(1) }).catch((e: unknown) => e);
+    const { error } = await claimFailingWith(mongoServerError(9, 'FailedToParse: unknown operator'));
     expect(error).toBeInstanceOf(StoreError);
     expect((error as StoreError).transient).toBe(false);
   });
 
   it('a numeric code on an error that is not MongoDB’s is not read as a MongoDB code', async () => {
-    const double = new CollectionDouble();
-    const tracker = makeTracker(new MongoStore({ collection: double as unknown as MongoCollection }));
-    await tracker.track(k(1));
-    double.failNext('findOneAndUpdate', Object.assign(new Error('something else'), { code: 10107 }));
-    const error = await tracker.claim('download', { owner: 'w', key: k(1) }).catch((e: unknown) => e);
+    const { error } = await claimFailingWith(Object.assign(new Error('something else'), { code: 10107 }));
     expect((error as StoreError).transient).toBe(false);
   });
 });

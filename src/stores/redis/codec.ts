@@ -7,6 +7,7 @@
 import { ConfigError } from '../../errors.js';
 import type { Change, Condition, KeyField, KeyScalar, KeyValues, StoredItem } from '../../store.js';
 import { encodeData, reviveDates } from '../sql/compile.js';
+import { wellFormed } from '../../transitions.js';
 
 /**
  * The canonical form of a key: the values in declaration order, dates as epoch milliseconds.
@@ -49,20 +50,19 @@ export function encodeCondition(fields: readonly KeyField[], cond: Partial<Condi
   return c;
 }
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 /**
  * A free-text string the scripts decode with `cjson`, well-formed: `JSON.stringify` writes a lone
  * surrogate as `\udXXX`, which cjson refuses, failing the whole script (and with it every
  * settle of a batch). It becomes U+FFFD, as it would in UTF-8 on the other stores.
  */
-const wellFormed = (text: string | null): string | null => (text === null ? null : text.replace(LONE_SURROGATE, '\uFFFD'));
+const cjsonText = (text: string | null): string | null => (text === null ? null : wellFormed(text));
 
 /** A change as the scripts read it (see `apply` in scripts.ts); `null` clears a field. */
 export function encodeChange(change: Change): Record<string, unknown> {
   const ch: Record<string, unknown> = {};
   if (change.status !== undefined) ch.s = change.status;
   if (change.stage !== undefined) ch.g = change.stage;
-  if (change.owner !== undefined) ch.o = wellFormed(change.owner);
+  if (change.owner !== undefined) ch.o = cjsonText(change.owner);
   if (change.bumpFence) ch.bf = true;
   if (change.attempts) ch.a = change.attempts === 'increment' ? 'i' : change.attempts === 'decrement' ? 'd' : 'r';
   if (change.deadline) {
@@ -70,7 +70,7 @@ export function encodeChange(change: Change): Record<string, unknown> {
     else ch.dm = change.deadline.ms;
   }
   if (change.data !== undefined) ch.d = encodeData(change.data);
-  if (change.lastError !== undefined) ch.e = wellFormed(change.lastError);
+  if (change.lastError !== undefined) ch.e = cjsonText(change.lastError);
   if (change.finished !== undefined) ch.fi = change.finished;
   return ch;
 }
