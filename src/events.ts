@@ -33,7 +33,11 @@ export interface LeaseEventBase<K = unknown> {
 export interface ClaimedEvent<K = unknown> extends LeaseEventBase<K> {
   /** When the lease expires (store clock). */
   readonly expiresAt: Date;
-  /** How long the item had been eligible before this claim. */
+  /**
+   * How long the item had been claimable before this claim (store clock): from when it was
+   * tracked, became due (`notBefore`, a reschedule) or came back (backoff over, released,
+   * reaped) to its claim. 0 for a store that cannot tell (see `UpdateOptions.priorDeadline`).
+   */
   readonly waitedMs: number;
 }
 

@@ -84,6 +84,11 @@ export interface StoredItem extends ItemState {
    * booleans, `null` and `Date`s. `undefined` where the caller asked for `returning: 'state'`.
    */
   readonly data: unknown;
+  /**
+   * Only on the results of an update asked for {@link UpdateOptions.priorDeadline}: the item's
+   * deadline just before this update. For a claim, when the item became claimable.
+   */
+  readonly priorDeadline?: Date;
 }
 
 /** Which items an operation applies to. All given parts must hold (AND). */
@@ -178,6 +183,14 @@ export interface UpdateOptions {
    * @default false
    */
   readonly outcomeOnly?: boolean;
+  /**
+   * Also return each updated item's deadline from before the update, as
+   * {@link StoredItem.priorDeadline}: a claim reports how long its item had been claimable
+   * (`claimed`'s `waitedMs`, OpenTelemetry's `leasehold.pickup.delay`). The Tracker asks only
+   * while someone listens to `claimed`. A store that leaves it out makes `waitedMs` 0.
+   * @default false
+   */
+  readonly priorDeadline?: boolean;
 }
 
 /** Options of {@link Store.updateEach}. */

@@ -114,7 +114,11 @@ export class MemoryStore implements Store {
     } else {
       rows = this.#select(cond, now, options);
     }
-    return rows.map((row) => this.#apply(row, change, now));
+    if (!options.priorDeadline) return rows.map((row) => this.#apply(row, change, now));
+    return rows.map((row) => {
+      const priorDeadline = new Date(row.item.deadline);
+      return { ...this.#apply(row, change, now), priorDeadline };
+    });
   }
 
   async updateEach(updates: readonly GuardedUpdate[]): Promise<Array<StoredItem | null>> {

@@ -67,6 +67,23 @@ export function storeContract(harness: StoreHarness): void {
         expect(await tracker.claim('download', { owner: 'w' })).toBeNull();
       });
 
+      it('the claimed event says how long each item had been claimable (waitedMs), for one claim and a batch', async () => {
+        const { tracker } = await fresh();
+        const since = (await tracker.track(k(0))).item.createdAt.getTime();
+        // due one and two minutes before the store's now: claimable that long already
+        const due = new Map([[0, since], [1, since - 60_000], [2, since - 120_000]]);
+        for (const n of [1, 2]) await tracker.track(k(n), {}, { notBefore: new Date(due.get(n)!) });
+        const waited = new Map<number, number>();
+        tracker.on('claimed', (e) => waited.set(e.key.seq, e.waitedMs));
+        const one = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
+        expect(waited.get(1)).toBe(one.item.claimedAt!.getTime() - due.get(1)!);
+        expect(waited.get(1)).toBeGreaterThanOrEqual(60_000);
+        const batch = await tracker.claimBatch('download', { owner: 'w', limit: 5 });
+        expect(batch.map((l) => l.key.seq)).toEqual([2, 0]);
+        for (const lease of batch) expect(waited.get(lease.key.seq)).toBe(lease.item.claimedAt!.getTime() - due.get(lease.key.seq)!);
+        expect(waited.get(2)).toBeGreaterThanOrEqual(120_000);
+      });
+
       it('sets the active status, owner, fence + 1, attempts + 1 and a lease from the store clock', async () => {
         const { tracker } = await fresh();
         await tracker.track(k(1));
