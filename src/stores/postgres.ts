@@ -22,7 +22,7 @@ import type {
   UpdateEachOptions,
   UpdateOptions,
 } from '../store.js';
-import { columnList, deleteStatement, findStatement, insertStatement, schemaStatements, toItem, toOutcome, updateStatement, type KeyColumn } from './sql/compile.js';
+import { columnList, deleteStatement, findStatement, insertStatement, priorDeadlineUpdateStatement, schemaStatements, toItem, toOutcome, updateStatement, type KeyColumn } from './sql/compile.js';
 import { keyColumns, quoteIdentifier, type Dialect } from './sql/dialect.js';
 import { channelName, listen, type PgConnectable, type PgListenClient } from './sql/pg-listener.js';
 import { settleStatement, shapeOf } from './sql/pg-settle.js';
@@ -129,7 +129,9 @@ const TYPES = { id: 'bigserial PRIMARY KEY', text: 'text', json: 'jsonb', int: '
 // times as epoch milliseconds: parsing a float is far cheaper than parsing timestamptz text.
 // date_part is float8 arithmetic (extract is numeric, slower); rounding to whole microseconds
 // first makes the division exact, so a time on a millisecond never reads back a hair before it
-const asMs = (c: string) => `round(date_part('epoch', t.${c}) * 1000000) / 1000 AS ${c}`;
+const asMs = (c: string, from = 't') => `round(date_part('epoch', ${from}.${c}) * 1000000) / 1000 AS ${c}`;
+/** The deadline before an update asked for `priorDeadline` (see `priorDeadlineUpdateStatement`). */
+const PRIOR_DEADLINE = asMs('prior_deadline', 'prior');
 /** The columns of an `outcomeOnly` settle (see {@link ItemOutcome}). */
 const OUTCOME_COLUMNS = `t.id, t.status, t.fence, ${asMs('deadline')}, ${asMs('updated_at')}`;
 
@@ -222,9 +224,13 @@ export class PostgresStore implements Store {
     // a settle reads only the outcome: a third of the columns to send, describe and decode
     const outcome = options.outcomeOnly === true;
     const columns = outcome ? OUTCOME_COLUMNS : this.#returning[options.returning ?? 'item'];
-    const { text, values } = updateStatement(this.#table, `${this.#table} AS t`, cond, change, options, keys, dialect, columns);
+    const prior = options.priorDeadline === true;
+    const { text, values } = prior
+      ? priorDeadlineUpdateStatement(this.#table, cond, change, options, keys, dialect, columns, PRIOR_DEADLINE)
+      : updateStatement(this.#table, `${this.#table} AS t`, cond, change, options, keys, dialect, columns);
     const rows = await this.#run(this.#tells(cond, change) ? this.#notifying(text, values) : text, values);
-    return rows.map((row) => (outcome ? toOutcome(row, dialect) : toItem(row, keys, dialect)));
+    const items = rows.map((row) => (outcome ? toOutcome(row, dialect) : toItem(row, keys, dialect)));
+    return prior ? items.map((item, i) => ({ ...item, priorDeadline: dialect.time(rows[i]!.prior_deadline)! })) : items;
   }
 
   async updateEach(updates: readonly GuardedUpdate[], options: UpdateEachOptions = {}): Promise<Array<StoredItem | null>> {

@@ -226,8 +226,17 @@ export class SqliteStore implements Store {
 
   #update(db: SqliteDatabase, keys: KeyColumn[], cond: Condition, change: Change, options: UpdateOptions): StoredItem[] {
     const { text, values } = updateStatement(this.#table, this.#table, cond, change, options, keys, dialect, this.#columns[options.returning ?? 'item']);
-    const rows = db.prepare(text).all(...values) as Array<Record<string, unknown>>;
-    return rows.map((row) => toItem(row, keys, dialect));
+    const run = () => (db.prepare(text).all(...values) as Array<Record<string, unknown>>).map((row) => toItem(row, keys, dialect));
+    if (!options.priorDeadline) return run();
+    // RETURNING sees only the new row: read the deadlines of the rows the update will pick (same
+    // condition, same order and limit) first, under the write lock, so that nothing changes
+    // between the two statements
+    const picked = findStatement(this.#table, cond, cond.key || cond.ref !== undefined ? undefined : options.limit, keys, dialect, 'id, deadline');
+    const pickAndRun = db.transaction(() => {
+      const prior = new Map((db.prepare(picked.text).all(...picked.values) as Array<{ id: unknown; deadline: unknown }>).map((r) => [r.id, dialect.time(r.deadline)!]));
+      return run().map((item) => ({ ...item, priorDeadline: prior.get(item.ref)! }));
+    });
+    return pickAndRun.immediate();
   }
 
   async #open(): Promise<SqliteDatabase> {

@@ -214,33 +214,46 @@ export function edgeContract(harness: StoreHarness): void {
   });
 
   describe('concurrent claimers each get their share', () => {
-    it('N concurrent claimBatch calls over N×limit eligible items claim all of them, each exactly once', async () => {
+    // a claim with a `claimed` listener also reads each item's deadline before the claim
+    // (`UpdateOptions.priorDeadline`), on some stores by another statement shape: both race alike
+    const racers = async (listening: boolean) => {
       const { store, tracker } = await fresh();
       const peers = harness.peer ? await Promise.all([1, 2, 3].map(() => harness.peer!(store))) : [];
       const trackers = [tracker, ...peers.map((s) => makeTracker(s))];
-      for (let n = 0; n < 40; n++) await tracker.track(k(n));
-      const batches = await Promise.all([0, 1, 2, 3].map((i) => trackers[i % trackers.length]!.claimBatch('download', { owner: `w${i}`, limit: 10 })));
-      const seqs = batches.flat().map((l) => l.key.seq).sort((a, b) => a - b);
-      expect(seqs).toEqual(Array.from({ length: 40 }, (_, i) => i));
-    });
+      const waited: number[] = [];
+      if (listening) for (const t of trackers) t.on('claimed', (e) => waited.push(e.waitedMs));
+      return { tracker, trackers, waited };
+    };
 
-    it('concurrent claim-next calls hand out every item once', async () => {
-      const { store, tracker } = await fresh();
-      const peers = harness.peer ? await Promise.all([1, 2, 3].map(() => harness.peer!(store))) : [];
-      const trackers = [tracker, ...peers.map((s) => makeTracker(s))];
-      for (let n = 0; n < 30; n++) await tracker.track(k(n));
-      const won: number[] = [];
-      await Promise.all(
-        Array.from({ length: 6 }, async (_, w) => {
-          for (;;) {
-            const lease = await trackers[w % trackers.length]!.claim('download', { owner: `w${w}` });
-            if (!lease) return;
-            won.push(lease.key.seq);
-          }
-        }),
-      );
-      expect(won.sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
-    });
+    for (const listening of [false, true]) {
+      const how = listening ? ' (with a claimed listener)' : '';
+      it(`N concurrent claimBatch calls over N×limit eligible items claim all of them, each exactly once${how}`, async () => {
+        const { tracker, trackers, waited } = await racers(listening);
+        for (let n = 0; n < 40; n++) await tracker.track(k(n));
+        const batches = await Promise.all([0, 1, 2, 3].map((i) => trackers[i % trackers.length]!.claimBatch('download', { owner: `w${i}`, limit: 10 })));
+        const seqs = batches.flat().map((l) => l.key.seq).sort((a, b) => a - b);
+        expect(seqs).toEqual(Array.from({ length: 40 }, (_, i) => i));
+        expect(waited).toHaveLength(listening ? 40 : 0);
+      });
+
+      it(`concurrent claim-next calls hand out every item once${how}`, async () => {
+        const { tracker, trackers, waited } = await racers(listening);
+        for (let n = 0; n < 30; n++) await tracker.track(k(n));
+        const won: number[] = [];
+        await Promise.all(
+          Array.from({ length: 6 }, async (_, w) => {
+            for (;;) {
+              const lease = await trackers[w % trackers.length]!.claim('download', { owner: `w${w}` });
+              if (!lease) return;
+              won.push(lease.key.seq);
+            }
+          }),
+        );
+        expect(won.sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+        expect(waited).toHaveLength(listening ? 30 : 0);
+        expect(waited.every((ms) => ms >= 0)).toBe(true);
+      });
+    }
 
     it('a stage with several from statuses claims from each, oldest first, and retries to the first', async () => {
       const store = await harness.create();
