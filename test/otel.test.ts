@@ -167,9 +167,10 @@ describe('leasehold/otel', () => {
 
     const delays = await collect('leasehold.pickup.delay');
     const download = point(delays, { 'messaging.destination.name': 'download' })!.value as Histogram;
-    // one observation per claim, in seconds, of the `claimed` event's waitedMs (the store-time
-    // wait is the core's to measure: it has no ready time after the claim's update yet, see the
-    // otel guide)
+    // one observation per claim, in seconds, of the `claimed` event's waitedMs: how long each
+    // item had been claimable on the store's clock (tracked at 0, claimed at 5 s and 7 s; k1
+    // became claimable for `process` on its completion at 5 s and was claimed at 7 s)
+    expect(waited).toEqual({ download: [5_000, 7_000], process: [2_000] });
     expect(download.count).toBe(2);
     expect(download.sum).toBeCloseTo(waited.download!.reduce((a, b) => a + b, 0) / 1_000, 6);
     const process = point(delays, { 'messaging.destination.name': 'process' })!.value as Histogram;
