@@ -87,6 +87,34 @@ describe('MongoStore constructor shapes', () => {
   });
 });
 
+describe('MongoStore: the deadline from before an update (priorDeadline)', () => {
+  it('a batch claim over more than one window returns each item\'s old deadline; reads never show the stored copy', async () => {
+    const { double, store } = onDouble();
+    await makeTracker(store).init();
+    const base = Date.now() - 3_600_000;
+    const due = (seq: number) => base + seq * 1_000;
+    // a window is 500 ids: 503 items take two, each per-id update answering for itself
+    const count = 503;
+    for (let seq = 0; seq < count; seq++) await store.insert({ key: k(seq), status: 'pending', data: { note: `n${seq}` }, deadline: { at: new Date(due(seq)) } });
+    double.log.length = 0;
+    const claim = { status: 'downloading', owner: 'w', bumpFence: true, attempts: 'increment', deadline: { ms: TTL } } as const;
+    const claimed = await store.update({ status: ['pending'], deadline: 'passed' }, claim, { limit: count, ordered: true, priorDeadline: true, returning: 'state' });
+    expect(double.log.filter((c) => c.command === 'find')).toHaveLength(2);
+    expect(claimed.map((item) => item.key.seq)).toEqual(Array.from({ length: count }, (_, seq) => seq));
+    for (const item of claimed) {
+      expect(item.priorDeadline?.getTime()).toBe(due(item.key.seq as number));
+      expect(item.deadline.getTime()).toBe(item.claimedAt!.getTime() + TTL);
+    }
+    // by key, with data: the copy is the deadline of the lease it replaces
+    const [one] = await store.update({ key: k(7), status: ['downloading'] }, { status: 'downloaded', deadline: { ms: 0 } }, { priorDeadline: true });
+    expect(one).toMatchObject({ status: 'downloaded', data: { note: 'n7' }, priorDeadline: claimed[7]!.deadline });
+    // the copy stays in the document, but only the update that asked returns it
+    const [plain] = await store.update({ key: k(7), status: ['downloaded'] }, {}, {});
+    expect(plain).not.toHaveProperty('priorDeadline');
+    for (const item of [...(await store.find({ key: k(7) })), ...(await store.find({ status: ['downloading'] }, { limit: 3 }))]) expect(item).not.toHaveProperty('priorDeadline');
+  });
+});
+
 describe('the double refuses what a server would answer with a collection scan', () => {
   it('a filter on an unindexed field, an $expr-only filter and an empty filter are refused, naming the filter and the indexes', async () => {
     const { double, store } = onDouble();

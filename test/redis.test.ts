@@ -117,6 +117,30 @@ describe.skipIf(!url)(`RedisStore (${source})`, () => {
     });
   });
 
+  describe('RedisStore: the deadline from before an update (priorDeadline)', () => {
+    // the script appends it after the fields only when asked: a reply of either shape, with and
+    // without data, must still decode field by field
+    it('returns each item\'s old deadline when asked, for every returning, and nothing more when not', async () => {
+      const store = make(`prior_${run}`);
+      await makeTracker(store).init();
+      const base = Date.now() - 600_000;
+      const due = (seq: number) => base - seq * 1_000;
+      for (let seq = 0; seq < 3; seq++) await store.insert({ key: k(seq), status: 'pending', data: { note: `n${seq}` }, deadline: { at: new Date(due(seq)) } });
+      const claim = { status: 'downloading', bumpFence: true, attempts: 'increment', deadline: { ms: 10_000 } } as const;
+      const state = await store.update({ status: ['pending'], deadline: 'passed' }, claim, { returning: 'state', priorDeadline: true });
+      expect(state.map((item) => [item.key.seq, item.priorDeadline?.getTime(), item.data, item.status])).toEqual([2, 1, 0].map((seq) => [seq, due(seq), undefined, 'downloading']));
+      for (const item of state) expect(item.deadline.getTime()).toBe(item.claimedAt!.getTime() + 10_000);
+      const [one] = await store.update({ key: k(1), status: ['downloading'] }, { status: 'downloaded', deadline: { ms: 0 } }, { priorDeadline: true });
+      expect(one).toMatchObject({ status: 'downloaded', data: { note: 'n1' }, priorDeadline: state[1]!.deadline });
+      for (const returning of ['item', 'state'] as const) {
+        const [plain] = await store.update({ key: k(1), status: ['downloaded'] }, {}, { returning });
+        expect(plain).not.toHaveProperty('priorDeadline');
+        expect(plain!.data).toEqual(returning === 'item' ? { note: 'n1' } : undefined);
+        expect(plain!.finishedAt).toBeNull();
+      }
+    });
+  });
+
   describe('RedisStore across processes', () => {
     it('4 processes, each with its own connection, claiming the same 60 items: one winner per item', async () => {
       await processRaces({ store: 'redis', target: url, tag: run, make: (prefix) => make(prefix) });

@@ -24,7 +24,7 @@ import {
   type UpdateOptions,
 } from '../store.js';
 import { rewatch, sharedCollection, storeWatch, type MongoWatchOptions } from './mongo-watcher.js';
-import { keyFilter, lit, toFilter, toStoredItem, updatePipeline } from './mongodb/translate.js';
+import { keyFilter, lit, toFilter, toStoredItem, toUpdatedItem, updatePipeline } from './mongodb/translate.js';
 export type { MongoWatchOptions } from './mongo-watcher.js';
 
 /** The `Collection` methods MongoStore calls (a real `Collection` from the `mongodb` driver); without `watch`, idle workers poll. */
@@ -187,14 +187,16 @@ export class MongoStore implements Store {
     this.#ready('update');
     const filter = this.#filter(cond);
     const projection = options.returning === 'state' ? STATE_PROJECTION : undefined;
+    const prior = options.priorDeadline === true;
+    const pipeline = updatePipeline(change, prior);
     if (options.limit === 1 || cond.key || cond.ref !== undefined) {
-      const doc = await this.#collection.findOneAndUpdate(filter, updatePipeline(change), {
+      const doc = await this.#collection.findOneAndUpdate(filter, pipeline, {
         returnDocument: 'after',
         writeConcern: this.#writeConcern,
         ...(options.ordered ? { sort: ELIGIBLE_SORT } : {}),
         ...(projection ? { projection } : {}),
       });
-      return doc ? [toStoredItem(this.#ready('read'), doc)] : [];
+      return doc ? [toUpdatedItem(this.#ready('read'), doc, prior)] : [];
     }
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     const taken: StoredItem[] = [];
@@ -208,7 +210,7 @@ export class MongoStore implements Store {
       if (ids.length === 0) break;
       const results = await Promise.allSettled(
         ids.map((_id) =>
-          this.#collection.findOneAndUpdate({ $and: [{ _id }, filter] }, updatePipeline(change), {
+          this.#collection.findOneAndUpdate({ $and: [{ _id }, filter] }, pipeline, {
             returnDocument: 'after',
             writeConcern: this.#writeConcern,
             ...(projection ? { projection } : {}),
@@ -218,7 +220,7 @@ export class MongoStore implements Store {
       let interrupted: unknown;
       for (const r of results) {
         if (r.status === 'rejected') interrupted ??= r.reason;
-        else if (r.value) taken.push(toStoredItem(this.#ready('read'), r.value));
+        else if (r.value) taken.push(toUpdatedItem(this.#ready('read'), r.value, prior));
       }
       if (interrupted !== undefined) {
         // a failover can stop some of them: what was claimed is returned rather than held by

@@ -189,14 +189,11 @@ export class RedisStore implements Store {
 
   async update(cond: Condition, change: Change, options: UpdateOptions = {}): Promise<StoredItem[]> {
     const keys = this.#ready('update');
-    const rows = (await this.#run(
-      'update',
-      JSON.stringify(encodeCondition(keys, cond)),
-      JSON.stringify(encodeChange(change)),
-      limitOf(options.limit),
-      options.returning ?? 'item',
-    )) as Row[];
-    return rows.map((row) => decodeItem(keys, row));
+    const args = [JSON.stringify(encodeCondition(keys, cond)), JSON.stringify(encodeChange(change)), limitOf(options.limit), options.returning ?? 'item'];
+    // only when asked: the script then appends each item's deadline from before the change
+    const rows = (await this.#run('update', ...args, ...(options.priorDeadline ? ['1'] : []))) as Row[];
+    if (!options.priorDeadline) return rows.map((row) => decodeItem(keys, row));
+    return rows.map((row) => ({ ...decodeItem(keys, row.slice(0, -1)), priorDeadline: new Date(Number(row.at(-1))) }));
   }
 
   async updateEach(updates: readonly GuardedUpdate[], options: { returning?: Returning } = {}): Promise<Array<StoredItem | null>> {

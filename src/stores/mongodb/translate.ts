@@ -7,7 +7,7 @@
  */
 import type { Document, Filter } from 'mongodb';
 import { ConfigError } from '../../errors.js';
-import type { Change, Condition, KeyValues, StoredItem } from '../../store.js';
+import type { Change, Condition, KeyValues, StoredItem, UpdateOptions } from '../../store.js';
 
 /** A value the update pipeline must take as it is (a string starting with `$` is not a field path). */
 export const lit = (value: unknown) => ({ $literal: value });
@@ -41,9 +41,23 @@ export function keyFilter(key: KeyValues, keys: readonly string[]): Document {
   );
 }
 
-/** The update pipeline of a change: times from the server (`$$NOW`), values as literals. */
-export function updatePipeline(change: Change): Document[] {
+/**
+ * The document field an update asked for {@link UpdateOptions.priorDeadline} copies the deadline
+ * into, in the same command: `findOneAndUpdate` can answer with the document as it is after the
+ * update or before it, never both, so the old deadline has to be in the new document. It stays
+ * there (the deadline before the last such update: a claim while something listens to
+ * `claimed`); the store reads it only from that update's own answer, never into an item.
+ */
+export const PRIOR_DEADLINE = 'priorDeadline';
+
+/**
+ * The update pipeline of a change: times from the server (`$$NOW`), values as literals. With
+ * `priorDeadline`, it also copies the deadline from before the change into {@link PRIOR_DEADLINE}:
+ * within one `$set` stage every `$field` is read from the document as the stage received it.
+ */
+export function updatePipeline(change: Change, priorDeadline = false): Document[] {
   const $set: Document = { updatedAt: '$$NOW' };
+  if (priorDeadline) $set[PRIOR_DEADLINE] = '$deadline';
   if (change.status !== undefined) $set.status = lit(change.status);
   if (change.stage !== undefined) $set.stage = lit(change.stage);
   if (change.owner !== undefined) $set.owner = lit(change.owner);
@@ -58,7 +72,16 @@ export function updatePipeline(change: Change): Document[] {
   return [{ $set }];
 }
 
-/** A document as a stored item, its key in the order of `keys`. */
+/**
+ * The answer of an update as a stored item; with `priorDeadline`, the update copied the deadline
+ * from before it into {@link PRIOR_DEADLINE} (see {@link updatePipeline}) and the item carries it.
+ */
+export function toUpdatedItem(keys: readonly string[], doc: Document, priorDeadline = false): StoredItem {
+  const item = toStoredItem(keys, doc);
+  return priorDeadline ? { ...item, priorDeadline: doc[PRIOR_DEADLINE] as Date } : item;
+}
+
+/** A document as a stored item, its key in the order of `keys` (never {@link PRIOR_DEADLINE}). */
 export function toStoredItem(keys: readonly string[], doc: Document): StoredItem {
   const key = (doc.key ?? {}) as Record<string, unknown>;
   return {

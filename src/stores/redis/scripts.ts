@@ -124,7 +124,8 @@ local function nullable(key, field, v, set)
   if v == cjson.null then redis.call('HDEL', key, field) else set[#set + 1] = field; set[#set + 1] = v end
 end
 -- a change ch: s status, g stage, o owner, bf bump fence, a 'i' | 'd' | 'r' attempts,
--- dm deadline now + ms, da deadline at ms, d data JSON, e last error, fi finished
+-- dm deadline now + ms, da deadline at ms, d data JSON, e last error, fi finished.
+-- Returns the deadline from before the change (ms, as stored).
 local function apply(id, ch)
   local key = ikey(id)
   local cur = redis.call('HMGET', key, 's', 'dl', 'a')
@@ -158,6 +159,7 @@ local function apply(id, ch)
     -- a move into a claimable status, or a waiting item's new deadline (a reschedule)
     tell(to, due)
   end
+  return dl
 end
 `;
 
@@ -179,15 +181,22 @@ publish()
 return {1, read(id, ITEM)}
 `;
 
-/** `update`: ARGV[3] condition JSON, [4] change JSON, [5] limit (-1: all), [6] 'item' | 'state'. */
+/**
+ * `update`: ARGV[3] condition JSON, [4] change JSON, [5] limit (-1: all), [6] 'item' | 'state',
+ * [7] '1': append to each row the item's deadline from before the change (absent: not asked).
+ */
 export const UPDATE = `${PRELUDE}
 local c = cjson.decode(ARGV[3])
 local ch = cjson.decode(ARGV[4])
 local fields = ARGV[6] == 'state' and STATE or ITEM
+local prior = ARGV[7] == '1'
 local out = {}
 for _, id in ipairs(select(c, tonumber(ARGV[5]))) do
-  apply(id, ch)
-  out[#out + 1] = read(id, fields)
+  local dl = apply(id, ch)
+  local row = read(id, fields)
+  -- after the fields (HMGET answers false, not nil, for a missing one, so #row counts them all)
+  if prior then row[#row + 1] = dl end
+  out[#out + 1] = row
 end
 publish()
 return out
