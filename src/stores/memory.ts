@@ -117,7 +117,7 @@ export class MemoryStore implements Store {
     if (!options.priorDeadline) return rows.map((row) => this.#apply(row, change, now));
     return rows.map((row) => {
       const priorDeadline = new Date(row.item.deadline);
-      return { ...this.#apply(row, change, now), priorDeadline };
+      return Object.assign(this.#apply(row, change, now), { priorDeadline });
     });
   }
 
@@ -255,8 +255,11 @@ function apply(item: StoredItem, change: Change, now: number): StoredItem {
     : change.attempts === 'decrement' ? Math.max(0, item.attempts - 1)
     : change.attempts === 'reset' ? 0
     : item.attempts;
+  // every field written out: `{ ...item, x }` takes V8 (Node 20) microseconds per object
   return {
-    ...item,
+    ref: item.ref,
+    key: item.key,
+    createdAt: item.createdAt,
     status: change.status ?? item.status,
     stage: change.stage ?? item.stage,
     owner: change.owner === undefined ? item.owner : change.owner,
@@ -276,5 +279,20 @@ function eligibleOrder(a: Row, b: Row): number {
 }
 
 function copy(item: StoredItem): StoredItem {
-  return { ...item, key: { ...item.key }, data: structuredClone(item.data) };
+  return {
+    ref: item.ref,
+    key: { ...item.key },
+    status: item.status,
+    stage: item.stage,
+    data: structuredClone(item.data),
+    attempts: item.attempts,
+    fence: item.fence,
+    owner: item.owner,
+    deadline: item.deadline,
+    lastError: item.lastError,
+    createdAt: item.createdAt,
+    updatedAt: item.updatedAt,
+    claimedAt: item.claimedAt,
+    finishedAt: item.finishedAt,
+  };
 }

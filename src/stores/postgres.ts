@@ -230,7 +230,8 @@ export class PostgresStore implements Store {
       : updateStatement(this.#table, `${this.#table} AS t`, cond, change, options, keys, dialect, columns);
     const rows = await this.#run(this.#tells(cond, change) ? this.#notifying(text, values) : text, values);
     const items = rows.map((row) => (outcome ? toOutcome(row, dialect) : toItem(row, keys, dialect)));
-    return prior ? items.map((item, i) => ({ ...item, priorDeadline: dialect.time(rows[i]!.prior_deadline)! })) : items;
+    // Object.assign on the fresh item: `{ ...item, x }` takes V8 (Node 20) microseconds per object
+    return prior ? items.map((item, i) => Object.assign(item, { priorDeadline: dialect.time(rows[i]!.prior_deadline)! })) : items;
   }
 
   async updateEach(updates: readonly GuardedUpdate[], options: UpdateEachOptions = {}): Promise<Array<StoredItem | null>> {

@@ -193,7 +193,7 @@ export class RedisStore implements Store {
     // only when asked: the script then appends each item's deadline from before the change
     const rows = (await this.#run('update', ...args, ...(options.priorDeadline ? ['1'] : []))) as Row[];
     if (!options.priorDeadline) return rows.map((row) => decodeItem(keys, row));
-    return rows.map((row) => ({ ...decodeItem(keys, row.slice(0, -1)), priorDeadline: new Date(Number(row.at(-1))) }));
+    return rows.map((row) => Object.assign(decodeItem(keys, row.slice(0, -1)), { priorDeadline: new Date(Number(row.at(-1))) }));
   }
 
   async updateEach(updates: readonly GuardedUpdate[], options: { returning?: Returning } = {}): Promise<Array<StoredItem | null>> {

@@ -234,7 +234,7 @@ export class SqliteStore implements Store {
     const picked = findStatement(this.#table, cond, cond.key || cond.ref !== undefined ? undefined : options.limit, keys, dialect, 'id, deadline');
     const pickAndRun = db.transaction(() => {
       const prior = new Map((db.prepare(picked.text).all(...picked.values) as Array<{ id: unknown; deadline: unknown }>).map((r) => [r.id, dialect.time(r.deadline)!]));
-      return run().map((item) => ({ ...item, priorDeadline: prior.get(item.ref)! }));
+      return run().map((item) => Object.assign(item, { priorDeadline: prior.get(item.ref)! }));
     });
     return pickAndRun.immediate();
   }

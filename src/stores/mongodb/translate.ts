@@ -78,7 +78,7 @@ export function updatePipeline(change: Change, priorDeadline = false): Document[
  */
 export function toUpdatedItem(keys: readonly string[], doc: Document, priorDeadline = false): StoredItem {
   const item = toStoredItem(keys, doc);
-  return priorDeadline ? { ...item, priorDeadline: doc[PRIOR_DEADLINE] as Date } : item;
+  return priorDeadline ? Object.assign(item, { priorDeadline: doc[PRIOR_DEADLINE] as Date }) : item;
 }
 
 /** A document as a stored item, its key in the order of `keys` (never {@link PRIOR_DEADLINE}). */
