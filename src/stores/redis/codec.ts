@@ -41,7 +41,9 @@ export function encodeCondition(fields: readonly KeyField[], cond: Partial<Condi
   if (cond.ref !== undefined) c.r = String(cond.ref);
   if (cond.key) c.k = canonicalKey(fields, cond.key);
   // an empty array is written by cjson as `{}`; the scripts treat a missing list as "any"
-  if (cond.status && cond.status.length > 0) c.s = cond.status;
+  // once each: the scripts merge one sorted set per listed status, and a status listed twice
+  // would hand out its items twice (and change them twice)
+  if (cond.status && cond.status.length > 0) c.s = [...new Set(cond.status)];
   if (cond.notStatus && cond.notStatus.length > 0) c.ns = cond.notStatus;
   if (cond.stage !== undefined) c.g = cond.stage;
   if (cond.fence !== undefined) c.f = cond.fence;

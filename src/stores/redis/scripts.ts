@@ -95,16 +95,24 @@ local function select(c, limit)
   if limit > 0 and limit < window then window = limit end
   local cursors = {}
   for _, s in ipairs(statuses) do
-    if not has(c.ns, s) then cursors[#cursors + 1] = {key = zkey(s), off = 0, buf = {}, pos = 1, done = false} end
+    if not has(c.ns, s) then cursors[#cursors + 1] = {key = zkey(s), lo = lo, off = 0, buf = {}, pos = 1, done = false} end
   end
+  -- each window starts at the last score read, past the members of that score already read: a
+  -- long scan costs O(n log n), not O(n^2) as offsets from the start of the range would
   local function head(x)
     if x.pos > #x.buf then
       if x.done then return nil end
-      x.buf = redis.call('ZRANGEBYSCORE', x.key, lo, hi, 'WITHSCORES', 'LIMIT', x.off, window)
-      x.off = x.off + #x.buf / 2
+      x.buf = redis.call('ZRANGEBYSCORE', x.key, x.lo, hi, 'WITHSCORES', 'LIMIT', x.off, window)
       x.pos = 1
-      if #x.buf < 2 * window then x.done = true end
-      if #x.buf == 0 then return nil end
+      local n = #x.buf
+      if n < 2 * window then x.done = true end
+      if n == 0 then return nil end
+      local last, same = x.buf[n], 0
+      for i = n, 2, -2 do
+        if x.buf[i] ~= last then break end
+        same = same + 1
+      end
+      if x.lo == last then x.off = x.off + same else x.lo, x.off = last, same end
     end
     return x.buf[x.pos], tonumber(x.buf[x.pos + 1])
   end
