@@ -41,6 +41,14 @@ export function makeTracker(store: Store, options: { maxAttempts?: number; backo
   });
 }
 
+/** A fresh store of `harness` and the contract's tracker on it, initialised. */
+export async function freshTracker(harness: StoreHarness, options?: Parameters<typeof makeTracker>[1]) {
+  const store = await harness.create();
+  const tracker = makeTracker(store, options);
+  await tracker.init();
+  return { store, tracker };
+}
+
 /** The tracker {@link makeTracker} returns. */
 export type TestTracker = ReturnType<typeof makeTracker>;
 

@@ -2,17 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { LeaseLostError, Tracker, ValidationError, type Store } from '../index.js';
 import { countingStore } from './counting.js';
-import { k, makeTracker, TTL } from './definition.js';
+import { freshTracker, k, makeTracker, TTL } from './definition.js';
 import type { StoreHarness } from './suite.js';
 
 /** Any key field name and type; data that round-trips; definitions that change under items. */
 export function edgeContract(harness: StoreHarness): void {
-  const fresh = async (options?: Parameters<typeof makeTracker>[1]) => {
-    const store = await harness.create();
-    const tracker = makeTracker(store, options);
-    await tracker.init();
-    return { store, tracker };
-  };
+  const fresh = (options?: Parameters<typeof makeTracker>[1]) => freshTracker(harness, options);
 
   describe('keys: any field name, every scalar type', () => {
     it('key fields named like leasehold\'s own (id, status, data, owner, deadline), with Date, boolean and enum types', async () => {

@@ -1,16 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, LeaseLostError } from '../index.js';
-import { k, makeTracker, TTL } from './definition.js';
+import { freshTracker, k, makeTracker, TTL } from './definition.js';
 import type { StoreHarness } from './suite.js';
 
 /** The operator's verbs: schedule, retry, cancel, reschedule, purge, each one conditional update. */
 export function operateContract(harness: StoreHarness): void {
-  const fresh = async (options?: Parameters<typeof makeTracker>[1]) => {
-    const store = await harness.create();
-    const tracker = makeTracker(store, options);
-    await tracker.init();
-    return { store, tracker };
-  };
+  const fresh = (options?: Parameters<typeof makeTracker>[1]) => freshTracker(harness, options);
   const repeats = Math.min(harness.raceRepeats ?? 100, 30);
   /** Parks `n` in the download stage's failed status. */
   const park = async (tracker: ReturnType<typeof makeTracker>, n: number) => {

@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import { LeaseLostError, NonRetryableError } from '../index.js';
+import { freshTracker, k, makeTracker, TTL } from './definition.js';
+import type { StoreHarness } from './suite.js';
+
+/** What settles return, batch settles, and reading items back (stats, get, find). */
+export function settleContract(harness: StoreHarness): void {
+  const fresh = (options?: Parameters<typeof makeTracker>[1]) => freshTracker(harness, options);
+
+  describe('what a settle returns', () => {
+    it('complete, fail and release return the item exactly as the store then holds it', async () => {
+      const { tracker } = await fresh();
+      for (let n = 0; n < 4; n++) await tracker.track(k(n), { bytes: n });
+      const claimed = async (n: number) => (await tracker.claim('download', { owner: 'w', key: k(n) }))!;
+      const a = await claimed(0);
+      await tracker.renew(a);
+      expect(await tracker.complete(a, { data: { path: '/a' } })).toEqual(await tracker.get(k(0)));
+      expect(await tracker.fail(await claimed(1), new Error('again'))).toEqual(await tracker.get(k(1)));
+      expect(await tracker.fail(await claimed(2), new NonRetryableError('broken'))).toEqual(await tracker.get(k(2)));
+      expect(await tracker.release(await claimed(3))).toEqual(await tracker.get(k(3)));
+      // and through the next stage, whose claim started from a completed item
+      const next = (await tracker.claim('process', { owner: 'w2', key: k(0) }))!;
+      expect(await tracker.complete(next, { to: 'skipped' })).toEqual(await tracker.get(k(0)));
+    });
+  });
+
+  describe('batch settle', () => {
+    it('completeBatch settles each lease under its own fence and reports lost ones per item', async () => {
+      const { store, tracker } = await fresh();
+      for (let n = 0; n < 4; n++) await tracker.track(k(n));
+      const leases = await tracker.claimBatch('download', { owner: 'w', limit: 4 });
+      await tracker.release(leases[2]!);
+      const results = await tracker.completeBatch(leases, { data: { note: 'batch' } });
+      expect(results.map((r) => r.ok)).toEqual([true, true, false, true]);
+      // a settled lease's result says where the item is now: `downloaded` is what `process` claims from
+      const settled = results[0]!;
+      expect(settled.ok && settled.status).toBe('downloaded');
+      expect(settled.ok && settled.notBefore).toBeInstanceOf(Date);
+      const lost = results[2]!;
+      expect(!lost.ok && lost.error).toBeInstanceOf(LeaseLostError);
+      const stats = await tracker.stats();
+      expect(stats.byStatus).toMatchObject({ downloaded: 3, pending: 1 });
+      void store;
+    });
+
+    it('completeBatch refuses a stale lease whose item was reaped and claimed again (same status, newer fence)', async () => {
+      const { store, tracker } = await fresh();
+      await tracker.track(k(1));
+      await tracker.track(k(2));
+      const [stale] = await tracker.claimBatch('download', { owner: 'stale', limit: 1 });
+      await harness.elapse(store, TTL + 1);
+      await tracker.reapStale();
+      await harness.elapse(store, 60_000);
+      const current = (await tracker.claim('download', { owner: 'new', key: stale!.key }))!;
+      const other = (await tracker.claim('download', { owner: 'new', key: k(2) }))!;
+      const results = await tracker.completeBatch([stale!, other]);
+      expect(results.map((r) => r.ok)).toEqual([false, true]);
+      expect((await tracker.get(stale!.key))!).toMatchObject({ status: 'downloading', fence: current.fence, owner: 'new' });
+    });
+
+    it('failBatch retries or parks each lease under its own fence and reports lost ones per item', async () => {
+      const { tracker } = await fresh();
+      for (let n = 0; n < 4; n++) await tracker.track(k(n));
+      const leases = await tracker.claimBatch('download', { owner: 'w', limit: 4 });
+      const bySeq = (seq: number) => leases.find((l) => l.key.seq === seq)!;
+      await tracker.complete(bySeq(3));
+      const results = await tracker.failBatch([
+        { lease: bySeq(0), error: new Error('retry me') },
+        { lease: bySeq(1), error: new NonRetryableError('broken') },
+        { lease: bySeq(2), error: 'no retry', retry: false },
+        { lease: bySeq(3), error: 'too late' },
+      ]);
+      expect(results.map((r) => r.ok)).toEqual([true, true, true, false]);
+      expect(results.slice(0, 3).map((r) => r.ok && [r.status, r.notBefore === null])).toEqual([['pending', false], ['failed', true], ['failed', true]]);
+      const retried = await tracker.get(k(0));
+      expect(results[0]!.ok && results[0]!.notBefore!.getTime()).toBe(retried!.notBefore!.getTime());
+      expect((await tracker.get(k(0)))!).toMatchObject({ status: 'pending', lastError: 'Error: retry me' });
+      expect((await tracker.get(k(1)))!).toMatchObject({ status: 'failed', lastError: 'NonRetryableError: broken' });
+      expect((await tracker.get(k(2)))!.status).toBe('failed');
+      expect((await tracker.get(k(3)))!.status).toBe('downloaded');
+    });
+  });
+
+  describe('stats, get and find', () => {
+    it('counts per status, expired leases and items waiting on backoff', async () => {
+      const { store, tracker } = await fresh();
+      for (let n = 0; n < 5; n++) await tracker.track(k(n));
+      const [a, b] = await tracker.claimBatch('download', { owner: 'w', limit: 2 });
+      await tracker.fail(a!, 'later');
+      void b;
+      await harness.elapse(store, TTL - 500);
+      await tracker.claim('download', { owner: 'w' });
+      await harness.elapse(store, 600);
+      const stats = await tracker.stats();
+      expect(stats).toMatchObject({ total: 5, expiredLeases: 1, waiting: 0, claimable: 3 });
+      expect(stats.stages.download).toMatchObject({ waiting: 0, claimable: 3, active: 1, expired: 1, done: 0, failed: 0 });
+      expect(stats.byStatus).toMatchObject({ pending: 3, downloading: 2, processed: 0 });
+      const waiting = await tracker.claim('download', { owner: 'w' });
+      await tracker.fail(waiting!, 'again');
+      expect((await tracker.stats()).waiting).toBe(1);
+      expect((await tracker.find({ status: 'downloading' })).map((i) => i.key.seq).sort((a, b) => a - b)).toEqual([1, 2]);
+      expect(await tracker.find({ limit: 2 })).toHaveLength(2);
+    });
+  });
+}
