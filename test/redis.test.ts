@@ -525,6 +525,29 @@ describe('RedisStore on a Redis Cluster of 3 primaries, through ioredis Cluster'
     }
   });
 
+  it('init checks the persistence of every primary, naming the one that would lose claims', async () => {
+    // a keyless CONFIG GET reaches one node of the client's choosing: with one primary of three
+    // misconfigured, only a check of every primary refuses every time
+    const weak = client(nodes[2]!.url);
+    await weak.config('SET', 'appendfsync', 'everysec');
+    try {
+      for (let i = 0; i < 3; i++) {
+        const error = await makeTracker(new RedisStore({ client: cluster(), prefix: `cluster_durable_${run}_${i}` }))
+          .init()
+          .catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(ConfigError);
+        expect((error as Error).message).toContain(`the primary 127.0.0.1:${nodes[2]!.port} runs with \`appendfsync everysec\``);
+      }
+      const replicated = await makeTracker(new RedisStore({ client: cluster(), prefix: `cluster_replicas_${run}`, replicas: { count: 1, timeoutMs: 100 } }))
+        .init()
+        .catch((e: unknown) => e);
+      expect((replicated as Error).message).toMatch(/replicas\.count` is 1, but the primary 127\.0\.0\.1:\d+ is a master with 0 replicas online/);
+    } finally {
+      await weak.config('SET', 'appendfsync', 'always');
+    }
+    await makeTracker(new RedisStore({ client: cluster(), prefix: `cluster_durable_${run}_ok` })).init();
+  });
+
   it('wakes a watcher on another Cluster connection (pub/sub is broadcast to every node)', async () => {
     const prefix = `cluster_wake_${run}`;
     const watcher = new RedisStore({ client: cluster(), prefix });

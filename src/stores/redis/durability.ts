@@ -12,6 +12,29 @@ export interface RedisConfigReader {
   config(subcommand: 'GET', parameter: string): Promise<unknown>;
   /** `INFO section`, for the `replicas` check. */
   info?(section: string): Promise<string>;
+  /** A Cluster client's connections to its nodes (`ioredis` `Cluster#nodes`): every primary is checked. */
+  nodes?(role: 'master'): RedisConfigReader[];
+}
+
+/**
+ * The servers a check reads: the client itself, or on a Cluster every primary. A slot can move
+ * to any primary (resharding), so each must keep writes as durably as the store needs; a keyless
+ * command would reach only one node of the client's choosing.
+ */
+async function primaries(client: RedisConfigReader): Promise<Array<{ node: RedisConfigReader; where: string }>> {
+  if (typeof client.nodes !== 'function') return [{ node: client, where: 'the server' }];
+  let nodes = client.nodes('master');
+  if (nodes.length === 0) {
+    // not connected yet: one command connects the client and learns the slot map
+    await client.config('GET', 'appendonly').catch(() => undefined);
+    nodes = client.nodes('master');
+  }
+  if (nodes.length === 0) throw new ConfigError('durability', '[redis] the Cluster client knows no primary: check its startup nodes.');
+  return nodes.map((node) => {
+    // where the connection points (`ioredis` `Redis#options`), to name the node in a refusal
+    const { host = '?', port = '?' } = (node as { options?: { host?: string; port?: number } }).options ?? {};
+    return { node, where: `the primary ${host}:${port}` };
+  });
 }
 
 const RELAX =
@@ -44,11 +67,15 @@ async function setting(client: RedisConfigReader, name: string): Promise<string>
  * and `appendfsync` must be `always`.
  */
 export async function requireDurableServer(client: RedisConfigReader): Promise<void> {
+  for (const { node, where } of await primaries(client)) await requireDurableNode(node, where);
+}
+
+async function requireDurableNode(client: RedisConfigReader, where: string): Promise<void> {
   const appendonly = await setting(client, 'appendonly');
   if (appendonly !== 'yes') {
     throw new ConfigError(
       'durability',
-      `[redis] the server runs with \`appendonly ${appendonly}\`: a claim it acknowledged can be lost in a crash and the item handed out again. ` +
+      `[redis] ${where} runs with \`appendonly ${appendonly}\`: a claim it acknowledged can be lost in a crash and the item handed out again. ` +
         `Set \`appendonly yes\` and \`appendfsync always\` (redis.conf, or \`CONFIG SET\`), ${RELAX}`,
     );
   }
@@ -56,7 +83,7 @@ export async function requireDurableServer(client: RedisConfigReader): Promise<v
   if (appendfsync !== 'always') {
     throw new ConfigError(
       'durability',
-      `[redis] the server runs with \`appendfsync ${appendfsync}\`: the last ${appendfsync === 'everysec' ? 'second' : 'seconds'} of acknowledged claims can be lost in a crash and those items handed out again. ` +
+      `[redis] ${where} runs with \`appendfsync ${appendfsync}\`: the last ${appendfsync === 'everysec' ? 'second' : 'seconds'} of acknowledged claims can be lost in a crash and those items handed out again. ` +
         `Set \`appendfsync always\` (redis.conf, or \`CONFIG SET appendfsync always\`), ${RELAX}`,
     );
   }
@@ -67,6 +94,10 @@ export async function requireDurableServer(client: RedisConfigReader): Promise<v
  * connected now (each write then waits for them).
  */
 export async function requireReplicas(client: RedisConfigReader, count: number): Promise<void> {
+  for (const { node, where } of await primaries(client)) await requireReplicasOf(node, where, count);
+}
+
+async function requireReplicasOf(client: RedisConfigReader, where: string, count: number): Promise<void> {
   if (typeof client.info !== 'function') throw new ConfigError('replicas', '[redis] the client has no `info()`: pass an `ioredis` client.');
   const text = await client.info('replication');
   const role = /^role:(\w+)/m.exec(text)?.[1];
@@ -74,7 +105,7 @@ export async function requireReplicas(client: RedisConfigReader, count: number):
   if (role !== 'master' || online < count) {
     throw new ConfigError(
       'replicas',
-      `[redis] \`replicas.count\` is ${count}, but the server is a ${role ?? 'server of unknown role'} with ${online} replica${online === 1 ? '' : 's'} online: every write would fail its \`WAIT\`. ` +
+      `[redis] \`replicas.count\` is ${count}, but ${where} is a ${role ?? 'server of unknown role'} with ${online} replica${online === 1 ? '' : 's'} online: every write would fail its \`WAIT\`. ` +
         'Connect to the primary (a Sentinel or Cluster client does) once its replicas are in sync, or lower `replicas.count`.',
     );
   }
