@@ -189,8 +189,9 @@ export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z
   for (const [name, raw] of Object.entries(options.stages)) {
     const at = `stages.${name}`;
     if (!raw || typeof raw !== 'object') throw new ConfigError(at, 'expected `{ from, active, done, failed }`.');
-    const from = asArray(raw.from).map((s, i) => check(`${at}.from[${i}]`, s));
-    const done = asArray(raw.done).map((s, i) => check(`${at}.done[${i}]`, s));
+    // a status listed twice means it once (stores merge one index range per listed status)
+    const from = [...new Set(asArray(raw.from).map((s, i) => check(`${at}.from[${i}]`, s)))];
+    const done = [...new Set(asArray(raw.done).map((s, i) => check(`${at}.done[${i}]`, s)))];
     if (from.length === 0) throw new ConfigError(`${at}.from`, 'expected at least one status.');
     if (done.length === 0) throw new ConfigError(`${at}.done`, 'expected at least one status.');
     const active = check(`${at}.active`, raw.active);

@@ -36,7 +36,8 @@ export interface ClaimedEvent<K = unknown> extends LeaseEventBase<K> {
   /**
    * How long the item had been claimable before this claim (store clock): from when it was
    * tracked, became due (`notBefore`, a reschedule) or came back (backoff over, released,
-   * reaped) to its claim. 0 for a store that cannot tell (see `UpdateOptions.priorDeadline`).
+   * reaped) to its claim; an item tracked with a `notBefore` in the past counts from then. 0
+   * for a store that cannot tell (see `StoreCapabilities.priorDeadline`).
    */
   readonly waitedMs: number;
 }

@@ -187,7 +187,8 @@ export interface UpdateOptions {
    * Also return each updated item's deadline from before the update, as
    * {@link StoredItem.priorDeadline}: a claim reports how long its item had been claimable
    * (`claimed`'s `waitedMs`, OpenTelemetry's `leasehold.pickup.delay`). The Tracker asks only
-   * while someone listens to `claimed`. A store that leaves it out makes `waitedMs` 0.
+   * while someone listens to `claimed`. A store that leaves it out makes `waitedMs` 0 (and says
+   * whether it fills it in `capabilities.priorDeadline`).
    * @default false
    */
   readonly priorDeadline?: boolean;
@@ -325,6 +326,12 @@ export interface StoreCapabilities {
    * @default false
    */
   readonly batchSettle: boolean;
+  /**
+   * `update` fills {@link StoredItem.priorDeadline} when asked ({@link UpdateOptions.priorDeadline}),
+   * so that `claimed`'s `waitedMs` is measured; the conformance suite then checks it.
+   * @default false
+   */
+  readonly priorDeadline?: boolean;
 }
 
 /**

@@ -60,7 +60,7 @@ const sameScalar = (a: unknown, b: unknown): boolean =>
  */
 export class MemoryStore implements Store {
   readonly name = 'memory';
-  readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true });
+  readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true, priorDeadline: true });
   readonly #clock: () => number;
   readonly #rows = new Map<string, Row>();
   /** Per status, the rows in eligible order, so that claim-next does not scan every item. */
@@ -173,7 +173,8 @@ export class MemoryStore implements Store {
       const row = this.#rows.get(keyId(cond.key));
       return row && matches(row.item, cond, now) ? [row] : [];
     }
-    const candidates = cond.status?.length ? cond.status.flatMap((s) => this.#rowsIn(s)) : [...this.#rows.values()];
+    // each status once: a status listed twice must not match its rows twice
+    const candidates = cond.status?.length ? [...new Set(cond.status)].flatMap((s) => this.#rowsIn(s)) : [...this.#rows.values()];
     return candidates.filter((row) => matches(row.item, cond, now));
   }
 
@@ -278,7 +279,9 @@ function eligibleOrder(a: Row, b: Row): number {
   return a.item.deadline.getTime() - b.item.deadline.getTime() || a.seq - b.seq;
 }
 
+/** A copy the caller may change without changing the stored row (Dates included). */
 function copy(item: StoredItem): StoredItem {
+  const date = (d: Date | null) => (d === null ? null : new Date(d.getTime()));
   return {
     ref: item.ref,
     key: { ...item.key },
@@ -288,11 +291,11 @@ function copy(item: StoredItem): StoredItem {
     attempts: item.attempts,
     fence: item.fence,
     owner: item.owner,
-    deadline: item.deadline,
+    deadline: new Date(item.deadline.getTime()),
     lastError: item.lastError,
-    createdAt: item.createdAt,
-    updatedAt: item.updatedAt,
-    claimedAt: item.claimedAt,
-    finishedAt: item.finishedAt,
+    createdAt: new Date(item.createdAt.getTime()),
+    updatedAt: new Date(item.updatedAt.getTime()),
+    claimedAt: date(item.claimedAt),
+    finishedAt: date(item.finishedAt),
   };
 }

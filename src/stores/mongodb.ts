@@ -101,7 +101,7 @@ const STATE_PROJECTION = { data: 0 } as const;
 export class MongoStore implements Store {
   readonly name = 'mongodb';
   /** Batches take a bounded number of commands per round of claiming or settling. */
-  readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true });
+  readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true, priorDeadline: true });
   readonly #collection: MongoCollection;
   readonly #writeConcern: WriteConcernSettings;
   readonly #reporting: { readPreference: ReadPreferenceLike; readConcern: { level: ReadConcernLevel } };

@@ -22,7 +22,7 @@ import type {
   UpdateEachOptions,
   UpdateOptions,
 } from '../store.js';
-import { columnList, deleteStatement, findStatement, insertStatement, priorDeadlineUpdateStatement, schemaStatements, toItem, toOutcome, updateStatement, type KeyColumn } from './sql/compile.js';
+import { columnList, deleteStatement, findStatement, insertStatement, schemaStatements, toItem, toOutcome, updateStatement, type KeyColumn } from './sql/compile.js';
 import { keyColumns, quoteIdentifier, type Dialect } from './sql/dialect.js';
 import { channelName, listen, type PgConnectable, type PgListenClient } from './sql/pg-listener.js';
 import { settleStatement, shapeOf } from './sql/pg-settle.js';
@@ -130,7 +130,7 @@ const TYPES = { id: 'bigserial PRIMARY KEY', text: 'text', json: 'jsonb', int: '
 // date_part is float8 arithmetic (extract is numeric, slower); rounding to whole microseconds
 // first makes the division exact, so a time on a millisecond never reads back a hair before it
 const asMs = (c: string, from = 't') => `round(date_part('epoch', ${from}.${c}) * 1000000) / 1000 AS ${c}`;
-/** The deadline before an update asked for `priorDeadline` (see `priorDeadlineUpdateStatement`). */
+/** The deadline before an update asked for `priorDeadline` (see `updateStatement`). */
 const PRIOR_DEADLINE = asMs('prior_deadline', 'prior');
 /** The columns of an `outcomeOnly` settle (see {@link ItemOutcome}). */
 const OUTCOME_COLUMNS = `t.id, t.status, t.fence, ${asMs('deadline')}, ${asMs('updated_at')}`;
@@ -148,7 +148,7 @@ const OUTCOME_COLUMNS = `t.id, t.status, t.fence, ${asMs('deadline')}, ${asMs('u
  */
 export class PostgresStore implements Store {
   readonly name = 'postgres';
-  readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true });
+  readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true, priorDeadline: true });
   readonly #pool: PgQueryable;
   readonly #table: string;
   readonly #tableName: string;
@@ -225,9 +225,7 @@ export class PostgresStore implements Store {
     const outcome = options.outcomeOnly === true;
     const columns = outcome ? OUTCOME_COLUMNS : this.#returning[options.returning ?? 'item'];
     const prior = options.priorDeadline === true;
-    const { text, values } = prior
-      ? priorDeadlineUpdateStatement(this.#table, cond, change, options, keys, dialect, columns, PRIOR_DEADLINE)
-      : updateStatement(this.#table, `${this.#table} AS t`, cond, change, options, keys, dialect, columns);
+    const { text, values } = updateStatement(this.#table, `${this.#table} AS t`, cond, change, options, keys, dialect, columns, prior ? PRIOR_DEADLINE : undefined);
     const rows = await this.#run(this.#tells(cond, change) ? this.#notifying(text, values) : text, values);
     const items = rows.map((row) => (outcome ? toOutcome(row, dialect) : toItem(row, keys, dialect)));
     // Object.assign on the fresh item: `{ ...item, x }` takes V8 (Node 20) microseconds per object

@@ -108,7 +108,7 @@ type Row = Array<string | null>;
 export class RedisStore implements Store {
   readonly name = 'redis';
   /** Batch claims and settles are one script each. */
-  readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true });
+  readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true, priorDeadline: true });
   readonly #client: RedisClient;
   /** `{prefix}:`: every key of the store starts with it. */
   readonly #base: string;

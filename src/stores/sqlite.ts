@@ -119,7 +119,7 @@ const TYPES = {
  */
 export class SqliteStore implements Store {
   readonly name = 'sqlite';
-  readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true });
+  readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true, priorDeadline: true });
   readonly #table: string;
   readonly #filename: string | undefined;
   readonly #busyTimeoutMs: number;
@@ -226,16 +226,21 @@ export class SqliteStore implements Store {
 
   #update(db: SqliteDatabase, keys: KeyColumn[], cond: Condition, change: Change, options: UpdateOptions): StoredItem[] {
     const { text, values } = updateStatement(this.#table, this.#table, cond, change, options, keys, dialect, this.#columns[options.returning ?? 'item']);
-    const run = () => (db.prepare(text).all(...values) as Array<Record<string, unknown>>).map((row) => toItem(row, keys, dialect));
-    if (!options.priorDeadline) return run();
-    // RETURNING sees only the new row: read the deadlines of the rows the update will pick (same
-    // condition, same order and limit) first, under the write lock, so that nothing changes
-    // between the two statements
-    const picked = findStatement(this.#table, cond, cond.key || cond.ref !== undefined ? undefined : options.limit, keys, dialect, 'id, deadline');
-    const pickAndRun = db.transaction(() => {
-      const prior = new Map((db.prepare(picked.text).all(...picked.values) as Array<{ id: unknown; deadline: unknown }>).map((r) => [r.id, dialect.time(r.deadline)!]));
-      return run().map((item) => Object.assign(item, { priorDeadline: prior.get(item.ref)! }));
-    });
+    const run = (statement: { text: string; values: unknown[] }) =>
+      (db.prepare(statement.text).all(...statement.values) as Array<Record<string, unknown>>).map((row) => toItem(row, keys, dialect));
+    if (!options.priorDeadline) return run({ text, values });
+    // RETURNING sees only the new row: pick the rows (same condition, order and limit) and read
+    // their deadlines first, then update exactly those, each by its id, under the write lock.
+    // (One UPDATE of the same condition could take a row that fell due between the statements:
+    // SQLite reads its clock once per statement.)
+    const pick = findStatement(this.#table, cond, cond.key || cond.ref !== undefined ? undefined : options.limit, keys, dialect, 'id, deadline');
+    const pickAndRun = db.transaction(() =>
+      (db.prepare(pick.text).all(...pick.values) as Array<{ id: unknown; deadline: unknown }>).flatMap(({ id, deadline }) =>
+        run(updateStatement(this.#table, this.#table, { ...cond, ref: id }, change, { ...options, limit: 1 }, keys, dialect, this.#columns[options.returning ?? 'item'])).map((item) =>
+          Object.assign(item, { priorDeadline: dialect.time(deadline)! }),
+        ),
+      ),
+    );
     return pickAndRun.immediate();
   }
 

@@ -208,6 +208,17 @@ export function edgeContract(harness: StoreHarness): void {
     });
   });
 
+  describe('conditions', () => {
+    it('a status listed twice in a condition matches, changes and deletes each item once', async () => {
+      const { store } = await fresh();
+      for (let n = 0; n < 3; n++) await store.insert({ key: k(n), status: 'pending', data: {} });
+      const changed = await store.update({ status: ['pending', 'pending'] }, { status: 'downloading', bumpFence: true }, { returning: 'state' });
+      expect(changed.map((item) => item.fence)).toEqual([1, 1, 1]);
+      expect((await store.find({ status: ['downloading', 'downloading'] })).map((item) => item.key.seq).sort()).toEqual([0, 1, 2]);
+      expect(await store.delete({ status: ['downloading', 'downloading'] }, { limit: 10 })).toBe(3);
+    });
+  });
+
   describe('concurrent claimers each get their share', () => {
     // a claim with a `claimed` listener also reads each item's deadline before the claim
     // (`UpdateOptions.priorDeadline`), on some stores by another statement shape: both race alike
@@ -217,23 +228,33 @@ export function edgeContract(harness: StoreHarness): void {
       const trackers = [tracker, ...peers.map((s) => makeTracker(s))];
       const waited: number[] = [];
       if (listening) for (const t of trackers) t.on('claimed', (e) => waited.push(e.waitedMs));
-      return { tracker, trackers, waited };
+      // k(0) claimable from now, the others due a minute before (store clock)
+      const trackAll = async (n: number) => {
+        const since = (await tracker.track(k(0))).item.createdAt.getTime();
+        for (let i = 1; i < n; i++) await tracker.track(k(i), {}, { notBefore: new Date(since - 60_000) });
+      };
+      // each claim reported, and where the store tells, how long it waited (at least the minute)
+      const expectWaited = (n: number) => {
+        expect(waited).toHaveLength(listening ? n : 0);
+        if (listening) expect(waited.filter((ms) => ms >= 60_000)).toHaveLength(store.capabilities.priorDeadline ? n - 1 : 0);
+      };
+      return { trackers, trackAll, expectWaited };
     };
 
     for (const listening of [false, true]) {
       const how = listening ? ' (with a claimed listener)' : '';
       it(`N concurrent claimBatch calls over N×limit eligible items claim all of them, each exactly once${how}`, async () => {
-        const { tracker, trackers, waited } = await racers(listening);
-        for (let n = 0; n < 40; n++) await tracker.track(k(n));
+        const { trackers, trackAll, expectWaited } = await racers(listening);
+        await trackAll(40);
         const batches = await Promise.all([0, 1, 2, 3].map((i) => trackers[i % trackers.length]!.claimBatch('download', { owner: `w${i}`, limit: 10 })));
         const seqs = batches.flat().map((l) => l.key.seq).sort((a, b) => a - b);
         expect(seqs).toEqual(Array.from({ length: 40 }, (_, i) => i));
-        expect(waited).toHaveLength(listening ? 40 : 0);
+        expectWaited(40);
       });
 
       it(`concurrent claim-next calls hand out every item once${how}`, async () => {
-        const { tracker, trackers, waited } = await racers(listening);
-        for (let n = 0; n < 30; n++) await tracker.track(k(n));
+        const { trackers, trackAll, expectWaited } = await racers(listening);
+        await trackAll(30);
         const won: number[] = [];
         await Promise.all(
           Array.from({ length: 6 }, async (_, w) => {
@@ -245,8 +266,7 @@ export function edgeContract(harness: StoreHarness): void {
           }),
         );
         expect(won.sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
-        expect(waited).toHaveLength(listening ? 30 : 0);
-        expect(waited.every((ms) => ms >= 0)).toBe(true);
+        expectWaited(30);
       });
     }
 

@@ -122,10 +122,10 @@ async function claimOnce(
     leases.push(lease);
     core.log('debug', lease, 'claimed');
     if (core.events.has('claimed')) {
-      core.events.emit('claimed', core.payload(lease, {
+      core.emitLease('claimed', lease, {
         expiresAt: stored.deadline,
         waitedMs: stored.priorDeadline && stored.claimedAt ? Math.max(0, stored.claimedAt.getTime() - stored.priorDeadline.getTime()) : 0,
-      }));
+      });
     }
   }
   // a single claim of an invalid item says so; in a batch, one bad item must not cost the others

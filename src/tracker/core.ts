@@ -8,10 +8,13 @@ import type { z } from 'zod';
 import { Codec, type Item } from '../codec.js';
 import type { Definition, NormalizedStage } from '../definition.js';
 import { ConfigError, LeaseholdError, StoreError } from '../errors.js';
-import { Emitter, type Logger, type TrackerEvents } from '../events.js';
+import { Emitter, type LeaseEventBase, type Logger, type TrackerEvents } from '../events.js';
 import { leaseState, type Lease, type LeaseState } from '../lease.js';
 import { guardCondition, type GuardedUpdate, type ItemOutcome, type Store, type StoredItem } from '../store.js';
 import { errorMessage } from '../transitions.js';
+
+/** The events whose payload carries a lease's fields. */
+type LeaseEventName = { [E in keyof TrackerEvents]: TrackerEvents[E] extends LeaseEventBase ? E : never }[keyof TrackerEvents];
 
 /**
  * A worker's wake-up callback: `status` became claimable (unknown when absent), at `at` when
@@ -110,11 +113,13 @@ export class Core {
   }
 
   /**
-   * An event payload: the lease's fields and `extra`. Built in one literal: `{ ...base(lease), x }`
-   * took V8 (Node 20) about 2 µs per payload, this about 0.04.
+   * Emits a lease event: the lease's fields and `extra` (the event's own fields, checked against
+   * its payload type). Built in one literal: `{ ...base(lease), x }` took V8 (Node 20) about
+   * 2 µs per payload, this a few hundredths of that.
    */
-  payload<X extends object>(lease: AnyLease, extra: X) {
-    return { stage: lease.stage, key: lease.key, owner: lease.owner, fence: lease.fence, attempt: lease.attempt, ...extra };
+  emitLease<E extends LeaseEventName>(event: E, lease: AnyLease, extra: Omit<TrackerEvents[E], keyof LeaseEventBase>): void {
+    const payload = { stage: lease.stage, key: lease.key, owner: lease.owner, fence: lease.fence, attempt: lease.attempt, ...extra };
+    this.events.emit(event, payload as unknown as TrackerEvents[E]);
   }
 
   log(level: 'debug' | 'warn', lease: AnyLease, message: string): void {

@@ -17,7 +17,7 @@ export async function get(core: Core, key: unknown): Promise<Item | null> {
 }
 
 export async function find(core: Core, query: { status?: string | readonly string[]; undeclared?: boolean; limit?: number }): Promise<Item[]> {
-  const status = query.status === undefined ? undefined : ((Array.isArray(query.status) ? query.status : [query.status]) as string[]);
+  const status = query.status === undefined ? undefined : [...new Set((Array.isArray(query.status) ? query.status : [query.status]) as string[])];
   for (const s of status ?? []) {
     if (!core.def.statuses.includes(s)) {
       throw new ConfigError('find.status', `\`${s}\` is not a declared status (${core.def.statuses.join(', ')}); use \`{ undeclared: true }\` for items in statuses an older definition used.`);

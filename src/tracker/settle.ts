@@ -56,7 +56,7 @@ async function lost(core: Core, operation: string, lease: AnyLease, state: Lease
   if (!settledBy) {
     markSettled(state, 'lost');
     core.log('warn', lease, error.message);
-    core.events.emit('leaseLost', core.payload(lease, { operation, actualFence: error.actualFence, status: error.status }));
+    core.emitLease('leaseLost', lease, { operation, actualFence: error.actualFence, status: error.status });
   }
   return error;
 }
@@ -85,7 +85,7 @@ export async function renew(core: Core, lease: AnyLease): Promise<void> {
   const stored = await guarded(core, 'renew', { lease, state, change: { status: stage.active, deadline: { ms: core.def.ttlMs } }, done: () => {} });
   state.expiresAt = stored.deadline;
   state.provenAt = Math.max(state.provenAt, sentAt);
-  if (core.events.has('renewed')) core.events.emit('renewed', core.payload(lease, { expiresAt: stored.deadline }));
+  if (core.events.has('renewed')) core.emitLease('renewed', lease, { expiresAt: stored.deadline });
 }
 
 /** Prepares a completion: checks `to`, merges and checks a data patch. Throws before any write. */
@@ -113,7 +113,7 @@ export function prepareComplete(core: Core, operation: string, lease: AnyLease, 
       core.wake(stored.status);
       core.log('debug', lease, `completed into \`${stored.status}\``);
       if (core.events.has('completed')) {
-        core.events.emit('completed', core.payload(lease, { status: stored.status, durationMs: performance.now() - state.startedAt }));
+        core.emitLease('completed', lease, { status: stored.status, durationMs: performance.now() - state.startedAt });
       }
     },
   };
@@ -133,13 +133,13 @@ export function prepareFail(core: Core, operation: string, lease: AnyLease, erro
       markSettled(state, 'failed');
       if (retry) core.wake(stored.status, stored.deadline);
       core.log('warn', lease, `failed${retry ? ', will retry' : ', parked'}: ${lastError}`);
-      core.events.emit('failed', core.payload(lease, {
+      core.emitLease('failed', lease, {
         error: lastError,
         willRetry: retry,
         nextAttemptAt: retry ? stored.deadline : null,
         status: stored.status,
         durationMs: performance.now() - state.startedAt,
-      }));
+      });
     },
   };
 }
@@ -156,7 +156,7 @@ export function prepareRelease(core: Core, lease: AnyLease, options: { delayMs?:
     done: (stored) => {
       markSettled(state, 'released');
       core.wake(stored.status, ms === 0 ? undefined : stored.deadline);
-      core.events.emit('released', core.payload(lease, { durationMs: performance.now() - state.startedAt }));
+      core.emitLease('released', lease, { durationMs: performance.now() - state.startedAt });
     },
   };
 }

@@ -167,6 +167,12 @@ export function insertStatement(target: string, item: NewItem, keys: readonly Ke
 /**
  * `Store.update`: one `UPDATE … WHERE <guard> RETURNING`. With a limit and no key it is
  * claim-next: the dialect picks the oldest eligible ids inside the same statement.
+ *
+ * With `prior` (PostgreSQL, for `priorDeadline`), the returned expression of each row's deadline
+ * before the update, written against `prior.prior_deadline`: `RETURNING` sees only the new row,
+ * so a subquery picks and locks the rows as claim-next does and reads their deadline, and the
+ * update joins it. A keyed update waits for a row another transaction holds, as the plain
+ * `UPDATE` does; claim-next skips it.
  */
 export function updateStatement(
   table: string,
@@ -177,42 +183,18 @@ export function updateStatement(
   keys: readonly KeyColumn[],
   d: Dialect,
   returning: string,
+  prior?: string,
 ): Statement {
   const p = new Params(d);
   const assignments = set(change, d, p);
-  const filter =
-    cond.key || cond.ref !== undefined || options.limit === undefined
-      ? where(cond, keys, d, p)
-      : d.pickIds(table, where(cond, keys, d, p), limitSql(options.limit, d, p));
+  const keyed = cond.key || cond.ref !== undefined || options.limit === undefined;
+  if (prior !== undefined) {
+    const matching = `SELECT id AS prior_id, deadline AS prior_deadline FROM ${table} WHERE ${where(cond, keys, d, p)}`;
+    const picked = keyed ? `${matching} FOR NO KEY UPDATE` : `${matching} ORDER BY ${ELIGIBLE_ORDER} LIMIT ${limitSql(options.limit!, d, p)} FOR NO KEY UPDATE SKIP LOCKED`;
+    return { text: `UPDATE ${target} SET ${assignments} FROM (${picked}) AS prior WHERE t.id = prior.prior_id RETURNING ${returning}, ${prior}`, values: p.values };
+  }
+  const filter = keyed ? where(cond, keys, d, p) : d.pickIds(table, where(cond, keys, d, p), limitSql(options.limit!, d, p));
   return { text: `UPDATE ${target} SET ${assignments} WHERE ${filter} RETURNING ${returning}`, values: p.values };
-}
-
-/**
- * `Store.update` asked for `priorDeadline`, in one statement (PostgreSQL): a subquery picks and
- * locks the rows as claim-next does and reads their deadline before the update, which joins it
- * (`RETURNING` sees only the new row). `prior` is the returned expression of the old deadline,
- * written against the subquery's `prior.prior_deadline`.
- */
-export function priorDeadlineUpdateStatement(
-  table: string,
-  cond: Condition,
-  change: Change,
-  options: UpdateOptions,
-  keys: readonly KeyColumn[],
-  d: Dialect,
-  returning: string,
-  prior: string,
-): Statement {
-  const p = new Params(d);
-  const assignments = set(change, d, p);
-  const matching = `SELECT id AS prior_id, deadline AS prior_deadline FROM ${table} WHERE ${where(cond, keys, d, p)}`;
-  // a keyed update waits for a row another transaction holds, as the plain UPDATE does;
-  // claim-next skips it
-  const picked =
-    cond.key || cond.ref !== undefined || options.limit === undefined
-      ? `${matching} FOR UPDATE`
-      : `${matching} ORDER BY ${ELIGIBLE_ORDER} LIMIT ${limitSql(options.limit, d, p)} FOR UPDATE SKIP LOCKED`;
-  return { text: `UPDATE ${table} AS t SET ${assignments} FROM (${picked}) AS prior WHERE t.id = prior.prior_id RETURNING ${returning}, ${prior}`, values: p.values };
 }
 
 /** A limit as SQL: written into the statement where the dialect asks (see `Dialect.inlineLimit`). */
