@@ -225,10 +225,12 @@ export class SqliteStore implements Store {
   }
 
   #update(db: SqliteDatabase, keys: KeyColumn[], cond: Condition, change: Change, options: UpdateOptions): StoredItem[] {
-    const { text, values } = updateStatement(this.#table, this.#table, cond, change, options, keys, dialect, this.#columns[options.returning ?? 'item']);
-    const run = (statement: { text: string; values: unknown[] }) =>
-      (db.prepare(statement.text).all(...statement.values) as Array<Record<string, unknown>>).map((row) => toItem(row, keys, dialect));
-    if (!options.priorDeadline) return run({ text, values });
+    const columns = this.#columns[options.returning ?? 'item'];
+    const run = (c: Condition, o: UpdateOptions) => {
+      const { text, values } = updateStatement(this.#table, this.#table, c, change, o, keys, dialect, columns);
+      return (db.prepare(text).all(...values) as Array<Record<string, unknown>>).map((row) => toItem(row, keys, dialect));
+    };
+    if (!options.priorDeadline) return run(cond, options);
     // RETURNING sees only the new row: pick the rows (same condition, order and limit) and read
     // their deadlines first, then update exactly those, each by its id, under the write lock.
     // (One UPDATE of the same condition could take a row that fell due between the statements:
@@ -236,9 +238,7 @@ export class SqliteStore implements Store {
     const pick = findStatement(this.#table, cond, cond.key || cond.ref !== undefined ? undefined : options.limit, keys, dialect, 'id, deadline');
     const pickAndRun = db.transaction(() =>
       (db.prepare(pick.text).all(...pick.values) as Array<{ id: unknown; deadline: unknown }>).flatMap(({ id, deadline }) =>
-        run(updateStatement(this.#table, this.#table, { ...cond, ref: id }, change, { ...options, limit: 1 }, keys, dialect, this.#columns[options.returning ?? 'item'])).map((item) =>
-          Object.assign(item, { priorDeadline: dialect.time(deadline)! }),
-        ),
+        run({ ...cond, ref: id }, { ...options, limit: 1 }).map((item) => Object.assign(item, { priorDeadline: dialect.time(deadline)! })),
       ),
     );
     return pickAndRun.immediate();
