@@ -66,6 +66,8 @@ async function inProcess(store: Store, clients: number) {
   const trackers = Array.from({ length: clients }, (_, i) => {
     const tracker = new Tracker(definition);
     recordTracker(tracker, history, `c${i}`);
+    // every other client claims with a `claimed` listener, through `priorDeadline`
+    if (i % 2 === 1) tracker.on('claimed', () => {});
     return tracker;
   });
   await trackers[0]!.init();

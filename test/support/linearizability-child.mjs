@@ -15,6 +15,9 @@ const sink = fileHistory(historyFile);
 const ttl = Number(ttlMs);
 const definition = pipelineDefinition(store, { ttlMs: ttl, backoff: exponentialBackoff({ baseMs: 5, maxMs: 40, jitter: true }) });
 const trackers = Array.from({ length: Number(clients) }, () => new Tracker(definition));
+// every other client listens to `claimed`: its claims also read each item's deadline from before
+// the claim (`priorDeadline`, another statement on some stores), and the history holds both kinds
+trackers.forEach((tracker, i) => i % 2 === 1 && tracker.on('claimed', () => {}));
 await trackers[0].init();
 const recordings = trackers.map((tracker, i) => recordTracker(tracker, sink, `${name}.${i}`));
 // line up with the other processes so that their calls really overlap
