@@ -19,7 +19,8 @@ import type { PartnerLogs } from './tracker';
 /** What flows tell the orchestrator (over IPC when they run in child processes). */
 export type Report =
   | { type: 'tracked' | 'seenAgain' | 'retried' | 'leaseLost' | 'apiError' | 'ready' | 'reaped' }
-  | { type: 'records'; n: number };
+  | { type: 'records'; n: number }
+  | { type: 'claimed'; waitedMs: number };
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -60,6 +61,8 @@ export function startWorkers(
   options: { apiUrl: string; dataDir: string; concurrency: number; owner: string; report: (r: Report) => void },
 ): Worker[] {
   const { apiUrl, dataDir, concurrency, owner, report } = options;
+  // how long each log waited, claimable, for a worker (store clock)
+  tracker.on('claimed', (e) => report({ type: 'claimed', waitedMs: e.waitedMs }));
   tracker.on('failed', (e) => e.willRetry && report({ type: 'retried' }));
   tracker.on('leaseLost', () => report({ type: 'leaseLost' }));
   // every worker reaps expired leases (those of killed workers) by default

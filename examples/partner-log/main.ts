@@ -38,10 +38,14 @@ for (const [name, n] of [['--workers', workers], ['--logs', totalLogs], ['--part
 }
 
 const counters = { tracked: 0, seenAgain: 0, retried: 0, leaseLost: 0, apiError: 0, records: 0, reaped: 0, crashes: 0, ready: 0 };
+const waits: number[] = [];
 const count = (r: Report) => {
   if (r.type === 'records') counters.records += r.n;
+  else if (r.type === 'claimed') waits.push(r.waitedMs);
   else counters[r.type]++;
 };
+/** The `q` quantile of `values` (0 when empty). */
+const quantile = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(q * values.length))] ?? 0;
 /** Worker processes that have started their workers (chaos kills only these). */
 const ready = new Set<number>();
 
@@ -190,6 +194,7 @@ async function main() {
     ['logs seen', `${stats.total} (listed again ${counters.seenAgain} times)`],
     ['downloaded', s.downloaded + s.processing + s.processed],
     ['processed', s.processed],
+    ['waited to be claimed', `p50 ${quantile(waits, 0.5)} ms, p99 ${quantile(waits, 0.99)} ms`],
     ['retried', counters.retried],
     ['reaped', counters.reaped],
     ['failed', `${s.failed} (${failedLogs.length - unexpectedFailures.length} broken by the partner)`],
