@@ -93,26 +93,29 @@ local function select(c, limit)
   local check = c.g ~= nil or c.f ~= nil
   local window = 256
   if limit > 0 and limit < window then window = limit end
+  -- each status's members in the deadline range are ranks first..last (ZCOUNT, O(log n)), read
+  -- in windows by rank (ZRANGE by index, O(log n) each): a long scan costs O(n), also through a
+  -- long run of equal deadlines, where paging by score could only step by offset
+  local function below(key, bound)
+    if bound == '-inf' then return 0 end
+    if string.sub(bound, 1, 1) == '(' then return redis.call('ZCOUNT', key, '-inf', string.sub(bound, 2)) end
+    return redis.call('ZCOUNT', key, '-inf', '(' .. bound)
+  end
   local cursors = {}
   for _, s in ipairs(statuses) do
-    if not has(c.ns, s) then cursors[#cursors + 1] = {key = zkey(s), lo = lo, off = 0, buf = {}, pos = 1, done = false} end
+    if not has(c.ns, s) then
+      local key = zkey(s)
+      cursors[#cursors + 1] = {key = key, first = below(key, lo), last = redis.call('ZCOUNT', key, '-inf', hi) - 1, buf = {}, pos = 1}
+    end
   end
-  -- each window starts at the last score read, past the members of that score already read: a
-  -- long scan costs O(n log n), not O(n^2) as offsets from the start of the range would
   local function head(x)
     if x.pos > #x.buf then
-      if x.done then return nil end
-      x.buf = redis.call('ZRANGEBYSCORE', x.key, x.lo, hi, 'WITHSCORES', 'LIMIT', x.off, window)
+      if x.first > x.last then return nil end
+      local to = math.min(x.first + window - 1, x.last)
+      x.buf = redis.call('ZRANGE', x.key, x.first, to, 'WITHSCORES')
+      x.first = to + 1
       x.pos = 1
-      local n = #x.buf
-      if n < 2 * window then x.done = true end
-      if n == 0 then return nil end
-      local last, same = x.buf[n], 0
-      for i = n, 2, -2 do
-        if x.buf[i] ~= last then break end
-        same = same + 1
-      end
-      if x.lo == last then x.off = x.off + same else x.lo, x.off = last, same end
+      if #x.buf == 0 then return nil end
     end
     return x.buf[x.pos], tonumber(x.buf[x.pos + 1])
   end
