@@ -25,7 +25,7 @@ import {
   type StoreStats,
   type UpdateOptions,
 } from '../store.js';
-import { columnList, deleteStatement, findStatement, insertStatement, schemaStatements, toItem, updateStatement, type KeyColumn } from './sql/compile.js';
+import { claimNextLimit, columnList, deleteStatement, findStatement, insertStatement, schemaStatements, toItem, updateStatement, type KeyColumn } from './sql/compile.js';
 import { keyColumns, quoteIdentifier, type Dialect } from './sql/dialect.js';
 import { watchFile, type WatchConnection } from './sql/sqlite-watcher.js';
 
@@ -235,7 +235,7 @@ export class SqliteStore implements Store {
     // their deadlines first, then update exactly those, each by its id, under the write lock.
     // (One UPDATE of the same condition could take a row that fell due between the statements:
     // SQLite reads its clock once per statement.)
-    const pick = findStatement(this.#table, cond, cond.key || cond.ref !== undefined ? undefined : options.limit, keys, dialect, 'id, deadline');
+    const pick = findStatement(this.#table, cond, claimNextLimit(cond, options), keys, dialect, 'id, deadline');
     const pickAndRun = db.transaction(() =>
       (db.prepare(pick.text).all(...pick.values) as Array<{ id: unknown; deadline: unknown }>).flatMap(({ id, deadline }) =>
         run({ ...cond, ref: id }, { ...options, limit: 1 }).map((item) => Object.assign(item, { priorDeadline: dialect.time(deadline)! })),

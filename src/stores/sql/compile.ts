@@ -187,14 +187,22 @@ export function updateStatement(
 ): Statement {
   const p = new Params(d);
   const assignments = set(change, d, p);
-  const keyed = cond.key || cond.ref !== undefined || options.limit === undefined;
+  const limit = claimNextLimit(cond, options);
   if (prior !== undefined) {
     const matching = `SELECT id AS prior_id, deadline AS prior_deadline FROM ${table} WHERE ${where(cond, keys, d, p)}`;
-    const picked = keyed ? `${matching} FOR NO KEY UPDATE` : `${matching} ORDER BY ${ELIGIBLE_ORDER} LIMIT ${limitSql(options.limit!, d, p)} FOR NO KEY UPDATE SKIP LOCKED`;
+    const picked = limit === undefined ? `${matching} FOR NO KEY UPDATE` : `${matching} ORDER BY ${ELIGIBLE_ORDER} LIMIT ${limitSql(limit, d, p)} FOR NO KEY UPDATE SKIP LOCKED`;
     return { text: `UPDATE ${target} SET ${assignments} FROM (${picked}) AS prior WHERE t.id = prior.prior_id RETURNING ${returning}, ${prior}`, values: p.values };
   }
-  const filter = keyed ? where(cond, keys, d, p) : d.pickIds(table, where(cond, keys, d, p), limitSql(options.limit!, d, p));
+  const filter = limit === undefined ? where(cond, keys, d, p) : d.pickIds(table, where(cond, keys, d, p), limitSql(limit, d, p));
   return { text: `UPDATE ${target} SET ${assignments} WHERE ${filter} RETURNING ${returning}`, values: p.values };
+}
+
+/**
+ * The limit of an update that is claim-next (a limit and neither key nor ref: the oldest
+ * eligible rows are picked), else `undefined` (the condition names the rows).
+ */
+export function claimNextLimit(cond: Condition, options: UpdateOptions): number | undefined {
+  return cond.key || cond.ref !== undefined ? undefined : options.limit;
 }
 
 /** A limit as SQL: written into the statement where the dialect asks (see `Dialect.inlineLimit`). */
