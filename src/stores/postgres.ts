@@ -25,7 +25,7 @@ import type {
 import { columnList, deleteStatement, findStatement, insertStatement, schemaStatements, toItem, toOutcome, updateStatement, type KeyColumn } from './sql/compile.js';
 import { keyColumns, quoteIdentifier, type Dialect } from './sql/dialect.js';
 import { channelName, listen, type PgConnectable, type PgListenClient } from './sql/pg-listener.js';
-import { settleStatement, shapeOf } from './sql/pg-settle.js';
+import { settleStatement, statementsOf } from './sql/pg-settle.js';
 
 export type { PgListenClient, PgNotification } from './sql/pg-listener.js';
 
@@ -235,20 +235,15 @@ export class PostgresStore implements Store {
   async updateEach(updates: readonly GuardedUpdate[], options: UpdateEachOptions = {}): Promise<Array<StoredItem | null>> {
     const keys = this.#ready('updateEach');
     const results: Array<StoredItem | null> = updates.map(() => null);
-    // one statement per shape of change (a completeBatch has one shape, a failBatch at most two)
-    const groups = new Map<string, number[]>();
-    updates.forEach(({ guard, change }, i) => {
-      const shape = shapeOf(change, guard.expired === true);
-      const group = groups.get(shape);
-      if (group) group.push(i);
-      else groups.set(shape, [i]);
-    });
     // a batch settle reads only the outcome (status, fence, times): a third of the columns
     const outcome = options.outcomeOnly === true;
     const columns = outcome ? OUTCOME_COLUMNS : this.#returning[options.returning ?? 'item'];
-    for (const indexes of groups.values()) {
-      const rows = await this.#settleShape(indexes.map((i) => updates[i]!), indexes, columns);
-      for (const row of rows) results[row.leasehold_idx as number] = outcome ? toOutcome(row, dialect) : toItem(row, keys, dialect);
+    for (const indexes of statementsOf(updates)) {
+      const batch = indexes.map((i) => updates[i]!);
+      const rows = await this.#settle(batch, columns);
+      // each row answers the update of its id (a statement names a row once)
+      const at = new Map(batch.map((u, j) => [String(u.guard.ref), indexes[j]!]));
+      for (const row of rows) results[at.get(String(row.id))!] = outcome ? toOutcome(row, dialect) : toItem(row, keys, dialect);
     }
     return results;
   }
@@ -271,9 +266,9 @@ export class PostgresStore implements Store {
     return { byStatus: Object.fromEntries(rows.map((r) => [r.status as string, { total: r.n as number, future: r.future as number }])) };
   }
 
-  /** Settles updates of one shape in one statement (see {@link settleStatement}). */
-  async #settleShape(updates: GuardedUpdate[], indexes: number[], columns: string): Promise<Row[]> {
-    const { text, values } = settleStatement(this.#table, updates, indexes, columns);
+  /** Settles updates of one shape, one per row, in one statement (see {@link settleStatement}). */
+  async #settle(updates: GuardedUpdate[], columns: string): Promise<Row[]> {
+    const { text, values } = settleStatement(this.#table, updates, columns);
     const tells = updates.some((u) => u.change.status !== undefined && this.#claimable.has(u.change.status));
     return this.#run(tells ? this.#notifying(text, values) : text, values);
   }

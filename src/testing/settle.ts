@@ -58,6 +58,23 @@ export function settleContract(harness: StoreHarness): void {
       expect((await tracker.get(stale!.key))!).toMatchObject({ status: 'downloading', fence: current.fence, owner: 'new' });
     });
 
+    it('a batch may hold an item twice (its stale lease and its current one): each is judged by its own fence, in order', async () => {
+      const { store, tracker } = await fresh();
+      for (let n = 1; n <= 3; n++) await tracker.track(k(n));
+      const stale = (await tracker.claim('download', { owner: 'stale', key: k(1) }))!;
+      const staleToo = (await tracker.claim('download', { owner: 'stale', key: k(2) }))!;
+      await harness.elapse(store, TTL + 1);
+      await tracker.reapStale();
+      await harness.elapse(store, 60_000);
+      const current = (await tracker.claim('download', { owner: 'new', key: k(1) }))!;
+      const currentToo = (await tracker.claim('download', { owner: 'new', key: k(2) }))!;
+      const other = (await tracker.claim('download', { owner: 'new', key: k(3) }))!;
+      // stale first, then current; and the other way round
+      const results = await tracker.completeBatch([stale, current, currentToo, staleToo, other]);
+      expect(results.map((r) => r.ok)).toEqual([false, true, true, false, true]);
+      for (const n of [1, 2, 3]) expect((await tracker.get(k(n)))!.status).toBe('downloaded');
+    });
+
     it('failBatch retries or parks each lease under its own fence and reports lost ones per item', async () => {
       const { tracker } = await fresh();
       for (let n = 0; n < 4; n++) await tracker.track(k(n));

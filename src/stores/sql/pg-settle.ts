@@ -1,63 +1,82 @@
 /**
- * PostgreSQL's batch settle: updates of one shape (see {@link shapeOf}) in one
- * `UPDATE … FROM unnest(arrays)`, each row under its own guard. Internal.
+ * PostgreSQL's batch settle: updates of one shape (see {@link shapeOf}) in one `UPDATE`, each
+ * row under its own guard. Internal.
  * @module
  */
 import type { Change, GuardedUpdate } from '../../store.js';
 import { encodeData } from './compile.js';
 
 /**
- * The statement that settles `updates` (all of one shape), each row under its own guard. Keys
- * and fences go as one array per column; a value shared by the whole batch (the usual case for
- * statuses and delays) goes once. The statement stays the same size whatever the batch size, so
- * its prepared plan is reused. Each returned row carries `leasehold_idx`, its entry of `indexes`.
+ * The statement that settles `updates` (all of one shape, each on a different row), each row
+ * under its own guard. Row ids go as one array; a value that differs between rows (fences, and
+ * sometimes statuses or delays) goes as an array beside it, read at the row's position in the
+ * id array; a value shared by the whole batch (the usual case) goes once. The rows are found by
+ * primary key (`id = ANY(ids)`) and nothing is joined: a join with `unnest(...)` was planned as a
+ * nested loop that walked the whole array again for every row (n² comparisons per batch). The
+ * statement stays the same size whatever the batch size, so its prepared plan is reused. Each
+ * returned row carries its `id`, which says which update it answers.
  */
-export function settleStatement(table: string, updates: readonly GuardedUpdate[], indexes: readonly number[], columns: string): { text: string; values: unknown[] } {
+export function settleStatement(table: string, updates: readonly GuardedUpdate[], columns: string): { text: string; values: unknown[] } {
   const first = updates[0]!;
-  const params: unknown[] = [];
-  const unnested: string[] = [];
-  const names: string[] = [];
-  const perRow = (name: string, type: string, values: readonly unknown[]) => {
-    params.push(type === 'int' || type === 'bigint' ? intArray(values) : values);
-    unnested.push(`$${params.length}::${type}[]`);
-    names.push(`"${name}"`);
-    return `v."${name}"`;
-  };
-  const column = (name: string, type: string, pick: (u: GuardedUpdate) => unknown) => {
+  const params: unknown[] = [intArray(updates.map((u) => u.guard.ref))];
+  const ids = '$1::bigint[]';
+  // the row's entry in the per-row arrays (ids are distinct within a statement)
+  const position = `array_position(${ids}, t.id)`;
+  const column = (type: string, pick: (u: GuardedUpdate) => unknown) => {
     const values = updates.map(pick);
-    if (values.some((v) => v !== values[0])) return perRow(name, type, values);
+    if (values.some((v) => v !== values[0])) {
+      params.push(type === 'bigint' ? intArray(values) : values);
+      return `($${params.length}::${type}[])[${position}]`;
+    }
     params.push(values[0]);
     return `$${params.length}::${type}`;
   };
-  const idx = perRow('idx', 'int', indexes);
-  // the row id (the lease's ref) is the primary key: the narrowest index to find each row by
-  const refs = perRow('ref', 'bigint', updates.map((u) => u.guard.ref));
-  // `= ANY` on the same array makes the planner look rows up by primary key instead of
-  // hashing every row of the status (it cannot see how short an unnest is)
-  const guard = [`t.id = ${refs}`, `t.id = ANY($${params.length}::bigint[])`];
-  guard.push(`t.fence = ${perRow('fence', 'bigint', updates.map((u) => u.guard.fence))}`);
-  guard.push(`t.status = ${column('from_status', 'text', (u) => u.guard.status)}`);
+  const guard = [`t.id = ANY(${ids})`, `t.fence = ${column('bigint', (u) => u.guard.fence)}`, `t.status = ${column('text', (u) => u.guard.status)}`];
   if (first.guard.expired) guard.push('t.deadline <= now()');
   const c = first.change;
   const assign = ['updated_at = now()'];
-  if (c.status !== undefined) assign.push(`status = ${column('to_status', 'text', (u) => u.change.status)}`);
-  if (c.stage !== undefined) assign.push(`stage = ${column('stage', 'text', (u) => u.change.stage)}`);
-  if (c.owner !== undefined) assign.push(`owner = ${column('owner', 'text', (u) => u.change.owner ?? null)}`);
+  if (c.status !== undefined) assign.push(`status = ${column('text', (u) => u.change.status)}`);
+  if (c.stage !== undefined) assign.push(`stage = ${column('text', (u) => u.change.stage)}`);
+  if (c.owner !== undefined) assign.push(`owner = ${column('text', (u) => u.change.owner ?? null)}`);
   if (c.bumpFence) assign.push('fence = t.fence + 1');
   if (c.attempts === 'increment') assign.push('attempts = t.attempts + 1', 'claimed_at = now()');
   if (c.attempts === 'decrement') assign.push('attempts = GREATEST(t.attempts - 1, 0)');
   if (c.attempts === 'reset') assign.push('attempts = 0');
   if (c.deadline) {
-    if ('at' in c.deadline) assign.push(`deadline = ${column('deadline_at', 'timestamptz', (u) => (u.change.deadline as { at: Date }).at.toISOString())}`);
-    else assign.push(`deadline = now() + ${column('delay_ms', 'float8', (u) => (u.change.deadline as { ms: number }).ms)} * interval '1 millisecond'`);
+    if ('at' in c.deadline) assign.push(`deadline = ${column('timestamptz', (u) => (u.change.deadline as { at: Date }).at.toISOString())}`);
+    else assign.push(`deadline = now() + ${column('float8', (u) => (u.change.deadline as { ms: number }).ms)} * interval '1 millisecond'`);
   }
-  if (c.data !== undefined) assign.push(`data = ${column('data', 'jsonb', (u) => encodeData(u.change.data))}`);
-  if (c.lastError !== undefined) assign.push(`last_error = ${column('last_error', 'text', (u) => u.change.lastError)}`);
+  if (c.data !== undefined) assign.push(`data = ${column('jsonb', (u) => encodeData(u.change.data))}`);
+  if (c.lastError !== undefined) assign.push(`last_error = ${column('text', (u) => u.change.lastError)}`);
   if (c.finished !== undefined) assign.push(`finished_at = ${c.finished ? 'now()' : 'NULL'}`);
-  const text =
-    `UPDATE ${table} AS t SET ${assign.join(', ')} FROM unnest(${unnested.join(', ')}) AS v(${names.join(', ')}) ` +
-    `WHERE ${guard.join(' AND ')} RETURNING ${idx} AS leasehold_idx, ${columns}`;
+  const text = `UPDATE ${table} AS t SET ${assign.join(', ')} WHERE ${guard.join(' AND ')} RETURNING ${columns}`;
   return { text, values: params };
+}
+
+/**
+ * Splits a batch into statements: one per shape of change (see {@link shapeOf}; a
+ * `completeBatch` has one shape, a `failBatch` at most two), and within a shape a row's second
+ * update goes to a later statement, so that each statement names a row once and the updates of
+ * one row apply in the order given. Returns the indexes into `updates` of each statement, in order.
+ */
+export function statementsOf(updates: readonly GuardedUpdate[]): number[][] {
+  const byShape = new Map<string, Array<{ indexes: number[]; refs: Set<string> }>>();
+  const statements: Array<{ indexes: number[]; refs: Set<string> }> = [];
+  updates.forEach(({ guard, change }, i) => {
+    const shape = shapeOf(change, guard.expired === true);
+    const ref = String(guard.ref);
+    let list = byShape.get(shape);
+    if (!list) byShape.set(shape, (list = []));
+    let statement = list.find((s) => !s.refs.has(ref));
+    if (!statement) {
+      statement = { indexes: [], refs: new Set() };
+      list.push(statement);
+      statements.push(statement);
+    }
+    statement.indexes.push(i);
+    statement.refs.add(ref);
+  });
+  return statements.map((s) => s.indexes);
 }
 
 /** Which parts a change sets (not their values): updates of one shape share one statement. */
@@ -70,8 +89,8 @@ export function shapeOf(c: Change, expired: boolean): string {
 }
 
 /**
- * An array of integers (row ids, fences, indexes) as a PostgreSQL array literal: the common
- * case, built without `pg`'s general array serializer; anything else is left to `pg`.
+ * An array of integers (row ids, fences) as a PostgreSQL array literal: the common case, built
+ * without `pg`'s general array serializer; anything else is left to `pg`.
  */
 function intArray(values: readonly unknown[]): unknown {
   for (const v of values) {
@@ -80,4 +99,3 @@ function intArray(values: readonly unknown[]): unknown {
   return `{${values.join(',')}}`;
 }
 const DIGITS = /^-?\d{1,19}$/;
-
