@@ -24,6 +24,23 @@ export function settleContract(harness: StoreHarness): void {
     });
   });
 
+  describe('what a claim returns', () => {
+    it("a lease's item, single or batched, from waiting or from an earlier stage, is exactly what the store then holds", async () => {
+      const { tracker } = await fresh();
+      for (let n = 0; n < 4; n++) await tracker.track(k(n), { bytes: n });
+      const one = (await tracker.claim('download', { owner: 'w1', key: k(0) }))!;
+      expect(one.item).toEqual(await tracker.get(k(0)));
+      const batch = await tracker.claimBatch('download', { owner: 'w2', limit: 3 });
+      expect(batch).toHaveLength(3);
+      for (const lease of batch) expect(lease.item).toEqual(await tracker.get(lease.key));
+      // the next stage claims a completed item: finishedAt goes back to null, claimedAt moves on
+      await tracker.complete(one);
+      const next = (await tracker.claim('process', { owner: 'w3', key: k(0) }))!;
+      expect(next.item).toEqual(await tracker.get(k(0)));
+      expect(next.item).toMatchObject({ status: 'processing', owner: 'w3', finishedAt: null, stage: 'process' });
+    });
+  });
+
   describe('batch settle', () => {
     it('completeBatch settles each lease under its own fence and reports lost ones per item', async () => {
       const { store, tracker } = await fresh();

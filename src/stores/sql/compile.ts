@@ -102,24 +102,45 @@ export function set(change: Change, d: Dialect, p: Params): string {
   return parts.join(', ');
 }
 
-/** Maps a returned row to a stored item (`data` undefined when the row has none). */
-export function toItem(row: Record<string, unknown>, keys: readonly KeyColumn[], d: Dialect): StoredItem {
+/**
+ * Maps a returned row to a stored item (`data` undefined when the row has none). With `change`,
+ * a column the statement did not return because the change set it (see {@link knownColumns})
+ * is taken from the change.
+ */
+export function toItem(row: Record<string, unknown>, keys: readonly KeyColumn[], d: Dialect, change?: Change): StoredItem {
+  const updatedAt = d.time(row.updated_at)!;
   return {
     ref: row.id,
     key: Object.fromEntries(keys.map((k) => [k.name, d.keyValue(k.type, row[k.sql.slice(1, -1)])])),
-    status: row.status as string,
-    stage: (row.stage as string | null) ?? null,
+    status: (row.status ?? change?.status) as string,
+    stage: ((row.stage === undefined ? change?.stage : row.stage) as string | null | undefined) ?? null,
     data: row.data === undefined ? undefined : reviveDates(d.jsonValue(row.data)),
     attempts: Number(row.attempts),
     fence: Number(row.fence),
-    owner: (row.owner as string | null) ?? null,
+    owner: ((row.owner === undefined ? change?.owner : row.owner) as string | null | undefined) ?? null,
     deadline: d.time(row.deadline)!,
     lastError: (row.last_error as string | null) ?? null,
     createdAt: d.time(row.created_at)!,
-    updatedAt: d.time(row.updated_at)!,
-    claimedAt: d.time(row.claimed_at),
-    finishedAt: d.time(row.finished_at),
+    updatedAt,
+    // set to the statement's `now()`, as updated_at is
+    claimedAt: row.claimed_at === undefined && change?.attempts === 'increment' ? new Date(updatedAt) : d.time(row.claimed_at),
+    finishedAt: row.finished_at === undefined && change?.finished !== undefined ? (change.finished ? new Date(updatedAt) : null) : d.time(row.finished_at),
   };
+}
+
+/**
+ * The columns an update need not return because `change` sets them to values known before it
+ * runs: status, stage and owner as given, `claimed_at` (a claim sets it to `now()`, as it does
+ * `updated_at`) and `finished_at` (`NULL`, or `now()`). {@link toItem} fills them from the change.
+ */
+export function knownColumns(change: Change): Set<string> {
+  const known = new Set<string>();
+  if (change.status !== undefined) known.add('status');
+  if (change.stage !== undefined) known.add('stage');
+  if (change.owner !== undefined) known.add('owner');
+  if (change.attempts === 'increment') known.add('claimed_at');
+  if (change.finished !== undefined) known.add('finished_at');
+  return known;
 }
 
 /**
@@ -135,8 +156,8 @@ export function toOutcome(row: Record<string, unknown>, d: Dialect): StoredItem 
  * The RETURNING / SELECT list for `returning`: every column, times as `time(column)` gives them
  * (PostgreSQL reads epoch milliseconds, cheaper to parse than timestamptz text).
  */
-export function columnList(keys: readonly KeyColumn[], returning: Returning, alias: string, time: (column: string) => string = (c) => `${alias}${c}`): string {
-  const state = STATE_COLUMNS.map((c) => (TIME_COLUMNS.has(c) ? time(c) : `${alias}${c}`));
+export function columnList(keys: readonly KeyColumn[], returning: Returning, alias: string, time: (column: string) => string = (c) => `${alias}${c}`, omit?: ReadonlySet<string>): string {
+  const state = STATE_COLUMNS.filter((c) => !omit?.has(c)).map((c) => (TIME_COLUMNS.has(c) ? time(c) : `${alias}${c}`));
   return [...state, ...keys.map((k) => `${alias}${k.sql}`), ...(returning === 'item' ? [`${alias}data`] : [])].join(', ');
 }
 
