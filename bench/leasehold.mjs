@@ -9,9 +9,10 @@ export function benchTracker(store) {
 
 /** Seeds a PostgreSQL table in one statement (the bench measures draining, not tracking). */
 export async function seedLeaseholdPg(admin, tracker, table, items) {
-  // init() runs once per tracker; later runs empty the table instead of dropping it
+  // init() runs once per tracker; later runs empty the table instead of dropping it (and any
+  // table whose foreign key refers to it: see bench/index-layouts.mjs)
   await tracker.init();
-  await admin.query(`TRUNCATE "${table}" RESTART IDENTITY`);
+  await admin.query(`TRUNCATE "${table}" RESTART IDENTITY CASCADE`);
   await admin.query(
     `INSERT INTO "${table}" (key_n, status, data, deadline, created_at, updated_at)
      SELECT i, 'queued', '{}'::jsonb, now(), now(), now() FROM generate_series(1, $1::int) AS i`,
