@@ -108,6 +108,14 @@ export function operateContract(harness: StoreHarness): void {
       expect((await tracker.retry(k(2)))!.status).toBe('downloaded');
     });
 
+    it('cancel and retry return the item exactly as the store then holds it', async () => {
+      const { tracker } = await fresh();
+      await tracker.track(k(1));
+      expect(await tracker.cancel(k(1), { reason: 'withdrawn' })).toEqual(await tracker.get(k(1)));
+      // retry moves a parked item back into a status a stage claims from (a notifying update)
+      expect(await tracker.retry(k(1))).toEqual(await tracker.get(k(1)));
+    });
+
     it('cancel of a held item advances the fence: the holder\'s renew and complete are refused', async () => {
       const { tracker } = await fresh();
       await tracker.track(k(1));

@@ -8,7 +8,7 @@ import { ConfigError, ValidationError } from '../errors.js';
 import { Lease } from '../lease.js';
 import type { NormalizedStage } from '../definition.js';
 import { guardCondition, type Change, type Condition, type Delay, type StoredItem } from '../store.js';
-import { claimUpdate, clipMessage, exhaustedChange } from '../transitions.js';
+import { claimUpdate, clipMessage, exhaustedChange, wellFormed } from '../transitions.js';
 import { requireNumber } from '../validate.js';
 import type { AnyLease, Core } from './core.js';
 
@@ -57,7 +57,9 @@ function requireOwner(operation: string, owner: unknown): string {
   if (typeof owner !== 'string' || owner.length === 0 || owner.length > 200) {
     throw new ConfigError(`${operation}.owner`, `expected a non-empty string of at most 200 characters naming the worker, got \`${String(owner)}\`.`);
   }
-  return owner;
+  // as every store can keep it (a lone surrogate becomes U+FFFD), so a lease names its owner as
+  // the store holds it
+  return wellFormed(owner);
 }
 
 /**

@@ -8,20 +8,23 @@ import { encodeData } from './compile.js';
 
 /**
  * The statement that settles `updates` (all of one shape, each on a different row), each row
- * under its own guard. Row ids go as one array; a value that differs between rows (fences, and
- * sometimes statuses or delays) goes as an array beside it, read at the row's position in the
- * id array; a value shared by the whole batch (the usual case) goes once. The rows are found by
- * primary key (`id = ANY(ids)`) and nothing is joined: a join with `unnest(...)` was planned as a
- * nested loop that walked the whole array again for every row (n² comparisons per batch). The
- * statement stays the same size whatever the batch size, so its prepared plan is reused. Each
- * returned row carries its `id`, which says which update it answers.
+ * under its own guard. Row ids go as one array, sorted; a value that differs between rows
+ * (fences, and sometimes statuses or delays) goes as an array beside it, read at the row's
+ * position in the id array, which `width_bucket` finds by binary search; a value shared by the
+ * whole batch (the usual case) goes once. The rows are found by primary key (`id = ANY(ids)`)
+ * and nothing is joined: a join with `unnest(...)` was planned as a nested loop that walked the
+ * whole array again for every row. The statement stays the same size whatever the batch size,
+ * so its prepared plan is reused. Each returned row carries its `id`, which says which update it
+ * answers.
  */
-export function settleStatement(table: string, updates: readonly GuardedUpdate[], columns: string): { text: string; values: unknown[] } {
+export function settleStatement(table: string, batch: readonly GuardedUpdate[], columns: string): { text: string; values: unknown[] } {
+  const updates = ascending(batch);
   const first = updates[0]!;
   const params: unknown[] = [intArray(updates.map((u) => u.guard.ref))];
   const ids = '$1::bigint[]';
-  // the row's entry in the per-row arrays (ids are distinct within a statement)
-  const position = `array_position(${ids}, t.id)`;
+  // the row's entry in the per-row arrays: for a value equal to a threshold, width_bucket
+  // returns that threshold's (1-based) position
+  const position = `width_bucket(t.id, ${ids})`;
   const column = (type: string, pick: (u: GuardedUpdate) => unknown) => {
     const values = updates.map(pick);
     if (values.some((v) => v !== values[0])) {
@@ -55,28 +58,54 @@ export function settleStatement(table: string, updates: readonly GuardedUpdate[]
 
 /**
  * Splits a batch into statements: one per shape of change (see {@link shapeOf}; a
- * `completeBatch` has one shape, a `failBatch` at most two), and within a shape a row's second
- * update goes to a later statement, so that each statement names a row once and the updates of
- * one row apply in the order given. Returns the indexes into `updates` of each statement, in order.
+ * `completeBatch` has one shape, a `failBatch` at most two), except that a row's next update
+ * goes to a statement that runs after the one holding its previous update, so that each
+ * statement names a row once and the updates of one row apply in the order given. Returns the
+ * indexes into `updates` of each statement, in the order to run them.
  */
 export function statementsOf(updates: readonly GuardedUpdate[]): number[][] {
-  const byShape = new Map<string, Array<{ indexes: number[]; refs: Set<string> }>>();
-  const statements: Array<{ indexes: number[]; refs: Set<string> }> = [];
+  const statements: number[][] = [];
+  // per shape, the positions in `statements` of its statements; per row, its latest statement
+  const byShape = new Map<string, number[]>();
+  const latest = new Map<string, number>();
   updates.forEach(({ guard, change }, i) => {
     const shape = shapeOf(change, guard.expired === true);
     const ref = String(guard.ref);
-    let list = byShape.get(shape);
-    if (!list) byShape.set(shape, (list = []));
-    let statement = list.find((s) => !s.refs.has(ref));
-    if (!statement) {
-      statement = { indexes: [], refs: new Set() };
-      list.push(statement);
-      statements.push(statement);
+    const after = latest.get(ref) ?? -1;
+    let positions = byShape.get(shape);
+    if (!positions) byShape.set(shape, (positions = []));
+    let at = positions.find((p) => p > after);
+    if (at === undefined) {
+      at = statements.push([]) - 1;
+      positions.push(at);
     }
-    statement.indexes.push(i);
-    statement.refs.add(ref);
+    statements[at]!.push(i);
+    latest.set(ref, at);
   });
-  return statements.map((s) => s.indexes);
+  return statements;
+}
+
+/**
+ * The updates in ascending order of row id (ids are integers, as numbers or digit strings, and
+ * distinct within a statement): `width_bucket` needs its thresholds sorted. Claims come back in
+ * deadline order, often already ascending, which costs one pass.
+ */
+function ascending(batch: readonly GuardedUpdate[]): readonly GuardedUpdate[] {
+  const ids = batch.map((u) => toBigInt(u.guard.ref));
+  let sorted = true;
+  for (let i = 1; i < ids.length && sorted; i++) sorted = ids[i - 1]! < ids[i]!;
+  if (sorted) return batch;
+  const order = batch.map((_, i) => i).sort((a, b) => (ids[a]! < ids[b]! ? -1 : ids[a]! > ids[b]! ? 1 : 0));
+  return order.map((i) => batch[i]!);
+}
+
+function toBigInt(id: unknown): bigint {
+  try {
+    return BigInt(id as string | number);
+  } catch {
+    // not an integer: the statement's `::bigint[]` cast refuses it with the server's error
+    return 0n;
+  }
 }
 
 /** Which parts a change sets (not their values): updates of one shape share one statement. */
