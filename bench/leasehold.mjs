@@ -9,8 +9,8 @@ export function benchTracker(store) {
 
 /** Seeds a PostgreSQL table in one statement (the bench measures draining, not tracking). */
 export async function seedLeaseholdPg(admin, tracker, table, items) {
-  // init() runs once per tracker; later runs empty the table instead of dropping it (and any
-  // table whose foreign key refers to it: see bench/index-layouts.mjs)
+  // init() runs once per tracker; later runs empty the table instead of dropping it (and with it
+  // the key table, whose foreign key refers to it)
   await tracker.init();
   await admin.query(`TRUNCATE "${table}" RESTART IDENTITY CASCADE`);
   await admin.query(
@@ -18,7 +18,9 @@ export async function seedLeaseholdPg(admin, tracker, table, items) {
      SELECT i, 'queued', '{}'::jsonb, now(), now(), now() FROM generate_series(1, $1::int) AS i`,
     [items],
   );
-  await admin.query(`ANALYZE "${table}"`);
+  // as a bulk load must: each item's key into the key table (see docs/stores/postgres.md)
+  await admin.query(`INSERT INTO "${table}_keys" (key_n, id) SELECT key_n, id FROM "${table}"`);
+  await admin.query(`ANALYZE "${table}"; ANALYZE "${table}_keys"`);
 }
 
 export async function drainLeasehold(tracker, { workers, batch = 1, deadline, latencies }) {

@@ -31,7 +31,7 @@ export async function pickupLatency(url, admin, { rounds, perRound, warmup, gapM
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   pool.on('error', () => {});
   const trackerFor = async (table, notifications) => {
-    await admin.query(`DROP TABLE IF EXISTS "${table}"`);
+    await admin.query(`DROP TABLE IF EXISTS "${table}_keys", "${table}"`);
     const tracker = benchTracker(new PostgresStore({ pool, table, notifications }));
     await tracker.init();
     return tracker;

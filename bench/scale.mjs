@@ -10,7 +10,7 @@ import { median, sleep } from './lib.mjs';
 export async function scaleLatency(admin, pool, rows, { also } = {}) {
   const table = 'bench_scale';
   const tracker = benchTracker(new PostgresStore({ pool, table }));
-  await admin.query(`DROP TABLE IF EXISTS "${table}"`);
+  await admin.query(`DROP TABLE IF EXISTS "${table}_keys", "${table}"`);
   await tracker.init();
   // 1% waiting, 1% held (live leases), the rest done: the shape of a long-lived table
   await admin.query(
@@ -37,7 +37,7 @@ export async function scaleLatency(admin, pool, rows, { also } = {}) {
     reaps.push(performance.now() - started);
   }
   const extra = also ? await also(tracker) : {};
-  await admin.query(`DROP TABLE IF EXISTS "${table}"`);
+  await admin.query(`DROP TABLE IF EXISTS "${table}_keys", "${table}"`);
   return { rows, claimMs: median(claims), reapMs: median(reaps), ...extra };
 }
 
@@ -45,7 +45,7 @@ export async function scaleLatency(admin, pool, rows, { also } = {}) {
 export async function contention(pool, admin, ms) {
   const table = 'bench_contention';
   const tracker = benchTracker(new PostgresStore({ pool, table }));
-  await admin.query(`DROP TABLE IF EXISTS "${table}"`);
+  await admin.query(`DROP TABLE IF EXISTS "${table}_keys", "${table}"`);
   await tracker.init();
   for (let n = 0; n < 10; n++) await tracker.track({ n });
   let attempts = 0;
@@ -63,6 +63,6 @@ export async function contention(pool, admin, ms) {
       }
     }),
   );
-  await admin.query(`DROP TABLE IF EXISTS "${table}"`);
+  await admin.query(`DROP TABLE IF EXISTS "${table}_keys", "${table}"`);
   return { workers: 64, items: 10, attempts, wins, wastedPerWin: (attempts - wins) / Math.max(1, wins) };
 }

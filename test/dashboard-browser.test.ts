@@ -82,7 +82,7 @@ describe('the dashboard page in headless Chromium', () => {
     await context?.close();
     await served?.close();
     if (pool) {
-      await pool.query(`DROP TABLE IF EXISTS "${table}"`);
+      await pool.query(`DROP TABLE IF EXISTS "${table}_keys", "${table}"`);
       await pool.end();
     }
     rmSync(dir, { recursive: true, force: true });

@@ -51,7 +51,7 @@ const stores: Array<[string, (table: string) => Store]> = [
       const pool = new pg.Pool({ connectionString: inject('postgresUrl'), max: 4 });
       pool.on('error', () => {});
       cleanups.push(async () => {
-        await pool.query(`DROP TABLE IF EXISTS "${table}"`);
+        await pool.query(`DROP TABLE IF EXISTS "${table}_keys", "${table}"`);
         await pool.end();
       });
       return new PostgresStore({ pool, table });

@@ -113,3 +113,84 @@ describe('PostgresStore init', () => {
     expect((await trackers[7]!.stats()).total).toBe(1);
   });
 });
+
+describe('PostgresStore key table', () => {
+  const key = (seq: number) => ({ logId: `log-${seq}`, partnerCode: 'acme', seq });
+  const indexes = async (table: string) =>
+    (await admin.query(`SELECT indexname FROM pg_indexes WHERE tablename = $1 ORDER BY indexname`, [table])).rows.map((r) => r.indexname as string);
+  const keyRows = async (table: string) => Number((await admin.query(`SELECT count(*) AS n FROM "${table}_keys"`)).rows[0].n);
+
+  it('keeps the unique key index in `<table>_keys`, so transitions insert into two indexes of the items table, not three', async () => {
+    const table = `keys_layout_${run}`;
+    const tracker = makeTracker(new PostgresStore({ pool: admin, table }));
+    await tracker.init();
+    expect(await indexes(table)).toEqual([`${table}_pkey`, `${table}_status_deadline`]);
+    expect(await indexes(`${table}_keys`)).toEqual([`${table}_keys_id`, `${table}_keys_pkey`]);
+    const { rows } = await admin.query(`SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'f'`, [`"${table}_keys"`]);
+    expect(rows.map((r) => r.def)).toEqual([`FOREIGN KEY (id) REFERENCES ${table}(id) ON DELETE CASCADE`]);
+    // rule 1 through the key table: one item per key, also for 8 concurrent tracks
+    const results = await Promise.all(Array.from({ length: 8 }, () => tracker.track(key(1))));
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.item.createdAt.getTime())).size).toBe(1);
+    expect(await keyRows(table)).toBe(1);
+  });
+
+  it('moves a table of the earlier layout over on init: keys copied, the old unique index dropped, items found by key', async () => {
+    const table = `keys_migrate_${run}`;
+    // the layout of 0.1 … 2026-11: the unique key index on the items table, no key table
+    await admin.query(`
+      CREATE TABLE "${table}" (
+        id bigserial PRIMARY KEY, "key_logId" text NOT NULL, "key_partnerCode" text NOT NULL, key_seq double precision NOT NULL,
+        status text NOT NULL, stage text, data jsonb NOT NULL, attempts integer NOT NULL DEFAULT 0, fence bigint NOT NULL DEFAULT 0,
+        owner text, deadline timestamptz NOT NULL, last_error text,
+        created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, claimed_at timestamptz, finished_at timestamptz);
+      CREATE UNIQUE INDEX "${table}_key" ON "${table}" ("key_logId", "key_partnerCode", key_seq);
+      CREATE INDEX "${table}_status_deadline" ON "${table}" (status, deadline, id);
+      INSERT INTO "${table}" ("key_logId", "key_partnerCode", key_seq, status, data, deadline, created_at, updated_at)
+      SELECT 'log-' || i, 'acme', i, 'pending', '{"bytes": 1}'::jsonb, now(), now(), now() FROM generate_series(1, 3) AS i;`);
+    const tracker = makeTracker(new PostgresStore({ pool: admin, table }));
+    await tracker.init();
+    expect(await indexes(table)).toEqual([`${table}_pkey`, `${table}_status_deadline`]);
+    expect(await keyRows(table)).toBe(3);
+    expect((await tracker.get(key(2)))!.status).toBe('pending');
+    expect((await tracker.track(key(2))).created).toBe(false);
+    expect((await tracker.claim('download', { owner: 'w', key: key(3) }))!.key).toEqual(key(3));
+    expect((await tracker.track(key(4))).created).toBe(true);
+    // init again (another process, or a restart) changes nothing
+    await makeTracker(new PostgresStore({ pool: admin, table })).init();
+    expect(await keyRows(table)).toBe(4);
+    expect((await tracker.stats()).total).toBe(4);
+  });
+
+  it('gives a table name of 63 characters a key table of its own name', async () => {
+    const table = `long_${run}_`.padEnd(63, 'x');
+    const tracker = makeTracker(new PostgresStore({ pool: admin, table }));
+    await tracker.init();
+    expect((await tracker.track(key(1))).created).toBe(true);
+    expect((await tracker.track(key(1))).created).toBe(false);
+    expect((await tracker.get(key(1)))!.key).toEqual(key(1));
+    const { rows } = await admin.query(`SELECT to_regclass($1) AS keys, to_regclass($2) AS id_index`, [`"${table.slice(0, 58)}_keys"`, `"${table.slice(0, 55)}_keys_id"`]);
+    expect(rows[0]).toEqual({ keys: `${table.slice(0, 58)}_keys`, id_index: `${table.slice(0, 55)}_keys_id` });
+    // and a status index, whose name cut at 63 characters would have been the table's own
+    expect(await indexes(table)).toEqual([`${table.slice(0, 47)}_status_deadline`, `${table.slice(0, 58)}_pkey`]);
+  });
+
+  it('follows items deleted by hand, and a table dropped with CASCADE and made again by init', async () => {
+    const table = `keys_repair_${run}`;
+    const tracker = makeTracker(new PostgresStore({ pool: admin, table }));
+    await tracker.init();
+    for (const seq of [1, 2]) await tracker.track(key(seq));
+    // a row deleted by hand takes its key with it (ON DELETE CASCADE): the key can be tracked again
+    await admin.query(`DELETE FROM "${table}" WHERE key_seq = 1`);
+    expect(await keyRows(table)).toBe(1);
+    expect((await tracker.track(key(1))).created).toBe(true);
+    // DROP … CASCADE drops the foreign key and leaves the key table holding keys of gone items:
+    // init makes it again, so those keys are free
+    await admin.query(`DROP TABLE "${table}" CASCADE`);
+    const again = makeTracker(new PostgresStore({ pool: admin, table }));
+    await again.init();
+    expect(await keyRows(table)).toBe(0);
+    expect((await again.track(key(2))).created).toBe(true);
+    expect((await again.get(key(2)))!.status).toBe('pending');
+  });
+});

@@ -22,8 +22,9 @@ import type {
   UpdateEachOptions,
   UpdateOptions,
 } from '../store.js';
-import { columnList, deleteStatement, findStatement, insertStatement, knownColumns, schemaStatements, toItem, toOutcome, updateStatement, type KeyColumn } from './sql/compile.js';
+import { columnList, deleteStatement, findStatement, knownColumns, schemaStatements, toItem, toOutcome, updateStatement, type KeyColumn } from './sql/compile.js';
 import { keyColumns, quoteIdentifier, type Dialect } from './sql/dialect.js';
+import { insertWithKey, keyFilter, keyTableStatements, type KeyTable } from './sql/pg-keys.js';
 import { channelName, listen, type PgConnectable, type PgListenClient } from './sql/pg-listener.js';
 import { settleStatement, statementsOf } from './sql/pg-settle.js';
 
@@ -153,6 +154,10 @@ export class PostgresStore implements Store {
   readonly #table: string;
   readonly #tableName: string;
   readonly #schema: string;
+  /** The key table beside the items table (see `sql/pg-keys.ts`). */
+  readonly #keyTable: KeyTable;
+  /** The dialect, with lookups by key through the key table. */
+  readonly #dialect: Dialect;
   #keys: KeyColumn[] | undefined;
   #returning: Record<Returning, string> = { item: '', state: '' };
   readonly #names = new Map<string, string>();
@@ -180,6 +185,13 @@ export class PostgresStore implements Store {
     this.#tableName = options.table;
     this.#schema = quoteIdentifier('postgres', 'schema', options.schema ?? 'public');
     this.#table = `${this.#schema}.${quoteIdentifier('postgres', 'table', options.table)}`;
+    this.#keyTable = {
+      items: this.#table,
+      keys: `${this.#schema}.${this.#named('keys', true)}`,
+      idIndex: this.#named('keys_id', true),
+      oldKeyIndex: `${this.#schema}.${this.#named('key')}`,
+    };
+    this.#dialect = { ...dialect, keyFilter: keyFilter(this.#keyTable) };
     this.#notifications = options.notifications ?? true;
     if (typeof this.#notifications !== 'boolean') {
       throw new ConfigError('notifications', `[postgres] expected \`true\` or \`false\`, got \`${String(options.notifications)}\`.`);
@@ -197,13 +209,13 @@ export class PostgresStore implements Store {
   async init(schema: StoreSchema): Promise<void> {
     const keys = keyColumns('postgres', schema);
     const t = this.#table;
-    const index = (suffix: string) => quoteIdentifier('postgres', 'table', `${this.#tableName}_${suffix}`.slice(0, 63));
     // one simple-protocol query: a transaction holding an advisory lock, so many processes
     // may run init at once (concurrent CREATE TABLE IF NOT EXISTS can otherwise collide)
     await this.#pool.query({
       text: `BEGIN;
       SELECT pg_advisory_xact_lock(hashtext('leasehold:' || '${t.replaceAll('"', '')}'));
-      ${schemaStatements(t, index, keys, TYPES)}
+      ${schemaStatements(t, (suffix) => this.#named(suffix), keys, TYPES, { keyIndex: false })}
+      ${keyTableStatements(this.#keyTable, keys, keys.map((k) => TYPES.key[k.type]))}
       COMMIT;`,
     });
     this.#keys = keys;
@@ -214,9 +226,9 @@ export class PostgresStore implements Store {
 
   async insert(item: NewItem): Promise<InsertResult> {
     const keys = this.#ready('insert');
-    const { text, values } = insertStatement(`${this.#table} AS t`, item, keys, dialect, this.#returning.item);
-    const rows = await this.#run(this.#claimable.has(item.status) ? this.#notifying(text, values) : text, values);
-    if (rows[0]) return { item: toItem(rows[0], keys, dialect), created: true };
+    const { ctes, text, values } = insertWithKey(this.#keyTable, item, keys, this.#dialect, this.#returning.item);
+    const rows = await this.#run(this.#claimable.has(item.status) ? this.#notifying(text, values, ctes) : `WITH ${ctes} ${text}`, values);
+    if (rows[0]) return { item: toItem(rows[0], keys, this.#dialect), created: true };
     // only a duplicate needs a second statement, to report what is stored
     const [existing] = await this.find({ key: item.key }, { limit: 1 });
     return { item: existing!, created: false };
@@ -229,7 +241,7 @@ export class PostgresStore implements Store {
     const outcome = options.outcomeOnly === true;
     const columns = outcome ? OUTCOME_COLUMNS : this.#columnsFor(options.returning ?? 'item', change, tells);
     const prior = options.priorDeadline === true;
-    const { text, values } = updateStatement(this.#table, `${this.#table} AS t`, cond, change, options, keys, dialect, columns, prior ? PRIOR_DEADLINE : undefined);
+    const { text, values } = updateStatement(this.#table, `${this.#table} AS t`, cond, change, options, keys, this.#dialect, columns, prior ? PRIOR_DEADLINE : undefined);
     const rows = await this.#run(tells ? this.#notifying(text, values) : text, values);
     const items = rows.map((row) => (outcome ? toOutcome(row, dialect) : toItem(row, keys, dialect, change)));
     // Object.assign on the fresh item: `{ ...item, x }` takes V8 (Node 20) microseconds per object
@@ -254,13 +266,13 @@ export class PostgresStore implements Store {
 
   async find(cond: Partial<Condition>, options: FindOptions = {}): Promise<StoredItem[]> {
     const keys = this.#ready('find');
-    const { text, values } = findStatement(this.#table, cond, options.limit, keys, dialect, this.#returning[options.returning ?? 'item']);
+    const { text, values } = findStatement(this.#table, cond, options.limit, keys, this.#dialect, this.#returning[options.returning ?? 'item']);
     return (await this.#run(text, values)).map((row) => toItem(row, keys, dialect));
   }
 
   async delete(cond: Condition, options: { limit: number }): Promise<number> {
     const keys = this.#ready('delete');
-    const { text, values } = deleteStatement(this.#table, cond, options.limit, keys, dialect);
+    const { text, values } = deleteStatement(this.#table, cond, options.limit, keys, this.#dialect);
     return (await this.#pool.query(this.#prepared ? { name: this.#nameOf(text), text, values } : { text, values })).rowCount ?? 0;
   }
 
@@ -305,16 +317,29 @@ export class PostgresStore implements Store {
 
   /**
    * Wraps a data-modifying statement so that it also sends the notification, in the same
-   * statement (one round trip): `WITH changed AS (…) SELECT changed.*, pg_notify(…) FROM changed`.
+   * statement (one round trip): `WITH changed AS (…) SELECT changed.*, pg_notify(…) FROM changed`;
+   * `ctes`, the statement's own common table expressions, go first.
    * PostgreSQL delivers it when the statement commits, once per distinct payload.
    */
-  #notifying(text: string, values: unknown[]): string {
-    if (!this.#notifications) return text;
+  #notifying(text: string, values: unknown[], ctes?: string): string {
+    if (!this.#notifications) return ctes ? `WITH ${ctes} ${text}` : text;
     values.push([...this.#claimable]);
     return (
-      `WITH changed AS (${text}) SELECT changed.*, CASE WHEN changed.status = ANY($${values.length}::text[]) ` +
+      `WITH ${ctes ? `${ctes}, ` : ''}changed AS (${text}) SELECT changed.*, CASE WHEN changed.status = ANY($${values.length}::text[]) ` +
       `THEN pg_notify('${this.#channel}', ${NOTIFY_PAYLOAD}) END AS leasehold_notify FROM changed`
     );
+  }
+
+  /**
+   * A name beside the table's, `<table>_<suffix>` cut to PostgreSQL's 63 characters, quoted.
+   * `keepSuffix` cuts the table's part instead, so that a long table name's key table and its
+   * index keep names of their own. Index names of earlier versions are cut at the end, as they
+   * were, unless that leaves the table's own name (a name of 63 characters).
+   */
+  #named(suffix: string, keepSuffix = false): string {
+    const cut = `${this.#tableName}_${suffix}`.slice(0, 63);
+    const name = keepSuffix || cut === this.#tableName ? `${this.#tableName.slice(0, 62 - suffix.length)}_${suffix}` : cut;
+    return quoteIdentifier('postgres', 'table', name);
   }
 
   /** Runs a statement as a named prepared statement: parsed and planned once per connection. */

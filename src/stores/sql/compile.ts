@@ -64,7 +64,8 @@ export function reviveDates(value: unknown): unknown {
   return record;
 }
 
-function deadlineSql(delay: Delay, d: Dialect, p: Params): string {
+/** A change's deadline as SQL: an instant, or the store's `now` plus a delay. */
+export function deadlineSql(delay: Delay, d: Dialect, p: Params): string {
   return 'at' in delay ? d.at(p.add(d.timeParam(delay.at))) : d.plusMs(p.add(delay.ms));
 }
 
@@ -73,7 +74,10 @@ export function where(cond: Partial<Condition>, keys: readonly KeyColumn[], d: D
   const parts: string[] = [];
   if (cond.ref !== undefined) parts.push(`${alias}id = ${p.add(cond.ref)}`);
   if (cond.key) {
-    for (const k of keys) parts.push(`${alias}${k.sql} = ${p.add(d.keyParam(k.type, cond.key[k.name]!))}`);
+    const key = cond.key;
+    const matches = keys.map((k) => [k.sql, p.add(d.keyParam(k.type, key[k.name]!))] as const);
+    if (d.keyFilter) parts.push(d.keyFilter(matches, alias));
+    else for (const [column, value] of matches) parts.push(`${alias}${column} = ${value}`);
   }
   if (cond.status && cond.status.length > 0) parts.push(`${alias}status IN (${cond.status.map((s) => p.add(s)).join(', ')})`);
   if (cond.notStatus && cond.notStatus.length > 0) parts.push(`${alias}status NOT IN (${cond.notStatus.map((s) => p.add(s)).join(', ')})`);
@@ -246,8 +250,17 @@ export function findStatement(table: string, cond: Partial<Condition>, limit: nu
   return { text, values: p.values };
 }
 
-/** The table and its indexes; `types` maps key types to column types. */
-export function schemaStatements(table: string, index: (suffix: string) => string, keys: readonly KeyColumn[], types: { id: string; text: string; json: string; int: string; bigint: string; time: string; key: Record<KeyFieldType, string> }): string {
+/**
+ * The table and its indexes; `types` maps key types to column types. `keyIndex: false` leaves out
+ * the unique index on the key columns, for a store that keeps it elsewhere (PostgreSQL's key table).
+ */
+export function schemaStatements(
+  table: string,
+  index: (suffix: string) => string,
+  keys: readonly KeyColumn[],
+  types: { id: string; text: string; json: string; int: string; bigint: string; time: string; key: Record<KeyFieldType, string> },
+  options: { keyIndex?: boolean } = {},
+): string {
   const t = types;
   return `
     CREATE TABLE IF NOT EXISTS ${table} (
@@ -256,6 +269,6 @@ export function schemaStatements(table: string, index: (suffix: string) => strin
       owner ${t.text}, deadline ${t.time} NOT NULL, last_error ${t.text},
       created_at ${t.time} NOT NULL, updated_at ${t.time} NOT NULL, claimed_at ${t.time}, finished_at ${t.time}
     );
-    CREATE UNIQUE INDEX IF NOT EXISTS ${index('key')} ON ${table} (${keys.map((k) => k.sql).join(', ')});
+    ${options.keyIndex === false ? '' : `CREATE UNIQUE INDEX IF NOT EXISTS ${index('key')} ON ${table} (${keys.map((k) => k.sql).join(', ')});`}
     CREATE INDEX IF NOT EXISTS ${index('status_deadline')} ON ${table} (status, deadline, id);`;
 }

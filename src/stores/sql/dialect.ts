@@ -40,6 +40,12 @@ export interface Dialect {
    * @default false
    */
   readonly inlineLimit?: boolean;
+  /**
+   * The condition "this item has this key" where keys live apart from the items (PostgreSQL's key
+   * table), given each key column with the placeholder of its value; `alias` prefixes the items
+   * table's columns. Without it, the items table's key columns are compared.
+   */
+  readonly keyFilter?: (matches: ReadonlyArray<readonly [column: string, value: string]>, alias: string) => string;
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
