@@ -76,7 +76,8 @@ export function where(cond: Partial<Condition>, keys: readonly KeyColumn[], d: D
   if (cond.key) {
     const key = cond.key;
     const matches = keys.map((k) => [k.sql, p.add(d.keyParam(k.type, key[k.name]!))] as const);
-    if (d.keyFilter) parts.push(d.keyFilter(matches, alias));
+    // with a ref the row is found already: its own key columns are checked, no lookup by key
+    if (d.keyFilter && cond.ref === undefined) parts.push(d.keyFilter(matches, alias));
     else for (const [column, value] of matches) parts.push(`${alias}${column} = ${value}`);
   }
   if (cond.status && cond.status.length > 0) parts.push(`${alias}status IN (${cond.status.map((s) => p.add(s)).join(', ')})`);
