@@ -9,10 +9,9 @@ export function benchTracker(store) {
 
 /** Seeds a PostgreSQL table in one statement (the bench measures draining, not tracking). */
 export async function seedLeaseholdPg(admin, tracker, table, items) {
-  // init() runs once per tracker; later runs empty the table instead of dropping it (and with it
-  // the key table, whose foreign key refers to it)
+  // init() runs once per tracker; later runs empty the table and its key table instead of dropping them
   await tracker.init();
-  await admin.query(`TRUNCATE "${table}" RESTART IDENTITY CASCADE`);
+  await admin.query(`TRUNCATE "${table}", "${table}_keys" RESTART IDENTITY`);
   await admin.query(
     `INSERT INTO "${table}" (key_n, status, data, deadline, created_at, updated_at)
      SELECT i, 'queued', '{}'::jsonb, now(), now(), now() FROM generate_series(1, $1::int) AS i`,
