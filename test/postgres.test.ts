@@ -162,17 +162,50 @@ describe('PostgresStore key table', () => {
     expect((await tracker.stats()).total).toBe(4);
   });
 
-  it('gives a table name of 63 characters a key table of its own name', async () => {
-    const table = `long_${run}_`.padEnd(63, 'x');
+  it('gives long table names that share their first 60 characters key tables and indexes of their own', async () => {
+    const keyTableOf = async (table: string) =>
+      (await admin.query(`SELECT conrelid::regclass::text AS name FROM pg_constraint WHERE confrelid = $1::regclass AND contype = 'f'`, [`"${table}"`])).rows.map((r) => r.name as string);
+    const tables = ['a', 'b'].map((c) => `long_${run}_`.padEnd(60, 'x') + c.repeat(3));
+    for (const table of tables) {
+      const tracker = makeTracker(new PostgresStore({ pool: admin, table }));
+      await tracker.init();
+      expect((await tracker.track(key(1))).created).toBe(true);
+      expect((await tracker.track(key(1))).created).toBe(false);
+      expect((await tracker.get(key(1)))!.key).toEqual(key(1));
+      // a status index of its own, whose name cut at 63 characters would have been the table's
+      expect((await indexes(table)).filter((i) => i.endsWith('_status_deadline'))).toHaveLength(1);
+    }
+    const [a, b] = await Promise.all(tables.map(keyTableOf));
+    expect(a).toHaveLength(1);
+    expect(b).toHaveLength(1);
+    expect(a![0]).not.toBe(b![0]);
+    expect(a![0]).toMatch(/_keys"?$/);
+  });
+
+  it('stops at a table named `<table>_keys` that is not its key table, and leaves it as it is', async () => {
+    const table = `keys_taken_${run}`;
+    await admin.query(`CREATE TABLE "${table}_keys" (name text); INSERT INTO "${table}_keys" VALUES ('precious')`);
+    const tracker = makeTracker(new PostgresStore({ pool: admin, table }));
+    await expect(tracker.init()).rejects.toThrow(new RegExp(`${table}_keys" exists and is not the key table`));
+    expect((await admin.query(`SELECT name FROM "${table}_keys"`)).rows).toEqual([{ name: 'precious' }]);
+  });
+
+  it('takes in the keys of items that a process of the earlier layout inserted meanwhile (rolled back, then forward)', async () => {
+    const table = `keys_rollback_${run}`;
     const tracker = makeTracker(new PostgresStore({ pool: admin, table }));
     await tracker.init();
-    expect((await tracker.track(key(1))).created).toBe(true);
-    expect((await tracker.track(key(1))).created).toBe(false);
-    expect((await tracker.get(key(1)))!.key).toEqual(key(1));
-    const { rows } = await admin.query(`SELECT to_regclass($1) AS keys, to_regclass($2) AS id_index`, [`"${table.slice(0, 58)}_keys"`, `"${table.slice(0, 55)}_keys_id"`]);
-    expect(rows[0]).toEqual({ keys: `${table.slice(0, 58)}_keys`, id_index: `${table.slice(0, 55)}_keys_id` });
-    // and a status index, whose name cut at 63 characters would have been the table's own
-    expect(await indexes(table)).toEqual([`${table.slice(0, 47)}_status_deadline`, `${table.slice(0, 58)}_pkey`]);
+    await tracker.track(key(1));
+    // an older version's init and track: its unique index back on the items table, an item without a key row
+    await admin.query(`CREATE UNIQUE INDEX "${table}_key" ON "${table}" ("key_logId", "key_partnerCode", key_seq)`);
+    await admin.query(
+      `INSERT INTO "${table}" ("key_logId", "key_partnerCode", key_seq, status, data, deadline, created_at, updated_at)
+       VALUES ('log-2', 'acme', 2, 'pending', '{}'::jsonb, now(), now(), now())`,
+    );
+    await makeTracker(new PostgresStore({ pool: admin, table })).init();
+    expect(await keyRows(table)).toBe(2);
+    expect(await indexes(table)).toEqual([`${table}_pkey`, `${table}_status_deadline`]);
+    expect((await tracker.get(key(2)))!.status).toBe('pending');
+    expect((await tracker.track(key(2))).created).toBe(false);
   });
 
   it('follows items deleted by hand, and a table dropped with CASCADE and made again by init', async () => {

@@ -187,9 +187,9 @@ export class PostgresStore implements Store {
     this.#table = `${this.#schema}.${quoteIdentifier('postgres', 'table', options.table)}`;
     this.#keyTable = {
       items: this.#table,
-      keys: `${this.#schema}.${this.#named('keys', true)}`,
-      idIndex: this.#named('keys_id', true),
-      oldKeyIndex: `${this.#schema}.${this.#named('key')}`,
+      keys: `${this.#schema}.${this.#named('keys')}`,
+      idIndex: this.#named('keys_id'),
+      oldKeyIndex: `${this.#schema}.${this.#named('key', true)}`,
     };
     this.#dialect = { ...dialect, keyFilter: keyFilter(this.#keyTable) };
     this.#notifications = options.notifications ?? true;
@@ -214,7 +214,7 @@ export class PostgresStore implements Store {
     await this.#pool.query({
       text: `BEGIN;
       SELECT pg_advisory_xact_lock(hashtext('leasehold:' || '${t.replaceAll('"', '')}'));
-      ${schemaStatements(t, (suffix) => this.#named(suffix), keys, TYPES, { keyIndex: false })}
+      ${schemaStatements(t, (suffix) => this.#named(suffix, true), keys, TYPES, { keyIndex: false })}
       ${keyTableStatements(this.#keyTable, keys, keys.map((k) => TYPES.key[k.type]))}
       COMMIT;`,
     });
@@ -331,16 +331,19 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * A name beside the table's, `<table>_<suffix>` cut to PostgreSQL's 63 characters, quoted.
-   * `keepSuffix` cuts the table's part instead, so that a long table name's key table and its
-   * index keep names of their own. Index names of earlier versions are cut at the end, as they
-   * were, unless that leaves the table's own name (a name of 63 characters).
+   * A name beside the table's, `<table>_<suffix>`, quoted. Past PostgreSQL's 63 characters the
+   * table's part is cut and a hash of the whole table name goes before the suffix, so that long
+   * names that share a beginning keep names of their own. Index names of earlier versions
+   * (`legacy`) were cut at the end, and stay so, unless that leaves the table's own name.
    */
-  #named(suffix: string, keepSuffix = false): string {
-    const cut = `${this.#tableName}_${suffix}`.slice(0, 63);
-    const name = keepSuffix || cut === this.#tableName ? `${this.#tableName.slice(0, 62 - suffix.length)}_${suffix}` : cut;
+  #named(suffix: string, legacy = false): string {
+    const full = `${this.#tableName}_${suffix}`;
+    const cut = full.slice(0, 63);
+    const h = hash(this.#tableName);
+    const name = full.length <= 63 || (legacy && cut !== this.#tableName) ? cut : `${this.#tableName.slice(0, 61 - h.length - suffix.length)}_${h}_${suffix}`;
     return quoteIdentifier('postgres', 'table', name);
   }
+
 
   /** Runs a statement as a named prepared statement: parsed and planned once per connection. */
   async #run(text: string, values: unknown[]): Promise<Row[]> {

@@ -24,32 +24,53 @@ export interface KeyTable {
   readonly oldKeyIndex: string;
 }
 
+/** The comment that marks a table as a key table of leasehold's (init never touches another). */
+const MARKER = 'leasehold key table';
+
 /**
- * Creates the key table if missing, and brings an items table of an earlier layout (its own
- * unique key index, no key table) over: the keys are copied into the key table and the old index
- * is dropped. A key table left behind by `DROP TABLE <items> CASCADE` (its foreign key gone, its
- * keys naming items that are gone) is made again. Runs inside `init`'s locked transaction.
+ * Creates the key table if missing, and keeps it in step with the items table:
+ * - an items table of the earlier layout (its own unique key index `<table>_key`, and items
+ *   inserted by a process of an earlier version) has its keys copied in, and the old index dropped;
+ * - a key table whose foreign key is gone (its items table dropped with `CASCADE` and made again)
+ *   is emptied, filled from the items table and given its foreign key again.
+ * The foreign key is added after a fill, so that it is checked in one pass. A table of that name
+ * that is not marked as a key table stops init with an error: it is never dropped or changed.
+ * Runs inside `init`'s locked transaction.
  */
 export function keyTableStatements(t: KeyTable, keys: readonly KeyColumn[], keyTypes: readonly string[]): string {
   const columns = keys.map((k) => k.sql).join(', ');
   const defs = keys.map((k, i) => `${k.sql} ${keyTypes[i]} NOT NULL`).join(', ');
   // identifiers only (validated and quoted by the store): no value reaches this text
-  const name = (quoted: string) => quoted.replaceAll("'", "''");
+  const literal = (quoted: string) => `'${quoted.replaceAll("'", "''")}'`;
+  const oldIndex = `EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(${literal(t.oldKeyIndex)}) AND indrelid = items)`;
   return `
     DO $leasehold$
-    DECLARE existing regclass := to_regclass('${name(t.keys)}');
+    DECLARE
+      keys regclass := to_regclass(${literal(t.keys)});
+      items regclass := to_regclass(${literal(t.items)});
+      fill boolean := false;
     BEGIN
-      IF existing IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = existing AND contype = 'f') THEN
-        DROP TABLE ${t.keys};
-        existing := NULL;
+      IF keys IS NOT NULL AND obj_description(keys, 'pg_class') IS DISTINCT FROM '${MARKER}' THEN
+        RAISE EXCEPTION 'leasehold: % exists and is not the key table of % (it is not marked as one)', ${literal(t.keys)}, ${literal(t.items)}
+          USING HINT = 'Rename that table, or give the store another table name: leasehold keeps the keys of its items in a table named after them.';
       END IF;
-      IF existing IS NULL THEN
-        CREATE TABLE ${t.keys} (${defs}, id bigint NOT NULL REFERENCES ${t.items} (id) ON DELETE CASCADE, PRIMARY KEY (${columns}));
+      IF keys IS NULL THEN
+        CREATE TABLE ${t.keys} (${defs}, id bigint NOT NULL, PRIMARY KEY (${columns}));
+        COMMENT ON TABLE ${t.keys} IS '${MARKER}';
         CREATE INDEX ${t.idIndex} ON ${t.keys} (id);
+        fill := true;
+      ELSIF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = keys AND confrelid = items AND contype = 'f') THEN
+        -- its items table was dropped and made again: the keys it holds name items that are gone
+        DELETE FROM ${t.keys};
+        fill := true;
+      END IF;
+      IF fill OR ${oldIndex} THEN
         INSERT INTO ${t.keys} (${columns}, id) SELECT ${columns}, id FROM ${t.items} ON CONFLICT DO NOTHING;
       END IF;
-      -- the earlier layout's unique key index, if it is one on this table
-      IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('${name(t.oldKeyIndex)}') AND indrelid = to_regclass('${name(t.items)}')) THEN
+      IF fill THEN
+        ALTER TABLE ${t.keys} ADD FOREIGN KEY (id) REFERENCES ${t.items} (id) ON DELETE CASCADE;
+      END IF;
+      IF ${oldIndex} THEN
         DROP INDEX ${t.oldKeyIndex};
       END IF;
     END
