@@ -208,6 +208,29 @@ describe('PostgresStore key table', () => {
     expect((await tracker.track(key(2))).created).toBe(false);
   });
 
+  it('tracks again when the item that held its key is deleted between the conflict and the read', async () => {
+    const table = `keys_gone_${run}`;
+    let deleteAfterConflict = false;
+    const racing = {
+      query: async (q: PgQuery) => {
+        const result = await admin.query(q);
+        if (deleteAfterConflict && q.text.includes('leasehold_key') && result.rows.length === 0) {
+          deleteAfterConflict = false;
+          await admin.query(`DELETE FROM "${table}" WHERE key_seq = 1`);
+        }
+        return result;
+      },
+    };
+    const tracker = makeTracker(new PostgresStore({ pool: racing, table }));
+    await tracker.init();
+    await tracker.track(key(1), { bytes: 1 });
+    deleteAfterConflict = true;
+    const again = await tracker.track(key(1), { bytes: 2 });
+    expect(deleteAfterConflict).toBe(false);
+    expect(again.created).toBe(true);
+    expect(again.item.data).toEqual({ bytes: 2 });
+  });
+
   it('follows items deleted by hand, and a table dropped with CASCADE and made again by init', async () => {
     const table = `keys_repair_${run}`;
     const tracker = makeTracker(new PostgresStore({ pool: admin, table }));

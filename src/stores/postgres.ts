@@ -227,11 +227,15 @@ export class PostgresStore implements Store {
   async insert(item: NewItem): Promise<InsertResult> {
     const keys = this.#ready('insert');
     const { ctes, text, values } = insertWithKey(this.#keyTable, item, keys, this.#dialect, this.#returning.item);
-    const rows = await this.#run(this.#claimable.has(item.status) ? this.#notifying(text, values, ctes) : `WITH ${ctes} ${text}`, values);
-    if (rows[0]) return { item: toItem(rows[0], keys, this.#dialect), created: true };
-    // only a duplicate needs a second statement, to report what is stored
-    const [existing] = await this.find({ key: item.key }, { limit: 1 });
-    return { item: existing!, created: false };
+    const statement = this.#claimable.has(item.status) ? this.#notifying(text, values, ctes) : `WITH ${ctes} ${text}`;
+    // the item deleted (a purge) between a conflict and the read of what holds the key: again
+    for (let attempt = 1; ; attempt++) {
+      const rows = await this.#run(statement, values);
+      if (rows[0]) return { item: toItem(rows[0], keys, this.#dialect), created: true };
+      // only a duplicate needs a second statement, to report what is stored
+      const [existing] = await this.find({ key: item.key }, { limit: 1 });
+      if (existing || attempt === 3) return { item: existing!, created: false };
+    }
   }
 
   async update(cond: Condition, change: Change, options: UpdateOptions = {}): Promise<StoredItem[]> {
