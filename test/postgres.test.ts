@@ -182,6 +182,29 @@ describe('PostgresStore key table', () => {
     expect(a![0]).toMatch(/_keys"?$/);
   });
 
+  it('renames the status index an earlier version named by cutting at 63 characters, instead of building a second one', async () => {
+    const table = `legacy_${run}_`.padEnd(52, 'l');
+    const legacy = `${table}_status_deadline`.slice(0, 63);
+    await admin.query(`
+      CREATE TABLE "${table}" (
+        id bigserial PRIMARY KEY, "key_logId" text NOT NULL, "key_partnerCode" text NOT NULL, key_seq double precision NOT NULL,
+        status text NOT NULL, stage text, data jsonb NOT NULL, attempts integer NOT NULL DEFAULT 0, fence bigint NOT NULL DEFAULT 0,
+        owner text, deadline timestamptz NOT NULL, last_error text,
+        created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, claimed_at timestamptz, finished_at timestamptz);
+      CREATE UNIQUE INDEX "${table}_key" ON "${table}" ("key_logId", "key_partnerCode", key_seq);
+      CREATE INDEX "${legacy}" ON "${table}" (status, deadline, id);`);
+    const { rows: before } = await admin.query(`SELECT $1::regclass::oid AS oid`, [`"${legacy}"`]);
+    const tracker = makeTracker(new PostgresStore({ pool: admin, table }));
+    await tracker.init();
+    const names = await indexes(table);
+    expect(names).toHaveLength(2);
+    const status = names.find((i) => i.endsWith('_status_deadline'))!;
+    expect(status).not.toBe(legacy);
+    // the same index, renamed
+    expect((await admin.query(`SELECT $1::regclass::oid AS oid`, [`"${status}"`])).rows).toEqual(before);
+    expect((await tracker.track(key(1))).created).toBe(true);
+  });
+
   it('stops at a table named `<table>_keys` that is not its key table, and leaves it as it is', async () => {
     const table = `keys_taken_${run}`;
     await admin.query(`CREATE TABLE "${table}_keys" (name text); INSERT INTO "${table}_keys" VALUES ('precious')`);

@@ -118,3 +118,50 @@ describe('SqliteStore query plans', () => {
     db.close();
   });
 });
+
+describe('SqliteStore long table names', () => {
+  const key = { logId: 'a', partnerCode: 'p', seq: 1 };
+  const indexesOf = (file: string, table: string) => {
+    const db = new Database(file);
+    try {
+      return (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name`).all(table) as Array<{ name: string }>).map((r) => r.name);
+    } finally {
+      db.close();
+    }
+  };
+
+  it('gives a 63-character table name, and names that share their first 60 characters, indexes of their own (one item per key in each)', async () => {
+    const file = join(dir, 'long-names.sqlite');
+    const tables = ['t'.repeat(63), `${'a'.repeat(60)}bbb`, `${'a'.repeat(60)}ccc`];
+    for (const table of tables) {
+      const tracker = makeTracker(new SqliteStore({ filename: file, table }));
+      await tracker.init();
+      expect((await tracker.track(key)).created).toBe(true);
+      expect((await tracker.track(key)).created).toBe(false);
+      const names = indexesOf(file, table);
+      expect(names).toHaveLength(2);
+      expect(names.some((i) => i.endsWith('_key')) && names.some((i) => i.endsWith('_status_deadline'))).toBe(true);
+    }
+  });
+
+  it('makes again, under their own names, the indexes an earlier version named by cutting at 63 characters', async () => {
+    const file = join(dir, 'legacy-names.sqlite');
+    const table = `${'l'.repeat(50)}_items`;
+    const legacy = (suffix: string) => `${table}_${suffix}`.slice(0, 63);
+    const db = new Database(file);
+    db.exec(`CREATE TABLE "${table}" (id INTEGER PRIMARY KEY AUTOINCREMENT, "key_logId" TEXT NOT NULL, "key_partnerCode" TEXT NOT NULL, key_seq REAL NOT NULL,
+      status TEXT NOT NULL, stage TEXT, data TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, fence INTEGER NOT NULL DEFAULT 0,
+      owner TEXT, deadline INTEGER NOT NULL, last_error TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, claimed_at INTEGER, finished_at INTEGER);
+      CREATE UNIQUE INDEX "${legacy('key')}" ON "${table}" ("key_logId", "key_partnerCode", key_seq);
+      CREATE INDEX "${legacy('status_deadline')}" ON "${table}" (status, deadline, id);`);
+    db.close();
+    expect(indexesOf(file, table)).toEqual([legacy('key'), legacy('status_deadline')].sort());
+    const tracker = makeTracker(new SqliteStore({ filename: file, table }));
+    await tracker.init();
+    const names = indexesOf(file, table);
+    expect(names).toHaveLength(2);
+    expect(names).not.toContain(legacy('status_deadline'));
+    expect((await tracker.track(key)).created).toBe(true);
+    expect((await tracker.track(key)).created).toBe(false);
+  });
+});

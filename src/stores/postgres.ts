@@ -23,8 +23,8 @@ import type {
   UpdateOptions,
 } from '../store.js';
 import { columnList, deleteStatement, findStatement, knownColumns, schemaStatements, toItem, toOutcome, updateStatement, type KeyColumn } from './sql/compile.js';
-import { keyColumns, quoteIdentifier, type Dialect } from './sql/dialect.js';
-import { insertWithKey, keyFilter, keyTableStatements, type KeyTable } from './sql/pg-keys.js';
+import { hash, keyColumns, legacySideName, quoteIdentifier, sideName, type Dialect } from './sql/dialect.js';
+import { insertWithKey, keyFilter, keyTableStatements, renameLegacyIndex, type KeyTable } from './sql/pg-keys.js';
 import { channelName, listen, type PgConnectable, type PgListenClient } from './sql/pg-listener.js';
 import { settleStatement, statementsOf } from './sql/pg-settle.js';
 
@@ -214,7 +214,8 @@ export class PostgresStore implements Store {
     await this.#pool.query({
       text: `BEGIN;
       SELECT pg_advisory_xact_lock(hashtext('leasehold:' || '${t.replaceAll('"', '')}'));
-      ${schemaStatements(t, (suffix) => this.#named(suffix, true), keys, TYPES, { keyIndex: false })}
+      ${renameLegacyIndex(this.#table, this.#schema, this.#named('status_deadline', true), this.#named('status_deadline'))}
+      ${schemaStatements(t, (suffix) => this.#named(suffix), keys, TYPES, { keyIndex: false })}
       ${keyTableStatements(this.#keyTable, keys, keys.map((k) => TYPES.key[k.type]))}
       COMMIT;`,
     });
@@ -334,19 +335,11 @@ export class PostgresStore implements Store {
     );
   }
 
-  /**
-   * A name beside the table's, `<table>_<suffix>`, quoted. Past PostgreSQL's 63 characters the
-   * table's part is cut and a hash of the whole table name goes before the suffix, so that long
-   * names that share a beginning keep names of their own. Index names of earlier versions
-   * (`legacy`) were cut at the end, and stay so, unless that leaves the table's own name.
-   */
+  /** A name beside the table's (see `sideName`), quoted; `legacy`: as earlier versions cut it. */
   #named(suffix: string, legacy = false): string {
-    const full = `${this.#tableName}_${suffix}`;
-    const cut = full.slice(0, 63);
-    const h = hash(this.#tableName);
-    const name = full.length <= 63 || (legacy && cut !== this.#tableName) ? cut : `${this.#tableName.slice(0, 61 - h.length - suffix.length)}_${h}_${suffix}`;
-    return quoteIdentifier('postgres', 'table', name);
+    return quoteIdentifier('postgres', 'table', (legacy ? legacySideName : sideName)(this.#tableName, suffix));
   }
+
 
 
   /** Runs a statement as a named prepared statement: parsed and planned once per connection. */
@@ -371,11 +364,4 @@ export class PostgresStore implements Store {
     if (!this.#keys) throw notInitialised('postgres', operation);
     return this.#keys;
   }
-}
-
-/** A short, stable hash of a statement's text (FNV-1a), for prepared statement names. */
-function hash(text: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return (h >>> 0).toString(36);
 }

@@ -26,7 +26,7 @@ import {
   type UpdateOptions,
 } from '../store.js';
 import { claimNextLimit, columnList, deleteStatement, findStatement, insertStatement, schemaStatements, toItem, updateStatement, type KeyColumn } from './sql/compile.js';
-import { keyColumns, quoteIdentifier, type Dialect } from './sql/dialect.js';
+import { keyColumns, legacySideName, quoteIdentifier, sideName, type Dialect } from './sql/dialect.js';
 import { watchFile, type WatchConnection } from './sql/sqlite-watcher.js';
 
 /** The part of a better-sqlite3 `Database` the store uses. */
@@ -160,8 +160,18 @@ export class SqliteStore implements Store {
   async init(schema: StoreSchema): Promise<void> {
     const db = await this.#open();
     const keys = keyColumns('sqlite', schema);
-    const index = (suffix: string) => quoteIdentifier('sqlite', 'table', `${this.#table.slice(1, -1)}_${suffix}`.slice(0, 63));
-    db.exec(schemaStatements(this.#table, index, keys, TYPES));
+    const table = this.#table.slice(1, -1);
+    const index = (suffix: string) => quoteIdentifier('sqlite', 'table', sideName(table, suffix));
+    db.transaction(() => {
+      // an index an earlier version named by cutting at 63 characters: made again under its name
+      for (const suffix of ['key', 'status_deadline']) {
+        const legacy = legacySideName(table, suffix);
+        if (legacy === sideName(table, suffix)) continue;
+        const ours = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ? AND tbl_name = ?`).get(legacy, table);
+        if (ours) db.exec(`DROP INDEX ${quoteIdentifier('sqlite', 'table', legacy)}`);
+      }
+      db.exec(schemaStatements(this.#table, index, keys, TYPES));
+    }).immediate();
     this.#keys = keys;
     this.#columns = { item: columnList(keys, 'item', ''), state: columnList(keys, 'state', '') };
   }

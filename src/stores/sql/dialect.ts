@@ -61,6 +61,35 @@ export function quoteIdentifier(store: string, option: string, name: unknown): s
   return `"${name}"`;
 }
 
+/** A short, stable hash of a text (FNV-1a), for names cut to fit. */
+export function hash(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(36);
+}
+
+/**
+ * The name of something beside a table (an index, the key table): `<table>_<suffix>`. Past 63
+ * characters the table's part is cut and a hash of the whole table name goes before the suffix,
+ * so that long table names that share a beginning keep names of their own (and a 63-character
+ * table name is never its own index's name).
+ */
+export function sideName(table: string, suffix: string): string {
+  const full = `${table}_${suffix}`;
+  if (full.length <= 63) return full;
+  const h = hash(table);
+  return `${table.slice(0, 61 - h.length - suffix.length)}_${h}_${suffix}`;
+}
+
+/**
+ * The name earlier versions gave it: `<table>_<suffix>` cut at 63 characters, which two long
+ * table names could share (and which for a table name of 63 characters is the table's own). Init
+ * renames or replaces an index of that name on its own table.
+ */
+export function legacySideName(table: string, suffix: string): string {
+  return `${table}_${suffix}`.slice(0, 63);
+}
+
 /** The column prefix of key fields: leasehold's own columns never start with it. */
 export const KEY_PREFIX = 'key_';
 

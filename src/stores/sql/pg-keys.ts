@@ -77,6 +77,25 @@ export function keyTableStatements(t: KeyTable, keys: readonly KeyColumn[], keyT
     $leasehold$;`;
 }
 
+/**
+ * Renames an index of `items` that an earlier version named `legacy` (cut at 63 characters) to
+ * `name`, so that init's `CREATE INDEX IF NOT EXISTS name` finds it instead of building a second
+ * one. An index of that name on another table is left alone. Names are quoted identifiers.
+ */
+export function renameLegacyIndex(items: string, schema: string, legacy: string, name: string): string {
+  if (legacy === name) return '';
+  const literal = (quoted: string) => `'${quoted.replaceAll("'", "''")}'`;
+  return `
+    DO $leasehold$
+    BEGIN
+      IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(${literal(`${schema}.${legacy}`)}) AND indrelid = to_regclass(${literal(items)}))
+         AND to_regclass(${literal(`${schema}.${name}`)}) IS NULL THEN
+        ALTER INDEX ${schema}.${legacy} RENAME TO ${name};
+      END IF;
+    END
+    $leasehold$;`;
+}
+
 /** A statement in two parts: its common table expressions (without `WITH`) and its body. */
 export interface SplitStatement {
   readonly ctes: string;
