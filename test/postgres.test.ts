@@ -119,6 +119,16 @@ describe('PostgresStore key table', () => {
   const indexes = async (table: string) =>
     (await admin.query(`SELECT indexname FROM pg_indexes WHERE tablename = $1 ORDER BY indexname`, [table])).rows.map((r) => r.indexname as string);
   const keyRows = async (table: string) => Number((await admin.query(`SELECT count(*) AS n FROM "${table}_keys"`)).rows[0].n);
+  /** A table as versions before 2026-12 made it: the unique key index on the items table, no key table. */
+  const earlierLayout = (table: string, statusIndex: string) =>
+    admin.query(`
+      CREATE TABLE "${table}" (
+        id bigserial PRIMARY KEY, "key_logId" text NOT NULL, "key_partnerCode" text NOT NULL, key_seq double precision NOT NULL,
+        status text NOT NULL, stage text, data jsonb NOT NULL, attempts integer NOT NULL DEFAULT 0, fence bigint NOT NULL DEFAULT 0,
+        owner text, deadline timestamptz NOT NULL, last_error text,
+        created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, claimed_at timestamptz, finished_at timestamptz);
+      CREATE UNIQUE INDEX "${table}_key" ON "${table}" ("key_logId", "key_partnerCode", key_seq);
+      CREATE INDEX "${statusIndex}" ON "${table}" (status, deadline, id);`);
 
   it('keeps the unique key index in `<table>_keys`, so transitions insert into two indexes of the items table, not three', async () => {
     const table = `keys_layout_${run}`;
@@ -137,17 +147,11 @@ describe('PostgresStore key table', () => {
 
   it('moves a table of the earlier layout over on init: keys copied, the old unique index dropped, items found by key', async () => {
     const table = `keys_migrate_${run}`;
-    // the layout of 0.1 … 2026-11: the unique key index on the items table, no key table
-    await admin.query(`
-      CREATE TABLE "${table}" (
-        id bigserial PRIMARY KEY, "key_logId" text NOT NULL, "key_partnerCode" text NOT NULL, key_seq double precision NOT NULL,
-        status text NOT NULL, stage text, data jsonb NOT NULL, attempts integer NOT NULL DEFAULT 0, fence bigint NOT NULL DEFAULT 0,
-        owner text, deadline timestamptz NOT NULL, last_error text,
-        created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, claimed_at timestamptz, finished_at timestamptz);
-      CREATE UNIQUE INDEX "${table}_key" ON "${table}" ("key_logId", "key_partnerCode", key_seq);
-      CREATE INDEX "${table}_status_deadline" ON "${table}" (status, deadline, id);
-      INSERT INTO "${table}" ("key_logId", "key_partnerCode", key_seq, status, data, deadline, created_at, updated_at)
-      SELECT 'log-' || i, 'acme', i, 'pending', '{"bytes": 1}'::jsonb, now(), now(), now() FROM generate_series(1, 3) AS i;`);
+    await earlierLayout(table, `${table}_status_deadline`);
+    await admin.query(
+      `INSERT INTO "${table}" ("key_logId", "key_partnerCode", key_seq, status, data, deadline, created_at, updated_at)
+       SELECT 'log-' || i, 'acme', i, 'pending', '{"bytes": 1}'::jsonb, now(), now(), now() FROM generate_series(1, 3) AS i`,
+    );
     const tracker = makeTracker(new PostgresStore({ pool: admin, table }));
     await tracker.init();
     expect(await indexes(table)).toEqual([`${table}_pkey`, `${table}_status_deadline`]);
@@ -185,14 +189,7 @@ describe('PostgresStore key table', () => {
   it('renames the status index an earlier version named by cutting at 63 characters, instead of building a second one', async () => {
     const table = `legacy_${run}_`.padEnd(52, 'l');
     const legacy = `${table}_status_deadline`.slice(0, 63);
-    await admin.query(`
-      CREATE TABLE "${table}" (
-        id bigserial PRIMARY KEY, "key_logId" text NOT NULL, "key_partnerCode" text NOT NULL, key_seq double precision NOT NULL,
-        status text NOT NULL, stage text, data jsonb NOT NULL, attempts integer NOT NULL DEFAULT 0, fence bigint NOT NULL DEFAULT 0,
-        owner text, deadline timestamptz NOT NULL, last_error text,
-        created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, claimed_at timestamptz, finished_at timestamptz);
-      CREATE UNIQUE INDEX "${table}_key" ON "${table}" ("key_logId", "key_partnerCode", key_seq);
-      CREATE INDEX "${legacy}" ON "${table}" (status, deadline, id);`);
+    await earlierLayout(table, legacy);
     const { rows: before } = await admin.query(`SELECT $1::regclass::oid AS oid`, [`"${legacy}"`]);
     const tracker = makeTracker(new PostgresStore({ pool: admin, table }));
     await tracker.init();
