@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore } from '../src/stores/sqlite.js';
-import type { Store } from '../src/index.js';
+import type { Store, StoreError } from '../src/index.js';
 import { storeContract } from '../src/testing/suite.js';
 import { processRaces } from './support/processes.js';
 import { recordingDatabase } from './support/sqlite-recorder.js';
@@ -142,6 +142,17 @@ describe('SqliteStore long table names', () => {
       expect(names).toHaveLength(2);
       expect(names.some((i) => i.endsWith('_key')) && names.some((i) => i.endsWith('_status_deadline'))).toBe(true);
     }
+  });
+
+  it('names a table that takes an index name as a table that does not fit', async () => {
+    const file = join(dir, 'taken-name.sqlite');
+    const table = 'taken_items';
+    const db = new Database(file);
+    db.exec(`CREATE TABLE "${table}_key" (x TEXT)`);
+    db.close();
+    const refused = await makeTracker(new SqliteStore({ filename: file, table })).init().then(() => null, (error: unknown) => error as StoreError);
+    expect(refused?.message).toMatch(/there is already a table named taken_items_key/);
+    expect(refused?.failure).toBe('schema');
   });
 
   it('makes again, under their own names, the indexes an earlier version named by cutting at 63 characters', async () => {

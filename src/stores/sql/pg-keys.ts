@@ -52,7 +52,7 @@ export function keyTableStatements(t: KeyTable, keys: readonly KeyColumn[], keyT
     BEGIN
       IF keys IS NOT NULL AND obj_description(keys, 'pg_class') IS DISTINCT FROM '${MARKER}' THEN
         RAISE EXCEPTION 'leasehold: % exists and is not the key table of % (it is not marked as one)', ${literal(t.keys)}, ${literal(t.items)}
-          USING HINT = 'Rename that table, or give the store another table name: leasehold keeps the keys of its items in a table named after them.';
+          USING ERRCODE = 'duplicate_table', HINT = 'Rename that table, or give the store another table name: leasehold keeps the keys of its items in a table named after them.';
       END IF;
       IF keys IS NULL THEN
         CREATE TABLE ${t.keys} (${defs}, id bigint NOT NULL, PRIMARY KEY (${columns}));
