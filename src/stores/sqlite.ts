@@ -162,16 +162,15 @@ export class SqliteStore implements Store {
     const keys = keyColumns('sqlite', schema);
     const table = this.#table.slice(1, -1);
     const index = (suffix: string) => quoteIdentifier('sqlite', 'table', sideName(table, suffix));
-    db.transaction(() => {
-      // an index an earlier version named by cutting at 63 characters: made again under its name
-      for (const suffix of ['key', 'status_deadline']) {
-        const legacy = legacySideName(table, suffix);
-        if (legacy === sideName(table, suffix)) continue;
-        const ours = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ? AND tbl_name = ?`).get(legacy, table);
-        if (ours) db.exec(`DROP INDEX ${quoteIdentifier('sqlite', 'table', legacy)}`);
-      }
-      db.exec(schemaStatements(this.#table, index, keys, TYPES));
-    }).immediate();
+    // an index an earlier version named by cutting at 63 characters: made again under its name (no
+    // write unless there is one: processes starting at once must not queue on a write lock here)
+    for (const suffix of ['key', 'status_deadline']) {
+      const legacy = legacySideName(table, suffix);
+      if (legacy === sideName(table, suffix)) continue;
+      const ours = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ? AND tbl_name = ?`).get(legacy, table);
+      if (ours) db.exec(`DROP INDEX IF EXISTS ${quoteIdentifier('sqlite', 'table', legacy)}`);
+    }
+    db.exec(schemaStatements(this.#table, index, keys, TYPES));
     this.#keys = keys;
     this.#columns = { item: columnList(keys, 'item', ''), state: columnList(keys, 'state', '') };
   }
