@@ -178,16 +178,27 @@ export interface Statement {
 /** `Store.insert`: insert-if-absent on the unique key, returning the row only when it was created. */
 export function insertStatement(target: string, item: NewItem, keys: readonly KeyColumn[], d: Dialect, returning: string): Statement {
   const p = new Params(d);
-  const values = keys.map((k) => p.add(d.keyParam(k.type, item.key[k.name]!)));
-  // placeholders in text order: SQLite's `?` are positional
+  const row = newRow(item, keys, d, p);
+  const text = `INSERT INTO ${target} (${row.columns}) VALUES (${row.values}) ON CONFLICT DO NOTHING RETURNING ${returning}`;
+  return { text, values: p.values };
+}
+
+/**
+ * A new item's row: its column list (key columns, then status, data, deadline and the two
+ * times), the SQL of each value in that order (bound parameters, and the store's `now`), and the
+ * placeholders of its key values alone. Placeholders are handed out in text order: SQLite's `?`
+ * are positional.
+ */
+export function newRow(item: NewItem, keys: readonly KeyColumn[], d: Dialect, p: Params): { columns: string; values: string; key: string[] } {
+  const key = keys.map((k) => p.add(d.keyParam(k.type, item.key[k.name]!)));
   const status = p.add(item.status);
   const data = d.json(p.add(encodeData(item.data)));
   const deadline = item.deadline ? deadlineSql(item.deadline, d, p) : d.now;
-  const text =
-    `INSERT INTO ${target} (${keys.map((k) => k.sql).join(', ')}, status, data, deadline, created_at, updated_at) ` +
-    `VALUES (${values.join(', ')}, ${status}, ${data}, ${deadline}, ${d.now}, ${d.now}) ` +
-    `ON CONFLICT DO NOTHING RETURNING ${returning}`;
-  return { text, values: p.values };
+  return {
+    columns: `${keys.map((k) => k.sql).join(', ')}, status, data, deadline, created_at, updated_at`,
+    values: `${key.join(', ')}, ${status}, ${data}, ${deadline}, ${d.now}, ${d.now}`,
+    key,
+  };
 }
 
 /**

@@ -9,7 +9,7 @@
  */
 import type { NewItem } from '../../store.js';
 import type { KeyColumn } from './compile.js';
-import { deadlineSql, encodeData, Params } from './compile.js';
+import { newRow, Params } from './compile.js';
 import type { Dialect } from './dialect.js';
 
 /** Where the key table of an items table lives, as SQL. */
@@ -23,6 +23,12 @@ export interface KeyTable {
   /** The items table's unique key index of earlier versions, schema-qualified and quoted. */
   readonly oldKeyIndex: string;
 }
+
+/**
+ * A quoted identifier as a SQL string literal (for `to_regclass('…')` and the like). Only names
+ * the store validated and quoted reach it, never a value.
+ */
+const literal = (quoted: string) => `'${quoted.replaceAll("'", "''")}'`;
 
 /** The comment that marks a table as a key table of leasehold's (init never touches another). */
 const MARKER = 'leasehold key table';
@@ -40,14 +46,12 @@ const MARKER = 'leasehold key table';
 export function keyTableStatements(t: KeyTable, keys: readonly KeyColumn[], keyTypes: readonly string[]): string {
   const columns = keys.map((k) => k.sql).join(', ');
   const defs = keys.map((k, i) => `${k.sql} ${keyTypes[i]} NOT NULL`).join(', ');
-  // identifiers only (validated and quoted by the store): no value reaches this text
-  const literal = (quoted: string) => `'${quoted.replaceAll("'", "''")}'`;
-  const oldIndex = `EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(${literal(t.oldKeyIndex)}) AND indrelid = items)`;
   return `
     DO $leasehold$
     DECLARE
       keys regclass := to_regclass(${literal(t.keys)});
       items regclass := to_regclass(${literal(t.items)});
+      old_index boolean := EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(${literal(t.oldKeyIndex)}) AND indrelid = items);
       fill boolean := false;
     BEGIN
       IF keys IS NOT NULL AND obj_description(keys, 'pg_class') IS DISTINCT FROM '${MARKER}' THEN
@@ -64,13 +68,13 @@ export function keyTableStatements(t: KeyTable, keys: readonly KeyColumn[], keyT
         DELETE FROM ${t.keys};
         fill := true;
       END IF;
-      IF fill OR ${oldIndex} THEN
+      IF fill OR old_index THEN
         INSERT INTO ${t.keys} (${columns}, id) SELECT ${columns}, id FROM ${t.items} ON CONFLICT DO NOTHING;
       END IF;
       IF fill THEN
         ALTER TABLE ${t.keys} ADD FOREIGN KEY (id) REFERENCES ${t.items} (id) ON DELETE CASCADE;
       END IF;
-      IF ${oldIndex} THEN
+      IF old_index THEN
         DROP INDEX ${t.oldKeyIndex};
       END IF;
     END
@@ -84,7 +88,6 @@ export function keyTableStatements(t: KeyTable, keys: readonly KeyColumn[], keyT
  */
 export function renameLegacyIndex(items: string, schema: string, legacy: string, name: string): string {
   if (legacy === name) return '';
-  const literal = (quoted: string) => `'${quoted.replaceAll("'", "''")}'`;
   return `
     DO $leasehold$
     BEGIN
@@ -111,17 +114,12 @@ export interface SplitStatement {
  */
 export function insertWithKey(t: KeyTable, item: NewItem, keys: readonly KeyColumn[], d: Dialect, returning: string): SplitStatement {
   const p = new Params(d);
-  const values = keys.map((k) => p.add(d.keyParam(k.type, item.key[k.name]!)));
+  const row = newRow(item, keys, d, p);
   const columns = keys.map((k) => k.sql).join(', ');
-  const status = p.add(item.status);
-  const data = d.json(p.add(encodeData(item.data)));
-  const deadline = item.deadline ? deadlineSql(item.deadline, d, p) : d.now;
-  const sequence = `pg_get_serial_sequence('${t.items.replaceAll("'", "''")}', 'id')`;
+  const sequence = `pg_get_serial_sequence(${literal(t.items)}, 'id')`;
   return {
-    ctes: `leasehold_key AS (INSERT INTO ${t.keys} AS k (${columns}, id) VALUES (${values.join(', ')}, nextval(${sequence})) ON CONFLICT DO NOTHING RETURNING k.id)`,
-    text:
-      `INSERT INTO ${t.items} AS t (id, ${columns}, status, data, deadline, created_at, updated_at) ` +
-      `SELECT leasehold_key.id, ${values.join(', ')}, ${status}, ${data}, ${deadline}, ${d.now}, ${d.now} FROM leasehold_key RETURNING ${returning}`,
+    ctes: `leasehold_key AS (INSERT INTO ${t.keys} AS k (${columns}, id) VALUES (${row.key.join(', ')}, nextval(${sequence})) ON CONFLICT DO NOTHING RETURNING k.id)`,
+    text: `INSERT INTO ${t.items} AS t (id, ${row.columns}) SELECT leasehold_key.id, ${row.values} FROM leasehold_key RETURNING ${returning}`,
     values: p.values,
   };
 }
