@@ -173,13 +173,37 @@ export function classifyStoreFailure(cause: unknown): StoreFailure {
   return 'other';
 }
 
-const ADVICE: Record<StoreFailure, string> = {
-  transient:
-    'A passing fault (connection, timeout, lock contention): the operation did not take effect or its outcome is unknown, and it is safe to retry, as every transition is guarded by status and fence.',
-  schema:
-    'The table or collection does not have the shape leasehold expects: it may belong to another program or an older leasehold version. Point the store at a table of its own (the `table`/`collection` option), or migrate it (see the store\'s docs page).',
-  other: 'See the cause; the transition is guarded by status and fence, so a retry can never apply it twice.',
+/** What a failed operation did to the items: a transition, a read, `init`, or a `purge`. */
+type OperationKind = 'transition' | 'read' | 'init' | 'purge';
+
+/** Tracker operations that only read (all else but `init` and `purge` is a guarded transition). */
+const READS = new Set(['get', 'find', 'stats']);
+
+const kindOf = (operation: string): OperationKind =>
+  operation === 'init' || operation === 'purge' ? operation : READS.has(operation) ? 'read' : 'transition';
+
+const PASSING = 'A passing fault (connection, timeout, lock contention)';
+const ADVICE: Record<'transient' | 'other', Record<OperationKind, string>> = {
+  transient: {
+    transition: `${PASSING}: the operation did not take effect or its outcome is unknown, and it is safe to retry, as every transition is guarded by status and fence.`,
+    read: `${PASSING}: a read changes nothing, and it is safe to retry.`,
+    init: `${PASSING}: \`init\` creates only what is missing, so it is safe to run again.`,
+    purge: `${PASSING}: some finished items may have been deleted; a purge deletes only finished items, so it is safe to run again.`,
+  },
+  other: {
+    transition: 'See the cause; the transition is guarded by status and fence, so a retry can never apply it twice.',
+    read: 'See the cause; a read changes nothing.',
+    init: 'See the cause; `init` creates the table and its indexes only where missing, so run it again once the cause is fixed.',
+    purge: 'See the cause; a purge deletes only finished items, so it is safe to run again.',
+  },
 };
+const SCHEMA_ADVICE =
+  'The table or collection does not have the shape leasehold expects: it may belong to another program or an older leasehold version. Point the store at a table of its own (the `table`/`collection` option), or migrate it (see the store\'s docs page).';
+
+/** What to do about a failed store call, by the kind of failure and of operation. */
+function adviceFor(failure: StoreFailure, operation: string): string {
+  return failure === 'schema' ? SCHEMA_ADVICE : ADVICE[failure][kindOf(operation)];
+}
 
 /** Thrown when the underlying database fails; the driver's error is in `cause`. */
 export class StoreError extends LeaseholdError {
@@ -198,7 +222,7 @@ export class StoreError extends LeaseholdError {
     const reason = args.cause instanceof Error ? args.cause.message : String(args.cause);
     const failure = classifyStoreFailure(args.cause);
     super(
-      `[leasehold] [${args.store}] \`${args.operation}\`${args.key === undefined ? '' : ` of item ${describeKey(args.key)}`} failed: ${reason.replace(/\.$/, '')}. ${ADVICE[failure]}`,
+      `[leasehold] [${args.store}] \`${args.operation}\`${args.key === undefined ? '' : ` of item ${describeKey(args.key)}`} failed: ${reason.replace(/\.$/, '')}. ${adviceFor(failure, args.operation)}`,
       { cause: args.cause },
     );
     this.operation = args.operation;

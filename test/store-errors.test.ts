@@ -45,3 +45,42 @@ describe('store errors: a failover is a passing fault, a broken request is not',
     expect((error as StoreError).transient).toBe(false);
   });
 });
+
+describe('store errors: the advice fits what failed', () => {
+  const refused = Object.assign(new Error('permission denied for table items'), { code: '42501' });
+  const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+  const advice = (operation: string, cause: Error) => new StoreError({ operation, store: 'postgres', cause }).message;
+
+  it('a failed transition says a retry cannot apply it twice', () => {
+    expect(advice('complete', refused)).toContain('the transition is guarded by status and fence');
+    expect(advice('claim', reset)).toMatch(/safe to retry, as every transition is guarded/);
+  });
+
+  it('a failed read says it changed nothing, not that a transition is guarded', () => {
+    for (const operation of ['get', 'find', 'stats']) {
+      for (const cause of [refused, reset]) {
+        const message = advice(operation, cause);
+        expect(message).toContain('a read changes nothing');
+        expect(message).not.toContain('transition');
+      }
+    }
+    expect(advice('find', reset)).toContain('safe to retry');
+  });
+
+  it('a failed init or purge says it is safe to run again', () => {
+    for (const cause of [refused, reset]) {
+      expect(advice('init', cause)).toMatch(/`init` creates .*only .*missing/);
+      expect(advice('purge', cause)).toContain('a purge deletes only finished items, so it is safe to run again');
+      expect(advice('init', cause)).not.toContain('transition');
+    }
+  });
+
+  it('a schema failure gives the schema advice whatever the operation', () => {
+    const missing = Object.assign(new Error('relation "items" does not exist'), { code: '42P01' });
+    for (const operation of ['init', 'get', 'complete', 'purge']) {
+      const error = new StoreError({ operation, store: 'postgres', cause: missing });
+      expect(error.failure).toBe('schema');
+      expect(error.message).toContain('Point the store at a table of its own');
+    }
+  });
+});
