@@ -37,7 +37,9 @@ export interface ClaimedEvent<K = unknown> extends LeaseEventBase<K> {
    * How long the item had been claimable before this claim (store clock): from when it was
    * tracked, became due (`notBefore`, a reschedule) or came back (backoff over, released,
    * reaped) to its claim; an item tracked with a `notBefore` in the past counts from then. 0
-   * for a store that cannot tell (see `StoreCapabilities.priorDeadline`).
+   * for a store that cannot tell (see `StoreCapabilities.priorDeadline`), and for a claim that
+   * was already under way when the first `claimed` listener was added (a claim reads the old
+   * deadline only while something listens, as that read costs a little).
    */
   readonly waitedMs: number;
 }
