@@ -19,26 +19,38 @@ export interface HeartbeatOptions<L> {
 
 /**
  * Renews every `everyMs`; returns a function that stops. Each renew has a timeout, and a
- * watchdog aborts `lease.signal` once the lease can no longer be proven held (a ttl since the
- * last claim or renew that succeeded was sent), even while a renew hangs on a half-open
- * connection.
+ * watchdog aborts `lease.signal` the moment the lease can no longer be proven held (a ttl since
+ * the last claim or renew that succeeded was sent), even while a renew hangs on a half-open
+ * connection. No renew is sent while the lease is being settled.
  */
 export function startHeartbeat<L extends Lease>(lease: L, options: HeartbeatOptions<L>): () => void {
   const state = leaseState(lease)!;
   const { ttlMs, everyMs, timeoutMs } = options;
   let inFlight = 0;
   let stopped = false;
+  let watchdog: ReturnType<typeof setTimeout> | undefined;
   const stop = () => {
     stopped = true;
     clearInterval(timer);
+    clearTimeout(watchdog);
   };
-  const timer = setInterval(() => {
+  // fires when the lease's proof runs out; a renew that succeeded meanwhile moved the proof on,
+  // and the watchdog sleeps again until the new end
+  const watch = () => {
     if (stopped || lease.settled) return stop();
-    if (performance.now() - state.provenAt >= ttlMs) {
+    const left = state.provenAt + ttlMs - performance.now();
+    if (left <= 0) {
       // past the ttl another worker may hold the item: tell the handler to stop
       abortLease(state, new Error(`[leasehold] lease of ${JSON.stringify(lease.key)} could not be renewed for a whole ttl (${ttlMs} ms); it may be held by another worker now`));
       return stop();
     }
+    watchdog = setTimeout(watch, Math.ceil(left));
+    watchdog.unref?.();
+  };
+  const timer = setInterval(() => {
+    if (stopped || lease.settled) return stop();
+    // a settle in flight decides the lease; a renew now could only race it
+    if (state.settling > 0) return;
     // hung renews are not stacked up without bound
     if (inFlight > 0 && inFlight >= Math.max(1, Math.floor(ttlMs / everyMs))) return;
     inFlight++;
@@ -61,5 +73,6 @@ export function startHeartbeat<L extends Lease>(lease: L, options: HeartbeatOpti
   }, everyMs);
   // the handler keeps the process alive while it runs; a heartbeat alone never does
   timer.unref?.();
+  watch();
   return stop;
 }

@@ -20,6 +20,8 @@ export interface LeaseState {
    */
   provenAt: number;
   expiresAt: Date;
+  /** Settles (complete, fail, release) sent and not yet answered: a renew that fails meanwhile lost no lease. */
+  settling: number;
   settled: boolean;
   settledBy: SettledBy | undefined;
   /** Created on first use: most leases never have their signal read. */
@@ -84,6 +86,7 @@ export class Lease<Stage extends string = string, K = unknown, D = unknown, S ex
       storedData: stored.data,
       startedAt: performance.now(),
       provenAt: stored.sentAt,
+      settling: 0,
       expiresAt: item.leaseExpiresAt ?? new Date(0),
       settled: false,
       settledBy: undefined,

@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { ConfigError, LeaseLostError, Tracker, type Lease } from '../src/index.js';
+import { startHeartbeat } from '../src/heartbeat.js';
 import { MemoryStore } from '../src/stores/memory.js';
 
 function jobs(options: { ttlMs?: number; clock?: () => number; maxAttempts?: number } = {}) {
@@ -91,6 +92,8 @@ describe('tracker.work()', () => {
     const worker = tracker.work(
       'run',
       async (lease) => {
+        // the first lease (the worker claims the reaped item again, with a new one)
+        if (holding) return;
         holding = lease;
         await new Promise<void>((resolve) => lease.signal.addEventListener('abort', () => resolve()));
         aborted = true;
@@ -104,6 +107,9 @@ describe('tracker.work()', () => {
     await worker.stop({ timeoutMs: 100 });
     expect(lost.length).toBeGreaterThanOrEqual(1);
     expect(holding!.settled).toBe(true);
+    // the handler learns why: the lease was lost (not the reason a settled lease carries)
+    expect(holding!.signal.reason).toBeInstanceOf(LeaseLostError);
+    expect(String(holding!.signal.reason)).toMatch(/no longer held/);
   });
 
   it('wakes at once when an item is tracked in the same process, even with a long poll delay', async () => {
@@ -228,6 +234,53 @@ describe('the worker at its edges', () => {
     await until(() => reason !== undefined);
     expect(String(reason)).toMatch(/could not be renewed for a whole ttl \(300 ms\)/);
     await worker.stop({ timeoutMs: 100 });
+  });
+
+  it('the watchdog aborts lease.signal when the ttl runs out, also when the heartbeat does not divide the ttl', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'] });
+    try {
+      const tracker = jobs({ ttlMs: 300 });
+      await tracker.track({ id: 1 });
+      const lease = (await tracker.claim('run', { owner: 'w' }))!;
+      // renews hang (a half-open connection); a renew every 290 ms checked the ttl at 290 and 580
+      const stop = startHeartbeat(lease, { ttlMs: 300, everyMs: 290, timeoutMs: 10_000, store: 'memory', renew: () => new Promise(() => {}), report: () => {} });
+      await vi.advanceTimersByTimeAsync(299);
+      expect(lease.signal.aborted).toBe(false);
+      await vi.advanceTimersByTimeAsync(2);
+      expect(lease.signal.aborted).toBe(true);
+      expect(String(lease.signal.reason)).toMatch(/could not be renewed for a whole ttl \(300 ms\)/);
+      stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a renew that fails while a completion is under way is no lost lease: no leaseLost, the lease completes', async () => {
+    const tracker = jobs();
+    await tracker.track({ id: 1 });
+    const store = tracker.store as MemoryStore;
+    const original = store.update.bind(store);
+    // the store applies the completion at once, and its answer arrives when `answer` is called
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    let applied!: () => void;
+    const isApplied = new Promise<void>((resolve) => (applied = resolve));
+    store.update = async (cond, change, options) => {
+      const rows = await original(cond, change, options);
+      if (change.status === 'done') (applied(), await answered);
+      return rows;
+    };
+    const events: string[] = [];
+    for (const name of ['leaseLost', 'completed'] as const) tracker.on(name, () => events.push(name));
+    const lease = (await tracker.claim('run', { owner: 'w' }))!;
+    const completing = tracker.complete(lease);
+    await isApplied;
+    // a heartbeat's renew sent now finds the item done: refused, but the lease was not lost
+    await expect(tracker.renew(lease)).rejects.toBeInstanceOf(LeaseLostError);
+    answer();
+    await completing;
+    expect(events).toEqual(['completed']);
+    expect(lease.signal.reason).not.toBeInstanceOf(LeaseLostError);
   });
 
   it('reaps by default: an item left by a dead worker is taken over by a worker with default options', async () => {

@@ -53,25 +53,37 @@ async function lost(core: Core, operation: string, lease: AnyLease, state: Lease
     held: { status: now?.status ?? null, fence: now?.fence ?? null, owner: now?.owner ?? null },
     ...(settledBy ? { settledBy } : {}),
   });
-  if (!settledBy) {
-    markSettled(state, 'lost');
+  // a renew that fails while this process settles the lease lost nothing: the settle moved it on
+  if (!settledBy && !(operation === 'renew' && state.settling > 0)) {
+    markSettled(state, 'lost', error);
     core.log('warn', lease, error.message);
     core.emitLease('leaseLost', lease, { operation, actualFence: error.actualFence, status: error.status });
   }
   return error;
 }
 
-function markSettled(state: LeaseState, by: NonNullable<LeaseState['settledBy']>): void {
+/** Marks a lease settled and aborts its signal: with `SETTLED`, or for a lost lease with why. */
+function markSettled(state: LeaseState, by: NonNullable<LeaseState['settledBy']>, reason: unknown = SETTLED): void {
   state.settled = true;
   state.settledBy ??= by;
-  abortLease(state, SETTLED);
+  abortLease(state, reason);
+}
+
+/** Runs a settle's store call with its leases counted as settling (see `LeaseState.settling`). */
+async function settling<T>(states: readonly LeaseState[], run: () => Promise<T>): Promise<T> {
+  for (const state of states) state.settling++;
+  try {
+    return await run();
+  } finally {
+    for (const state of states) state.settling--;
+  }
 }
 
 /** Runs one guarded update; a lease no longer held throws LeaseLostError and changes nothing. */
 async function guarded(core: Core, operation: string, p: Prepared): Promise<ItemOutcome> {
-  const [stored] = await core.call(operation, p.lease.key, () =>
-    core.store.update(guardCondition(guard(core, p.lease, p.state)), p.change, { limit: 1, returning: 'state', outcomeOnly: true }),
-  );
+  const update = () =>
+    core.call(operation, p.lease.key, () => core.store.update(guardCondition(guard(core, p.lease, p.state)), p.change, { limit: 1, returning: 'state', outcomeOnly: true }));
+  const [stored] = await (operation === 'renew' ? update() : settling([p.state], update));
   if (!stored) throw await lost(core, operation, p.lease, p.state);
   p.done(stored);
   return stored;
@@ -173,7 +185,11 @@ export async function settle(core: Core, operation: string, p: Prepared): Promis
  * may send back only that and nothing is decoded per item.
  */
 export async function settleBatch(core: Core, operation: string, prepared: readonly Prepared[]): Promise<Array<BatchResult<AnyLease>>> {
-  const rows = await core.updateEach(operation, prepared.map((p) => ({ guard: guard(core, p.lease, p.state), change: p.change })), true);
+  const updates = prepared.map((p) => ({ guard: guard(core, p.lease, p.state), change: p.change }));
+  const rows = await settling(
+    prepared.map((p) => p.state),
+    () => core.updateEach(operation, updates, true),
+  );
   const results: Array<BatchResult<AnyLease> | Promise<BatchResult<AnyLease>>> = prepared.map((p, i) => {
     const stored = rows[i];
     if (!stored) return lost(core, operation, p.lease, p.state).then((error) => ({ ok: false as const, lease: p.lease, error }));
