@@ -1,4 +1,4 @@
-import { requireNumber } from './validate.js';
+import { requireDelayMs, requireNumber } from './validate.js';
 
 /**
  * How long to wait before the next attempt, given how many attempts (claims) have been
@@ -51,5 +51,5 @@ export function exponentialBackoff(options: ExponentialBackoffOptions): Backoff 
 /** Calls a user backoff and insists on a usable delay. */
 export function delayFor(backoff: Backoff, attempt: number): number {
   const ms = backoff(attempt);
-  return requireNumber(`retry.backoff(${attempt})`, ms, { min: 0 });
+  return requireDelayMs(`retry.backoff(${attempt})`, ms, { integer: false });
 }

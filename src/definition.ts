@@ -3,7 +3,7 @@ import { delayFor, exponentialBackoff, type Backoff } from './backoff.js';
 import { ConfigError } from './errors.js';
 import type { Logger } from './events.js';
 import type { KeyFieldType, Store } from './store.js';
-import { requireNumber, requirePositiveInt } from './validate.js';
+import { requireNumber, requirePositiveInt, requireTimerMs } from './validate.js';
 
 /** A zod object schema for item keys; every field must be a required scalar. */
 export type KeySchema = z.ZodObject<z.core.$ZodShape, z.core.$ZodObjectConfig>;
@@ -230,7 +230,7 @@ export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z
     return Object.freeze({ name, type: keyFieldType(name, schema) });
   });
 
-  const ttlMs = requirePositiveInt('lease.ttlMs', options.lease?.ttlMs ?? 30_000);
+  const ttlMs = requireTimerMs('lease.ttlMs', options.lease?.ttlMs ?? 30_000);
   const maxAttempts = requirePositiveInt('retry.maxAttempts', options.retry?.maxAttempts ?? 5);
   const backoff = options.retry?.backoff ?? exponentialBackoff({ baseMs: 1_000, maxMs: 300_000, jitter: true });
   if (typeof backoff !== 'function') throw new ConfigError('retry.backoff', 'expected a function `(attempt) => ms`.');

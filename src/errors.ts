@@ -150,7 +150,9 @@ const TRANSIENT_CODES = new Set([
 // ExceededTimeLimit, SocketException, LegacyNotPrimary, NotWritablePrimary, InterruptedAtShutdown,
 // InterruptedDueToReplStateChange, NotPrimaryNoSecondaryOk, NotPrimaryOrSecondary
 const MONGO_TRANSIENT_CODES = new Set([6, 7, 89, 91, 189, 262, 9001, 10058, 10107, 11600, 11602, 13435, 13436]);
-const TRANSIENT_NAMES = /^(MongoNetworkError|MongoNetworkTimeoutError|MongoServerSelectionError|MongoWriteConcernError|MongoNotConnectedError|MongoPoolClearedError|TimeoutError|AbortError)$/;
+const TRANSIENT_NAMES = /^(MongoNetworkError|MongoNetworkTimeoutError|MongoServerSelectionError|MongoWriteConcernError|MongoNotConnectedError|MongoPoolClearedError|TimeoutError|AbortError|MaxRetriesPerRequestError)$/;
+// Redis replies during a long script, a restart, a failover or a resharding
+const REDIS_TRANSIENT = /^(?:BUSY|LOADING|READONLY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN) /;
 const TRANSIENT_TEXT = /timeout|timed out|terminated|connection (?:closed|reset|refused|lost|ended)|ECONN|socket hang up|not connected|database is locked|database is busy/i;
 // PostgreSQL: undefined column/table, duplicate table, datatype mismatch, wrong object type; SQLite and MongoDB wording
 const SCHEMA_CODES = new Set(['42703', '42P01', '42P07', '42804', '42809', '42P16']);
@@ -165,7 +167,7 @@ export function classifyStoreFailure(cause: unknown): StoreFailure {
     const code = String(err.code ?? '');
     const message = String(err.message ?? '');
     if (SCHEMA_CODES.has(code) || SCHEMA_TEXT.test(message)) return 'schema';
-    if (TRANSIENT_CODES.has(code) || TRANSIENT_NAMES.test(String(err.name ?? '')) || TRANSIENT_TEXT.test(message)) return 'transient';
+    if (TRANSIENT_CODES.has(code) || TRANSIENT_NAMES.test(String(err.name ?? '')) || TRANSIENT_TEXT.test(message) || REDIS_TRANSIENT.test(message)) return 'transient';
     // numeric codes are MongoDB's (PostgreSQL's SQLSTATEs are strings); only a Mongo error is read by them
     if (typeof err.code === 'number' && /^Mongo/.test(String(err.name ?? '')) && MONGO_TRANSIENT_CODES.has(err.code)) return 'transient';
     if (typeof err.hasErrorLabel === 'function' && (err.hasErrorLabel('RetryableWriteError') || err.hasErrorLabel('TransientTransactionError'))) return 'transient';

@@ -133,13 +133,16 @@ export interface TrackerEvents<K = unknown> {
 /** A listener of event `E`. */
 export type Listener<T> = (payload: T) => void;
 
-/** A tiny typed event emitter; a throwing listener is logged, never breaks an operation. */
+/**
+ * A tiny typed event emitter; a throwing listener never breaks an operation: its error goes to
+ * `onListenerError`.
+ */
 export class Emitter<Events extends object> {
   readonly #listeners = new Map<keyof Events, Set<Listener<never>>>();
-  readonly #logger: Logger | undefined;
+  readonly #onListenerError: (event: string, error: unknown) => void;
 
-  constructor(logger: Logger | undefined) {
-    this.#logger = logger;
+  constructor(onListenerError: (event: string, error: unknown) => void) {
+    this.#onListenerError = onListenerError;
   }
 
   /** Adds a listener; returns a function that removes it. */
@@ -162,7 +165,7 @@ export class Emitter<Events extends object> {
       try {
         (listener as Listener<Events[E]>)(payload);
       } catch (error) {
-        this.#logger?.error?.({ event, error }, `[leasehold] a \`${String(event)}\` listener threw; the operation itself succeeded`);
+        this.#onListenerError(String(event), error);
       }
     }
   }

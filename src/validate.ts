@@ -8,20 +8,40 @@ function describe(value: unknown): string {
 export function requireNumber(
   option: string,
   value: unknown,
-  { min, integer = false, allowZero = true }: { min?: number; integer?: boolean; allowZero?: boolean } = {},
+  { min, max, integer = false, allowZero = true, why }: { min?: number; max?: number; integer?: boolean; allowZero?: boolean; why?: string } = {},
 ): number {
   const ok =
     typeof value === 'number' &&
     Number.isFinite(value) &&
     (!integer || Number.isInteger(value)) &&
     (min === undefined || value >= min) &&
+    (max === undefined || value <= max) &&
     (allowZero || value !== 0);
   if (!ok) {
     const kind = integer ? 'an integer' : 'a finite number';
-    const bound = min !== undefined ? ` ${allowZero ? '>=' : '>'} ${min}` : '';
-    throw new ConfigError(option, `expected ${kind}${bound}, got ${describe(value)}.`);
+    const bound = [min !== undefined ? ` ${allowZero ? '>=' : '>'} ${min}` : '', max !== undefined ? ` <= ${max}` : ''].filter(Boolean).join(' and');
+    throw new ConfigError(option, `expected ${kind}${bound}${why ? ` (${why})` : ''}, got ${describe(value)}.`);
   }
   return value as number;
+}
+
+/** The longest delay a Node.js timer keeps (longer ones fire after 1 ms, with a warning). */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Checks an interval that runs a timer (poll, heartbeat, reap, stop, retention): an integer,
+ * `> 0` (or `>= 0` with `allowZero`), at most {@link MAX_TIMER_MS}.
+ */
+export function requireTimerMs(option: string, value: unknown, { min = 0, allowZero = false }: { min?: number; allowZero?: boolean } = {}): number {
+  return requireNumber(option, value, { min, max: MAX_TIMER_MS, integer: true, allowZero, why: 'about 24.8 days, the longest timer Node.js runs' });
+}
+
+/** The last instant a Date can hold (epoch ms). */
+const MAX_DATE_MS = 8.64e15;
+
+/** Checks a delay that puts a deadline in the future (`delayMs`, a backoff): the deadline must be a valid Date. */
+export function requireDelayMs(option: string, value: unknown, { integer = true }: { integer?: boolean } = {}): number {
+  return requireNumber(option, value, { min: 0, max: MAX_DATE_MS - Date.now(), integer, why: 'the deadline it sets must be a valid Date' });
 }
 
 /** Checks an option is a positive integer (> 0). */

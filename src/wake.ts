@@ -37,6 +37,11 @@ export class IdleTimer {
   #due: number[] = [];
   #sleep: Asleep | undefined;
 
+  /** Whether a wake-up arrived since the last claim was sent, which that claim may not cover. */
+  get pending(): boolean {
+    return this.#pending;
+  }
+
   /** Work may be claimable now: end the sleep, or have the next one end at once. */
   wake(): void {
     if (this.#sleep) this.#sleep.end();

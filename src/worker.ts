@@ -5,7 +5,8 @@ import { abortLease, leaseState, type Lease } from './lease.js';
 import { startHeartbeat } from './heartbeat.js';
 import { requireFinishedStatus } from './definition.js';
 import { sharedReaper, type SharedReaper } from './reaper.js';
-import { requireNumber, requirePositiveInt } from './validate.js';
+import { requireOwner } from './tracker/claim.js';
+import { requireNumber, requirePositiveInt, requireTimerMs } from './validate.js';
 import { IdleTimer } from './wake.js';
 
 /** The work a worker runs per lease; its return value is passed to `complete`. */
@@ -145,8 +146,14 @@ export class Worker<L extends Lease = Lease> {
   readonly #loop: Promise<void>;
   readonly #drains = new Set<() => void>();
   readonly #retention: Array<ReturnType<typeof setInterval>> = [];
+  /** Retention purges under way: `stop()` waits for them. */
+  readonly #purges = new Set<Promise<unknown>>();
   readonly #timer = new IdleTimer();
   #running = true;
+  /** `stop()` has finished: nothing runs any more. */
+  #stopped = false;
+  /** Ends the pause after a failed claim; only `stop()` calls it. */
+  #endPause: (() => void) | undefined;
   /** Look up the next due time after the next claim that finds nothing. */
   #learnDue = true;
   #processed = 0;
@@ -157,29 +164,38 @@ export class Worker<L extends Lease = Lease> {
     this.#internals = internals;
     this.stage = stage;
     this.#handler = handler;
+    // every option is checked before anything starts (a reaper, retention timers): a work() call
+    // that throws leaves nothing running
     this.#concurrency = requirePositiveInt('work.concurrency', options.concurrency ?? 1);
     this.#batchSize = requirePositiveInt('work.batchSize', options.batchSize ?? 1);
-    this.#pollMin = requirePositiveInt('work.pollMinMs', options.pollMinMs ?? 50);
-    this.#pollMax = requireNumber('work.pollMaxMs', options.pollMaxMs ?? 2_000, { min: this.#pollMin, integer: true });
-    this.#heartbeatMs = requirePositiveInt('work.heartbeatMs', options.heartbeatMs ?? Math.max(1, Math.floor(driver.ttlMs / 3)));
+    this.#pollMin = requireTimerMs('work.pollMinMs', options.pollMinMs ?? 50);
+    this.#pollMax = requireTimerMs('work.pollMaxMs', options.pollMaxMs ?? 2_000, { min: this.#pollMin, allowZero: true });
+    this.#heartbeatMs = requireTimerMs('work.heartbeatMs', options.heartbeatMs ?? Math.max(1, Math.floor(driver.ttlMs / 3)));
     if (this.#heartbeatMs >= driver.ttlMs) {
       throw new ConfigError('work.heartbeatMs', `must be shorter than the lease ttl (${driver.ttlMs} ms), got ${this.#heartbeatMs}.`);
     }
-    this.#renewTimeoutMs = requirePositiveInt('work.renewTimeoutMs', options.renewTimeoutMs ?? this.#heartbeatMs);
-    this.#stopTimeoutMs = requireNumber('work.stopTimeoutMs', options.stopTimeoutMs ?? 30_000, { min: 0, integer: true });
-    this.owner = options.owner ?? defaultOwner();
+    this.#renewTimeoutMs = requireTimerMs('work.renewTimeoutMs', options.renewTimeoutMs ?? this.#heartbeatMs);
+    this.#stopTimeoutMs = requireTimerMs('work.stopTimeoutMs', options.stopTimeoutMs ?? 30_000, { allowZero: true });
+    this.owner = requireOwner('work', options.owner ?? defaultOwner());
     const reapEvery = options.reapIntervalMs ?? driver.ttlMs;
-    if (reapEvery !== false) {
-      const every = requirePositiveInt('work.reapIntervalMs', reapEvery);
-      this.#reaper = sharedReaper(internals, () => driver.reapStale(), (e) => internals.reportError('reapStale', e));
-      this.#reaper.join(this, every);
-    }
-    for (const rule of options.retention === undefined ? [] : Array.isArray(options.retention) ? options.retention : [options.retention as Retention]) {
+    const reapMs = reapEvery === false ? undefined : requireTimerMs('work.reapIntervalMs', reapEvery);
+    const rules = (options.retention === undefined ? [] : Array.isArray(options.retention) ? options.retention : [options.retention as Retention]).map((rule: Retention) => {
       const olderThanMs = requireNumber('work.retention.olderThanMs', rule?.olderThanMs, { min: 0, integer: true });
-      const everyMs = requirePositiveInt('work.retention.everyMs', rule.everyMs ?? 60_000);
+      const everyMs = requireTimerMs('work.retention.everyMs', rule.everyMs ?? 60_000);
       requireFinishedStatus(internals.def, 'work.retention.status', rule.status);
+      return { status: rule.status, olderThanMs, everyMs };
+    });
+    if (reapMs !== undefined) {
+      this.#reaper = sharedReaper(internals, () => driver.reapStale(), (e) => internals.reportError('reapStale', e));
+      this.#reaper.join(this, reapMs);
+    }
+    for (const { status, olderThanMs, everyMs } of rules) {
       const timer = setInterval(() => {
-        driver.purge({ status: rule.status, finishedBefore: new Date(Date.now() - olderThanMs) }).catch((error: unknown) => internals.reportError('purge', error));
+        const purge = driver
+          .purge({ status, finishedBefore: new Date(Date.now() - olderThanMs) })
+          .catch((error: unknown) => internals.reportError('purge', error))
+          .finally(() => this.#purges.delete(purge));
+        this.#purges.add(purge);
       }, everyMs);
       timer.unref?.();
       this.#retention.push(timer);
@@ -228,6 +244,7 @@ export class Worker<L extends Lease = Lease> {
    * ```
    */
   drain(): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
     return new Promise((resolve) => {
       this.#drains.add(resolve);
       this.#timer.wake();
@@ -242,10 +259,11 @@ export class Worker<L extends Lease = Lease> {
   async stop(options: { timeoutMs?: number } = {}): Promise<void> {
     const timeoutMs = requireNumber('stop.timeoutMs', options.timeoutMs ?? this.#stopTimeoutMs, { min: 0 });
     this.#running = false;
-    this.#reaper?.leave(this);
+    const reaping = this.#reaper?.leave(this);
     for (const timer of this.#retention) clearInterval(timer);
     this.#unwake();
     this.#timer.wake();
+    this.#endPause?.();
     await this.#loop;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
@@ -266,7 +284,23 @@ export class Worker<L extends Lease = Lease> {
         }),
       );
     }
+    // a reap or purge this worker started finishes before stop() resolves (the caller may close
+    // the pool next)
+    await Promise.all([reaping, ...this.#purges]);
+    this.#stopped = true;
     this.#settleDrains();
+  }
+
+  /** Waits `ms` after a failed claim. Wake-ups do not end it (they stay pending); `stop()` does. */
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.#endPause?.(), ms);
+      this.#endPause = () => {
+        clearTimeout(timer);
+        this.#endPause = undefined;
+        resolve();
+      };
+    });
   }
 
   #settleDrains(): void {
@@ -294,12 +328,15 @@ export class Worker<L extends Lease = Lease> {
         if (error instanceof ValidationError) continue;
         this.#internals.reportError('claim', error);
         if (!this.#running) break;
-        await this.#timer.sleep(idle, false).promise;
+        // a store that fails is not asked again sooner because work appeared meanwhile
+        await this.#pause(idle);
         idle = Math.min(this.#pollMax, idle * 2);
         continue;
       }
       if (leases.length === 0) {
-        if (this.#inFlight.size === 0) this.#settleDrains();
+        // a wake-up during the claim (an item tracked, or a drain() called) may not have been
+        // seen by it: claim once more before calling the worker idle
+        if (this.#inFlight.size === 0 && !this.#timer.pending) this.#settleDrains();
         if (!this.#running) break;
         if (this.#learnDue) await this.#lookUpDue();
         await this.#timer.sleep(idle, true).promise;

@@ -10,7 +10,7 @@ import { processRaces } from './support/processes.js';
 import { recordingDatabase } from './support/sqlite-recorder.js';
 import { expectOneRoundTripEach } from './support/round-trips.js';
 import { captureClaimAndReap } from './support/explain.js';
-import { makeTracker } from '../src/testing/definition.js';
+import { k, makeTracker } from '../src/testing/definition.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { raceTracker } from './support/processes.js';
@@ -34,15 +34,20 @@ export function sql(store: Store, statement: (table: string) => string, ...param
   }
 }
 
+/** A store on a table of its own in a file of its own (`sql` edits it by hand). */
+function newStore(): SqliteStore {
+  const file = join(dir, `contract-${++n}.sqlite`);
+  const table = `items_${n}`;
+  const store = new SqliteStore({ filename: file, table });
+  tables.set(store, { file, table });
+  return store;
+}
+
 storeContract({
   name: 'SqliteStore (temp file)',
   raceRepeats: 100,
   async create() {
-    const file = join(dir, `contract-${++n}.sqlite`);
-    const table = `items_${n}`;
-    const store = new SqliteStore({ filename: file, table });
-    tables.set(store, { file, table });
-    return store;
+    return newStore();
   },
   async elapse(store, ms) {
     sql(store, (t) => `UPDATE "${t}" SET deadline = deadline - ?`, Math.round(ms));
@@ -174,5 +179,26 @@ describe('SqliteStore long table names', () => {
     expect(names).not.toContain(legacy('status_deadline'));
     expect((await tracker.track(key)).created).toBe(true);
     expect((await tracker.track(key)).created).toBe(false);
+  });
+});
+
+describe('SqliteStore: items parked before stages were recorded', () => {
+  it('retry and retryAll with a stage take an item whose stage is NULL; without one they leave it', async () => {
+    const store = newStore();
+    const tracker = makeTracker(store);
+    await tracker.init();
+    for (const n of [1, 2, 3]) {
+      await tracker.track(k(n));
+      await tracker.fail((await tracker.claim('download', { owner: 'w', key: k(n) }))!, 'broken', { retry: false });
+    }
+    // as an older version left them: parked, no stage recorded
+    sql(store, (t) => `UPDATE "${t}" SET stage = NULL`);
+    expect(await tracker.retry(k(1))).toBeNull();
+    expect(await tracker.retryAll()).toBe(0);
+    expect((await tracker.retry(k(1), { stage: 'download' }))!).toMatchObject({ status: 'pending', stage: null, attempts: 0 });
+    // the failed status is shared by both stages: a bulk retry cannot tell whose they were
+    expect(await tracker.retryAll({ stage: 'download' })).toBe(0);
+    expect((await tracker.retry(k(2), { stage: 'process' }))!).toMatchObject({ status: 'downloaded' });
+    expect((await tracker.get(k(3)))!.status).toBe('failed');
   });
 });

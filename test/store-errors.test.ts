@@ -84,3 +84,24 @@ describe('store errors: the advice fits what failed', () => {
     }
   });
 });
+
+describe('store errors: Redis replies that pass', () => {
+  it.each([
+    ['BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.'],
+    ['LOADING Redis is loading the dataset in memory'],
+    ["READONLY You can't write against a read only replica."],
+    ['TRYAGAIN Multiple keys request during rehashing of slot'],
+    ['CLUSTERDOWN The cluster is down'],
+    ["MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."],
+  ])('%s is transient', (message) => {
+    const error = new StoreError({ operation: 'claim', store: 'redis', cause: Object.assign(new Error(message), { name: 'ReplyError' }) });
+    expect(error.transient).toBe(true);
+  });
+
+  it("ioredis's MaxRetriesPerRequestError is transient; another ReplyError is not", () => {
+    const retries = Object.assign(new Error('Reached the max retries per request limit (which is 20).'), { name: 'MaxRetriesPerRequestError' });
+    expect(new StoreError({ operation: 'claim', store: 'redis', cause: retries }).transient).toBe(true);
+    const wrong = Object.assign(new Error('WRONGTYPE Operation against a key holding the wrong kind of value'), { name: 'ReplyError' });
+    expect(new StoreError({ operation: 'claim', store: 'redis', cause: wrong }).transient).toBe(false);
+  });
+});

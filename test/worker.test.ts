@@ -350,3 +350,150 @@ describe('retention', () => {
     await keeper.stop();
   });
 });
+
+describe('the worker at its edges: options, pauses, drains, reaps', () => {
+  /** A promise and the function that resolves it. */
+  const gate = () => {
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    return { opened, open };
+  };
+  /** Lets pending callbacks and promise chains run a while (a negative check, not a clock). */
+  const settleTurns = async (n = 20) => {
+    for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+  };
+
+  it('refuses intervals past the longest timer Node runs, and a bad owner, naming the option', () => {
+    const tracker = jobs();
+    const tooLong = 2_147_483_648;
+    for (const option of ['pollMinMs', 'pollMaxMs', 'heartbeatMs', 'renewTimeoutMs', 'stopTimeoutMs', 'reapIntervalMs'] as const) {
+      expect(() => tracker.work('run', async () => {}, { [option]: tooLong }), option).toThrow(new RegExp(`\`work.${option}\`.*longest timer`));
+    }
+    expect(() => tracker.work('run', async () => {}, { retention: { status: 'done', olderThanMs: 0, everyMs: tooLong } })).toThrow(/`work.retention.everyMs`/);
+    expect(() => jobs({ ttlMs: tooLong })).toThrow(/`lease.ttlMs`/);
+    expect(() => tracker.work('run', async () => {}, { owner: '' })).toThrow(ConfigError);
+    expect(() => tracker.work('run', async () => {}, { owner: 42 as never })).toThrow(/`work.owner`/);
+  });
+
+  it('a delay whose deadline would not be a valid Date is refused before anything is written', async () => {
+    const tracker = jobs();
+    await expect(tracker.track({ id: 1 }, {}, { delayMs: 1e16 })).rejects.toThrow(/`track.delayMs`.*valid Date/);
+    expect(await tracker.get({ id: 1 })).toBeNull();
+    await tracker.track({ id: 2 });
+    await expect(tracker.reschedule({ id: 2 }, { delayMs: 1e16 })).rejects.toThrow(/`reschedule.delayMs`/);
+    expect((await tracker.get({ id: 2 }))!.notBefore?.getTime() ?? 0).toBeLessThanOrEqual(Date.now());
+    const lease = (await tracker.claim('run', { owner: 'w' }))!;
+    await expect(tracker.release(lease, { delayMs: 1e16 })).rejects.toThrow(/`release.delayMs`/);
+    expect(lease.settled).toBe(false);
+  });
+
+  it('a work() call that throws leaves no timer running', () => {
+    vi.useFakeTimers();
+    try {
+      const tracker = jobs();
+      expect(() =>
+        tracker.work('run', async () => {}, { retention: [{ status: 'done', olderThanMs: 0, everyMs: 50 }, { status: 'queued', olderThanMs: 0 }] }),
+      ).toThrow(/`work.retention.status`/);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('after a failed claim the worker pauses, and wake-ups do not cut the pause short; stop() does', async () => {
+    const tracker = jobs();
+    const store = tracker.store as MemoryStore;
+    let claims = 0;
+    store.update = async () => {
+      claims++;
+      throw new Error('canceling statement due to statement timeout');
+    };
+    tracker.on('error', () => {});
+    const worker = tracker.work('run', async () => {}, { reapIntervalMs: false, pollMinMs: 60_000, pollMaxMs: 60_000 });
+    await until(() => claims === 1);
+    // work arriving in this process wakes idle workers; a failing store is not asked again for it
+    for (let id = 0; id < 10; id++) await tracker.track({ id });
+    await settleTurns();
+    expect(claims).toBe(1);
+    await worker.stop();
+    expect(claims).toBe(1);
+  });
+
+  it('drain() waits for an item tracked while a claim was under way, and resolves at once after stop()', async () => {
+    const tracker = jobs();
+    const store = tracker.store as MemoryStore;
+    const original = store.update.bind(store);
+    const answer = gate();
+    let first = true;
+    // the first claim runs on the store at once, and its (empty) answer arrives when opened
+    store.update = async (cond, change, options) => {
+      const rows = await original(cond, change, options);
+      if (first) (first = false, await answer.opened);
+      return rows;
+    };
+    const worker = tracker.work('run', async () => {}, { reapIntervalMs: false, pollMinMs: 60_000, pollMaxMs: 60_000 });
+    await tracker.track({ id: 1 });
+    const drained = worker.drain();
+    answer.open();
+    await drained;
+    expect((await tracker.get({ id: 1 }))!.status).toBe('done');
+    await worker.stop();
+    await worker.drain();
+  });
+
+  it('a throwing listener is reported as an error (and an `error` listener that throws goes to stderr)', async () => {
+    const tracker = jobs();
+    await tracker.track({ id: 1 });
+    const errors: string[] = [];
+    tracker.on('error', (e) => {
+      errors.push(e.operation);
+      throw new Error('the error listener broke too');
+    });
+    tracker.on('completed', () => {
+      throw new Error('metrics client broke');
+    });
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => (written.push(String(chunk)), true));
+    try {
+      const worker = tracker.work('run', async () => {}, { reapIntervalMs: false });
+      await worker.drain();
+      await worker.stop();
+    } finally {
+      spy.mockRestore();
+    }
+    expect((await tracker.get({ id: 1 }))!.status).toBe('done');
+    expect(errors).toEqual(['a `completed` listener']);
+    expect(written.join('')).toMatch(/an `error` listener threw: Error: the error listener broke too/);
+  });
+
+  it('the shared reaper runs at the shortest interval, also one asked for by a worker that joined later', async () => {
+    const tracker = jobs();
+    let reaps = 0;
+    const reapStale = tracker.reapStale.bind(tracker);
+    tracker.reapStale = (...args) => (reaps++, reapStale(...args));
+    const slow = tracker.work('run', async () => {}, { reapIntervalMs: 600_000 });
+    const quick = tracker.work('run', async () => {}, { reapIntervalMs: 20 });
+    await until(() => reaps >= 2);
+    await Promise.all([slow.stop(), quick.stop()]);
+  });
+
+  it('stop() waits for a reap pass under way, so the caller may close its pool after it', async () => {
+    const tracker = jobs();
+    const reaping = gate();
+    let started = false;
+    const reapStale = tracker.reapStale.bind(tracker);
+    tracker.reapStale = async (...args) => {
+      started = true;
+      await reaping.opened;
+      return reapStale(...args);
+    };
+    const worker = tracker.work('run', async () => {}, { reapIntervalMs: 10 });
+    await until(() => started);
+    let stopped = false;
+    const stopping = worker.stop().then(() => (stopped = true));
+    await settleTurns();
+    expect(stopped).toBe(false);
+    reaping.open();
+    await stopping;
+  });
+});

@@ -63,6 +63,14 @@ export function operateContract(harness: StoreHarness): void {
       expect((await tracker.claim('download', { owner: 'w' }))?.key).toEqual(k(1));
     });
 
+    it('retry with a stage takes only an item parked by that stage, never one another stage parked', async () => {
+      const { tracker } = await fresh();
+      await park(tracker, 1); // parked by download
+      expect(await tracker.retry(k(1), { stage: 'process' })).toBeNull();
+      expect((await tracker.get(k(1)))!).toMatchObject({ status: 'failed', stage: 'download' });
+      expect((await tracker.retry(k(1), { stage: 'download' }))!).toMatchObject({ status: 'pending', attempts: 0 });
+    });
+
     it('retryAll works in bounded batches up to a limit and returns the count', async () => {
       const { tracker } = await fresh();
       for (let n = 0; n < 7; n++) await park(tracker, n);

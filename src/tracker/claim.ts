@@ -9,7 +9,7 @@ import { Lease } from '../lease.js';
 import type { NormalizedStage } from '../definition.js';
 import { guardCondition, type Change, type Condition, type Delay, type StoredItem } from '../store.js';
 import { claimUpdate, clipMessage, exhaustedChange, wellFormed } from '../transitions.js';
-import { requireNumber } from '../validate.js';
+import { requireDelayMs } from '../validate.js';
 import type { AnyLease, Core } from './core.js';
 
 /** Options of `track`: when the item becomes claimable. */
@@ -33,7 +33,7 @@ export function scheduleDelay(operation: string, options: TrackOptions | undefin
     }
     return { at: notBefore };
   }
-  if (delayMs !== undefined) return { ms: requireNumber(`${operation}.delayMs`, delayMs, { min: 0, integer: true }) };
+  if (delayMs !== undefined) return { ms: requireDelayMs(`${operation}.delayMs`, delayMs) };
   return undefined;
 }
 
@@ -53,7 +53,7 @@ export async function track(core: Core, key: unknown, data: unknown, options?: T
   return { item: core.decode('track', result.item), created: false };
 }
 
-function requireOwner(operation: string, owner: unknown): string {
+export function requireOwner(operation: string, owner: unknown): string {
   if (typeof owner !== 'string' || owner.length === 0 || owner.length > 200) {
     throw new ConfigError(`${operation}.owner`, `expected a non-empty string of at most 200 characters naming the worker, got \`${String(owner)}\`.`);
   }

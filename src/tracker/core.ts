@@ -46,7 +46,14 @@ export class Core {
     this.store = store;
     this.codec = new Codec(def, key, data);
     this.logger = logger;
-    this.events = new Emitter(logger);
+    // a throwing listener is reported as every background error is (logger, `error` event or
+    // stderr), except one of `error` itself, which would report again: logger or stderr
+    this.events = new Emitter((event, error) => {
+      if (event !== 'error') return this.reportError(`a \`${event}\` listener`, error);
+      const message = `[leasehold] an \`error\` listener threw: ${errorMessage(error)}`;
+      if (logger?.error) logger.error({ event, error }, message);
+      else process.stderr.write(`${message}\n`);
+    });
   }
 
   init(): Promise<void> {

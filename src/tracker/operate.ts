@@ -7,6 +7,7 @@
 import type { Item } from '../codec.js';
 import { requireFinishedStatus, type NormalizedStage } from '../definition.js';
 import { ConfigError } from '../errors.js';
+import type { StoredItem } from '../store.js';
 import { cancelUpdate, clipMessage, rescheduleUpdate, retryUpdate } from '../transitions.js';
 import { requireNumber, requirePositiveInt } from '../validate.js';
 import { scheduleDelay, type TrackOptions } from './claim.js';
@@ -24,23 +25,27 @@ function stagesFailingInto(core: Core, operation: string, stage: string | undefi
 /**
  * Operator retry: an item parked in a stage's failed status goes back to that stage's first
  * `from` status with its attempts reset, claimable now. The stage is the one recorded when the
- * item was parked. Returns the item, or `null` when it was not parked.
+ * item was parked; `stage` narrows it to one, and also takes an item parked before stages were
+ * recorded (none recorded). Returns the item, or `null` when it was not parked.
  */
 export async function retry(core: Core, key: unknown, options: { stage?: string } = {}): Promise<Item | null> {
   const storeKey = core.codec.key('retry', key);
   const stages = stagesFailingInto(core, 'retry', options.stage);
   await core.init();
+  const back = (stored: StoredItem) => (core.wake(stored.status), core.decode('retry', stored));
   for (const stage of stages) {
-    const { cond: recorded, change } = retryUpdate(stage, storeKey);
-    // an explicit stage also takes items parked before the stage was recorded
-    const cond = options.stage === undefined ? recorded : { ...recorded, stage: undefined };
+    const { cond, change } = retryUpdate(stage, storeKey);
     const [stored] = await core.call('retry', key, () => core.store.update(cond, change, { limit: 1 }));
-    if (stored) {
-      core.wake(stored.status);
-      return core.decode('retry', stored);
-    }
+    if (stored) return back(stored);
   }
-  return null;
+  if (options.stage === undefined) return null;
+  // parked with no stage recorded (an older version): read it, then retry exactly that version
+  const stage = stages[0]!;
+  const [now] = await core.call('retry', key, () => core.store.find({ key: storeKey, status: [stage.failed] }, { limit: 1, returning: 'state' }));
+  if (!now || now.stage !== null) return null;
+  const { change } = retryUpdate(stage, storeKey);
+  const [stored] = await core.call('retry', key, () => core.store.update({ key: storeKey, status: [stage.failed], fence: now.fence }, change, { limit: 1 }));
+  return stored ? back(stored) : null;
 }
 
 /** Operator retry of many parked items, in bounded batches; returns how many went back. */
@@ -50,7 +55,12 @@ export async function retryAll(core: Core, options: { stage?: string; limit?: nu
   await core.init();
   let total = 0;
   for (const stage of stages) {
-    const { cond, change } = retryUpdate(stage, undefined);
+    const { cond: recorded, change } = retryUpdate(stage, undefined);
+    // a stage named, whose failed status no other stage shares: every item there is this
+    // stage's, also one parked with no stage recorded (an older version), so the recorded stage
+    // need not be checked; a shared failed status keeps the check (retry those one by one)
+    const own = options.stage !== undefined && [...core.def.stages.values()].every((s) => s === stage || s.failed !== stage.failed);
+    const cond = own ? { ...recorded, stage: undefined } : recorded;
     while (total < limit) {
       const batch = Math.min(OPERATE_BATCH, limit - total);
       const rows = await core.call('retryAll', undefined, () => core.store.update(cond, change, { limit: batch, ordered: true, returning: 'state' }));

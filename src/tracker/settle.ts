@@ -9,7 +9,7 @@ import { abortLease, type LeaseState } from '../lease.js';
 import type { BatchResult } from '../results.js';
 import { guardCondition, type Change, type ItemOutcome, type LeaseGuard } from '../store.js';
 import { completionChange, errorMessage, failureChange, releaseChange, willRetry } from '../transitions.js';
-import { requireNumber } from '../validate.js';
+import { requireDelayMs } from '../validate.js';
 import type { AnyLease, Core } from './core.js';
 
 /** The reason a settled lease's signal carries. */
@@ -160,7 +160,7 @@ export function prepareFail(core: Core, operation: string, lease: AnyLease, erro
 export function prepareRelease(core: Core, lease: AnyLease, options: { delayMs?: number } = {}): Prepared {
   const stage = core.stage('release', lease?.stage);
   const state = core.leaseState('release', lease);
-  const ms = options.delayMs === undefined ? 0 : requireNumber('release.delayMs', options.delayMs, { min: 0, integer: true });
+  const ms = options.delayMs === undefined ? 0 : requireDelayMs('release.delayMs', options.delayMs);
   return {
     lease,
     state,
