@@ -1,95 +1,15 @@
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 import { ConfigError, LeaseLostError, ValidationError } from './errors.js';
 import { abortLease, leaseState, type Lease } from './lease.js';
 import { startHeartbeat } from './heartbeat.js';
-import { requireFinishedStatus } from './definition.js';
 import { sharedReaper, type SharedReaper } from './reaper.js';
-import { requireOwner } from './tracker/claim.js';
-import { requireNumber, requirePositiveInt, requireTimerMs } from './validate.js';
+import { requireNumber } from './validate.js';
 import { IdleTimer } from './wake.js';
+import { workSettings, type WorkOptions } from './work-options.js';
+
+export { defaultOwner, type Retention, type WorkOptions } from './work-options.js';
 
 /** The work a worker runs per lease; its return value is passed to `complete`. */
 export type Handler<L, R> = (lease: L) => Promise<R | void> | R | void;
-
-/** Options of `tracker.work()`. */
-export interface WorkOptions {
-  /**
-   * Handlers running at once.
-   * @default 1
-   */
-  readonly concurrency?: number;
-  /**
-   * This worker's id, stored as the lease owner.
-   * @default `${hostname}:${pid}:${random}`
-   */
-  readonly owner?: string;
-  /**
-   * Items claimed per round trip (`claimBatch`), bounded by free slots.
-   * @default 1
-   */
-  readonly batchSize?: number;
-  /**
-   * First idle poll delay; doubles while idle up to `pollMaxMs`, back to this after work.
-   * Polling is the safety net: an idle worker wakes at once when an item of its stage becomes
-   * claimable in this process, or in another one where the store tells (`watch`: PostgreSQL
-   * `LISTEN/NOTIFY`, SQLite `data_version`, MongoDB change streams on a replica set), and when a
-   * waiting item it knows of becomes due.
-   * @default 50
-   */
-  readonly pollMinMs?: number;
-  /**
-   * Longest idle poll delay.
-   * @default 2000
-   */
-  readonly pollMaxMs?: number;
-  /**
-   * Renew interval while a handler runs.
-   * @default ttlMs / 3
-   */
-  readonly heartbeatMs?: number;
-  /**
-   * How long one renew may take before it counts as failed (the next heartbeat tries again).
-   * @default heartbeatMs
-   */
-  readonly renewTimeoutMs?: number;
-  /**
-   * Reap expired leases (`reapStale()`) about this often, with ±25% jitter, so that the items
-   * of a worker process that died come back without anyone running a reaper. One reaper runs
-   * per Tracker per process, however many workers share it. `false` turns it off (when a
-   * dedicated process reaps).
-   * @default ttlMs
-   */
-  readonly reapIntervalMs?: number | false;
-  /**
-   * How long `stop()` waits for in-flight handlers before releasing their leases.
-   * @default 30000
-   */
-  readonly stopTimeoutMs?: number;
-  /**
-   * Delete finished items periodically (`tracker.purge`): items in `status` that finished more
-   * than `olderThanMs` ago, checked every `everyMs` (default 60000). Off by default.
-   *
-   * @example
-   * ```ts
-   * tracker.work('process', handler, { retention: { status: 'processed', olderThanMs: 7 * 24 * 3600_000 } });
-   * ```
-   */
-  readonly retention?: Retention | readonly Retention[];
-}
-
-/** One retention rule of {@link WorkOptions.retention}. */
-export interface Retention {
-  /** A finished status (one no stage claims from or holds). */
-  readonly status: string;
-  /** Delete items that finished longer ago than this. */
-  readonly olderThanMs: number;
-  /**
-   * How often to check.
-   * @default 60000
-   */
-  readonly everyMs?: number;
-}
 
 /** The Tracker surface a Worker drives (kept structural so the worker stays generic). */
 interface Driver<L extends Lease> {
@@ -114,12 +34,6 @@ interface Internals {
   readonly def: { readonly stages: ReadonlyMap<string, { readonly from: readonly string[] }>; readonly statuses: readonly string[]; readonly terminalStatuses: readonly string[] };
   readonly store: { readonly name: string };
 }
-
-/** A default owner id: host, pid and a random suffix. */
-export function defaultOwner(): string {
-  return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-}
-
 
 /**
  * A running worker loop from `tracker.work()`. It claims while it has free slots, renews
@@ -166,30 +80,21 @@ export class Worker<L extends Lease = Lease> {
     this.#handler = handler;
     // every option is checked before anything starts (a reaper, retention timers): a work() call
     // that throws leaves nothing running
-    this.#concurrency = requirePositiveInt('work.concurrency', options.concurrency ?? 1);
-    this.#batchSize = requirePositiveInt('work.batchSize', options.batchSize ?? 1);
-    this.#pollMin = requireTimerMs('work.pollMinMs', options.pollMinMs ?? 50);
-    this.#pollMax = requireTimerMs('work.pollMaxMs', options.pollMaxMs ?? 2_000, { min: this.#pollMin, allowZero: true });
-    this.#heartbeatMs = requireTimerMs('work.heartbeatMs', options.heartbeatMs ?? Math.max(1, Math.floor(driver.ttlMs / 3)));
-    if (this.#heartbeatMs >= driver.ttlMs) {
-      throw new ConfigError('work.heartbeatMs', `must be shorter than the lease ttl (${driver.ttlMs} ms), got ${this.#heartbeatMs}.`);
-    }
-    this.#renewTimeoutMs = requireTimerMs('work.renewTimeoutMs', options.renewTimeoutMs ?? this.#heartbeatMs);
-    this.#stopTimeoutMs = requireTimerMs('work.stopTimeoutMs', options.stopTimeoutMs ?? 30_000, { allowZero: true });
-    this.owner = requireOwner('work', options.owner ?? defaultOwner());
-    const reapEvery = options.reapIntervalMs ?? driver.ttlMs;
-    const reapMs = reapEvery === false ? undefined : requireTimerMs('work.reapIntervalMs', reapEvery);
-    const rules = (options.retention === undefined ? [] : Array.isArray(options.retention) ? options.retention : [options.retention as Retention]).map((rule: Retention) => {
-      const olderThanMs = requireNumber('work.retention.olderThanMs', rule?.olderThanMs, { min: 0, integer: true });
-      const everyMs = requireTimerMs('work.retention.everyMs', rule.everyMs ?? 60_000);
-      requireFinishedStatus(internals.def, 'work.retention.status', rule.status);
-      return { status: rule.status, olderThanMs, everyMs };
-    });
+    const settings = workSettings(driver.ttlMs, internals.def, options);
+    this.#concurrency = settings.concurrency;
+    this.#batchSize = settings.batchSize;
+    this.#pollMin = settings.pollMin;
+    this.#pollMax = settings.pollMax;
+    this.#heartbeatMs = settings.heartbeatMs;
+    this.#renewTimeoutMs = settings.renewTimeoutMs;
+    this.#stopTimeoutMs = settings.stopTimeoutMs;
+    this.owner = settings.owner;
+    const reapMs = settings.reapMs;
     if (reapMs !== undefined) {
       this.#reaper = sharedReaper(internals, () => driver.reapStale(), (e) => internals.reportError('reapStale', e));
       this.#reaper.join(this, reapMs);
     }
-    for (const { status, olderThanMs, everyMs } of rules) {
+    for (const { status, olderThanMs, everyMs } of settings.retention) {
       const timer = setInterval(() => {
         const purge = driver
           .purge({ status, finishedBefore: new Date(Date.now() - olderThanMs) })
