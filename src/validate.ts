@@ -37,7 +37,7 @@ export function requireTimerMs(option: string, value: unknown, { min = 0, allowZ
 }
 
 /** The last instant a Date can hold (epoch ms). */
-const MAX_DATE_MS = 8.64e15;
+export const MAX_DATE_MS = 8.64e15;
 
 /** Checks a delay that puts a deadline in the future (`delayMs`, a backoff): the deadline must be a valid Date. */
 export function requireDelayMs(option: string, value: unknown, { integer = true }: { integer?: boolean } = {}): number {

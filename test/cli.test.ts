@@ -5,7 +5,9 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { LeaseLostError, Tracker, type Store } from '../src/index.js';
+import { clip, displayWidth, timeText } from '../src/cli/format.js';
+import { parseDuration, parseTime } from '../src/cli/parse.js';
+import { LeaseLostError, NonRetryableError, Tracker, type Store } from '../src/index.js';
 import { PostgresStore } from '../src/stores/postgres.js';
 import { SqliteStore } from '../src/stores/sqlite.js';
 import { cliDefinition } from './support/cli-definition.mjs';
@@ -329,6 +331,41 @@ export default config satisfies Config;
     expect(await jobs.get({ id: 'a1' })).toEqual(seeded);
   });
 
+  it("list --status with no status in it ('' or ',') is a usage error naming the option, not a list of every status", async () => {
+    for (const status of ['', ',', ' , ']) {
+      const ran = await expectCode(dir, ['list', '--status', status], 2);
+      expect(ran.stderr).toMatch(/--status `.*` names no status; give one or more separated by commas, from: queued, fetching/);
+      expect(ran.stdout).toBe('');
+    }
+    // purge takes one status per run: a list is refused, not read as a status name
+    expect((await expectCode(dir, ['purge', '--status', 'processed,failed', '--yes'], 2)).stderr).toMatch(/purge deletes from one status per run/);
+    expect((await expectCode(dir, ['purge', '--status', ',', '--yes'], 2)).stderr).toMatch(/--status `,` names no status/);
+  });
+
+  it('refuses impossible ISO dates such as 2030-02-30 with exit 2 instead of rolling them over to March', async () => {
+    for (const at of ['2030-02-30T09:00:00Z', '2030-04-31', '2029-02-29T00:00:00Z', '2030-01-31T25:00:00Z', '2030-01-31T09:00:00+99:00']) {
+      const ran = await expectCode(dir, ['reschedule', '{"id":"a1"}', '--at', at], 2);
+      expect(ran.stderr).toMatch(/--at `.*` is not a time: use ISO 8601 with a day and time that exist/);
+    }
+    expect(await jobs.get({ id: 'a1' })).toEqual(seeded);
+    // the parser itself: real days and times pass, as `new Date` reads them
+    expect(parseTime('--at', '2028-02-29T09:00:00+02:00').toISOString()).toBe('2028-02-29T07:00:00.000Z');
+    expect(parseTime('--at', '2030-01-31').toISOString()).toBe('2030-01-31T00:00:00.000Z');
+    expect(() => parseTime('--at', '2100-02-29')).toThrow(/is not a time/);
+  });
+
+  it('a duration that reaches past the last Date (--in, --older-than) is a usage error before anything is written, not a crash', async () => {
+    const huge = '99999999999w';
+    expect((await expectCode(dir, ['reschedule', '{"id":"a1"}', '--in', huge], 2)).stderr).toMatch(/--in `99999999999w` is too long: .* past the last date there is/);
+    expect((await expectCode(dir, ['purge', '--status', 'processed', '--older-than', huge, '--yes'], 2)).stderr).toMatch(/--older-than `99999999999w` is too long/);
+    expect(await jobs.get({ id: 'a1' })).toEqual(seeded);
+    // the longest that still gives a valid Date either way passes
+    expect(parseDuration('--in', '52w')).toBe(52 * 604_800_000);
+    expect(() => parseDuration('--in', `${Math.floor((8.64e15 - Date.now()) / 604_800_000) + 1}w`)).toThrow(/is too long/);
+    // and a Date that holds no time is shown as such, never thrown at the operator
+    expect(timeText(new Date(Number.NaN))).toBe('invalid date');
+  });
+
   it('config problems: none found and no trackers are usage errors (2), a config that throws is a failure (1), several trackers need --tracker', async () => {
     const empty = configDir('empty', 'README', 'no config here');
     const noTrackers = configDir('no-trackers', 'leasehold.config.mjs', 'export const answer = 42;\n');
@@ -354,6 +391,64 @@ export default config satisfies Config;
     expect([ambiguous.code, ambiguous.stderr]).toEqual([2, expect.stringMatching(/the config defines 2 trackers \(jobs, other\); choose one with --tracker NAME/)]);
     expect(chosen.code, chosen.stderr).toBe(0);
     expect(Object.keys(JSON.parse(all.stdout) as object)).toEqual(['jobs', 'other']);
+  });
+});
+
+describe('leasehold CLI: item data on a terminal', () => {
+  const filename = join(tmp, 'shown.sqlite');
+  const EVIL_KEY = 'evil\u001b[2J\u009b31m';
+  const OWNER = 'w\u001b[31mRED\u001b[0m\u202e';
+  const ERROR = 'parse \u001b]0;pwned\u0007 failed\nline2\u001b[2J';
+  let dir = '';
+
+  beforeAll(async () => {
+    dir = configDir('shown', 'leasehold.config.mjs', sqliteConfig(filename, 'shown_jobs'));
+    const store = new SqliteStore({ filename, table: 'shown_jobs' });
+    const jobs = makeJobs(store);
+    await jobs.track({ id: EVIL_KEY }, { note: 'bell\u0007 csi\u009b2J' });
+    await jobs.fail((await jobs.claim('fetch', { owner: OWNER, key: { id: EVIL_KEY } }))!, new NonRetryableError(ERROR));
+    await jobs.track({ id: '日本' });
+    await store.close();
+  });
+
+  /** Control characters a terminal would act on (a line break aside). */
+  const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
+  it('escapes control characters of item data (keys, owner, last error, data) in list and show, instead of letting them drive the terminal', async () => {
+    const list = await expectCode(dir, ['list'], 0);
+    expect(list.stdout).not.toMatch(RAW_CONTROL);
+    expect(list.stdout).toContain('{"id":"evil\\u001b[2J\\u009b31m"}');
+    expect(list.stdout).toContain('w\\u001b[31mRED\\u001b[0m\\u202e');
+    // on one line, cut at 60 columns between escapes, never inside one
+    expect(list.stdout).toContain('NonRetryableError: parse \\u001b]0;pwned\\u0007 failed line2…');
+
+    const show = await expectCode(dir, ['show', JSON.stringify({ id: EVIL_KEY })], 0);
+    expect(show.stdout).not.toMatch(RAW_CONTROL);
+    // a last error of several lines stays several lines, indented under the first
+    expect(show.stdout).toMatch(/^last error {2}NonRetryableError: parse \\u001b\]0;pwned\\u0007 failed\n {12}line2\\u001b\[2J$/m);
+    expect(show.stdout).toMatch(/"note": "bell\\u0007 csi\\u009b2J"/);
+    // the key as shown is still JSON that names the item
+    const shownKey = show.stdout.match(/^key {9}(.*)$/m)![1]!;
+    expect(JSON.parse(shownKey)).toEqual({ id: EVIL_KEY });
+
+    // --json stays exact
+    const exact = json<Array<{ key: { id: string }; owner: string; lastError: string }>>(await expectCode(dir, ['list', '--status', 'failed', '--json'], 0));
+    expect(exact[0]).toMatchObject({ key: { id: EVIL_KEY }, owner: OWNER, lastError: `NonRetryableError: ${ERROR}` });
+  });
+
+  it('keeps table columns aligned when item data holds control or wide characters', async () => {
+    const lines = (await expectCode(dir, ['list'], 0)).stdout.trimEnd().split('\n');
+    const statusAt = lines[0]!.indexOf('STATUS');
+    const evil = lines.find((l) => l.includes('evil'))!;
+    expect(evil.indexOf('failed')).toBe(statusAt);
+    // two wide characters take two columns each: the status starts two code units earlier
+    const wide = lines.find((l) => l.includes('日本'))!;
+    expect(wide.indexOf('queued')).toBe(statusAt - 2);
+    // clipped by code point: no half of a surrogate pair, and never wider than asked
+    const clipped = clip(`${'a'.repeat(8)}${'😀'.repeat(10)}`, 12);
+    expect(clipped).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/);
+    expect(displayWidth(clipped)).toBeLessThanOrEqual(12);
+    expect(clipped).toBe(`${'a'.repeat(8)}😀…`);
   });
 });
 

@@ -8,6 +8,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
 import { createDashboard, serveDashboard, type DashboardHandler } from '../src/dashboard/index.js';
+import { allowedHosts } from '../src/dashboard/serve.js';
 import { NonRetryableError, Tracker, type Store } from '../src/index.js';
 import { MemoryStore } from '../src/stores/memory.js';
 import { PostgresStore } from '../src/stores/postgres.js';
@@ -420,5 +421,98 @@ describe('serveDashboard', () => {
     } finally {
       await taken.close();
     }
+  });
+});
+
+/** A dashboard of its own over a fresh memory tracker (no list loaded, nothing learnt yet), on node:http. */
+async function freshDashboard<T extends Jobs | DatedJobs>(tracker: T): Promise<string> {
+  const handler = createDashboard({ trackers: { jobs: tracker }, token: TOKEN, statsCacheMs: 0, sampleIntervalMs: 0 });
+  cleanups.push(() => handler.close());
+  return `${await listen(createServer((req, res) => handler(req, res)))}/`;
+}
+
+/** A tracker keyed by a day (`z.date()`) and a site. */
+function makeDatedTracker() {
+  return new Tracker({
+    store: new MemoryStore(),
+    statuses: ['queued', 'running', 'done', 'failed'],
+    initial: 'queued',
+    key: z.object({ day: z.date(), site: z.string() }),
+    stages: { run: { from: 'queued', active: 'running', done: 'done', failed: 'failed' } },
+  });
+}
+type DatedJobs = ReturnType<typeof makeDatedTracker>;
+
+describe('dashboard regressions', () => {
+  it('answers a JSON object where text or a number belongs (such as {"toString":1}) with a 400 naming the field, not a 500', async () => {
+    const base = await freshDashboard(makeTracker(new MemoryStore()));
+    const trap = { toString: 1 };
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ status: trap }, /`status` must be a status name.*got a value of type object/],
+      [{ status: [trap] }, /`status` must be a status name.*got a list/],
+      [{ status: 'done', limit: trap }, /`limit` must be a whole number.*got a value of type object/],
+      [{ status: 'done', finishedBefore: trap }, /`finishedBefore` must be an ISO 8601 time.*got a value of type object/],
+    ];
+    for (const [body, message] of cases) expectRefusal(await call(base, 'api/trackers/jobs/purge', { body }), 400, message);
+  });
+
+  it('refuses to purge a list of statuses instead of purging only the first of them', async () => {
+    const tracker = makeTracker(new MemoryStore());
+    const base = await freshDashboard(tracker);
+    for (const id of ['done-1', 'failed-1']) {
+      await tracker.track({ id });
+      const lease = (await tracker.claim('run', { owner: 'test', key: { id } }))!;
+      if (id.startsWith('done')) await tracker.complete(lease);
+      else await tracker.fail(lease, new NonRetryableError('broken'));
+    }
+    expectRefusal(await call(base, 'api/trackers/jobs/purge', { body: { status: 'done,failed' } }), 400, /give one `status`, got 2 \(done, failed\); send one request per status/);
+    expectRefusal(await call(base, 'api/trackers/jobs/purge', { body: { status: ['failed', 'done'] } }), 400, /give one `status`, got 2/);
+    expect((await tracker.stats()).byStatus).toMatchObject({ done: 1, failed: 1 });
+    expect((await call(base, 'api/trackers/jobs/purge', { body: { status: ['done'] } })).json).toEqual({ deleted: 1 });
+  });
+
+  it('opens, retries and cancels an item keyed by a z.date() field on a fresh dashboard, before any list was loaded', async () => {
+    const day = new Date('2024-05-01T00:00:00Z');
+    const opened = makeDatedTracker();
+    await opened.track({ day, site: 'a' });
+    const key = { day: day.toISOString(), site: 'a' };
+    const item = await call(await freshDashboard(opened), `api/trackers/jobs/item?key=${encodeURIComponent(JSON.stringify(key))}`);
+    expect(item.status, item.text).toBe(200);
+    expect(item.json.item).toMatchObject({ key, status: 'queued' });
+
+    const cancelled = makeDatedTracker();
+    await cancelled.track({ day, site: 'a' });
+    const cancel = await call(await freshDashboard(cancelled), 'api/trackers/jobs/cancel', { body: { key, reason: 'test' } });
+    expect(cancel.status, cancel.text).toBe(200);
+    expect(cancel.json.item).toMatchObject({ status: 'failed', lastError: 'cancelled: test' });
+
+    const retried = makeDatedTracker();
+    await retried.track({ day, site: 'a' });
+    await retried.cancel({ day, site: 'a' }, { reason: 'parked' });
+    // a form post carries the key as JSON text
+    const retry = await call(await freshDashboard(retried), 'api/trackers/jobs/retry', { form: { key: JSON.stringify(key), token: TOKEN } });
+    expect(retry.status, retry.text).toBe(200);
+    expect((await retried.get({ day, site: 'a' }))!.status).toBe('queued');
+  });
+
+  it('refuses impossible dates such as 2030-02-30 instead of rolling them over to March', async () => {
+    const tracker = makeDatedTracker();
+    await tracker.track({ day: new Date('2024-05-01T00:00:00Z'), site: 'a' });
+    const base = await freshDashboard(tracker);
+    for (const finishedBefore of ['2030-02-30T09:00:00Z', '2030-04-31', '2029-02-29T00:00:00Z', '2030-01-31T24:00:00Z', '2030-01-31T09:60:00Z', '2030-01-31T09:00:00+99:00']) {
+      expectRefusal(await call(base, 'api/trackers/jobs/purge', { body: { status: 'done', finishedBefore } }), 400, /`finishedBefore` must be an ISO 8601 time of a day that exists/);
+    }
+    expect((await call(base, 'api/trackers/jobs/purge', { body: { status: 'done', finishedBefore: '2028-02-29T09:00:00+02:00' } })).status).toBe(200);
+    // a key's date field too: 2024-04-31 is no day, not May 1st
+    const key = encodeURIComponent(JSON.stringify({ day: '2024-04-31T00:00:00.000Z', site: 'a' }));
+    expectRefusal(await call(base, `api/trackers/jobs/item?key=${key}`), 400, /`day` must be an ISO 8601 time of a day that exists/);
+  });
+
+  it('on port 80 also answers the Host a browser sends there, which leaves the port out', () => {
+    expect([...allowedHosts('127.0.0.1', 80)].sort()).toEqual(['127.0.0.1', '127.0.0.1:80', '[::1]', '[::1]:80', 'localhost', 'localhost:80']);
+    expect([...allowedHosts('::1', 80)]).toContain('[::1]');
+    // on any other port the port must be named: a rebinding page on evil.example:80 gets no answer
+    expect([...allowedHosts('127.0.0.1', 4321)].sort()).toEqual(['127.0.0.1:4321', '[::1]:4321', 'localhost:4321']);
+    expect(allowedHosts('127.0.0.1', 80).has('evil.example')).toBe(false);
   });
 });

@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { loadConfig, type AnyTracker, type LoadedConfig } from './config.js';
 import { CliError, EXIT, usage, type ExitCode } from './errors.js';
-import { painter, Progress, wantsColour, type Paint } from './format.js';
+import { painter, printableLines, Progress, wantsColour, type Paint } from './format.js';
 
 /** Options every command takes (declared on the program). */
 export interface GlobalOptions {
@@ -151,20 +151,21 @@ export type CliCommand = (program: Command, act: Act) => void;
 
 /** Turns an error into a message on stderr and an exit code. */
 export function report(error: unknown, command: string): ExitCode {
-  const debug = process.env.LEASEHOLD_DEBUG ? `\n${error instanceof Error ? error.stack : ''}` : '';
+  const debug = process.env.LEASEHOLD_DEBUG ? `\n${printableLines(error instanceof Error ? (error.stack ?? '') : '')}` : '';
+  // messages quote keys, statuses and store errors: anyone's text, made printable
   if (error instanceof CliError) {
-    process.stderr.write(`leasehold: ${error.message}${debug}\n`);
+    process.stderr.write(`leasehold: ${printableLines(error.message)}${debug}\n`);
     return error.exitCode;
   }
   const name = error instanceof Error ? error.name : '';
-  const message = error instanceof Error ? error.message : String(error);
+  const message = printableLines(error instanceof Error ? error.message : String(error));
   // the library's own errors for bad input (checked before anything is written); matched by
   // name because the config may load another copy of leasehold than this command line
   if (name === 'ValidationError' || name === 'ConfigError') {
     process.stderr.write(`${message}${debug}\n`);
     return EXIT.usage;
   }
-  const cause = error instanceof Error && error.cause instanceof Error ? ` (cause: ${error.cause.message})` : '';
+  const cause = error instanceof Error && error.cause instanceof Error ? ` (cause: ${printableLines(error.cause.message)})` : '';
   process.stderr.write(`leasehold: \`${command}\` failed: ${message}${cause}${debug}\n`);
   return EXIT.failed;
 }

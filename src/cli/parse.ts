@@ -3,6 +3,8 @@
  * failure is a usage error (exit 2) that says what to type instead.
  * @module
  */
+import { parseIsoTime } from '../dashboard/time.js';
+import { MAX_DATE_MS } from '../validate.js';
 import type { TrackerDefinition } from '../tracker.js';
 import { usage } from './errors.js';
 
@@ -23,20 +25,28 @@ export function parseKey(text: string): Record<string, unknown> {
 
 const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
-/** Parses a duration such as `90s`, `5m`, `2h`, `7d`, `1w` or `1h30m` into milliseconds. */
+/**
+ * Parses a duration such as `90s`, `5m`, `2h`, `7d`, `1w` or `1h30m` into milliseconds. It must
+ * reach no further from now than a Date can (`--in` adds it to now, `--older-than` takes it
+ * away): a longer one would be an invalid time in the store, so it is refused before anything
+ * is written.
+ */
 export function parseDuration(option: string, text: string): number {
   const parts = /^(\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+$/.test(text) ? [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/g)] : [];
-  const ms = parts.reduce((sum, [, n, unit]) => sum + Number(n) * UNITS[unit!]!, 0);
+  const ms = Math.round(parts.reduce((sum, [, n, unit]) => sum + Number(n) * UNITS[unit!]!, 0));
   if (parts.length === 0 || !Number.isFinite(ms) || ms <= 0) {
     throw usage(`${option} \`${text}\` is not a duration: use a number and a unit (ms, s, m, h, d, w), such as 90s, 5m, 2h or 7d.`);
   }
-  return Math.round(ms);
+  if (ms > MAX_DATE_MS - Date.now()) {
+    throw usage(`${option} \`${text}\` is too long: a time that far from now is past the last date there is (year 275760); use a shorter duration, such as 52w.`);
+  }
+  return ms;
 }
 
-/** Parses an ISO 8601 time such as `2030-01-31T09:00:00Z`. */
+/** Parses an ISO 8601 time such as `2030-01-31T09:00:00Z`, of a day and time that exist. */
 export function parseTime(option: string, text: string): Date {
-  const date = /^\d{4}-\d{2}-\d{2}/.test(text) ? new Date(text) : new Date(Number.NaN);
-  if (Number.isNaN(date.getTime())) throw usage(`${option} \`${text}\` is not a time: use ISO 8601, such as 2030-01-31T09:00:00Z.`);
+  const date = parseIsoTime(text);
+  if (!date) throw usage(`${option} \`${text}\` is not a time: use ISO 8601 with a day and time that exist, such as 2030-01-31T09:00:00Z.`);
   return date;
 }
 
@@ -56,6 +66,18 @@ export function checkStatus(tracker: string, def: TrackerDefinition, status: str
   if (!def.statuses.includes(status)) throw usage(`unknown status \`${status}\` for tracker \`${tracker}\`; use one of: ${allowed.join(', ') || '(none)'}.`);
   if (!allowed.includes(status)) throw usage(`\`${status}\` ${notAllowed}; use one of: ${allowed.join(', ') || '(none in tracker `' + tracker + '`)'}.`);
   return status;
+}
+
+/**
+ * Parses `--status a,b` into declared statuses, checked as {@link checkStatus} does. An option
+ * given with nothing in it (`--status ''`, `--status ,`) is a usage error: it must never widen
+ * into every status.
+ */
+export function parseStatuses(tracker: string, def: TrackerDefinition, option: string, text: string, allowed: readonly string[] = def.statuses, notAllowed?: string): [string, ...string[]] {
+  const statuses = text.split(',').map((s) => s.trim()).filter(Boolean);
+  if (statuses.length === 0) throw usage(`${option} \`${text}\` names no status; give one or more separated by commas, from: ${allowed.join(', ') || '(none)'}.`);
+  for (const s of statuses) checkStatus(tracker, def, s, allowed, notAllowed);
+  return statuses as [string, ...string[]];
 }
 
 /** Checks a stage name against the tracker's definition. */

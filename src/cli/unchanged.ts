@@ -1,6 +1,6 @@
 import type { AnyTracker } from './config.js';
 import { CliError, EXIT } from './errors.js';
-import { keyText } from './format.js';
+import { keyText, printable } from './format.js';
 
 /**
  * The error (exit 3) for a single-item verb that changed nothing: the item does not exist, or
@@ -9,6 +9,6 @@ import { keyText } from './format.js';
  */
 export async function unchanged(name: string, tracker: AnyTracker, key: Record<string, unknown>, verb: string, acts: string): Promise<CliError> {
   const item = await tracker.get(key);
-  const why = item ? `item ${keyText(key)} is \`${item.status}\`, and ${verb} acts only on items ${acts}` : `no item ${keyText(key)} in tracker \`${name}\``;
+  const why = item ? `item ${keyText(key)} is \`${printable(item.status)}\`, and ${verb} acts only on items ${acts}` : `no item ${keyText(key)} in tracker \`${name}\``;
   return new CliError(`${why}; nothing was changed.`, EXIT.notFound);
 }

@@ -5,6 +5,7 @@
  */
 import type { TrackerDefinition } from '../tracker.js';
 import { HttpError } from './http.js';
+import { parseIsoTime } from './time.js';
 import type { DashboardTracker } from './types.js';
 
 /** The most items one list request may ask for. */
@@ -15,17 +16,35 @@ const MAX_KEY_CHARS = 4_096;
 
 const clip = (text: string, n = 100) => (text.length > n ? `${text.slice(0, n)}…` : text);
 
+/**
+ * A request value as a message quotes it. Text is clipped; anything else is named by its kind,
+ * never turned into text: a JSON object such as `{"toString":1}` throws when `String()` is called on it.
+ */
+function quoted(value: unknown, n = 40): string {
+  if (typeof value === 'string') return `\`${clip(value, n)}\``;
+  if (typeof value === 'number' || typeof value === 'boolean') return `\`${value}\``;
+  if (value === null) return '`null`';
+  return Array.isArray(value) ? 'a list' : `a value of type ${typeof value}`;
+}
+
 /** A positive whole number up to `max`; `fallback` when absent. */
 export function parseLimit(value: unknown, fallback: number, max = MAX_LIMIT): number {
   if (value === undefined || value === null || value === '') return fallback;
-  const n = typeof value === 'number' ? value : /^\d{1,15}$/.test(String(value)) ? Number(value) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < 1 || n > max) throw new HttpError(400, `\`limit\` must be a whole number from 1 to ${max}, got \`${clip(String(value), 40)}\`.`);
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d{1,15}$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 1 || n > max) throw new HttpError(400, `\`limit\` must be a whole number from 1 to ${max}, got ${quoted(value)}.`);
   return n;
 }
 
-/** A comma-separated list of declared statuses, each among `allowed`. */
+/** Statuses as text (`a,b`) or, in a JSON body, a list of texts; anything else is refused naming `status`. */
+function statusList(value: unknown): string[] {
+  const parts = typeof value === 'string' ? value.split(',') : Array.isArray(value) && value.every((s) => typeof s === 'string') ? (value as string[]) : undefined;
+  if (!parts) throw new HttpError(400, `\`status\` must be a status name, or several separated by commas, got ${quoted(value)}.`);
+  return parts.map((s) => s.trim()).filter(Boolean);
+}
+
+/** A comma-separated list (or a JSON list) of declared statuses, each among `allowed`. */
 export function parseStatuses(value: unknown, def: TrackerDefinition, allowed: readonly string[] = def.statuses): string[] {
-  const list = String(value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const list = value === undefined || value === null ? [] : statusList(value);
   if (list.length === 0) throw new HttpError(400, `give a \`status\`: one of ${allowed.join(', ')}.`);
   for (const s of list) {
     if (!def.statuses.includes(s)) throw new HttpError(400, `unknown status \`${clip(s, 60)}\`; this tracker's statuses are ${def.statuses.join(', ')}.`);
@@ -34,15 +53,25 @@ export function parseStatuses(value: unknown, def: TrackerDefinition, allowed: r
   return list;
 }
 
+/**
+ * Exactly one declared status among `allowed`, for a purge: `tracker.purge` deletes from one
+ * status, and a list is refused rather than purged in its first status only.
+ */
+export function parseOneStatus(value: unknown, def: TrackerDefinition, allowed: readonly string[] = def.statuses): string {
+  const list = parseStatuses(value, def, allowed);
+  if (list.length > 1) throw new HttpError(400, `give one \`status\`, got ${list.length} (${clip(list.join(', '))}); send one request per status.`);
+  return list[0]!;
+}
+
 /** An ISO 8601 time, or `undefined` when absent. */
 export function parseTime(name: string, value: unknown): Date | undefined {
   if (value === undefined || value === null || value === '') return undefined;
-  const date = typeof value === 'string' && /^\d{4}-\d{2}-\d{2}/.test(value) ? new Date(value) : new Date(Number.NaN);
-  if (Number.isNaN(date.getTime())) throw new HttpError(400, `\`${name}\` must be an ISO 8601 time such as 2030-01-31T09:00:00Z, got \`${clip(String(value), 40)}\`.`);
+  const date = typeof value === 'string' ? parseIsoTime(value) : undefined;
+  if (!date) throw new HttpError(400, `\`${name}\` must be an ISO 8601 time of a day that exists, such as 2030-01-31T09:00:00Z, got ${quoted(value)}.`);
   return date;
 }
 
-/** Key field names learnt from an item, per tracker: the definition does not list them. */
+/** Key field names and types learnt from an item, per tracker: the definition does not list them. */
 const knownFields = new WeakMap<DashboardTracker, Record<string, unknown>>();
 
 /** Remembers the key fields of an item the dashboard has seen. */
@@ -50,13 +79,33 @@ export function learnKey(tracker: DashboardTracker, key: unknown): void {
   if (!knownFields.has(tracker) && key !== null && typeof key === 'object') knownFields.set(tracker, key as Record<string, unknown>);
 }
 
-/** JSON has no dates: a key field that is a Date in the items seen comes back as its ISO text. */
-function reviveDates(tracker: DashboardTracker, key: Record<string, unknown>): Record<string, unknown> {
-  const sample = knownFields.get(tracker);
+/**
+ * The key of any one item of the tracker (its fields and their types), read once with an indexed
+ * `find({ limit: 1 })` unless a list or an item page showed one already; `undefined` when the
+ * tracker is empty.
+ */
+async function sampleKey(tracker: DashboardTracker): Promise<Record<string, unknown> | undefined> {
+  const known = knownFields.get(tracker);
+  if (known) return known;
+  const [item] = await tracker.find({ limit: 1 });
+  if (item) learnKey(tracker, item.key);
+  return knownFields.get(tracker);
+}
+
+/**
+ * JSON has no dates: a key field that is a Date in the tracker's items comes as its ISO text.
+ * Its type is learnt from one item, not from a list the page happened to load first, so that a
+ * key can be opened, retried or cancelled on a fresh dashboard. (An empty tracker has no item
+ * the key could name: it is passed on as it is.)
+ */
+async function reviveDates(tracker: DashboardTracker, key: Record<string, unknown>): Promise<Record<string, unknown>> {
+  // only text can stand for a date: other keys need no sample
+  if (!Object.values(key).some((value) => typeof value === 'string')) return key;
+  const sample = await sampleKey(tracker);
   if (!sample) return key;
   const out = { ...key };
   for (const [field, value] of Object.entries(key)) {
-    if (sample[field] instanceof Date && typeof value === 'string') out[field] = parseTime(field, value);
+    if (Object.hasOwn(sample, field) && sample[field] instanceof Date && typeof value === 'string') out[field] = parseTime(field, value);
   }
   return out;
 }
@@ -83,13 +132,8 @@ export async function parseKey(tracker: DashboardTracker, value: unknown): Promi
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new HttpError(400, 'the key must be a JSON object of the key fields.');
     return reviveDates(tracker, parsed as Record<string, unknown>);
   }
-  let sample = knownFields.get(tracker);
-  if (!sample) {
-    const [item] = await tracker.find({ limit: 1 });
-    if (!item) throw new HttpError(404, `no item with key \`${clip(text)}\`: the tracker is empty.`);
-    sample = item.key as Record<string, unknown>;
-    knownFields.set(tracker, sample);
-  }
+  const sample = await sampleKey(tracker);
+  if (!sample) throw new HttpError(404, `no item with key \`${clip(text)}\`: the tracker is empty.`);
   const fields = Object.entries(sample);
   if (fields.length !== 1) {
     throw new HttpError(400, `this tracker's key has ${fields.length} fields (${fields.map(([f]) => f).join(', ')}): give a JSON object of them, such as {${fields.map(([f]) => `"${f}":…`).join(',')}}.`);

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Entry } from './entry.js';
 import { requireSameOrigin, requireToken } from './guard.js';
 import { HttpError, readBody, sendJson } from './http.js';
-import { learnKey, parseKey, parseLimit, parseStatuses, parseTime } from './input.js';
+import { learnKey, parseKey, parseLimit, parseOneStatus, parseStatuses, parseTime } from './input.js';
 
 /** Items a list shows unless asked for another number. */
 const DEFAULT_LIMIT = 50;
@@ -47,7 +47,7 @@ export async function mutate(entry: Entry, op: 'retry' | 'cancel' | 'purge', req
   const { tracker, def } = entry;
   let answer: unknown;
   if (op === 'purge') {
-    const [status] = parseStatuses(body.status, def, def.terminalStatuses) as [string];
+    const status = parseOneStatus(body.status, def, def.terminalStatuses);
     const finishedBefore = parseTime('finishedBefore', body.finishedBefore);
     const limit = body.limit === undefined || body.limit === '' ? undefined : parseLimit(body.limit, 1, MAX_PURGE_LIMIT);
     const { deleted } = await tracker.purge({ status, ...(finishedBefore ? { finishedBefore } : {}), ...(limit ? { limit } : {}) });

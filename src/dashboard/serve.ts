@@ -12,8 +12,22 @@ import type { ServeDashboardOptions, ServedDashboard } from './types.js';
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
 
+/** A host name as a URL writes it: an IPv6 address in brackets. */
+const urlHost = (host: string) => (isIP(host) === 6 ? `[${host}]` : host);
+
 /** `host:port` as a URL writes it. */
-const hostPort = (host: string, port: number) => (isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`);
+const hostPort = (host: string, port: number) => `${urlHost(host)}:${port}`;
+
+/**
+ * The `Host` headers a dashboard served on a loopback `host` and `port` answers: the loopback
+ * names and `host` itself, with the port. On port 80 also without it, since a browser leaves
+ * the scheme's default port out of `Host` (`http://127.0.0.1/` sends `Host: 127.0.0.1`). The
+ * server speaks plain HTTP only, so 443 is no default port for it. Internal.
+ */
+export function allowedHosts(host: string, port: number): ReadonlySet<string> {
+  const names = ['127.0.0.1', 'localhost', '::1', host === '[::1]' ? '::1' : host];
+  return new Set(names.flatMap((h) => (port === 80 ? [hostPort(h, port), urlHost(h)] : [hostPort(h, port)])).map((h) => h.toLowerCase()));
+}
 
 /**
  * Serves the dashboard on its own `node:http` server, on 127.0.0.1:4321 by default.
@@ -60,9 +74,10 @@ export async function serveDashboard(options: ServeDashboardOptions): Promise<Se
   }
   const address = server.address();
   const actual = typeof address === 'object' && address ? address.port : port;
-  allowed = new Set(['127.0.0.1', 'localhost', '[::1]', host].map((h) => hostPort(h === '[::1]' ? '::1' : h, actual).toLowerCase()));
+  allowed = allowedHosts(host, actual);
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-  const url = `http://${hostPort(shown, actual)}/`;
+  // as a browser writes it: the default port left out
+  const url = `http://${actual === 80 ? urlHost(shown) : hostPort(shown, actual)}/`;
   if (!loopback && options.token === undefined) {
     warn(
       `[leasehold] [dashboard] WARNING: listening on ${hostPort(host, actual)} without a \`token\` of your own: whoever reaches this port can read every item. ` +

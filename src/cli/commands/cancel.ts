@@ -1,5 +1,5 @@
 import type { CliCommand } from '../context.js';
-import { keyText } from '../format.js';
+import { clip, keyText } from '../format.js';
 import { checkStage, parseKey } from '../parse.js';
 import { unchanged } from '../unchanged.js';
 
@@ -28,7 +28,8 @@ export const cancel: CliCommand = (program, act) => {
         const item = await tracker.cancel(key, { reason: ctx.options.reason, ...(stage === undefined ? {} : { stage }) });
         if (!item) throw await unchanged(name, tracker, key, 'cancel', 'that wait or are held (not done, not failed)');
         if (ctx.json) ctx.printJson(item);
-        else ctx.print(`cancelled ${keyText(item.key)}: now \`${item.status}\` (${item.lastError}).`);
+        // the reason on one line, made printable, never cut
+        else ctx.print(`cancelled ${keyText(item.key)}: now \`${item.status}\` (${clip(item.lastError, Number.POSITIVE_INFINITY)}).`);
       }),
     );
 };

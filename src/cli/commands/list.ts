@@ -2,7 +2,7 @@ import type { Item } from '../../codec.js';
 import type { CliCommand } from '../context.js';
 import { usage } from '../errors.js';
 import { clip, keyText, statusColour, table, timeText } from '../format.js';
-import { checkStatus, parseCount } from '../parse.js';
+import { parseCount, parseStatuses } from '../parse.js';
 
 interface Options {
   readonly status?: string;
@@ -25,9 +25,8 @@ export const list: CliCommand = (program, act) => {
         const def = tracker.definition;
         const limit = parseCount('--limit', ctx.options.limit) ?? 100;
         const undeclared = ctx.options.undeclared === true;
-        const statuses = ctx.options.status?.split(',').map((s) => s.trim()).filter(Boolean);
-        if (undeclared && statuses) throw usage('--undeclared lists statuses the definition does not declare; drop --status.');
-        for (const s of statuses ?? []) checkStatus(name, def, s);
+        if (undeclared && ctx.options.status !== undefined) throw usage('--undeclared lists statuses the definition does not declare; drop --status.');
+        const statuses = ctx.options.status === undefined ? undefined : parseStatuses(name, def, '--status', ctx.options.status);
         // one more than asked tells whether the list was cut
         const found = await tracker.find({ ...(statuses ? { status: statuses } : {}), undeclared, limit: limit + 1 });
         const items = found.slice(0, limit);

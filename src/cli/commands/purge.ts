@@ -1,6 +1,7 @@
 import type { CliCommand } from '../context.js';
 import { timeText } from '../format.js';
-import { checkStatus, parseCount, parseDuration } from '../parse.js';
+import { usage } from '../errors.js';
+import { parseCount, parseDuration, parseStatuses } from '../parse.js';
 
 interface Options {
   readonly status: string;
@@ -28,7 +29,9 @@ export const purge: CliCommand = (program, act) => {
         const age = ctx.options.olderThan === undefined ? undefined : parseDuration('--older-than', ctx.options.olderThan);
         const [name, tracker] = await ctx.tracker();
         const def = tracker.definition;
-        const status = checkStatus(name, def, ctx.options.status, def.terminalStatuses, 'is a status items wait or are held in; purge deletes only finished items');
+        // one status per run, as `tracker.purge` takes it
+        const [status, ...more] = parseStatuses(name, def, '--status', ctx.options.status, def.terminalStatuses, 'is a status items wait or are held in; purge deletes only finished items');
+        if (more.length > 0) throw usage(`--status \`${ctx.options.status}\`: purge deletes from one status per run; run it once for each.`);
         // judged by this machine's clock; items record when they finished by the store's
         const finishedBefore = age === undefined ? undefined : new Date(Date.now() - age);
         const inStatus = (await tracker.stats()).byStatus[status] ?? 0;

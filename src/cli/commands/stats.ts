@@ -1,6 +1,6 @@
 import type { StageStats, TrackerStats } from '../../results.js';
 import type { CliCommand } from '../context.js';
-import { table, type Column } from '../format.js';
+import { printable, table, type Column } from '../format.js';
 
 interface Row extends StageStats {
   readonly tracker: string;
@@ -42,7 +42,8 @@ export const stats: CliCommand = (program, act) => {
         for (const [tracker, s] of results) {
           const undeclared = Object.entries(s.undeclared);
           if (undeclared.length === 0) continue;
-          const list = undeclared.map(([status, count]) => `${status} ${count}`).join(', ');
+          // statuses read from the store, not the definition: anyone's text
+          const list = undeclared.map(([status, count]) => `${printable(status)} ${count}`).join(', ');
           ctx.print(ctx.paint('yellow', `${tracker}: items in undeclared statuses: ${list} (see them with \`leasehold list --tracker ${tracker} --undeclared\`)`));
         }
       }),
