@@ -3,6 +3,7 @@ import { delayFor, exponentialBackoff, type Backoff } from './backoff.js';
 import { ConfigError } from './errors.js';
 import type { Logger } from './events.js';
 import type { KeyFieldType, Store } from './store.js';
+import { isWellFormed, wellFormed } from './transitions.js';
 import { requireNumber, requirePositiveInt, requireTimerMs } from './validate.js';
 
 /** A zod object schema for item keys; every field must be a required scalar. */
@@ -126,6 +127,21 @@ function requireZod4(option: string, schema: unknown): void {
   if (schema && typeof schema === 'object' && !('_zod' in schema) && '_def' in schema) throw new ConfigError(option, ZOD3);
 }
 
+/** The values a zod enum accepts: its `options`, else the entries' values. */
+function enumValues(schema: unknown, entries: Record<string, unknown> | undefined): unknown[] {
+  const options = (schema as { options?: unknown }).options;
+  return Array.isArray(options) ? options : Object.values(entries ?? {});
+}
+
+/** The one type of a literal's or an enum's values: a column has one type, so mixed ones are refused. */
+function oneType(name: string, types: ReadonlyArray<KeyFieldType | undefined>): KeyFieldType | undefined {
+  const kinds = new Set(types);
+  if (kinds.size > 1) {
+    throw new ConfigError(`key.${name}`, `the values of a key field must all be of one type (strings, numbers or booleans), got ${[...kinds].map(String).join(' and ')}; split it into two fields or use one type.`);
+  }
+  return types[0];
+}
+
 function keyFieldType(name: string, schema: unknown): KeyFieldType {
   const def = (schema as { _zod?: { def?: { type?: string; values?: unknown[]; entries?: Record<string, unknown> } } })
     ?._zod?.def;
@@ -140,10 +156,11 @@ function keyFieldType(name: string, schema: unknown): KeyFieldType {
       type = def.type;
       break;
     case 'literal':
-      type = scalar(def.values?.[0]);
+      type = oneType(name, (def.values ?? []).map(scalar));
       break;
     case 'enum':
-      type = scalar(Object.values(def.entries ?? {})[0]);
+      // the values the schema accepts (a TypeScript numeric enum's entries also map names back)
+      type = oneType(name, enumValues(schema, def.entries).map(scalar));
       break;
   }
   if (!type) {
@@ -153,6 +170,11 @@ function keyFieldType(name: string, schema: unknown): KeyFieldType {
     );
   }
   return type;
+}
+
+/** A status or stage name: well-formed text (stores keep it as UTF-8), and not `__proto__` (it names things in plain objects). */
+function requireName(option: string, name: string): void {
+  if (name === '__proto__' || !isWellFormed(name)) throw new ConfigError(option, `\`${wellFormed(name)}\` cannot be a name: use well-formed text other than \`__proto__\`.`);
 }
 
 /** Checks a definition and returns a frozen, normalised copy. Throws ConfigError. */
@@ -169,6 +191,7 @@ export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z
   const known = new Set<string>();
   for (const s of statuses) {
     if (typeof s !== 'string' || s.length === 0) throw new ConfigError('statuses', `expected non-empty strings, got \`${String(s)}\`.`);
+    requireName('statuses', s);
     if (known.has(s)) throw new ConfigError('statuses', `\`${s}\` is listed twice.`);
     known.add(s);
   }
@@ -188,6 +211,7 @@ export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z
   const passive = new Set<string>([initial]);
   for (const [name, raw] of Object.entries(options.stages)) {
     const at = `stages.${name}`;
+    requireName(at, name);
     if (!raw || typeof raw !== 'object') throw new ConfigError(at, 'expected `{ from, active, done, failed }`.');
     // a status listed twice means it once (stores merge one index range per listed status)
     const from = [...new Set(asArray(raw.from).map((s, i) => check(`${at}.from[${i}]`, s)))];
@@ -196,6 +220,10 @@ export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z
     if (done.length === 0) throw new ConfigError(`${at}.done`, 'expected at least one status.');
     const active = check(`${at}.active`, raw.active);
     const failed = check(`${at}.failed`, raw.failed);
+    if (from.includes(failed)) {
+      // parking an item would leave it claimable by the same stage: claimed and parked again, forever
+      throw new ConfigError(`${at}.failed`, `\`${failed}\` is also a status stage \`${name}\` claims from; a stage's failed status must be one it does not claim from.`);
+    }
     if (activeOwner.has(active)) {
       throw new ConfigError(`${at}.active`, `\`${active}\` is already the active status of stage \`${activeOwner.get(active)}\`; each stage needs its own.`);
     }
@@ -219,8 +247,8 @@ export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z
   const keyFields = Object.entries(shape).map(([name, schema]) => {
     // stores keep key fields apart from their own (SQL columns `key_<name>`, MongoDB `key.<name>`),
     // so any name works; 59 characters leave room for the prefix in a 63-character identifier
-    if (!/^[A-Za-z_][A-Za-z0-9_]{0,58}$/.test(name)) {
-      throw new ConfigError(`key.${name}`, 'key field names must be letters, digits and `_` (no `$` or `.`), starting with a letter or `_`, at most 59 characters.');
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,58}$/.test(name) || name === '__proto__') {
+      throw new ConfigError(`key.${name}`, 'key field names must be letters, digits and `_` (no `$` or `.`), starting with a letter or `_`, at most 59 characters, and not `__proto__`.');
     }
     if (lowered.has(name.toLowerCase())) {
       throw new ConfigError(`key.${name}`, 'two key fields differ only in letter case; SQL column names do not tell them apart. Rename one.');
@@ -234,8 +262,10 @@ export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z
   const maxAttempts = requirePositiveInt('retry.maxAttempts', options.retry?.maxAttempts ?? 5);
   const backoff = options.retry?.backoff ?? exponentialBackoff({ baseMs: 1_000, maxMs: 300_000, jitter: true });
   if (typeof backoff !== 'function') throw new ConfigError('retry.backoff', 'expected a function `(attempt) => ms`.');
-  // every attempt a failure can follow, so that a bad value fails here and not in a later reap
-  for (let attempt = 1; attempt <= maxAttempts; attempt++) delayFor(backoff, attempt);
+  // the attempts a failure can follow, so that a bad value fails here and not in a later reap:
+  // every one of the first hundred, and the last (a huge maximum means "retry for ever")
+  for (let attempt = 1; attempt <= Math.min(maxAttempts, 100); attempt++) delayFor(backoff, attempt);
+  if (maxAttempts > 100) delayFor(backoff, maxAttempts);
   const maxDataBytes = requireNumber('maxDataBytes', options.maxDataBytes ?? 1_048_576, { min: 1, integer: true });
 
   const fromStatuses = [...new Set([...stages.values()].flatMap((st) => st.from))];

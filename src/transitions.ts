@@ -15,6 +15,9 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 /** `text` with each lone surrogate (half a character, which UTF-8 cannot hold) replaced by U+FFFD. */
 export const wellFormed = (text: string): string => text.replace(LONE_SURROGATE, '\uFFFD');
 
+/** Whether `text` holds no lone surrogate (what UTF-8, and so every database, keeps as it is). */
+export const isWellFormed = (text: string): boolean => text.search(LONE_SURROGATE) === -1;
+
 /**
  * A message as stored: at most 2,000 code units, never cut inside a character (an emoji at the
  * cut is dropped whole), and well-formed (a lone surrogate, which some stores' JSON parsers
@@ -28,7 +31,16 @@ export function clipMessage(text: string): string {
 }
 
 /** The message stored as `lastError`. */
-export const errorMessage = (error: unknown): string => clipMessage(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+export const errorMessage = (error: unknown): string => clipMessage(error instanceof Error ? `${error.name}: ${error.message}` : describeThrown(error));
+
+/** Any thrown value as text; one that cannot be made text (no prototype, a throwing `toString`) is named by its kind. */
+function describeThrown(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
 
 /** The `lastError` of a reaped lease. */
 export const LEASE_EXPIRED = 'lease expired';

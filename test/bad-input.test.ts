@@ -43,6 +43,11 @@ describe('bad definitions are refused at construction, naming the option', () =>
     ['a non-scalar key field', { key: z.object({ id: z.object({ x: z.string() }) }) }, /`key.id`.*required scalars/],
     ['an optional key field', { key: z.object({ id: z.string().optional() }) }, /`key.id`/],
     ['no store', { store: undefined }, /`store`/],
+    ['a key field named `__proto__`', { key: z.object({ ['__proto__']: z.string() }) }, /`key.__proto__`.*not `__proto__`/],
+    ['a status named `__proto__`', { statuses: ['queued', 'running', 'done', 'failed', '__proto__'] }, /`statuses`.*cannot be a name/],
+    ['a status holding a lone surrogate', { statuses: ['queued', 'running', 'done', 'failed', 'bad\uD800'] }, /`statuses`.*well-formed/],
+    ['a key literal of mixed types', { key: z.object({ id: z.literal(['a', 1]) }) }, /`key.id`.*all be of one type/],
+    ['a stage whose failed status it also claims from', { stages: { run: { from: ['queued', 'failed'], active: 'running', done: 'done', failed: 'failed' } } }, /`stages.run.failed`.*claims from/],
   ];
   for (const [what, overrides, message] of cases) {
     it(what, () => {
@@ -50,6 +55,20 @@ describe('bad definitions are refused at construction, naming the option', () =>
       expect(() => make(overrides)).toThrow(message);
     });
   }
+  it('a numeric TypeScript enum as a key field is a number column (its reverse mappings are not values)', async () => {
+    enum Priority {
+      Low,
+      High,
+    }
+    const tracker = make({ key: z.object({ id: z.string(), priority: z.enum(Priority) }) }, new SqliteStore({ filename: ':memory:', table: 'items' }));
+    const { item } = await tracker.track({ id: 'x', priority: Priority.High } as never);
+    expect(item.key).toEqual({ id: 'x', priority: 1 });
+    expect((await tracker.get({ id: 'x', priority: Priority.High } as never))?.key).toEqual({ id: 'x', priority: 1 });
+  });
+  it('a huge maxAttempts ("retry for ever") is accepted at once, and its backoff still checked', () => {
+    expect(make({ retry: { maxAttempts: Number.MAX_SAFE_INTEGER, backoff: () => 1_000 } }).definition).toBeDefined();
+    expect(() => make({ retry: { maxAttempts: Number.MAX_SAFE_INTEGER, backoff: (n: number) => (n > 1e9 ? Number.NaN : 1) } })).toThrow(/`retry.backoff\(9007199254740991\)`/);
+  });
   it('exponentialBackoff rejects nonsense', () => {
     expect(() => exponentialBackoff({ baseMs: -5, maxMs: 10 })).toThrow(/`backoff.baseMs`/);
     expect(() => exponentialBackoff({ baseMs: 10, maxMs: 5 })).toThrow(/`backoff.maxMs`/);
@@ -170,5 +189,54 @@ describe('SqliteStore files', () => {
       expect(error, store.name).toBeInstanceOf(StoreError);
       expect(String(error)).toMatch(/not initialised; call `tracker.init\(\)` first/);
     }
+  });
+});
+
+describe('keys and data that a database would change are refused, naming the field', () => {
+  it('a key holding a lone surrogate (half an emoji) is refused before anything is written, on every store', async () => {
+    for (const store of [new MemoryStore(), new SqliteStore({ filename: ':memory:', table: 'items' })]) {
+      const tracker = make({}, store);
+      const error = await tracker.track({ id: 'file-\uD83D' }).catch((e: unknown) => e);
+      expect(error, store.name).toBeInstanceOf(ValidationError);
+      expect(String(error)).toMatch(/`track` of item .*id: key text must be well-formed Unicode/);
+      expect((await tracker.stats()).total).toBe(0);
+      // a whole emoji is fine
+      expect((await tracker.track({ id: 'file-\uD83D\uDE00' })).created).toBe(true);
+    }
+  });
+  it('data with a `__proto__` field, a `$date` look-alike beside an undefined field, or a hole is refused', async () => {
+    const tracker = make({ data: z.any() }) as unknown as Tracker<string, typeof base.key, z.ZodAny, typeof base.stages>;
+    await expect(tracker.track({ id: 'a' }, JSON.parse('{"__proto__":{"isAdmin":true},"ok":1}'))).rejects.toThrow(/__proto__: `__proto__` cannot be a field name/);
+    await expect(tracker.track({ id: 'b' }, { when: { $date: 'next tuesday', extra: undefined } })).rejects.toThrow(/when: an object whose only field is `\$date` is reserved/);
+    // eslint-disable-next-line no-sparse-arrays
+    await expect(tracker.track({ id: 'c' }, { list: [1, , 3] })).rejects.toThrow(/list\.1: undefined/);
+    expect((await tracker.stats()).total).toBe(0);
+  });
+  it('a status named like an Object member is counted as itself', async () => {
+    const tracker = make({ statuses: ['queued', 'running', 'done', 'failed', 'constructor'], stages: { run: { from: 'queued', active: 'running', done: ['done', 'constructor'], failed: 'failed' } } });
+    await tracker.track({ id: 'a' });
+    const stats = await tracker.stats();
+    expect(stats.byStatus).toMatchObject({ queued: 1, constructor: 0, done: 0 });
+    expect(stats.total).toBe(1);
+  });
+  it('fail() with a thrown value that cannot be made text records its kind', async () => {
+    const tracker = make();
+    await tracker.track({ id: 'a' });
+    const lease = (await tracker.claim('run', { owner: 'w' }))!;
+    await tracker.fail(lease, Object.create(null), { retry: false });
+    expect((await tracker.get({ id: 'a' }))!.lastError).toBe('[object Object]');
+  });
+  it('SqliteStore: a busy timeout or watch interval past the longest timer is refused; a database with safe integers reads booleans and counts', async () => {
+    expect(() => new SqliteStore({ filename: ':memory:', table: 'items', busyTimeoutMs: 3e9 })).toThrow(/`busyTimeoutMs`.*from 0 to 2147483647/);
+    expect(() => new SqliteStore({ filename: ':memory:', table: 'items', watchIntervalMs: 3e9 })).toThrow(/`watchIntervalMs`/);
+    const db = new Database(':memory:');
+    db.defaultSafeIntegers(true);
+    const tracker = make({ key: z.object({ id: z.string(), urgent: z.boolean() }) }, new SqliteStore({ database: db, table: 'items' }));
+    await tracker.track({ id: 'a', urgent: true } as never);
+    const lease = (await tracker.claim('run', { owner: 'w' }))!;
+    expect(lease.key).toEqual({ id: 'a', urgent: true });
+    await tracker.complete(lease);
+    expect((await tracker.stats()).byStatus).toMatchObject({ done: 1 });
+    db.close();
   });
 });

@@ -146,7 +146,7 @@ export class MemoryStore implements Store {
 
   async stats(): Promise<StoreStats> {
     const now = this.#clock();
-    const byStatus: Record<string, { total: number; future: number }> = {};
+    const byStatus: Record<string, { total: number; future: number }> = Object.create(null);
     for (const { item } of this.#rows.values()) {
       const c = (byStatus[item.status] ??= { total: 0, future: 0 });
       c.total++;

@@ -8,6 +8,7 @@ import type Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigError, notInitialised, StoreError } from '../errors.js';
+import { MAX_TIMER_MS } from '../validate.js';
 import {
   guardCondition,
   type Change,
@@ -90,7 +91,8 @@ const dialect: Dialect = {
   greatest: 'MAX',
   json: (p) => p,
   keyParam: (type, v) => (type === 'date' ? (v as Date).getTime() : type === 'boolean' ? (v ? 1 : 0) : v),
-  keyValue: (type, v) => (type === 'date' ? new Date(Number(v)) : type === 'boolean' ? v === 1 : (v as string | number)),
+  // Number(): a `database` opened with `defaultSafeIntegers(true)` gives integers as bigint
+  keyValue: (type, v) => (type === 'date' ? new Date(Number(v)) : type === 'boolean' ? Number(v) === 1 : (v as string | number)),
   time: (v) => (v === null || v === undefined ? null : new Date(Number(v))),
   jsonValue: (v) => JSON.parse(v as string) as unknown,
   // the subselect runs inside the same statement, under SQLite's single writer
@@ -144,12 +146,13 @@ export class SqliteStore implements Store {
     this.#db = options.database;
     this.#owned = options.database === undefined;
     this.#busyTimeoutMs = options.busyTimeoutMs ?? 5_000;
-    if (!Number.isInteger(this.#busyTimeoutMs) || this.#busyTimeoutMs < 0) {
-      throw new ConfigError('busyTimeoutMs', `[sqlite] expected a non-negative integer, got \`${String(options.busyTimeoutMs)}\`.`);
+    // SQLite reads a busy timeout past 2^31 - 1 as 0 (no waiting), and Node runs a longer interval at once
+    if (!Number.isInteger(this.#busyTimeoutMs) || this.#busyTimeoutMs < 0 || this.#busyTimeoutMs > MAX_TIMER_MS) {
+      throw new ConfigError('busyTimeoutMs', `[sqlite] expected an integer from 0 to ${MAX_TIMER_MS} (milliseconds), got \`${String(options.busyTimeoutMs)}\`.`);
     }
     const everyMs = options.watchIntervalMs ?? 15;
-    if (everyMs !== false && (!Number.isInteger(everyMs) || everyMs < 1)) {
-      throw new ConfigError('watchIntervalMs', `[sqlite] expected a positive integer (milliseconds) or \`false\`, got \`${String(options.watchIntervalMs)}\`.`);
+    if (everyMs !== false && (!Number.isInteger(everyMs) || everyMs < 1 || everyMs > MAX_TIMER_MS)) {
+      throw new ConfigError('watchIntervalMs', `[sqlite] expected an integer from 1 to ${MAX_TIMER_MS} (milliseconds) or \`false\`, got \`${String(options.watchIntervalMs)}\`.`);
     }
     const file = this.#filename ?? fileOf(options.database);
     if (everyMs !== false && file !== undefined && file !== '' && file !== ':memory:') {
@@ -213,10 +216,10 @@ export class SqliteStore implements Store {
     const { db } = this.#ready('stats');
     const rows = db.prepare(`SELECT status, COUNT(*) AS n, SUM(CASE WHEN deadline > ${dialect.now} THEN 1 ELSE 0 END) AS future FROM ${this.#table} GROUP BY status`).all() as Array<{
       status: string;
-      n: number;
-      future: number;
+      n: number | bigint;
+      future: number | bigint;
     }>;
-    return { byStatus: Object.fromEntries(rows.map((r) => [r.status, { total: r.n, future: r.future }])) };
+    return { byStatus: Object.fromEntries(rows.map((r) => [r.status, { total: Number(r.n), future: Number(r.future) }])) };
   }
 
   /**

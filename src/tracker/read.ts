@@ -33,7 +33,8 @@ export async function find(core: Core, query: { status?: string | readonly strin
 export async function stats(core: Core): Promise<TrackerStats<string>> {
   await core.init();
   const raw = (await core.call('stats', undefined, () => core.store.stats())).byStatus;
-  const count = (s: string): StatusCount => raw[s] ?? { total: 0, future: 0 };
+  // own counts only: a status named like an Object member (`constructor`) is not one inherited
+  const count = (s: string): StatusCount => (Object.hasOwn(raw, s) ? raw[s] : undefined) ?? { total: 0, future: 0 };
   const sum = (list: readonly string[], pick: (c: StatusCount) => number) => list.reduce((a, s) => a + pick(count(s)), 0);
   const stages: Record<string, StageStats> = {};
   for (const st of core.def.stages.values()) {
