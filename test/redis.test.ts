@@ -1,11 +1,13 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { Cluster, Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { z } from 'zod';
 import { RedisStore, type RedisClient, type RedisPipeline, type RedisStoreOptions } from '../src/stores/redis.js';
-import { ConfigError, StoreError, type Store, type StoreChange } from '../src/index.js';
+import { ConfigError, StoreError, Tracker, type Store, type StoreChange } from '../src/index.js';
 import { storeContract } from '../src/testing/suite.js';
 import { k, makeTracker } from '../src/testing/definition.js';
 import { processRaces, raceTracker, startWakeChild, until } from './support/processes.js';
@@ -21,8 +23,8 @@ const prefixes = new WeakMap<Store, string>();
 const run = `${process.pid}_${Date.now() % 1e6}`;
 let n = 0;
 
-function client(at = url): Redis {
-  const c = new Redis(at, { maxRetriesPerRequest: 1 });
+function client(at = url, options: RedisOptions = {}): Redis {
+  const c = new Redis(at, { maxRetriesPerRequest: 1, ...options });
   clients.push(c);
   return c;
 }
@@ -50,6 +52,44 @@ if (!url) {
 async function edit(store: Store, script: string, ...args: Array<string | number>): Promise<unknown> {
   const base = `{${prefixes.get(store)}}:`;
   return main!.eval(script, 1, `${base}ids`, base, ...args);
+}
+
+/**
+ * A TCP proxy to the test server that, once armed, drops the connection instead of passing on
+ * the next reply: the command ran, and the client never heard. ioredis then reconnects.
+ */
+async function replyDropper() {
+  const target = new URL(url);
+  let armed = false;
+  let dropped = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    for (const s of [socket, upstream]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => sockets.delete(s));
+    }
+    socket.on('close', () => upstream.destroy());
+    upstream.on('close', () => socket.destroy());
+    socket.on('data', (chunk) => upstream.write(chunk));
+    upstream.on('data', (chunk) => {
+      if (!armed) return void socket.write(chunk);
+      armed = false;
+      dropped++;
+      socket.destroy();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const at = new URL(url);
+  at.hostname = '127.0.0.1';
+  at.port = String((server.address() as AddressInfo).port);
+  return {
+    url: at.toString(),
+    arm: () => void (armed = true),
+    dropped: () => dropped,
+    close: () => new Promise<void>((resolve) => (sockets.forEach((s) => s.destroy()), server.close(() => resolve()))),
+  };
 }
 
 /** Moves every deadline `ms` earlier, in the item hashes and the status sorted sets alike. */
@@ -144,6 +184,170 @@ describe.skipIf(!url)(`RedisStore (${source})`, () => {
   describe('RedisStore across processes', () => {
     it('4 processes, each with its own connection, claiming the same 60 items: one winner per item', async () => {
       await processRaces({ store: 'redis', target: url, tag: run, make: (prefix) => make(prefix) });
+    });
+  });
+
+  describe('RedisStore: the canonical key places values by field name', () => {
+    const keyed = <K extends z.ZodObject>(store: Store, key: K) =>
+      new Tracker({
+        store,
+        statuses: ['pending', 'active', 'done', 'failed'] as const,
+        initial: 'pending',
+        key,
+        stages: { go: { from: 'pending', active: 'active', done: 'done', failed: 'failed' } },
+      });
+    const key = { logId: 'L-1', partnerCode: 'ACME' };
+    const declared = () => z.object({ partnerCode: z.string(), logId: z.string() });
+    const reordered = () => z.object({ logId: z.string(), partnerCode: z.string() });
+
+    // the values stood in the order of the zod key object's fields: listing them in another order,
+    // a harmless refactor on the other stores, tracked every item again and read the old ones
+    // with their values swapped
+    it('a tracker whose key object lists the same fields in another order finds the same items', async () => {
+      const prefix = `reorder_${run}`;
+      const before = keyed(make(prefix), declared());
+      expect((await before.track(key)).created).toBe(true);
+      const after = keyed(make(prefix), reordered());
+      expect((await after.track(key)).created).toBe(false);
+      expect((await after.find({ status: 'pending' })).map((item) => item.key)).toEqual([key]);
+      const lease = (await after.claim('go', { owner: 'w', key }))!;
+      expect(lease.key).toEqual(key);
+      await after.complete(lease);
+      expect(await before.get(key)).toMatchObject({ key, status: 'done' });
+    });
+
+    it('a store written before the key fields were recorded keeps its items, also for a tracker that reorders the fields later', async () => {
+      const prefix = `reorder_legacy_${run}`;
+      await keyed(make(prefix), declared()).track(key);
+      // what earlier versions left: the values in declaration order, and no record of the fields
+      expect(await main!.hkeys(`{${prefix}}:ids`)).toEqual([JSON.stringify(['ACME', 'L-1'])]);
+      await main!.del(`{${prefix}}:keyfields`);
+      expect((await keyed(make(prefix), declared()).track(key)).created).toBe(false);
+      expect(await main!.get(`{${prefix}}:keyfields`)).toBe(JSON.stringify(['partnerCode', 'logId']));
+      const later = keyed(make(prefix), reordered());
+      expect((await later.track(key)).created).toBe(false);
+      expect(await later.get(key)).toMatchObject({ key, status: 'pending' });
+    });
+
+    it('a key of other fields than the recorded ones has its values sorted by field name', async () => {
+      const prefix = `reshaped_${run}`;
+      await keyed(make(prefix), z.object({ id: z.string() })).track({ id: 'a' });
+      const wider = keyed(make(prefix), declared());
+      await wider.track(key);
+      expect(await main!.hkeys(`{${prefix}}:ids`)).toEqual([JSON.stringify(['a']), JSON.stringify(['L-1', 'ACME'])]);
+      expect((await keyed(make(prefix), reordered()).track(key)).created).toBe(false);
+    });
+  });
+
+  describe('RedisStore through a client with a keyPrefix', () => {
+    const tenant = (name: string) => client(url, { keyPrefix: `${name}_${run}:` });
+
+    // ioredis adds its keyPrefix to the one key a script declares: the items, sorted sets and
+    // counter of two applications kept apart by keyPrefix were one
+    it('two applications kept apart by keyPrefix share nothing (items, claims, wake-ups), and every key of theirs carries it', async () => {
+      const prefix = `key_prefix_${run}`;
+      const [a, b] = [make(prefix, {}, tenant('tenantA')), make(prefix, {}, tenant('tenantB'))];
+      const [ta, tb] = [makeTracker(a), makeTracker(b)];
+      await Promise.all([ta.init(), tb.init()]);
+      const heard: StoreChange[] = [];
+      const stop = b.watch!((change) => heard.push(change));
+      try {
+        // the first message after subscribing says "look", with no status
+        await expect.poll(() => heard.length).toBe(1);
+        expect((await ta.track(k(1), { note: 'A' })).created).toBe(true);
+        const lease = (await ta.claim('download', { owner: 'w' }))!;
+        expect(lease.item.data).toEqual({ note: 'A' });
+        expect(await ta.claim('download', { owner: 'w' })).toBeNull();
+        await ta.complete(lease);
+        expect((await tb.track(k(1), { note: 'B' })).created).toBe(true);
+        await expect.poll(() => heard.length).toBe(2);
+        expect(heard[1]).toEqual({ status: 'pending' });
+        expect((await tb.stats()).byStatus).toMatchObject({ pending: 1, downloading: 0, downloaded: 0 });
+        expect((await tb.claim('download', { owner: 'w' }))!.item.data).toEqual({ note: 'B' });
+      } finally {
+        stop();
+      }
+      const keys = await main!.keys(`*${prefix}*`);
+      expect(keys.length).toBeGreaterThan(8);
+      for (const key of keys) expect(key).toMatch(new RegExp(`^tenant[AB]_${run}:\\{${prefix}\\}:`));
+    });
+
+    it('refuses a keyPrefix with an empty hash tag, which would spread the store over Cluster slots', () => {
+      const c = client(url, { keyPrefix: 'app{}:', lazyConnect: true });
+      expect(() => make('x', {}, c)).toThrow(/`keyPrefix` `app\{\}:` has an empty hash tag/);
+    });
+
+    it('refuses the layout an earlier version left (ids under the keyPrefix, items not), until the guide\'s script moves them', async () => {
+      const prefix = `key_prefix_split_${run}`;
+      // what the earlier version wrote through a client with a keyPrefix: only `{p}:ids` under it
+      const unprefixed = make(prefix);
+      const tracker = makeTracker(unprefixed);
+      for (let i = 0; i < 3; i++) await tracker.track(k(i), { note: `n${i}` });
+      await tracker.complete((await tracker.claim('download', { owner: 'w', key: k(1) }))!);
+      await main!.rename(`{${prefix}}:ids`, `old_${run}:{${prefix}}:ids`);
+      await main!.del(`{${prefix}}:keyfields`);
+      const moved = makeTracker(make(prefix, {}, tenant('old')));
+      const error = await moved.init().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConfigError);
+      expect(error).toMatchObject({ option: 'client' });
+      expect((error as Error).message).toMatch(/`keyPrefix` `old_\d+_\d+:`.*Stop every process of the older version/);
+      // the script of the Redis store guide, as written there
+      const guide = readFileSync(new URL('../docs/stores/redis.md', import.meta.url), 'utf8');
+      const script = /```lua\n([\s\S]*?)```/.exec(guide.slice(guide.indexOf('## A client with a keyPrefix')))![1]!;
+      expect(await main!.eval(script, 0, `old_${run}:`, prefix)).toBe(3);
+      await moved.init();
+      expect((await moved.find({ status: ['pending', 'downloaded'] })).map((item) => [item.key.seq, item.status, item.data])).toEqual([
+        [0, 'pending', { note: 'n0' }],
+        [2, 'pending', { note: 'n2' }],
+        [1, 'downloaded', { note: 'n1' }],
+      ]);
+      // the counter moved too: a new item takes the next id
+      await moved.track(k(3));
+      expect(await main!.hget(`old_${run}:{${prefix}}:ids`, JSON.stringify(['log-3', 'acme', 3]))).toBe('000000000004');
+    });
+  });
+
+  describe('RedisStore: a call the client sends again after a reconnect', () => {
+    // ioredis resends a command whose reply it had not read when the connection dropped
+    // (`autoResendUnfulfilledCommands`, on by default): a completion that ran twice reported a
+    // lost lease, and a claim that ran twice took a second item and left the first held by no one
+    it('a track, claim, renew, settle, batch or purge whose reply was lost is answered as it ran, not run again', async () => {
+      const proxy = await replyDropper();
+      try {
+        // ioredis' defaults, as an application passes its client
+        const via = client(proxy.url, { maxRetriesPerRequest: 20 });
+        const prefix = `resent_${run}`;
+        const tracker = makeTracker(make(prefix, { notifications: false }, via));
+        await tracker.init();
+        const lost = async <T>(fn: () => Promise<T>): Promise<T> => {
+          const before = proxy.dropped();
+          proxy.arm();
+          const result = await fn();
+          expect(proxy.dropped()).toBe(before + 1);
+          return result;
+        };
+        expect((await lost(() => tracker.track(k(1)))).created).toBe(true);
+        for (let i = 2; i <= 6; i++) await tracker.track(k(i));
+        const lease = (await lost(() => tracker.claim('download', { owner: 'w1' })))!;
+        expect(lease.key).toEqual(k(1));
+        await lost(() => tracker.renew(lease));
+        expect((await lost(() => tracker.complete(lease))).status).toBe('downloaded');
+        const batch = await lost(() => tracker.claimBatch('download', { owner: 'w2', limit: 2 }));
+        expect(batch.map((l) => l.key.seq)).toEqual([2, 3]);
+        expect((await lost(() => tracker.completeBatch(batch))).every((r) => r.ok)).toBe(true);
+        // nothing held by no one, nothing claimed twice
+        expect(await tracker.find({ status: 'downloading' })).toEqual([]);
+        expect((await tracker.stats()).byStatus).toMatchObject({ pending: 3, downloaded: 3 });
+        await tracker.cancel(k(4));
+        await tracker.cancel(k(5));
+        expect(await lost(() => tracker.purge({ status: 'failed', limit: 1 }))).toEqual({ deleted: 1 });
+        expect((await tracker.stats()).byStatus).toMatchObject({ pending: 1, failed: 1 });
+        // a write deletes the records of calls whose replies have arrived
+        await tracker.track(k(7));
+        expect(await main!.keys(`{${prefix}}:c:*`)).toEqual([]);
+      } finally {
+        await proxy.close();
+      }
     });
   });
 
@@ -295,6 +499,25 @@ describe.skipIf(!url)(`RedisStore (${source})`, () => {
       stop();
     });
 
+    // `duplicate()` copies `enableOfflineQueue: false`: the SUBSCRIBE sent before the new
+    // connection was ready was refused, and nothing subscribed later
+    it('a watcher whose client has `enableOfflineQueue: false` subscribes once its connection is ready', async () => {
+      const prefix = `offline_queue_${run}`;
+      const c = client(url, { enableOfflineQueue: false });
+      if (c.status !== 'ready') await new Promise((resolve) => c.once('ready', resolve));
+      const watcher = make(prefix, {}, c);
+      await makeTracker(watcher).init();
+      const heard: StoreChange[] = [];
+      const stop = watcher.watch!((change) => heard.push(change));
+      try {
+        await expect.poll(() => heard).toEqual([{}]);
+        await makeTracker(make(prefix)).track(k(1));
+        await expect.poll(() => heard).toEqual([{}, { status: 'pending' }]);
+      } finally {
+        stop();
+      }
+    });
+
     it('with notifications off there is no watch and nothing is published', async () => {
       const store = make(`quiet_${run}`, { notifications: false });
       expect(store.watch).toBeUndefined();
@@ -388,6 +611,16 @@ describe('RedisStore durability check', () => {
     await init(make(`dur_${run}`, { durability: 'relaxed' }, c));
   });
 
+  // Redis skips the fsync of every write while a child saves a snapshot or rewrites the AOF
+  it('refuses `no-appendfsync-on-rewrite yes`, naming the setting', async () => {
+    const c = await server(['--appendonly', 'yes', '--appendfsync', 'always', '--no-appendfsync-on-rewrite', 'yes']);
+    const error = await init(make(`dur_${run}`, {}, c)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error).toMatchObject({ option: 'durability' });
+    expect((error as Error).message).toMatch(/the server runs with `no-appendfsync-on-rewrite yes`: while it saves a snapshot or rewrites.*`CONFIG SET no-appendfsync-on-rewrite no`.*`durability: 'relaxed'`/);
+    await init(make(`dur_${run}`, { durability: 'relaxed' }, c));
+  });
+
   it('accepts `appendonly yes` with `appendfsync always`', async () => {
     const c = await server(['--appendonly', 'yes', '--appendfsync', 'always']);
     await init(make(`dur_${run}`, {}, c));
@@ -402,9 +635,9 @@ describe('RedisStore with `replicas`: each write waits for replicas', () => {
   let primary: Redis;
   let replica: Redis;
 
-  // a primary without AOF and a replica of it, in sync
+  // a primary with AOF (fsynced every second) and a replica of it, in sync
   beforeAll(async () => {
-    const p = await startRedisServer(binary, ['--appendonly', 'no']);
+    const p = await startRedisServer(binary, ['--appendonly', 'yes', '--appendfsync', 'everysec']);
     servers.push(p);
     const r = await startRedisServer(binary, ['--appendonly', 'no', '--replicaof', '127.0.0.1', String(p.port)]);
     servers.push(r);
@@ -459,6 +692,21 @@ describe('RedisStore with `replicas`: each write waits for replicas', () => {
     expect(error).toBeInstanceOf(StoreError);
     expect(error).toMatchObject({ transient: true, operation: 'track' });
     expect((error as Error).message).toMatch(/WAIT timed out: 1 of 2 replicas/);
+  });
+
+  // a replica copies whatever its primary holds: a primary without AOF that restarts before a
+  // failover comes back empty (or with an older snapshot), and its replicas copy that
+  it('refuses at init a primary without `appendonly yes`, naming the setting', async () => {
+    await primary.config('SET', 'appendonly', 'no');
+    try {
+      const error = await makeTracker(make(`replicated_${run}_aof`, { replicas: { count: 1 } }, primary)).init().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConfigError);
+      expect(error).toMatchObject({ option: 'durability' });
+      expect((error as Error).message).toMatch(/the server runs with `appendonly no`: if it restarts before a failover.*Set `appendonly yes` on the primary.*`durability: 'relaxed'`/);
+      await makeTracker(make(`replicated_${run}_aof`, { replicas: { count: 1 }, durability: 'relaxed' }, primary)).init();
+    } finally {
+      await primary.config('SET', 'appendonly', 'yes');
+    }
   });
 
   it('validates the option', () => {
@@ -542,6 +790,20 @@ describe('RedisStore on a Redis Cluster of 3 primaries, through ioredis Cluster'
       await weak.config('SET', 'appendfsync', 'always');
     }
     await makeTracker(new RedisStore({ client: cluster(), prefix: `cluster_durable_${run}_ok` })).init();
+  });
+
+  it('a Cluster client with a keyPrefix keeps every key of the store under it', async () => {
+    const keyPrefix = `cluster_tenant_${run}:`;
+    const c = new Cluster(nodes.map((n) => ({ host: '127.0.0.1', port: n.port })), { keyPrefix });
+    clusters.push(c);
+    const prefix = `cluster_key_prefix_${run}`;
+    const tracker = makeTracker(new RedisStore({ client: c, prefix }));
+    for (let i = 0; i < 3; i++) await tracker.track(k(i));
+    await tracker.complete((await tracker.claim('download', { owner: 'w' }))!);
+    expect((await tracker.stats()).byStatus).toMatchObject({ pending: 2, downloaded: 1 });
+    const keys = (await Promise.all(nodes.map((n) => client(n.url).keys(`*${prefix}*`)))).flat();
+    expect(keys.length).toBeGreaterThan(6);
+    for (const key of keys) expect(key.startsWith(`${keyPrefix}{${prefix}}:`), key).toBe(true);
   });
 
   it('wakes a watcher on another Cluster connection (pub/sub is broadcast to every node)', async () => {

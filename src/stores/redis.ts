@@ -5,7 +5,7 @@
  *
  * @module leasehold/redis
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { ConfigError, notInitialised } from '../errors.js';
 import type {
   Change,
@@ -24,7 +24,7 @@ import type {
   StoreStats,
   UpdateOptions,
 } from '../store.js';
-import { canonicalKey, decodeItem, encodeChange, encodeCondition, encodeData } from './redis/codec.js';
+import { canonicalKey, decodeItem, encodeChange, encodeCondition, encodeData, keyOrder } from './redis/codec.js';
 import type { RedisClient, RedisReplicas } from './redis/client.js';
 import { requireDurableServer, requireReplicas } from './redis/durability.js';
 import { SCRIPTS, type ScriptName } from './redis/scripts.js';
@@ -49,20 +49,23 @@ export type RedisDurability = 'strict' | 'relaxed';
 export interface RedisStoreOptions {
   /**
    * An `ioredis` client (`new Redis(...)`, a Sentinel client, or `new Cluster(...)`). BullMQ
-   * runs on `ioredis`, so an application that uses it already has a configured one.
+   * runs on `ioredis`, so an application that uses it already has a configured one. Its
+   * `keyPrefix` goes before every key of the store, and a call it sends again after a reconnect
+   * (`autoResendUnfulfilledCommands`) is answered as it ran, not run twice.
    */
   readonly client: RedisClient;
   /**
-   * Names the store's keys: each is `{prefix}:...`. The braces make `prefix` the Redis Cluster
-   * hash tag, so all of a store's keys live in one slot and every script runs on one shard.
-   * Any text without `{` or `}`.
+   * Names the store's keys: each is `{prefix}:...` (after the client's `keyPrefix`, if it has
+   * one). The braces make `prefix` the Redis Cluster hash tag, so all of a store's keys live in
+   * one slot and every script runs on one shard. Any text without `{` or `}`.
    */
   readonly prefix: string;
   /**
-   * `strict`: `init()` reads the server's `appendonly` and `appendfsync` and refuses to start
-   * (`ConfigError`) unless they are `yes` and `always`, the settings under which a claim the
-   * server acknowledged survives a crash (with `replicas`: unless the server is a primary with
-   * that many replicas online). `relaxed`: no check; after a crash the last writes
+   * `strict`: `init()` reads the server's `appendonly`, `appendfsync` and
+   * `no-appendfsync-on-rewrite` and refuses to start (`ConfigError`) unless they are `yes`,
+   * `always` and `no`, the settings under which a claim the server acknowledged survives a crash
+   * (with `replicas`: unless the server is a primary with `appendonly yes` and that many replicas
+   * online). `relaxed`: no check; after a crash the last writes
    * may be lost (a claim handed out again, a completion redone); fencing still prevents two
    * holders from both settling. See the Redis store guide.
    * @default 'strict'
@@ -79,15 +82,24 @@ export interface RedisStoreOptions {
    * Send `WAIT count timeoutMs` after every write, in the same pipeline (one round trip), and
    * fail the call unless `count` replicas confirmed it: then a claim the store answered is on
    * the primary and `count` replicas before the worker starts, so a Sentinel or Cluster
-   * failover to one of them keeps it. With this option `init()` checks replication instead of
-   * `appendfsync` (see the Redis store guide). The client needs `pipeline()`.
+   * failover to one of them keeps it. With this option `init()` checks replication and
+   * `appendonly yes` instead of `appendfsync` (see the Redis store guide). The client needs
+   * `pipeline()`.
    * @default undefined (no WAIT)
    */
   readonly replicas?: RedisReplicas;
 }
 
-/** Scripts that write: with `replicas`, each is followed by `WAIT`. */
+/**
+ * Scripts that write items: each call has an id (see "Resent calls" in scripts.ts); with
+ * `replicas`, each is followed by `WAIT`. Not `init`, which runs the same however often it is
+ * sent, and whose one write, the record of the key fields, the next `init` makes again alike if a
+ * failover lost it.
+ */
 const WRITES: ReadonlySet<ScriptName> = new Set(['insert', 'update', 'updateEach', 'delete']);
+
+/** Writes that may record what they did under their call id, for a resend of the call to find. */
+const RECORDED: ReadonlySet<ScriptName> = new Set(['update', 'delete']);
 
 const SHAS = Object.fromEntries(Object.entries(SCRIPTS).map(([name, text]) => [name, createHash('sha1').update(text).digest('hex')])) as Record<ScriptName, string>;
 
@@ -110,8 +122,9 @@ export class RedisStore implements Store {
   /** Batch claims and settles are one script each. */
   readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true, priorDeadline: true });
   readonly #client: RedisClient;
-  /** `{prefix}:`: every key of the store starts with it. */
+  /** `{prefix}:` after the client's `keyPrefix`: every key of the store starts with it. */
   readonly #base: string;
+  /** `{prefix}:ids`, the one key a script declares: ioredis adds the `keyPrefix` itself. */
   readonly #ids: string;
   readonly #durability: RedisDurability;
   readonly #notifications: boolean;
@@ -119,6 +132,9 @@ export class RedisStore implements Store {
   /** Statuses some stage claims from (of every tracker that initialised this store). */
   readonly #claimable = new Set<string>();
   #claimableJson = '[]';
+  /** Ids of calls whose replies arrived (or that failed for good): the next write deletes their records. */
+  #answered: string[] = [];
+  /** The key fields in the store's key order (see `keyOrder`). */
   #keys: KeyField[] | undefined;
   #checked: Promise<void> | undefined;
 
@@ -153,12 +169,13 @@ export class RedisStore implements Store {
       this.#replicas = Object.freeze({ count, timeoutMs });
     }
     this.#client = client;
-    this.#base = `{${prefix}}:`;
-    this.#ids = `${this.#base}ids`;
+    this.#base = `${keyPrefixOf(client)}{${prefix}}:`;
+    this.#ids = `{${prefix}}:ids`;
     this.#durability = durability;
     this.#notifications = notifications;
     if (notifications && typeof client.duplicate === 'function') {
-      // one subscribing connection per store, whatever the number of trackers and workers
+      // one subscribing connection per store, whatever the number of trackers and workers; the
+      // channel is the full name the scripts publish on, as ioredis does not prefix channels
       const subscriber = new Subscriber(() => client.duplicate(), `${this.#base}wake`);
       this.watch = (listener) => subscriber.listen(listener);
     }
@@ -175,9 +192,14 @@ export class RedisStore implements Store {
     }
     // loaded now so that the first call of each operation is one round trip too
     await Promise.all(Object.values(SCRIPTS).map((text) => this.#client.script('LOAD', text)));
+    const [recorded, split] = (await this.#run('init', JSON.stringify(schema.keyFields.map(({ name }) => name)))) as [string, number];
+    if (split === 1) throw splitLayout(this.#base, this.#ids);
     for (const status of schema.claimable ?? []) this.#claimable.add(status);
     this.#claimableJson = this.#notifications ? JSON.stringify([...this.#claimable]) : '[]';
-    this.#keys = schema.keyFields.map(({ name, type }) => ({ name, type }));
+    this.#keys = keyOrder(
+      schema.keyFields.map(({ name, type }) => ({ name, type })),
+      parseNames(recorded, this.#base),
+    );
   }
 
   async insert(item: NewItem): Promise<InsertResult> {
@@ -232,17 +254,28 @@ export class RedisStore implements Store {
    * node of the store's slot), which also caches it there.
    */
   async #run(name: ScriptName, ...args: Array<string | number>): Promise<unknown> {
-    const argv = [this.#ids, this.#base, this.#claimableJson, ...args];
+    const write = WRITES.has(name);
+    // one id for the call, the same in a fallback to EVAL and in whatever the client resends
+    const id = write ? randomBytes(9).toString('base64url') : '';
+    const answered = write ? this.#answered.splice(0) : [];
+    const argv = [this.#ids, this.#base, this.#claimableJson, id, answered.join(','), ...args];
     const replicas = this.#replicas;
     const call = (text: boolean) => {
-      if (replicas && WRITES.has(name)) return this.#waited(name, text, argv, replicas);
+      if (replicas && write) return this.#waited(name, text, argv, replicas);
       return text ? this.#client.eval(SCRIPTS[name], 1, ...argv) : this.#client.evalsha(SHAS[name], 1, ...argv);
     };
     try {
-      return await call(false);
+      return await call(false).catch((error: unknown) => {
+        if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
+        return call(true);
+      });
     } catch (error) {
-      if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
-      return call(true);
+      // these records may not have been deleted; the next write tries again
+      this.#answered.push(...answered);
+      throw error;
+    } finally {
+      // answered or failed for good: the client sends it no more, so its record can go
+      if (RECORDED.has(name)) this.#answered.push(id);
     }
   }
 
@@ -267,6 +300,54 @@ export class RedisStore implements Store {
     if (!this.#keys) throw notInitialised('redis', operation);
     return this.#keys;
   }
+}
+
+/**
+ * The client's `keyPrefix` (`ioredis` `options.keyPrefix`, on a `Cluster` too). ioredis adds it
+ * only to the keys a command declares, for a script `KEYS[1]`; the scripts build every other key
+ * from `ARGV[1]`, which must carry it as well, or two applications kept apart by `keyPrefix`
+ * would share their items.
+ */
+function keyPrefixOf(client: RedisClient): string {
+  const keyPrefix = client.options?.keyPrefix ?? '';
+  if (typeof keyPrefix !== 'string') throw new ConfigError('client', '[redis] the client\'s `keyPrefix` is not a string: pass a string `keyPrefix`, or none.');
+  // the hash tag is the text between the first `{` and the next `}`; after an empty `{}` Redis
+  // hashes the whole key, which would spread the store over slots
+  if (/^[^{]*\{\}/.test(keyPrefix)) {
+    throw new ConfigError('client', `[redis] the client's \`keyPrefix\` \`${keyPrefix}\` has an empty hash tag \`{}\`, which would spread the store's keys over Cluster slots: remove the \`{}\`.`);
+  }
+  return keyPrefix;
+}
+
+/**
+ * The refusal of a store whose items an earlier version wrote outside the client's `keyPrefix`
+ * (it prefixed `{p}:ids` only): the store would find ids without items.
+ */
+function splitLayout(base: string, ids: string): ConfigError {
+  const unprefixed = ids.slice(0, -'ids'.length);
+  const keyPrefix = base.slice(0, -unprefixed.length);
+  return new ConfigError(
+    'client',
+    `[redis] the client has \`keyPrefix\` \`${keyPrefix}\`, and this store's items were written by a leasehold version that put it on \`${base}ids\` only: ` +
+      `its items, sorted sets and counter are under \`${unprefixed}\`, where another application with the same \`prefix\` shares them. ` +
+      'Stop every process of the older version, then move them under the keyPrefix as the Redis store guide shows ("A client with a keyPrefix").',
+  );
+}
+
+/** The `{p}:keyfields` record: a JSON list of field names. */
+function parseNames(reply: string, base: string): string[] {
+  let names: unknown;
+  try {
+    names = JSON.parse(reply);
+  } catch {
+    names = undefined;
+  }
+  if (!Array.isArray(names) || !names.every((name) => typeof name === 'string')) {
+    throw new Error(
+      `\`${base}keyfields\` holds \`${reply}\`, not a JSON list of key field names (edited by hand?): set it to the key's field names in the order of the values in the keys of \`${base}ids\``,
+    );
+  }
+  return names;
 }
 
 /** A limit as the scripts read it: -1 for none. */

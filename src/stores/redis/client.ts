@@ -25,6 +25,11 @@ export interface RedisClient extends RedisConfigReader {
   duplicate(): RedisSubscriberConnection;
   /** A pipeline (`ioredis`' `pipeline()`): with `replicas`, each write and its `WAIT` go in one. */
   pipeline?(): RedisPipeline;
+  /**
+   * The client's options (`ioredis`' `options`): the store reads `keyPrefix`, which ioredis adds
+   * only to the one key a script declares, and adds it to the others itself.
+   */
+  readonly options?: { readonly keyPrefix?: string | undefined };
 }
 
 /** The part of an `ioredis` pipeline the store uses with the `replicas` option. */

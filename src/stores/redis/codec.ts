@@ -10,8 +10,26 @@ import { encodeData, reviveDates } from '../sql/compile.js';
 import { wellFormed } from '../../transitions.js';
 
 /**
- * The canonical form of a key: the values in declaration order, dates as epoch milliseconds.
- * Equal keys always give the same text, so it can name the item in the id index.
+ * The order of the values in a store's canonical keys: by field name, never by where a field
+ * stands in the zod key object, so reordering that object (a harmless refactor on the other
+ * stores) still finds the same items. `recorded` is the store's `{p}:keyfields`, the field
+ * names in the order its keys are written: the declaration order of the first tracker that
+ * initialised the store, which is also how stores written before this record placed them, so
+ * their items keep their ids. A recorded list of other fields (the key changed shape) does not
+ * apply; the fields are then sorted by name, the same in every process.
+ */
+export function keyOrder(fields: readonly KeyField[], recorded: readonly string[]): KeyField[] {
+  const byName = new Map(fields.map((field) => [field.name, field]));
+  const same = recorded.length === fields.length && new Set(recorded).size === fields.length && recorded.every((name) => byName.has(name));
+  if (same) return recorded.map((name) => byName.get(name)!);
+  // code-unit order, not localeCompare: the same in every process whatever its locale
+  return [...fields].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/**
+ * The canonical form of a key: the values in the store's key order (see {@link keyOrder}), dates
+ * as epoch milliseconds. Equal keys always give the same text, so it can name the item in the id
+ * index.
  */
 export function canonicalKey(fields: readonly KeyField[], key: KeyValues): string {
   return JSON.stringify(
@@ -29,7 +47,7 @@ function describe(value: unknown): string {
   return value instanceof Date ? 'Invalid Date' : value === null || typeof value !== 'object' ? `${String(value)} (${typeof value})` : (value.constructor?.name ?? 'object');
 }
 
-/** Reads a canonical key back into field values. */
+/** Reads a canonical key back into field values (`fields` in the store's key order). */
 function parseKey(fields: readonly KeyField[], text: string): KeyValues {
   const values = JSON.parse(text) as unknown[];
   return Object.fromEntries(fields.map(({ name, type }, i) => [name, (type === 'date' ? new Date(values[i] as number) : values[i]) as KeyScalar]));

@@ -1,7 +1,8 @@
 /**
  * The persistence check of {@link RedisStore.init}: the store contract says a claim is
  * acknowledged durably before the work starts, which a single Redis server keeps only with
- * `appendonly yes` and `appendfsync always`. Internal.
+ * `appendonly yes`, `appendfsync always` and `no-appendfsync-on-rewrite no`; with `replicas`, the
+ * primary needs `appendonly yes` as well. Internal.
  * @module
  */
 import { ConfigError } from '../../errors.js';
@@ -38,7 +39,7 @@ async function primaries(client: RedisConfigReader): Promise<Array<{ node: Redis
 }
 
 const RELAX =
-  'or, if you accept what a crash can then undo (see the Redis store guide, "Persistence and failover"), pass `durability: \'relaxed\'`.';
+  'or, if you accept what a crash can then undo (see the Redis store guide, "What `durability: \'relaxed\'` can lose"), pass `durability: \'relaxed\'`.';
 
 /** The value of one server setting, or throws a ConfigError when it cannot be read. */
 async function setting(client: RedisConfigReader, name: string): Promise<string> {
@@ -63,8 +64,8 @@ async function setting(client: RedisConfigReader, name: string): Promise<string>
 }
 
 /**
- * Refuses a server whose acknowledged writes a crash can lose: `appendonly` must be `yes`
- * and `appendfsync` must be `always`.
+ * Refuses a server whose acknowledged writes a crash can lose: `appendonly` must be `yes`,
+ * `appendfsync` must be `always`, and `no-appendfsync-on-rewrite` must be `no`.
  */
 export async function requireDurableServer(client: RedisConfigReader): Promise<void> {
   for (const { node, where } of await primaries(client)) await requireDurableNode(node, where);
@@ -87,11 +88,22 @@ async function requireDurableNode(client: RedisConfigReader, where: string): Pro
         `Set \`appendfsync always\` (redis.conf, or \`CONFIG SET appendfsync always\`), ${RELAX}`,
     );
   }
+  // `yes` skips the fsync of every write while a child process saves a snapshot or rewrites the
+  // append-only file, which `appendonly yes` starts by itself as the file grows
+  const onRewrite = await setting(client, 'no-appendfsync-on-rewrite');
+  if (onRewrite === 'yes') {
+    throw new ConfigError(
+      'durability',
+      `[redis] ${where} runs with \`no-appendfsync-on-rewrite yes\`: while it saves a snapshot or rewrites its append-only file (BGSAVE, BGREWRITEAOF, or an automatic rewrite), ` +
+        'it does not fsync, so claims acknowledged meanwhile can be lost in a crash and those items handed out again. ' +
+        `Set \`no-appendfsync-on-rewrite no\` (redis.conf, or \`CONFIG SET no-appendfsync-on-rewrite no\`), ${RELAX}`,
+    );
+  }
 }
 
 /**
  * With the `replicas` option: the server must be a primary with at least `count` replicas
- * connected now (each write then waits for them).
+ * connected now (each write then waits for them), and with `appendonly yes`.
  */
 export async function requireReplicas(client: RedisConfigReader, count: number): Promise<void> {
   for (const { node, where } of await primaries(client)) await requireReplicasOf(node, where, count);
@@ -107,6 +119,18 @@ async function requireReplicasOf(client: RedisConfigReader, where: string, count
       'replicas',
       `[redis] \`replicas.count\` is ${count}, but ${where} is a ${role ?? 'server of unknown role'} with ${online} replica${online === 1 ? '' : 's'} online: every write would fail its \`WAIT\`. ` +
         'Connect to the primary (a Sentinel or Cluster client does) once its replicas are in sync, or lower `replicas.count`.',
+    );
+  }
+  // INFO, not CONFIG GET (which managed services often forbid), as for the replicas above
+  const aof = /^aof_enabled:(\d)/m.exec(await client.info('persistence'))?.[1];
+  if (aof !== '1') {
+    // a replica copies whatever its primary holds: a primary that restarts without its data
+    // (no AOF: empty, or an older snapshot) before a failover takes the replicas' copies with it
+    throw new ConfigError(
+      'durability',
+      `[redis] ${where} runs ${aof === '0' ? 'with `appendonly no`' : 'without reporting `aof_enabled` (INFO persistence)'}: if it restarts before a failover (a crash and a restart by its supervisor, or maintenance), ` +
+        'it comes back without the writes it acknowledged, its replicas copy it, and the claims they confirmed are lost with it. ' +
+        `Set \`appendonly yes\` on the primary (redis.conf, or \`CONFIG SET appendonly yes\`), ${RELAX}`,
     );
   }
 }

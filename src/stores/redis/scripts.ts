@@ -7,7 +7,20 @@
  * Calling convention: `KEYS[1]` is the store's id index (`{prefix}:ids`, declared so that a
  * Cluster client routes the script to the slot of the store's hash tag); `ARGV[1]` is the key
  * prefix `{prefix}:` every other key is built from (all keys share the hash tag, hence the
- * slot); `ARGV[2]` the JSON list of statuses whose arrivals are published (see `watch`).
+ * slot; both after the client's `keyPrefix`); `ARGV[2]` the JSON list of statuses whose
+ * arrivals are published (see `watch`); `ARGV[3]` the call's id, for a write (see "Resent
+ * calls" below; empty for a read); `ARGV[4]` the ids of earlier calls whose replies arrived,
+ * comma-separated (their records can go). Each script's own arguments follow from `ARGV[5]`.
+ *
+ * Resent calls: a client may send a call again that already ran. ioredis resends a command whose
+ * reply it had not read when the connection dropped (`autoResendUnfulfilledCommands`, on by
+ * default), and its Cluster client retries one whose node connection closed. Run again, a
+ * completion would find its own result and report a lost lease, and a claim would take another
+ * item and leave the first held by no one. So every write marks the items it changes with its
+ * call id (`q`), and a write that finds its own mark returns the item as it left it instead of
+ * acting again. A claim-next, `retryAll` or purge does not name its items: it also records the ids
+ * it changed (or how many it deleted) under `{p}:c:<call id>`, which the next write of the same
+ * store deletes once this reply has arrived, or which expires after an hour.
  * Internal.
  * @module
  */
@@ -18,18 +31,27 @@
  * - `{p}:seq`        counter of item ids (ids are never reused)
  * - `{p}:i:<id>`     hash per item: k key JSON, s status, g stage, d data JSON, a attempts,
  *                    f fence, o owner, dl deadline ms, e last error, c created, u updated,
- *                    cl claimed, fi finished (times in epoch ms; absent fields are null)
+ *                    cl claimed, fi finished (times in epoch ms; absent fields are null),
+ *                    q the id of the call that last changed it
  * - `{p}:z:<status>` sorted set per status: member id, score deadline ms. Ids are 12 hex
  *                    digits, so members of equal score sort in insertion order
  * - `{p}:statuses`   set of the statuses that ever held an item
+ * - `{p}:keyfields`  JSON list of the key's field names, in the order of the values in each
+ *                    key JSON (see `keyOrder` in codec.ts)
+ * - `{p}:c:<call>`   what a write that names no item did: the ids it changed, comma-separated,
+ *                    or the number it deleted (see "Resent calls")
  * - `{p}:wake`       pub/sub channel: `<ms until claimable>:<status>`
  */
 const PRELUDE = String.raw`
 local P = ARGV[1]
 local IDS = KEYS[1]
 local STATUSES = P .. 'statuses'
+local CALL = ARGV[3]
+-- a record of what a call did is kept until its reply has arrived, or this long (ms)
+local KEEP = 3600000
 local claimable = {}
 for _, s in ipairs(cjson.decode(ARGV[2])) do claimable[s] = true end
+for call in string.gmatch(ARGV[4], '[^,]+') do redis.call('DEL', P .. 'c:' .. call) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function num(n) return string.format('%.0f', n) end
@@ -131,6 +153,14 @@ local function select(c, limit)
   end
   return out
 end
+-- items this run changed or answered for: a batch that names an item twice acts on it once,
+-- the second guard finding the first's change, and a resent batch answers the same
+local touched = {}
+-- whether this call already ran (see "Resent calls"), changed the item, and no one has since
+local function mine(id)
+  if CALL == '' or touched[id] then return false end
+  return redis.call('HGET', ikey(id), 'q') == CALL
+end
 local function nullable(key, field, v, set)
   if v == cjson.null then redis.call('HDEL', key, field) else set[#set + 1] = field; set[#set + 1] = v end
 end
@@ -141,7 +171,8 @@ local function apply(id, ch)
   local key = ikey(id)
   local cur = redis.call('HMGET', key, 's', 'dl', 'a')
   local s, dl = cur[1], cur[2]
-  local set = {'u', num(now)}
+  local set = {'u', num(now), 'q', CALL}
+  touched[id] = true
   local to = s
   if ch.s then to = ch.s; set[#set + 1] = 's'; set[#set + 1] = to end
   if ch.g then set[#set + 1] = 'g'; set[#set + 1] = ch.g end
@@ -172,19 +203,45 @@ local function apply(id, ch)
   end
   return dl
 end
+-- the ids a write acts on, and whether it ran before: then they are those its first run changed
+-- that no one has changed since, and the caller returns them as they are
+local function targets(c, limit)
+  if c.r or c.k then
+    local id = c.r or redis.call('HGET', IDS, c.k)
+    if limit ~= 0 and id and mine(id) then
+      touched[id] = true
+      return {id}, true
+    end
+  else
+    local done = redis.call('GET', P .. 'c:' .. CALL)
+    if done then
+      local ids = {}
+      for id in string.gmatch(done, '[^,]+') do
+        if mine(id) then ids[#ids + 1] = id; touched[id] = true end
+      end
+      return ids, true
+    end
+  end
+  return select(c, limit), false
+end
+-- for a write that names no item: what it did, in case it is sent again
+local function remember(value)
+  redis.call('SET', P .. 'c:' .. CALL, value, 'PX', KEEP)
+end
 `;
 
-/** `insert`: ARGV[3] key JSON, [4] status, [5] data JSON, [6] 'ms' | 'at' | '', [7] its value. */
+/** `insert`: ARGV[5] key JSON, [6] status, [7] data JSON, [8] 'ms' | 'at' | '', [9] its value. */
 export const INSERT = `${PRELUDE}
-local kj = ARGV[3]
+local kj = ARGV[5]
 local id = redis.call('HGET', IDS, kj)
-if id then return {0, read(id, ITEM)} end
+-- created by this very call, sent again
+if id then return {mine(id) and 1 or 0, read(id, ITEM)} end
 id = string.format('%012x', redis.call('INCR', P .. 'seq'))
 local dl = now
-if ARGV[6] == 'ms' then dl = math.floor(now + tonumber(ARGV[7])) elseif ARGV[6] == 'at' then dl = tonumber(ARGV[7]) end
-local s = ARGV[4]
+if ARGV[8] == 'ms' then dl = math.floor(now + tonumber(ARGV[9])) elseif ARGV[8] == 'at' then dl = tonumber(ARGV[9]) end
+local s = ARGV[6]
 redis.call('HSET', IDS, kj, id)
-redis.call('HSET', ikey(id), 'k', kj, 's', s, 'd', ARGV[5], 'a', '0', 'f', '0', 'dl', num(dl), 'c', num(now), 'u', num(now))
+redis.call('HSET', ikey(id), 'k', kj, 's', s, 'd', ARGV[7], 'a', '0', 'f', '0', 'dl', num(dl), 'c', num(now), 'u', num(now), 'q', CALL)
 redis.call('ZADD', zkey(s), num(dl), id)
 redis.call('SADD', STATUSES, s)
 tell(s, dl)
@@ -193,37 +250,43 @@ return {1, read(id, ITEM)}
 `;
 
 /**
- * `update`: ARGV[3] condition JSON, [4] change JSON, [5] limit (-1: all), [6] 'item' | 'state',
- * [7] '1': append to each row the item's deadline from before the change (absent: not asked).
+ * `update`: ARGV[5] condition JSON, [6] change JSON, [7] limit (-1: all), [8] 'item' | 'state',
+ * [9] '1': append to each row the item's deadline from before the change (absent: not asked).
  */
 export const UPDATE = `${PRELUDE}
-local c = cjson.decode(ARGV[3])
-local ch = cjson.decode(ARGV[4])
-local fields = ARGV[6] == 'state' and STATE or ITEM
-local prior = ARGV[7] == '1'
+local c = cjson.decode(ARGV[5])
+local ch = cjson.decode(ARGV[6])
+local fields = ARGV[8] == 'state' and STATE or ITEM
+local prior = ARGV[9] == '1'
+local ids, again = targets(c, tonumber(ARGV[7]))
 local out = {}
-for _, id in ipairs(select(c, tonumber(ARGV[5]))) do
-  local dl = apply(id, ch)
+for _, id in ipairs(ids) do
+  local dl
+  -- sent again: the deadline from before is gone, the current one stands in
+  if again then dl = redis.call('HGET', ikey(id), 'dl') else dl = apply(id, ch) end
   local row = read(id, fields)
   -- after the fields (HMGET answers false, not nil, for a missing one, so #row counts them all)
   if prior then row[#row + 1] = dl end
   out[#out + 1] = row
 end
+if not again and not (c.r or c.k) and #ids > 0 then remember(table.concat(ids, ',')) end
 publish()
 return out
 `;
 
 /**
- * `updateEach`: ARGV[3] JSON list of [guard condition, change], [4] 'item' | 'state'. Returns,
- * in order, the updated item or `false` (a nil reply) where the guard did not hold.
+ * `updateEach`: ARGV[5] JSON list of [guard condition, change], [6] 'item' | 'state'. Returns,
+ * in order, the updated item or `false` (a nil reply) where the guard did not hold. Each guard
+ * names its item, so a resent call needs no record.
  */
 export const UPDATE_EACH = `${PRELUDE}
-local fields = ARGV[4] == 'state' and STATE or ITEM
+local fields = ARGV[6] == 'state' and STATE or ITEM
 local out = {}
-for i, u in ipairs(cjson.decode(ARGV[3])) do
-  local id = select(u[1], 1)[1]
+for i, u in ipairs(cjson.decode(ARGV[5])) do
+  local ids, again = targets(u[1], 1)
+  local id = ids[1]
   if id then
-    apply(id, u[2])
+    if not again then apply(id, u[2]) end
     out[i] = read(id, fields)
   else
     out[i] = false
@@ -233,24 +296,28 @@ publish()
 return out
 `;
 
-/** `find`: ARGV[3] condition JSON, [4] limit (-1: all), [5] 'item' | 'state'. */
+/** `find`: ARGV[5] condition JSON, [6] limit (-1: all), [7] 'item' | 'state'. */
 export const FIND = `${PRELUDE}
-local fields = ARGV[5] == 'state' and STATE or ITEM
+local fields = ARGV[7] == 'state' and STATE or ITEM
 local out = {}
-for _, id in ipairs(select(cjson.decode(ARGV[3]), tonumber(ARGV[4]))) do out[#out + 1] = read(id, fields) end
+for _, id in ipairs(select(cjson.decode(ARGV[5]), tonumber(ARGV[6]))) do out[#out + 1] = read(id, fields) end
 return out
 `;
 
-/** `delete`: ARGV[3] condition JSON, [4] limit. Returns how many were deleted. */
+/** `delete`: ARGV[5] condition JSON, [6] limit. Returns how many were deleted. */
 export const DELETE = `${PRELUDE}
+-- sent again: deleting the next ones would exceed the limit asked for
+local done = redis.call('GET', P .. 'c:' .. CALL)
+if done then return tonumber(done) end
 local n = 0
-for _, id in ipairs(select(cjson.decode(ARGV[3]), tonumber(ARGV[4]))) do
+for _, id in ipairs(select(cjson.decode(ARGV[5]), tonumber(ARGV[6]))) do
   local h = redis.call('HMGET', ikey(id), 'k', 's')
   redis.call('HDEL', IDS, h[1])
   redis.call('ZREM', zkey(h[2]), id)
   redis.call('DEL', ikey(id))
   n = n + 1
 end
+if n > 0 then remember(n) end
 return n
 `;
 
@@ -268,8 +335,27 @@ end
 return out
 `;
 
+/**
+ * `init`: ARGV[5] the key's field names in the tracker's declaration order (JSON list). Returns
+ * the store's record of them (made now from ARGV[5] if there is none, in one step so that
+ * processes starting at once agree), and 1 if the store's items are not under `P` although its
+ * ids are: written through a client with a `keyPrefix` by a version that put it on `{p}:ids` only
+ * (an id is taken from `{p}:seq` before any key maps to it, so a store's ids never outlive it).
+ */
+export const INIT = `${PRELUDE}
+local K = P .. 'keyfields'
+local names = redis.call('GET', K)
+if not names then
+  names = ARGV[5]
+  redis.call('SET', K, names)
+end
+local split = 0
+if redis.call('HLEN', IDS) > 0 and redis.call('EXISTS', P .. 'seq') == 0 then split = 1 end
+return {names, split}
+`;
+
 /** The scripts by name. */
-export const SCRIPTS = { insert: INSERT, update: UPDATE, updateEach: UPDATE_EACH, find: FIND, delete: DELETE, stats: STATS } as const;
+export const SCRIPTS = { insert: INSERT, update: UPDATE, updateEach: UPDATE_EACH, find: FIND, delete: DELETE, stats: STATS, init: INIT } as const;
 
 /** A script's name. */
 export type ScriptName = keyof typeof SCRIPTS;

@@ -54,24 +54,36 @@ export class Subscriber {
     const connection = this.#open();
     this.#connection = connection;
     let subscribed = false;
+    let subscribing = false;
+    const subscribe = () => {
+      subscribing = true;
+      connection.subscribe(this.#channel).then(
+        () => {
+          subscribing = false;
+          subscribed = true;
+          // what was published before the subscription took effect was not heard either
+          if (this.#connection === connection) this.#deliver({});
+        },
+        // refused before the connection was ready (a client with `enableOfflineQueue: false`,
+        // which `duplicate()` copies), or closed because the last listener left: 'ready' tries again
+        () => {
+          subscribing = false;
+        },
+      );
+    };
     // an error with no listener would crash the process; the client reconnects by itself
     connection.on('error', () => {});
     connection.on('message', (channel, message) => {
       if (channel === this.#channel) this.#deliver(parsePayload(String(message)));
     });
     connection.on('ready', () => {
-      // a reconnection: what was published while it was down was not heard, so look
-      if (subscribed && this.#connection === connection) this.#deliver({});
+      if (this.#connection !== connection) return;
+      // a reconnection: the client subscribed again by itself, but what was published while it
+      // was down was not heard, so look
+      if (subscribed) this.#deliver({});
+      else if (!subscribing) subscribe();
     });
-    connection.subscribe(this.#channel).then(
-      () => {
-        subscribed = true;
-        // what was published before the subscription took effect was not heard either
-        if (this.#connection === connection) this.#deliver({});
-      },
-      // the connection closed before subscribing (the last listener left); polling covers the rest
-      () => {},
-    );
+    subscribe();
   }
 
   #close(): void {
