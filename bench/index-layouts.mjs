@@ -14,7 +14,7 @@ import { PostgresStore } from '../dist/stores/postgres.js';
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs';
 import { drainFloor, seedFloor } from './floor.mjs';
 import { benchTracker, drainLeasehold, seedLeaseholdPg } from './leasehold.mjs';
-import { serverCpuMs } from './lib.mjs';
+import { drainLine, measureDrain } from './lib.mjs';
 const batch = Number(process.argv[2] ?? 50), workers = 8, items = 20000;
 const server = await startEmbeddedPostgres({});
 const admin = new pg.Pool({ connectionString: server.url, max: 2 });
@@ -42,9 +42,7 @@ setups.unshift(['floor', () => seedFloor(admin, items), () => drainFloor(fpool, 
 for (let round = 0; round < 3; round++) {
   for (const [name, setup, drain] of setups) {
     await setup();
-    const cpu = process.cpuUsage(); const sb = serverCpuMs(server.dataDir); const t0 = performance.now();
-    const done = await drain(); const ms = performance.now() - t0; const used = process.cpuUsage(cpu); const sms = serverCpuMs(server.dataDir) - sb;
-    console.log(`${name.padEnd(6)} ${String(Math.round(done / ms * 1000)).padStart(6)}/s client ${((used.user + used.system) / done).toFixed(1)} server ${(sms * 1000 / done).toFixed(1)}`);
+    console.log(drainLine(name, await measureDrain(server.dataDir, drain)));
   }
 }
 await server.stop();

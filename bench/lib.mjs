@@ -87,6 +87,24 @@ export function serverCpuMs(dataDir) {
 const CLOCK_TICKS = 100;
 
 /**
+ * Runs one drain (`drain()` resolves with the items done) and measures it: items/s, and the CPU
+ * per item (µs) of this process (`client`) and of the PostgreSQL server in `dataDir` (`server`).
+ */
+export async function measureDrain(dataDir, drain) {
+  const cpu = process.cpuUsage();
+  const serverBefore = serverCpuMs(dataDir);
+  const started = performance.now();
+  const done = await drain();
+  const ms = performance.now() - started;
+  const used = process.cpuUsage(cpu);
+  return { done, rate: (done / ms) * 1000, client: (used.user + used.system) / done, server: ((serverCpuMs(dataDir) - serverBefore) * 1000) / done };
+}
+
+/** One line of a {@link measureDrain} result. */
+export const drainLine = (name, { rate, client, server }) =>
+  `${name.padEnd(10)} ${String(Math.round(rate)).padStart(6)} items/s, CPU per item: client ${client.toFixed(1).padStart(5)} µs, server ${server.toFixed(1).padStart(5)} µs`;
+
+/**
  * Starts a pickup consumer process (`node <script> ...args`), which prints `ready` once idle and
  * `<n> <ms>` when the handler of item n starts; resolves once it is ready, with the start times
  * seen so far (a live Map) and `stop()`.

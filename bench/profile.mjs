@@ -9,7 +9,7 @@ import { PostgresStore } from '../dist/stores/postgres.js';
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs';
 import { drainFloor, seedFloor } from './floor.mjs';
 import { benchTracker, drainLeasehold, seedLeaseholdPg } from './leasehold.mjs';
-import { serverCpuMs } from './lib.mjs';
+import { drainLine, measureDrain } from './lib.mjs';
 
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const batch = Number(positional[0] ?? 1);
@@ -38,16 +38,7 @@ for (let round = 0; round < rounds; round++) {
   for (const [name, setup, drain] of workloads) {
     if (only && name !== only) continue;
     await setup();
-    const cpu = process.cpuUsage();
-    const serverBefore = serverCpuMs(server.dataDir);
-    const started = performance.now();
-    const done = await drain();
-    const ms = performance.now() - started;
-    const used = process.cpuUsage(cpu);
-    const serverMs = serverCpuMs(server.dataDir) - serverBefore;
-    console.log(
-      `${name.padEnd(10)} ${String(Math.round((done / ms) * 1000)).padStart(6)} items/s, CPU per item: client ${((used.user + used.system) / done).toFixed(1).padStart(5)} µs, server ${((serverMs * 1000) / done).toFixed(1).padStart(5)} µs`,
-    );
+    console.log(drainLine(name, await measureDrain(server.dataDir, drain)));
   }
 }
 await pool.end();
