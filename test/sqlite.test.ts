@@ -202,3 +202,23 @@ describe('SqliteStore: items parked before stages were recorded', () => {
     expect((await tracker.get(k(3)))!.status).toBe('failed');
   });
 });
+
+describe('SqliteStore: a track racing a purge', () => {
+  it('tracks again when the item that held its key is deleted (by another process) between the conflict and the read', async () => {
+    const store = newStore();
+    const tracker = makeTracker(store);
+    await tracker.init();
+    await tracker.track(k(1), { bytes: 1 });
+    const find = store.find.bind(store);
+    let purged = false;
+    // the read after the conflict finds the row gone: another process purged it meanwhile
+    store.find = async (cond, options) => {
+      if (!purged && cond.key) (purged = true, sql(store, (t) => `DELETE FROM "${t}"`));
+      return find(cond, options);
+    };
+    const again = await tracker.track(k(1), { bytes: 2 });
+    expect(purged).toBe(true);
+    expect(again.created).toBe(true);
+    expect(again.item.data).toEqual({ bytes: 2 });
+  });
+});

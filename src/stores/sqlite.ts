@@ -181,10 +181,14 @@ export class SqliteStore implements Store {
   async insert(item: NewItem): Promise<InsertResult> {
     const { db, keys } = this.#ready('insert');
     const { text, values } = insertStatement(this.#table, item, keys, dialect, this.#columns.item);
-    const row = db.prepare(text).get(...values) as Record<string, unknown> | undefined;
-    if (row) return { item: toItem(row, keys, dialect), created: true };
-    const [existing] = await this.find({ key: item.key }, { limit: 1 });
-    return { item: existing!, created: false };
+    // the item that holds the key may be deleted (a purge in another process) between the insert
+    // that found it and the read: then the insert runs again
+    for (let attempt = 1; ; attempt++) {
+      const row = db.prepare(text).get(...values) as Record<string, unknown> | undefined;
+      if (row) return { item: toItem(row, keys, dialect), created: true };
+      const [existing] = await this.find({ key: item.key }, { limit: 1 });
+      if (existing || attempt === 3) return { item: existing!, created: false };
+    }
   }
 
   async update(cond: Condition, change: Change, options: UpdateOptions = {}): Promise<StoredItem[]> {
