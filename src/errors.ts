@@ -220,9 +220,10 @@ export class StoreError extends LeaseholdError {
   /** `transient`: a passing fault, safe to retry; `schema`: the table does not fit; `other`. */
   readonly failure: StoreFailure;
 
-  constructor(args: { operation: string; store: string; key?: unknown; cause: unknown }) {
+  constructor(args: { operation: string; store: string; key?: unknown; cause: unknown; failure?: StoreFailure }) {
     const reason = args.cause instanceof Error ? args.cause.message : String(args.cause);
-    const failure = classifyStoreFailure(args.cause);
+    // a store that checked the table itself says what it found; else the driver's error tells
+    const failure = args.failure ?? classifyStoreFailure(args.cause);
     super(
       `[leasehold] [${args.store}] \`${args.operation}\`${args.key === undefined ? '' : ` of item ${describeKey(args.key)}`} failed: ${reason.replace(/\.$/, '')}. ${adviceFor(failure, args.operation)}`,
       { cause: args.cause },

@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore } from '../src/stores/sqlite.js';
-import type { Store, StoreError } from '../src/index.js';
+import { Tracker, type Store, type StoreError } from '../src/index.js';
+import { z } from 'zod';
 import { storeContract } from '../src/testing/suite.js';
 import { processRaces } from './support/processes.js';
 import { recordingDatabase } from './support/sqlite-recorder.js';
@@ -220,5 +221,23 @@ describe('SqliteStore: a track racing a purge', () => {
     expect(purged).toBe(true);
     expect(again.created).toBe(true);
     expect(again.item.data).toEqual({ bytes: 2 });
+  });
+});
+
+describe('SqliteStore: a table made for another key', () => {
+  const keyedTracker = (store: Store, key: z.ZodObject) =>
+    new Tracker({ store, statuses: ['pending', 'done', 'failed', 'running'], initial: 'pending', key, stages: { s: { from: 'pending', active: 'running', done: 'done', failed: 'failed' } } });
+  it('init refuses a key column of another type, or a missing one, as a schema error naming it', async () => {
+    const store = newStore();
+    const { file, table } = tables.get(store)!;
+    await makeTracker(store).init();
+    // a redeploy that made `seq` a string
+    const changed = keyedTracker(store, z.object({ logId: z.string(), partnerCode: z.string(), seq: z.string() }));
+    const refused = await changed.init().catch((e: unknown) => e);
+    expect((refused as StoreError).failure).toBe('schema');
+    expect(String(refused)).toMatch(/has column `key_seq` of type REAL, not TEXT as key field `seq` \(string\) needs/);
+    // one that added a field
+    const added = keyedTracker(new SqliteStore({ filename: file, table }), z.object({ logId: z.string(), partnerCode: z.string(), seq: z.number(), region: z.string() }));
+    expect(String(await added.init().catch((e: unknown) => e))).toMatch(/has no column `key_region`/);
   });
 });

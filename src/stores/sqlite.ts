@@ -174,8 +174,31 @@ export class SqliteStore implements Store {
       if (ours) db.exec(`DROP INDEX IF EXISTS ${quoteIdentifier('sqlite', 'table', legacy)}`);
     }
     db.exec(schemaStatements(this.#table, index, keys, TYPES));
+    this.#checkKeyColumns(db, keys);
     this.#keys = keys;
     this.#columns = { item: columnList(keys, 'item', ''), state: columnList(keys, 'state', '') };
+  }
+
+  /**
+   * An existing table made for another key (a key field added, or its type changed by a
+   * redeploy) is refused here: SQLite would store a number in a TEXT column as text, and every
+   * read would then fail its schema.
+   */
+  #checkKeyColumns(db: SqliteDatabase, keys: readonly KeyColumn[]): void {
+    const found = new Map((db.prepare(`PRAGMA table_info(${this.#table})`).all() as Array<{ name: string; type: string }>).map((c) => [c.name, c.type.toUpperCase()]));
+    for (const key of keys) {
+      const column = key.sql.slice(1, -1).replaceAll('""', '"');
+      const want = TYPES.key[key.type];
+      const have = found.get(column);
+      if (have === want) continue;
+      const problem = have === undefined ? `has no column \`${column}\`` : `has column \`${column}\` of type ${have}, not ${want}`;
+      throw new StoreError({
+        operation: 'init',
+        store: 'sqlite',
+        failure: 'schema',
+        cause: new Error(`the table ${this.#table} ${problem} as key field \`${key.name}\` (${key.type}) needs: it was made for another key. Use a new table, or migrate this one (docs/stores/sqlite.md)`),
+      });
+    }
   }
 
   async insert(item: NewItem): Promise<InsertResult> {
