@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { PostgresStore, type PgQuery } from '../src/stores/postgres.js';
-import type { Store, StoreError } from '../src/index.js';
+import { Tracker, type Store, type StoreError } from '../src/index.js';
+import { z } from 'zod';
 import { storeContract } from '../src/testing/suite.js';
 import { processRaces } from './support/processes.js';
 import { expectBatchRoundTrips, expectOneRoundTripEach } from './support/round-trips.js';
@@ -272,5 +273,25 @@ describe('PostgresStore key table', () => {
     expect(await keyRows(table)).toBe(0);
     expect((await again.track(key(2))).created).toBe(true);
     expect((await again.get(key(2)))!.status).toBe('pending');
+  });
+});
+
+describe('PostgresStore: a table made for another key', () => {
+  const keyedTracker = (table: string, key: z.ZodObject) =>
+    new Tracker({ store: new PostgresStore({ pool: admin, table }), statuses: ['pending', 'done', 'failed', 'running'], initial: 'pending', key, stages: { s: { from: 'pending', active: 'running', done: 'done', failed: 'failed' } } });
+
+  it('init refuses a key column of another type, or a missing one, as a schema error naming it', async () => {
+    const table = `other_key_${run}`;
+    await makeTracker(new PostgresStore({ pool: admin, table })).init();
+    // a redeploy that made `seq` a string
+    const refused = await keyedTracker(table, z.object({ logId: z.string(), partnerCode: z.string(), seq: z.string() })).init().catch((e: unknown) => e);
+    expect((refused as StoreError).failure).toBe('schema');
+    expect(String(refused)).toMatch(/has column key_seq of type double precision, not text, as key field seq \(string\) needs/);
+    // one that added a field
+    const added = await keyedTracker(table, z.object({ logId: z.string(), partnerCode: z.string(), seq: z.number(), region: z.string() })).init().catch((e: unknown) => e);
+    expect((added as StoreError).failure).toBe('schema');
+    expect(String(added)).toMatch(/has no column key_region/);
+    // the table as it was made still opens
+    await makeTracker(new PostgresStore({ pool: admin, table })).init();
   });
 });

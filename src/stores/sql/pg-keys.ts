@@ -33,6 +33,31 @@ const literal = (quoted: string) => `'${quoted.replaceAll("'", "''")}'`;
 /** The comment that marks a table as a key table of leasehold's (init never touches another). */
 const MARKER = 'leasehold key table';
 
+/** How `format_type` names a key column's type. */
+const FORMATTED: Readonly<Record<string, string>> = { timestamptz: 'timestamp with time zone' };
+
+/**
+ * Checks that the items table has a column of the right type for every key field: a table made
+ * for another key (a field added, or its type changed by a redeploy) stops init with a schema
+ * error naming the column, instead of storing values of another type that every read refuses.
+ */
+function keyColumnChecks(t: KeyTable, keys: readonly KeyColumn[], keyTypes: readonly string[]): string {
+  return keys
+    .map((k, i) => {
+      const column = literal(k.sql.slice(1, -1).replaceAll('""', '"'));
+      const want = literal(FORMATTED[keyTypes[i]!] ?? keyTypes[i]!);
+      return `
+      found := (SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = items AND attname = ${column} AND NOT attisdropped);
+      IF found IS DISTINCT FROM ${want} THEN
+        RAISE EXCEPTION 'leasehold: % has %, as key field % (%) needs: it was made for another key', ${literal(t.items)},
+          CASE WHEN found IS NULL THEN 'no column ' || ${column} ELSE 'column ' || ${column} || ' of type ' || found || ', not ' || ${want} END, ${literal(k.name)}, ${literal(k.type)}
+          USING ERRCODE = CASE WHEN found IS NULL THEN 'undefined_column' ELSE 'datatype_mismatch' END,
+            HINT = 'Use a new table, or migrate this one (docs/stores/postgres.md).';
+      END IF;`;
+    })
+    .join('');
+}
+
 /**
  * Creates the key table if missing, and keeps it in step with the items table:
  * - an items table of the earlier layout (its own unique key index `<table>_key`, and items
@@ -53,7 +78,8 @@ export function keyTableStatements(t: KeyTable, keys: readonly KeyColumn[], keyT
       items regclass := to_regclass(${literal(t.items)});
       old_index boolean := EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(${literal(t.oldKeyIndex)}) AND indrelid = items);
       fill boolean := false;
-    BEGIN
+      found text;
+    BEGIN${keyColumnChecks(t, keys, keyTypes)}
       IF keys IS NOT NULL AND obj_description(keys, 'pg_class') IS DISTINCT FROM '${MARKER}' THEN
         RAISE EXCEPTION 'leasehold: % exists and is not the key table of % (it is not marked as one)', ${literal(t.keys)}, ${literal(t.items)}
           USING ERRCODE = 'duplicate_table', HINT = 'Rename that table, or give the store another table name: leasehold keeps the keys of its items in a table named after them.';
