@@ -59,8 +59,10 @@ export const retry: CliCommand = (program, act) => {
         const bar = ctx.progress('retrying', expected);
         let total = 0;
         try {
-          while (parked > 0 && (limit === undefined || total < limit)) {
-            const batch = Math.min(BATCH, (limit ?? Number.POSITIVE_INFINITY) - total);
+          // at most as many as were parked when it began: workers that park items again at once
+          // (a handler that fails them for good) would otherwise keep it going for ever
+          while (total < expected) {
+            const batch = Math.min(BATCH, expected - total);
             const n = await tracker.retryAll({ ...(stage === undefined ? {} : { stage }), limit: batch });
             total += n;
             bar.update(total);
