@@ -19,6 +19,8 @@ export interface MigrationResult {
   removed: number;
   migrated: number;
   droppedIndexes: string[];
+  /** Documents whose key lacks a field or holds `null` (reported by a dry run; a real run refuses them). */
+  incompleteKeys: Array<{ _id: unknown; status: string; missing: string[]; migrated: boolean }>;
 }
 /** Migrates the original PartnerLogTracker documents of `collection` into leasehold's shape, in place. */
 export function migratePartnerLogTrackers(

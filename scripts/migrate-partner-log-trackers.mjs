@@ -108,6 +108,8 @@ export async function migratePartnerLogTrackers(collection, options = {}) {
   // index leasehold creates would refuse them
   const best = new Map();
   const losers = [];
+  // a key field missing or null: the Tracker could never read the item back, nor claim it by key
+  const incompleteKeys = [];
   const byStatus = {};
   let scanned = 0;
   let legacy = 0;
@@ -118,6 +120,8 @@ export async function migratePartnerLogTrackers(collection, options = {}) {
       if (doc.fence === undefined) legacy++;
       byStatus[doc.status] = (byStatus[doc.status] ?? 0) + 1;
       const source = doc.fence === undefined ? doc : (doc.key ?? {});
+      const missing = keyFields.filter((f) => source[f] === undefined || source[f] === null);
+      if (missing.length > 0) incompleteKeys.push({ _id: doc._id, status: doc.status, missing, migrated: doc.fence !== undefined });
       const key = JSON.stringify(keyFields.map((f) => source[f] ?? null));
       const rank = [PROGRESS[doc.status] ?? -1, doc.updatedAt instanceof Date ? doc.updatedAt.getTime() : 0];
       const held = best.get(key);
@@ -129,9 +133,19 @@ export async function migratePartnerLogTrackers(collection, options = {}) {
     }
   }
   const duplicates = losers.map(({ key, id, status }) => ({ key: JSON.parse(key), _id: id, status, kept: best.get(key).id }));
-  const result = { scanned, legacy, byStatus, duplicates, removed: 0, migrated: 0, droppedIndexes: [] };
-  log(`[migrate] ${scanned} documents, ${legacy} in the original shape, ${duplicates.length} duplicate(s) of a key: ${JSON.stringify(byStatus)}`);
+  const result = { scanned, legacy, byStatus, duplicates, incompleteKeys, removed: 0, migrated: 0, droppedIndexes: [] };
+  log(
+    `[migrate] ${scanned} documents, ${legacy} in the original shape, ${duplicates.length} duplicate(s) of a key, ` +
+      `${incompleteKeys.length} with a key field missing or null: ${JSON.stringify(byStatus)}`,
+  );
   if (options.dryRun) return result;
+  if (incompleteKeys.length > 0) {
+    const shown = incompleteKeys.slice(0, 10).map((d) => `${JSON.stringify(d._id)} (${d.status}, no ${d.missing.join(', ')})`).join('; ');
+    throw new Error(
+      `[leasehold] [migrate] ${incompleteKeys.length} document(s) have a key field missing or null (${keyFields.join(', ')}): ${shown}. ` +
+        'Nothing was changed. A Tracker could not read such an item back or claim it by key: set the missing fields, or archive and delete those documents, then run again.',
+    );
+  }
   if (duplicates.length > 0) {
     if (options.duplicates !== 'keep-most-advanced') {
       const shown = duplicates.slice(0, 10).map((d) => `${JSON.stringify(d.key)} (${d.status}, kept ${d.kept})`).join('; ');
@@ -144,7 +158,10 @@ export async function migratePartnerLogTrackers(collection, options = {}) {
       const ids = duplicates.slice(i, i + batchSize).map((d) => d._id);
       if (options.archive) {
         const copies = await collection.find({ _id: { $in: ids } }, { limit: ids.length, batchSize: ids.length, readPreference: 'primary' }).toArray();
-        if (copies.length > 0) await options.archive.insertMany(copies, { writeConcern });
+        // by _id, replacing: a run interrupted between the copy and the delete copies them again
+        // on the next run instead of failing on the archive's _id index
+        const copy = (doc) => ({ replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } });
+        if (copies.length > 0) await options.archive.bulkWrite(copies.map(copy), { writeConcern });
       }
       result.removed += (await collection.deleteMany({ _id: { $in: ids } }, { writeConcern })).deletedCount;
     }

@@ -126,6 +126,35 @@ describe('scripts/migrate-partner-log-trackers.mjs', () => {
     expect((await logs.claim('download', { owner: 'w' }))?.key).toEqual(key('D2'));
   });
 
+  it('an archiving run interrupted between the copy and the delete is simply run again', async () => {
+    const double = await legacyCollection([legacy('D1', 'failed'), legacy('D1', 'processed'), legacy('D1', 'pending'), legacy('D2', 'pending')]);
+    const archive = new CollectionDouble('archive');
+    const options = { duplicates: 'keep-most-advanced', archive: asCollection(archive) } as const;
+    double.failNext('deleteMany', Object.assign(new Error('connection reset'), { name: 'MongoNetworkError' }));
+    await expect(migratePartnerLogTrackers(asCollection(double), options)).rejects.toThrow('connection reset');
+    expect(archive.admin.find()).toHaveLength(2);
+    // the archive's _id index would refuse a second insert of the same copies
+    expect(await migratePartnerLogTrackers(asCollection(double), options)).toMatchObject({ removed: 2, migrated: 2 });
+    expect(archive.admin.find().map((d) => d.status).sort()).toEqual(['failed', 'pending']);
+    expect(await migratePartnerLogTrackers(asCollection(double), options)).toMatchObject({ scanned: 2, removed: 0, migrated: 0 });
+  });
+
+  it('reports documents with a key field missing or null in the dry run, and refuses to migrate them', async () => {
+    const without = (doc: Document, field: string) => Object.fromEntries(Object.entries(doc).filter(([f]) => f !== field));
+    const double = await legacyCollection([without(legacy('K1', 'downloading'), 'customerId'), legacy('K2', 'pending', { aircraftId: null }), legacy('K3', 'pending')]);
+    const dry = await migratePartnerLogTrackers(asCollection(double), { dryRun: true });
+    expect(dry).toMatchObject({
+      scanned: 3,
+      incompleteKeys: [
+        { status: 'downloading', missing: ['customerId'], migrated: false },
+        { status: 'pending', missing: ['aircraftId'], migrated: false },
+      ],
+    });
+    const error = await migratePartnerLogTrackers(asCollection(double)).catch((e: unknown) => e);
+    expect(String(error)).toMatch(/2 document\(s\) have a key field missing or null .*\(downloading, no customerId\).*\(pending, no aircraftId\).*Nothing was changed/);
+    expect(double.admin.find({ fence: { $exists: true } })).toEqual([]);
+  });
+
   it('a Tracker on the unmigrated collection cannot start: the unique key index refuses what the old index allowed', async () => {
     const double = await legacyCollection([legacy('X', 'pending'), legacy('X', 'processed')]);
     await migratePartnerLogTrackers(asCollection(double), { dryRun: true });

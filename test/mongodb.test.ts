@@ -178,7 +178,7 @@ describe('the double refuses what a server would answer with a collection scan',
 });
 
 describe('MongoStore reads: decisions on the primary, reports where configured', () => {
-  it('every read behind a transition goes to the primary; get, find and stats follow reportingReadPreference with majority read concern; writes use majority', async () => {
+  it('every read behind a transition goes to the primary with read concern local; get, find and stats follow reportingReadPreference with majority read concern; writes use majority', async () => {
     const { double, store } = onDouble({ reportingReadPreference: 'secondaryPreferred' });
     const tracker = makeTracker(store);
     const during = async (fn: () => Promise<unknown>): Promise<DoubleCall[]> => {
@@ -209,9 +209,9 @@ describe('MongoStore reads: decisions on the primary, reports where configured',
 
     expect(reads(decisions).length).toBeGreaterThanOrEqual(5);
     for (const call of reads(decisions)) {
-      expect(call.options, `${call.command} ${JSON.stringify(call.filter)}`).toMatchObject({ readPreference: 'primary' });
-      // the newest state on the primary: a majority snapshot lags it
-      expect(call.options.readConcern).toBeUndefined();
+      // the newest state on the primary, pinned: a client's readConcernLevel=majority would
+      // otherwise make it read a majority snapshot, which lags the primary
+      expect(call.options, `${call.command} ${JSON.stringify(call.filter)}`).toMatchObject({ readPreference: 'primary', readConcern: { level: 'local' } });
     }
     expect(new Set(reads(reports).map((c) => c.command))).toEqual(new Set(['find', 'distinct', 'aggregate']));
     for (const call of reads(reports)) {
@@ -248,6 +248,168 @@ describe('MongoStore when a batch claim is interrupted (a failover mid-batch)', 
     expect(error).toBeInstanceOf(StoreError);
     expect((error as StoreError).transient).toBe(true);
     expect((await tracker.claimBatch('download', { owner: 'w', limit: 6 })).map((l) => l.key.seq)).toEqual([2, 3, 4, 5]);
+  });
+});
+
+describe('MongoStore regressions', () => {
+  const networkError = () => Object.assign(new Error('connection 3 to 10.0.0.1:27017 closed'), { name: 'MongoNetworkError' });
+  /** A pending item as a hand (or an old version) wrote it; `over` replaces fields. */
+  const stored = (over: Document) => {
+    const now = new Date();
+    return { stage: null, status: 'pending', data: {}, attempts: 0, fence: 0, owner: null, deadline: new Date(now.getTime() - 1_000), lastError: null, createdAt: now, updatedAt: now, claimedAt: null, finishedAt: null, ...over };
+  };
+  /** Replaces the double's findOneAndUpdate for the test: `fn` gets the real one and the call's number. */
+  const interceptUpdates = (double: CollectionDouble, fn: (real: CollectionDouble['findOneAndUpdate'], n: number, ...args: Parameters<CollectionDouble['findOneAndUpdate']>) => ReturnType<CollectionDouble['findOneAndUpdate']>) => {
+    const real = double.findOneAndUpdate.bind(double);
+    let n = 0;
+    Object.assign(double, { findOneAndUpdate: (...args: Parameters<CollectionDouble['findOneAndUpdate']>) => fn(real, n++, ...args) });
+  };
+
+  it('track of an existing item whose stored data is null keeps it null (no field of an existing item is filled in)', async () => {
+    const { store } = onDouble();
+    await store.init({ keyFields: [{ name: 'id', type: 'string' }] });
+    await store.insert({ key: { id: 'a' }, status: 'pending', data: { path: '/first' } });
+    await store.update({ key: { id: 'a' }, status: ['pending'] }, { status: 'done', data: null, owner: null, lastError: null }, { limit: 1 });
+    const again = await store.insert({ key: { id: 'a' }, status: 'pending', data: { path: '/second' } });
+    expect(again.created).toBe(false);
+    expect(again.item).toMatchObject({ status: 'done', data: null });
+    expect((await store.find({ key: { id: 'a' }, status: [] }))[0]).toMatchObject({ status: 'done', data: null });
+    // a new item still gets every field
+    const fresh = await store.insert({ key: { id: 'b' }, status: 'pending', data: null });
+    expect(fresh).toMatchObject({ created: true, item: { status: 'pending', data: null, attempts: 0, fence: 0, owner: null, stage: null } });
+  });
+
+  it('a stored item whose key lacks a field does not stop reapStale or a batch claim for the others', async () => {
+    const { double, store } = onDouble();
+    const tracker = makeTracker(store, { backoff: () => 0 });
+    await tracker.init();
+    const past = new Date(Date.now() - 60_000);
+    const held = { status: 'downloading', stage: 'download', attempts: 1, fence: 1, owner: 'dead', deadline: past, claimedAt: past };
+    double.admin.insertMany([stored({ ...held, key: { logId: 'bad', partnerCode: 'acme' } }), stored({ ...held, key: k(1) })]);
+    expect(await tracker.reapStale()).toEqual({ retried: 2, failed: 0 });
+    expect(await tracker.get(k(1))).toMatchObject({ status: 'pending', fence: 2 });
+    // claimed together: the bad one is parked (its key does not fit the schema), the good one handed out
+    tracker.on('error', () => {});
+    const leases = await tracker.claimBatch('download', { owner: 'w', limit: 5 });
+    expect(leases.map((l) => l.key)).toEqual([k(1)]);
+    expect(double.admin.find({ 'key.logId': 'bad' })[0]).toMatchObject({ status: 'failed', lastError: expect.stringContaining('invalid stored item') });
+  });
+
+  it('update() over more than one window with a change that leaves items matching takes each item once', async () => {
+    for (const [options, change] of [
+      [{ limit: 600, ordered: true, returning: 'state' }, { lastError: 'x', bumpFence: true }],
+      [{}, { bumpFence: true, deadline: { ms: 0 } }],
+    ] as const) {
+      const { double, store } = onDouble();
+      await store.init({ keyFields: [{ name: 'n', type: 'number' }] });
+      const base = Date.now() - 60_000;
+      // more than one window (500), with deadlines shared across the window's edge
+      double.admin.insertMany(Array.from({ length: 550 }, (_, n) => stored({ key: { n }, deadline: new Date(base + (n % 300) * 10) })));
+      const rows = await store.update({ status: ['pending'], deadline: 'passed' }, change, options);
+      expect(rows).toHaveLength(550);
+      expect(new Set(rows.map((r) => r.ref)).size).toBe(550);
+      expect(double.admin.find({}).map((d) => d.fence)).toEqual(Array.from({ length: 550 }, () => 1));
+    }
+  });
+
+  it('completeBatch: one update that fails does not fail the others; its item read back tells what it did', async () => {
+    const setup = async () => {
+      const { double, store } = onDouble();
+      const tracker = makeTracker(store);
+      for (let i = 0; i < 3; i++) await tracker.track(k(i));
+      const leases = await tracker.claimBatch('download', { owner: 'w', limit: 3 });
+      return { double, tracker, leases };
+    };
+    // not applied (the command failed before the server ran it): sent once more
+    {
+      const { double, tracker, leases } = await setup();
+      double.failNext('findOneAndUpdate', networkError(), 2, 1);
+      const from = double.log.length;
+      expect((await tracker.completeBatch(leases)).map((r) => r.ok)).toEqual([true, true, true]);
+      expect((await tracker.stats()).byStatus).toMatchObject({ downloaded: 3, downloading: 0 });
+      const readBack = double.log.slice(from).find((c) => c.command === 'find')!;
+      expect(readBack.options).toMatchObject({ readPreference: 'primary', readConcern: { level: 'local' } });
+    }
+    // applied, the answer lost: reported as applied, not sent again
+    {
+      const { double, tracker, leases } = await setup();
+      interceptUpdates(double, async (real, n, ...args) => {
+        const doc = await real(...args);
+        if (n === 1) throw networkError();
+        return doc;
+      });
+      const from = double.log.length;
+      expect((await tracker.completeBatch(leases)).map((r) => r.ok)).toEqual([true, true, true]);
+      expect(double.log.slice(from).filter((c) => c.command === 'findOneAndUpdate')).toHaveLength(3);
+    }
+    // not applied, and the guard no longer holds (cancelled meanwhile): a lost lease
+    {
+      const { double, tracker, leases } = await setup();
+      interceptUpdates(double, async (real, n, ...args) => {
+        if (n !== 0) return real(...args);
+        await tracker.cancel(k(0), { reason: 'operator' });
+        throw networkError();
+      });
+      const results = await tracker.completeBatch(leases);
+      expect(results.map((r) => r.ok)).toEqual([false, true, true]);
+      expect(results[0]).toMatchObject({ ok: false, error: { name: 'LeaseLostError' } });
+    }
+    // cannot be told (the read fails too): the batch throws a transient StoreError; the others were applied
+    {
+      const { double, tracker, leases } = await setup();
+      double.failNext('findOneAndUpdate', networkError(), 2, 1);
+      double.failNext('find', networkError());
+      const error = await tracker.completeBatch(leases).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreError);
+      expect((error as StoreError).transient).toBe(true);
+      expect((await tracker.stats()).byStatus).toMatchObject({ downloaded: 2, downloading: 1 });
+    }
+  });
+
+  it('track retries when the item that refused its upsert (E11000) was deleted before it could be read; a clash on another unique index is thrown', async () => {
+    const { double, store } = onDouble();
+    const tracker = makeTracker(store);
+    await tracker.init();
+    // the race: another upsert of the key won, then a purge deleted it before this one read it
+    interceptUpdates(double, async (real, n, ...args) => {
+      if (n === 0) throw Object.assign(new Error('E11000 duplicate key error collection: leasehold_test.double index: leasehold_key'), { name: 'MongoServerError', code: 11000 });
+      return real(...args);
+    });
+    const result = await tracker.track(k(1), { path: '/a' });
+    expect(result).toMatchObject({ created: true, item: { key: k(1), status: 'pending', data: { path: '/a' } } });
+    // a clash that outlasts the retries is not on the key: the server's error, naming its index
+    await double.createIndex({ 'data.path': 1 }, { name: 'one_item_per_path', unique: true });
+    const error = await tracker.track(k(2), { path: '/a' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreError);
+    expect(String(error)).toContain('one_item_per_path');
+  });
+
+  it('init keeps a leasehold_key on the same fields in another order, and names the safe steps when the fields changed', async () => {
+    const { double, store } = onDouble();
+    await store.init({ keyFields: [{ name: 'seq', type: 'number' }, { name: 'logId', type: 'string' }, { name: 'partnerCode', type: 'string' }] });
+    // the double refuses a name taken by another key spec, as a server does
+    const refused = await double.createIndex({ 'key.logId': 1 }, { name: 'leasehold_key', unique: true }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 86, codeName: 'IndexKeySpecsConflict' });
+    // the Tracker declares the same fields in another order: same uniqueness, nothing to change
+    const tracker = makeTracker(new MongoStore({ collection: double as unknown as MongoCollection }));
+    await tracker.init();
+    await tracker.track(k(1));
+    expect(await tracker.track(k(1))).toMatchObject({ created: false });
+    // a field added: init fails, saying what to do
+    const wider = new MongoStore({ collection: double as unknown as MongoCollection });
+    const schema = { keyFields: [...['logId', 'partnerCode', 'seq'].map((name) => ({ name, type: 'string' as const })), { name: 'region', type: 'string' as const }] };
+    const error = await wider.init(schema).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).failure).toBe('schema');
+    expect((error as StoreError).operation).toBe('init');
+    expect(String(error)).toContain('it has (seq, logId, partnerCode), the Tracker declares (logId, partnerCode, seq, region)');
+    // the steps it names work, with a unique index on the key at every point
+    await double.createIndex({ 'key.logId': 1, 'key.partnerCode': 1, 'key.seq': 1, 'key.region': -1 }, { name: 'leasehold_key_next', unique: true });
+    expect(String(error)).toContain(`db.getCollection("double").createIndex({ "key.logId": 1, "key.partnerCode": 1, "key.seq": 1, "key.region": -1 }, { name: 'leasehold_key_next', unique: true })`);
+    await double.dropIndex('leasehold_key');
+    await wider.init(schema);
+    await double.dropIndex('leasehold_key_next');
+    expect(double.indexes.find((i) => i.name === 'leasehold_key')?.key).toEqual({ 'key.logId': 1, 'key.partnerCode': 1, 'key.seq': 1, 'key.region': 1 });
   });
 });
 

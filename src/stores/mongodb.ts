@@ -24,11 +24,18 @@ import {
   type UpdateOptions,
 } from '../store.js';
 import { rewatch, sharedCollection, storeWatch, type MongoWatchOptions } from './mongo-watcher.js';
-import { keyFilter, lit, toFilter, toStoredItem, toUpdatedItem, updatePipeline } from './mongodb/translate.js';
+import { ensureKeyIndex } from './mongodb/key-index.js';
+import { failedUpdateOutcome } from './mongodb/recover.js';
+import { keyFilter, lit, mayMatch, toFilter, toStoredItem, toUpdatedItem, updatePipeline } from './mongodb/translate.js';
 export type { MongoWatchOptions } from './mongo-watcher.js';
 
-/** The `Collection` methods MongoStore calls (a real `Collection` from the `mongodb` driver); without `watch`, idle workers poll. */
-export type MongoCollection = Pick<Collection<Document>, 'createIndex' | 'findOneAndUpdate' | 'find' | 'aggregate' | 'deleteMany' | 'distinct'> & Partial<Pick<Collection<Document>, 'watch' | 'namespace'>>;
+/**
+ * The `Collection` methods MongoStore calls (a real `Collection` from the `mongodb` driver);
+ * without `watch`, idle workers poll; `listIndexes` is read only when `init` finds `leasehold_key`
+ * on other key fields.
+ */
+export type MongoCollection = Pick<Collection<Document>, 'createIndex' | 'findOneAndUpdate' | 'find' | 'aggregate' | 'deleteMany' | 'distinct'> &
+  Partial<Pick<Collection<Document>, 'watch' | 'namespace' | 'listIndexes'>>;
 
 /** The part of a `Db` the store uses when given a collection name. */
 export interface MongoDbLike {
@@ -75,8 +82,14 @@ export interface MongoStoreOptions extends MongoWatchOptions {
 }
 
 const ELIGIBLE_SORT = { deadline: 1, _id: 1 } as const;
-/** Reads that decide a transition: the primary's newest state. */
-const PRIMARY = { readPreference: 'primary' } as const;
+/**
+ * Reads that decide a transition: the primary's newest state, whatever the client's defaults (a
+ * `readConcernLevel=majority` in the connection string would otherwise make them read a majority
+ * snapshot, which lags the primary).
+ */
+const DECIDE = { readPreference: 'primary', readConcern: { level: 'local' } } as const;
+/** Times an insert-if-absent is sent again when the item that refused it was deleted before it could be read. */
+const INSERT_TRIES = 3;
 /** Items per claim window: one find of candidate ids, then one guarded findOneAndUpdate per id. */
 const WINDOW = 500;
 /**
@@ -135,7 +148,7 @@ export class MongoStore implements Store {
 
   async init(schema: StoreSchema): Promise<void> {
     const keys = schema.keyFields.map(({ name }) => name);
-    await this.#collection.createIndex(Object.fromEntries(keys.map((k) => [`key.${k}`, 1])), { name: 'leasehold_key', unique: true });
+    await ensureKeyIndex(this.#collection, keys);
     // one index serves claim-next (status, deadline order), backoff, reap and purge alike
     await this.#collection.createIndex({ status: 1, deadline: 1, _id: 1 }, { name: 'leasehold_status_deadline' });
     this.#keys = keys;
@@ -145,8 +158,10 @@ export class MongoStore implements Store {
 
   async insert(item: NewItem): Promise<InsertResult> {
     const filter = keyFilter(item.key, this.#ready('key'));
-    // fields are filled only where missing: an existing item is left exactly as it is
-    const fill = (field: string, value: unknown) => ({ [field]: { $ifNull: [`$${field}`, value] } });
+    // an upsert's new document holds only `_id` and the key: every field is set there, and an
+    // existing item keeps each of its own, a stored `null` included
+    const created = { $eq: [{ $type: '$status' }, 'missing'] };
+    const fill = (field: string, value: unknown) => ({ [field]: { $cond: [created, value, `$${field}`] } });
     const deadline = !item.deadline ? '$$NOW' : 'at' in item.deadline ? lit(item.deadline.at) : { $add: ['$$NOW', item.deadline.ms] };
     const update = [
       {
@@ -167,19 +182,24 @@ export class MongoStore implements Store {
         },
       },
     ];
-    try {
-      const result = await this.#collection.findOneAndUpdate(filter, update, {
-        upsert: true,
-        returnDocument: 'after',
-        includeResultMetadata: true,
-        writeConcern: this.#writeConcern,
-      });
-      return { item: toStoredItem(this.#ready('read'), result.value!), created: result.lastErrorObject?.updatedExisting === false };
-    } catch (error) {
-      // two upserts raced on the unique key index: the other one created it
-      if ((error as { code?: number }).code !== 11000) throw error;
-      const [existing] = await this.#find({ key: item.key }, { limit: 1 }, PRIMARY);
-      return { item: existing!, created: false };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await this.#collection.findOneAndUpdate(filter, update, {
+          upsert: true,
+          returnDocument: 'after',
+          includeResultMetadata: true,
+          writeConcern: this.#writeConcern,
+        });
+        return { item: toStoredItem(this.#ready('read'), result.value!), created: result.lastErrorObject?.updatedExisting === false };
+      } catch (error) {
+        // two upserts raced on the unique key index: the other one created it
+        if ((error as { code?: number }).code !== 11000) throw error;
+        const [existing] = await this.#find({ key: item.key }, { limit: 1 }, DECIDE);
+        if (existing) return { item: existing, created: false };
+        // deleted (a purge) before it could be read: the key is free again; a clash that
+        // outlasts the retries is on another unique index, and the server's error names it
+        if (attempt === INSERT_TRIES) throw error;
+      }
     }
   }
 
@@ -203,11 +223,22 @@ export class MongoStore implements Store {
     // a window of candidate ids, then one guarded findOneAndUpdate per id, sent at once: each
     // answer is exactly what its own update did (a later write by another client can never be
     // mistaken for the batch's), an id another claimer took meanwhile no longer matches, and the
-    // next window skips past it, so concurrent batch claimers each get their share
+    // next window skips past it, so concurrent batch claimers each get their share.
+    // Windows only move forward: the next one starts after the last candidate in eligible order,
+    // and leaves out by _id what this call took that may still match and moved past that point,
+    // so a change that leaves items matching (a bumped fence) never takes one twice
+    let after: Document | undefined;
+    const skip: unknown[] = [];
     for (let rounds = 0; taken.length < limit && rounds < 64; rounds++) {
       const want = Math.min(limit - taken.length, WINDOW);
-      const ids = (await this.#collection.find(filter, { sort: ELIGIBLE_SORT, ...upTo(want), projection: { _id: 1 }, ...PRIMARY }).toArray()).map((d) => d._id);
-      if (ids.length === 0) break;
+      const parts = [filter, ...(after ? [after] : []), ...(skip.length > 0 ? [{ _id: { $nin: skip } }] : [])];
+      const window = parts.length === 1 ? filter : { $and: parts };
+      const candidates = await this.#collection.find(window, { sort: ELIGIBLE_SORT, ...upTo(want), projection: { _id: 1, deadline: 1 }, ...DECIDE }).toArray();
+      if (candidates.length === 0) break;
+      const last = candidates.at(-1)!;
+      const at = last.deadline instanceof Date ? last.deadline : undefined;
+      if (at) after = { $or: [{ deadline: { $gt: at } }, { deadline: at, _id: { $gt: last._id } }] };
+      const ids = candidates.map((d) => d._id);
       const results = await Promise.allSettled(
         ids.map((_id) =>
           this.#collection.findOneAndUpdate({ $and: [{ _id }, filter] }, pipeline, {
@@ -220,7 +251,11 @@ export class MongoStore implements Store {
       let interrupted: unknown;
       for (const r of results) {
         if (r.status === 'rejected') interrupted ??= r.reason;
-        else if (r.value) taken.push(toUpdatedItem(this.#ready('read'), r.value, prior));
+        else if (r.value) {
+          taken.push(toUpdatedItem(this.#ready('read'), r.value, prior));
+          const moved = !(at && r.value.deadline instanceof Date && r.value.deadline < at);
+          if (moved && mayMatch(cond, r.value)) skip.push(r.value._id);
+        }
       }
       if (interrupted !== undefined) {
         // a failover can stop some of them: what was claimed is returned rather than held by
@@ -236,18 +271,49 @@ export class MongoStore implements Store {
   async updateEach(updates: readonly GuardedUpdate[], options: { returning?: Returning } = {}): Promise<Array<StoredItem | null>> {
     this.#ready('updateEach');
     const projection = options.returning === 'state' ? STATE_PROJECTION : undefined;
+    const send = async ({ guard, change }: GuardedUpdate) =>
+      this.#collection.findOneAndUpdate(this.#filter(guardCondition(guard)), updatePipeline(change), {
+        returnDocument: 'after',
+        writeConcern: this.#writeConcern,
+        ...(projection ? { projection } : {}),
+      });
     // one guarded findOneAndUpdate per lease (by _id, the narrowest index), sent at once: each
-    // answer is exactly what that update did
+    // answer is exactly what that update did. One that fails does not fail the others, which
+    // were applied and must be reported so: see #afterFailure
+    const results = await Promise.allSettled(updates.map(send));
     const docs = await Promise.all(
-      updates.map(({ guard, change }) =>
-        this.#collection.findOneAndUpdate(this.#filter(guardCondition(guard)), updatePipeline(change), {
-          returnDocument: 'after',
-          writeConcern: this.#writeConcern,
-          ...(projection ? { projection } : {}),
-        }),
-      ),
+      results.map((r, i) => (r.status === 'fulfilled' ? r.value : this.#afterFailure(updates[i]!, r.reason, send, projection))),
     );
     return docs.map((doc) => (doc ? toStoredItem(this.#ready('read'), doc) : null));
+  }
+
+  /**
+   * What a batch's guarded update whose command failed did, from its document read back by _id
+   * (see {@link failedUpdateOutcome}): applied, it is returned; still in the guard's state, it is
+   * sent once more (it cannot apply twice); out of it, `null` (the guard no longer holds, as a
+   * retry would report). Where it cannot be told — the read fails too, the second try fails, or
+   * the change leaves the guard's state as it was — the whole call throws the command's own
+   * error (for a dropped connection or a failover, a transient StoreError to the caller: every
+   * transition is guarded, so retrying the batch is safe). Kept this simple on purpose: one
+   * read and at most one more try per failed update, only on the failure path.
+   */
+  async #afterFailure(update: GuardedUpdate, error: unknown, send: (u: GuardedUpdate) => Promise<Document | null>, projection: Document | undefined): Promise<Document | null> {
+    let doc: Document | null;
+    try {
+      const byId: Document = { _id: update.guard.ref };
+      [doc = null] = await this.#collection.find(byId, { ...upTo(1), ...(projection ? { projection } : {}), ...DECIDE }).toArray();
+    } catch {
+      throw error;
+    }
+    const outcome = failedUpdateOutcome(doc, update.guard, update.change);
+    if (outcome === 'applied') return doc;
+    if (outcome === 'lost') return null;
+    if (outcome === 'unknown') throw error;
+    try {
+      return await send(update);
+    } catch {
+      throw error;
+    }
   }
 
   /**
@@ -257,7 +323,7 @@ export class MongoStore implements Store {
    */
   async find(cond: Partial<Condition>, options: FindOptions = {}): Promise<StoredItem[]> {
     this.#ready('find');
-    const read = options.returning === 'state' ? PRIMARY : this.#reporting;
+    const read = options.returning === 'state' ? DECIDE : this.#reporting;
     if (cond.key === undefined && cond.ref === undefined && !(cond.status && cond.status.length > 0)) {
       // "any status" becomes the statuses present (a DISTINCT_SCAN of the status index): then
       // the status/deadline index serves the read in eligible order, merging one range per
@@ -273,7 +339,7 @@ export class MongoStore implements Store {
   async delete(cond: Condition, options: { limit: number }): Promise<number> {
     this.#ready('delete');
     const filter = this.#filter(cond);
-    const ids = (await this.#collection.find(filter, { sort: ELIGIBLE_SORT, ...upTo(options.limit), projection: { _id: 1 }, ...PRIMARY }).toArray()).map((d) => d._id);
+    const ids = (await this.#collection.find(filter, { sort: ELIGIBLE_SORT, ...upTo(options.limit), projection: { _id: 1 }, ...DECIDE }).toArray()).map((d) => d._id);
     if (ids.length === 0) return 0;
     const result = await this.#collection.deleteMany({ $and: [{ _id: { $in: ids } }, filter] }, { writeConcern: this.#writeConcern });
     return result.deletedCount;

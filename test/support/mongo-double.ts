@@ -28,6 +28,7 @@ export class UnindexedQueryError extends Error {
 const HISTORY = 10_000;
 
 type FindOptions = { sort?: Record<string, 1 | -1>; limit?: number; batchSize?: number; projection?: Document };
+type BulkOp = { updateOne: { filter: Document; update: Document[] } } | { replaceOne: { filter: Document; replacement: Document; upsert?: boolean } };
 
 /**
  * An in-process stand-in for the few `Collection` methods MongoStore calls, for machines that
@@ -48,6 +49,9 @@ type FindOptions = { sort?: Record<string, 1 | -1>; limit?: number; batchSize?: 
  * - **Cursor batches.** A `find` or `aggregate` answers in batches as a server does (101 documents
  *   first unless `batchSize` says otherwise), and each further batch is a `getMore` (or a
  *   `killCursors` where the driver closes a cursor whose limit was reached) in {@link calls}.
+ * - **Uniqueness.** `_id` and every unique index are enforced as a server does (E11000, code 11000),
+ *   and `createIndex` refuses an existing name with another key spec (IndexKeySpecsConflict, 86)
+ *   and an existing key spec under another name or with other options (IndexOptionsConflict, 85).
  * - **Change streams.** Every write that changes a document is recorded as a change event, as
  *   an oplog entry is (a no-op update records nothing); `watch()` opens a
  *   {@link ChangeStreamDouble} over that history. See there for what it models.
@@ -88,7 +92,7 @@ export class CollectionDouble {
   readonly admin = {
     /** Inserts documents as they are (an `_id` is added where missing). */
     insertMany: (docs: Document[]): void => {
-      for (const doc of docs) this.#insert({ _id: this.#nextId++, ...structuredClone(doc) });
+      for (const doc of docs) this.#insert(this.#withId(structuredClone(doc)));
     },
     /** Applies a pipeline update to every document matching `filter`. */
     updateMany: (filter: Document, pipeline: Document[]): number => {
@@ -215,21 +219,41 @@ export class CollectionDouble {
    * multi-document write interrupted half-way, as a failover can). For `findOneAndUpdate` (one
    * document per call): the next `after` calls succeed, then `times` calls fail.
    */
-  failNext(command: 'updateMany' | 'bulkWrite' | 'find' | 'findOneAndUpdate', error: Error, after = 0, times = 1): void {
+  failNext(command: 'updateMany' | 'bulkWrite' | 'find' | 'findOneAndUpdate' | 'deleteMany', error: Error, after = 0, times = 1): void {
     this.#failures.set(command, { error, after, times });
   }
 
   async createIndex(spec: Record<string, 1 | -1>, options: { name?: string; unique?: boolean } = {}): Promise<string> {
     await this.#turn('createIndex', {}, options);
     const name = options.name ?? Object.entries(spec).map(([k, v]) => `${k}_${v}`).join('_');
-    if (this.#indexes.some((i) => i.name === name)) return name;
     const index = { name, key: { ...spec }, unique: options.unique === true };
+    // as a server answers: the same index again is a no-op; a name or a key spec already taken by
+    // a different index is refused (the key spec in its order and directions)
+    const sameKey = (i: DoubleIndex) => JSON.stringify(Object.entries(i.key)) === JSON.stringify(Object.entries(spec));
+    const named = this.#indexes.find((i) => i.name === name);
+    if (named && !sameKey(named)) {
+      throw serverError(86, 'IndexKeySpecsConflict', `An existing index has the same name as the requested index. Requested index: ${JSON.stringify(index)}, existing index: ${JSON.stringify(named)}`);
+    }
+    if (named && named.unique !== index.unique) throw serverError(85, 'IndexOptionsConflict', `Index with name: ${name} already exists with different options`);
+    if (named) return name;
+    const keyed = this.#indexes.find((i) => sameKey(i));
+    if (keyed) throw serverError(85, 'IndexOptionsConflict', `Index already exists with a different name: ${keyed.name}`);
     // as a server does, a unique index is refused while documents break it
     if (index.unique) {
       for (const doc of this.#docs) this.#checkUnique(doc, doc._id, [index]);
     }
     this.#indexes.push(index);
     return name;
+  }
+
+  /** The indexes, as the driver's `listIndexes()` cursor gives them. */
+  listIndexes() {
+    return {
+      toArray: async (): Promise<Document[]> => {
+        await this.#turn('listIndexes', {}, {});
+        return this.#indexes.map((i) => ({ v: 2, key: { ...i.key }, name: i.name, ...(i.unique && i.name !== '_id_' ? { unique: true } : {}) }));
+      },
+    };
   }
 
   async dropIndex(name: string): Promise<void> {
@@ -252,9 +276,10 @@ export class CollectionDouble {
     };
   }
 
+  /** Inserts in order, as an ordered `insertMany` does: a duplicate stops it there (E11000), the ones before it stay. */
   async insertMany(docs: Document[], options: Document = {}): Promise<{ insertedCount: number }> {
     await this.#turn('insertMany', {}, options);
-    for (const doc of docs) this.#insert({ _id: this.#nextId++, ...structuredClone(doc) });
+    for (const doc of docs) this.#insert(this.#withId(structuredClone(doc)));
     return { insertedCount: docs.length };
   }
 
@@ -271,6 +296,7 @@ export class CollectionDouble {
   async deleteMany(filter: Document, options: Document = {}): Promise<{ deletedCount: number }> {
     await this.#turn('deleteMany', filter, options);
     this.#require('deleteMany', filter);
+    this.#fail('deleteMany', () => {});
     const docs = new Set(this.#select(filter));
     const before = this.#docs.length;
     this.#docs.splice(0, this.#docs.length, ...this.#docs.filter((d) => !docs.has(d)));
@@ -301,7 +327,7 @@ export class CollectionDouble {
       updatedExisting = true;
     } else if (options.upsert) {
       // as a server does: the equality fields of the filter (dotted paths as subdocuments) seed the new document
-      const seed: Document = { _id: this.#nextId++ };
+      const seed: Document = this.#withId({});
       for (const [path, v] of Object.entries(filter)) {
         if (path.startsWith('$') || (typeof v === 'object' && v !== null && !(v instanceof Date))) continue;
         const parts = path.split('.');
@@ -326,21 +352,37 @@ export class CollectionDouble {
     return { matchedCount: docs.length, modifiedCount: docs.length };
   }
 
-  async bulkWrite(ops: Array<{ updateOne: { filter: Document; update: Document[] } }>, options: Document = {}): Promise<{ matchedCount: number }> {
-    await this.#turn('bulkWrite', { $bulk: ops.map((op) => op.updateOne.filter) }, options);
-    for (const { updateOne } of ops) this.#require('bulkWrite updateOne', updateOne.filter);
+  /** `updateOne` (pipeline updates) and `replaceOne` (with `upsert`), applied in order. */
+  async bulkWrite(ops: BulkOp[], options: Document = {}): Promise<{ matchedCount: number; upsertedCount: number }> {
+    const filterOf = (op: BulkOp) => ('updateOne' in op ? op.updateOne.filter : op.replaceOne.filter);
+    await this.#turn('bulkWrite', { $bulk: ops.map(filterOf) }, options);
+    for (const op of ops) this.#require(`bulkWrite ${'updateOne' in op ? 'updateOne' : 'replaceOne'}`, filterOf(op));
     let matchedCount = 0;
-    const apply = (list: typeof ops) => {
-      for (const { updateOne } of list) {
-        const [doc] = this.#select(updateOne.filter, undefined, 1);
-        if (!doc) continue;
-        this.#replace(doc, this.#apply(doc, updateOne.update));
-        matchedCount++;
+    let upsertedCount = 0;
+    const apply = (list: BulkOp[]) => {
+      for (const op of list) {
+        const [doc] = this.#select(filterOf(op), undefined, 1);
+        if ('updateOne' in op) {
+          if (!doc) continue;
+          this.#replace(doc, this.#apply(doc, op.updateOne.update));
+          matchedCount++;
+        } else if (doc) {
+          const next = { ...structuredClone(op.replaceOne.replacement), _id: doc._id };
+          this.#checkUnique(next, doc._id);
+          this.#docs[this.#docs.indexOf(doc)] = next;
+          this.#record('replace', next);
+          matchedCount++;
+        } else if (op.replaceOne.upsert) {
+          // as a server does: the replacement's own _id, else the filter's equality on _id
+          const id = op.replaceOne.filter._id;
+          this.#insert(this.#withId({ ...(id !== undefined && typeof id !== 'object' ? { _id: id } : {}), ...structuredClone(op.replaceOne.replacement) }));
+          upsertedCount++;
+        }
       }
     };
     this.#fail('bulkWrite', (after) => apply(ops.slice(0, after)));
     apply(ops);
-    return { matchedCount };
+    return { matchedCount, upsertedCount };
   }
 
   aggregate(pipeline: Document[], options: Document = {}) {
@@ -426,6 +468,13 @@ export class CollectionDouble {
     return new Aggregator(atNow(pipeline, new Date())).run([structuredClone(doc)])[0] as Document;
   }
 
+  /** `doc` with an `_id`: its own, else the next number no document holds. */
+  #withId(doc: Document): Document {
+    if (doc._id !== undefined) return doc;
+    while (this.#docs.some((d) => d._id === this.#nextId)) this.#nextId++;
+    return { _id: this.#nextId++, ...doc };
+  }
+
   #insert(doc: Document): Document {
     this.#checkUnique(doc, undefined);
     this.#docs.push(doc);
@@ -442,10 +491,11 @@ export class CollectionDouble {
     return next;
   }
 
-  #checkUnique(doc: Document, self: unknown, indexes = this.#indexes.filter((i) => i.unique && i.name !== '_id_')): void {
+  #checkUnique(doc: Document, self: unknown, indexes = this.#indexes.filter((i) => i.unique)): void {
     for (const index of indexes) {
       const fields = Object.keys(index.key);
-      const clash = this.#docs.find((d) => d._id !== self && fields.every((f) => sameValue(getPath(d, f), getPath(doc, f))));
+      // a document being replaced is no clash with itself
+      const clash = this.#docs.find((d) => (self === undefined || !sameValue(d._id, self)) && fields.every((f) => sameValue(getPath(d, f), getPath(doc, f))));
       if (clash) throw Object.assign(new Error(`E11000 duplicate key error index: ${index.name} (${fields.join(', ')})`), { code: 11000 });
     }
   }

@@ -14,7 +14,9 @@ export const lit = (value: unknown) => ({ $literal: value });
 
 /** The filter of a condition; `keys` are the key fields (needed when the condition has a key). */
 export function toFilter(cond: Partial<Condition>, keys: readonly string[]): Filter<Document> {
-  const filter: Document = cond.key ? keyFilter(cond.key, keys) : {};
+  // with a ref the _id names the document and the key only targets a shard: a stored key that
+  // lacks a field (a hand-made or legacy document) must not make its own lease unsettleable
+  const filter: Document = cond.key ? keyFilter(cond.key, keys, cond.ref !== undefined) : {};
   if (cond.ref !== undefined) filter._id = cond.ref;
   const status: Document = {};
   if (cond.status && cond.status.length > 0) status.$in = [...cond.status];
@@ -28,17 +30,31 @@ export function toFilter(cond: Partial<Condition>, keys: readonly string[]): Fil
   return filter;
 }
 
-/** `{ 'key.<field>': value }` for each key field. */
-export function keyFilter(key: KeyValues, keys: readonly string[]): Document {
+/**
+ * `{ 'key.<field>': value }` for each key field. With `beside` (the condition also names the
+ * document by `_id`), a field whose stored value is not a scalar is left out instead of refused.
+ */
+export function keyFilter(key: KeyValues, keys: readonly string[], beside = false): Document {
   // the Tracker already rejects non-scalars; a store used directly must not pass operators either
   return Object.fromEntries(
-    keys.map((k) => {
+    keys.flatMap((k) => {
       const value = key[k];
       const scalar = typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || value instanceof Date;
-      if (!scalar) throw new ConfigError(`key.${k}`, `[mongodb] key values must be scalars, got \`${typeof value}\`; operator objects are never sent.`);
-      return [`key.${k}`, value];
+      if (scalar) return [[`key.${k}`, value]];
+      if (beside) return [];
+      throw new ConfigError(`key.${k}`, `[mongodb] key values must be scalars, got \`${typeof value}\`; operator objects are never sent.`);
     }),
   );
+}
+
+/**
+ * Whether a document an update returned may still match `cond`, judged by its status and fence
+ * alone: `false` only where it cannot.
+ */
+export function mayMatch(cond: Partial<Condition>, doc: Document): boolean {
+  if (cond.status && cond.status.length > 0 && !cond.status.includes(doc.status)) return false;
+  if (cond.notStatus?.includes(doc.status)) return false;
+  return cond.fence === undefined || doc.fence === cond.fence;
 }
 
 /**

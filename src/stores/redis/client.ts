@@ -29,7 +29,10 @@ export interface RedisClient extends RedisConfigReader {
    * The client's options (`ioredis`' `options`): the store reads `keyPrefix`, which ioredis adds
    * only to the one key a script declares, and adds it to the others itself.
    */
-  readonly options?: { readonly keyPrefix?: string | undefined };
+  readonly options?: {
+    /** The prefix ioredis puts before the keys it is given (its `keyPrefix` option). */
+    readonly keyPrefix?: string | undefined;
+  };
 }
 
 /** The part of an `ioredis` pipeline the store uses with the `replicas` option. */

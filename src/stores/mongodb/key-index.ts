@@ -1,0 +1,66 @@
+/**
+ * The unique key index `leasehold_key`, and what `init` does when the collection already has one
+ * on other key fields (the Tracker's key was reordered, or a field added or removed). Internal.
+ * @module
+ */
+import type { Collection, Document } from 'mongodb';
+import { StoreError } from '../../errors.js';
+
+/** The name of the unique index on the key fields. */
+export const KEY_INDEX = 'leasehold_key';
+/** The name the documented change of key fields gives the index that keeps keys unique meanwhile. */
+export const NEXT_KEY_INDEX = 'leasehold_key_next';
+
+/** What creating the key index needs of a collection; `listIndexes` tells a reorder from a change. */
+export type KeyIndexCollection = Pick<Collection<Document>, 'createIndex'> & Partial<Pick<Collection<Document>, 'listIndexes' | 'namespace'>>;
+
+/** A server's refusal of an index whose name exists with another key spec (IndexKeySpecsConflict). */
+const specConflict = (error: unknown): boolean => {
+  const e = error as { code?: unknown; codeName?: unknown } | null;
+  return e?.code === 86 || e?.codeName === 'IndexKeySpecsConflict';
+};
+
+/**
+ * Creates `leasehold_key` on `key.<field>` for each key field, in declaration order. An existing
+ * `leasehold_key` on the same fields in another order is kept: it makes the same keys unique and
+ * serves the same lookups. One on other fields is not replaced: a unique index decides which
+ * items are one, items tracked under the old key may collide under the new, and processes still
+ * running the old definition rely on it. `init` then fails, saying how to change it safely.
+ */
+export async function ensureKeyIndex(collection: KeyIndexCollection, keys: readonly string[]): Promise<void> {
+  const spec = Object.fromEntries(keys.map((k) => [`key.${k}`, 1]));
+  try {
+    await collection.createIndex(spec, { name: KEY_INDEX, unique: true });
+    return;
+  } catch (error) {
+    if (!specConflict(error)) throw error;
+    const existing = await existingKeyFields(collection).catch(() => undefined);
+    const wanted = Object.keys(spec);
+    if (existing && existing.unique && existing.fields.length === wanted.length && wanted.every((f) => existing.fields.includes(f))) return;
+    throw new StoreError({ operation: 'init', store: 'mongodb', failure: 'schema', cause: new Error(changeAdvice(collection, wanted, existing?.fields), { cause: error }) });
+  }
+}
+
+async function existingKeyFields(collection: KeyIndexCollection): Promise<{ fields: string[]; unique: boolean } | undefined> {
+  if (typeof collection.listIndexes !== 'function') return undefined;
+  const index = (await collection.listIndexes().toArray()).find((i) => i.name === KEY_INDEX);
+  return index ? { fields: Object.keys(index.key as Document), unique: index.unique === true } : undefined;
+}
+
+/** The message of a key index on other fields: what differs, and the commands that change it. */
+function changeAdvice(collection: KeyIndexCollection, wanted: readonly string[], existing: readonly string[] | undefined): string {
+  const name = collection.namespace?.split('.').slice(1).join('.') || 'COLLECTION';
+  const db = `db.getCollection(${JSON.stringify(name)})`;
+  const fields = (list: readonly string[]) => list.map((f) => f.replace(/^key\./, '')).join(', ');
+  // the last field descending: the same uniqueness, but a key pattern of its own, so that it
+  // can exist beside `leasehold_key` before and after the swap
+  const next = `{ ${wanted.map((f, i) => `${JSON.stringify(f)}: ${i === wanted.length - 1 ? -1 : 1}`).join(', ')} }`;
+  return (
+    `[mongodb] the unique index \`${KEY_INDEX}\` exists with other key fields (IndexKeySpecsConflict): ` +
+    `${existing ? `it has (${fields(existing)})` : 'its key differs'}, the Tracker declares (${fields(wanted)}). ` +
+    'leasehold does not replace a unique index by itself. With the workers of the old definition stopped, replace it so that keys stay unique throughout: ' +
+    `\`${db}.createIndex(${next}, { name: '${NEXT_KEY_INDEX}', unique: true })\` (it fails if items collide under the new key: resolve them first), ` +
+    `\`${db}.dropIndex('${KEY_INDEX}')\`, then \`tracker.init()\` (it creates \`${KEY_INDEX}\` on the new fields), then \`${db}.dropIndex('${NEXT_KEY_INDEX}')\`. ` +
+    'See docs/stores/mongodb.md, "Changing the key fields"'
+  );
+}
