@@ -4,7 +4,7 @@ import { ConfigError } from './errors.js';
 import type { Logger } from './events.js';
 import type { KeyFieldType, Store } from './store.js';
 import { isWellFormed, wellFormed } from './transitions.js';
-import { requireNumber, requirePositiveInt, requireTimerMs } from './validate.js';
+import { requireNumber, requirePositiveInt } from './validate.js';
 
 /** A zod object schema for item keys; every field must be a required scalar. */
 export type KeySchema = z.ZodObject<z.core.$ZodShape, z.core.$ZodObjectConfig>;
@@ -258,7 +258,8 @@ export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z
     return Object.freeze({ name, type: keyFieldType(name, schema) });
   });
 
-  const ttlMs = requireTimerMs('lease.ttlMs', options.lease?.ttlMs ?? 30_000);
+  // a lease length stored with each claim, not a timer: the worker's timers built from it are capped
+  const ttlMs = requirePositiveInt('lease.ttlMs', options.lease?.ttlMs ?? 30_000);
   const maxAttempts = requirePositiveInt('retry.maxAttempts', options.retry?.maxAttempts ?? 5);
   const backoff = options.retry?.backoff ?? exponentialBackoff({ baseMs: 1_000, maxMs: 300_000, jitter: true });
   if (typeof backoff !== 'function') throw new ConfigError('retry.backoff', 'expected a function `(attempt) => ms`.');

@@ -4,6 +4,7 @@
  */
 import { LeaseLostError, StoreError } from './errors.js';
 import { abortLease, leaseState, type Lease } from './lease.js';
+import { MAX_TIMER_MS } from './validate.js';
 
 /** What a heartbeat needs. */
 export interface HeartbeatOptions<L> {
@@ -44,7 +45,7 @@ export function startHeartbeat<L extends Lease>(lease: L, options: HeartbeatOpti
       abortLease(state, new Error(`[leasehold] lease of ${JSON.stringify(lease.key)} could not be renewed for a whole ttl (${ttlMs} ms); it may be held by another worker now`));
       return stop();
     }
-    watchdog = setTimeout(watch, Math.ceil(left));
+    watchdog = setTimeout(watch, Math.min(MAX_TIMER_MS, Math.ceil(left)));
     watchdog.unref?.();
   };
   const timer = setInterval(() => {

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { ConfigError } from './errors.js';
 import { requireFinishedStatus } from './definition.js';
 import { requireOwner } from './tracker/claim.js';
-import { requireNumber, requirePositiveInt, requireTimerMs } from './validate.js';
+import { MAX_TIMER_MS, requireNumber, requirePositiveInt, requireTimerMs } from './validate.js';
 
 /** Options of `tracker.work()`. */
 export interface WorkOptions {
@@ -112,9 +112,10 @@ export interface WorkSettings {
 /** Checks every option of `work()` (a ConfigError naming the first bad one) and fills in defaults. */
 export function workSettings(ttlMs: number, def: Parameters<typeof requireFinishedStatus>[0], options: WorkOptions): WorkSettings {
   const pollMin = requireTimerMs('work.pollMinMs', options.pollMinMs ?? 50);
-  const heartbeatMs = requireTimerMs('work.heartbeatMs', options.heartbeatMs ?? Math.max(1, Math.floor(ttlMs / 3)));
+  // defaults from a ttl longer than the longest timer are cut to it
+  const heartbeatMs = requireTimerMs('work.heartbeatMs', options.heartbeatMs ?? Math.min(MAX_TIMER_MS, Math.max(1, Math.floor(ttlMs / 3))));
   if (heartbeatMs >= ttlMs) throw new ConfigError('work.heartbeatMs', `must be shorter than the lease ttl (${ttlMs} ms), got ${heartbeatMs}.`);
-  const reapEvery = options.reapIntervalMs ?? ttlMs;
+  const reapEvery = options.reapIntervalMs ?? Math.min(MAX_TIMER_MS, ttlMs);
   const rules = options.retention === undefined ? [] : Array.isArray(options.retention) ? options.retention : [options.retention as Retention];
   return {
     concurrency: requirePositiveInt('work.concurrency', options.concurrency ?? 1),

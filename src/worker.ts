@@ -189,9 +189,11 @@ export class Worker<L extends Lease = Lease> {
         }),
       );
     }
-    // a reap or purge this worker started finishes before stop() resolves (the caller may close
-    // the pool next)
-    await Promise.all([reaping, ...this.#purges]);
+    // a reap or purge under way finishes before stop() resolves (the caller may close the pool
+    // next), within `timeoutMs`: one stuck on a dead connection does not hold the stop
+    let waited: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([Promise.all([reaping, ...this.#purges]), new Promise((resolve) => (waited = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(waited);
     this.#stopped = true;
     this.#settleDrains();
   }

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
 import { createDashboard, serveDashboard, type DashboardHandler } from '../src/dashboard/index.js';
 import { allowedHosts } from '../src/dashboard/serve.js';
+import { parseKey } from '../src/dashboard/input.js';
 import { NonRetryableError, Tracker, type Store } from '../src/index.js';
 import { MemoryStore } from '../src/stores/memory.js';
 import { PostgresStore } from '../src/stores/postgres.js';
@@ -514,5 +515,17 @@ describe('dashboard regressions', () => {
     // on any other port the port must be named: a rebinding page on evil.example:80 gets no answer
     expect([...allowedHosts('127.0.0.1', 4321)].sort()).toEqual(['127.0.0.1:4321', '[::1]:4321', 'localhost:4321']);
     expect(allowedHosts('127.0.0.1', 80).has('evil.example')).toBe(false);
+  });
+});
+
+describe('dashboard: an item that fails the schema', () => {
+  it('does not stop the dashboard from naming another item by key', async () => {
+    const store = new MemoryStore();
+    const base = { store, statuses: ['pending', 'running', 'done', 'failed'], initial: 'pending', key: z.object({ id: z.string() }), stages: { work: { from: 'pending', active: 'running', done: 'done', failed: 'failed' } } } as const;
+    // an older deploy wrote data the current schema refuses
+    await new Tracker({ ...base, data: z.object({ x: z.any() }).partial() }).track({ id: 'old-bad' }, { x: 'not a number' });
+    const strict = new Tracker({ ...base, data: z.object({ x: z.number() }).partial() });
+    await strict.track({ id: 'good' }, { x: 1 });
+    expect(await parseKey(strict as never, '{"id":"good"}')).toEqual({ id: 'good' });
   });
 });

@@ -370,7 +370,9 @@ describe('the worker at its edges: options, pauses, drains, reaps', () => {
       expect(() => tracker.work('run', async () => {}, { [option]: tooLong }), option).toThrow(new RegExp(`\`work.${option}\`.*longest timer`));
     }
     expect(() => tracker.work('run', async () => {}, { retention: { status: 'done', olderThanMs: 0, everyMs: tooLong } })).toThrow(/`work.retention.everyMs`/);
-    expect(() => jobs({ ttlMs: tooLong })).toThrow(/`lease.ttlMs`/);
+    // a ttl is a lease length, not a timer: a long one is fine, and the timers made from it are cut
+    const month = jobs({ ttlMs: 30 * 24 * 3_600_000 });
+    expect(() => month.work('run', async () => {}).stop()).not.toThrow();
     expect(() => tracker.work('run', async () => {}, { owner: '' })).toThrow(ConfigError);
     expect(() => tracker.work('run', async () => {}, { owner: 42 as never })).toThrow(/`work.owner`/);
   });
@@ -495,5 +497,35 @@ describe('the worker at its edges: options, pauses, drains, reaps', () => {
     expect(stopped).toBe(false);
     reaping.open();
     await stopping;
+  });
+
+  it('stop() does not wait past its timeout for a reap stuck on a dead connection', async () => {
+    const tracker = jobs();
+    let started = false;
+    tracker.reapStale = () => ((started = true), new Promise(() => {}));
+    const worker = tracker.work('run', async () => {}, { reapIntervalMs: 10 });
+    await until(() => started);
+    await worker.stop({ timeoutMs: 20 });
+    await worker.drain();
+  });
+
+  it('retryAll with a stage leaves items another stage released or failed back into its failed status', async () => {
+    const tracker = new Tracker({
+      store: new MemoryStore(),
+      statuses: ['pending', 'running', 'done', 'review', 'reviewing', 'reviewed', 'dead'],
+      initial: 'pending',
+      key: z.object({ id: z.string() }),
+      stages: {
+        work: { from: 'pending', active: 'running', done: 'done', failed: 'review' },
+        check: { from: 'review', active: 'reviewing', done: 'reviewed', failed: 'dead' },
+      },
+    });
+    await tracker.track({ id: 'a' });
+    await tracker.fail((await tracker.claim('work', { owner: 'w' }))!, new Error('boom'), { retry: false });
+    // the next stage takes it up from there, and gives it back for later
+    await tracker.release((await tracker.claim('check', { owner: 'w' }))!, { delayMs: 60_000 });
+    expect(await tracker.retry({ id: 'a' }, { stage: 'work' })).toBeNull();
+    expect(await tracker.retryAll({ stage: 'work' })).toBe(0);
+    expect((await tracker.get({ id: 'a' }))!).toMatchObject({ status: 'review', stage: 'check' });
   });
 });

@@ -87,7 +87,9 @@ export function learnKey(tracker: DashboardTracker, key: unknown): void {
 async function sampleKey(tracker: DashboardTracker): Promise<Record<string, unknown> | undefined> {
   const known = knownFields.get(tracker);
   if (known) return known;
-  const [item] = await tracker.find({ limit: 1 });
+  // an item that fails the schema (left by an older deploy) must not stop acting on the others:
+  // without a sample the key is passed on as it is
+  const [item] = await tracker.find({ limit: 1 }).catch(() => []);
   if (item) learnKey(tracker, item.key);
   return knownFields.get(tracker);
 }
