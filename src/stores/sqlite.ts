@@ -185,11 +185,12 @@ export class SqliteStore implements Store {
    * read would then fail its schema.
    */
   #checkKeyColumns(db: SqliteDatabase, keys: readonly KeyColumn[]): void {
-    const found = new Map((db.prepare(`PRAGMA table_info(${this.#table})`).all() as Array<{ name: string; type: string }>).map((c) => [c.name, c.type.toUpperCase()]));
+    // SQLite's column names are not case sensitive
+    const found = new Map((db.prepare(`PRAGMA table_info(${this.#table})`).all() as Array<{ name: string; type: string }>).map((c) => [c.name.toLowerCase(), c.type.toUpperCase()]));
     for (const key of keys) {
       const column = key.sql.slice(1, -1).replaceAll('""', '"');
       const want = TYPES.key[key.type];
-      const have = found.get(column);
+      const have = found.get(column.toLowerCase());
       if (have === want) continue;
       const problem = have === undefined ? `has no column \`${column}\`` : `has column \`${column}\` of type ${have}, not ${want}`;
       throw new StoreError({

@@ -40,6 +40,7 @@ const FORMATTED: Readonly<Record<string, string>> = { timestamptz: 'timestamp wi
  * Checks that the items table has a column of the right type for every key field: a table made
  * for another key (a field added, or its type changed by a redeploy) stops init with a schema
  * error naming the column, instead of storing values of another type that every read refuses.
+ * A text column narrowed to `varchar(n)` by hand is text still.
  */
 function keyColumnChecks(t: KeyTable, keys: readonly KeyColumn[], keyTypes: readonly string[]): string {
   return keys
@@ -48,7 +49,7 @@ function keyColumnChecks(t: KeyTable, keys: readonly KeyColumn[], keyTypes: read
       const want = literal(FORMATTED[keyTypes[i]!] ?? keyTypes[i]!);
       return `
       found := (SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = items AND attname = ${column} AND NOT attisdropped);
-      IF found IS DISTINCT FROM ${want} THEN
+      IF found IS DISTINCT FROM ${want} AND NOT (${want} = 'text' AND coalesce(found, '') LIKE 'character varying%') THEN
         RAISE EXCEPTION 'leasehold: % has %, as key field % (%) needs: it was made for another key', ${literal(t.items)},
           CASE WHEN found IS NULL THEN 'no column ' || ${column} ELSE 'column ' || ${column} || ' of type ' || found || ', not ' || ${want} END, ${literal(k.name)}, ${literal(k.type)}
           USING ERRCODE = CASE WHEN found IS NULL THEN 'undefined_column' ELSE 'datatype_mismatch' END,
