@@ -2,9 +2,9 @@ import { ConfigError, LeaseLostError, ValidationError } from './errors.js';
 import { abortLease, leaseState, type Lease } from './lease.js';
 import { startHeartbeat } from './heartbeat.js';
 import { sharedReaper, type SharedReaper } from './reaper.js';
-import { requireNumber } from './validate.js';
+import { MAX_TIMER_MS, requireNumber } from './validate.js';
 import { IdleTimer } from './wake.js';
-import { workSettings, type WorkOptions } from './work-options.js';
+import { workSettings, type WorkOptions, type WorkSettings } from './work-options.js';
 
 export { defaultOwner, type Retention, type WorkOptions } from './work-options.js';
 
@@ -47,13 +47,8 @@ export class Worker<L extends Lease = Lease> {
   readonly #driver: Driver<L>;
   readonly #internals: Internals;
   readonly #handler: Handler<L, object>;
-  readonly #concurrency: number;
-  readonly #batchSize: number;
-  readonly #pollMin: number;
-  readonly #pollMax: number;
-  readonly #heartbeatMs: number;
-  readonly #renewTimeoutMs: number;
-  readonly #stopTimeoutMs: number;
+  /** The checked options, defaults filled in. */
+  readonly #settings: WorkSettings;
   readonly #inFlight = new Map<L, { task: Promise<void>; stopHeartbeat: () => void }>();
   readonly #unwake: () => void;
   readonly #reaper: SharedReaper | undefined;
@@ -80,14 +75,7 @@ export class Worker<L extends Lease = Lease> {
     this.#handler = handler;
     // every option is checked before anything starts (a reaper, retention timers): a work() call
     // that throws leaves nothing running
-    const settings = workSettings(driver.ttlMs, internals.def, options);
-    this.#concurrency = settings.concurrency;
-    this.#batchSize = settings.batchSize;
-    this.#pollMin = settings.pollMin;
-    this.#pollMax = settings.pollMax;
-    this.#heartbeatMs = settings.heartbeatMs;
-    this.#renewTimeoutMs = settings.renewTimeoutMs;
-    this.#stopTimeoutMs = settings.stopTimeoutMs;
+    const settings = (this.#settings = workSettings(driver.ttlMs, internals.def, options));
     this.owner = settings.owner;
     const reapMs = settings.reapMs;
     if (reapMs !== undefined) {
@@ -162,7 +150,7 @@ export class Worker<L extends Lease = Lease> {
    * resolves, no timer of this worker is left running, even if a handler never returns.
    */
   async stop(options: { timeoutMs?: number } = {}): Promise<void> {
-    const timeoutMs = requireNumber('stop.timeoutMs', options.timeoutMs ?? this.#stopTimeoutMs, { min: 0 });
+    const timeoutMs = requireNumber('stop.timeoutMs', options.timeoutMs ?? this.#settings.stopTimeoutMs, { min: 0, max: MAX_TIMER_MS });
     this.#running = false;
     const reaping = this.#reaper?.leave(this);
     for (const timer of this.#retention) clearInterval(timer);
@@ -216,12 +204,12 @@ export class Worker<L extends Lease = Lease> {
   }
 
   async #run(): Promise<void> {
-    let idle = this.#pollMin;
+    let idle = this.#settings.pollMin;
     while (this.#running) {
-      const free = this.#concurrency - this.#inFlight.size;
+      const free = this.#settings.concurrency - this.#inFlight.size;
       if (free <= 0) {
         // a finished handler or stop() frees the loop
-        const wait = this.#timer.sleep(this.#pollMax, false);
+        const wait = this.#timer.sleep(this.#settings.pollMax, false);
         await Promise.race([...[...this.#inFlight.values()].map((f) => f.task), wait.promise]);
         wait.cancel();
         continue;
@@ -229,7 +217,7 @@ export class Worker<L extends Lease = Lease> {
       this.#timer.claiming();
       let leases: L[] = [];
       try {
-        leases = await this.#driver.claimBatch(this.stage, { owner: this.owner, limit: Math.min(free, this.#batchSize) });
+        leases = await this.#driver.claimBatch(this.stage, { owner: this.owner, limit: Math.min(free, this.#settings.batchSize) });
       } catch (error) {
         // an invalid item was parked and reported by the tracker: claim on at once
         if (error instanceof ValidationError) continue;
@@ -237,7 +225,7 @@ export class Worker<L extends Lease = Lease> {
         if (!this.#running) break;
         // a store that fails is not asked again sooner because work appeared meanwhile
         await this.#pause(idle);
-        idle = Math.min(this.#pollMax, idle * 2);
+        idle = Math.min(this.#settings.pollMax, idle * 2);
         continue;
       }
       if (leases.length === 0) {
@@ -247,10 +235,10 @@ export class Worker<L extends Lease = Lease> {
         if (!this.#running) break;
         if (this.#learnDue) await this.#lookUpDue();
         await this.#timer.sleep(idle, true).promise;
-        idle = Math.min(this.#pollMax, idle * 2);
+        idle = Math.min(this.#settings.pollMax, idle * 2);
         continue;
       }
-      idle = this.#pollMin;
+      idle = this.#settings.pollMin;
       // without a store that reports other processes' changes, each idle spell starts by
       // learning when the next waiting item is due
       if (!this.#internals.watching) this.#learnDue = true;
@@ -262,8 +250,8 @@ export class Worker<L extends Lease = Lease> {
         }
         const stopHeartbeat = startHeartbeat(lease, {
           ttlMs: this.#driver.ttlMs,
-          everyMs: this.#heartbeatMs,
-          timeoutMs: this.#renewTimeoutMs,
+          everyMs: this.#settings.heartbeatMs,
+          timeoutMs: this.#settings.renewTimeoutMs,
           store: this.#internals.store.name,
           renew: (l) => this.#driver.renew(l),
           report: (error) => this.#internals.reportError('renew', error, lease),

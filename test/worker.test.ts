@@ -363,13 +363,16 @@ describe('the worker at its edges: options, pauses, drains, reaps', () => {
     for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
   };
 
-  it('refuses intervals past the longest timer Node runs, and a bad owner, naming the option', () => {
+  it('refuses intervals past the longest timer Node runs, and a bad owner, naming the option', async () => {
     const tracker = jobs();
     const tooLong = 2_147_483_648;
     for (const option of ['pollMinMs', 'pollMaxMs', 'heartbeatMs', 'renewTimeoutMs', 'stopTimeoutMs', 'reapIntervalMs'] as const) {
       expect(() => tracker.work('run', async () => {}, { [option]: tooLong }), option).toThrow(new RegExp(`\`work.${option}\`.*longest timer`));
     }
     expect(() => tracker.work('run', async () => {}, { retention: { status: 'done', olderThanMs: 0, everyMs: tooLong } })).toThrow(/`work.retention.everyMs`/);
+    const running = tracker.work('run', async () => {});
+    await expect(running.stop({ timeoutMs: tooLong })).rejects.toThrow(/`stop.timeoutMs`.*<= 2147483647/);
+    await running.stop();
     // a ttl is a lease length, not a timer: a long one is fine, and the timers made from it are cut
     const month = jobs({ ttlMs: 30 * 24 * 3_600_000 });
     expect(() => month.work('run', async () => {}).stop()).not.toThrow();
