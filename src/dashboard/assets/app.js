@@ -499,15 +499,24 @@
   }
 
   // ---- routing and polling ----------------------------------------------------------------
+  // a link edited by hand may hold a malformed escape (`%E0%A4%A`): it is read as written
+  function decode(text) {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      return text;
+    }
+  }
+
   function route() {
     const parts = location.hash.replace(/^#\/?/, '').split('/');
     const names = state.config.trackers.map((t) => t.name);
-    let name = parts[0] === 't' && parts[1] ? decodeURIComponent(parts[1]) : names[0];
+    let name = parts[0] === 't' && parts[1] ? decode(parts[1]) : names[0];
     if (!names.includes(name)) name = names[0];
     const t = state.config.trackers.find((x) => x.name === name);
     for (const a of $('tabs').children) a.toggleAttribute('aria-current', a.dataset.name === name);
     state.tracker = t;
-    state.view = parts[2] === 'item' && parts[3] ? itemPage(t, decodeURIComponent(parts[3])) : trackerPage(t);
+    state.view = parts[2] === 'item' && parts[3] ? itemPage(t, decode(parts[3])) : trackerPage(t);
     tick();
   }
 
@@ -533,7 +542,7 @@
   async function start() {
     const fromUrl = /^#token=([^&]*)/.exec(location.hash);
     if (fromUrl) {
-      sessionStorage.setItem('leasehold-token', decodeURIComponent(fromUrl[1]));
+      sessionStorage.setItem('leasehold-token', decode(fromUrl[1]));
       history.replaceState(null, '', `${location.pathname}${location.search}#/`);
     }
     state.token = sessionStorage.getItem('leasehold-token') || '';
