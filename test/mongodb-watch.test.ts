@@ -294,6 +294,45 @@ describe('MongoStore change streams (on the double)', () => {
     expect(double.watchCalls.map((c) => c.options.resumeAfter !== undefined)).toEqual([false, true, true, true, false]);
   });
 
+  it('says once when a stream has kept failing for 30 s (idle workers poll meanwhile), and again only after it worked', { timeout: 30_000 }, async () => {
+    // the watcher's backoff and the outage's length on a fake clock; the double answers on setImmediate
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      const double = new CollectionDouble();
+      const warn = vi.fn();
+      const s = store(double, { logger: { warn } });
+      await makeTracker(s).init();
+      const { changes, stop } = listen(s);
+      await vi.advanceTimersByTimeAsync(10);
+      expect(changes).toEqual([{}]);
+      // an error the watcher cannot know to be permanent: it retries, backing off to 5 s
+      const refused = () => Object.assign(new Error('user is not allowed to do action [changeStream]'), { code: 8000, codeName: 'AtlasError' });
+      double.failNextWatch(refused(), 30);
+      double.interruptStreams(new Error('interrupted'));
+      await vi.advanceTimersByTimeAsync(25_000);
+      expect(warn).not.toHaveBeenCalled();
+      await vi.advanceTimersByTimeAsync(20_000);
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(warn.mock.calls[0]![1]).toMatch(
+        /^\[leasehold\] \[mongodb\] the change stream on `leasehold_test\.double` has kept failing for 3\d s \(last: AtlasError: user is not allowed to do action \[changeStream\]\)\. Idle workers poll/,
+      );
+      // the 30 failures run out: the stream works again, and listeners look once
+      await vi.advanceTimersByTimeAsync(200_000);
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(changes.at(-1)).toEqual({});
+      const opened = double.watchCalls.length;
+      expect(opened).toBeGreaterThan(30);
+      // a second outage is said again
+      double.failNextWatch(refused(), 30);
+      double.interruptStreams(new Error('interrupted'));
+      await vi.advanceTimersByTimeAsync(45_000);
+      expect(warn).toHaveBeenCalledTimes(2);
+      stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('watches only where it can: not without `collection.watch`, not with `changeStreams: false`', () => {
     const double = new CollectionDouble();
     const subset = {

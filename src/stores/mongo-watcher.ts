@@ -26,7 +26,8 @@ export interface MongoWatchOptions {
    */
   readonly changeStreams?: boolean;
   /**
-   * Where the store writes its one line when change streams are unavailable (`warn`).
+   * Where the store writes its line when change streams are unavailable, or when a stream has
+   * kept failing for 30 s (`warn`).
    * @default a line on stderr
    */
   readonly logger?: Pick<Logger, 'warn'>;
@@ -48,6 +49,8 @@ export type Watchable = Pick<Collection<Document>, 'watch'> & Partial<Pick<Colle
 /** First and longest delay before opening a stream again after it broke. */
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
+/** How long a stream may keep failing (longer than an election) before a log line says so. */
+export const STUCK_WARN_MS = 30_000;
 /** Resume attempts that fail before a new stream (without the token) is started instead. */
 const RESUME_TRIES = 3;
 /** InvalidResumeToken, ChangeStreamFatalError (token not found), ChangeStreamHistoryLost. */
@@ -123,6 +126,10 @@ class CollectionWatcher {
   #resumeFailures = 0;
   #retry: ReturnType<typeof setTimeout> | undefined;
   #delay = RETRY_MIN_MS;
+  /** When the stream last stopped working, while it has not been up since. */
+  #failingSince: number | undefined;
+  /** Whether this outage has been logged (once per outage). */
+  #warned = false;
 
   constructor(collection: Watchable, onEmpty: () => void) {
     this.#collection = collection;
@@ -181,6 +188,8 @@ class CollectionWatcher {
     this.#live = true;
     this.#delay = RETRY_MIN_MS;
     this.#resumeFailures = 0;
+    this.#failingSince = undefined;
+    this.#warned = false;
     if (!this.#fresh) return;
     this.#fresh = false;
     // changes before this stream started were not seen (at first start, or with the token lost)
@@ -199,6 +208,7 @@ class CollectionWatcher {
       [...this.#subs][0]?.warn(line);
       return;
     }
+    this.#stuck(error);
     if (resumeFailed) this.#resumeFailures++;
     if ((typeof code === 'number' && TOKEN_LOST.has(code)) || this.#resumeFailures >= RESUME_TRIES) {
       // the oplog no longer holds the token (or it cannot be resumed from): start anew; the new
@@ -207,6 +217,24 @@ class CollectionWatcher {
       this.#resumeFailures = 0;
     }
     this.#schedule();
+  }
+
+  /**
+   * Says once per outage that the stream has kept failing for {@link STUCK_WARN_MS}: idle workers
+   * then wait for their poll, and an error that is not transient (a missing privilege the server
+   * reports under another code, a pipeline it refuses) would otherwise go unnoticed for good.
+   */
+  #stuck(error: unknown): void {
+    const now = Date.now();
+    this.#failingSince ??= now;
+    if (this.#warned || now - this.#failingSince < STUCK_WARN_MS) return;
+    this.#warned = true;
+    const e = error as { code?: unknown; codeName?: unknown; message?: unknown } | undefined;
+    const cause = e?.message ? `${e.codeName ?? e.code ?? 'error'}: ${String(e.message)}` : 'closed without an error';
+    const seconds = Math.round((now - this.#failingSince) / 1000);
+    [...this.#subs][0]?.warn(
+      `[leasehold] [mongodb] the change stream on \`${this.#collection.namespace ?? 'the collection'}\` has kept failing for ${seconds} s (last: ${cause}). Idle workers poll meanwhile (\`pollMinMs\`/\`pollMaxMs\`); the stream is retried every ${RETRY_MAX_MS / 1000} s at most, and this is said again only after it has worked.`,
+    );
   }
 
   #schedule(): void {
