@@ -1,7 +1,9 @@
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type DataPoint, type Histogram } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Context, type ContextManager } from '@opentelemetry/api';
 import { afterEach, describe, expect, it } from 'vitest';
+import { LeaseholdError } from '../src/index.js';
 import { instrument, type InstrumentOptions } from '../src/otel/index.js';
 import { MemoryStore } from '../src/stores/memory.js';
 import { k, makeTracker, TTL } from '../src/testing/definition.js';
@@ -40,8 +42,47 @@ async function setup(options: Omit<InstrumentOptions, 'tracerProvider' | 'meterP
     return found.flatMap((m) => m.dataPoints as Array<DataPoint<number | Histogram>>);
   };
   const named = (name: string) => spans.getFinishedSpans().filter((s) => s.name === name);
-  return { clock, tracker, spans, named, collect, uninstrument };
+  return { clock, tracker, spans, named, collect, uninstrument, tracerProvider };
 }
+
+/**
+ * A context manager on AsyncLocalStorage, as @opentelemetry/context-async-hooks'
+ * AsyncLocalStorageContextManager (which NodeTracerProvider registers; it is not installed here):
+ * without one, no span is ever active and no parent would follow an `await`.
+ */
+class AsyncContextManager implements ContextManager {
+  readonly #storage = new AsyncLocalStorage<Context>();
+  active(): Context {
+    return this.#storage.getStore() ?? ROOT_CONTEXT;
+  }
+  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(ctx: Context, fn: F, thisArg?: ThisParameterType<F>, ...args: A): ReturnType<F> {
+    return this.#storage.run(ctx, () => fn.apply(thisArg, args));
+  }
+  bind<T>(ctx: Context, target: T): T {
+    if (typeof target !== 'function') return target;
+    const run = (self: unknown, args: unknown[]) => this.with(ctx, () => (target as (...a: unknown[]) => unknown).apply(self, args));
+    return function (this: unknown, ...args: unknown[]) {
+      return run(this, args);
+    } as T;
+  }
+  enable(): this {
+    return this;
+  }
+  disable(): this {
+    this.#storage.disable();
+    return this;
+  }
+}
+
+/** Registers an {@link AsyncContextManager} as the global one until the test ends. */
+function useAsyncContext() {
+  expect(context.setGlobalContextManager(new AsyncContextManager())).toBe(true);
+  cleanups.push(() => void context.disable());
+}
+
+const spanId = (span: ReadableSpan | undefined) => span?.spanContext().spanId;
+const parentId = (span: ReadableSpan | undefined) => span?.parentSpanContext?.spanId;
+const byKey = (spans: ReadableSpan[]) => new Map(spans.map((s) => [JSON.parse(String(attrs(s)['leasehold.key'])).seq as number, s]));
 
 const attrs = (span: ReadableSpan | undefined) => span?.attributes ?? {};
 const point = (points: Array<DataPoint<number | Histogram>>, match: Record<string, string>) =>
@@ -143,6 +184,82 @@ describe('leasehold/otel', () => {
     const durations = await collect('messaging.process.duration');
     expect((point(durations, { 'messaging.destination.name': 'download', 'leasehold.outcome': 'ok' })!.value as Histogram).count).toBe(2);
     expect((point(durations, { 'leasehold.outcome': 'error', 'error.type': 'Error' })!.value as Histogram).count).toBe(1);
+  });
+
+  it.each([
+    ['in no span', false],
+    ['under a span of the caller that started it', true],
+  ])("links the worker's settle to the handler's `process` span, with the worker started %s (regression: complete and fail after the handler were not its children)", async (_where, underSpan) => {
+    useAsyncContext();
+    const { tracker, named, tracerProvider } = await setup();
+    const tracer = tracerProvider.getTracer('test');
+    for (const n of [1, 2, 3]) await tracker.track(k(n));
+    // which handler runs had ended (their span exported) when the worker settled their lease
+    const endedBeforeSettle: Record<string, boolean> = {};
+    const ended = (key: unknown) => byKey(named('process download')).has((key as { seq: number }).seq);
+    tracker.on('completed', (e) => (endedBeforeSettle[`completed ${e.key.seq}`] = ended(e.key)));
+    tracker.on('failed', (e) => (endedBeforeSettle[`failed ${e.key.seq}`] = ended(e.key)));
+    const start = () =>
+      tracker.work(
+        'download',
+        async (lease) => {
+          await tracker.renew(lease);
+          if (lease.key.seq === 2) throw new Error('handler broke');
+          // a settle under a span of the handler's own keeps that parent
+          if (lease.key.seq === 3) await tracer.startActiveSpan('mine', async (mine) => (await tracker.complete(lease), mine.end()));
+          return { data: { bytes: lease.key.seq } };
+        },
+        { reapIntervalMs: false },
+      );
+    // the worker's loop, and so its settles, run in the context work() was called in
+    const worker = underSpan ? tracer.startActiveSpan('startup', (startup) => (startup.end(), start())) : start();
+    cleanups.push(() => worker.stop());
+    await worker.drain();
+    await worker.stop();
+
+    const runs = byKey(named('process download'));
+    expect(runs.size).toBe(3);
+    for (const run of runs.values()) expect(parentId(run)).toBe(underSpan ? spanId(named('startup')[0]) : undefined);
+    // the context manager is real: an operation inside the handler is the process span's child
+    for (const [seq, renew] of byKey(named('renew download'))) expect(parentId(renew)).toBe(spanId(runs.get(seq)));
+
+    const completes = byKey(named('complete download'));
+    expect([...completes.keys()].sort()).toEqual([1, 3]);
+    expect(parentId(completes.get(1))).toBe(spanId(runs.get(1)));
+    expect(completes.get(1)!.spanContext().traceId).toBe(runs.get(1)!.spanContext().traceId);
+    const fails = byKey(named('fail download'));
+    expect([...fails.keys()]).toEqual([2]);
+    expect(parentId(fails.get(2))).toBe(spanId(runs.get(2)));
+    // the process span still ends with its handler, before the worker settles (k3 settled inside)
+    expect(endedBeforeSettle).toEqual({ 'completed 1': true, 'failed 2': true, 'completed 3': false });
+    const mine = named('mine')[0];
+    expect(parentId(completes.get(3))).toBe(spanId(mine));
+    expect(parentId(mine)).toBe(spanId(runs.get(3)));
+  });
+
+  it('refuses a second instrument() of one tracker until uninstrument() (regression: spans doubled, the first uninstrument stripped the second)', async () => {
+    const { tracker, named, collect, uninstrument } = await setup();
+    expect(() => instrument(tracker)).toThrow(LeaseholdError);
+    expect(() => instrument(tracker)).toThrow(/already instrumented.*`uninstrument\(\)`/);
+    await tracker.track(k(1));
+    await tracker.complete((await tracker.claim('download', { owner: 'w' }))!);
+    expect(named('claim download')).toHaveLength(1);
+    expect(named('complete download')).toHaveLength(1);
+    const transitions = await collect('leasehold.transitions');
+    expect(point(transitions, { 'leasehold.outcome': 'claimed' })?.value).toBe(1);
+
+    uninstrument();
+    const spans = new InMemorySpanExporter();
+    const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
+    const again = instrument(tracker, { tracerProvider });
+    cleanups.push(again, () => tracerProvider.shutdown());
+    // the first uninstrument(), called again, leaves the second instrument() in place
+    uninstrument();
+    await tracker.track(k(2));
+    await tracker.claim('download', { owner: 'w' });
+    expect(spans.getFinishedSpans().map((s) => s.name)).toEqual(['claim download']);
+    again();
+    expect(Object.keys(tracker)).toEqual([]);
   });
 
   it('counts transitions by stage and outcome and records the pickup delay from `waitedMs`', async () => {

@@ -14,16 +14,18 @@
  * @module leasehold/otel
  */
 import {
+  context,
   metrics,
   SpanKind,
   SpanStatusCode,
   trace,
   type Attributes,
+  type Context,
   type MeterProvider,
   type Span,
   type TracerProvider,
 } from '@opentelemetry/api';
-import { LeaseLostError, type Listener, type TrackerDefinition, type TrackerEvents, type TrackerStats } from '../index.js';
+import { LeaseholdError, LeaseLostError, type Listener, type TrackerDefinition, type TrackerEvents, type TrackerStats } from '../index.js';
 
 /**
  * What {@link instrument} needs of a Tracker (any `Tracker` fits): it reads these and wraps the
@@ -61,6 +63,9 @@ export interface InstrumentOptions {
 
 /** The instrumentation scope name of the tracer and meter. */
 export const SCOPE = 'leasehold';
+
+/** Trackers instrumented now: a second `instrument()` on one of them throws. */
+const instrumentedTrackers = new WeakSet<object>();
 
 /** What a span records of the operation's arguments and result. */
 type Describe = (args: unknown[], result: unknown) => Attributes;
@@ -113,8 +118,20 @@ const operationType: Record<string, string | undefined> = {
  * `work()`, and the metrics `leasehold.transitions`, `messaging.process.duration`,
  * `leasehold.pickup.delay` and `leasehold.items`. Returns `uninstrument()`, which removes it
  * all (workers started while instrumented keep their wrapped handler until they stop).
+ * A handler's `process` span is the parent of the `complete`, `fail` or `release` of its lease,
+ * the worker's own after the handler ended included, unless that is called under another span.
+ *
+ * A tracker is instrumented once at a time: calling `instrument()` again before the first
+ * `uninstrument()` throws a `LeaseholdError` (two sets of wrappers would record every span and
+ * metric twice, and the first `uninstrument()` would strip the second's wrappers). Calling
+ * `uninstrument()` more than once does nothing more.
  */
 export function instrument(tracker: InstrumentableTracker, options: InstrumentOptions = {}): () => void {
+  if (instrumentedTrackers.has(tracker)) {
+    throw new LeaseholdError(
+      '[leasehold] [otel] This tracker is already instrumented: call the `uninstrument()` that the first `instrument()` returned before instrumenting it again (with other options, say).',
+    );
+  }
   const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE);
   const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE);
   const traceEmpty = options.traceEmptyClaims ?? false;
@@ -181,6 +198,24 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
   // --- spans: own properties shadowing the prototype's methods ---
   const target = tracker as unknown as Record<string, unknown>;
   const wrapped: string[] = [];
+  /**
+   * Per lease given to a handler inside work(): the context of its `process` span, and the span
+   * that was active when that span started. Weak, so a lease and its spans go when dropped.
+   */
+  const handled = new WeakMap<object, { readonly context: Context; readonly under: Span | undefined }>();
+  /**
+   * The parent of a single-lease settle (complete, fail, release): the lease's `process` span when
+   * the caller is where the handler was started from (the worker settling after its handler, in
+   * its loop's context, which has the span active at `work()` or none), so a trace links a
+   * handler run to its settle although the process span has ended by then. A caller under a
+   * span of its own (inside the handler, or one it started around the settle) keeps that parent.
+   */
+  const settleParent = (lease: unknown): Context | undefined => {
+    const run = typeof lease === 'object' && lease !== null ? handled.get(lease) : undefined;
+    if (!run) return undefined;
+    const active = context.active();
+    return trace.getSpan(active) === run.under ? run.context : active;
+  };
   const finish = (span: Span, attributes: Attributes, error?: unknown) => {
     span.setAttributes(defined(attributes));
     if (error !== undefined) {
@@ -192,7 +227,7 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
     }
     span.end();
   };
-  const wrap = (name: string, describe: Describe, stageOf: (args: unknown[]) => string | undefined) => {
+  const wrap = (name: string, describe: Describe, stageOf: (args: unknown[]) => string | undefined, parentOf?: (args: unknown[]) => Context | undefined) => {
     const original = target[name] as (...args: unknown[]) => Promise<unknown>;
     const claims = name === 'claim' || name === 'claimBatch';
     target[name] = function instrumented(this: unknown, ...args: unknown[]) {
@@ -221,7 +256,7 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
           },
         );
       }
-      return tracer.startActiveSpan(spanName, { kind: SpanKind.CLIENT, attributes: start }, async (span) => {
+      return tracer.startActiveSpan(spanName, { kind: SpanKind.CLIENT, attributes: start }, parentOf?.(args) ?? context.active(), async (span) => {
         try {
           const result = await original.apply(this, args);
           finish(span, describe(args, result));
@@ -256,13 +291,16 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
     'leasehold.outcome': (leases as unknown[]).length ? 'claimed' : 'empty',
   }), (args) => args[0] as string);
   wrap('renew', (args) => ({ ...leaseAttributes(args[0]), 'leasehold.outcome': 'renewed' }), firstLeaseStage);
-  wrap('complete', (args, item) => ({ ...leaseAttributes(args[0]), 'leasehold.outcome': 'completed', 'leasehold.status': itemStatus(item) }), firstLeaseStage);
+  const leaseParent = (args: unknown[]) => settleParent(args[0]);
+  wrap('complete', (args, item) => ({ ...leaseAttributes(args[0]), 'leasehold.outcome': 'completed', 'leasehold.status': itemStatus(item) }), firstLeaseStage, leaseParent);
   wrap('fail', (args, item) => {
     const lease = args[0] as { stage?: string };
     const status = itemStatus(item);
     return { ...leaseAttributes(lease), 'leasehold.outcome': status === failedStatus.get(lease.stage ?? '') ? 'failed' : 'retried', 'leasehold.status': status };
-  }, firstLeaseStage);
-  wrap('release', (args) => ({ ...leaseAttributes(args[0]), 'leasehold.outcome': 'released' }), firstLeaseStage);
+  }, firstLeaseStage, leaseParent);
+  wrap('release', (args) => ({ ...leaseAttributes(args[0]), 'leasehold.outcome': 'released' }), firstLeaseStage, leaseParent);
+  // the batch forms settle many leases (of many handler runs, or none: the worker never uses
+  // them), so they keep the caller's context
   wrap('completeBatch', (_args, result) => batchOutcome(result), batchStage);
   wrap('failBatch', (_args, result) => batchOutcome(result), batchStage);
   wrap('reapStale', (_args, result) => {
@@ -270,15 +308,20 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
     return { 'leasehold.reaped.retried': r.retried, 'leasehold.reaped.failed': r.failed, 'leasehold.outcome': r.retried + r.failed ? 'reaped' : 'empty' };
   }, () => undefined);
 
-  // --- the handler inside work(): a `process <stage>` span, the parent of the settle spans it makes ---
+  // --- the handler inside work(): a `process <stage>` span, ended when the handler ends; the
+  // parent of the spans of operations called inside it (with a context manager) and of the
+  // settle of its lease that follows (see settleParent) ---
   const work = target.work as (stage: string, handler: (lease: unknown) => unknown, options?: object) => unknown;
   target.work = function instrumentedWork(this: unknown, stage: string, handler: (lease: unknown) => unknown, workOptions?: object) {
     if (typeof handler !== 'function') return work.call(this, stage, handler, workOptions);
-    const process = (lease: unknown) =>
-      tracer.startActiveSpan(
+    const process = (lease: unknown) => {
+      const outer = context.active();
+      return tracer.startActiveSpan(
         `process ${stage}`,
         { kind: SpanKind.CONSUMER, attributes: defined({ ...base, 'messaging.operation.name': 'process', 'messaging.operation.type': 'process', ...leaseAttributes(lease) }) },
+        outer,
         async (span) => {
+          if (typeof lease === 'object' && lease !== null) handled.set(lease, { context: trace.setSpan(outer, span), under: trace.getSpan(outer) });
           const started = performance.now();
           const record = (outcome: string, error?: string) =>
             handlerDuration.record((performance.now() - started) / 1_000, {
@@ -301,13 +344,20 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
           }
         },
       );
+    };
     return work.call(this, stage, process, workOptions);
   };
   wrapped.push('work');
+  instrumentedTrackers.add(tracker);
 
+  let removed = false;
   return function uninstrument() {
+    // a second call must not unmark (or strip) a later instrument() of the same tracker
+    if (removed) return;
+    removed = true;
     for (const name of wrapped.splice(0)) delete target[name];
     for (const off of offs.splice(0)) off();
     items.removeCallback(observe);
+    instrumentedTrackers.delete(tracker);
   };
 }
