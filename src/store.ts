@@ -239,6 +239,19 @@ export interface LeaseGuard {
   readonly expired?: boolean;
 }
 
+/**
+ * A copy of `key` that shares no object with it: a `Date` value is an object its holder can
+ * change, and a key held for a guard or stored must not change with it.
+ */
+export function copyKey(key: KeyValues): KeyValues {
+  let out: Record<string, KeyScalar> | undefined;
+  for (const name in key) {
+    const value = key[name]!;
+    if (value instanceof Date) (out ??= { ...key })[name] = new Date(value.getTime());
+  }
+  return out ?? { ...key };
+}
+
 /** The guard as a {@link Condition}, for stores that settle a batch one update at a time. */
 export function guardCondition(guard: LeaseGuard): Condition {
   return {

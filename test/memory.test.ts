@@ -1,5 +1,7 @@
+import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../src/stores/memory.js';
-import type { Store } from '../src/index.js';
+import { Tracker, type Store } from '../src/index.js';
+import { jobDefinition } from './support/job-definition.mjs';
 import { storeContract } from '../src/testing/suite.js';
 
 const clocks = new WeakMap<Store, { now: number }>();
@@ -21,4 +23,31 @@ storeContract({
     (item as { data: unknown }).data = { bytes: 'not a number' };
     await store.update({ key, status: [item!.status] }, { status: item!.status, data: { bytes: 'not a number' } }, { limit: 1 });
   },
+});
+
+describe('reapStale', () => {
+  it('ends when a full batch applies nothing, instead of reading the same items for ever', async () => {
+    const clock = { now: Date.parse('2026-01-01T00:00:00Z') };
+    const memory = new MemoryStore({ clock: () => clock.now });
+    let updates = 0;
+    // a store whose guards never match these items (a key changed by hand, say): every update
+    // returns nothing, and the items stay expired
+    const updateEach = async (list: readonly unknown[]) => {
+      if (++updates > 20) throw new Error('reapStale kept sending the same batch');
+      return list.map(() => null);
+    };
+    const store = new Proxy(memory, {
+      get(target, name) {
+        if (name === 'updateEach') return updateEach;
+        const value: unknown = Reflect.get(target, name, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as Store;
+    const tracker = new Tracker(jobDefinition(store, { ttlMs: 1_000 }));
+    for (let n = 1; n <= 3; n++) await tracker.track({ n });
+    expect(await tracker.claimBatch('run', { owner: 'gone', limit: 3 })).toHaveLength(3);
+    clock.now += 5_000;
+    expect(await tracker.reapStale({ batchSize: 1 })).toEqual({ retried: 0, failed: 0 });
+    expect(updates).toBe(1);
+  });
 });

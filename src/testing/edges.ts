@@ -33,6 +33,34 @@ export function edgeContract(harness: StoreHarness): void {
     });
   });
 
+  it('a Date in a key is the caller\'s: changing it, or one read back, changes no stored item', async () => {
+    const store = await harness.create();
+    const tracker = new Tracker({
+      store,
+      statuses: ['new', 'busy', 'done', 'failed'],
+      initial: 'new',
+      key: z.object({ day: z.date() }),
+      stages: { go: { from: 'new', active: 'busy', done: 'done', failed: 'failed' } },
+    });
+    // one Date object, moved on between tracks (as a loop over days does)
+    const day = new Date('2026-01-01T00:00:00Z');
+    for (let i = 0; i < 3; i++) {
+      expect((await tracker.track({ day })).created).toBe(true);
+      day.setUTCDate(day.getUTCDate() + 1);
+    }
+    const first = { day: new Date('2026-01-01T00:00:00Z') };
+    const found = (await tracker.get(first))!;
+    expect(found.key).toEqual(first);
+    found.key.day.setUTCFullYear(2030);
+    const lease = (await tracker.claim('go', { owner: 'w', key: first }))!;
+    expect(lease.key).toEqual(first);
+    lease.key.day.setUTCFullYear(2031);
+    // the handler changed its key: the item is still found, completed and counted
+    await tracker.complete(lease);
+    expect((await tracker.get(first))!.status).toBe('done');
+    expect((await tracker.find({ status: 'new' })).map((item) => item.key.day.toISOString()).sort()).toEqual(['2026-01-02T00:00:00.000Z', '2026-01-03T00:00:00.000Z']);
+  });
+
   describe('data round-trips, or nothing is written', () => {
     const dataTracker = (store: Store) =>
       new Tracker({

@@ -7,7 +7,7 @@ import type { Item } from '../codec.js';
 import { ConfigError, ValidationError } from '../errors.js';
 import { Lease } from '../lease.js';
 import type { NormalizedStage } from '../definition.js';
-import { guardCondition, type Change, type Condition, type Delay, type StoredItem } from '../store.js';
+import { copyKey, guardCondition, type Change, type Condition, type Delay, type StoredItem } from '../store.js';
 import { claimUpdate, clipMessage, exhaustedChange, wellFormed } from '../transitions.js';
 import { requireDelayMs } from '../validate.js';
 import type { AnyLease, Core } from './core.js';
@@ -120,7 +120,8 @@ async function claimOnce(
       invalid = error;
       continue;
     }
-    const lease = new Lease(stage.name, owner, item, { key: stored.key, ref: stored.ref, data: stored.data, sentAt });
+    // the guard's key is the lease's own: a handler may change the Dates in `lease.key`
+    const lease = new Lease(stage.name, owner, item, { key: copyKey(stored.key), ref: stored.ref, data: stored.data, sentAt });
     leases.push(lease);
     core.log('debug', lease, 'claimed');
     if (core.events.has('claimed')) {

@@ -54,7 +54,9 @@ export async function reapStale(core: Core, batchSize = REAP_BATCH): Promise<Rea
           });
         }
       });
-      if (expired.length < batchSize) break;
+      // a full batch of which nothing applied reads the same items again: the next pass takes
+      // them (an item whose guard can never match would otherwise loop here for ever)
+      if (expired.length < batchSize || rows.every((row) => row === null)) break;
     }
   }
   if (retried + failed > 0) {

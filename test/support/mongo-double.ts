@@ -465,7 +465,9 @@ export class CollectionDouble {
   }
 
   #apply(doc: Document, pipeline: Document[]): Document {
-    return new Aggregator(atNow(pipeline, new Date())).run([structuredClone(doc)])[0] as Document;
+    // a server stores what it was sent, not the sender's objects: mingo may place a pipeline's
+    // own values (a Date literal) in the result as they are
+    return structuredClone(new Aggregator(atNow(pipeline, new Date())).run([structuredClone(doc)])[0]) as Document;
   }
 
   /** `doc` with an `_id`: its own, else the next number no document holds. */
