@@ -47,6 +47,7 @@ describe('bad definitions are refused at construction, naming the option', () =>
     ['a status named `__proto__`', { statuses: ['queued', 'running', 'done', 'failed', '__proto__'] }, /`statuses`.*cannot be a name/],
     ['a status holding a lone surrogate', { statuses: ['queued', 'running', 'done', 'failed', 'bad\uD800'] }, /`statuses`.*well-formed/],
     ['a key literal of mixed types', { key: z.object({ id: z.literal(['a', 1]) }) }, /`key.id`.*all be of one type/],
+    ['an initial status no stage claims from', { initial: 'done' }, /`initial`.*`done` is a status no stage claims from/],
     ['a stage whose failed status it also claims from', { stages: { run: { from: ['queued', 'failed'], active: 'running', done: 'done', failed: 'failed' } } }, /`stages.run.failed`.*claims from/],
   ];
   for (const [what, overrides, message] of cases) {
