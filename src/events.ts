@@ -118,7 +118,11 @@ export interface TrackerEvents<K = unknown> {
   renewed: RenewedEvent<K>;
   /** A lease was completed into a done status. */
   completed: CompletedEvent<K>;
-  /** A lease failed, for a retry or for good. */
+  /**
+   * A lease failed, for a retry or for good; also an item parked at its claim without running
+   * (attempts beyond `retry.maxAttempts`, or stored data that no longer fits the schema), with
+   * `durationMs` 0 and the key as stored.
+   */
   failed: FailedEvent<K>;
   /** A lease was given back without counting a failure. */
   released: ReleasedEvent<K>;

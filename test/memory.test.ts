@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../src/stores/memory.js';
-import { Tracker, type Store } from '../src/index.js';
+import { LeaseLostError, Tracker, type Store } from '../src/index.js';
 import { jobDefinition } from './support/job-definition.mjs';
 import { storeContract } from '../src/testing/suite.js';
 
@@ -49,5 +49,37 @@ describe('reapStale', () => {
     clock.now += 5_000;
     expect(await tracker.reapStale({ batchSize: 1 })).toEqual({ retried: 0, failed: 0 });
     expect(updates).toBe(1);
+  });
+});
+
+describe('events', () => {
+  it('a lease found lost is told once (leaseLost), however many calls on it are refused', async () => {
+    const clock = { now: Date.parse('2026-01-01T00:00:00Z') };
+    const tracker = new Tracker(jobDefinition(new MemoryStore({ clock: () => clock.now }), { ttlMs: 1_000 }));
+    const lost: string[] = [];
+    tracker.on('leaseLost', (e) => lost.push(e.operation));
+    await tracker.track({ n: 1 });
+    const lease = (await tracker.claim('run', { owner: 'w' }))!;
+    clock.now += 5_000;
+    expect((await tracker.reapStale()).retried).toBe(1);
+    await expect(tracker.renew(lease)).rejects.toThrow(LeaseLostError);
+    await expect(tracker.complete(lease)).rejects.toThrow(LeaseLostError);
+    await expect(tracker.release(lease)).rejects.toThrow(LeaseLostError);
+    expect(lost).toEqual(['renew']);
+  });
+
+  it('an item parked at its claim (attempts exhausted) is told as failed, without a retry', async () => {
+    const clock = { now: Date.parse('2026-01-01T00:00:00Z') };
+    const store = new MemoryStore({ clock: () => clock.now });
+    const before = new Tracker(jobDefinition(store, { ttlMs: 1_000, maxAttempts: 5, backoff: () => 0 }));
+    await before.track({ n: 1 });
+    for (let i = 0; i < 2; i++) await before.fail((await before.claim('run', { owner: 'w' }))!, new Error('boom'));
+    // redeployed with fewer attempts than the item has used
+    const after = new Tracker(jobDefinition(store, { ttlMs: 1_000, maxAttempts: 1 }));
+    const failed: Array<{ willRetry: boolean; status: string; attempt: number; error: string }> = [];
+    after.on('failed', (e) => failed.push({ willRetry: e.willRetry, status: e.status, attempt: e.attempt, error: e.error }));
+    expect(await after.claim('run', { owner: 'w' })).toBeNull();
+    expect(failed).toEqual([{ willRetry: false, status: 'failed', attempt: 3, error: expect.stringMatching(/^attempts exhausted/) }]);
+    expect((await after.get({ n: 1 }))!.status).toBe('failed');
   });
 });

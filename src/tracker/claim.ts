@@ -101,7 +101,7 @@ async function claimOnce(
   let exhausted = 0;
   for (const stored of rows) {
     if (stored.attempts > core.def.maxAttempts) {
-      await park(core, operation, stored, exhaustedChange(core.def, stage, stored.attempts));
+      await park(core, operation, stage, stored, exhaustedChange(core.def, stage, stored.attempts));
       exhausted++;
       continue;
     }
@@ -110,7 +110,7 @@ async function claimOnce(
       item = core.decode(operation, stored);
     } catch (error) {
       if (!(error instanceof ValidationError)) throw error;
-      await park(core, operation, stored, {
+      await park(core, operation, stage, stored, {
         status: stage.failed,
         deadline: { ms: 0 },
         lastError: clipMessage(`invalid stored item: ${error.message}`),
@@ -137,10 +137,21 @@ async function claimOnce(
 }
 
 /** Parks a just-claimed item under its new fence (nobody else can hold it). */
-async function park(core: Core, operation: string, stored: StoredItem, change: Change): Promise<void> {
-  await core.call(operation, stored.key, () =>
+/**
+ * Parks an item its claim cannot hand out, and tells it as a `failed` event (attempt spent, no
+ * retry, no time held) so that failure counts and alerts see it; the key is the stored one, as
+ * the item may not decode.
+ */
+async function park(core: Core, operation: string, stage: NormalizedStage, stored: StoredItem, change: Change): Promise<void> {
+  const [parked] = await core.call(operation, stored.key, () =>
     core.store.update(guardCondition({ ref: stored.ref, key: stored.key, status: stored.status, fence: stored.fence }), change, { limit: 1, returning: 'state' }),
   );
+  if (!parked) return;
+  const base = { stage: stage.name, key: stored.key, owner: stored.owner ?? '', fence: stored.fence, attempt: stored.attempts };
+  core.logger?.warn?.(base, `[leasehold] ${stage.name}: parked at its claim in \`${stage.failed}\`: ${change.lastError ?? ''}`);
+  if (core.events.has('failed')) {
+    core.events.emit('failed', { ...base, error: change.lastError ?? '', willRetry: false, nextAttemptAt: null, status: stage.failed, durationMs: 0 });
+  }
 }
 
 /** `claimBatch`: one round trip where the store can, else one claim at a time. */

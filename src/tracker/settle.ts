@@ -53,8 +53,9 @@ async function lost(core: Core, operation: string, lease: AnyLease, state: Lease
     held: { status: now?.status ?? null, fence: now?.fence ?? null, owner: now?.owner ?? null },
     ...(settledBy ? { settledBy } : {}),
   });
-  // a renew that fails while this process settles the lease lost nothing: the settle moved it on
-  if (!settledBy && !(operation === 'renew' && state.settling > 0)) {
+  // a renew that fails while this process settles the lease lost nothing: the settle moved it on;
+  // a lease found lost before is told once (each later call on it only throws)
+  if (!settledBy && state.settledBy !== 'lost' && !(operation === 'renew' && state.settling > 0)) {
     markSettled(state, 'lost', error);
     core.log('warn', lease, error.message);
     core.emitLease('leaseLost', lease, { operation, actualFence: error.actualFence, status: error.status });
