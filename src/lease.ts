@@ -58,7 +58,7 @@ export class Lease<Stage extends string = string, K = unknown, D = unknown, S ex
   readonly stage: Stage;
   /** The item key. */
   readonly key: K;
-  /** The fencing token: larger than every earlier claim's. */
+  /** The fencing token: larger than every earlier claim's of this item (an item purged and tracked again starts anew). */
   readonly fence: number;
   /** Who holds the lease. */
   readonly owner: string;

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 
 const run = promisify(execFile);
@@ -53,4 +54,35 @@ describe('examples/partner-log end to end, with chaos', () => {
     expect(result.processed + result.failed).toBe(80);
     expect(result.processed).toBeGreaterThan(70);
   }, 250_000);
+});
+
+describe('examples/partner-log and a SQLite file it does not own', () => {
+  it('refuses to start on an existing database and leaves it as it was', async () => {
+    const file = join(temp('leasehold-pl-mine-'), 'mine.sqlite');
+    const db = new Database(file);
+    db.exec("CREATE TABLE mine (id INTEGER PRIMARY KEY, note TEXT); INSERT INTO mine (note) VALUES ('keep me')");
+    db.close();
+
+    const ts = join(root, 'node_modules', '.bin', 'ts-node');
+    const outcome = await run(ts, [join(root, 'examples/partner-log/main.ts'), '--store', `sqlite:${file}`, '--logs', '5', '--workers', '1', '--timeout', '30'], {
+      cwd: temp('leasehold-example-'),
+      timeout: 120_000,
+    }).then(
+      ({ stdout }) => ({ code: 0, stdout, stderr: '' }),
+      (error: { code?: number; stdout?: string; stderr?: string }) => ({ code: error.code, stdout: error.stdout ?? '', stderr: error.stderr ?? '' }),
+    );
+
+    expect(outcome.code, outcome.stdout).toBe(1);
+    expect(outcome.stderr).toContain(`${file} already exists and is not empty`);
+    expect(outcome.stderr).toMatch(/with a new file, or delete .* yourself/);
+    const after = new Database(file, { readonly: true });
+    try {
+      expect(after.prepare('SELECT note FROM mine').all()).toEqual([{ note: 'keep me' }]);
+      // nothing of the demo's was written into it either
+      const tables = after.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all();
+      expect(tables).toEqual([{ name: 'mine' }]);
+    } finally {
+      after.close();
+    }
+  }, 130_000);
 });

@@ -5,11 +5,11 @@
  * log was processed twice.
  *
  *   npx ts-node examples/partner-log/main.ts [--store memory|sqlite:PATH|postgres://…|mongodb://…]
- *                                             [--workers N] [--logs N] [--chaos] [--timeout S (without progress)] [--reset]
+ *                                             [--workers N] [--logs N] [--partners N] [--chaos] [--timeout S (without progress)]
  *                                             [--dashboard (serve the leasehold dashboard while it runs)]
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { serveDashboard } from 'leasehold/dashboard';
@@ -17,14 +17,16 @@ import { runPoller, startWorkers, type Report } from './flows';
 import { startPartnerApi } from './partner-api';
 import { open } from './tracker';
 
+/** The demo's own SQLite file, the only one it deletes (with its -wal and -shm) before a run. */
+const DEMO_SQLITE = './.data/partner-log.sqlite';
+
 const { values: args } = parseArgs({
   options: {
-    store: { type: 'string', default: 'sqlite:./.data/partner-log.sqlite' },
+    store: { type: 'string', default: `sqlite:${DEMO_SQLITE}` },
     workers: { type: 'string', default: '3' },
     logs: { type: 'string', default: '200' },
     partners: { type: 'string', default: '3' },
     chaos: { type: 'boolean', default: false },
-    reset: { type: 'boolean', default: false },
     timeout: { type: 'string', default: '300' },
     dashboard: { type: 'boolean', default: false },
   },
@@ -53,14 +55,19 @@ async function main() {
   const started = Date.now();
   const dataDir = resolve('.data');
   const filesDir = join(dataDir, 'files');
-  rmSync(filesDir, { recursive: true, force: true });
-  mkdirSync(filesDir, { recursive: true });
   if (args.store.startsWith('sqlite:')) {
-    // the demo owns its SQLite file: every run starts from an empty one
     const file = resolve(args.store.slice('sqlite:'.length));
-    for (const suffix of ['', '-wal', '-shm']) rmSync(file + suffix, { force: true });
+    if (file === resolve(DEMO_SQLITE)) {
+      // the demo owns its default file: every run starts from an empty one
+      for (const suffix of ['', '-wal', '-shm']) rmSync(file + suffix, { force: true });
+    } else if (['', '-wal'].some((suffix) => existsSync(file + suffix) && statSync(file + suffix).size > 0)) {
+      // any other file may be someone's database: never delete it, never write into it
+      throw new Error(`${file} already exists and is not empty; this demo deletes only its default file (${DEMO_SQLITE}). Pass --store sqlite:PATH with a new file, or delete ${file} yourself.`);
+    }
     args.store = `sqlite:${file}`;
   }
+  rmSync(filesDir, { recursive: true, force: true });
+  mkdirSync(filesDir, { recursive: true });
   const opened = await open(args.store);
   const { tracker } = opened;
   await tracker.init();
