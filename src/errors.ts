@@ -108,8 +108,14 @@ export class ValidationError extends LeaseholdError {
   readonly key: unknown;
   /** The individual problems. */
   readonly issues: readonly ValidationIssue[];
+  /**
+   * Whether the operation's change was written before the problem was found: an operator verb
+   * (`retry`, `cancel`, `reschedule`) applied to an item whose stored data no longer fits the
+   * schema. `false` for every other case, where nothing was written.
+   */
+  readonly applied: boolean;
 
-  constructor(args: { operation: string; key: unknown; what: string; issues: readonly ValidationIssue[]; hint?: string }) {
+  constructor(args: { operation: string; key: unknown; what: string; issues: readonly ValidationIssue[]; hint?: string; applied?: boolean }) {
     const list = args.issues
       .map((i) => `${i.path.length ? i.path.map(String).join('.') : '(root)'}: ${i.message}`)
       .join('; ');
@@ -120,6 +126,7 @@ export class ValidationError extends LeaseholdError {
     this.operation = args.operation;
     this.key = args.key;
     this.issues = args.issues;
+    this.applied = args.applied ?? false;
   }
 }
 

@@ -3,7 +3,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
 import pg from 'pg';
+import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { clip, displayWidth, timeText } from '../src/cli/format.js';
 import { parseDuration, parseTime } from '../src/cli/parse.js';
@@ -249,6 +251,37 @@ describe('leasehold CLI: configs, help and usage errors', () => {
     jobs = makeJobs(new SqliteStore({ filename, table: 'misc_jobs' }));
     await jobs.track({ id: 'a1' });
     seeded = await jobs.get({ id: 'a1' });
+  });
+
+  it('an operator verb on an item whose stored data no longer fits: applied, said so, exit 1 (not a usage error)', async () => {
+    const file = join(tmp, 'invalid.sqlite');
+    const withData = (store: Store) => new Tracker({ ...cliDefinition(store), data: z.object({ n: z.number() }) });
+    const cfg = configDir(
+      'invalid',
+      'leasehold.config.mjs',
+      `import { createRequire } from 'node:module';
+import { Tracker } from '${dist('index.js')}';
+import { SqliteStore } from '${dist('stores/sqlite.js')}';
+import { cliDefinition } from '${definitionUrl}';
+const { z } = createRequire(${JSON.stringify(join(root, 'package.json'))})('zod');
+const store = new SqliteStore({ filename: ${JSON.stringify(file)}, table: 'bad_jobs' });
+export const trackers = { jobs: new Tracker({ ...cliDefinition(store), data: z.object({ n: z.number() }) }) };
+export async function close() { await store.close(); }
+`,
+    );
+    const store = new SqliteStore({ filename: file, table: 'bad_jobs' });
+    try {
+      await withData(store).track({ id: 'b1' }, { n: 1 });
+      // edited by hand into a shape the schema refuses
+      const db = new Database(file);
+      db.prepare(`UPDATE bad_jobs SET data = '{"n":"one"}'`).run();
+      db.close();
+      const ran = await expectCode(cfg, ['cancel', '{"id":"b1"}', '--reason', 'bad data', '--yes'], 1);
+      expect(ran.stderr).toMatch(/The `cancel` was applied: the item is now `failed`/);
+      expect((await store.find({ key: { id: 'b1' } }, { limit: 1, returning: 'state' }))[0]!.status).toBe('failed');
+    } finally {
+      await store.close();
+    }
   });
 
   it('loads a TypeScript config through jiti (default export with types)', async () => {

@@ -161,7 +161,10 @@ export function report(error: unknown, command: string): ExitCode {
   const message = printableLines(error instanceof Error ? error.message : String(error));
   // the library's own errors for bad input (checked before anything is written); matched by
   // name because the config may load another copy of leasehold than this command line
-  if (name === 'ValidationError' || name === 'ConfigError') {
+  // (an operator verb applied to an item whose stored data no longer fits is no usage error:
+  // the change was written, and the message says so)
+  const applied = (error as { applied?: unknown } | undefined)?.applied === true;
+  if ((name === 'ValidationError' && !applied) || name === 'ConfigError') {
     process.stderr.write(`${message}${debug}\n`);
     return EXIT.usage;
   }

@@ -362,6 +362,25 @@ export function storeContract(harness: StoreHarness): void {
       });
     });
 
+    describe('operator verbs on an invalid item', () => {
+      it.skipIf(!harness.corrupt)('cancel, retry and reschedule of an item edited into an invalid shape apply, and say so (applied: true)', async () => {
+        const { store, tracker } = await fresh();
+        await tracker.track(k(1));
+        await harness.corrupt!(store, k(1));
+        const applied = async (call: Promise<unknown>, status: string) => {
+          const error = await call.then(() => 'no error', (e: unknown) => e);
+          expect(error).toBeInstanceOf(ValidationError);
+          expect((error as ValidationError).applied).toBe(true);
+          expect((error as Error).message).toMatch(new RegExp(`was applied: the item is now \`${status}\``));
+          const [now] = await store.find({ key: k(1) }, { limit: 1, returning: 'state' });
+          expect(now!.status).toBe(status);
+        };
+        await applied(tracker.reschedule(k(1), { delayMs: 60_000 }), 'pending');
+        await applied(tracker.cancel(k(1), { reason: 'bad data' }), 'failed');
+        await applied(tracker.retry(k(1)), 'pending');
+      });
+    });
+
     describe('batch claim of an invalid item', () => {
       it.skipIf(!harness.corrupt)('claimBatch parks an item edited into an invalid shape and returns the others', async () => {
         const { store, tracker } = await fresh();

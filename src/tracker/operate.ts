@@ -6,7 +6,7 @@
  */
 import type { Item } from '../codec.js';
 import { requireFinishedStatus, type NormalizedStage } from '../definition.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, ValidationError } from '../errors.js';
 import type { StoredItem } from '../store.js';
 import { cancelUpdate, clipMessage, rescheduleUpdate, retryUpdate } from '../transitions.js';
 import { requireNumber, requirePositiveInt } from '../validate.js';
@@ -15,6 +15,27 @@ import type { Core } from './core.js';
 
 /** Items changed or deleted per store call by the bulk verbs. */
 export const OPERATE_BATCH = 500;
+
+/**
+ * The item an operator verb changed, decoded. The change is written already: an item whose
+ * stored data no longer fits the schema (often why an operator acts on it) throws a
+ * `ValidationError` that says so (`applied: true`), not one that reads as "nothing was written".
+ */
+function changed(core: Core, operation: string, stored: StoredItem): Item {
+  try {
+    return core.decode(operation, stored);
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    throw new ValidationError({
+      operation,
+      key: error.key,
+      what: 'stored item',
+      issues: error.issues,
+      applied: true,
+      hint: `The \`${operation}\` was applied: the item is now \`${stored.status}\`. But what is stored no longer matches the Tracker schema (edited by hand, or written by another version): fix or delete it in the database, or purge it once it is in a failed status.`,
+    });
+  }
+}
 
 /** The stages whose failed status is `status`; `stage` narrows them to one. */
 function stagesFailingInto(core: Core, operation: string, stage: string | undefined): NormalizedStage[] {
@@ -32,7 +53,7 @@ export async function retry(core: Core, key: unknown, options: { stage?: string 
   const storeKey = core.codec.key('retry', key);
   const stages = stagesFailingInto(core, 'retry', options.stage);
   await core.init();
-  const back = (stored: StoredItem) => (core.wake(stored.status), core.decode('retry', stored));
+  const back = (stored: StoredItem) => (core.wake(stored.status), changed(core, 'retry', stored));
   for (const stage of stages) {
     const { cond, change } = retryUpdate(stage, storeKey);
     const [stored] = await core.call('retry', key, () => core.store.update(cond, change, { limit: 1 }));
@@ -105,7 +126,7 @@ export async function cancel(core: Core, key: unknown, options: { reason?: strin
     if (target.statuses.length === 0) continue;
     const { cond, change } = cancelUpdate(target.stage, target.statuses, storeKey, clipMessage(`cancelled: ${reason}`));
     const [stored] = await core.call('cancel', key, () => core.store.update(cond, change, { limit: 1 }));
-    if (stored) return core.decode('cancel', stored);
+    if (stored) return changed(core, 'cancel', stored);
   }
   return null;
 }
@@ -123,7 +144,7 @@ export async function reschedule(core: Core, key: unknown, options: TrackOptions
   const [stored] = await core.call('reschedule', key, () => core.store.update(cond, change, { limit: 1 }));
   if (!stored) return null;
   core.wake(stored.status, stored.deadline);
-  return core.decode('reschedule', stored);
+  return changed(core, 'reschedule', stored);
 }
 
 /** Options of `purge`. */
