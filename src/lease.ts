@@ -6,6 +6,8 @@ export type SettledBy = 'completed' | 'failed' | 'released' | 'lost';
 
 /** Mutable lease state, kept out of the public object. */
 export interface LeaseState {
+  /** The store the lease was claimed in: only a tracker on that store may settle it. */
+  readonly store: object;
   readonly storeKey: KeyValues;
   /** The store's identity of the row. */
   readonly ref: unknown;
@@ -73,7 +75,7 @@ export class Lease<Stage extends string = string, K = unknown, D = unknown, S ex
   }
 
   /** @internal Created by the Tracker only. */
-  constructor(stage: Stage, owner: string, item: Item<S, K, D>, stored: { key: KeyValues; ref: unknown; data: unknown; sentAt: number }) {
+  constructor(stage: Stage, owner: string, item: Item<S, K, D>, stored: { store: object; key: KeyValues; ref: unknown; data: unknown; sentAt: number }) {
     this.stage = stage;
     this.owner = owner;
     this.item = item;
@@ -81,6 +83,7 @@ export class Lease<Stage extends string = string, K = unknown, D = unknown, S ex
     this.fence = item.fence;
     this.attempt = item.attempts;
     this.#state = {
+      store: stored.store,
       storeKey: stored.key,
       ref: stored.ref,
       storedData: stored.data,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../src/stores/memory.js';
-import { LeaseLostError, Tracker, type Store } from '../src/index.js';
+import { ConfigError, LeaseLostError, Tracker, type Store } from '../src/index.js';
 import { jobDefinition } from './support/job-definition.mjs';
 import { storeContract } from '../src/testing/suite.js';
 
@@ -81,5 +81,24 @@ describe('events', () => {
     expect(await after.claim('run', { owner: 'w' })).toBeNull();
     expect(failed).toEqual([{ willRetry: false, status: 'failed', attempt: 3, error: expect.stringMatching(/^attempts exhausted/) }]);
     expect((await after.get({ n: 1 }))!.status).toBe('failed');
+  });
+});
+
+describe('leases', () => {
+  it('a lease is settled only by a tracker on the store it was claimed in', async () => {
+    const emails = new Tracker(jobDefinition(new MemoryStore()));
+    const invoices = new Tracker(jobDefinition(new MemoryStore()));
+    await emails.track({ n: 1 });
+    await invoices.track({ n: 1 });
+    const email = (await emails.claim('run', { owner: 'w' }))!;
+    const invoice = (await invoices.claim('run', { owner: 'w' }))!;
+    // same stage, key, ref and fence: without the check, the email item would be completed
+    await expect(emails.complete(invoice)).rejects.toThrow(/claimed through a tracker on another store/);
+    await expect(emails.completeBatch([invoice])).rejects.toThrow(ConfigError);
+    await expect(emails.renew(invoice)).rejects.toThrow(ConfigError);
+    expect((await emails.get({ n: 1 }))!.status).toBe('running');
+    await emails.complete(email);
+    await invoices.complete(invoice);
+    expect((await invoices.get({ n: 1 }))!.status).toBe('done');
   });
 });

@@ -121,7 +121,7 @@ async function claimOnce(
       continue;
     }
     // the guard's key is the lease's own: a handler may change the Dates in `lease.key`
-    const lease = new Lease(stage.name, owner, item, { key: copyKey(stored.key), ref: stored.ref, data: stored.data, sentAt });
+    const lease = new Lease(stage.name, owner, item, { store: core.store, key: copyKey(stored.key), ref: stored.ref, data: stored.data, sentAt });
     leases.push(lease);
     core.log('debug', lease, 'claimed');
     if (core.events.has('claimed')) {

@@ -108,6 +108,10 @@ export class Core {
   leaseState(operation: string, lease: unknown): LeaseState {
     const state = lease && typeof lease === 'object' ? leaseState(lease) : undefined;
     if (!state) throw new ConfigError(`${operation}.lease`, 'expected a Lease returned by `claim`, `claimBatch` or a worker.');
+    // another store's ref, key and fence could match an item here: it would settle that item
+    if (state.store !== this.store) {
+      throw new ConfigError(`${operation}.lease`, 'this lease was claimed through a tracker on another store; settle it with the tracker that claimed it.');
+    }
     return state;
   }
 
