@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { Definition } from './definition.js';
 import { ValidationError, type ValidationIssue } from './errors.js';
 import type { Change, ItemOutcome, ItemState, KeyValues, StoredItem } from './store.js';
-import { isWellFormed } from './transitions.js';
+import { unstorableText } from './transitions.js';
 
 /** An item as the Tracker returns it: typed key, status and data, with both time views. */
 export interface Item<S extends string = string, K = unknown, D = unknown> {
@@ -61,6 +61,11 @@ const zodIssues = (error: z.ZodError): ValidationIssue[] => error.issues.map((i)
  * `undefined` object fields are dropped, as JSON does. Anything else is reported by path.
  */
 function storable(value: unknown, path: PropertyKey[], issues: ValidationIssue[]): unknown {
+  if (typeof value === 'string') {
+    const why = unstorableText(value);
+    if (why !== undefined) issues.push({ path, message: why });
+    return value;
+  }
   if (value === null || isScalar(value)) return value instanceof Date ? new Date(value.getTime()) : value;
   // by index, so that holes are seen (`.map` skips them, and JSON reads them back as null)
   if (Array.isArray(value)) return Array.from({ length: value.length }, (_, i) => storable(value[i], [...path, i], issues));
@@ -74,6 +79,7 @@ function storable(value: unknown, path: PropertyKey[], issues: ValidationIssue[]
     for (const k of keys) {
       // assigning `__proto__` would set the copy's prototype, and the field would be lost
       if (k === '__proto__') issues.push({ path: [...path, k], message: '`__proto__` cannot be a field name (JavaScript objects treat it as their prototype); rename the field' });
+      else if (unstorableText(k) !== undefined) issues.push({ path: [...path, k], message: `a field name's ${unstorableText(k)!}` });
       else out[k] = storable(value[k], [...path, k], issues);
     }
     return out;
@@ -149,10 +155,10 @@ export class Codec {
         issues.push({ path: [field], message: `unknown key field (declared: ${[...this.#fieldNames].join(', ')})` });
       } else if (!isScalar(value)) {
         issues.push({ path: [field], message: 'key values must be a string, finite number, boolean or valid Date; objects such as query operators are rejected' });
-      } else if (typeof value === 'string' && !isWellFormed(value)) {
+      } else if (typeof value === 'string' && unstorableText(value) !== undefined) {
         // databases keep text as UTF-8: a lone surrogate would be stored as U+FFFD, so the item's
         // key would no longer be the one its lease names, and two such keys could become one
-        issues.push({ path: [field], message: 'key text must be well-formed Unicode (it holds a lone surrogate, such as half of an emoji cut off)' });
+        issues.push({ path: [field], message: `key ${unstorableText(value)!}` });
       }
     }
     if (issues.length) throw new ValidationError({ operation, key, what: 'key', issues });

@@ -3,7 +3,7 @@ import { delayFor, exponentialBackoff, type Backoff } from './backoff.js';
 import { ConfigError } from './errors.js';
 import type { Logger } from './events.js';
 import type { KeyFieldType, Store } from './store.js';
-import { isWellFormed, wellFormed } from './transitions.js';
+import { unstorableText, wellFormed } from './transitions.js';
 import { requireNumber, requirePositiveInt } from './validate.js';
 
 /** A zod object schema for item keys; every field must be a required scalar. */
@@ -174,7 +174,7 @@ function keyFieldType(name: string, schema: unknown): KeyFieldType {
 
 /** A status or stage name: well-formed text (stores keep it as UTF-8), and not `__proto__` (it names things in plain objects). */
 function requireName(option: string, name: string): void {
-  if (name === '__proto__' || !isWellFormed(name)) throw new ConfigError(option, `\`${wellFormed(name)}\` cannot be a name: use well-formed text other than \`__proto__\`.`);
+  if (name === '__proto__' || unstorableText(name) !== undefined) throw new ConfigError(option, `\`${wellFormed(name)}\` cannot be a name: use well-formed text other than \`__proto__\`.`);
 }
 
 /** Checks a definition and returns a frozen, normalised copy. Throws ConfigError. */

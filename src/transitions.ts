@@ -12,11 +12,27 @@ import type { Change, Condition, Delay, KeyValues } from './store.js';
 const MAX_MESSAGE = 2_000;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
-/** `text` with each lone surrogate (half a character, which UTF-8 cannot hold) replaced by U+FFFD. */
-export const wellFormed = (text: string): string => text.replace(LONE_SURROGATE, '\uFFFD');
+const NUL = /\0/g;
+
+/**
+ * `text` with each lone surrogate (half a character, which UTF-8 cannot hold) and each NUL
+ * character (which PostgreSQL text cannot hold) replaced by U+FFFD.
+ */
+export const wellFormed = (text: string): string => text.replace(LONE_SURROGATE, '\uFFFD').replace(NUL, '\uFFFD');
 
 /** Whether `text` holds no lone surrogate (what UTF-8, and so every database, keeps as it is). */
 export const isWellFormed = (text: string): boolean => text.search(LONE_SURROGATE) === -1;
+
+/**
+ * Why `text` cannot be stored as it is by every store, or `undefined`: a lone surrogate (UTF-8
+ * cannot hold it; databases keep U+FFFD instead) or a NUL character (PostgreSQL text and jsonb
+ * refuse it).
+ */
+export function unstorableText(text: string): string | undefined {
+  if (!isWellFormed(text)) return 'text must be well-formed Unicode (it holds a lone surrogate, such as half of an emoji cut off)';
+  if (text.includes('\0')) return 'text cannot hold a NUL character (U+0000), which PostgreSQL cannot store; encode binary content (base64, say)';
+  return undefined;
+}
 
 /**
  * A message as stored: at most 2,000 code units, never cut inside a character (an emoji at the

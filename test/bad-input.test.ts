@@ -205,6 +205,19 @@ describe('keys and data that a database would change are refused, naming the fie
       expect((await tracker.track({ id: 'file-\uD83D\uDE00' })).created).toBe(true);
     }
   });
+  it('a key or data holding a NUL character, or data holding a lone surrogate, is refused (PostgreSQL cannot store them)', async () => {
+    const tracker = make({ data: z.any() }) as unknown as Tracker<string, typeof base.key, z.ZodAny, typeof base.stages>;
+    await expect(tracker.track({ id: 'a\0b' })).rejects.toThrow(/id: key text cannot hold a NUL character/);
+    await expect(tracker.track({ id: 'a' }, { raw: 'PK\0\u0003' })).rejects.toThrow(/raw: text cannot hold a NUL character/);
+    await expect(tracker.track({ id: 'a' }, { list: ['ok', 'half \uD800'] })).rejects.toThrow(/list\.1: text must be well-formed Unicode/);
+    await expect(tracker.track({ id: 'a' }, { ['bad\0name']: 1 })).rejects.toThrow(/a field name's text cannot hold a NUL/);
+    expect((await tracker.stats()).total).toBe(0);
+    // and on a settle's data
+    await tracker.track({ id: 'a' }, { raw: 'fine' });
+    const lease = (await tracker.claim('run', { owner: 'w' }))!;
+    await expect(tracker.complete(lease, { data: { raw: '\0' } })).rejects.toThrow(ValidationError);
+    expect((await tracker.complete(lease, { data: { raw: 'still fine' } })).data).toEqual({ raw: 'still fine' });
+  });
   it('data with a `__proto__` field, a `$date` look-alike beside an undefined field, or a hole is refused', async () => {
     const tracker = make({ data: z.any() }) as unknown as Tracker<string, typeof base.key, z.ZodAny, typeof base.stages>;
     await expect(tracker.track({ id: 'a' }, JSON.parse('{"__proto__":{"isAdmin":true},"ok":1}'))).rejects.toThrow(/__proto__: `__proto__` cannot be a field name/);

@@ -236,6 +236,15 @@ export function edgeContract(harness: StoreHarness): void {
     });
   });
 
+  it('a failure message holding a NUL character (a binary file read as text) is recorded, with U+FFFD', async () => {
+    const { tracker } = await fresh();
+    await tracker.track(k(1));
+    const lease = (await tracker.claim('download', { owner: 'w' }))!;
+    const failed = await tracker.fail(lease, new SyntaxError('Unexpected token \'\0\', "\0\u0001PK" is not valid JSON'), { retry: false });
+    expect(failed.lastError).toBe('SyntaxError: Unexpected token \'\uFFFD\', "\uFFFD\u0001PK" is not valid JSON');
+    expect((await tracker.get(k(1)))!.lastError).toBe(failed.lastError);
+  });
+
   describe('conditions', () => {
     it('a status listed twice in a condition matches, changes and deletes each item once', async () => {
       const { store } = await fresh();
