@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { MemoryStore } from '../src/stores/memory.js';
 import { ConfigError, LeaseLostError, Tracker, type Store } from '../src/index.js';
 import { jobDefinition } from './support/job-definition.mjs';
@@ -100,5 +101,30 @@ describe('leases', () => {
     await emails.complete(email);
     await invoices.complete(invoice);
     expect((await invoices.get({ n: 1 }))!.status).toBe('done');
+  });
+});
+
+describe('retryAll by stage', () => {
+  it('leaves items another stage completed into the same status', async () => {
+    const tracker = new Tracker({
+      store: new MemoryStore(),
+      statuses: ['new', 'fetching', 'fetched', 'reviewing', 'parked', 'rejected'],
+      initial: 'new',
+      key: z.object({ id: z.string() }),
+      stages: {
+        fetch: { from: 'new', active: 'fetching', done: 'fetched', failed: 'parked' },
+        // a stage whose outcome is the fetch stage's failed status
+        review: { from: 'fetched', active: 'reviewing', done: 'parked', failed: 'rejected' },
+      },
+    });
+    await tracker.track({ id: 'broken' });
+    await tracker.fail((await tracker.claim('fetch', { owner: 'w', key: { id: 'broken' } }))!, new Error('boom'), { retry: false });
+    await tracker.track({ id: 'reviewed' });
+    await tracker.complete((await tracker.claim('fetch', { owner: 'w', key: { id: 'reviewed' } }))!);
+    await tracker.complete((await tracker.claim('review', { owner: 'w' }))!);
+    expect((await tracker.get({ id: 'reviewed' }))!.status).toBe('parked');
+    expect(await tracker.retryAll({ stage: 'fetch' })).toBe(1);
+    expect((await tracker.get({ id: 'broken' }))!.status).toBe('new');
+    expect((await tracker.get({ id: 'reviewed' }))!.status).toBe('parked');
   });
 });

@@ -81,8 +81,9 @@ export async function retryAll(core: Core, options: { stage?: string; limit?: nu
     // stage's, also one parked with no stage recorded (an older version), so the recorded stage
     // need not be checked; a shared failed status keeps the check (retry those one by one)
     const others = [...core.def.stages.values()].filter((s) => s !== stage);
-    // (nor claims from it: items another stage released or failed back there are that stage's)
-    const own = options.stage !== undefined && others.every((s) => s.failed !== stage.failed && !s.from.includes(stage.failed));
+    // (nor claims from it, nor completes into it: items another stage released, failed back or
+    // completed there are that stage's)
+    const own = options.stage !== undefined && others.every((s) => s.failed !== stage.failed && !s.from.includes(stage.failed) && !s.done.includes(stage.failed));
     const cond = own ? { ...recorded, stage: undefined } : recorded;
     while (total < limit) {
       const batch = Math.min(OPERATE_BATCH, limit - total);
