@@ -8,8 +8,9 @@ import pg from 'pg';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { clip, displayWidth, timeText } from '../src/cli/format.js';
-import { parseDuration, parseTime } from '../src/cli/parse.js';
+import { parseDuration, parseStatuses, parseTime } from '../src/cli/parse.js';
 import { LeaseLostError, NonRetryableError, Tracker, type Store } from '../src/index.js';
+import { MemoryStore } from '../src/stores/memory.js';
 import { PostgresStore } from '../src/stores/postgres.js';
 import { SqliteStore } from '../src/stores/sqlite.js';
 import { cliDefinition } from './support/cli-definition.mjs';
@@ -239,6 +240,15 @@ for (const harness of harnesses) {
     });
   });
 }
+
+describe('status lists', () => {
+  it('a declared status whose name holds a comma is one status; other text is a comma-separated list', () => {
+    const def = new Tracker({ ...cliDefinition(new MemoryStore()), statuses: ['queued', 'fetching', 'fetched', 'processing', 'processed', 'failed', 'done, archived'], stages: { ...cliDefinition(new MemoryStore()).stages, process: { from: 'fetched', active: 'processing', done: ['processed', 'done, archived'], failed: 'failed' } } }).definition;
+    expect(parseStatuses('jobs', def, '--status', 'done, archived')).toEqual(['done, archived']);
+    expect(parseStatuses('jobs', def, '--status', 'queued,failed')).toEqual(['queued', 'failed']);
+    expect(() => parseStatuses('jobs', def, '--status', 'done,archived')).toThrow(/unknown status `done`/);
+  });
+});
 
 describe('leasehold CLI: configs, help and usage errors', () => {
   const filename = join(tmp, 'misc.sqlite');

@@ -74,7 +74,8 @@ export function checkStatus(tracker: string, def: TrackerDefinition, status: str
  * into every status.
  */
 export function parseStatuses(tracker: string, def: TrackerDefinition, option: string, text: string, allowed: readonly string[] = def.statuses, notAllowed?: string): [string, ...string[]] {
-  const statuses = text.split(',').map((s) => s.trim()).filter(Boolean);
+  // a declared status is itself, even one whose name holds a comma
+  const statuses = def.statuses.includes(text) ? [text] : text.split(',').map((s) => s.trim()).filter(Boolean);
   if (statuses.length === 0) throw usage(`${option} \`${text}\` names no status; give one or more separated by commas, from: ${allowed.join(', ') || '(none)'}.`);
   for (const s of statuses) checkStatus(tracker, def, s, allowed, notAllowed);
   return statuses as [string, ...string[]];
