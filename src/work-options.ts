@@ -60,7 +60,8 @@ export interface WorkOptions {
    */
   readonly reapIntervalMs?: number | false;
   /**
-   * How long `stop()` waits for in-flight handlers before releasing their leases.
+   * How long `stop()` waits for in-flight handlers before releasing their leases (and, at
+   * most, for a claim, reap or purge under way).
    * @default 30000
    */
   readonly stopTimeoutMs?: number;

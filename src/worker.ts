@@ -146,7 +146,9 @@ export class Worker<L extends Lease = Lease> {
 
   /**
    * Stops claiming and waits for in-flight handlers; after `timeoutMs` (default the
-   * `stopTimeoutMs` option) releases the leases still held and aborts their signals. Once it
+   * `stopTimeoutMs` option) releases the leases still held and aborts their signals. The same
+   * `timeoutMs` bounds the wait for a claim, reap or purge under way (a lease a late claim
+   * returns is released at once). Once it
    * resolves, no timer of this worker is left running, even if a handler never returns.
    */
   async stop(options: { timeoutMs?: number } = {}): Promise<void> {
@@ -157,11 +159,12 @@ export class Worker<L extends Lease = Lease> {
     this.#unwake();
     this.#timer.wake();
     this.#endPause?.();
-    await this.#loop;
+    // one deadline for all of it: a claim that hangs (a dead connection without a driver
+    // timeout) holds the stop no longer than a handler may; what it claims later is released
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
-    const outcome = await Promise.race([Promise.all([...this.#inFlight.values()].map((f) => f.task)).then(() => 'done' as const), deadline]);
-    clearTimeout(timer);
+    let outcome = await Promise.race([this.#loop.then(() => 'done' as const), deadline]);
+    if (outcome === 'done') outcome = await Promise.race([Promise.all([...this.#inFlight.values()].map((f) => f.task)).then(() => 'done' as const), deadline]);
     if (outcome === 'timeout') {
       await Promise.all(
         [...this.#inFlight].map(async ([lease, flight]) => {
@@ -179,9 +182,8 @@ export class Worker<L extends Lease = Lease> {
     }
     // a reap or purge under way finishes before stop() resolves (the caller may close the pool
     // next), within `timeoutMs`: one stuck on a dead connection does not hold the stop
-    let waited: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([Promise.all([reaping, ...this.#purges]), new Promise((resolve) => (waited = setTimeout(resolve, timeoutMs)))]);
-    clearTimeout(waited);
+    await Promise.race([Promise.all([reaping, ...this.#purges]), deadline]);
+    clearTimeout(timer);
     this.#stopped = true;
     this.#settleDrains();
   }

@@ -236,6 +236,30 @@ describe('the worker at its edges', () => {
     await worker.stop({ timeoutMs: 100 });
   });
 
+  it('stop() is not held past its timeout by a claim that hangs; what that claim returns later is released', async () => {
+    const tracker = jobs();
+    const store = tracker.store as MemoryStore;
+    const original = store.update.bind(store);
+    let answer: (() => void) | undefined;
+    let claims = 0;
+    // a claim-next sent over a dead connection: it answers only when the test says so
+    store.update = (cond, change, options) => {
+      if (change.status !== 'running' || cond.fence !== undefined) return original(cond, change, options);
+      claims++;
+      return new Promise((resolve, reject) => (answer = () => original(cond, change, options).then(resolve, reject)));
+    };
+    const handled: number[] = [];
+    const worker = tracker.work('run', (lease) => void handled.push(lease.key.id), { reapIntervalMs: false });
+    await until(() => answer !== undefined);
+    await tracker.track({ id: 1 });
+    await worker.stop({ timeoutMs: 50 });
+    // the claim comes back after the stop: its item is handed back, not handled
+    answer!();
+    await until(async () => (await tracker.get({ id: 1 }))!.status === 'queued' && (await tracker.get({ id: 1 }))!.attempts === 0);
+    expect(handled).toEqual([]);
+    expect(claims).toBe(1);
+  });
+
   it('the watchdog aborts lease.signal when the ttl runs out, also when the heartbeat does not divide the ttl', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'] });
     try {
