@@ -151,6 +151,9 @@ const TRANSIENT_CODES = new Set([
   'SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_BUSY_RECOVERY', 'SQLITE_PROTOCOL',
   // PostgreSQL: serialization failure, deadlock, lock not available, too many connections, shutdown, cannot connect now
   '40001', '40P01', '55P03', '53300', '57P01', '57P02', '57P03', '57014',
+  // PostgreSQL: connection exceptions (class 08: lost, refused, commit outcome unknown), and a
+  // read-only transaction: a pool still connected to a primary demoted by a failover
+  '08000', '08001', '08003', '08004', '08006', '08007', '25006',
 ]);
 // MongoDB server errors during a failover or shutdown (the driver's own list of retryable codes):
 // HostUnreachable, HostNotFound, NetworkTimeout, ShutdownInProgress, PrimarySteppedDown,

@@ -295,4 +295,189 @@ describe('PostgresStore: a table made for another key', () => {
     await admin.query(`ALTER TABLE "${table}" ALTER COLUMN "key_logId" TYPE varchar(64)`);
     await makeTracker(new PostgresStore({ pool: admin, table })).init();
   });
+
+  it('init refuses a table with a key column that no key field declares (a field removed by a redeploy), naming it', async () => {
+    const table = `removed_key_${run}`;
+    const full = makeTracker(new PostgresStore({ pool: admin, table }));
+    for (const seq of [1, 2]) await full.track({ logId: 'x', partnerCode: 'p', seq });
+    // a redeploy whose key dropped `seq`: without the check, track failed on the NOT NULL column
+    // and a get by key found two items
+    const shorter = () => keyedTracker(table, z.object({ logId: z.string(), partnerCode: z.string() }));
+    const refused = await shorter().init().catch((e: unknown) => e as StoreError);
+    expect(refused).toMatchObject({ name: 'StoreError', failure: 'schema' });
+    expect(String(refused)).toMatch(new RegExp(`"${table}" has key column\\(s\\) key_seq that no key field declares`));
+    // dropped from the items table only: the key table's primary key still has it
+    await admin.query(`ALTER TABLE "${table}" DROP COLUMN key_seq`);
+    const half = await shorter().init().catch((e: unknown) => e as StoreError);
+    expect(half).toMatchObject({ name: 'StoreError', failure: 'schema' });
+    expect(String(half)).toMatch(/the primary key of "public"."removed_key_.*_keys" is \(key_logId, key_partnerCode, key_seq\), not \(key_logId, key_partnerCode\)/);
+    // migrated as docs/stores/postgres.md says (here after removing the item that would share a key)
+    await admin.query(`DELETE FROM "${table}" WHERE id = (SELECT max(id) FROM "${table}")`);
+    await admin.query(`ALTER TABLE "${table}_keys" DROP COLUMN key_seq; ALTER TABLE "${table}_keys" ADD PRIMARY KEY ("key_logId", "key_partnerCode")`);
+    const migrated = shorter();
+    await migrated.init();
+    expect((await migrated.get({ logId: 'x', partnerCode: 'p' }))?.status).toBe('pending');
+    expect((await migrated.track({ logId: 'y', partnerCode: 'p' })).created).toBe(true);
+  });
+});
+
+/** What `promise` settles to within `ms`, or `'still waiting'`. */
+const within = <T>(promise: Promise<T>, ms: number): Promise<T | 'still waiting'> =>
+  Promise.race([promise, new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), ms).unref())]);
+
+describe('PostgresStore init and table locks', () => {
+  const key = (seq: number) => ({ logId: `log-${seq}`, partnerCode: 'acme', seq });
+  /** A client holding `mode` on the tables in an open transaction, as a VACUUM or a long write does. */
+  const holdLock = async (mode: string, ...tables: string[]) => {
+    const holder = new pg.Client({ connectionString: url });
+    await holder.connect();
+    await holder.query(`BEGIN; LOCK TABLE ${tables.map((t) => `"${t}"`).join(', ')} IN ${mode} MODE`);
+    return async () => {
+      await holder.query('ROLLBACK');
+      await holder.end();
+    };
+  };
+
+  it('init of an existing table takes no lock on it: a VACUUM holding the tables stalls neither a new process init nor running claims', async () => {
+    const table = `init_vacuum_${run}`;
+    const worker = makeTracker(new PostgresStore({ pool: pool(3), table, notifications: false }));
+    for (const seq of [1, 2, 3]) await worker.track(key(seq));
+    // what VACUUM takes: SHARE UPDATE EXCLUSIVE, which conflicts with the SHARE lock of CREATE INDEX
+    const release = await holdLock('SHARE UPDATE EXCLUSIVE', table, `${table}_keys`);
+    try {
+      const newcomer = makeTracker(new PostgresStore({ pool: pool(2), table, notifications: false }));
+      const init = within(newcomer.init(), 5_000);
+      const claim = within(worker.claim('download', { owner: 'w' }), 5_000);
+      expect(await init).toBeUndefined();
+      expect(await claim).toMatchObject({ key: key(1) });
+      expect(await within(newcomer.track(key(4)), 5_000)).toMatchObject({ created: true });
+    } finally {
+      await release();
+    }
+  });
+
+  it('a create that must wait for a table lock gives up after a few seconds with a transient StoreError, instead of queuing every worker behind it', async () => {
+    const table = `init_wait_${run}`;
+    const worker = makeTracker(new PostgresStore({ pool: pool(3), table, notifications: false }));
+    for (const seq of [1, 2]) await worker.track(key(seq));
+    // an index dropped by hand: init creates it again, which needs a SHARE lock on the table
+    await admin.query(`DROP INDEX "${table}_status_deadline"`);
+    const release = await holdLock('SHARE UPDATE EXCLUSIVE', table);
+    try {
+      const newcomer = makeTracker(new PostgresStore({ pool: pool(2), table, notifications: false }));
+      const started = Date.now();
+      const init = within(newcomer.init().then(() => null, (error: unknown) => error as StoreError), 15_000);
+      // queued behind init's lock request while it waits, then free
+      const claim = within(worker.claim('download', { owner: 'w' }), 15_000);
+      const refused = await init;
+      expect(refused).toMatchObject({ name: 'StoreError', operation: 'init', failure: 'transient', transient: true });
+      expect((refused as StoreError).message).toMatch(/gave up rather than hold up the running workers/);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(await claim).toMatchObject({ key: key(1) });
+    } finally {
+      await release();
+    }
+    // once the lock is gone, init creates the index
+    await makeTracker(new PostgresStore({ pool: admin, table })).init();
+    expect((await admin.query(`SELECT to_regclass($1) IS NOT NULL AS made`, [`"${table}_status_deadline"`])).rows).toEqual([{ made: true }]);
+  });
+});
+
+describe('PostgresStore: type parsers the application sets for the whole process', () => {
+  it('reads items back the same with timestamptz and jsonb kept as text and int8 as BigInt (`pg.types.setTypeParser`)', async () => {
+    const oids = [20, 114, 1184, 3802];
+    const before = oids.map((oid) => pg.types.getTypeParser(oid));
+    pg.types.setTypeParser(20, BigInt);
+    for (const oid of [114, 1184, 3802]) pg.types.setTypeParser(oid, (v: string) => v);
+    try {
+      const day = new Date('2026-01-01T12:34:56.789Z');
+      const tracker = new Tracker({
+        store: new PostgresStore({ pool: pool(3), table: `parsers_${run}` }),
+        statuses: ['pending', 'running', 'done', 'failed'],
+        initial: 'pending',
+        key: z.object({ id: z.string(), day: z.date(), n: z.number(), on: z.boolean() }),
+        data: z.object({ at: z.date(), list: z.array(z.number()) }),
+        stages: { s: { from: 'pending', active: 'running', done: 'done', failed: 'failed' } },
+        retry: { maxAttempts: 3, backoff: () => 0 },
+      });
+      const keyOf = (id: string) => ({ id, day, n: 1.5, on: true });
+      const data = { at: day, list: [1, 2] };
+      const tracked = await tracker.track(keyOf('a'), data);
+      expect(tracked.item).toMatchObject({ key: keyOf('a'), data, status: 'pending' });
+      expect(await tracker.track(keyOf('a'), { at: new Date(0), list: [] })).toMatchObject({ created: false, item: { key: keyOf('a'), data } });
+      for (const id of ['b', 'c', 'd']) await tracker.track(keyOf(id), data);
+      const lease = (await tracker.claim('s', { owner: 'w', key: keyOf('a') }))!;
+      expect(lease.key).toEqual(keyOf('a'));
+      expect(lease.fence).toBe(1);
+      await tracker.renew(lease);
+      await tracker.complete(lease, { data: { at: day, list: [3] } });
+      expect(await tracker.get(keyOf('a'))).toMatchObject({ status: 'done', fence: 1, data: { at: day, list: [3] } });
+      const batch = await tracker.claimBatch('s', { owner: 'w', limit: 2 });
+      expect(batch.map((l) => l.key)).toEqual([keyOf('b'), keyOf('c')]);
+      expect((await tracker.completeBatch(batch)).every((r) => r.ok)).toBe(true);
+      const last = (await tracker.claim('s', { owner: 'w' }))!;
+      await tracker.fail(last, new Error('again'));
+      expect((await tracker.find({ status: 'pending' })).map((i) => i.key)).toEqual([keyOf('d')]);
+      expect(await tracker.stats()).toMatchObject({ total: 4 });
+    } finally {
+      oids.forEach((oid, i) => pg.types.setTypeParser(oid, before[i]!));
+    }
+  });
+});
+
+describe('PostgresStore prepared statements', () => {
+  it('gives two stores on one pool statements of their own names, also for tables whose statement texts hashed alike before (jobs_520779, jobs_1045536)', async () => {
+    const names = ['jobs_520779', 'jobs_1045536'];
+    await admin.query(names.map((t) => `DROP TABLE IF EXISTS "${t}_keys", "${t}";`).join(' '));
+    // one connection, so that both stores prepare their statements on it
+    const one = pool(1);
+    const [a, b] = names.map((table) => makeTracker(new PostgresStore({ pool: one, table })));
+    for (const tracker of [a!, b!]) {
+      expect((await tracker.stats()).total).toBe(0);
+      expect((await tracker.track({ logId: 'l', partnerCode: 'p', seq: 1 })).created).toBe(true);
+      expect((await tracker.claim('download', { owner: 'w' }))?.key).toEqual({ logId: 'l', partnerCode: 'p', seq: 1 });
+      expect((await tracker.stats()).total).toBe(1);
+    }
+    await admin.query(names.map((t) => `DROP TABLE "${t}_keys", "${t}";`).join(' '));
+  });
+});
+
+describe('PostgresStore failures', () => {
+  it('classes a read-only transaction (a pool still connected to a primary demoted by a failover) as a transient StoreError', async () => {
+    const table = `read_only_${run}`;
+    await makeTracker(new PostgresStore({ pool: admin, table })).init();
+    const readOnly = new pg.Pool({ connectionString: url, max: 2, options: '-c default_transaction_read_only=on' });
+    pools.push(readOnly);
+    const tracker = makeTracker(new PostgresStore({ pool: readOnly, table }));
+    const refused = await tracker.track({ logId: 'l', partnerCode: 'p', seq: 1 }).then(() => null, (error: unknown) => error as StoreError);
+    expect(refused).toMatchObject({ name: 'StoreError', failure: 'transient', transient: true });
+    expect((refused!.cause as { code?: string }).code).toBe('25006');
+  });
+
+  it('a track whose key is deleted between the conflict and the read three times in a row throws a transient StoreError, not an undefined item', async () => {
+    const table = `keys_gone_thrice_${run}`;
+    const k = { logId: 'l', partnerCode: 'p', seq: 1 };
+    const other = makeTracker(new PostgresStore({ pool: admin, table }));
+    let inserts = 0;
+    const racing = {
+      query: async (q: PgQuery) => {
+        if (!q.text.includes('leasehold_key')) return admin.query(q);
+        // another process tracks the key first, and a purge deletes its item after the conflict
+        inserts++;
+        await other.track(k);
+        const result = await admin.query(q);
+        if (result.rows.length === 0) await admin.query(`DELETE FROM "${table}" WHERE key_seq = 1`);
+        return result;
+      },
+    };
+    const tracker = makeTracker(new PostgresStore({ pool: racing, table }));
+    await other.init();
+    const refused = await tracker.track(k).then(
+      (result) => result,
+      (error: unknown) => error as StoreError,
+    );
+    expect(inserts).toBe(3);
+    expect(refused).toMatchObject({ name: 'StoreError', operation: 'track', failure: 'transient' });
+    expect((refused as StoreError).message).toMatch(/three times in a row/);
+  });
 });

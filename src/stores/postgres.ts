@@ -4,13 +4,16 @@
  *
  * @module leasehold/postgres
  */
-import { ConfigError, notInitialised } from '../errors.js';
+import { createHash } from 'node:crypto';
+import { ConfigError, notInitialised, StoreError } from '../errors.js';
 import type {
   Change,
   Condition,
   FindOptions,
   GuardedUpdate,
   InsertResult,
+  KeyFieldType,
+  KeyScalar,
   NewItem,
   Returning,
   Store,
@@ -22,9 +25,9 @@ import type {
   UpdateEachOptions,
   UpdateOptions,
 } from '../store.js';
-import { columnList, deleteStatement, findStatement, knownColumns, schemaStatements, toItem, toOutcome, updateStatement, type KeyColumn } from './sql/compile.js';
+import { deleteStatement, findStatement, knownColumns, STATE_COLUMNS, tableColumns, TIME_COLUMNS, toItem, toOutcome, updateStatement, type KeyColumn } from './sql/compile.js';
 import { hash, keyColumns, legacySideName, quoteIdentifier, sideName, type Dialect } from './sql/dialect.js';
-import { insertWithKey, keyFilter, keyTableStatements, renameLegacyIndex, type KeyTable } from './sql/pg-keys.js';
+import { insertWithKey, itemsTableStatements, keyFilter, keyTableStatements, renameLegacyIndex, type KeyTable } from './sql/pg-keys.js';
 import { channelName, listen, type PgConnectable, type PgListenClient } from './sql/pg-listener.js';
 import { settleStatement, statementsOf } from './sql/pg-settle.js';
 
@@ -99,6 +102,18 @@ export interface PostgresStoreOptions {
   readonly notifications?: boolean;
 }
 
+/**
+ * A key value as read back: date keys come as epoch milliseconds, as times do (see `columnsOf`); a
+ * number or boolean may come as text where the application parses double precision or boolean
+ * its own way (`pg.types.setTypeParser`).
+ */
+function keyValue(type: KeyFieldType, v: unknown): KeyScalar {
+  if (type === 'date') return new Date(Number(v));
+  if (type === 'number' && typeof v !== 'number') return Number(v);
+  if (type === 'boolean' && typeof v !== 'boolean') return v === 't' || v === 'true';
+  return v as string | number | boolean;
+}
+
 const dialect: Dialect = {
   name: 'postgres',
   placeholder: (n) => `$${n}`,
@@ -109,10 +124,11 @@ const dialect: Dialect = {
   greatest: 'GREATEST',
   json: (p) => `${p}::jsonb`,
   keyParam: (_type, v) => v,
-  keyValue: (_type, v) => v as string | number | boolean | Date,
+  keyValue,
   // times come back as epoch milliseconds (see RETURNING): cheaper to read than timestamptz text
   time: (v) => (v === null || v === undefined ? null : new Date(Number(v))),
-  jsonValue: (v) => v,
+  // data comes back as text (see `columnsOf`), parsed here as pg's own jsonb parser would
+  jsonValue: (v) => (typeof v === 'string' ? JSON.parse(v) : v),
   // lock the oldest eligible rows, skipping rows other claimers hold; the lock re-checks the
   // condition against the newest row version. ARRAY(...) makes the subselect an InitPlan run
   // once, so the update is primary-key lookups whatever the planner thinks
@@ -133,8 +149,30 @@ const TYPES = { id: 'bigserial PRIMARY KEY', text: 'text', json: 'jsonb', int: '
 const asMs = (c: string, from = 't') => `round(date_part('epoch', ${from}.${c}) * 1000000) / 1000 AS ${c}`;
 /** The deadline before an update asked for `priorDeadline` (see `updateStatement`). */
 const PRIOR_DEADLINE = asMs('prior_deadline', 'prior');
-/** The columns of an `outcomeOnly` settle (see {@link ItemOutcome}). */
-const OUTCOME_COLUMNS = `t.id, t.status, t.fence, ${asMs('deadline')}, ${asMs('updated_at')}`;
+/** The columns of an `outcomeOnly` settle (see {@link ItemOutcome}, and `columnsOf` for `id`). */
+const OUTCOME_COLUMNS = `t.id::text AS id, t.status, t.fence, ${asMs('deadline')}, ${asMs('updated_at')}`;
+
+/**
+ * The RETURNING / SELECT list for `returning`, without the columns in `omit`. Every column comes
+ * back in a type whose parser no application changes: times and date key fields as epoch
+ * milliseconds (double precision; a float is also far cheaper to parse than timestamptz text),
+ * `id` and `data` as text (parsed by the store: see `dialect.jsonValue`). A type parser the
+ * application sets for the whole process (`pg.types.setTypeParser` for timestamptz, jsonb or
+ * int8) would otherwise change what every item reads back as, and items would fail their schema.
+ * The fence is read with `Number()`, which takes a BigInt too.
+ */
+function columnsOf(keys: readonly KeyColumn[], returning: Returning, omit?: ReadonlySet<string>): string {
+  const state = STATE_COLUMNS.filter((c) => !omit?.has(c)).map((c) => (TIME_COLUMNS.has(c) ? asMs(c) : c === 'id' ? 't.id::text AS id' : `t.${c}`));
+  const key = keys.map((k) => (k.type === 'date' ? asMs(k.sql) : `t.${k.sql}`));
+  return [...state, ...key, ...(returning === 'item' ? ['t.data::text AS data'] : [])].join(', ');
+}
+
+/**
+ * How long init's schema work waits for a lock on a table (to create what is missing) before it
+ * gives up. A create that must wait (behind a VACUUM or an open write) would otherwise hold every
+ * claim and settle of the running workers queued behind its own lock request.
+ */
+const INIT_LOCK_TIMEOUT_MS = 3_000;
 
 /**
  * A store in one PostgreSQL table through `pg`. Every operation is one statement: claim-next
@@ -209,19 +247,36 @@ export class PostgresStore implements Store {
   async init(schema: StoreSchema): Promise<void> {
     const keys = keyColumns('postgres', schema);
     const t = this.#table;
-    // one simple-protocol query: a transaction holding an advisory lock, so many processes
-    // may run init at once (concurrent CREATE TABLE IF NOT EXISTS can otherwise collide)
-    await this.#pool.query({
-      text: `BEGIN;
-      SELECT pg_advisory_xact_lock(hashtext('leasehold:' || '${t.replaceAll('"', '')}'));
-      ${renameLegacyIndex(this.#table, this.#schema, this.#named('status_deadline', true), this.#named('status_deadline'))}
-      ${schemaStatements(t, (suffix) => this.#named(suffix), keys, TYPES, { keyIndex: false })}
-      ${keyTableStatements(this.#keyTable, keys, keys.map((k) => TYPES.key[k.type]))}
-      COMMIT;`,
-    });
+    const statusIndex = this.#named('status_deadline');
+    // one simple-protocol query: a transaction holding an advisory lock, so many processes may run
+    // init at once (concurrent creates of one table can otherwise collide). Past the advisory lock,
+    // a lock wait gives up after a few seconds: on an existing schema the statements read only
+    // catalogs and take no lock on the tables, so only a create or repair can wait
+    try {
+      await this.#pool.query({
+        text: `BEGIN;
+        SELECT pg_advisory_xact_lock(hashtext('leasehold:' || '${t.replaceAll('"', '')}'));
+        SET LOCAL lock_timeout = ${INIT_LOCK_TIMEOUT_MS};
+        ${renameLegacyIndex(this.#table, this.#schema, this.#named('status_deadline', true), statusIndex)}
+        ${itemsTableStatements(t, tableColumns(keys, TYPES), statusIndex, this.#schema)}
+        ${keyTableStatements(this.#keyTable, keys, keys.map((k) => TYPES.key[k.type]))}
+        COMMIT;`,
+      });
+    } catch (error) {
+      if ((error as { code?: unknown } | null)?.code !== '55P03') throw error;
+      throw new StoreError({
+        operation: 'init',
+        store: 'postgres',
+        failure: 'transient',
+        cause: new Error(
+          `waited ${INIT_LOCK_TIMEOUT_MS / 1000} s for a lock on ${t} or its key table, to create or repair what is missing there, and gave up rather than hold up the running workers behind it: a VACUUM, an index build or an open transaction holds the table. Nothing was changed`,
+          { cause: error },
+        ),
+      });
+    }
     this.#keys = keys;
     this.#columnLists.clear();
-    this.#returning = { item: columnList(keys, 'item', 't.', asMs), state: columnList(keys, 'state', 't.', asMs) };
+    this.#returning = { item: columnsOf(keys, 'item'), state: columnsOf(keys, 'state') };
     for (const status of schema.claimable ?? []) this.#claimable.add(status);
   }
 
@@ -235,7 +290,16 @@ export class PostgresStore implements Store {
       if (rows[0]) return { item: toItem(rows[0], keys, this.#dialect), created: true };
       // only a duplicate needs a second statement, to report what is stored
       const [existing] = await this.find({ key: item.key }, { limit: 1 });
-      if (existing || attempt === 3) return { item: existing!, created: false };
+      if (existing) return { item: existing, created: false };
+      if (attempt === 3) {
+        throw new StoreError({
+          operation: 'track',
+          store: 'postgres',
+          key: item.key,
+          failure: 'transient',
+          cause: new Error('the key was held by an item that was deleted again before it could be read, three times in a row (a purge or delete racing this track); nothing was created'),
+        });
+      }
     }
   }
 
@@ -284,7 +348,7 @@ export class PostgresStore implements Store {
   async stats(): Promise<StoreStats> {
     this.#ready('stats');
     const rows = await this.#run(`SELECT status, count(*)::int AS n, count(*) FILTER (WHERE deadline > now())::int AS future FROM ${this.#table} GROUP BY status`, []);
-    return { byStatus: Object.fromEntries(rows.map((r) => [r.status as string, { total: r.n as number, future: r.future as number }])) };
+    return { byStatus: Object.fromEntries(rows.map((r) => [r.status as string, { total: Number(r.n), future: Number(r.future) }])) };
   }
 
   /**
@@ -298,7 +362,7 @@ export class PostgresStore implements Store {
     const id = `${returning}:${[...known].join(',')}`;
     let columns = this.#columnLists.get(id);
     if (columns === undefined) {
-      columns = columnList(this.#keys!, returning, 't.', asMs, known);
+      columns = columnsOf(this.#keys!, returning, known);
       this.#columnLists.set(id, columns);
     }
     return columns;
@@ -340,21 +404,24 @@ export class PostgresStore implements Store {
     return quoteIdentifier('postgres', 'table', (legacy ? legacySideName : sideName)(this.#tableName, suffix));
   }
 
-
-
   /** Runs a statement as a named prepared statement: parsed and planned once per connection. */
   async #run(text: string, values: unknown[]): Promise<Row[]> {
     const name = this.#prepared ? this.#nameOf(text) : undefined;
     return (await this.#pool.query(name ? { name, text, values } : { text, values })).rows;
   }
 
-  /** The prepared statement name of `text`, if it gets one. */
+  /**
+   * The prepared statement name of `text`, if it gets one: a hash of the whole text (128 bits), so
+   * that every store on a pool, in any process, names a statement the same way and two different
+   * statements never share a name (`pg` refuses a name it prepared for another text on that
+   * connection). Hashed once per text.
+   */
   #nameOf(text: string): string | undefined {
     let name = this.#names.get(text);
     // bounded: statement shapes are few, but `IN (...)` lists vary in length; past the bound
     // a statement simply runs unnamed
     if (!name && this.#names.size < 500) {
-      name = `leasehold_${this.#names.size}_${hash(text)}`;
+      name = `leasehold_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`;
       this.#names.set(text, name);
     }
     return name;

@@ -262,25 +262,31 @@ export function findStatement(table: string, cond: Partial<Condition>, limit: nu
   return { text, values: p.values };
 }
 
-/**
- * The table and its indexes; `types` maps key types to column types. `keyIndex: false` leaves out
- * the unique index on the key columns, for a store that keeps it elsewhere (PostgreSQL's key table).
- */
-export function schemaStatements(
-  table: string,
-  index: (suffix: string) => string,
-  keys: readonly KeyColumn[],
-  types: { id: string; text: string; json: string; int: string; bigint: string; time: string; key: Record<KeyFieldType, string> },
-  options: { keyIndex?: boolean } = {},
-): string {
-  const t = types;
+/** The column types of a dialect; `key` maps key field types to column types. */
+export interface ColumnTypes {
+  readonly id: string;
+  readonly text: string;
+  readonly json: string;
+  readonly int: string;
+  readonly bigint: string;
+  readonly time: string;
+  readonly key: Readonly<Record<KeyFieldType, string>>;
+}
+
+/** The column definitions of the items table (what goes between `CREATE TABLE t (` and `)`). */
+export function tableColumns(keys: readonly KeyColumn[], t: ColumnTypes): string {
   return `
-    CREATE TABLE IF NOT EXISTS ${table} (
       id ${t.id}, ${keys.map((k) => `${k.sql} ${t.key[k.type]} NOT NULL`).join(', ')},
       status ${t.text} NOT NULL, stage ${t.text}, data ${t.json} NOT NULL, attempts ${t.int} NOT NULL DEFAULT 0, fence ${t.bigint} NOT NULL DEFAULT 0,
       owner ${t.text}, deadline ${t.time} NOT NULL, last_error ${t.text},
       created_at ${t.time} NOT NULL, updated_at ${t.time} NOT NULL, claimed_at ${t.time}, finished_at ${t.time}
-    );
-    ${options.keyIndex === false ? '' : `CREATE UNIQUE INDEX IF NOT EXISTS ${index('key')} ON ${table} (${keys.map((k) => k.sql).join(', ')});`}
+    `;
+}
+
+/** The table and its indexes, each created if missing (SQLite). */
+export function schemaStatements(table: string, index: (suffix: string) => string, keys: readonly KeyColumn[], types: ColumnTypes): string {
+  return `
+    CREATE TABLE IF NOT EXISTS ${table} (${tableColumns(keys, types)});
+    CREATE UNIQUE INDEX IF NOT EXISTS ${index('key')} ON ${table} (${keys.map((k) => k.sql).join(', ')});
     CREATE INDEX IF NOT EXISTS ${index('status_deadline')} ON ${table} (status, deadline, id);`;
 }

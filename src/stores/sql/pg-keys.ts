@@ -4,7 +4,12 @@
  * CASCADE)`, written when an item is tracked and when it is deleted, and never by a transition.
  * Every claim, settle and reap updates `status` and `deadline`, so no update of the items table
  * is HOT and each one inserts into every index of that table: a unique key index there cost one
- * more index insert per transition (see docs/performance.md). Internal.
+ * more index insert per transition (see docs/performance.md).
+ *
+ * Also the rest of `init`'s schema work: every table, index and constraint is made only where
+ * catalog reads (which take no lock on the tables) find it missing, so that `init` on an existing
+ * schema never waits behind, nor makes every worker wait behind, a VACUUM or an open write.
+ * Internal.
  * @module
  */
 import type { NewItem } from '../../store.js';
@@ -60,6 +65,33 @@ function keyColumnChecks(t: KeyTable, keys: readonly KeyColumn[], keyTypes: read
 }
 
 /**
+ * Checks that no key column is left over from a key field the definition no longer declares (a
+ * redeploy that removed it): the items table has no other `key_*` column, and the key table's
+ * primary key is the declared key columns, no more and no fewer. Otherwise every track would fail
+ * on the leftover `NOT NULL` column, and a lookup by key would find several items. `declared`
+ * holds the declared column names; the key table check runs where it exists.
+ */
+function leftoverKeyChecks(t: KeyTable): string {
+  return `
+      found := (SELECT string_agg(attname::text, ', ' ORDER BY attnum) FROM pg_attribute
+        WHERE attrelid = items AND attnum > 0 AND NOT attisdropped AND left(attname::text, 4) = 'key_' AND NOT attname::text = ANY (declared));
+      IF found IS NOT NULL THEN
+        RAISE EXCEPTION 'leasehold: % has key column(s) % that no key field declares (declared: %): a key field was removed, or the table was made for another key. Declare the field again, or drop the column(s) from this table and from its key table (see "Change a key field" in docs/stores/postgres.md)', ${literal(t.items)}, found, array_to_string(declared, ', ')
+          USING ERRCODE = 'invalid_table_definition',
+            HINT = 'Use a new table, or migrate this one: drop those columns from it and from its key table, and make the key table''s primary key the declared key columns (docs/stores/postgres.md).';
+      END IF;
+      IF keys IS NOT NULL AND obj_description(keys, 'pg_class') IS NOT DISTINCT FROM '${MARKER}' THEN
+        primary_key := ARRAY(SELECT a.attname::text FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
+          WHERE c.conrelid = keys AND c.contype = 'p' ORDER BY a.attnum);
+        IF NOT (primary_key @> declared AND primary_key <@ declared) THEN
+          RAISE EXCEPTION 'leasehold: the primary key of % is (%), not (%) as the declared key fields need: it was made for another key, or a migration is half done. Give the key table the declared key columns as its primary key (see "Change a key field" in docs/stores/postgres.md)', ${literal(t.keys)}, array_to_string(primary_key, ', '), array_to_string(declared, ', ')
+            USING ERRCODE = 'invalid_table_definition',
+              HINT = 'Use a new table, or migrate this one: give the key table the declared key columns and make them its primary key (docs/stores/postgres.md).';
+        END IF;
+      END IF;`;
+}
+
+/**
  * Creates the key table if missing, and keeps it in step with the items table:
  * - an items table of the earlier layout (its own unique key index `<table>_key`, and items
  *   inserted by a process of an earlier version) has its keys copied in, and the old index dropped;
@@ -80,7 +112,9 @@ export function keyTableStatements(t: KeyTable, keys: readonly KeyColumn[], keyT
       old_index boolean := EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(${literal(t.oldKeyIndex)}) AND indrelid = items);
       fill boolean := false;
       found text;
-    BEGIN${keyColumnChecks(t, keys, keyTypes)}
+      declared text[] := ARRAY[${keys.map((k) => literal(k.sql.slice(1, -1).replaceAll('""', '"'))).join(', ')}]::text[];
+      primary_key text[];
+    BEGIN${keyColumnChecks(t, keys, keyTypes)}${leftoverKeyChecks(t)}
       IF keys IS NOT NULL AND obj_description(keys, 'pg_class') IS DISTINCT FROM '${MARKER}' THEN
         RAISE EXCEPTION 'leasehold: % exists and is not the key table of % (it is not marked as one)', ${literal(t.keys)}, ${literal(t.items)}
           USING ERRCODE = 'duplicate_table', HINT = 'Rename that table, or give the store another table name: leasehold keeps the keys of its items in a table named after them.';
@@ -109,9 +143,30 @@ export function keyTableStatements(t: KeyTable, keys: readonly KeyColumn[], keyT
 }
 
 /**
+ * Creates the items table and its `(status, deadline, id)` index, each only where `to_regclass`
+ * finds no relation of its name. `CREATE INDEX IF NOT EXISTS` is not enough: it takes a SHARE lock
+ * on the table before it looks for the index, so on every init it waited behind a VACUUM or an
+ * open write, and every claim and settle of the running workers queued behind it.
+ * `columns` is the table's column list; names are quoted identifiers.
+ */
+export function itemsTableStatements(items: string, columns: string, statusIndex: string, schema: string): string {
+  return `
+    DO $leasehold$
+    BEGIN
+      IF to_regclass(${literal(items)}) IS NULL THEN
+        CREATE TABLE ${items} (${columns});
+      END IF;
+      IF to_regclass(${literal(`${schema}.${statusIndex}`)}) IS NULL THEN
+        CREATE INDEX ${statusIndex} ON ${items} (status, deadline, id);
+      END IF;
+    END
+    $leasehold$;`;
+}
+
+/**
  * Renames an index of `items` that an earlier version named `legacy` (cut at 63 characters) to
- * `name`, so that init's `CREATE INDEX IF NOT EXISTS name` finds it instead of building a second
- * one. An index of that name on another table is left alone. Names are quoted identifiers.
+ * `name`, so that init finds it instead of building a second one. An index of that name on
+ * another table is left alone. Names are quoted identifiers.
  */
 export function renameLegacyIndex(items: string, schema: string, legacy: string, name: string): string {
   if (legacy === name) return '';
