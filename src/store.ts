@@ -240,8 +240,8 @@ export interface LeaseGuard {
 }
 
 /**
- * A copy of `key` that shares no object with it: a `Date` value is an object its holder can
- * change, and a key held for a guard or stored must not change with it.
+ * `key` with its `Date` values copied (a `Date` is an object its holder can change, and a key held
+ * for a guard or stored must not change with it); `key` itself when it holds none.
  */
 export function copyKey(key: KeyValues): KeyValues {
   let out: Record<string, KeyScalar> | undefined;
@@ -249,7 +249,7 @@ export function copyKey(key: KeyValues): KeyValues {
     const value = key[name]!;
     if (value instanceof Date) (out ??= { ...key })[name] = new Date(value.getTime());
   }
-  return out ?? { ...key };
+  return out ?? key;
 }
 
 /** The guard as a {@link Condition}, for stores that settle a batch one update at a time. */

@@ -87,7 +87,7 @@ export class MemoryStore implements Store {
     const seq = ++this.#seq;
     const item: StoredItem = {
       ref: seq,
-      key: copyKey(input.key),
+      key: { ...copyKey(input.key) },
       status: input.status,
       stage: null,
       data: structuredClone(input.data),
@@ -285,7 +285,7 @@ function copy(item: StoredItem): StoredItem {
   const date = (d: Date | null) => (d === null ? null : new Date(d.getTime()));
   return {
     ref: item.ref,
-    key: copyKey(item.key),
+    key: { ...copyKey(item.key) },
     status: item.status,
     stage: item.stage,
     data: structuredClone(item.data),
