@@ -294,6 +294,36 @@ export async function close() { await store.close(); }
     }
   });
 
+  it('a date key field is given as ISO text in the key JSON', async () => {
+    const file = join(tmp, 'dated.sqlite');
+    const dated = (store: Store) =>
+      new Tracker({ ...cliDefinition(store), key: z.object({ day: z.date() }) });
+    const cfg = configDir(
+      'dated',
+      'leasehold.config.mjs',
+      `import { createRequire } from 'node:module';
+import { Tracker } from '${dist('index.js')}';
+import { SqliteStore } from '${dist('stores/sqlite.js')}';
+import { cliDefinition } from '${definitionUrl}';
+const { z } = createRequire(${JSON.stringify(join(root, 'package.json'))})('zod');
+const store = new SqliteStore({ filename: ${JSON.stringify(file)}, table: 'dated_jobs' });
+export const trackers = { days: new Tracker({ ...cliDefinition(store), key: z.object({ day: z.date() }) }) };
+export async function close() { await store.close(); }
+`,
+    );
+    const store = new SqliteStore({ filename: file, table: 'dated_jobs' });
+    try {
+      await dated(store).track({ day: new Date('2026-03-01T00:00:00Z') });
+      const shown = json<{ key: { day: string }; status: string }>(await expectCode(cfg, ['show', '{"day":"2026-03-01T00:00:00Z"}', '--json'], 0));
+      expect(shown).toMatchObject({ key: { day: '2026-03-01T00:00:00.000Z' }, status: 'queued' });
+      await expectCode(cfg, ['cancel', '{"day":"2026-03-01T00:00:00.000Z"}', '--reason', 'not needed', '--yes'], 0);
+      expect((await dated(store).get({ day: new Date('2026-03-01T00:00:00Z') }))!.status).toBe('failed');
+      expect((await expectCode(cfg, ['show', '{"day":"2026-02-30T00:00:00Z"}'], 2)).stderr).toMatch(/key field `day` `2026-02-30T00:00:00Z` is not a time/);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('loads a TypeScript config through jiti (default export with types)', async () => {
     const ts = configDir(
       'typescript',

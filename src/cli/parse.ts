@@ -23,6 +23,19 @@ export function parseKey(text: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
+/**
+ * The key with its date fields made Dates: JSON has none, so a date key field is given as ISO
+ * text (`{"day":"2026-03-01T00:00:00Z"}`). A tracker of an older leasehold, whose definition
+ * does not list its key fields, gets the key as given.
+ */
+export function keyOf(def: Pick<TrackerDefinition, 'keyFields'>, key: Record<string, unknown>): Record<string, unknown> {
+  const dates = (def.keyFields ?? []).filter((f) => f.type === 'date' && typeof key[f.name] === 'string');
+  if (dates.length === 0) return key;
+  const out = { ...key };
+  for (const f of dates) out[f.name] = parseTime(`key field \`${f.name}\``, key[f.name] as string);
+  return out;
+}
+
 const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
 /**

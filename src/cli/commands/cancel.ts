@@ -1,6 +1,6 @@
 import type { CliCommand } from '../context.js';
 import { clip, keyText } from '../format.js';
-import { checkStage, parseKey } from '../parse.js';
+import { checkStage, keyOf, parseKey } from '../parse.js';
 import { unchanged } from '../unchanged.js';
 
 interface Options {
@@ -21,8 +21,9 @@ export const cancel: CliCommand = (program, act) => {
     .option('-y, --yes', 'do not ask for confirmation')
     .action(
       act<Options>(async (ctx, [keyJson]) => {
-        const key = parseKey(keyJson!);
+        const given = parseKey(keyJson!);
         const [name, tracker] = await ctx.tracker();
+        const key = keyOf(tracker.definition, given);
         const stage = checkStage(name, tracker.definition, ctx.options.stage);
         await ctx.confirm(`Cancel item ${keyText(key)} in tracker \`${name}\` (a worker holding it loses its lease)?`, ctx.options.yes);
         const item = await tracker.cancel(key, { reason: ctx.options.reason, ...(stage === undefined ? {} : { stage }) });

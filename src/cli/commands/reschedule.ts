@@ -1,7 +1,7 @@
 import type { CliCommand } from '../context.js';
 import { usage } from '../errors.js';
 import { keyText, timeText } from '../format.js';
-import { parseDuration, parseKey, parseTime } from '../parse.js';
+import { keyOf, parseDuration, parseKey, parseTime } from '../parse.js';
 import { unchanged } from '../unchanged.js';
 
 interface Options {
@@ -20,11 +20,12 @@ export const reschedule: CliCommand = (program, act) => {
     .option('--in <duration>', 'not claimable for this long, such as 90s, 5m, 2h or 7d')
     .action(
       act<Options>(async (ctx, [keyJson]) => {
-        const key = parseKey(keyJson!);
+        const given = parseKey(keyJson!);
         const { at, in: delay } = ctx.options;
         if ((at === undefined) === (delay === undefined)) throw usage('give exactly one of --at ISO-TIME and --in DURATION (such as --in 5m).');
         const when = at !== undefined ? { notBefore: parseTime('--at', at) } : { delayMs: parseDuration('--in', delay!) };
         const [name, tracker] = await ctx.tracker();
+        const key = keyOf(tracker.definition, given);
         const item = await tracker.reschedule(key, when);
         if (!item) {
           const from = [...new Set(tracker.definition.stages.flatMap((s) => s.from))].join(', ');

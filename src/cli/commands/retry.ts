@@ -1,7 +1,7 @@
 import type { CliCommand } from '../context.js';
 import { usage } from '../errors.js';
 import { keyText } from '../format.js';
-import { checkStage, parseCount, parseKey } from '../parse.js';
+import { checkStage, keyOf, parseCount, parseKey } from '../parse.js';
 import { unchanged } from '../unchanged.js';
 
 interface Options {
@@ -31,9 +31,10 @@ export const retry: CliCommand = (program, act) => {
         const yes = ctx.options.yes === true;
         if (all === (keyJson !== undefined)) throw usage('give either a key (retry \'{"id":"a1"}\') or --all, not both and not neither.');
         if (!all && (ctx.options.limit !== undefined || yes)) throw usage('--limit and --yes go with --all.');
-        const key = keyJson === undefined ? undefined : parseKey(keyJson);
+        const given = keyJson === undefined ? undefined : parseKey(keyJson);
         const limit = parseCount('--limit', ctx.options.limit);
         const [name, tracker] = await ctx.tracker();
+        const key = given === undefined ? undefined : keyOf(tracker.definition, given);
         const def = tracker.definition;
         const stage = checkStage(name, def, ctx.options.stage);
 

@@ -1,7 +1,7 @@
 import type { CliCommand } from '../context.js';
 import { CliError, EXIT } from '../errors.js';
 import { itemText, keyText } from '../format.js';
-import { parseKey } from '../parse.js';
+import { keyOf, parseKey } from '../parse.js';
 
 /** `leasehold show <key-json>`: every field of one item. */
 export const show: CliCommand = (program, act) => {
@@ -12,8 +12,9 @@ export const show: CliCommand = (program, act) => {
     .argument('<key-json>', `the item's key as JSON, such as '{"id":"a1"}'`)
     .action(
       act(async (ctx, [keyJson]) => {
-        const key = parseKey(keyJson!);
+        const given = parseKey(keyJson!);
         const [name, tracker] = await ctx.tracker();
+        const key = keyOf(tracker.definition, given);
         const item = await tracker.get(key);
         if (!item) throw new CliError(`no item ${keyText(key)} in tracker \`${name}\`.`, EXIT.notFound);
         if (ctx.json) ctx.printJson(item);
