@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { Definition } from './definition.js';
 import { ValidationError, type ValidationIssue } from './errors.js';
 import type { Change, ItemOutcome, ItemState, KeyValues, StoredItem } from './store.js';
-import { unstorableText } from './transitions.js';
+import { isWellFormed, unstorableText } from './transitions.js';
 
 /** An item as the Tracker returns it: typed key, status and data, with both time views. */
 export interface Item<S extends string = string, K = unknown, D = unknown> {
@@ -60,15 +60,15 @@ const zodIssues = (error: z.ZodError): ValidationIssue[] => error.issues.map((i)
  * same): plain objects, arrays, strings, finite numbers, booleans, `null` and valid Dates.
  * `undefined` object fields are dropped, as JSON does. Anything else is reported by path.
  */
-function storable(value: unknown, path: PropertyKey[], issues: ValidationIssue[]): unknown {
+function storable(value: unknown, path: PropertyKey[], issues: ValidationIssue[], text = true): unknown {
   if (typeof value === 'string') {
-    const why = unstorableText(value);
+    const why = text ? unstorableText(value) : undefined;
     if (why !== undefined) issues.push({ path, message: why });
     return value;
   }
   if (value === null || isScalar(value)) return value instanceof Date ? new Date(value.getTime()) : value;
   // by index, so that holes are seen (`.map` skips them, and JSON reads them back as null)
-  if (Array.isArray(value)) return Array.from({ length: value.length }, (_, i) => storable(value[i], [...path, i], issues));
+  if (Array.isArray(value)) return Array.from({ length: value.length }, (_, i) => storable(value[i], [...path, i], issues, text));
   if (isPlainObject(value)) {
     // the fields kept: `undefined` ones are dropped, as JSON does
     const keys = Object.keys(value).filter((k) => value[k] !== undefined);
@@ -79,14 +79,29 @@ function storable(value: unknown, path: PropertyKey[], issues: ValidationIssue[]
     for (const k of keys) {
       // assigning `__proto__` would set the copy's prototype, and the field would be lost
       if (k === '__proto__') issues.push({ path: [...path, k], message: '`__proto__` cannot be a field name (JavaScript objects treat it as their prototype); rename the field' });
-      else if (unstorableText(k) !== undefined) issues.push({ path: [...path, k], message: `a field name's ${unstorableText(k)!}` });
-      else out[k] = storable(value[k], [...path, k], issues);
+      else if (text && unstorableText(k) !== undefined) issues.push({ path: [...path, k], message: `a field name's ${unstorableText(k)!}` });
+      else out[k] = storable(value[k], [...path, k], issues, text);
     }
     return out;
   }
   const kind = value === undefined ? 'undefined (in an array)' : typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value;
   issues.push({ path, message: `${kind} cannot be stored and read back; use plain objects, arrays, strings, finite numbers, booleans, null or Dates` });
   return null;
+}
+
+/** Reports text (values and field names) in `value` that not every store can keep. */
+function checkText(value: unknown, path: PropertyKey[], issues: ValidationIssue[]): void {
+  if (typeof value === 'string') {
+    const why = unstorableText(value);
+    if (why !== undefined) issues.push({ path, message: why });
+  } else if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) checkText(value[i], [...path, i], issues);
+  } else if (isPlainObject(value)) {
+    for (const k of Object.keys(value)) {
+      if (unstorableText(k) !== undefined) issues.push({ path: [...path, k], message: `a field name's ${unstorableText(k)!}` });
+      else checkText(value[k], [...path, k], issues);
+    }
+  }
 }
 
 /** Deep equality over the storable form. */
@@ -155,9 +170,11 @@ export class Codec {
         issues.push({ path: [field], message: `unknown key field (declared: ${[...this.#fieldNames].join(', ')})` });
       } else if (!isScalar(value)) {
         issues.push({ path: [field], message: 'key values must be a string, finite number, boolean or valid Date; objects such as query operators are rejected' });
-      } else if (typeof value === 'string' && unstorableText(value) !== undefined) {
+      } else if (typeof value === 'string' && (operation === 'track' || !isWellFormed(value)) && unstorableText(value) !== undefined) {
         // databases keep text as UTF-8: a lone surrogate would be stored as U+FFFD, so the item's
-        // key would no longer be the one its lease names, and two such keys could become one
+        // key would no longer be the one its lease names, and two such keys could become one. A
+        // NUL (PostgreSQL cannot store it) is refused for new items only: one an earlier version
+        // stored elsewhere stays reachable
         issues.push({ path: [field], message: `key ${unstorableText(value)!}` });
       }
     }
@@ -172,7 +189,12 @@ export class Codec {
    * reads back as the same value on every store (Dates stay Dates). Data that would not is
    * refused here, naming the field, before anything is written.
    */
-  data(operation: string, key: unknown, input: unknown): EncodedData {
+  /**
+   * Checks and encodes data to write. `given`: the part the caller gives now, when `input` merges
+   * it over stored data; only its text is checked for what not every store can keep, so that
+   * data an earlier version stored (a NUL on SQLite, say) does not stop every later settle.
+   */
+  data(operation: string, key: unknown, input: unknown, given: unknown = input): EncodedData {
     const fail = (issues: ValidationIssue[], hint?: string) => new ValidationError({ operation, key, what: 'data', issues, hint });
     let value = input;
     if (this.#data) {
@@ -194,7 +216,8 @@ export class Codec {
       }
     }
     const issues: ValidationIssue[] = [];
-    const stored = storable(encoded, [], issues);
+    const stored = storable(encoded, [], issues, given === input);
+    if (given !== input) checkText(given, [], issues);
     if (issues.length) throw fail(issues);
     if (schema) {
       const back = schema.safeParse(stored);

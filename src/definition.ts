@@ -231,12 +231,13 @@ export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z
     for (const s of [...from, ...done, failed]) passive.add(s);
     stages.set(name, Object.freeze({ name, from, active, done, failed }));
   }
-  if (![...stages.values()].some((stage) => stage.from.includes(initial))) {
+  if (![...stages.values()].some((stage) => stage.from.includes(initial) || stage.failed === initial)) {
     // tracked items would sit there for good: no stage claims them, and retry, cancel and
-    // reschedule act only on statuses some stage claims from or parks into
+    // reschedule act only on statuses some stage claims from or parks into (an initial status
+    // that is a stage's failed one is a gate: `retry` lets an item in)
     throw new ConfigError(
       'initial',
-      `\`${initial}\` is a status no stage claims from, so tracked items could never be claimed, cancelled or retried; list it in a stage's \`from\` (${[...stages.keys()].join(', ')}), or make such a status the initial one.`,
+      `\`${initial}\` is a status no stage claims from or fails into, so tracked items could never be claimed, cancelled or retried; list it in a stage's \`from\` (${[...stages.keys()].join(', ')}), or make such a status the initial one.`,
     );
   }
   for (const [active, name] of activeOwner) {

@@ -47,7 +47,7 @@ describe('bad definitions are refused at construction, naming the option', () =>
     ['a status named `__proto__`', { statuses: ['queued', 'running', 'done', 'failed', '__proto__'] }, /`statuses`.*cannot be a name/],
     ['a status holding a lone surrogate', { statuses: ['queued', 'running', 'done', 'failed', 'bad\uD800'] }, /`statuses`.*well-formed/],
     ['a key literal of mixed types', { key: z.object({ id: z.literal(['a', 1]) }) }, /`key.id`.*all be of one type/],
-    ['an initial status no stage claims from', { initial: 'done' }, /`initial`.*`done` is a status no stage claims from/],
+    ['an initial status no stage claims from', { initial: 'done' }, /`initial`.*`done` is a status no stage claims from or fails into/],
     ['a stage whose failed status it also claims from', { stages: { run: { from: ['queued', 'failed'], active: 'running', done: 'done', failed: 'failed' } } }, /`stages.run.failed`.*claims from/],
   ];
   for (const [what, overrides, message] of cases) {
@@ -56,6 +56,13 @@ describe('bad definitions are refused at construction, naming the option', () =>
       expect(() => make(overrides)).toThrow(message);
     });
   }
+  it('an initial status that is a stage\'s failed status is a gate: items wait until retried', async () => {
+    const tracker = make({ statuses: ['queued', 'running', 'done', 'failed', 'held'], initial: 'held', stages: { run: { from: 'queued', active: 'running', done: 'done', failed: 'held' } } });
+    await tracker.track({ id: 'a' });
+    expect(await tracker.claim('run', { owner: 'w' })).toBeNull();
+    expect((await tracker.retry({ id: 'a' }, { stage: 'run' }))!.status).toBe('queued');
+    expect((await tracker.claim('run', { owner: 'w' }))!.key).toEqual({ id: 'a' });
+  });
   it('a numeric TypeScript enum as a key field is a number column (its reverse mappings are not values)', async () => {
     enum Priority {
       Low,
@@ -217,6 +224,19 @@ describe('keys and data that a database would change are refused, naming the fie
     const lease = (await tracker.claim('run', { owner: 'w' }))!;
     await expect(tracker.complete(lease, { data: { raw: '\0' } })).rejects.toThrow(ValidationError);
     expect((await tracker.complete(lease, { data: { raw: 'still fine' } })).data).toEqual({ raw: 'still fine' });
+  });
+  it('an item an earlier version stored with a NUL (in data or key) still settles with a data patch and stays reachable', async () => {
+    const store = new MemoryStore();
+    const tracker = make({ data: z.any() }, store) as unknown as Tracker<string, typeof base.key, z.ZodAny, typeof base.stages>;
+    await tracker.init();
+    // written as a store kept it before text was checked (memory, SQLite, MongoDB and Redis did)
+    await store.insert({ key: { id: 'old\0key' }, status: 'queued', data: { name: 'a\0b' } });
+    const lease = (await tracker.claim('run', { owner: 'w' }))!;
+    // the patch is checked, not the stored fields it merges over
+    await expect(tracker.complete(lease, { data: { n: '\0' } })).rejects.toThrow(/n: text cannot hold a NUL/);
+    expect((await tracker.complete(lease, { data: { n: 1 } })).data).toEqual({ name: 'a\0b', n: 1 });
+    expect((await tracker.get({ id: 'old\0key' }))!.status).toBe('done');
+    expect(await tracker.cancel({ id: 'old\0key' })).toBeNull();
   });
   it('data with a `__proto__` field, a `$date` look-alike beside an undefined field, or a hole is refused', async () => {
     const tracker = make({ data: z.any() }) as unknown as Tracker<string, typeof base.key, z.ZodAny, typeof base.stages>;

@@ -101,7 +101,7 @@ async function claimOnce(
   let exhausted = 0;
   for (const stored of rows) {
     if (stored.attempts > core.def.maxAttempts) {
-      await park(core, operation, stage, stored, exhaustedChange(core.def, stage, stored.attempts));
+      await park(core, operation, stage, stored, exhaustedChange(core.def, stage, stored.attempts), true);
       exhausted++;
       continue;
     }
@@ -115,7 +115,7 @@ async function claimOnce(
         deadline: { ms: 0 },
         lastError: clipMessage(`invalid stored item: ${error.message}`),
         finished: true,
-      });
+      }, false);
       core.reportError(operation, error);
       invalid = error;
       continue;
@@ -142,13 +142,14 @@ async function claimOnce(
  * retry, no time held) so that failure counts and alerts see it; the key is the stored one, as
  * the item may not decode.
  */
-async function park(core: Core, operation: string, stage: NormalizedStage, stored: StoredItem, change: Change): Promise<void> {
+async function park(core: Core, operation: string, stage: NormalizedStage, stored: StoredItem, change: Change, logged: boolean): Promise<void> {
   const [parked] = await core.call(operation, stored.key, () =>
     core.store.update(guardCondition({ ref: stored.ref, key: stored.key, status: stored.status, fence: stored.fence }), change, { limit: 1, returning: 'state' }),
   );
   if (!parked) return;
   const base = { stage: stage.name, key: stored.key, owner: stored.owner ?? '', fence: stored.fence, attempt: stored.attempts };
-  core.logger?.warn?.(base, `[leasehold] ${stage.name}: parked at its claim in \`${stage.failed}\`: ${change.lastError ?? ''}`);
+  // an invalid item is reported as an error already (with why); an exhausted one only here
+  if (logged) core.logger?.warn?.(base, `[leasehold] ${stage.name}: parked at its claim in \`${stage.failed}\`: ${change.lastError ?? ''}`);
   if (core.events.has('failed')) {
     core.events.emit('failed', { ...base, error: change.lastError ?? '', willRetry: false, nextAttemptAt: null, status: stage.failed, durationMs: 0 });
   }

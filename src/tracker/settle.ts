@@ -114,7 +114,7 @@ export function prepareComplete(core: Core, operation: string, lease: AnyLease, 
     // the lease holds the item exclusively, so the data it claimed is the stored data; the patch
     // merges over its stored form, which is valid schema input
     const merged = isPlainObject(state.storedData) && isPlainObject(options.data) ? { ...state.storedData, ...options.data } : options.data;
-    data = core.codec.data(operation, lease.key, merged);
+    data = core.codec.data(operation, lease.key, merged, options.data);
   }
   return {
     lease,
