@@ -357,6 +357,13 @@ export interface Store {
   /** What the store can do in one round trip. */
   readonly capabilities: StoreCapabilities;
   /**
+   * Where the items live, as text that two store objects over the same items share (such as
+   * `sqlite:/srv/work.sqlite#jobs`): a lease claimed through one may be settled through the
+   * other. Absent: the items are this store object's own (a lease is settled through it only).
+   * No secrets: it may appear in messages.
+   */
+  readonly location?: string;
+  /**
    * Creates tables/collections and indexes if missing. Idempotent, safe concurrently.
    *
    * @param schema - the key fields and their types

@@ -481,3 +481,19 @@ describe('PostgresStore failures', () => {
     expect((refused as StoreError).message).toMatch(/three times in a row/);
   });
 });
+
+describe('PostgresStore: location', () => {
+  it('is one text for two pools on one database and table (their leases settle through either), another for another table, and holds no password', async () => {
+    const pools = [new pg.Pool({ connectionString: url, max: 1 }), new pg.Pool({ connectionString: url, max: 1 })];
+    try {
+      const [a, b, other] = [new PostgresStore({ pool: pools[0]!, table: 'jobs' }), new PostgresStore({ pool: pools[1]!, table: 'jobs' }), new PostgresStore({ pool: pools[1]!, table: 'other_jobs' })];
+      const { hostname, port, pathname, password } = new URL(url);
+      expect(a.location).toBe(`postgres://${hostname}:${port}/${pathname.slice(1)}#public.jobs`);
+      expect(b.location).toBe(a.location);
+      expect(other.location).not.toBe(a.location);
+      if (password) expect(a.location).not.toContain(password);
+    } finally {
+      await Promise.all(pools.map((p) => p.end()));
+    }
+  });
+});

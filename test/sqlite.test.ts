@@ -241,3 +241,24 @@ describe('SqliteStore: a table made for another key', () => {
     expect(String(await added.init().catch((e: unknown) => e))).toMatch(/has no column `key_region`/);
   });
 });
+
+describe('SqliteStore: leases across store objects', () => {
+  it('a lease claimed through one store object settles through another over the same file and table, not another table', async () => {
+    const file = join(dir, 'across.sqlite');
+    const [a, b, other] = [new SqliteStore({ filename: file, table: 'across' }), new SqliteStore({ filename: file, table: 'across' }), new SqliteStore({ filename: file, table: 'elsewhere' })];
+    try {
+      expect(a.location).toBe(`sqlite:${file}#across`);
+      const [ta, tb, tOther] = [makeTracker(a), makeTracker(b), makeTracker(other)];
+      await ta.track(k(1));
+      await tOther.track(k(1));
+      const lease = (await ta.claim('download', { owner: 'w' }))!;
+      // one module claims, another (its own store object on the same table) completes
+      expect((await tb.complete(lease)).status).toBe('downloaded');
+      const stray = (await tOther.claim('download', { owner: 'w' }))!;
+      await expect(ta.complete(stray)).rejects.toThrow(/claimed through a tracker on another store/);
+      expect((await tOther.get(k(1)))!.status).toBe('downloading');
+    } finally {
+      for (const s of [a, b, other]) await s.close();
+    }
+  });
+});

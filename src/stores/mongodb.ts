@@ -113,6 +113,8 @@ const STATE_PROJECTION = { data: 0 } as const;
  */
 export class MongoStore implements Store {
   readonly name = 'mongodb';
+  /** `mongodb:<db>.<collection>` (see `Store.location`); absent where the collection does not say. */
+  readonly location?: string;
   /** Batches take a bounded number of commands per round of claiming or settling. */
   readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true, priorDeadline: true });
   readonly #collection: MongoCollection;
@@ -140,6 +142,8 @@ export class MongoStore implements Store {
     } else {
       throw new ConfigError('collection', '[mongodb] Missing required option `collection`: pass `db.collection(name)`, or `db` and a collection name.');
     }
+    const namespace = (this.#collection as { namespace?: unknown }).namespace;
+    if (typeof namespace === 'string') this.location = `mongodb:${namespace}`;
     this.#writeConcern = Object.freeze({ w: 'majority', ...options.writeConcern });
     this.#reporting = Object.freeze({ readPreference: options.reportingReadPreference ?? 'primary', readConcern: { level: options.reportingReadConcern ?? 'majority' } });
     const watch = storeWatch(this.#collection, this.#claimable, options);

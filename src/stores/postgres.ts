@@ -114,6 +114,24 @@ function keyValue(type: KeyFieldType, v: unknown): KeyScalar {
   return v as string | number | boolean;
 }
 
+/** `host:port/database` of a `pg.Pool`'s options (never its user or password), or `?`. */
+function serverOf(pool: unknown): string {
+  const o = (pool as { options?: { host?: unknown; port?: unknown; database?: unknown; connectionString?: unknown } }).options;
+  if (!o) return '?';
+  let { host, port, database } = o;
+  if (typeof o.connectionString === 'string') {
+    try {
+      const url = new URL(o.connectionString);
+      host ??= url.hostname;
+      port ??= url.port;
+      database ??= url.pathname.slice(1);
+    } catch {
+      // not a URL (key=value form): the options given beside it, if any
+    }
+  }
+  return `${String(host ?? '')}:${String(port ?? '')}/${String(database ?? '')}`;
+}
+
 const dialect: Dialect = {
   name: 'postgres',
   placeholder: (n) => `$${n}`,
@@ -187,6 +205,8 @@ const INIT_LOCK_TIMEOUT_MS = 3_000;
  */
 export class PostgresStore implements Store {
   readonly name = 'postgres';
+  /** `postgres://<host>:<port>/<database>#<schema>.<table>`, as far as the pool tells (see `Store.location`). */
+  readonly location: string;
   readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true, priorDeadline: true });
   readonly #pool: PgQueryable;
   readonly #table: string;
@@ -235,6 +255,7 @@ export class PostgresStore implements Store {
       throw new ConfigError('notifications', `[postgres] expected \`true\` or \`false\`, got \`${String(options.notifications)}\`.`);
     }
     this.#channel = channelName(this.#schema.slice(1, -1), options.table, hash);
+    this.location = `postgres://${serverOf(options.pool)}#${options.schema ?? 'public'}.${options.table}`;
     const pool = options.pool;
     // a pool of one connection would lend its only connection to LISTEN and starve the queries
     const max = (pool as { options?: { max?: unknown } }).options?.max;

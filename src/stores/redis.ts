@@ -119,6 +119,8 @@ type Row = Array<string | null>;
  */
 export class RedisStore implements Store {
   readonly name = 'redis';
+  /** `redis://<host>:<port>/<db>#<key prefix>` as far as the client tells (see `Store.location`). */
+  readonly location: string;
   /** Batch claims and settles are one script each. */
   readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true, priorDeadline: true });
   readonly #client: RedisClient;
@@ -170,6 +172,8 @@ export class RedisStore implements Store {
     }
     this.#client = client;
     this.#base = `${keyPrefixOf(client)}{${prefix}}:`;
+    const o = (client as { options?: { host?: unknown; port?: unknown; db?: unknown } }).options;
+    this.location = `redis://${String(o?.host ?? '')}:${String(o?.port ?? '')}/${String(o?.db ?? '')}#${this.#base}`;
     this.#ids = `{${prefix}}:ids`;
     this.#durability = durability;
     this.#notifications = notifications;

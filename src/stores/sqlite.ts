@@ -121,6 +121,8 @@ const TYPES = {
  */
 export class SqliteStore implements Store {
   readonly name = 'sqlite';
+  /** `sqlite:<absolute file>#<table>`; absent for an in-memory database (see `Store.location`). */
+  readonly location?: string;
   readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true, priorDeadline: true });
   readonly #table: string;
   readonly #filename: string | undefined;
@@ -155,6 +157,7 @@ export class SqliteStore implements Store {
       throw new ConfigError('watchIntervalMs', `[sqlite] expected an integer from 1 to ${MAX_TIMER_MS} (milliseconds) or \`false\`, got \`${String(options.watchIntervalMs)}\`.`);
     }
     const file = this.#filename ?? fileOf(options.database);
+    if (file !== undefined && file !== '' && file !== ':memory:') this.location = `sqlite:${resolve(file)}#${options.table}`;
     if (everyMs !== false && file !== undefined && file !== '' && file !== ':memory:') {
       this.watch = (listener) => watchFile(file, everyMs, openWatchConnection, listener);
     }

@@ -109,7 +109,8 @@ export class Core {
     const state = lease && typeof lease === 'object' ? leaseState(lease) : undefined;
     if (!state) throw new ConfigError(`${operation}.lease`, 'expected a Lease returned by `claim`, `claimBatch` or a worker.');
     // another store's ref, key and fence could match an item here: it would settle that item
-    if (state.store !== this.store) {
+    const store = this.store;
+    if (state.store !== store && (store.location === undefined || (state.store as Store).location !== store.location)) {
       throw new ConfigError(`${operation}.lease`, 'this lease was claimed through a tracker on another store; settle it with the tracker that claimed it.');
     }
     return state;

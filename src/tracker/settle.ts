@@ -82,6 +82,8 @@ async function settling<T>(states: readonly LeaseState[], run: () => Promise<T>)
 
 /** Runs one guarded update; a lease no longer held throws LeaseLostError and changes nothing. */
 async function guarded(core: Core, operation: string, p: Prepared): Promise<ItemOutcome> {
+  // claimed through another store object over the same items: this one may not be initialised
+  if (p.state.store !== core.store) await core.init();
   const update = () =>
     core.call(operation, p.lease.key, () => core.store.update(guardCondition(guard(core, p.lease, p.state)), p.change, { limit: 1, returning: 'state', outcomeOnly: true }));
   const [stored] = await (operation === 'renew' ? update() : settling([p.state], update));
@@ -186,6 +188,7 @@ export async function settle(core: Core, operation: string, p: Prepared): Promis
  * may send back only that and nothing is decoded per item.
  */
 export async function settleBatch(core: Core, operation: string, prepared: readonly Prepared[]): Promise<Array<BatchResult<AnyLease>>> {
+  if (prepared.some((p) => p.state.store !== core.store)) await core.init();
   const updates = prepared.map((p) => ({ guard: guard(core, p.lease, p.state), change: p.change }));
   const rows = await settling(
     prepared.map((p) => p.state),
