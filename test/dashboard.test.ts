@@ -457,6 +457,31 @@ describe('dashboard regressions', () => {
     for (const [body, message] of cases) expectRefusal(await call(base, 'api/trackers/jobs/purge', { body }), 400, message);
   });
 
+  it('a retry or cancel of an item whose stored data no longer fits is answered as applied (200 with a warning), not refused', async () => {
+    const store = new MemoryStore();
+    const tracker = new Tracker({
+      store,
+      statuses: ['queued', 'running', 'done', 'failed'],
+      initial: 'queued',
+      key: z.object({ id: z.string() }),
+      data: z.object({ n: z.number() }),
+      stages: { run: { from: 'queued', active: 'running', done: 'done', failed: 'failed' } },
+    });
+    const base = await freshDashboard(tracker as unknown as Jobs);
+    await tracker.track({ id: 'x' }, { n: 1 });
+    // edited by hand into a shape the schema refuses
+    await store.update({ key: { id: 'x' }, status: ['queued'] }, { status: 'queued', data: { n: 'one' } }, { limit: 1 });
+    const statusOf = async () => (await store.find({ key: { id: 'x' } }, { limit: 1 }))[0]!.status;
+    const cancelled = await call(base, 'api/trackers/jobs/cancel', { body: { key: { id: 'x' } } });
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.json).toMatchObject({ item: null, warning: expect.stringMatching(/The `cancel` was applied: the item is now `failed`/) });
+    expect(await statusOf()).toBe('failed');
+    const retried = await call(base, 'api/trackers/jobs/retry', { body: { key: { id: 'x' } } });
+    expect(retried.status).toBe(200);
+    expect(retried.json.warning).toMatch(/The `retry` was applied: the item is now `queued`/);
+    expect(await statusOf()).toBe('queued');
+  });
+
   it('refuses to purge a list of statuses instead of purging only the first of them', async () => {
     const tracker = makeTracker(new MemoryStore());
     const base = await freshDashboard(tracker);

@@ -39,6 +39,22 @@ export async function read(entry: Entry, op: 'stats' | 'items' | 'item', params:
   return sendJson(res, 200, { tracker: entry.name, item });
 }
 
+/**
+ * An operator verb's outcome, or the warning of one that was written although the item it
+ * changed no longer fits the schema (a `ValidationError` with `applied`): a change that took
+ * effect is answered as one, with the warning, not refused.
+ */
+async function orApplied<T>(call: Promise<T>): Promise<T | { readonly warning: string }> {
+  try {
+    return await call;
+  } catch (error) {
+    // by name, not instanceof: the trackers may come from another copy of leasehold
+    const e = error as { name?: unknown; applied?: unknown; message?: unknown } | null;
+    if (e?.name === 'ValidationError' && e.applied === true) return { warning: String(e.message) };
+    throw error;
+  }
+}
+
 /** `POST retry | cancel | purge`: same origin and the token first, then the body. */
 export async function mutate(entry: Entry, op: 'retry' | 'cancel' | 'purge', req: IncomingMessage, res: ServerResponse, token: string): Promise<void> {
   requireSameOrigin(req);
@@ -55,18 +71,21 @@ export async function mutate(entry: Entry, op: 'retry' | 'cancel' | 'purge', req
     answer = { deleted };
   } else if (op === 'retry') {
     const key = await parseKey(tracker, body.key);
-    const item = await tracker.retry(key);
+    const item = await orApplied(tracker.retry(key));
     if (!item) throw new HttpError(409, `item ${clip(JSON.stringify(key))} is not parked in a failed status (or does not exist); nothing changed.`);
-    const parkedIn = def.stages.find((s) => s.name === item.stage)?.failed;
-    if (parkedIn) entry.history.adjust(parkedIn, 1);
-    answer = { item };
+    if ('warning' in item) answer = { item: null, warning: item.warning };
+    else {
+      const parkedIn = def.stages.find((s) => s.name === item.stage)?.failed;
+      if (parkedIn) entry.history.adjust(parkedIn, 1);
+      answer = { item };
+    }
   } else {
     const key = await parseKey(tracker, body.key);
     const reason = body.reason === undefined || body.reason === '' ? 'from the dashboard' : body.reason;
     if (typeof reason !== 'string' || reason.length > 500) throw new HttpError(400, '`reason` must be text of at most 500 characters.');
-    const item = await tracker.cancel(key, { reason });
+    const item = await orApplied(tracker.cancel(key, { reason }));
     if (!item) throw new HttpError(409, `item ${clip(JSON.stringify(key))} is not waiting or held (done, failed already, or missing); nothing changed.`);
-    answer = { item };
+    answer = 'warning' in item ? { item: null, warning: item.warning } : { item };
   }
   entry.invalidate();
   sendJson(res, 200, answer);

@@ -325,8 +325,10 @@
 
   async function retry(t, item, after) {
     try {
-      const { item: back } = await api(`trackers/${enc(t.name)}/retry`, { key: item.key });
-      notice(`Retried ${keyText(item.key)}: back in ${back.status}, claimable now.`);
+      const { item: back, warning } = await api(`trackers/${enc(t.name)}/retry`, { key: item.key });
+      // applied, but the item no longer fits the schema: said, with what to do
+      if (warning) notice(`Retried ${keyText(item.key)}, but: ${warning}`, 'error');
+      else notice(`Retried ${keyText(item.key)}: back in ${back.status}, claimable now.`);
       after();
     } catch (error) {
       refused(error);
@@ -338,8 +340,9 @@
     const ok = await confirmDialog({ title: 'Cancel this item?', text: `${keyText(item.key)} goes to its stage's failed status; a worker holding it loses its lease.`, ok: 'Cancel item', extra: reason });
     if (!ok) return;
     try {
-      await api(`trackers/${enc(t.name)}/cancel`, { key: item.key, reason: reason.value.trim() || undefined });
-      notice(`Cancelled ${keyText(item.key)}.`);
+      const { warning } = await api(`trackers/${enc(t.name)}/cancel`, { key: item.key, reason: reason.value.trim() || undefined });
+      if (warning) notice(`Cancelled ${keyText(item.key)}, but: ${warning}`, 'error');
+      else notice(`Cancelled ${keyText(item.key)}.`);
       after();
     } catch (error) {
       refused(error);
