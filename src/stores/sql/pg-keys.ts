@@ -66,7 +66,9 @@ function keyColumnChecks(t: KeyTable, keys: readonly KeyColumn[], keyTypes: read
 
 /**
  * Checks that no key column is left over from a key field the definition no longer declares (a
- * redeploy that removed it): the items table has no other `key_*` column, and the key table's
+ * redeploy that removed it): the items table has no other `key_*` column that is `NOT NULL` (as
+ * leasehold makes them; a nullable one, a user's own or one a migration relaxed, breaks no
+ * track), and the key table's
  * primary key is the declared key columns, no more and no fewer. Otherwise every track would fail
  * on the leftover `NOT NULL` column, and a lookup by key would find several items. `declared`
  * holds the declared column names; the key table check runs where it exists.
@@ -74,7 +76,7 @@ function keyColumnChecks(t: KeyTable, keys: readonly KeyColumn[], keyTypes: read
 function leftoverKeyChecks(t: KeyTable): string {
   return `
       found := (SELECT string_agg(attname::text, ', ' ORDER BY attnum) FROM pg_attribute
-        WHERE attrelid = items AND attnum > 0 AND NOT attisdropped AND left(attname::text, 4) = 'key_' AND NOT attname::text = ANY (declared));
+        WHERE attrelid = items AND attnum > 0 AND NOT attisdropped AND attnotnull AND left(attname::text, 4) = 'key_' AND NOT attname::text = ANY (declared));
       IF found IS NOT NULL THEN
         RAISE EXCEPTION 'leasehold: % has key column(s) % that no key field declares (declared: %): a key field was removed, or the table was made for another key. Declare the field again, or drop the column(s) from this table and from its key table (see "Change a key field" in docs/stores/postgres.md)', ${literal(t.items)}, found, array_to_string(declared, ', ')
           USING ERRCODE = 'invalid_table_definition',
