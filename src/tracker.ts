@@ -5,7 +5,7 @@ import { ConfigError } from './errors.js';
 import type { Listener, TrackerEvents } from './events.js';
 import type { Lease } from './lease.js';
 import type { BatchResult, DataPatch, ReapResult, TrackerStats, TrackResult } from './results.js';
-import type { KeyFieldType, Store } from './store.js';
+import type { KeyField, Store } from './store.js';
 import * as claiming from './tracker/claim.js';
 import { Core, type AnyLease } from './tracker/core.js';
 import * as operating from './tracker/operate.js';
@@ -35,7 +35,7 @@ export interface TrackerDefinition<S extends string = string> {
   /** Statuses no stage claims from or holds (finished items; `purge` deletes these). */
   readonly terminalStatuses: readonly S[];
   /** The key fields, in declaration order, with the type each is stored as. */
-  readonly keyFields: ReadonlyArray<{ readonly name: string; readonly type: KeyFieldType }>;
+  readonly keyFields: readonly KeyField[];
   /** Lease time-to-live in milliseconds. */
   readonly ttlMs: number;
   /** Claims an item may have per stage. */

@@ -72,6 +72,18 @@ export const trackers = { jobs: new Tracker(cliDefinition(store)) };
 export async function close() { await store.close(); }
 `;
 
+/** A SQLite config whose one tracker is the CLI definition with `options` (source text using `z`) over it. */
+const sqliteConfigWith = (filename: string, table: string, name: string, options: string) => `
+import { createRequire } from 'node:module';
+import { Tracker } from '${dist('index.js')}';
+import { SqliteStore } from '${dist('stores/sqlite.js')}';
+import { cliDefinition } from '${definitionUrl}';
+const { z } = createRequire(${JSON.stringify(join(root, 'package.json'))})('zod');
+const store = new SqliteStore({ filename: ${JSON.stringify(filename)}, table: ${JSON.stringify(table)} });
+export const trackers = { ${name}: new Tracker({ ...cliDefinition(store), ${options} }) };
+export async function close() { await store.close(); }
+`;
+
 const postgresConfig = (url: string, table: string) => `
 import { createRequire } from 'node:module';
 import { Tracker } from '${dist('index.js')}';
@@ -266,19 +278,7 @@ describe('leasehold CLI: configs, help and usage errors', () => {
   it('an operator verb on an item whose stored data no longer fits: applied, said so, exit 1 (not a usage error)', async () => {
     const file = join(tmp, 'invalid.sqlite');
     const withData = (store: Store) => new Tracker({ ...cliDefinition(store), data: z.object({ n: z.number() }) });
-    const cfg = configDir(
-      'invalid',
-      'leasehold.config.mjs',
-      `import { createRequire } from 'node:module';
-import { Tracker } from '${dist('index.js')}';
-import { SqliteStore } from '${dist('stores/sqlite.js')}';
-import { cliDefinition } from '${definitionUrl}';
-const { z } = createRequire(${JSON.stringify(join(root, 'package.json'))})('zod');
-const store = new SqliteStore({ filename: ${JSON.stringify(file)}, table: 'bad_jobs' });
-export const trackers = { jobs: new Tracker({ ...cliDefinition(store), data: z.object({ n: z.number() }) }) };
-export async function close() { await store.close(); }
-`,
-    );
+    const cfg = configDir('invalid', 'leasehold.config.mjs', sqliteConfigWith(file, 'bad_jobs', 'jobs', 'data: z.object({ n: z.number() })'));
     const store = new SqliteStore({ filename: file, table: 'bad_jobs' });
     try {
       await withData(store).track({ id: 'b1' }, { n: 1 });
@@ -298,19 +298,7 @@ export async function close() { await store.close(); }
     const file = join(tmp, 'dated.sqlite');
     const dated = (store: Store) =>
       new Tracker({ ...cliDefinition(store), key: z.object({ day: z.date() }) });
-    const cfg = configDir(
-      'dated',
-      'leasehold.config.mjs',
-      `import { createRequire } from 'node:module';
-import { Tracker } from '${dist('index.js')}';
-import { SqliteStore } from '${dist('stores/sqlite.js')}';
-import { cliDefinition } from '${definitionUrl}';
-const { z } = createRequire(${JSON.stringify(join(root, 'package.json'))})('zod');
-const store = new SqliteStore({ filename: ${JSON.stringify(file)}, table: 'dated_jobs' });
-export const trackers = { days: new Tracker({ ...cliDefinition(store), key: z.object({ day: z.date() }) }) };
-export async function close() { await store.close(); }
-`,
-    );
+    const cfg = configDir('dated', 'leasehold.config.mjs', sqliteConfigWith(file, 'dated_jobs', 'days', 'key: z.object({ day: z.date() })'));
     const store = new SqliteStore({ filename: file, table: 'dated_jobs' });
     try {
       await dated(store).track({ day: new Date('2026-03-01T00:00:00Z') });
