@@ -12,8 +12,6 @@ import type {
   FindOptions,
   GuardedUpdate,
   InsertResult,
-  KeyFieldType,
-  KeyScalar,
   NewItem,
   Returning,
   Store,
@@ -25,7 +23,8 @@ import type {
   UpdateEachOptions,
   UpdateOptions,
 } from '../store.js';
-import { deleteStatement, findStatement, knownColumns, STATE_COLUMNS, tableColumns, TIME_COLUMNS, toItem, toOutcome, updateStatement, type KeyColumn } from './sql/compile.js';
+import { deleteStatement, findStatement, knownColumns, tableColumns, toItem, toOutcome, updateStatement, type KeyColumn } from './sql/compile.js';
+import { columnsOf, dialect, INIT_LOCK_TIMEOUT_MS, NOTIFY_PAYLOAD, OUTCOME_COLUMNS, PRIOR_DEADLINE, serverOf, TYPES } from './sql/pg-dialect.js';
 import { hash, keyColumns, legacySideName, quoteIdentifier, sideName, type Dialect } from './sql/dialect.js';
 import { insertWithKey, itemsTableStatements, keyFilter, keyTableStatements, renameLegacyIndex, type KeyTable } from './sql/pg-keys.js';
 import { channelName, listen, type PgConnectable, type PgListenClient } from './sql/pg-listener.js';
@@ -101,96 +100,6 @@ export interface PostgresStoreOptions {
    */
   readonly notifications?: boolean;
 }
-
-/**
- * A key value as read back: date keys come as epoch milliseconds, as times do (see `columnsOf`); a
- * number or boolean may come as text where the application parses double precision or boolean
- * its own way (`pg.types.setTypeParser`).
- */
-function keyValue(type: KeyFieldType, v: unknown): KeyScalar {
-  if (type === 'date') return new Date(Number(v));
-  if (type === 'number' && typeof v !== 'number') return Number(v);
-  if (type === 'boolean' && typeof v !== 'boolean') return v === 't' || v === 'true';
-  return v as string | number | boolean;
-}
-
-/** `host:port/database` of a `pg.Pool`'s options (never its user or password), or `?`. */
-function serverOf(pool: unknown): string {
-  const o = (pool as { options?: { host?: unknown; port?: unknown; database?: unknown; connectionString?: unknown } }).options;
-  if (!o) return '?';
-  let { host, port, database } = o;
-  if (typeof o.connectionString === 'string') {
-    try {
-      const url = new URL(o.connectionString);
-      host ??= url.hostname;
-      port ??= url.port;
-      database ??= url.pathname.slice(1);
-    } catch {
-      // not a URL (key=value form): the options given beside it, if any
-    }
-  }
-  return `${String(host ?? '')}:${String(port ?? '')}/${String(database ?? '')}`;
-}
-
-const dialect: Dialect = {
-  name: 'postgres',
-  placeholder: (n) => `$${n}`,
-  now: 'now()',
-  plusMs: (ms) => `(now() + (${ms})::float8 * interval '1 millisecond')`,
-  at: (p) => `${p}::timestamptz`,
-  timeParam: (v) => v,
-  greatest: 'GREATEST',
-  json: (p) => `${p}::jsonb`,
-  keyParam: (_type, v) => v,
-  keyValue,
-  // times come back as epoch milliseconds (see RETURNING): cheaper to read than timestamptz text
-  time: (v) => (v === null || v === undefined ? null : new Date(Number(v))),
-  // data comes back as text (see `columnsOf`), parsed here as pg's own jsonb parser would
-  jsonValue: (v) => (typeof v === 'string' ? JSON.parse(v) : v),
-  // lock the oldest eligible rows, skipping rows other claimers hold; the lock re-checks the
-  // condition against the newest row version. ARRAY(...) makes the subselect an InitPlan run
-  // once, so the update is primary-key lookups whatever the planner thinks
-  pickIds: (table, where, limit) => `id = ANY(ARRAY(SELECT id FROM ${table} WHERE ${where} ORDER BY deadline, id LIMIT ${limit} FOR UPDATE SKIP LOCKED))`,
-  inlineLimit: true,
-};
-
-// the payload of a notification: `<ms until claimable>:<status>`, measured by the server so that
-// clock skew between machines does not move the wake-up; identical payloads of one transaction
-// are delivered once, so a batch of items due now costs one notification
-const NOTIFY_PAYLOAD = `GREATEST(0, ceil(changed.deadline - (extract(epoch from now()) * 1000)::float8))::bigint || ':' || changed.status`;
-
-const COLUMN_TYPE = { string: 'text', number: 'double precision', boolean: 'boolean', date: 'timestamptz' } as const;
-const TYPES = { id: 'bigserial PRIMARY KEY', text: 'text', json: 'jsonb', int: 'integer', bigint: 'bigint', time: 'timestamptz', key: COLUMN_TYPE } as const;
-// times as epoch milliseconds: parsing a float is far cheaper than parsing timestamptz text.
-// date_part is float8 arithmetic (extract is numeric, slower); rounding to whole microseconds
-// first makes the division exact, so a time on a millisecond never reads back a hair before it
-const asMs = (c: string, from = 't') => `round(date_part('epoch', ${from}.${c}) * 1000000) / 1000 AS ${c}`;
-/** The deadline before an update asked for `priorDeadline` (see `updateStatement`). */
-const PRIOR_DEADLINE = asMs('prior_deadline', 'prior');
-/** The columns of an `outcomeOnly` settle (see {@link ItemOutcome}, and `columnsOf` for `id`). */
-const OUTCOME_COLUMNS = `t.id::text AS id, t.status, t.fence, ${asMs('deadline')}, ${asMs('updated_at')}`;
-
-/**
- * The RETURNING / SELECT list for `returning`, without the columns in `omit`. Every column comes
- * back in a type whose parser no application changes: times and date key fields as epoch
- * milliseconds (double precision; a float is also far cheaper to parse than timestamptz text),
- * `id` and `data` as text (parsed by the store: see `dialect.jsonValue`). A type parser the
- * application sets for the whole process (`pg.types.setTypeParser` for timestamptz, jsonb or
- * int8) would otherwise change what every item reads back as, and items would fail their schema.
- * The fence is read with `Number()`, which takes a BigInt too.
- */
-function columnsOf(keys: readonly KeyColumn[], returning: Returning, omit?: ReadonlySet<string>): string {
-  const state = STATE_COLUMNS.filter((c) => !omit?.has(c)).map((c) => (TIME_COLUMNS.has(c) ? asMs(c) : c === 'id' ? 't.id::text AS id' : `t.${c}`));
-  const key = keys.map((k) => (k.type === 'date' ? asMs(k.sql) : `t.${k.sql}`));
-  return [...state, ...key, ...(returning === 'item' ? ['t.data::text AS data'] : [])].join(', ');
-}
-
-/**
- * How long init's schema work waits for a lock on a table (to create what is missing) before it
- * gives up. A create that must wait (behind a VACUUM or an open write) would otherwise hold every
- * claim and settle of the running workers queued behind its own lock request.
- */
-const INIT_LOCK_TIMEOUT_MS = 3_000;
 
 /**
  * A store in one PostgreSQL table through `pg`. Every operation is one statement: claim-next
