@@ -500,3 +500,28 @@ describe('PostgresStore: location', () => {
     }
   });
 });
+
+describe('PostgresStore for a role that may only read', () => {
+  it('initialises an existing table and reads it (read-only dashboards and CLI commands); writes are refused', async () => {
+    const table = `readonly_${run}`;
+    const writer = makeTracker(new PostgresStore({ pool: admin, table }));
+    await writer.track({ logId: 'a', partnerCode: 'p', seq: 1 });
+    const role = `viewer_${run}`;
+    await admin.query(`CREATE ROLE "${role}" LOGIN PASSWORD 'viewer'; GRANT SELECT ON "${table}", "${table}_keys" TO "${role}"`);
+    const login = new URL(url);
+    login.username = role;
+    login.password = 'viewer';
+    const reader = new pg.Pool({ connectionString: login.toString(), max: 2 });
+    try {
+      // init on an existing schema only reads catalogs: no DDL rights needed
+      const viewer = makeTracker(new PostgresStore({ pool: reader, table }));
+      await viewer.init();
+      expect((await viewer.stats()).byStatus.pending).toBe(1);
+      expect((await viewer.get({ logId: 'a', partnerCode: 'p', seq: 1 }))?.status).toBe('pending');
+      await expect(viewer.track({ logId: 'b', partnerCode: 'p', seq: 1 })).rejects.toThrow(/permission denied/);
+    } finally {
+      await reader.end();
+      await admin.query(`REVOKE ALL ON "${table}", "${table}_keys" FROM "${role}"; DROP ROLE "${role}"`);
+    }
+  });
+});
