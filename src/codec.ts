@@ -190,9 +190,10 @@ export class Codec {
    * refused here, naming the field, before anything is written.
    */
   /**
-   * Checks and encodes data to write. `given`: the part the caller gives now, when `input` merges
-   * it over stored data; only its text is checked for what not every store can keep, so that
-   * data an earlier version stored (a NUL on SQLite, say) does not stop every later settle.
+   * Checks and encodes data to write. `given`: the object the caller gives now, when `input`
+   * merges it over stored data; only the text of its fields is checked for what not every store
+   * can keep, so that data an earlier version stored (a NUL on SQLite, say) does not stop every
+   * later settle.
    */
   data(operation: string, key: unknown, input: unknown, given: unknown = input): EncodedData {
     const fail = (issues: ValidationIssue[], hint?: string) => new ValidationError({ operation, key, what: 'data', issues, hint });
@@ -217,7 +218,11 @@ export class Codec {
     }
     const issues: ValidationIssue[] = [];
     const stored = storable(encoded, [], issues, given === input);
-    if (given !== input) checkText(given, [], issues);
+    // merged over stored data: the text of the fields the caller gives, as they will be stored
+    // (a field the schema strips is not stored, and a codec's output is what is)
+    if (given !== input && isPlainObject(given) && isPlainObject(encoded)) {
+      for (const k of Object.keys(given)) if (Object.hasOwn(encoded, k)) checkText({ [k]: encoded[k] }, [], issues);
+    }
     if (issues.length) throw fail(issues);
     if (schema) {
       const back = schema.safeParse(stored);

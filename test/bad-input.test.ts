@@ -274,3 +274,16 @@ describe('keys and data that a database would change are refused, naming the fie
     db.close();
   });
 });
+
+describe('text checks of a data patch merged over stored data', () => {
+  it('check what will be stored: a field the schema strips is no problem, a codec output holding NUL is', async () => {
+    const store = new MemoryStore();
+    const nul = z.codec(z.string(), z.string(), { decode: (s) => s.replace('\0', ''), encode: (s) => `${s}\0` });
+    const tracker = make({ data: z.object({ n: z.number().optional(), tag: nul.optional() }) }, store) as unknown as Tracker<string, typeof base.key, z.ZodType<{ n?: number; tag?: string }>, typeof base.stages>;
+    await tracker.track({ id: 'a' }, { n: 1 });
+    const lease = (await tracker.claim('run', { owner: 'w' }))!;
+    await expect(tracker.complete(lease, { data: { tag: 'x' } })).rejects.toThrow(/tag: text cannot hold a NUL/);
+    // `junk` is stripped by the schema: never stored, so its NUL is fine (as on track)
+    expect((await tracker.complete(lease, { data: { n: 2, junk: 'bad\0' } as never })).data).toEqual({ n: 2 });
+  });
+});

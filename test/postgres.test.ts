@@ -495,6 +495,15 @@ describe('PostgresStore: location', () => {
       expect(b.location).toBe(a.location);
       expect(other.location).not.toBe(a.location);
       if (password) expect(a.location).not.toContain(password);
+      // a client names its server too; a pool that names no database, or an object of another
+      // kind, tells nothing for sure: no location, so leases stay with their own store object
+      const client = new pg.Client({ connectionString: url });
+      expect(new PostgresStore({ pool: client as never, table: 'jobs' }).location).toBe(a.location);
+      expect(new PostgresStore({ pool: new pg.Pool({ host: hostname, port: Number(port) }), table: 'jobs' }).location).toBeUndefined();
+      expect(new PostgresStore({ pool: { query: (q: PgQuery) => admin.query(q) }, table: 'jobs' }).location).toBeUndefined();
+      expect(new PostgresStore({ pool: new pg.Pool({ host: '/tmp/one', database: 'app' }), table: 'jobs' }).location).not.toBe(
+        new PostgresStore({ pool: new pg.Pool({ host: '/tmp/two', database: 'app' }), table: 'jobs' }).location,
+      );
     } finally {
       await Promise.all(pools.map((p) => p.end()));
     }

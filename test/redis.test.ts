@@ -822,3 +822,26 @@ describe('RedisStore on a Redis Cluster of 3 primaries, through ioredis Cluster'
     }
   });
 });
+
+describe('RedisStore: location', () => {
+  it('names a standalone client\'s server (socket or host), db and prefix; none for a Cluster or Sentinel client', () => {
+    const clients = [
+      new Redis({ lazyConnect: true, path: '/tmp/one.sock' }),
+      new Redis({ lazyConnect: true, path: '/tmp/two.sock' }),
+      new Redis({ lazyConnect: true, host: '10.0.0.1', port: 6380, db: 2 }),
+      new Redis({ lazyConnect: true, sentinels: [{ host: '10.0.0.2', port: 26379 }], name: 'primary' }),
+    ];
+    const cluster = new Cluster([{ host: '10.0.0.3', port: 7000 }], { lazyConnect: true });
+    try {
+      const at = (client: Redis | Cluster, prefix = 'jobs') => new RedisStore({ client: client as unknown as RedisClient, prefix, notifications: false }).location;
+      expect(at(clients[0]!)).toBe('redis://unix:/tmp/one.sock/0#{jobs}:');
+      expect(at(clients[1]!)).not.toBe(at(clients[0]!));
+      expect(at(clients[2]!)).toBe('redis://10.0.0.1:6380/2#{jobs}:');
+      expect(at(clients[2]!, 'other')).not.toBe(at(clients[2]!));
+      expect(at(clients[3]!)).toBeUndefined();
+      expect(at(cluster)).toBeUndefined();
+    } finally {
+      for (const c of [...clients, cluster]) c.disconnect();
+    }
+  });
+});

@@ -113,7 +113,7 @@ const STATE_PROJECTION = { data: 0 } as const;
  */
 export class MongoStore implements Store {
   readonly name = 'mongodb';
-  /** `mongodb:<db>.<collection>` (see `Store.location`); absent where the collection does not say. */
+  /** `mongodb://<hosts>/<db>.<collection>` (see `Store.location`); absent where the collection does not say. */
   readonly location?: string;
   /** Batches take a bounded number of commands per round of claiming or settling. */
   readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true, priorDeadline: true });
@@ -142,8 +142,10 @@ export class MongoStore implements Store {
     } else {
       throw new ConfigError('collection', '[mongodb] Missing required option `collection`: pass `db.collection(name)`, or `db` and a collection name.');
     }
-    const namespace = (this.#collection as { namespace?: unknown }).namespace;
-    if (typeof namespace === 'string') this.location = `mongodb:${namespace}`;
+    // the namespace on the client's hosts (never its credentials); absent where either is unknown
+    const { namespace, client } = this.#collection as { namespace?: unknown; client?: { options?: { hosts?: unknown } } };
+    const hosts = client?.options?.hosts;
+    if (typeof namespace === 'string' && Array.isArray(hosts) && hosts.length > 0) this.location = `mongodb://${hosts.map(String).sort().join(',')}/${namespace}`;
     this.#writeConcern = Object.freeze({ w: 'majority', ...options.writeConcern });
     this.#reporting = Object.freeze({ readPreference: options.reportingReadPreference ?? 'primary', readConcern: { level: options.reportingReadConcern ?? 'majority' } });
     const watch = storeWatch(this.#collection, this.#claimable, options);

@@ -114,8 +114,11 @@ export interface PostgresStoreOptions {
  */
 export class PostgresStore implements Store {
   readonly name = 'postgres';
-  /** `postgres://<host>:<port>/<database>#<schema>.<table>`, as far as the pool tells (see `Store.location`). */
-  readonly location: string;
+  /**
+   * `postgres://<host>:<port>/<database>#<schema>.<table>` (see `Store.location`); absent where
+   * the pool's server cannot be told for sure.
+   */
+  readonly location?: string;
   readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true, priorDeadline: true });
   readonly #pool: PgQueryable;
   readonly #table: string;
@@ -164,7 +167,8 @@ export class PostgresStore implements Store {
       throw new ConfigError('notifications', `[postgres] expected \`true\` or \`false\`, got \`${String(options.notifications)}\`.`);
     }
     this.#channel = channelName(this.#schema.slice(1, -1), options.table, hash);
-    this.location = `postgres://${serverOf(options.pool)}#${options.schema ?? 'public'}.${options.table}`;
+    const server = serverOf(options.pool);
+    if (server !== undefined) this.location = `postgres://${server}#${options.schema ?? 'public'}.${options.table}`;
     const pool = options.pool;
     // a pool of one connection would lend its only connection to LISTEN and starve the queries
     const max = (pool as { options?: { max?: unknown } }).options?.max;

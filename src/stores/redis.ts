@@ -105,6 +105,15 @@ const SHAS = Object.fromEntries(Object.entries(SCRIPTS).map(([name, text]) => [n
 
 type Row = Array<string | null>;
 
+/** The server and key prefix of a standalone ioredis client, or `undefined` (see `RedisStore.location`). */
+function locationOf(client: unknown, base: string): string | undefined {
+  const c = client as { isCluster?: unknown; options?: { host?: unknown; port?: unknown; path?: unknown; db?: unknown; sentinels?: unknown } };
+  const o = c.options;
+  if (c.isCluster === true || !o || (Array.isArray(o.sentinels) && o.sentinels.length > 0)) return undefined;
+  const where = typeof o.path === 'string' && o.path !== '' ? `unix:${o.path}` : typeof o.host === 'string' && o.host !== '' ? `${o.host}:${String(o.port)}` : undefined;
+  return where === undefined ? undefined : `redis://${where}/${String(o.db ?? 0)}#${base}`;
+}
+
 /**
  * A store in Redis through `ioredis`. Each item is a hash; each status a sorted set of item ids
  * scored by deadline, which serves claim-next, backoff, reap and purge alike; the key's
@@ -119,8 +128,11 @@ type Row = Array<string | null>;
  */
 export class RedisStore implements Store {
   readonly name = 'redis';
-  /** `redis://<host>:<port>/<db>#<key prefix>` as far as the client tells (see `Store.location`). */
-  readonly location: string;
+  /**
+   * `redis://<host>:<port or socket>/<db>#<key prefix>` of a standalone client (see
+   * `Store.location`); absent for a Cluster or Sentinel client, whose server it cannot tell.
+   */
+  readonly location?: string;
   /** Batch claims and settles are one script each. */
   readonly capabilities: StoreCapabilities = Object.freeze({ batchClaim: true, batchSettle: true, priorDeadline: true });
   readonly #client: RedisClient;
@@ -172,8 +184,7 @@ export class RedisStore implements Store {
     }
     this.#client = client;
     this.#base = `${keyPrefixOf(client)}{${prefix}}:`;
-    const o = (client as { options?: { host?: unknown; port?: unknown; db?: unknown } }).options;
-    this.location = `redis://${String(o?.host ?? '')}:${String(o?.port ?? '')}/${String(o?.db ?? '')}#${this.#base}`;
+    this.location = locationOf(client, this.#base);
     this.#ids = `{${prefix}}:ids`;
     this.#durability = durability;
     this.#notifications = notifications;

@@ -20,22 +20,32 @@ function keyValue(type: KeyFieldType, v: unknown): KeyScalar {
   return v as string | number | boolean;
 }
 
-/** `host:port/database` of a `pg.Pool`'s options (never its user or password), or `?`. */
-export function serverOf(pool: unknown): string {
-  const o = (pool as { options?: { host?: unknown; port?: unknown; database?: unknown; connectionString?: unknown } }).options;
-  if (!o) return '?';
-  let { host, port, database } = o;
-  if (typeof o.connectionString === 'string') {
+/** What `pg` resolves a pool's or client's options to (environment variables and defaults included). */
+interface PgConnectionParameters {
+  readonly host?: unknown;
+  readonly port?: unknown;
+  readonly database?: unknown;
+}
+
+/**
+ * `host:port/database` of the server a `pg.Pool` or `pg.Client` talks to, resolved as `pg` does
+ * (never its user or password), or `undefined` where it cannot be told for sure (an object of
+ * another kind, no database named): then the store's items are its own object's.
+ */
+export function serverOf(pool: unknown): string | undefined {
+  const p = pool as { connectionParameters?: PgConnectionParameters; Client?: new (options: unknown) => { connectionParameters?: PgConnectionParameters }; options?: unknown };
+  let params = p.connectionParameters;
+  if (!params && typeof p.Client === 'function' && p.options !== null && typeof p.options === 'object') {
     try {
-      const url = new URL(o.connectionString);
-      host ??= url.hostname;
-      port ??= url.port;
-      database ??= url.pathname.slice(1);
+      // a client object is made, never connected: its parameters are what a connection would use
+      params = new p.Client(p.options).connectionParameters;
     } catch {
-      // not a URL (key=value form): the options given beside it, if any
+      return undefined;
     }
   }
-  return `${String(host ?? '')}:${String(port ?? '')}/${String(database ?? '')}`;
+  const { host, port, database } = params ?? {};
+  if (typeof host !== 'string' || host === '' || typeof database !== 'string' || database === '') return undefined;
+  return `${host}:${String(port)}/${database}`;
 }
 
 export const dialect: Dialect = {
