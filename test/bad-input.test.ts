@@ -62,6 +62,12 @@ describe('bad definitions are refused at construction, naming the option', () =>
     expect(await tracker.claim('run', { owner: 'w' })).toBeNull();
     expect((await tracker.retry({ id: 'a' }, { stage: 'run' }))!.status).toBe('queued');
     expect((await tracker.claim('run', { owner: 'w' }))!.key).toEqual({ id: 'a' });
+    // the one stage failing into the gate opens it without being named (the dashboard's retry)
+    await tracker.track({ id: 'b' });
+    expect((await tracker.retry({ id: 'b' }))!.status).toBe('queued');
+    for (const id of ['c', 'd']) await tracker.track({ id });
+    expect(await tracker.retryAll()).toBe(2);
+    expect((await tracker.stats()).byStatus).toMatchObject({ held: 0, queued: 3 });
   });
   it('a numeric TypeScript enum as a key field is a number column (its reverse mappings are not values)', async () => {
     enum Priority {

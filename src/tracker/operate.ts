@@ -46,8 +46,10 @@ function stagesFailingInto(core: Core, operation: string, stage: string | undefi
 /**
  * Operator retry: an item parked in a stage's failed status goes back to that stage's first
  * `from` status with its attempts reset, claimable now. The stage is the one recorded when the
- * item was parked; `stage` narrows it to one, and also takes an item parked before stages were
- * recorded (none recorded). Returns the item, or `null` when it was not parked.
+ * item was parked; `stage` narrows it to one. An item with no stage recorded (parked by an older
+ * version, or tracked into an initial status that is a stage's failed one) goes to the stage
+ * named, or to the one stage that fails into its status. Returns the item, or `null` when it was
+ * not parked.
  */
 export async function retry(core: Core, key: unknown, options: { stage?: string } = {}): Promise<Item | null> {
   const storeKey = core.codec.key('retry', key);
@@ -59,11 +61,16 @@ export async function retry(core: Core, key: unknown, options: { stage?: string 
     const [stored] = await core.call('retry', key, () => core.store.update(cond, change, { limit: 1 }));
     if (stored) return back(stored);
   }
-  if (options.stage === undefined) return null;
-  // parked with no stage recorded (an older version): read it, then retry exactly that version
-  const stage = stages[0]!;
-  const [now] = await core.call('retry', key, () => core.store.find({ key: storeKey, status: [stage.failed] }, { limit: 1, returning: 'state' }));
+  // no stage recorded (parked by an older version, or tracked into a gate: an initial status that
+  // is a stage's failed one): read it, then retry exactly that version, into the stage named or
+  // the one stage whose failed status holds it
+  const [now] = await core.call('retry', key, () =>
+    core.store.find({ key: storeKey, status: [...new Set(stages.map((s) => s.failed))] }, { limit: 1, returning: 'state' }),
+  );
   if (!now || now.stage !== null) return null;
+  const owners = stages.filter((s) => s.failed === now.status);
+  if (owners.length !== 1) return null;
+  const stage = owners[0]!;
   const { change } = retryUpdate(stage, storeKey);
   const [stored] = await core.call('retry', key, () => core.store.update({ key: storeKey, status: [stage.failed], fence: now.fence }, change, { limit: 1 }));
   return stored ? back(stored) : null;
@@ -77,13 +84,14 @@ export async function retryAll(core: Core, options: { stage?: string; limit?: nu
   let total = 0;
   for (const stage of stages) {
     const { cond: recorded, change } = retryUpdate(stage, undefined);
-    // a stage named, whose failed status no other stage shares: every item there is this
-    // stage's, also one parked with no stage recorded (an older version), so the recorded stage
-    // need not be checked; a shared failed status keeps the check (retry those one by one)
+    // a stage whose failed status no other stage shares: every item there is this stage's, also
+    // one with no stage recorded (parked by an older version, or tracked into a gate), so the
+    // recorded stage need not be checked; a shared failed status keeps the check (retry those
+    // one by one, naming the stage)
     const others = [...core.def.stages.values()].filter((s) => s !== stage);
     // (nor claims from it, nor completes into it: items another stage released, failed back or
     // completed there are that stage's)
-    const own = options.stage !== undefined && others.every((s) => s.failed !== stage.failed && !s.from.includes(stage.failed) && !s.done.includes(stage.failed));
+    const own = others.every((s) => s.failed !== stage.failed && !s.from.includes(stage.failed) && !s.done.includes(stage.failed));
     const cond = own ? { ...recorded, stage: undefined } : recorded;
     while (total < limit) {
       const batch = Math.min(OPERATE_BATCH, limit - total);
