@@ -1,9 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { LeaseLostError, Tracker, ValidationError, type Store } from '../index.js';
+import { LeaseLostError, Tracker, ValidationError, type KeySchema, type Store } from '../index.js';
 import { countingStore } from './counting.js';
 import { freshTracker, k, makeTracker, TTL } from './definition.js';
 import type { StoreHarness } from './suite.js';
+
+/** A tracker of one stage `go` (new → busy → done, or failed) over `store`, with the key and data schemas given. */
+function goTracker<K extends KeySchema, D extends z.ZodType = z.ZodType<Record<string, unknown>>>(store: Store, key: K, data?: D) {
+  return new Tracker<'new' | 'busy' | 'done' | 'failed', K, D>({
+    store,
+    statuses: ['new', 'busy', 'done', 'failed'],
+    initial: 'new',
+    key,
+    ...(data ? { data } : {}),
+    stages: { go: { from: 'new', active: 'busy', done: 'done', failed: 'failed' } },
+  });
+}
 
 /** Any key field name and type; data that round-trips; definitions that change under items. */
 export function edgeContract(harness: StoreHarness): void {
@@ -12,13 +24,7 @@ export function edgeContract(harness: StoreHarness): void {
   describe('keys: any field name, every scalar type', () => {
     it('key fields named like leasehold\'s own (id, status, data, owner, deadline), with Date, boolean and enum types', async () => {
       const store = await harness.create();
-      const tracker = new Tracker({
-        store,
-        statuses: ['new', 'busy', 'done', 'failed'],
-        initial: 'new',
-        key: z.object({ id: z.string(), status: z.number(), data: z.boolean(), owner: z.enum(['ops', 'dev']), deadline: z.date() }),
-        stages: { go: { from: 'new', active: 'busy', done: 'done', failed: 'failed' } },
-      });
+      const tracker = goTracker(store, z.object({ id: z.string(), status: z.number(), data: z.boolean(), owner: z.enum(['ops', 'dev']), deadline: z.date() }));
       const day = new Date('2026-03-01T12:34:56.789Z');
       const key = { id: 'a', status: 1.5, data: true, owner: 'ops' as const, deadline: day };
       expect((await tracker.track(key)).created).toBe(true);
@@ -35,13 +41,7 @@ export function edgeContract(harness: StoreHarness): void {
 
   it('a Date in a key is the caller\'s: changing it, or one read back, changes no stored item', async () => {
     const store = await harness.create();
-    const tracker = new Tracker({
-      store,
-      statuses: ['new', 'busy', 'done', 'failed'],
-      initial: 'new',
-      key: z.object({ day: z.date() }),
-      stages: { go: { from: 'new', active: 'busy', done: 'done', failed: 'failed' } },
-    });
+    const tracker = goTracker(store, z.object({ day: z.date() }));
     // one Date object, moved on between tracks (as a loop over days does)
     const day = new Date('2026-01-01T00:00:00Z');
     for (let i = 0; i < 3; i++) {
@@ -117,14 +117,7 @@ export function edgeContract(harness: StoreHarness): void {
 
     it('values that cannot be stored (Map, NaN, class instances) are refused by path', async () => {
       const store = await harness.create();
-      const tracker = new Tracker({
-        store,
-        statuses: ['new', 'busy', 'done', 'failed'],
-        initial: 'new',
-        key: z.object({ id: z.string() }),
-        data: z.object({ extra: z.unknown() }),
-        stages: { go: { from: 'new', active: 'busy', done: 'done', failed: 'failed' } },
-      });
+      const tracker = goTracker(store, z.object({ id: z.string() }), z.object({ extra: z.unknown() }));
       for (const extra of [new Map([[1, 2]]), Number.NaN, new (class Point {})(), [1, undefined]]) {
         await expect(tracker.track({ id: 'x' }, { extra })).rejects.toThrow(/extra.*cannot be stored/);
       }
@@ -164,13 +157,7 @@ export function edgeContract(harness: StoreHarness): void {
       await old.track({ id: 'a' });
       await old.track({ id: 'b' });
       await old.complete((await old.claim('go', { owner: 'w', key: { id: 'a' } }))!);
-      const current = new Tracker({
-        store,
-        statuses: ['new', 'busy', 'done', 'failed'],
-        initial: 'new',
-        key: z.object({ id: z.string() }),
-        stages: { go: { from: 'new', active: 'busy', done: 'done', failed: 'failed' } },
-      });
+      const current = goTracker(store, z.object({ id: z.string() }));
       const stats = await current.stats();
       expect(stats).toMatchObject({ total: 2, undeclared: { legacy: 1 } });
       expect(stats.byStatus).toMatchObject({ new: 1, done: 0 });
