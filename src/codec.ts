@@ -60,15 +60,15 @@ const zodIssues = (error: z.ZodError): ValidationIssue[] => error.issues.map((i)
  * same): plain objects, arrays, strings, finite numbers, booleans, `null` and valid Dates.
  * `undefined` object fields are dropped, as JSON does. Anything else is reported by path.
  */
-function storable(value: unknown, path: PropertyKey[], issues: ValidationIssue[], text = true): unknown {
+function storable(value: unknown, path: PropertyKey[], issues: ValidationIssue[], text: boolean | ReadonlySet<string> = true): unknown {
   if (typeof value === 'string') {
-    const why = text ? unstorableText(value) : undefined;
+    const why = text === true ? unstorableText(value) : undefined;
     if (why !== undefined) issues.push({ path, message: why });
     return value;
   }
   if (value === null || isScalar(value)) return value instanceof Date ? new Date(value.getTime()) : value;
   // by index, so that holes are seen (`.map` skips them, and JSON reads them back as null)
-  if (Array.isArray(value)) return Array.from({ length: value.length }, (_, i) => storable(value[i], [...path, i], issues, text));
+  if (Array.isArray(value)) return Array.from({ length: value.length }, (_, i) => storable(value[i], [...path, i], issues, text === true));
   if (isPlainObject(value)) {
     // the fields kept: `undefined` ones are dropped, as JSON does
     const keys = Object.keys(value).filter((k) => value[k] !== undefined);
@@ -77,31 +77,19 @@ function storable(value: unknown, path: PropertyKey[], issues: ValidationIssue[]
     }
     const out: Record<string, unknown> = {};
     for (const k of keys) {
+      // a set of field names: only those fields' text is checked (see `Codec.data`)
+      const checked = text === true || (text !== false && text.has(k));
+      const why = checked ? unstorableText(k) : undefined;
       // assigning `__proto__` would set the copy's prototype, and the field would be lost
       if (k === '__proto__') issues.push({ path: [...path, k], message: '`__proto__` cannot be a field name (JavaScript objects treat it as their prototype); rename the field' });
-      else if (text && unstorableText(k) !== undefined) issues.push({ path: [...path, k], message: `a field name's ${unstorableText(k)!}` });
-      else out[k] = storable(value[k], [...path, k], issues, text);
+      else if (why !== undefined) issues.push({ path: [...path, k], message: `a field name's ${why}` });
+      else out[k] = storable(value[k], [...path, k], issues, checked);
     }
     return out;
   }
   const kind = value === undefined ? 'undefined (in an array)' : typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value;
   issues.push({ path, message: `${kind} cannot be stored and read back; use plain objects, arrays, strings, finite numbers, booleans, null or Dates` });
   return null;
-}
-
-/** Reports text (values and field names) in `value` that not every store can keep. */
-function checkText(value: unknown, path: PropertyKey[], issues: ValidationIssue[]): void {
-  if (typeof value === 'string') {
-    const why = unstorableText(value);
-    if (why !== undefined) issues.push({ path, message: why });
-  } else if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) checkText(value[i], [...path, i], issues);
-  } else if (isPlainObject(value)) {
-    for (const k of Object.keys(value)) {
-      if (unstorableText(k) !== undefined) issues.push({ path: [...path, k], message: `a field name's ${unstorableText(k)!}` });
-      else checkText(value[k], [...path, k], issues);
-    }
-  }
 }
 
 /** Deep equality over the storable form. */
@@ -170,12 +158,13 @@ export class Codec {
         issues.push({ path: [field], message: `unknown key field (declared: ${[...this.#fieldNames].join(', ')})` });
       } else if (!isScalar(value)) {
         issues.push({ path: [field], message: 'key values must be a string, finite number, boolean or valid Date; objects such as query operators are rejected' });
-      } else if (typeof value === 'string' && (operation === 'track' || !isWellFormed(value)) && unstorableText(value) !== undefined) {
+      } else if (typeof value === 'string') {
         // databases keep text as UTF-8: a lone surrogate would be stored as U+FFFD, so the item's
         // key would no longer be the one its lease names, and two such keys could become one. A
         // NUL (PostgreSQL cannot store it) is refused for new items only: one an earlier version
         // stored elsewhere stays reachable
-        issues.push({ path: [field], message: `key ${unstorableText(value)!}` });
+        const why = operation === 'track' || !isWellFormed(value) ? unstorableText(value) : undefined;
+        if (why !== undefined) issues.push({ path: [field], message: `key ${why}` });
       }
     }
     if (issues.length) throw new ValidationError({ operation, key, what: 'key', issues });
@@ -217,12 +206,9 @@ export class Codec {
       }
     }
     const issues: ValidationIssue[] = [];
-    const stored = storable(encoded, [], issues, given === input);
-    // merged over stored data: the text of the fields the caller gives, as they will be stored
-    // (a field the schema strips is not stored, and a codec's output is what is)
-    if (given !== input && isPlainObject(given) && isPlainObject(encoded)) {
-      for (const k of Object.keys(given)) if (Object.hasOwn(encoded, k)) checkText({ [k]: encoded[k] }, [], issues);
-    }
+    // merged over stored data: only the text of the fields the caller gives is checked, as they
+    // will be stored (a field the schema strips is not stored, and a codec's output is what is)
+    const stored = storable(encoded, [], issues, given === input || !isPlainObject(given) ? true : new Set(Object.keys(given)));
     if (issues.length) throw fail(issues);
     if (schema) {
       const back = schema.safeParse(stored);

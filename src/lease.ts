@@ -1,13 +1,13 @@
 import type { Item } from './codec.js';
-import type { KeyValues } from './store.js';
+import type { KeyValues, Store } from './store.js';
 
 /** How a lease was settled by this process, for messages. */
 export type SettledBy = 'completed' | 'failed' | 'released' | 'lost';
 
 /** Mutable lease state, kept out of the public object. */
 export interface LeaseState {
-  /** The store the lease was claimed in: only a tracker on that store may settle it. */
-  readonly store: object;
+  /** The store the lease was claimed through: a tracker on it (or on one with its `location`) settles it. */
+  readonly store: Store;
   readonly storeKey: KeyValues;
   /** The store's identity of the row. */
   readonly ref: unknown;
@@ -75,7 +75,7 @@ export class Lease<Stage extends string = string, K = unknown, D = unknown, S ex
   }
 
   /** @internal Created by the Tracker only. */
-  constructor(stage: Stage, owner: string, item: Item<S, K, D>, stored: { store: object; key: KeyValues; ref: unknown; data: unknown; sentAt: number }) {
+  constructor(stage: Stage, owner: string, item: Item<S, K, D>, stored: { store: Store; key: KeyValues; ref: unknown; data: unknown; sentAt: number }) {
     this.stage = stage;
     this.owner = owner;
     this.item = item;

@@ -12,13 +12,14 @@ import type { Change, Condition, Delay, KeyValues } from './store.js';
 const MAX_MESSAGE = 2_000;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
-const NUL = /\0/g;
+/** A lone surrogate or a NUL character: what {@link wellFormed} replaces. */
+const UNSTORABLE = new RegExp(`${LONE_SURROGATE.source}|\\0`, 'g');
 
 /**
  * `text` with each lone surrogate (half a character, which UTF-8 cannot hold) and each NUL
- * character (which PostgreSQL text cannot hold) replaced by U+FFFD.
+ * character (which PostgreSQL text cannot hold) replaced by U+FFFD, in one pass.
  */
-export const wellFormed = (text: string): string => text.replace(LONE_SURROGATE, '\uFFFD').replace(NUL, '\uFFFD');
+export const wellFormed = (text: string): string => text.replace(UNSTORABLE, '\uFFFD');
 
 /** Whether `text` holds no lone surrogate (what UTF-8, and so every database, keeps as it is). */
 export const isWellFormed = (text: string): boolean => text.search(LONE_SURROGATE) === -1;

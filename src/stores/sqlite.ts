@@ -157,9 +157,10 @@ export class SqliteStore implements Store {
       throw new ConfigError('watchIntervalMs', `[sqlite] expected an integer from 1 to ${MAX_TIMER_MS} (milliseconds) or \`false\`, got \`${String(options.watchIntervalMs)}\`.`);
     }
     const file = this.#filename ?? fileOf(options.database);
-    if (file !== undefined && file !== '' && file !== ':memory:') this.location = `sqlite:${resolve(file)}#${options.table}`;
-    if (everyMs !== false && file !== undefined && file !== '' && file !== ':memory:') {
-      this.watch = (listener) => watchFile(file, everyMs, openWatchConnection, listener);
+    // a file on disk: other connections (and store objects) can reach its items
+    if (file !== undefined && file !== '' && file !== ':memory:') {
+      this.location = `sqlite:${resolve(file)}#${options.table}`;
+      if (everyMs !== false) this.watch = (listener) => watchFile(file, everyMs, openWatchConnection, listener);
     }
   }
 

@@ -136,11 +136,10 @@ async function claimOnce(
   return { leases, exhausted };
 }
 
-/** Parks a just-claimed item under its new fence (nobody else can hold it). */
 /**
- * Parks an item its claim cannot hand out, and tells it as a `failed` event (attempt spent, no
- * retry, no time held) so that failure counts and alerts see it; the key is the stored one, as
- * the item may not decode.
+ * Parks a just-claimed item its claim cannot hand out, under its new fence (nobody else can hold
+ * it), and tells it as a `failed` event (attempt spent, no retry, no time held) so that failure
+ * counts and alerts see it; the key is the stored one, as the item may not decode.
  */
 async function park(core: Core, operation: string, stage: NormalizedStage, stored: StoredItem, change: Change, logged: boolean): Promise<void> {
   const [parked] = await core.call(operation, stored.key, () =>

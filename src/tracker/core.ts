@@ -110,7 +110,7 @@ export class Core {
     if (!state) throw new ConfigError(`${operation}.lease`, 'expected a Lease returned by `claim`, `claimBatch` or a worker.');
     // another store's ref, key and fence could match an item here: it would settle that item
     const store = this.store;
-    if (state.store !== store && (store.location === undefined || (state.store as Store).location !== store.location)) {
+    if (state.store !== store && (store.location === undefined || state.store.location !== store.location)) {
       throw new ConfigError(`${operation}.lease`, 'this lease was claimed through a tracker on another store; settle it through the tracker that claimed it (or one whose store has the same `location`).');
     }
     return state;
