@@ -277,8 +277,13 @@ export class Codec {
   }
 
   /** When an item in this state can be claimed next: its deadline while it waits in a `from` status. */
-  notBefore(stored: { readonly status: string; readonly deadline: Date }): Date | null {
-    return this.#claimable.has(stored.status) ? stored.deadline : null;
+  notBefore(stored: { readonly status: string; readonly deadline?: Date | undefined }): Date | null {
+    if (!this.#claimable.has(stored.status)) return null;
+    if (!stored.deadline) {
+      // a store breaking `SettleOutcome`'s contract, not bad data: say which rule
+      throw new Error(`[leasehold] the store returned no deadline for an item in \`${stored.status}\`, a status a stage claims from (see \`SettleOutcome\`)`);
+    }
+    return stored.deadline;
   }
 
   /**

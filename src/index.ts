@@ -74,4 +74,5 @@ export type {
   UpdateOptions,
   UpdateEachOptions,
   ItemOutcome,
+  SettleOutcome,
 } from './store.js';

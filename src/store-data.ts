@@ -199,10 +199,11 @@ export interface UpdateEachOptions {
    */
   readonly returning?: Returning;
   /**
-   * The caller reads only the {@link ItemOutcome} fields of each result (`ref`, `status`,
-   * `fence`, `deadline`, `updatedAt`): a batch settle. A store may then return just those (the other fields
-   * of the returned objects are unspecified), which is less to send and decode. A store that
-   * ignores this returns what `returning` asks for.
+   * The caller reads only the {@link SettleOutcome} fields of each result: `ref`, `status`, and
+   * `deadline` where the status is one some stage claims from ({@link StoreSchema.claimable}):
+   * a batch settle. A store may then return just those (the other fields of the returned
+   * objects are unspecified), which is less to send and decode. A store that ignores this
+   * returns what `returning` asks for.
    * @default false
    */
   readonly outcomeOnly?: boolean;
@@ -210,6 +211,20 @@ export interface UpdateEachOptions {
 
 /** The fields of an update's result that a store fills when asked for `outcomeOnly`. */
 export type ItemOutcome = Pick<ItemState, 'ref' | 'status' | 'fence' | 'deadline' | 'updatedAt'>;
+
+/**
+ * The fields of a batch settle's result that a store fills when asked for `outcomeOnly`
+ * ({@link UpdateEachOptions}): where the item is now. `deadline` may be left out where `status`
+ * is not one a stage claims from: nobody reads it there.
+ */
+export interface SettleOutcome {
+  /** The store's identity of the row. */
+  readonly ref: unknown;
+  /** The item's status after the update. */
+  readonly status: string;
+  /** The deadline after the update: filled at least where `status` is one a stage claims from. */
+  readonly deadline?: Date;
+}
 
 /** Options of {@link Store.find}. */
 export interface FindOptions {

@@ -6,7 +6,7 @@
  * See `docs/writing-a-store.md` for the contract table.
  * @module
  */
-import type { Change, Condition, FindOptions, GuardedUpdate, InsertResult, ItemOutcome, NewItem, StoreSchema, StoreStats, StoredItem, UpdateEachOptions, UpdateOptions } from './store-data.js';
+import type { Change, Condition, FindOptions, GuardedUpdate, InsertResult, ItemOutcome, NewItem, SettleOutcome, StoreSchema, StoreStats, StoredItem, UpdateEachOptions, UpdateOptions } from './store-data.js';
 
 export * from './store-data.js';
 
@@ -114,7 +114,7 @@ export interface Store {
    *
    * @param updates - each a lease guard and the change to apply where it holds
    * @param options - `returning: 'state'` may leave data out; `outcomeOnly` may return only the
-   *   {@link ItemOutcome} fields
+   *   {@link SettleOutcome} fields
    *
    * @example
    * ```ts

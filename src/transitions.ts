@@ -87,9 +87,16 @@ export function exhaustedChange(def: Definition, stage: NormalizedStage, attempt
 
 /** Active → a done status, with the new data (storable form) when there is a patch. */
 export function completionChange(to: string, data: unknown): Change {
-  const base: Change = { status: to, deadline: { ms: 0 }, attempts: 'reset', finished: true };
+  let base = COMPLETIONS.get(to);
+  if (!base) {
+    // one frozen change per done status: a batch's completions share it, so a store sees one
+    // shape without comparing (see `statementsOf`), and nothing is made per item
+    base = Object.freeze({ status: to, deadline: Object.freeze({ ms: 0 }), attempts: 'reset', finished: true } as const);
+    if (COMPLETIONS.size < 1_000) COMPLETIONS.set(to, base);
+  }
   return data === undefined ? base : { ...base, data };
 }
+const COMPLETIONS = new Map<string, Change>();
 
 /** Whether a failure goes back for another attempt. */
 export function willRetry(def: Definition, attempt: number, error: unknown, retry: boolean | undefined): boolean {

@@ -53,6 +53,36 @@ describe('reapStale', () => {
   });
 });
 
+describe('batch settles read only where each item is now (SettleOutcome)', () => {
+  // a store that answers a batch settle with `ref` and `status` alone, as PostgreSQL does for a
+  // completion into a status no stage claims from
+  const lean = (memory: MemoryStore) =>
+    new Proxy(memory, {
+      get(target, name) {
+        if (name === 'updateEach') {
+          return async (...args: Parameters<NonNullable<Store['updateEach']>>) =>
+            (await target.updateEach(...args)).map((row) => row && ({ ref: row.ref, status: row.status } as typeof row));
+        }
+        const value: unknown = Reflect.get(target, name, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as Store;
+
+  it('a completion into a final status needs no deadline back', async () => {
+    const tracker = new Tracker(jobDefinition(lean(new MemoryStore())));
+    for (let n = 1; n <= 2; n++) await tracker.track({ n });
+    const results = await tracker.completeBatch(await tracker.claimBatch('run', { owner: 'w', limit: 2 }));
+    expect(results.map((r) => r.ok && [r.status, r.notBefore])).toEqual([['done', null], ['done', null]]);
+  });
+
+  it('a store leaving out the deadline of an item waiting for a retry is named as breaking the contract', async () => {
+    const tracker = new Tracker(jobDefinition(lean(new MemoryStore())));
+    await tracker.track({ n: 1 });
+    const leases = await tracker.claimBatch('run', { owner: 'w', limit: 1 });
+    await expect(tracker.failBatch(leases.map((lease) => ({ lease, error: new Error('boom') })))).rejects.toThrow(/no deadline for an item in `queued`.*SettleOutcome/);
+  });
+});
+
 describe('events', () => {
   it('a lease found lost is told once (leaseLost), however many calls on it are refused', async () => {
     const clock = { now: Date.parse('2026-01-01T00:00:00Z') };

@@ -23,8 +23,8 @@ import type {
   UpdateEachOptions,
   UpdateOptions,
 } from '../store.js';
-import { deleteStatement, findStatement, knownColumns, tableColumns, toItem, toOutcome, updateStatement, type KeyColumn } from './sql/compile.js';
-import { columnsOf, dialect, INIT_LOCK_TIMEOUT_MS, NOTIFY_PAYLOAD, OUTCOME_COLUMNS, PRIOR_DEADLINE, serverOf, TYPES } from './sql/pg-dialect.js';
+import { deleteStatement, findStatement, knownColumns, tableColumns, toItem, toOutcome, toSettleOutcome, updateStatement, type KeyColumn } from './sql/compile.js';
+import { columnsOf, dialect, INIT_LOCK_TIMEOUT_MS, NOTIFY_PAYLOAD, OUTCOME_COLUMNS, PRIOR_DEADLINE, serverOf, SETTLE_COLUMNS, TYPES } from './sql/pg-dialect.js';
 import { hash, keyColumns, legacySideName, quoteIdentifier, sideName, type Dialect } from './sql/dialect.js';
 import { insertWithKey, itemsTableStatements, keyFilter, keyTableStatements, renameLegacyIndex, type KeyTable } from './sql/pg-keys.js';
 import { channelName, listen, type PgConnectable, type PgListenClient } from './sql/pg-listener.js';
@@ -254,15 +254,23 @@ export class PostgresStore implements Store {
   async updateEach(updates: readonly GuardedUpdate[], options: UpdateEachOptions = {}): Promise<Array<StoredItem | null>> {
     const keys = this.#ready('updateEach');
     const results: Array<StoredItem | null> = updates.map(() => null);
-    // a batch settle reads only the outcome (status, fence, times): a third of the columns
+    // a batch settle reads only where each item is now (see `SETTLE_COLUMNS`)
     const outcome = options.outcomeOnly === true;
-    const columns = outcome ? OUTCOME_COLUMNS : this.#returning[options.returning ?? 'item'];
     for (const indexes of statementsOf(updates)) {
       const batch = indexes.map((i) => updates[i]!);
-      const rows = await this.#settle(batch, columns);
+      // a statement that makes items claimable notifies, and its results need their deadlines
+      const tells = batch.some((u) => u.change.status !== undefined && this.#claimable.has(u.change.status));
+      const known = !tells && batch.every((u) => u.change.status !== undefined);
+      const columns = outcome ? SETTLE_COLUMNS[known ? 'id' : 'claimable'] : this.#returning[options.returning ?? 'item'];
+      const { text, values } = settleStatement(this.#table, batch, columns);
+      const rows = await this.#run(tells ? this.#notifying(text, values) : text, values);
       // each row answers the update of its id (a statement names a row once)
-      const at = new Map(batch.map((u, j) => [String(u.guard.ref), indexes[j]!]));
-      for (const row of rows) results[at.get(String(row.id))!] = outcome ? toOutcome(row, dialect) : toItem(row, keys, dialect);
+      const at = new Map<string, number>();
+      for (const i of indexes) at.set(String(updates[i]!.guard.ref), i);
+      for (const row of rows) {
+        const i = at.get(String(row.id))!;
+        results[i] = outcome ? toSettleOutcome(row, updates[i]!.change, dialect) : toItem(row, keys, dialect);
+      }
     }
     return results;
   }
@@ -300,13 +308,6 @@ export class PostgresStore implements Store {
       this.#columnLists.set(id, columns);
     }
     return columns;
-  }
-
-  /** Settles updates of one shape, one per row, in one statement (see {@link settleStatement}). */
-  async #settle(updates: GuardedUpdate[], columns: string): Promise<Row[]> {
-    const { text, values } = settleStatement(this.#table, updates, columns);
-    const tells = updates.some((u) => u.change.status !== undefined && this.#claimable.has(u.change.status));
-    return this.#run(tells ? this.#notifying(text, values) : text, values);
   }
 
   /**

@@ -44,4 +44,5 @@ export type {
   UpdateOptions,
   UpdateEachOptions,
   ItemOutcome,
+  SettleOutcome,
 } from '../store.js';

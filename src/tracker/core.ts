@@ -10,7 +10,7 @@ import type { Definition, NormalizedStage } from '../definition.js';
 import { ConfigError, LeaseholdError, StoreError } from '../errors.js';
 import { Emitter, type LeaseEventBase, type Logger, type TrackerEvents } from '../events.js';
 import { leaseState, type Lease, type LeaseState } from '../lease.js';
-import { guardCondition, type GuardedUpdate, type ItemOutcome, type Store, type StoredItem } from '../store.js';
+import { guardCondition, type GuardedUpdate, type SettleOutcome, type Store, type StoredItem } from '../store.js';
 import { errorMessage } from '../transitions.js';
 
 /** The events whose payload carries a lease's fields. */
@@ -78,10 +78,10 @@ export class Core {
    * Applies guarded updates in one round trip where the store can (`updateEach`), else one
    * guarded `update` each; returns, in order, the updated state or `null` where the guard did
    * not hold. The one place the batch paths (settles, reaps) choose between the two. With
-   * `outcome`, only the {@link ItemOutcome} fields of each result are read (batch settles), and
+   * `outcome`, only the {@link SettleOutcome} fields of each result are read (batch settles), and
    * the store may return just those.
    */
-  async updateEach(operation: string, updates: readonly GuardedUpdate[], outcome: true): Promise<Array<ItemOutcome | null>>;
+  async updateEach(operation: string, updates: readonly GuardedUpdate[], outcome: true): Promise<Array<SettleOutcome | null>>;
   async updateEach(operation: string, updates: readonly GuardedUpdate[]): Promise<Array<StoredItem | null>>;
   async updateEach(operation: string, updates: readonly GuardedUpdate[], outcome = false): Promise<Array<StoredItem | null>> {
     const store = this.store;

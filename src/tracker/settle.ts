@@ -7,7 +7,7 @@ import type { Item } from '../codec.js';
 import { ConfigError, LeaseLostError } from '../errors.js';
 import { abortLease, type LeaseState } from '../lease.js';
 import type { BatchResult } from '../results.js';
-import { guardCondition, type Change, type ItemOutcome, type LeaseGuard } from '../store.js';
+import { guardCondition, type Change, type ItemOutcome, type LeaseGuard, type SettleOutcome } from '../store.js';
 import { completionChange, errorMessage, failureChange, releaseChange, willRetry } from '../transitions.js';
 import { requireDelayMs } from '../validate.js';
 import type { AnyLease, Core } from './core.js';
@@ -25,8 +25,8 @@ interface Prepared {
   readonly change: Change;
   /** The decoded data after the change, when the change writes data. */
   readonly data?: { value: unknown };
-  /** Reports the outcome (events, wake-ups); reads only the outcome fields of what was stored. */
-  readonly done: (stored: ItemOutcome) => void;
+  /** Reports the outcome (events, wake-ups); reads only where the item is now. */
+  readonly done: (stored: SettleOutcome) => void;
 }
 
 function guard(core: Core, lease: AnyLease, state: LeaseState): LeaseGuard {
@@ -151,7 +151,7 @@ export function prepareFail(core: Core, operation: string, lease: AnyLease, erro
       core.emitLease('failed', lease, {
         error: lastError,
         willRetry: retry,
-        nextAttemptAt: retry ? stored.deadline : null,
+        nextAttemptAt: retry ? core.codec.notBefore(stored) : null,
         status: stored.status,
         durationMs: performance.now() - state.startedAt,
       });

@@ -1,4 +1,4 @@
-import type { Change, Condition, Delay, ItemOutcome, KeyFieldType, NewItem, Returning, StoredItem, UpdateOptions } from '../../store.js';
+import type { Change, Condition, Delay, ItemOutcome, KeyFieldType, KeyValues, NewItem, Returning, SettleOutcome, StoredItem, UpdateOptions } from '../../store.js';
 import type { Dialect } from './dialect.js';
 
 /** Collects bound parameters and hands out their placeholders. */
@@ -23,6 +23,8 @@ export interface KeyColumn {
   readonly type: KeyFieldType;
   /** The quoted column name (`"key_<name>"`). */
   readonly sql: string;
+  /** The column name as a row names it (`key_<name>`). */
+  readonly column: string;
 }
 
 /** leasehold's own columns, in the order rows are read. */
@@ -114,9 +116,11 @@ export function set(change: Change, d: Dialect, p: Params): string {
  */
 export function toItem(row: Record<string, unknown>, keys: readonly KeyColumn[], d: Dialect, change?: Change): StoredItem {
   const updatedAt = d.time(row.updated_at)!;
+  const key: Record<string, unknown> = {};
+  for (const k of keys) key[k.name] = d.keyValue(k.type, row[k.column]);
   return {
     ref: row.id,
-    key: Object.fromEntries(keys.map((k) => [k.name, d.keyValue(k.type, row[k.sql.slice(1, -1)])])),
+    key: key as KeyValues,
     status: (row.status ?? change?.status) as string,
     stage: ((row.stage === undefined ? change?.stage : row.stage) as string | null | undefined) ?? null,
     data: row.data === undefined ? undefined : reviveDates(d.jsonValue(row.data)),
@@ -154,6 +158,16 @@ export function knownColumns(change: Change): Set<string> {
  */
 export function toOutcome(row: Record<string, unknown>, d: Dialect): StoredItem {
   const outcome: ItemOutcome = { ref: row.id, status: row.status as string, fence: Number(row.fence), deadline: d.time(row.deadline)!, updatedAt: d.time(row.updated_at)! };
+  return outcome as StoredItem;
+}
+
+/**
+ * Maps a row of an `outcomeOnly` batch settle to a result whose other fields are unspecified (see
+ * `UpdateEachOptions.outcomeOnly`): `id`, and `status` and `deadline` where the statement returned
+ * them; else the status is the one `change` set.
+ */
+export function toSettleOutcome(row: Record<string, unknown>, change: Change, d: Dialect): StoredItem {
+  const outcome: SettleOutcome = { ref: row.id, status: (row.status ?? change.status) as string, ...(row.deadline === undefined ? {} : { deadline: d.time(row.deadline)! }) };
   return outcome as StoredItem;
 }
 

@@ -98,6 +98,6 @@ export const KEY_PREFIX = 'key_';
  * `key_<field>`, so that any field name (`id`, `status`, `data`, ...) works beside leasehold's
  * columns.
  */
-export function keyColumns(store: string, schema: StoreSchema): Array<{ name: string; type: KeyFieldType; sql: string }> {
-  return schema.keyFields.map(({ name, type }) => ({ name, type, sql: quoteIdentifier(store, `key.${name}`, `${KEY_PREFIX}${name}`) }));
+export function keyColumns(store: string, schema: StoreSchema): Array<{ name: string; type: KeyFieldType; sql: string; column: string }> {
+  return schema.keyFields.map(({ name, type }) => ({ name, type, sql: quoteIdentifier(store, `key.${name}`, `${KEY_PREFIX}${name}`), column: `${KEY_PREFIX}${name}` }));
 }

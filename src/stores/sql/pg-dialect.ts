@@ -85,6 +85,12 @@ const asMs = (c: string, from = 't') => `round(date_part('epoch', ${from}.${c}) 
 export const PRIOR_DEADLINE = asMs('prior_deadline', 'prior');
 /** The columns of an `outcomeOnly` settle (see {@link ItemOutcome}, and `columnsOf` for `id`). */
 export const OUTCOME_COLUMNS = `t.id::text AS id, t.status, t.fence, ${asMs('deadline')}, ${asMs('updated_at')}`;
+/**
+ * The columns of an `outcomeOnly` batch settle (see `SettleOutcome`): the id alone where every row
+ * moves into a status no stage claims from (the usual completion: nobody reads its deadline), else
+ * also the status and the deadline (which a notifying statement's payload reads too).
+ */
+export const SETTLE_COLUMNS = { id: 't.id::text AS id', claimable: `t.id::text AS id, t.status, ${asMs('deadline')}` } as const;
 
 /**
  * The RETURNING / SELECT list for `returning`, without the columns in `omit`. Every column comes

@@ -68,8 +68,12 @@ export function statementsOf(updates: readonly GuardedUpdate[]): number[][] {
   // per shape, the positions in `statements` of its statements; per row, its latest statement
   const byShape = new Map<string, number[]>();
   const latest = new Map<string, number>();
+  // a batch's changes are often one shared object (see `completionChange`): its shape is made once
+  let last: { change: Change; expired: boolean; shape: string } | undefined;
   updates.forEach(({ guard, change }, i) => {
-    const shape = shapeOf(change, guard.expired === true);
+    const expired = guard.expired === true;
+    if (last?.change !== change || last.expired !== expired) last = { change, expired, shape: shapeOf(change, expired) };
+    const shape = last.shape;
     const ref = String(guard.ref);
     const after = latest.get(ref) ?? -1;
     let positions = byShape.get(shape);
@@ -91,7 +95,9 @@ export function statementsOf(updates: readonly GuardedUpdate[]): number[][] {
  * deadline order, often already ascending, which costs one pass.
  */
 function ascending(batch: readonly GuardedUpdate[]): readonly GuardedUpdate[] {
-  const ids = batch.map((u) => toBigInt(u.guard.ref));
+  // ids below 2^53 (all of them, in practice) compare as numbers; past that, as BigInts
+  let ids: Array<number | bigint> = batch.map((u) => Number(u.guard.ref));
+  if (!ids.every((id) => Number.isSafeInteger(id))) ids = batch.map((u) => toBigInt(u.guard.ref));
   let sorted = true;
   for (let i = 1; i < ids.length && sorted; i++) sorted = ids[i - 1]! < ids[i]!;
   if (sorted) return batch;
