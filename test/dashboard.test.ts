@@ -521,6 +521,27 @@ describe('dashboard regressions', () => {
     expect((await retried.get({ day, site: 'a' }))!.status).toBe('queued');
   });
 
+  it('reads key field types from the definition: on an empty tracker a bare key or a date key is looked up (not found), not refused', async () => {
+    const empty = await freshDashboard(makeTracker(new MemoryStore()));
+    expectRefusal(await call(empty, 'api/trackers/jobs/item?key=a1'), 404, /no item with key \{"id":"a1"\} in tracker `jobs`/);
+    const dated = await freshDashboard(makeDatedTracker());
+    const key = { day: '2024-05-01T00:00:00.000Z', site: 'a' };
+    // the date text became a Date (the schema took it): not parked, rather than a 400 from the schema
+    expectRefusal(await call(dated, 'api/trackers/jobs/retry', { body: { key } }), 409, /is not parked in a failed status \(or does not exist\)/);
+    // the bare value of a one-field date key is read as a date
+    const byDay = new Tracker({
+      store: new MemoryStore(),
+      statuses: ['queued', 'running', 'done', 'failed'],
+      initial: 'queued',
+      key: z.object({ day: z.date() }),
+      stages: { run: { from: 'queued', active: 'running', done: 'done', failed: 'failed' } },
+    });
+    const days = await freshDashboard(byDay as unknown as Jobs);
+    expectRefusal(await call(days, 'api/trackers/jobs/item?key=2024-05-01T00:00:00Z'), 404, /no item with key \{"day":"2024-05-01T00:00:00.000Z"\}/);
+    await byDay.track({ day: new Date('2024-05-01T00:00:00Z') });
+    expect((await call(days, 'api/trackers/jobs/item?key=2024-05-01T00:00:00Z')).json.item).toMatchObject({ status: 'queued' });
+  });
+
   it('refuses impossible dates such as 2030-02-30 instead of rolling them over to March', async () => {
     const tracker = makeDatedTracker();
     await tracker.track({ day: new Date('2024-05-01T00:00:00Z'), site: 'a' });

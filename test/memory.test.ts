@@ -60,8 +60,8 @@ describe('batch settles read only where each item is now (SettleOutcome)', () =>
     new Proxy(memory, {
       get(target, name) {
         if (name === 'updateEach') {
-          return async (...args: Parameters<NonNullable<Store['updateEach']>>) =>
-            (await target.updateEach(...args)).map((row) => row && ({ ref: row.ref, status: row.status } as typeof row));
+          return async (updates: Parameters<NonNullable<Store['updateEach']>>[0]) =>
+            (await target.updateEach(updates)).map((row) => row && ({ ref: row.ref, status: row.status } as typeof row));
         }
         const value: unknown = Reflect.get(target, name, target);
         return typeof value === 'function' ? value.bind(target) : value;

@@ -3,6 +3,7 @@
  * 400 that says what to send instead; it never reaches a store. Internal.
  * @module
  */
+import type { KeyField, KeyFieldType } from '../store.js';
 import type { TrackerDefinition } from '../tracker.js';
 import { HttpError } from './http.js';
 import { parseIsoTime } from './time.js';
@@ -71,20 +72,27 @@ export function parseTime(name: string, value: unknown): Date | undefined {
   return date;
 }
 
-/** Key field names and types learnt from an item, per tracker: the definition does not list them. */
-const knownFields = new WeakMap<DashboardTracker, Record<string, unknown>>();
+/** Key field names and types learnt from an item, per tracker whose definition does not list them. */
+const knownFields = new WeakMap<DashboardTracker, readonly KeyField[]>();
 
-/** Remembers the key fields of an item the dashboard has seen. */
+const typeOf = (value: unknown): KeyFieldType =>
+  value instanceof Date ? 'date' : typeof value === 'number' ? 'number' : typeof value === 'boolean' ? 'boolean' : 'string';
+
+/** Remembers the key fields of an item the dashboard has seen (for a tracker without `definition.keyFields`). */
 export function learnKey(tracker: DashboardTracker, key: unknown): void {
-  if (!knownFields.has(tracker) && key !== null && typeof key === 'object') knownFields.set(tracker, key as Record<string, unknown>);
+  if (!knownFields.has(tracker) && key !== null && typeof key === 'object') {
+    knownFields.set(tracker, Object.entries(key).map(([name, value]) => ({ name, type: typeOf(value) })));
+  }
 }
 
 /**
- * The key of any one item of the tracker (its fields and their types), read once with an indexed
- * `find({ limit: 1 })` unless a list or an item page showed one already; `undefined` when the
- * tracker is empty.
+ * The tracker's key fields and their types: `definition.keyFields`, or, for a tracker from a copy
+ * of leasehold without it, those of any one item, read once with an indexed `find({ limit: 1 })`
+ * unless a list or an item page showed one already (`undefined` when that tracker is empty).
  */
-async function sampleKey(tracker: DashboardTracker): Promise<Record<string, unknown> | undefined> {
+async function keyFields(tracker: DashboardTracker): Promise<readonly KeyField[] | undefined> {
+  const declared = (tracker.definition as { keyFields?: unknown }).keyFields;
+  if (Array.isArray(declared)) return declared as readonly KeyField[];
   const known = knownFields.get(tracker);
   if (known) return known;
   // an item that fails the schema (left by an older deploy) must not stop acting on the others:
@@ -95,28 +103,24 @@ async function sampleKey(tracker: DashboardTracker): Promise<Record<string, unkn
 }
 
 /**
- * JSON has no dates: a key field that is a Date in the tracker's items comes as its ISO text.
- * Its type is learnt from one item, not from a list the page happened to load first, so that a
- * key can be opened, retried or cancelled on a fresh dashboard. (An empty tracker has no item
- * the key could name: it is passed on as it is.)
+ * JSON has no dates: a key field the tracker stores as a date comes as its ISO text, so that a
+ * key can be opened, retried or cancelled on a fresh dashboard.
  */
 async function reviveDates(tracker: DashboardTracker, key: Record<string, unknown>): Promise<Record<string, unknown>> {
-  // only text can stand for a date: other keys need no sample
+  // only text can stand for a date: other keys need no lookup
   if (!Object.values(key).some((value) => typeof value === 'string')) return key;
-  const sample = await sampleKey(tracker);
-  if (!sample) return key;
+  const fields = await keyFields(tracker);
+  const dates = (fields ?? []).filter((f) => f.type === 'date' && typeof key[f.name] === 'string' && Object.hasOwn(key, f.name));
+  if (dates.length === 0) return key;
   const out = { ...key };
-  for (const [field, value] of Object.entries(key)) {
-    if (Object.hasOwn(sample, field) && sample[field] instanceof Date && typeof value === 'string') out[field] = parseTime(field, value);
-  }
+  for (const f of dates) out[f.name] = parseTime(f.name, key[f.name]);
   return out;
 }
 
 /**
  * An item key as typed by a person: a JSON object of the key fields, or, for a tracker whose
- * key has one field, its bare value (`a1`, `42`). The bare form learns the field's name and type
- * from any one item, since the definition does not carry them; the tracker's own schema checks
- * the result either way.
+ * key has one field, its bare value (`a1`, `42`), typed as that field is (see {@link keyFields});
+ * the tracker's own schema checks the result either way.
  */
 export async function parseKey(tracker: DashboardTracker, value: unknown): Promise<Record<string, unknown>> {
   if (Array.isArray(value)) throw new HttpError(400, 'the key must be an object of the key fields, such as {"id":"a1"}, not a list.');
@@ -134,25 +138,21 @@ export async function parseKey(tracker: DashboardTracker, value: unknown): Promi
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new HttpError(400, 'the key must be a JSON object of the key fields.');
     return reviveDates(tracker, parsed as Record<string, unknown>);
   }
-  const sample = await sampleKey(tracker);
-  if (!sample) throw new HttpError(404, `no item with key \`${clip(text)}\`: the tracker is empty.`);
-  const fields = Object.entries(sample);
+  const fields = await keyFields(tracker);
+  if (!fields) throw new HttpError(404, `no item with key \`${clip(text)}\`: the tracker is empty.`);
   if (fields.length !== 1) {
-    throw new HttpError(400, `this tracker's key has ${fields.length} fields (${fields.map(([f]) => f).join(', ')}): give a JSON object of them, such as {${fields.map(([f]) => `"${f}":…`).join(',')}}.`);
+    throw new HttpError(400, `this tracker's key has ${fields.length} fields (${fields.map((f) => f.name).join(', ')}): give a JSON object of them, such as {${fields.map((f) => `"${f.name}":…`).join(',')}}.`);
   }
-  const [field, example] = fields[0]!;
-  if (typeof example === 'number') {
+  const { name: field, type } = fields[0]!;
+  if (type === 'number') {
     const n = Number(text);
     if (!Number.isFinite(n)) throw new HttpError(400, `the key field \`${field}\` is a number; \`${clip(text)}\` is not.`);
     return { [field]: n };
   }
-  if (typeof example === 'boolean') {
+  if (type === 'boolean') {
     if (text !== 'true' && text !== 'false') throw new HttpError(400, `the key field \`${field}\` is true or false; \`${clip(text)}\` is neither.`);
     return { [field]: text === 'true' };
   }
-  if (example instanceof Date) {
-    const date = parseTime(field, text);
-    return { [field]: date };
-  }
+  if (type === 'date') return { [field]: parseTime(field, text) };
   return { [field]: text };
 }
