@@ -177,6 +177,44 @@ describe('the double refuses what a server would answer with a collection scan',
   });
 });
 
+describe('MongoStore init with a role that may only read', () => {
+  // the double behind a user whose role lists indexes but may not create them (MongoDB's `read`)
+  const readOnly = (double: CollectionDouble) =>
+    new Proxy(double, {
+      get(target, name) {
+        if (name === 'createIndex') {
+          return async () => {
+            throw Object.assign(new Error('not authorized on fleet to execute command { createIndexes: "double" }'), { code: 13, codeName: 'Unauthorized' });
+          };
+        }
+        const value: unknown = Reflect.get(target, name, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as unknown as MongoCollection;
+
+  it('opens a set-up collection without creating indexes, and reads it', async () => {
+    const { double, store } = onDouble();
+    const writer = makeTracker(store);
+    await writer.track(k(1));
+    const reader = makeTracker(new MongoStore({ collection: readOnly(double) }));
+    await reader.init();
+    expect((await reader.stats()).byStatus.pending).toBe(1);
+    expect((await reader.get(k(1)))?.status).toBe('pending');
+  });
+
+  it('still creates what is missing (and so fails for that role on a collection not set up)', async () => {
+    const double = new CollectionDouble();
+    const error = await makeTracker(new MongoStore({ collection: readOnly(double) }))
+      .init()
+      .catch((e: unknown) => e);
+    expect(String((error as Error).cause ?? error)).toMatch(/not authorized/);
+    // a status index on other fields is no reason to skip creating the right one
+    const { double: other, store } = onDouble();
+    await other.createIndex({ status: 1, deadline: 1 }, { name: 'leasehold_status_deadline' });
+    await expect(makeTracker(store).init()).rejects.toThrow(/An existing index has the same name as the requested index/);
+  });
+});
+
 describe('MongoStore reads: decisions on the primary, reports where configured', () => {
   it('every read behind a transition goes to the primary with read concern local; get, find and stats follow reportingReadPreference with majority read concern; writes use majority', async () => {
     const { double, store } = onDouble({ reportingReadPreference: 'secondaryPreferred' });

@@ -24,7 +24,7 @@ import {
   type UpdateOptions,
 } from '../store.js';
 import { rewatch, sharedCollection, storeWatch, type MongoWatchOptions } from './mongo-watcher.js';
-import { ensureKeyIndex } from './mongodb/key-index.js';
+import { ensureIndexes } from './mongodb/key-index.js';
 import { failedUpdateOutcome } from './mongodb/recover.js';
 import { keyFilter, lit, mayMatch, toFilter, toStoredItem, toUpdatedItem, updatePipeline } from './mongodb/translate.js';
 export type { MongoWatchOptions } from './mongo-watcher.js';
@@ -154,9 +154,7 @@ export class MongoStore implements Store {
 
   async init(schema: StoreSchema): Promise<void> {
     const keys = schema.keyFields.map(({ name }) => name);
-    await ensureKeyIndex(this.#collection, keys);
-    // one index serves claim-next (status, deadline order), backoff, reap and purge alike
-    await this.#collection.createIndex({ status: 1, deadline: 1, _id: 1 }, { name: 'leasehold_status_deadline' });
+    await ensureIndexes(this.#collection, keys);
     this.#keys = keys;
     for (const status of schema.claimable ?? []) this.#claimable.add(status);
     rewatch(this.#collection);

@@ -36,15 +36,53 @@ export async function ensureKeyIndex(collection: KeyIndexCollection, keys: reado
     if (!specConflict(error)) throw error;
     const existing = await existingKeyFields(collection).catch(() => undefined);
     const wanted = Object.keys(spec);
-    if (existing && existing.unique && existing.fields.length === wanted.length && wanted.every((f) => existing.fields.includes(f))) return;
+    if (existing && holds(existing, wanted)) return;
     throw new StoreError({ operation: 'init', store: 'mongodb', failure: 'schema', cause: new Error(changeAdvice(collection, wanted, existing?.fields), { cause: error }) });
   }
 }
 
-async function existingKeyFields(collection: KeyIndexCollection): Promise<{ fields: string[]; unique: boolean } | undefined> {
-  if (typeof collection.listIndexes !== 'function') return undefined;
-  const index = (await collection.listIndexes().toArray()).find((i) => i.name === KEY_INDEX);
+interface KeyIndex {
+  readonly fields: string[];
+  readonly unique: boolean;
+}
+
+const keyIndexOf = (indexes: readonly Document[]): KeyIndex | undefined => {
+  const index = indexes.find((i) => i.name === KEY_INDEX);
   return index ? { fields: Object.keys(index.key as Document), unique: index.unique === true } : undefined;
+};
+
+/** Whether an existing key index serves `wanted`: unique, on the same fields in any order. */
+const holds = (index: KeyIndex, wanted: readonly string[]): boolean =>
+  index.unique && index.fields.length === wanted.length && wanted.every((f) => index.fields.includes(f));
+
+async function existingKeyFields(collection: KeyIndexCollection): Promise<KeyIndex | undefined> {
+  if (typeof collection.listIndexes !== 'function') return undefined;
+  return keyIndexOf(await collection.listIndexes().toArray());
+}
+
+/** The name of the index serving claim-next (status, then deadline order), backoff, reap and purge. */
+export const STATUS_INDEX = 'leasehold_status_deadline';
+const STATUS_SPEC = { status: 1, deadline: 1, _id: 1 } as const;
+
+/** Whether an index has exactly this key pattern, in this order. */
+const samePattern = (key: Document, spec: Readonly<Record<string, number>>): boolean =>
+  JSON.stringify(Object.entries(key)) === JSON.stringify(Object.entries(spec));
+
+/**
+ * Creates the two indexes leasehold needs where they are missing: `leasehold_key` (see
+ * {@link ensureKeyIndex}) and `leasehold_status_deadline`. Those already there, as `listIndexes`
+ * shows them, are not created again, so that `init` on a set-up collection sends no
+ * `createIndex`: a user whose role may only read (the `read` role lists indexes) can open it for
+ * `leasehold stats`, `find` or a dashboard. Where the indexes cannot be listed (no collection
+ * yet, or a `Collection` subset without `listIndexes`), both are created as before.
+ */
+export async function ensureIndexes(collection: KeyIndexCollection, keys: readonly string[]): Promise<void> {
+  const present = typeof collection.listIndexes === 'function' ? await collection.listIndexes().toArray().catch(() => undefined) : undefined;
+  const keyIndex = present && keyIndexOf(present);
+  if (!keyIndex || !holds(keyIndex, keys.map((k) => `key.${k}`))) await ensureKeyIndex(collection, keys);
+  if (!present?.some((i) => i.name === STATUS_INDEX && samePattern(i.key as Document, STATUS_SPEC))) {
+    await collection.createIndex({ ...STATUS_SPEC }, { name: STATUS_INDEX });
+  }
 }
 
 /** The message of a key index on other fields: what differs, and the commands that change it. */
