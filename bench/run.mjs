@@ -46,6 +46,10 @@ const ITEMS = smoke ? 300 : Number(args.items);
 const RUNS = smoke ? 1 : Number(args.runs);
 const MAX_SECONDS = smoke ? 2 : Number(args['max-seconds']);
 const BATCH = 50;
+// a batched drain of ITEMS takes under a second: more runs of it cost little and steady its median
+const BATCH_RUNS = smoke ? 1 : Math.max(RUNS, 5);
+// the uncounted first round of a floor/leasehold comparison (see `compare`)
+const WARMUP_SECONDS = 1;
 const log = (line) => console.log(line);
 
 export async function main() {
@@ -71,14 +75,14 @@ export async function main() {
      * they return (which flushes their statistics), from the server's commit counter.
      */
     const counter = { calls: 0 };
-    const runOnce = async (w, db = admin) => {
+    const runOnce = async (w, db = admin, limit = w.seconds ?? MAX_SECONDS) => {
       await w.setup();
       counter.calls = 0;
       const before = await commits(db);
       const latencies = [];
       const peak = rssSampler();
       const t0 = performance.now();
-      const out = await w.drain(Date.now() + (w.seconds ?? MAX_SECONDS) * 1000, latencies);
+      const out = await w.drain(Date.now() + limit * 1000, latencies);
       const seconds = out.seconds ?? (performance.now() - t0) / 1000;
       const done = out.done ?? out;
       let calls = counter.calls;
@@ -97,9 +101,12 @@ export async function main() {
     };
     /**
      * Runs workloads `runs` times each, interleaved (A B A B ...), so that load from elsewhere on
-     * a shared machine falls on every side of a comparison alike.
+     * a shared machine falls on every side of a comparison alike. With `warmup`, one interleaved
+     * round of at most `WARMUP_SECONDS` a drain runs first and is not counted: a first drain of a
+     * new shape runs cold (JIT, connections, the server's caches), on both sides but not alike.
      */
-    const compare = async (workloads, runs = RUNS, db = admin) => {
+    const compare = async (workloads, runs = RUNS, db = admin, { warmup = false } = {}) => {
+      if (warmup) for (const w of workloads) await runOnce(w, db, WARMUP_SECONDS);
       const all = workloads.map(() => []);
       for (let r = 0; r < runs; r++) for (const [i, w] of workloads.entries()) all[i].push(await runOnce(w, db));
       return workloads.map((w, i) => summarize(w, all[i]));
@@ -117,10 +124,10 @@ export async function main() {
       ];
     };
 
-    log(`leasehold bench: ${ITEMS} items, median of ${RUNS} interleaved run(s), at most ${MAX_SECONDS} s each, no-op handler, PostgreSQL ${(await admin.query('SHOW server_version')).rows[0].server_version}`);
-    for (const workers of smoke ? [8, 32] : [1, 8, 32]) await compare(floorAndLeasehold(url, admin, { workers }));
+    log(`leasehold bench: ${ITEMS} items, median of ${RUNS} interleaved run(s) (${BATCH_RUNS} batched) after an uncounted warm-up round, at most ${MAX_SECONDS} s each, no-op handler, PostgreSQL ${(await admin.query('SHOW server_version')).rows[0].server_version}`);
+    for (const workers of smoke ? [8, 32] : [1, 8, 32]) await compare(floorAndLeasehold(url, admin, { workers }), RUNS, admin, { warmup: !smoke });
     const batched = floorAndLeasehold(url, admin, { workers: 8, batch: BATCH });
-    await compare(batched);
+    await compare(batched, BATCH_RUNS, admin, { warmup: !smoke });
     if (!smoke) {
       const run = promisify(execFile);
       const tracker = batched[1].tracker;
@@ -163,8 +170,8 @@ export async function main() {
       const setting = async (name) => (await durableAdmin.query(`SHOW ${name}`)).rows[0][name];
       log(`durable server: fsync ${await setting('fsync')}, synchronous_commit ${await setting('synchronous_commit')}, full_page_writes ${await setting('full_page_writes')}`);
       const extra = { durable: true };
-      for (const workers of [8, 32]) await compare(floorAndLeasehold(durable.url, durableAdmin, { workers, suffix: ', durable', extra }), RUNS, durableAdmin);
-      await compare(floorAndLeasehold(durable.url, durableAdmin, { workers: 8, batch: BATCH, suffix: ', durable', extra }), RUNS, durableAdmin);
+      for (const workers of [8, 32]) await compare(floorAndLeasehold(durable.url, durableAdmin, { workers, suffix: ', durable', extra }), RUNS, durableAdmin, { warmup: !smoke });
+      await compare(floorAndLeasehold(durable.url, durableAdmin, { workers: 8, batch: BATCH, suffix: ', durable', extra }), BATCH_RUNS, durableAdmin, { warmup: !smoke });
       await Promise.all(pools.splice(first).map((p) => p.end()));
       await durable.stop();
     }
@@ -260,7 +267,7 @@ export async function main() {
       smoke,
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, platform: `${process.platform}-${process.arch}` },
       versions: { leasehold: JSON.parse(readFileSync(join(here, '..', 'package.json'), 'utf8')).version, pg: pkg('pg'), 'pg-boss': pkg('pg-boss'), 'graphile-worker': pkg('graphile-worker'), 'better-sqlite3': pkg('better-sqlite3'), postgres: (await admin.query('SHOW server_version')).rows[0].server_version },
-      method: { items: ITEMS, runs: RUNS, peerRuns: smoke ? 1 : 2, maxSeconds: MAX_SECONDS, batch: BATCH, handler: 'no-op', interleaved: 'the runs of the workloads compared (floor and leasehold at one W, the peers among themselves) alternate: A B A B ...', durable: 'rows marked durable and *_durable ratios: a second embedded PostgreSQL with the default fsync=on, synchronous_commit=on, full_page_writes=on; all other rows: fsync, synchronous_commit and full_page_writes off', pickup: 'items tracked one at a time (graphile-worker: addJob), gapMs apart, each consumed by one idle worker (concurrency 1, default options) in a process of its own; latency from the track call to the start of the handler, in interleaved rounds', roundTripsPerItem: 'client-side count of statements (floor) or store calls (leasehold) per item; pg-boss and graphile-worker: pg_stat_database.xact_commit delta per item, read after their connections closed' },
+      method: { items: ITEMS, runs: RUNS, batchRuns: BATCH_RUNS, peerRuns: smoke ? 1 : 2, maxSeconds: MAX_SECONDS, batch: BATCH, warmup: smoke ? 'none' : `each floor/leasehold comparison first runs one uncounted interleaved round, at most ${WARMUP_SECONDS} s a drain`, handler: 'no-op', interleaved: 'the runs of the workloads compared (floor and leasehold at one W, the peers among themselves) alternate: A B A B ...', durable: 'rows marked durable and *_durable ratios: a second embedded PostgreSQL with the default fsync=on, synchronous_commit=on, full_page_writes=on; all other rows: fsync, synchronous_commit and full_page_writes off', pickup: 'items tracked one at a time (graphile-worker: addJob), gapMs apart, each consumed by one idle worker (concurrency 1, default options) in a process of its own; latency from the track call to the start of the handler, in interleaved rounds', roundTripsPerItem: 'client-side count of statements (floor) or store calls (leasehold) per item; pg-boss and graphile-worker: pg_stat_database.xact_commit delta per item, read after their connections closed' },
       results: results.map(({ runs, ...r }) => r),
       scale,
       contention: contended,
@@ -335,7 +342,7 @@ function chart(report) {
     .join('\n');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">
 <rect width="100%" height="100%" fill="#fff"/>
-<text x="10" y="22" font-size="14" font-weight="bold">Drain throughput on PostgreSQL ${report.versions.postgres}, items/s (median of ${report.method.runs}, whisker min–max) — ${report.method.items} items, ${report.machine.cpus} cores</text>
+<text x="10" y="22" font-size="14" font-weight="bold">Drain throughput on PostgreSQL ${report.versions.postgres}, items/s (median of ${report.method.runs}, batched ${report.method.batchRuns ?? report.method.runs}, whisker min–max) — ${report.method.items} items, ${report.machine.cpus} cores</text>
 ${bars}
 </svg>
 `;
