@@ -8,6 +8,7 @@ import pg from 'pg';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { clip, displayWidth, timeText } from '../src/cli/format.js';
+import { inBatches } from '../src/cli/commands/retry.js';
 import { parseDuration, parseStatuses, parseTime } from '../src/cli/parse.js';
 import { LeaseLostError, NonRetryableError, Tracker, type Store } from '../src/index.js';
 import { MemoryStore } from '../src/stores/memory.js';
@@ -259,6 +260,25 @@ describe('status lists', () => {
     expect(parseStatuses('jobs', def, '--status', 'done, archived')).toEqual(['done, archived']);
     expect(parseStatuses('jobs', def, '--status', 'queued,failed')).toEqual(['queued', 'failed']);
     expect(() => parseStatuses('jobs', def, '--status', 'done,archived')).toThrow(/unknown status `done`/);
+  });
+});
+
+describe('retry --all in batches', () => {
+  it('stops at the number parked when it began, even while workers park items again as fast as it retries them', async () => {
+    const asked: number[] = [];
+    const seen: number[] = [];
+    // every call finds a full batch: what it retried was parked again meanwhile
+    const total = await inBatches(1_234, async (limit) => (asked.push(limit), limit), (n) => seen.push(n));
+    expect(total).toBe(1_234);
+    expect(asked).toEqual([500, 500, 234]);
+    expect(seen).toEqual([500, 1_000, 1_234]);
+  });
+
+  it('ends at the first short batch, and does nothing when nothing is parked', async () => {
+    const asked: number[] = [];
+    expect(await inBatches(1_200, async (limit) => (asked.push(limit), limit === 500 && asked.length === 1 ? 500 : 42), () => {})).toBe(542);
+    expect(asked).toEqual([500, 500]);
+    expect(await inBatches(0, async () => expect.unreachable(), () => {})).toBe(0);
   });
 });
 

@@ -14,6 +14,24 @@ interface Options {
 /** Items changed per call when retrying in bulk, so that progress can be shown between calls. */
 const BATCH = 500;
 
+/**
+ * Runs `retryAll(limit)` in batches of at most {@link BATCH} until `expected` items are retried or
+ * a batch comes back short; reports the running total after each batch. At most `expected`:
+ * workers that park items again at once (a handler that fails them for good) would otherwise keep
+ * it going for ever. Returns the total.
+ */
+export async function inBatches(expected: number, retryAll: (limit: number) => Promise<number>, progress: (total: number) => void): Promise<number> {
+  let total = 0;
+  while (total < expected) {
+    const batch = Math.min(BATCH, expected - total);
+    const n = await retryAll(batch);
+    total += n;
+    progress(total);
+    if (n < batch) break;
+  }
+  return total;
+}
+
 /** `leasehold retry`: parked (failed) items go back to their stage's first `from` status. */
 export const retry: CliCommand = (program, act) => {
   program
@@ -60,15 +78,12 @@ export const retry: CliCommand = (program, act) => {
         const bar = ctx.progress('retrying', expected);
         let total = 0;
         try {
-          // at most as many as were parked when it began: workers that park items again at once
-          // (a handler that fails them for good) would otherwise keep it going for ever
-          while (total < expected) {
-            const batch = Math.min(BATCH, expected - total);
-            const n = await tracker.retryAll({ ...(stage === undefined ? {} : { stage }), limit: batch });
-            total += n;
-            bar.update(total);
-            if (n < batch) break;
-          }
+          // the running total, for the note if a later batch fails
+          const progress = (n: number) => {
+            total = n;
+            bar.update(n);
+          };
+          await inBatches(expected, (limit) => tracker.retryAll({ ...(stage === undefined ? {} : { stage }), limit }), progress);
         } catch (error) {
           ctx.note(`retried ${total} item(s) before the failure below.`);
           throw error;
