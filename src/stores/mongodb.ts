@@ -4,7 +4,7 @@
  *
  * @module leasehold/mongodb
  */
-import type { Collection, Document, Filter, ReadConcernLevel, ReadPreferenceLike, WriteConcernSettings } from 'mongodb';
+import type { Document, Filter, ReadConcernLevel, ReadPreferenceLike, WriteConcernSettings } from 'mongodb';
 import { ConfigError, notInitialised } from '../errors.js';
 import {
   guardCondition,
@@ -23,63 +23,13 @@ import {
   type StoreStats,
   type UpdateOptions,
 } from '../store.js';
-import { rewatch, sharedCollection, storeWatch, type MongoWatchOptions } from './mongo-watcher.js';
+import { rewatch, sharedCollection, storeWatch } from './mongo-watcher.js';
 import { ensureIndexes } from './mongodb/key-index.js';
+import type { MongoCollection, MongoStoreOptions } from './mongodb/options.js';
 import { failedUpdateOutcome } from './mongodb/recover.js';
-import { keyFilter, lit, mayMatch, toFilter, toStoredItem, toUpdatedItem, updatePipeline } from './mongodb/translate.js';
+import { insertPipeline, keyFilter, mayMatch, toFilter, toStoredItem, toUpdatedItem, updatePipeline } from './mongodb/translate.js';
 export type { MongoWatchOptions } from './mongo-watcher.js';
-
-/**
- * The `Collection` methods MongoStore calls (a real `Collection` from the `mongodb` driver);
- * without `watch`, idle workers poll; `listIndexes` is read only when `init` finds `leasehold_key`
- * on other key fields.
- */
-export type MongoCollection = Pick<Collection<Document>, 'createIndex' | 'findOneAndUpdate' | 'find' | 'aggregate' | 'deleteMany' | 'distinct'> &
-  Partial<Pick<Collection<Document>, 'watch' | 'namespace' | 'listIndexes'>>;
-
-/** The part of a `Db` the store uses when given a collection name. */
-export interface MongoDbLike {
-  /** Opens a collection by name (the driver's `db.collection(name)`). */
-  collection(name: string): MongoCollection;
-}
-
-/**
- * Options of {@link MongoStore}: a `Collection`, or a `Db` and a collection name.
- *
- * @example
- * ```ts
- * new MongoStore({ collection: db.collection('partner_log_trackers') });
- * new MongoStore({ db, collection: 'partner_log_trackers' });
- * ```
- */
-export interface MongoStoreOptions extends MongoWatchOptions {
-  /** The collection holding the items, or its name (then give `db`). */
-  readonly collection: MongoCollection | string;
-  /** The database, when `collection` is a name. */
-  readonly db?: MongoDbLike;
-  /**
-   * Write concern of claims and transitions. The default makes a claim durable before a
-   * worker starts: a claim rolled back in a primary failover could otherwise let a second
-   * worker claim the same item.
-   * @default { w: 'majority' }
-   */
-  readonly writeConcern?: WriteConcernSettings;
-  /**
-   * Read preference of reporting reads only (`tracker.get`, `find`, `stats`): dashboards may
-   * read from secondaries. Every read that decides a transition (claim candidates, the reads
-   * after a batch write, reap candidates, a lost lease's state) always goes to the primary.
-   * @default 'primary'
-   */
-  readonly reportingReadPreference?: ReadPreferenceLike;
-  /**
-   * Read concern of reporting reads only. `majority` shows only hand-offs that no failover can
-   * roll back, also when reading from a secondary. Reads that decide a transition use the
-   * primary's newest state (`local`): each decision is re-checked by a guarded write, and a
-   * majority snapshot, which lags the primary, would only hand them items already taken.
-   * @default 'majority'
-   */
-  readonly reportingReadConcern?: ReadConcernLevel;
-}
+export type { MongoCollection, MongoDbLike, MongoStoreOptions } from './mongodb/options.js';
 
 const ELIGIBLE_SORT = { deadline: 1, _id: 1 } as const;
 /**
@@ -162,30 +112,7 @@ export class MongoStore implements Store {
 
   async insert(item: NewItem): Promise<InsertResult> {
     const filter = keyFilter(item.key, this.#ready('key'));
-    // an upsert's new document holds only `_id` and the key: every field is set there, and an
-    // existing item keeps each of its own, a stored `null` included
-    const created = { $eq: [{ $type: '$status' }, 'missing'] };
-    const fill = (field: string, value: unknown) => ({ [field]: { $cond: [created, value, `$${field}`] } });
-    const deadline = !item.deadline ? '$$NOW' : 'at' in item.deadline ? lit(item.deadline.at) : { $add: ['$$NOW', item.deadline.ms] };
-    const update = [
-      {
-        $set: {
-          ...fill('key', lit(item.key)),
-          ...fill('status', lit(item.status)),
-          ...fill('stage', null),
-          ...fill('data', lit(item.data)),
-          ...fill('attempts', 0),
-          ...fill('fence', 0),
-          ...fill('owner', null),
-          ...fill('deadline', deadline),
-          ...fill('lastError', null),
-          ...fill('createdAt', '$$NOW'),
-          ...fill('updatedAt', '$$NOW'),
-          ...fill('claimedAt', null),
-          ...fill('finishedAt', null),
-        },
-      },
-    ];
+    const update = insertPipeline(item);
     for (let attempt = 1; ; attempt++) {
       try {
         const result = await this.#collection.findOneAndUpdate(filter, update, {

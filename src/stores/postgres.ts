@@ -27,79 +27,12 @@ import { deleteStatement, findStatement, knownColumns, tableColumns, toItem, toO
 import { columnsOf, dialect, INIT_LOCK_TIMEOUT_MS, NOTIFY_PAYLOAD, OUTCOME_COLUMNS, PRIOR_DEADLINE, serverOf, SETTLE_COLUMNS, TYPES } from './sql/pg-dialect.js';
 import { hash, keyColumns, legacySideName, quoteIdentifier, sideName, type Dialect } from './sql/dialect.js';
 import { insertWithKey, itemsTableStatements, keyFilter, keyTableStatements, renameLegacyIndex, type KeyTable } from './sql/pg-keys.js';
-import { channelName, listen, type PgConnectable, type PgListenClient } from './sql/pg-listener.js';
+import { channelName, listen, type PgConnectable } from './sql/pg-listener.js';
+import type { PgQueryable, PgRow, PostgresStoreOptions } from './sql/pg-options.js';
 import { settleStatement, statementsOf } from './sql/pg-settle.js';
 
 export type { PgListenClient, PgNotification } from './sql/pg-listener.js';
-
-/** A result row as `pg` returns it. */
-export type PgRow = Record<string, unknown>;
-type Row = PgRow;
-
-/** The part of a `pg` query result the store reads. */
-export interface PgResult {
-  /** The returned rows. */
-  readonly rows: PgRow[];
-  /** Rows changed (DELETE). */
-  readonly rowCount?: number | null;
-}
-
-/** A parameterised query; `name` makes it a prepared statement, parsed once per connection. */
-export interface PgQuery {
-  /** The SQL, with `$1`, `$2`, ... placeholders. */
-  readonly text: string;
-  /** The bound values. */
-  readonly values?: unknown[];
-  /** The prepared statement's name. */
-  readonly name?: string;
-}
-
-/**
- * The part of a `pg.Pool` (or `pg.Client`) the store uses: one parameterised query, and
- * `connect()` to lend one connection for `LISTEN`.
- */
-export interface PgQueryable {
-  /** Runs a query config (`pg` accepts `{ text, values, name }`). */
-  query(query: PgQuery): Promise<PgResult>;
-  /**
-   * Checks a client out of the pool (`pg.Pool#connect`), used for one listening connection per
-   * pool while workers run. Without it idle workers of this process only poll (the store still
-   * notifies other processes).
-   */
-  connect?(): Promise<PgListenClient>;
-}
-
-/** Options of {@link PostgresStore}. */
-export interface PostgresStoreOptions {
-  /** A `pg.Pool` (recommended) or anything with its `query(text, values)`. */
-  readonly pool: PgQueryable;
-  /** The table holding the items. Letters, digits and `_`. */
-  readonly table: string;
-  /**
-   * The schema of the table.
-   * @default 'public'
-   */
-  readonly schema?: string;
-  /**
-   * Run statements as named prepared statements (parsed and planned once per connection).
-   * Turn off behind a pooler that does not keep prepared statements, such as PgBouncer in
-   * transaction mode before 1.21.
-   * @default true
-   */
-  readonly preparedStatements?: boolean;
-  /**
-   * Wake idle workers in every process at once with `LISTEN/NOTIFY`. A statement that makes an
-   * item claimable (track, release, a failure that will be retried, an operator retry, a
-   * completion into a status another stage claims from) also sends a `NOTIFY` on a channel
-   * named after the table, in the same statement; while a worker of this process runs, one
-   * connection of the pool listens (give the pool `max` ≥ 2; with `max: 1` or without
-   * `pool.connect` this process only polls). `false`: no `NOTIFY`, no `LISTEN`: idle workers
-   * poll (`pollMinMs`/`pollMaxMs`). `NOTIFY` does not work through PgBouncer in transaction
-   * mode: point the pool at PostgreSQL directly, or turn this off.
-   * @default true
-   */
-  readonly notifications?: boolean;
-}
+export type { PgQuery, PgQueryable, PgResult, PgRow, PostgresStoreOptions } from './sql/pg-options.js';
 
 /**
  * A store in one PostgreSQL table through `pg`. Every operation is one statement: claim-next
@@ -340,7 +273,7 @@ export class PostgresStore implements Store {
   }
 
   /** Runs a statement as a named prepared statement: parsed and planned once per connection. */
-  async #run(text: string, values: unknown[]): Promise<Row[]> {
+  async #run(text: string, values: unknown[]): Promise<PgRow[]> {
     const name = this.#prepared ? this.#nameOf(text) : undefined;
     return (await this.#pool.query(name ? { name, text, values } : { text, values })).rows;
   }

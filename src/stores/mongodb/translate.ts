@@ -7,7 +7,7 @@
  */
 import type { Document, Filter } from 'mongodb';
 import { ConfigError } from '../../errors.js';
-import type { Change, Condition, KeyValues, StoredItem, UpdateOptions } from '../../store.js';
+import type { Change, Condition, KeyValues, NewItem, StoredItem, UpdateOptions } from '../../store.js';
 
 /** A value the update pipeline must take as it is (a string starting with `$` is not a field path). */
 export const lit = (value: unknown) => ({ $literal: value });
@@ -116,4 +116,34 @@ export function toStoredItem(keys: readonly string[], doc: Document): StoredItem
     claimedAt: doc.claimedAt ?? null,
     finishedAt: doc.finishedAt ?? null,
   };
+}
+
+/**
+ * The update of an insert-if-absent (an upsert on the key): an upsert's new document holds only
+ * `_id` and the key, so every field is set there, and an existing item keeps each of its own, a
+ * stored `null` included.
+ */
+export function insertPipeline(item: NewItem): Document[] {
+  const created = { $eq: [{ $type: '$status' }, 'missing'] };
+  const fill = (field: string, value: unknown) => ({ [field]: { $cond: [created, value, `$${field}`] } });
+  const deadline = !item.deadline ? '$$NOW' : 'at' in item.deadline ? lit(item.deadline.at) : { $add: ['$$NOW', item.deadline.ms] };
+  return [
+    {
+      $set: {
+        ...fill('key', lit(item.key)),
+        ...fill('status', lit(item.status)),
+        ...fill('stage', null),
+        ...fill('data', lit(item.data)),
+        ...fill('attempts', 0),
+        ...fill('fence', 0),
+        ...fill('owner', null),
+        ...fill('deadline', deadline),
+        ...fill('lastError', null),
+        ...fill('createdAt', '$$NOW'),
+        ...fill('updatedAt', '$$NOW'),
+        ...fill('claimedAt', null),
+        ...fill('finishedAt', null),
+      },
+    },
+  ];
 }
