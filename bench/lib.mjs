@@ -105,6 +105,31 @@ export const drainLine = (name, { rate, client, server }) =>
   `${name.padEnd(10)} ${String(Math.round(rate)).padStart(6)} items/s, CPU per item: client ${client.toFixed(1).padStart(5)} µs, server ${server.toFixed(1).padStart(5)} µs`;
 
 /**
+ * Runs `[name, setup, drain]` workloads `rounds` times, interleaved (A B C A B C ...), measuring
+ * each drain (see {@link measureDrain}) and printing a line per drain; then prints the medians of
+ * the rounds after the first (the first warms up), each as a share of the first workload's rate.
+ */
+export async function interleavedRounds(dataDir, workloads, rounds) {
+  const seen = new Map(workloads.map(([name]) => [name, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, setup, drain] of workloads) {
+      await setup();
+      const sample = await measureDrain(dataDir, drain);
+      if (round > 0 || rounds === 1) seen.get(name).push(sample);
+      console.log(drainLine(name, sample));
+    }
+  }
+  const baseline = median(seen.get(workloads[0][0]).map((s) => s.rate));
+  console.log('\nmedians (rounds after the first):');
+  for (const [name, samples] of seen) {
+    const rate = median(samples.map((s) => s.rate));
+    console.log(
+      `${name.padEnd(10)} ${String(Math.round(rate)).padStart(6)} items/s (${(rate / baseline).toFixed(2)} of the ${workloads[0][0]}), client ${median(samples.map((s) => s.client)).toFixed(1)} µs, server ${median(samples.map((s) => s.server)).toFixed(1)} µs per item`,
+    );
+  }
+}
+
+/**
  * Starts a pickup consumer process (`node <script> ...args`), which prints `ready` once idle and
  * `<n> <ms>` when the handler of item n starts; resolves once it is ready, with the start times
  * seen so far (a live Map) and `stop()`.

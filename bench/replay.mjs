@@ -11,7 +11,7 @@ import { PostgresStore } from '../dist/stores/postgres.js';
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.mjs';
 import { drainFloor, seedFloor } from './floor.mjs';
 import { benchTracker, drainLeasehold, seedLeaseholdPg } from './leasehold.mjs';
-import { concurrently, drainLine, measureDrain, median } from './lib.mjs';
+import { concurrently, interleavedRounds } from './lib.mjs';
 
 const rounds = Number(process.argv[2] ?? 9);
 const batch = 50, workers = 8, items = 20_000, table = 'replayed';
@@ -57,22 +57,6 @@ const workloads = [
   ['replay', seed, () => drainReplay(pools[1], Date.now() + 30_000)],
   ['leasehold', seed, () => drainLeasehold(tracker, { workers, batch, deadline: Date.now() + 30_000 })],
 ];
-const seen = new Map(workloads.map(([name]) => [name, []]));
-for (let round = 0; round < rounds; round++) {
-  for (const [name, setup, drain] of workloads) {
-    await setup();
-    const sample = await measureDrain(server.dataDir, drain);
-    if (round > 0 || rounds === 1) seen.get(name).push(sample);
-    console.log(drainLine(name, sample));
-  }
-}
-const floorRate = median(seen.get('floor').map((s) => s.rate));
-console.log('\nmedians (rounds after the first):');
-for (const [name, samples] of seen) {
-  const rate = median(samples.map((s) => s.rate));
-  console.log(
-    `${name.padEnd(10)} ${String(Math.round(rate)).padStart(6)} items/s (${(rate / floorRate).toFixed(2)} of the floor), client ${median(samples.map((s) => s.client)).toFixed(1)} µs, server ${median(samples.map((s) => s.server)).toFixed(1)} µs per item`,
-  );
-}
+await interleavedRounds(server.dataDir, workloads, rounds);
 await Promise.all([admin, ...pools].map((p) => p.end()));
 await server.stop();
