@@ -432,13 +432,13 @@ async function freshDashboard<T extends Jobs | DatedJobs>(tracker: T): Promise<s
   return `${await listen(createServer((req, res) => handler(req, res)))}/`;
 }
 
-/** A tracker keyed by a day (`z.date()`) and a site. */
-function makeDatedTracker() {
+/** A tracker keyed by a day (`z.date()`) and a site, or by `key`. */
+function makeDatedTracker<K extends z.ZodObject = z.ZodObject<{ day: z.ZodDate; site: z.ZodString }>>(key?: K) {
   return new Tracker({
     store: new MemoryStore(),
     statuses: ['queued', 'running', 'done', 'failed'],
     initial: 'queued',
-    key: z.object({ day: z.date(), site: z.string() }),
+    key: (key ?? z.object({ day: z.date(), site: z.string() })) as K,
     stages: { run: { from: 'queued', active: 'running', done: 'done', failed: 'failed' } },
   });
 }
@@ -529,13 +529,7 @@ describe('dashboard regressions', () => {
     // the date text became a Date (the schema took it): not parked, rather than a 400 from the schema
     expectRefusal(await call(dated, 'api/trackers/jobs/retry', { body: { key } }), 409, /is not parked in a failed status \(or does not exist\)/);
     // the bare value of a one-field date key is read as a date
-    const byDay = new Tracker({
-      store: new MemoryStore(),
-      statuses: ['queued', 'running', 'done', 'failed'],
-      initial: 'queued',
-      key: z.object({ day: z.date() }),
-      stages: { run: { from: 'queued', active: 'running', done: 'done', failed: 'failed' } },
-    });
+    const byDay = makeDatedTracker(z.object({ day: z.date() }));
     const days = await freshDashboard(byDay as unknown as Jobs);
     expectRefusal(await call(days, 'api/trackers/jobs/item?key=2024-05-01T00:00:00Z'), 404, /no item with key \{"day":"2024-05-01T00:00:00.000Z"\}/);
     await byDay.track({ day: new Date('2024-05-01T00:00:00Z') });
