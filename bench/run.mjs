@@ -124,7 +124,7 @@ export async function main() {
       ];
     };
 
-    log(`leasehold bench: ${ITEMS} items, median of ${RUNS} interleaved run(s) (${BATCH_RUNS} batched) after an uncounted warm-up round, at most ${MAX_SECONDS} s each, no-op handler, PostgreSQL ${(await admin.query('SHOW server_version')).rows[0].server_version}`);
+    log(`leasehold bench: ${ITEMS} items, median of ${RUNS} interleaved run(s) (${BATCH_RUNS} batched)${smoke ? '' : ' after an uncounted warm-up round'}, at most ${MAX_SECONDS} s each, no-op handler, PostgreSQL ${(await admin.query('SHOW server_version')).rows[0].server_version}`);
     for (const workers of smoke ? [8, 32] : [1, 8, 32]) await compare(floorAndLeasehold(url, admin, { workers }), RUNS, admin, { warmup: !smoke });
     const batched = floorAndLeasehold(url, admin, { workers: 8, batch: BATCH });
     await compare(batched, BATCH_RUNS, admin, { warmup: !smoke });

@@ -277,13 +277,19 @@ export class Codec {
   }
 
   /** When an item in this state can be claimed next: its deadline while it waits in a `from` status. */
-  notBefore(stored: { readonly status: string; readonly deadline?: Date | undefined }): Date | null {
-    if (!this.#claimable.has(stored.status)) return null;
-    if (!stored.deadline) {
-      // a store breaking `SettleOutcome`'s contract, not bad data: say which rule
+  notBefore(stored: { readonly status: string; readonly deadline?: Date | null | undefined }): Date | null {
+    return this.#claimable.has(stored.status) ? (stored.deadline ?? null) : null;
+  }
+
+  /**
+   * {@link notBefore} of what a settle's store call returned: a store must return the deadline
+   * of an item waiting in a `from` status (see `SettleOutcome`); one that does not is named.
+   */
+  settledNotBefore(stored: { readonly status: string; readonly deadline?: Date | undefined }): Date | null {
+    if (this.#claimable.has(stored.status) && !stored.deadline) {
       throw new Error(`[leasehold] the store returned no deadline for an item in \`${stored.status}\`, a status a stage claims from (see \`SettleOutcome\`)`);
     }
-    return stored.deadline;
+    return this.notBefore(stored);
   }
 
   /**

@@ -202,6 +202,42 @@ describe('MongoStore init with a role that may only read', () => {
     expect((await reader.get(k(1)))?.status).toBe('pending');
   });
 
+  it('leaves an index with options it does not give (hidden, TTL, partial) to createIndex, so the server refuses it as before', async () => {
+    const { double, store } = onDouble();
+    await makeTracker(store).init();
+    const created: string[] = [];
+    // as listIndexes shows an index hidden before a drop, and a key index someone gave a TTL
+    const options: Record<string, Record<string, unknown>> = { leasehold_status_deadline: { hidden: true }, leasehold_key: { expireAfterSeconds: 60 } };
+    const seen = new Proxy(double, {
+      get(target, name) {
+        if (name === 'listIndexes') {
+          return () => ({ toArray: async () => (await target.listIndexes().toArray()).map((i) => ({ ...i, ...options[i.name as string] })) });
+        }
+        if (name === 'createIndex') return async (spec: Record<string, 1 | -1>, o: { name: string }) => (created.push(o.name), target.createIndex(spec, o));
+        const value: unknown = Reflect.get(target, name, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as unknown as MongoCollection;
+    await makeTracker(new MongoStore({ collection: seen })).init();
+    expect(created.sort()).toEqual(['leasehold_key', 'leasehold_status_deadline']);
+    // plain ones are not created again
+    created.length = 0;
+    delete options.leasehold_status_deadline;
+    delete options.leasehold_key;
+    await makeTracker(new MongoStore({ collection: seen })).init();
+    expect(created).toEqual([]);
+  });
+
+  it('an item whose deadline a hand edit removed still reads (notBefore null), and others with it', async () => {
+    const { double, store } = onDouble();
+    const tracker = makeTracker(store);
+    await tracker.track(k(1));
+    await tracker.track(k(2));
+    await double.admin.updateMany({ 'key.logId': k(1).logId }, [{ $unset: 'deadline' }]);
+    expect((await tracker.get(k(1)))?.notBefore).toBeNull();
+    expect((await tracker.find({ status: 'pending' })).map((i) => i.key)).toHaveLength(2);
+  });
+
   it('still creates what is missing (and so fails for that role on a collection not set up)', async () => {
     const double = new CollectionDouble();
     const error = await makeTracker(new MongoStore({ collection: readOnly(double) }))

@@ -151,7 +151,7 @@ export function prepareFail(core: Core, operation: string, lease: AnyLease, erro
       core.emitLease('failed', lease, {
         error: lastError,
         willRetry: retry,
-        nextAttemptAt: retry ? core.codec.notBefore(stored) : null,
+        nextAttemptAt: retry ? core.codec.settledNotBefore(stored) : null,
         status: stored.status,
         durationMs: performance.now() - state.startedAt,
       });
@@ -198,7 +198,7 @@ export async function settleBatch(core: Core, operation: string, prepared: reado
     const stored = rows[i];
     if (!stored) return lost(core, operation, p.lease, p.state).then((error) => ({ ok: false as const, lease: p.lease, error }));
     p.done(stored);
-    return { ok: true as const, lease: p.lease, status: stored.status, notBefore: core.codec.notBefore(stored) };
+    return { ok: true as const, lease: p.lease, status: stored.status, notBefore: core.codec.settledNotBefore(stored) };
   });
   // a lost lease costs one read to report what holds the item now; settled ones cost nothing more
   return rows.includes(null) ? Promise.all(results) : (results as Array<BatchResult<AnyLease>>);

@@ -69,18 +69,29 @@ const samePattern = (key: Document, spec: Readonly<Record<string, number>>): boo
   JSON.stringify(Object.entries(key)) === JSON.stringify(Object.entries(spec));
 
 /**
+ * Whether a listed index is a plain one: no option but those `init` gives (`unique` where
+ * allowed). An index with any other option (hidden, partial, sparse, a collation, a TTL) is left
+ * to `createIndex`, so that the server refuses it as before rather than `init` accepting an index
+ * that claim-next or key lookups cannot use.
+ */
+const plain = (index: Document, unique: boolean): boolean =>
+  Object.keys(index).every((field) => field === 'v' || field === 'key' || field === 'name' || field === 'ns' || (unique && field === 'unique'));
+
+/**
  * Creates the two indexes leasehold needs where they are missing: `leasehold_key` (see
  * {@link ensureKeyIndex}) and `leasehold_status_deadline`. Those already there, as `listIndexes`
  * shows them, are not created again, so that `init` on a set-up collection sends no
  * `createIndex`: a user whose role may only read (the `read` role lists indexes) can open it for
- * `leasehold stats`, `find` or a dashboard. Where the indexes cannot be listed (no collection
- * yet, or a `Collection` subset without `listIndexes`), both are created as before.
+ * `leasehold stats`, `find` or a dashboard. Only a plain index counts as there (see `plain`);
+ * where the indexes cannot be listed (no collection yet, or a `Collection` subset without
+ * `listIndexes`), both are created as before.
  */
 export async function ensureIndexes(collection: KeyIndexCollection, keys: readonly string[]): Promise<void> {
   const present = typeof collection.listIndexes === 'function' ? await collection.listIndexes().toArray().catch(() => undefined) : undefined;
-  const keyIndex = present && keyIndexOf(present);
+  const listedKey = present?.find((i) => i.name === KEY_INDEX);
+  const keyIndex = listedKey && plain(listedKey, true) ? keyIndexOf([listedKey]) : undefined;
   if (!keyIndex || !holds(keyIndex, keys.map((k) => `key.${k}`))) await ensureKeyIndex(collection, keys);
-  if (!present?.some((i) => i.name === STATUS_INDEX && samePattern(i.key as Document, STATUS_SPEC))) {
+  if (!present?.some((i) => i.name === STATUS_INDEX && plain(i, false) && samePattern(i.key as Document, STATUS_SPEC))) {
     await collection.createIndex({ ...STATUS_SPEC }, { name: STATUS_INDEX });
   }
 }
