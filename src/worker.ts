@@ -8,6 +8,9 @@ import { workSettings, type WorkOptions, type WorkSettings } from './work-option
 
 export { defaultOwner, type Retention, type WorkOptions } from './work-options.js';
 
+/** How long `stop()` waits, past its timeout, for the releases of leases still held (at most `timeoutMs`). */
+const RELEASE_GRACE_MS = 1_000;
+
 /** The work a worker runs per lease; its return value is passed to `complete`. */
 export type Handler<L, R> = (lease: L) => Promise<R | void> | R | void;
 
@@ -58,6 +61,10 @@ export class Worker<L extends Lease = Lease> {
   /** Retention purges under way: `stop()` waits for them. */
   readonly #purges = new Set<Promise<unknown>>();
   readonly #timer = new IdleTimer();
+  /** Ends the wait for a free slot at full concurrency: a finished handler and `stop()` call it. */
+  #slotFreed: (() => void) | undefined;
+  /** Leases `stop()` released at its timeout: their handlers' late results are reported, not lost silently. */
+  readonly #releasedAtStop = new WeakSet<L>();
   #running = true;
   /** `stop()` has finished: nothing runs any more. */
   #stopped = false;
@@ -102,7 +109,11 @@ export class Worker<L extends Lease = Lease> {
       if (at) this.#timer.dueAt(at.getTime());
       else this.#timer.wake();
     });
-    this.#loop = this.#run();
+    this.#loop = this.#run().catch((error: unknown) => {
+      // a bug or a throwing hook: the loop is gone, so say so and stop claiming
+      this.#running = false;
+      this.#internals.reportError('work', error);
+    });
   }
 
   /** Whether the worker is still claiming. */
@@ -146,10 +157,12 @@ export class Worker<L extends Lease = Lease> {
 
   /**
    * Stops claiming and waits for in-flight handlers; after `timeoutMs` (default the
-   * `stopTimeoutMs` option) releases the leases still held and aborts their signals. The same
-   * `timeoutMs` bounds the wait for a claim, reap or purge under way (a lease a late claim
-   * returns is released at once). Once it
-   * resolves, no timer of this worker is left running, even if a handler never returns.
+   * `stopTimeoutMs` option) releases the leases still held and aborts their signals (a lease
+   * whose handler finished and whose complete or fail is under way is left to that), waiting at
+   * most `timeoutMs` or 1 s more for those releases. The same `timeoutMs` bounds the wait for a
+   * claim, reap or purge under way (a lease a late claim returns is released at once). Once it
+   * resolves, no timer of this worker is left running, even if a handler or the store never
+   * returns.
    */
   async stop(options: { timeoutMs?: number } = {}): Promise<void> {
     const timeoutMs = requireNumber('stop.timeoutMs', options.timeoutMs ?? this.#settings.stopTimeoutMs, { min: 0, max: MAX_TIMER_MS });
@@ -159,6 +172,7 @@ export class Worker<L extends Lease = Lease> {
     this.#unwake();
     this.#timer.wake();
     this.#endPause?.();
+    this.#slotFreed?.();
     // one deadline for all of it: a claim that hangs (a dead connection without a driver
     // timeout) holds the stop no longer than a handler may; what it claims later is released
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -166,19 +180,26 @@ export class Worker<L extends Lease = Lease> {
     let outcome = await Promise.race([this.#loop.then(() => 'done' as const), deadline]);
     if (outcome === 'done') outcome = await Promise.race([Promise.all([...this.#inFlight.values()].map((f) => f.task)).then(() => 'done' as const), deadline]);
     if (outcome === 'timeout') {
-      await Promise.all(
-        [...this.#inFlight].map(async ([lease, flight]) => {
-          flight.stopHeartbeat();
-          if (lease.settled) return;
-          const state = leaseState(lease);
-          if (state) abortLease(state, new Error('[leasehold] worker stopped'));
-          try {
-            await this.#driver.release(lease);
-          } catch (error) {
-            if (!(error instanceof LeaseLostError)) this.#internals.reportError('release', error, lease);
-          }
-        }),
-      );
+      const handedBack = [...this.#inFlight].map(async ([lease, flight]) => {
+        flight.stopHeartbeat();
+        if (lease.settled) return;
+        const state = leaseState(lease);
+        // its handler is done and its own complete or fail is under way: let that one land
+        // (a release beside it could win and send finished work round again)
+        if (state && state.settling > 0) return flight.task;
+        if (state) abortLease(state, new Error('[leasehold] worker stopped'));
+        this.#releasedAtStop.add(lease);
+        try {
+          await this.#driver.release(lease);
+        } catch (error) {
+          if (!(error instanceof LeaseLostError)) this.#internals.reportError('release', error, lease);
+        }
+      });
+      // bounded as well: on a dead connection a release never answers (it goes on, reported if it fails)
+      let graceTimer: ReturnType<typeof setTimeout> | undefined;
+      const grace = new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, Math.min(timeoutMs, RELEASE_GRACE_MS))));
+      await Promise.race([Promise.all(handedBack), grace]);
+      clearTimeout(graceTimer);
     }
     // a reap or purge under way finishes before stop() resolves (the caller may close the pool
     // next), within `timeoutMs`: one stuck on a dead connection does not hold the stop
@@ -210,10 +231,10 @@ export class Worker<L extends Lease = Lease> {
     while (this.#running) {
       const free = this.#settings.concurrency - this.#inFlight.size;
       if (free <= 0) {
-        // a finished handler or stop() frees the loop
-        const wait = this.#timer.sleep(this.#settings.pollMax, false);
-        await Promise.race([...[...this.#inFlight.values()].map((f) => f.task), wait.promise]);
-        wait.cancel();
+        // a finished handler or stop() frees the loop; a wake-up meanwhile stays pending for the
+        // next claim. (Racing every task instead left a reaction on each per wake-up.)
+        await new Promise<void>((resolve) => (this.#slotFreed = resolve));
+        this.#slotFreed = undefined;
         continue;
       }
       this.#timer.claiming();
@@ -261,6 +282,7 @@ export class Worker<L extends Lease = Lease> {
         const task = this.#process(lease).finally(() => {
           stopHeartbeat();
           this.#inFlight.delete(lease);
+          this.#slotFreed?.();
           // a drain waits for a claim that finds nothing: look again now
           if (this.#drains.size > 0) this.#timer.wake();
         });
@@ -289,7 +311,12 @@ export class Worker<L extends Lease = Lease> {
         if (!lease.settled) await this.#driver.fail(lease, error);
         return;
       }
-      if (lease.settled) return;
+      if (lease.settled) {
+        if (this.#releasedAtStop.has(lease)) {
+          this.#internals.reportError('complete', new Error('the handler finished after stop() had released its lease at the stop timeout; its result was not written, and the item runs again'), lease);
+        }
+        return;
+      }
       try {
         await this.#driver.complete(lease, result ?? {});
       } catch (error) {

@@ -5,8 +5,12 @@ import { startHeartbeat } from '../src/heartbeat.js';
 import { MemoryStore } from '../src/stores/memory.js';
 
 function jobs(options: { ttlMs?: number; clock?: () => number; maxAttempts?: number } = {}) {
-  return new Tracker({
-    store: new MemoryStore(options.clock ? { clock: options.clock } : {}),
+  return new Tracker(jobsDefinition(new MemoryStore(options.clock ? { clock: options.clock } : {}), options));
+}
+
+function jobsDefinition(store: MemoryStore, options: { ttlMs?: number; maxAttempts?: number } = {}) {
+  return {
+    store,
     statuses: ['queued', 'running', 'done', 'skipped', 'failed'],
     initial: 'queued',
     key: z.object({ id: z.number() }),
@@ -14,7 +18,7 @@ function jobs(options: { ttlMs?: number; clock?: () => number; maxAttempts?: num
     stages: { run: { from: 'queued', active: 'running', done: ['done', 'skipped'], failed: 'failed' } },
     lease: { ttlMs: options.ttlMs ?? 1_000 },
     retry: { maxAttempts: options.maxAttempts ?? 3, backoff: () => 0 },
-  });
+  } as const;
 }
 
 const until = async (cond: () => boolean | Promise<boolean>, ms = 5_000) => {
@@ -554,5 +558,86 @@ describe('the worker at its edges: options, pauses, drains, reaps', () => {
     expect(await tracker.retry({ id: 'a' }, { stage: 'work' })).toBeNull();
     expect(await tracker.retryAll({ stage: 'work' })).toBe(0);
     expect((await tracker.get({ id: 'a' }))!).toMatchObject({ status: 'review', stage: 'check' });
+  });
+});
+
+describe('worker stop() and reporting when the store or the logger misbehaves', () => {
+  const never = () => new Promise<never>(() => {});
+
+  it('stop({ timeoutMs }) resolves although the store stops answering while a handler runs', async () => {
+    const tracker = jobs({ ttlMs: 60_000 });
+    tracker.on('error', () => {});
+    const store = tracker.store as MemoryStore;
+    await tracker.track({ id: 1 });
+    let claimed = false;
+    const worker = tracker.work('run', async () => ((claimed = true), never()), { reapIntervalMs: false });
+    await until(() => claimed);
+    // a dead connection: the release at the stop timeout never answers
+    store.update = never;
+    await worker.stop({ timeoutMs: 20 });
+    expect(worker.running).toBe(false);
+  });
+
+  it('at the stop timeout a lease whose complete is under way is left to it, not released beside it', async () => {
+    const tracker = jobs({ ttlMs: 60_000 });
+    const store = tracker.store as MemoryStore;
+    const update = store.update.bind(store);
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const sent: string[] = [];
+    // completions wait for the gate (a slow majority write); everything else goes through
+    store.update = async (cond, change, options) => {
+      sent.push(String(change.status));
+      if (change.status === 'done') await gate;
+      return update(cond, change, options);
+    };
+    await tracker.track({ id: 1 });
+    const worker = tracker.work('run', () => ({ data: { result: 'ok' } }), { reapIntervalMs: false });
+    await until(() => sent.includes('done'));
+    await worker.stop({ timeoutMs: 10 });
+    open();
+    await until(async () => (await tracker.get({ id: 1 }))!.status === 'done');
+    expect(sent).toEqual(['running', 'done']);
+    expect((await tracker.get({ id: 1 }))!.data).toEqual({ result: 'ok' });
+  });
+
+  it('says so when a handler finishes after stop() released its lease at the timeout', async () => {
+    const tracker = jobs({ ttlMs: 60_000 });
+    const reported: string[] = [];
+    tracker.on('error', (e) => reported.push(`${e.operation}: ${String(e.error)}`));
+    await tracker.track({ id: 1 });
+    let finish!: () => void;
+    const worker = tracker.work('run', () => new Promise<void>((resolve) => (finish = resolve)), { reapIntervalMs: false });
+    await until(() => finish !== undefined);
+    await worker.stop({ timeoutMs: 10 });
+    expect((await tracker.get({ id: 1 }))!.status).toBe('queued');
+    finish();
+    await until(() => reported.length > 0);
+    expect(reported).toEqual([expect.stringMatching(/^complete: Error: the handler finished after stop\(\) had released its lease/)]);
+  });
+
+  it('a logger that throws neither stops the worker nor fails its claims; stderr says what happened', async () => {
+    const boom = () => {
+      throw new Error('logger transport closed');
+    };
+    const store = new MemoryStore();
+    const tracker = new Tracker({ ...jobsDefinition(store), logger: { error: boom, warn: boom, debug: boom } });
+    const update = store.update.bind(store);
+    let failing = true;
+    store.update = (cond, change, options) => (failing ? Promise.reject(new Error('ECONNRESET')) : update(cond, change, options));
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      let handled = 0;
+      const worker = tracker.work('run', () => void handled++, { reapIntervalMs: false, pollMaxMs: 50 });
+      await until(() => stderr.mock.calls.some(([line]) => /the logger's error\(\) threw \(Error: logger transport closed\) while logging: \[leasehold\] claim failed/.test(String(line))));
+      failing = false;
+      await tracker.track({ id: 1 });
+      await until(() => handled === 1);
+      await until(async () => (await tracker.get({ id: 1 }))!.status === 'done');
+      expect(worker.running).toBe(true);
+      await worker.stop();
+    } finally {
+      stderr.mockRestore();
+    }
   });
 });

@@ -45,13 +45,13 @@ export class Core {
     this.def = def;
     this.store = store;
     this.codec = new Codec(def, key, data);
-    this.logger = logger;
+    this.logger = logger && guardLogger(logger, (line) => this.#toStderr(line));
     // a throwing listener is reported as every background error is (logger, `error` event or
     // stderr), except one of `error` itself, which would report again: logger or stderr
     this.events = new Emitter((event, error) => {
       if (event !== 'error') return this.reportError(`a \`${event}\` listener`, error);
       const message = `[leasehold] an \`error\` listener threw: ${errorMessage(error)}`;
-      if (logger?.error) logger.error({ event, error }, message);
+      if (this.logger?.error) this.logger.error({ event, error }, message);
       else process.stderr.write(`${message}\n`);
     });
   }
@@ -188,6 +188,11 @@ export class Core {
     this.logger?.error?.({ operation, error, stage: lease?.stage, key: lease?.key }, message);
     this.events.emit('error', { operation, error, stage: lease?.stage, key: lease?.key });
     if (this.logger?.error || this.events.has('error')) return;
+    this.#toStderr(`${message}\n  (pass a \`logger\` or listen with tracker.on('error', ...) to handle these yourself)`);
+  }
+
+  /** Writes a line to stderr, at most a burst of them per interval (then how many were not shown). */
+  #toStderr(line: string): void {
     const now = Date.now();
     const s = this.#stderr;
     if (now - s.windowStart >= STDERR_INTERVAL_MS) {
@@ -196,12 +201,30 @@ export class Core {
       s.printed = 0;
       s.suppressed = 0;
     }
-    if (s.printed++ < STDERR_BURST) {
-      process.stderr.write(`${message}\n  (pass a \`logger\` or listen with tracker.on('error', ...) to handle these yourself)\n`);
-    } else {
-      s.suppressed++;
-    }
+    if (s.printed++ < STDERR_BURST) process.stderr.write(`${line}\n`);
+    else s.suppressed++;
   }
+}
+
+/**
+ * The logger as leasehold calls it: the same methods, each of which, should the logger throw
+ * (a closed transport, a bad serializer), says so on stderr instead of failing the claim, settle
+ * or worker loop that was logging.
+ */
+function guardLogger(logger: Logger, toStderr: (line: string) => void): Logger {
+  const guarded: Logger = {};
+  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
+    const method = logger[level];
+    if (typeof method !== 'function') continue;
+    guarded[level] = (fields, message) => {
+      try {
+        method.call(logger, fields, message);
+      } catch (error) {
+        toStderr(`[leasehold] the logger's ${level}() threw (${errorMessage(error)}) while logging: ${message}`);
+      }
+    };
+  }
+  return guarded;
 }
 
 /** Tracker-typed alias of the events, for the public surface. */
