@@ -621,6 +621,25 @@ describe('RedisStore durability check', () => {
     await init(make(`dur_${run}`, { durability: 'relaxed' }, c));
   });
 
+  // at maxmemory it would delete items, key entries and the id counter by itself
+  it('refuses a server that evicts keys (`maxmemory-policy` other than `noeviction`), naming the setting', async () => {
+    const c = await server(['--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'allkeys-lru']);
+    const error = await init(make(`dur_${run}`, {}, c)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error).toMatchObject({ option: 'durability' });
+    expect((error as Error).message).toMatch(/the server runs with `maxmemory-policy allkeys-lru`: at `maxmemory` it deletes keys by itself.*`CONFIG SET maxmemory-policy noeviction`/);
+  });
+
+  it('an insert never writes over an item when the id counter went back (keys evicted, part of the data restored)', async () => {
+    const c = await server(['--appendonly', 'yes', '--appendfsync', 'always']);
+    const store = make(`dur_${run}_seq`, {}, c);
+    const tracker = makeTracker(store);
+    await tracker.track(k(1));
+    await c.set(`{dur_${run}_seq}:seq`, '0');
+    await expect(tracker.track(k(2))).rejects.toThrow(/from the id counter .* is held by another item: the counter went back.*nothing was written/);
+    expect((await tracker.get(k(1)))?.key).toEqual(k(1));
+  });
+
   it('accepts `appendonly yes` with `appendfsync always`', async () => {
     const c = await server(['--appendonly', 'yes', '--appendfsync', 'always']);
     await init(make(`dur_${run}`, {}, c));
@@ -706,6 +725,17 @@ describe('RedisStore with `replicas`: each write waits for replicas', () => {
       await makeTracker(make(`replicated_${run}_aof`, { replicas: { count: 1 }, durability: 'relaxed' }, primary)).init();
     } finally {
       await primary.config('SET', 'appendonly', 'yes');
+    }
+  });
+
+  it('refuses at init a primary that evicts keys, reading `INFO memory`', async () => {
+    await primary.config('SET', 'maxmemory-policy', 'volatile-lru');
+    try {
+      const error = await makeTracker(make(`replicated_${run}_evict`, { replicas: { count: 1 } }, primary)).init().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).toMatch(/runs with `maxmemory-policy volatile-lru`/);
+    } finally {
+      await primary.config('SET', 'maxmemory-policy', 'noeviction');
     }
   });
 

@@ -2,7 +2,8 @@
  * The persistence check of {@link RedisStore.init}: the store contract says a claim is
  * acknowledged durably before the work starts, which a single Redis server keeps only with
  * `appendonly yes`, `appendfsync always` and `no-appendfsync-on-rewrite no`; with `replicas`, the
- * primary needs `appendonly yes` as well. Internal.
+ * primary needs `appendonly yes` as well. Either way the server must not evict keys
+ * (`maxmemory-policy noeviction`). Internal.
  * @module
  */
 import { ConfigError } from '../../errors.js';
@@ -65,7 +66,8 @@ async function setting(client: RedisConfigReader, name: string): Promise<string>
 
 /**
  * Refuses a server whose acknowledged writes a crash can lose: `appendonly` must be `yes`,
- * `appendfsync` must be `always`, and `no-appendfsync-on-rewrite` must be `no`.
+ * `appendfsync` must be `always`, and `no-appendfsync-on-rewrite` must be `no`; and one that
+ * evicts keys (`maxmemory-policy` other than `noeviction`).
  */
 export async function requireDurableServer(client: RedisConfigReader): Promise<void> {
   for (const { node, where } of await primaries(client)) await requireDurableNode(node, where);
@@ -88,6 +90,7 @@ async function requireDurableNode(client: RedisConfigReader, where: string): Pro
         `Set \`appendfsync always\` (redis.conf, or \`CONFIG SET appendfsync always\`), ${RELAX}`,
     );
   }
+  requireNoEviction(where, await setting(client, 'maxmemory-policy'));
   // `yes` skips the fsync of every write while a child process saves a snapshot or rewrites the
   // append-only file, which `appendonly yes` starts by itself as the file grows
   const onRewrite = await setting(client, 'no-appendfsync-on-rewrite');
@@ -99,6 +102,20 @@ async function requireDurableNode(client: RedisConfigReader, where: string): Pro
         `Set \`no-appendfsync-on-rewrite no\` (redis.conf, or \`CONFIG SET no-appendfsync-on-rewrite no\`), ${RELAX}`,
     );
   }
+}
+
+/**
+ * Refuses a server that evicts keys when it reaches `maxmemory`: it would drop items, key entries
+ * and the id counter silently (items lost, a tracked key tracked again, ids handed out twice).
+ */
+function requireNoEviction(where: string, policy: string | undefined): void {
+  if (policy === 'noeviction') return;
+  throw new ConfigError(
+    'durability',
+    `[redis] ${where} runs with \`maxmemory-policy ${policy ?? '(not reported)'}\`${policy === undefined ? '' : ': at `maxmemory` it deletes keys by itself, and with them items, the entries that keep keys unique and the id counter, so items are lost and keys tracked twice'}. ` +
+      'Set `maxmemory-policy noeviction` (redis.conf, or `CONFIG SET maxmemory-policy noeviction`): a full server then refuses writes, which leasehold reports, and loses nothing. ' +
+      '(`durability: \'relaxed\'` skips this check, not the risk: keep `noeviction` there too.)',
+  );
 }
 
 /**
@@ -122,6 +139,7 @@ async function requireReplicasOf(client: RedisConfigReader, where: string, count
     );
   }
   // INFO, not CONFIG GET (which managed services often forbid), as for the replicas above
+  requireNoEviction(where, /^maxmemory_policy:(\S+)/m.exec(await client.info('memory'))?.[1]?.toLowerCase());
   const aof = /^aof_enabled:(\d)/m.exec(await client.info('persistence'))?.[1];
   if (aof !== '1') {
     // a replica copies whatever its primary holds: a primary that restarts without its data

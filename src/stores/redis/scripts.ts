@@ -237,6 +237,10 @@ local id = redis.call('HGET', IDS, kj)
 -- created by this very call, sent again
 if id then return {mine(id) and 1 or 0, read(id, ITEM)} end
 id = string.format('%012x', redis.call('INCR', P .. 'seq'))
+-- the counter went back (keys evicted, part of the data restored): never write over an item
+if redis.call('EXISTS', ikey(id)) == 1 then
+  return redis.error_reply('item id ' .. id .. ' from the id counter ' .. P .. 'seq is held by another item: the counter went back (a server that evicts keys, or part of the data restored); nothing was written')
+end
 local dl = now
 if ARGV[8] == 'ms' then dl = math.floor(now + tonumber(ARGV[9])) elseif ARGV[8] == 'at' then dl = tonumber(ARGV[9]) end
 local s = ARGV[6]
