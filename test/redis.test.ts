@@ -13,6 +13,7 @@ import { k, makeTracker } from '../src/testing/definition.js';
 import { processRaces, raceTracker, startWakeChild, until } from './support/processes.js';
 import { expectBatchRoundTrips, expectOneRoundTripEach } from './support/round-trips.js';
 import { redisServerBinary, startRedisServer, type RedisServer } from '../scripts/redis-server.mjs';
+import { Subscriber, type RedisSubscriberConnection } from '../src/stores/redis/subscriber.js';
 
 const url = inject('redisUrl');
 const source = inject('redisSource');
@@ -571,6 +572,34 @@ describe.skipIf(!url)('RedisStore wake-ups across processes', () => {
     expect(worker.lines.filter((l) => l.startsWith('started'))).toEqual(['started 1', 'started 2', 'started 3']);
     expect(worker.lines).toContain('stopped');
   }, 120_000);
+});
+
+describe('RedisStore wake-ups: the subscriber', () => {
+  it('after a reconnection tells listeners to look only once the subscription holds again', async () => {
+    const handlers = new Map<string, (...args: unknown[]) => void>();
+    const pending: Array<() => void> = [];
+    const connection: RedisSubscriberConnection = {
+      // each SUBSCRIBE answers when the test says so
+      subscribe: () => new Promise((resolve) => pending.push(() => resolve(1))),
+      on: (event, listener) => handlers.set(event, listener),
+      quit: async () => 'OK',
+      disconnect: () => {},
+    };
+    const subscriber = new Subscriber(() => connection, 'wake');
+    const heard: StoreChange[] = [];
+    const stop = subscriber.listen((change) => heard.push(change));
+    pending.shift()!();
+    await until('the first look', () => heard.length === 1);
+    // the connection drops and comes back: ioredis says 'ready' before its own SUBSCRIBE is sent
+    handlers.get('ready')!();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(heard).toHaveLength(1);
+    expect(pending).toHaveLength(1);
+    pending.shift()!();
+    await until('the look after the reconnection', () => heard.length === 2);
+    expect(heard).toEqual([{}, {}]);
+    stop();
+  });
 });
 
 describe('RedisStore durability check', () => {

@@ -53,14 +53,12 @@ export class Subscriber {
   #connect(): void {
     const connection = this.#open();
     this.#connection = connection;
-    let subscribed = false;
     let subscribing = false;
     const subscribe = () => {
       subscribing = true;
       connection.subscribe(this.#channel).then(
         () => {
           subscribing = false;
-          subscribed = true;
           // what was published before the subscription took effect was not heard either
           if (this.#connection === connection) this.#deliver({});
         },
@@ -78,10 +76,11 @@ export class Subscriber {
     });
     connection.on('ready', () => {
       if (this.#connection !== connection) return;
-      // a reconnection: the client subscribed again by itself, but what was published while it
-      // was down was not heard, so look
-      if (subscribed) this.#deliver({});
-      else if (!subscribing) subscribe();
+      // a reconnection: what was published while it was down was not heard, so look, but only
+      // once the subscription holds again. The client subscribes again by itself, but after it
+      // says 'ready': a look delivered now could be answered by a claim before that, and an item
+      // published in between would go unheard. Subscribing once more (harmless) tells when.
+      if (!subscribing) subscribe();
     });
     subscribe();
   }
