@@ -240,6 +240,53 @@ describe('SqliteStore: a table made for another key', () => {
     const added = keyedTracker(new SqliteStore({ filename: file, table }), z.object({ logId: z.string(), partnerCode: z.string(), seq: z.number(), region: z.string() }));
     expect(String(await added.init().catch((e: unknown) => e))).toMatch(/has no column `key_region`/);
   });
+
+  it('init refuses a table whose key lost a field (its NOT NULL column is left), and one whose unique key index is on other columns', async () => {
+    const store = newStore();
+    const { file, table } = tables.get(store)!;
+    await makeTracker(store).init();
+    // a redeploy that removed `partnerCode` from the key: every track would fail on its NOT NULL
+    const removed = keyedTracker(new SqliteStore({ filename: file, table }), z.object({ logId: z.string(), seq: z.number() }));
+    const refused = await removed.init().catch((e: unknown) => e);
+    expect((refused as StoreError).failure).toBe('schema');
+    expect(String(refused)).toMatch(/has the NOT NULL column `key_partnerCode`, which no key field declares \(a key field removed\)/);
+    // the same fields in another order are the same key
+    await keyedTracker(new SqliteStore({ filename: file, table }), z.object({ seq: z.number(), logId: z.string(), partnerCode: z.string() })).init();
+    // a unique index left on fewer columns than the key (made by hand, or by a layout before)
+    const db = new Database(file);
+    try {
+      db.exec(`DROP INDEX "${table}_key"; CREATE UNIQUE INDEX "${table}_key" ON "${table}" (key_logId, key_seq)`);
+    } finally {
+      db.close();
+    }
+    const narrow = await makeTracker(new SqliteStore({ filename: file, table })).init().catch((e: unknown) => e);
+    expect(String(narrow)).toMatch(/has its unique key index "[^"]+_key" on \(key_logid, key_seq\), not on the declared key fields/);
+  });
+});
+
+describe('SqliteStore: batches and races', () => {
+  it('settles a batch larger than one transaction holds (chunks of 1,000), each result in its place', async () => {
+    const store = newStore();
+    const tracker = makeTracker(store);
+    await tracker.init();
+    const n = 2_345;
+    // tracked in one statement: the test is about the settle
+    const db = new Database(tables.get(store)!.file);
+    try {
+      db.prepare(
+        `WITH RECURSIVE seq(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM seq WHERE v < ?)
+         INSERT INTO "${tables.get(store)!.table}" (key_logId, key_partnerCode, key_seq, status, data, deadline, created_at, updated_at)
+         SELECT 'log-' || v, 'acme', v, 'pending', '{"bytes":1}', 0, 0, 0 FROM seq`,
+      ).run(n);
+    } finally {
+      db.close();
+    }
+    const leases = await tracker.claimBatch('download', { owner: 'w', limit: n });
+    expect(leases).toHaveLength(n);
+    const results = await tracker.completeBatch(leases);
+    expect(results.every((r, i) => r.ok && r.lease === leases[i] && r.status === 'downloaded')).toBe(true);
+    expect((await tracker.stats()).byStatus.downloaded).toBe(n);
+  });
 });
 
 describe('SqliteStore: leases across store objects', () => {

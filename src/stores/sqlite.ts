@@ -27,11 +27,15 @@ import {
   type UpdateOptions,
 } from '../store.js';
 import { claimNextLimit, columnList, deleteStatement, findStatement, insertStatement, schemaStatements, toItem, updateStatement, type KeyColumn } from './sql/compile.js';
-import { keyColumns, legacySideName, quoteIdentifier, sideName, type Dialect } from './sql/dialect.js';
+import { KEY_PREFIX, keyColumns, legacySideName, quoteIdentifier, sideName, type Dialect } from './sql/dialect.js';
 import { watchFile, type WatchConnection } from './sql/sqlite-watcher.js';
 
 /** The part of a better-sqlite3 `Database` the store uses. */
 export type SqliteDatabase = Pick<Database.Database, 'prepare' | 'pragma' | 'exec' | 'transaction' | 'close'>;
+type Statement = Database.Statement<unknown[], unknown>;
+
+/** Updates of a batch settle per transaction: the writer lock is held for milliseconds, not seconds. */
+const SETTLE_CHUNK = 1_000;
 
 /** Options of {@link SqliteStore}: give `filename` or an open `database`. */
 export interface SqliteStoreOptions {
@@ -39,7 +43,8 @@ export interface SqliteStoreOptions {
   readonly filename?: string;
   /**
    * An open better-sqlite3 database, instead of `filename`. Its pragmas are left as you set
-   * them: for several processes on one file use `journal_mode = WAL` and a `busy_timeout`.
+   * them: for several processes on one file use `journal_mode = WAL`, and keep a `busy_timeout`
+   * (better-sqlite3 sets 5000 ms on a new connection).
    */
   readonly database?: SqliteDatabase;
   /** The table holding the items. Letters, digits and `_`. */
@@ -128,6 +133,10 @@ export class SqliteStore implements Store {
   readonly #filename: string | undefined;
   readonly #busyTimeoutMs: number;
   #db: SqliteDatabase | undefined;
+  /** The connection being opened: two `init()`s at once share it. */
+  #opening: Promise<SqliteDatabase> | undefined;
+  /** Compiled statements by their text, for the open connection (compiling costs ten times running). */
+  readonly #statements = new Map<string, Statement>();
   #keys: KeyColumn[] | undefined;
   #columns: Record<Returning, string> = { item: '*', state: '*' };
   readonly #owned: boolean;
@@ -178,31 +187,41 @@ export class SqliteStore implements Store {
       if (ours) db.exec(`DROP INDEX IF EXISTS ${quoteIdentifier('sqlite', 'table', legacy)}`);
     }
     db.exec(schemaStatements(this.#table, index, keys, TYPES));
-    this.#checkKeyColumns(db, keys);
+    this.#checkKeyColumns(db, keys, index('key'));
     this.#keys = keys;
     this.#columns = { item: columnList(keys, 'item', ''), state: columnList(keys, 'state', '') };
   }
 
   /**
-   * An existing table made for another key (a key field added, or its type changed by a
+   * An existing table made for another key (a key field added, removed or its type changed by a
    * redeploy) is refused here: SQLite would store a number in a TEXT column as text, and every
-   * read would then fail its schema.
+   * read would then fail its schema; a removed field's NOT NULL column would fail every track,
+   * and a unique index on other columns would neither keep the new keys unique nor serve them.
    */
-  #checkKeyColumns(db: SqliteDatabase, keys: readonly KeyColumn[]): void {
-    // SQLite's column names are not case sensitive
-    const found = new Map((db.prepare(`PRAGMA table_info(${this.#table})`).all() as Array<{ name: string; type: string }>).map((c) => [c.name.toLowerCase(), c.type.toUpperCase()]));
-    for (const key of keys) {
-      const column = key.sql.slice(1, -1).replaceAll('""', '"');
-      const want = TYPES.key[key.type];
-      const have = found.get(column.toLowerCase());
-      if (have === want) continue;
-      const problem = have === undefined ? `has no column \`${column}\`` : `has column \`${column}\` of type ${have}, not ${want}`;
-      throw new StoreError({
+  #checkKeyColumns(db: SqliteDatabase, keys: readonly KeyColumn[], keyIndex: string): void {
+    const refuse = (problem: string) =>
+      new StoreError({
         operation: 'init',
         store: 'sqlite',
         failure: 'schema',
-        cause: new Error(`the table ${this.#table} ${problem} as key field \`${key.name}\` (${key.type}) needs: it was made for another key. Use a new table, or migrate this one (docs/stores/sqlite.md)`),
+        cause: new Error(`the table ${this.#table} ${problem}: it was made for another key. Use a new table, or migrate this one (docs/stores/sqlite.md)`),
       });
+    // SQLite's column names are not case sensitive
+    const columns = db.prepare(`PRAGMA table_info(${this.#table})`).all() as Array<{ name: string; type: string; notnull: number }>;
+    const found = new Map(columns.map((c) => [c.name.toLowerCase(), c.type.toUpperCase()]));
+    const declared = new Set(keys.map((k) => k.column.toLowerCase()));
+    for (const key of keys) {
+      const want = TYPES.key[key.type];
+      const have = found.get(key.column.toLowerCase());
+      if (have === want) continue;
+      throw refuse(`${have === undefined ? `has no column \`${key.column}\`` : `has column \`${key.column}\` of type ${have}, not ${want}`} as key field \`${key.name}\` (${key.type}) needs`);
+    }
+    // a NOT NULL key column no field declares: a key field removed (a nullable one may be the user's own)
+    const leftover = columns.find((c) => c.notnull === 1 && c.name.toLowerCase().startsWith(KEY_PREFIX) && !declared.has(c.name.toLowerCase()));
+    if (leftover) throw refuse(`has the NOT NULL column \`${leftover.name}\`, which no key field declares (a key field removed), so every track would fail`);
+    const indexed = (db.prepare(`PRAGMA index_info(${keyIndex})`).all() as Array<{ name: string }>).map((c) => c.name.toLowerCase());
+    if (indexed.length !== declared.size || !indexed.every((c) => declared.has(c))) {
+      throw refuse(`has its unique key index ${keyIndex} on (${indexed.join(', ')}), not on the declared key fields (${[...declared].join(', ')})`);
     }
   }
 
@@ -212,10 +231,19 @@ export class SqliteStore implements Store {
     // the item that holds the key may be deleted (a purge in another process) between the insert
     // that found it and the read: then the insert runs again
     for (let attempt = 1; ; attempt++) {
-      const row = db.prepare(text).get(...values) as Record<string, unknown> | undefined;
+      const row = this.#prepare(db, text).get(...values) as Record<string, unknown> | undefined;
       if (row) return { item: toItem(row, keys, dialect), created: true };
       const [existing] = await this.find({ key: item.key }, { limit: 1 });
-      if (existing || attempt === 3) return { item: existing!, created: false };
+      if (existing) return { item: existing, created: false };
+      if (attempt === 3) {
+        throw new StoreError({
+          operation: 'track',
+          store: 'sqlite',
+          key: item.key,
+          failure: 'transient',
+          cause: new Error('the key was held by an item that was deleted again before it could be read, three times in a row (a purge or delete racing this track); nothing was created'),
+        });
+      }
     }
   }
 
@@ -227,21 +255,25 @@ export class SqliteStore implements Store {
   async updateEach(updates: readonly GuardedUpdate[], options: { returning?: Returning } = {}): Promise<Array<StoredItem | null>> {
     const { db, keys } = this.#ready('updateEach');
     const returning = options.returning ?? 'item';
-    // one transaction, one writer lock: the batch settles atomically in one call
-    const run = db.transaction(() => updates.map(({ guard, change }) => this.#update(db, keys, guardCondition(guard), change, { limit: 1, returning })[0] ?? null));
-    return run();
+    // a transaction per chunk: one writer lock for many updates, but never held for so long that
+    // other processes' claims give up (each update is guarded on its own: a batch need not commit
+    // as one)
+    const run = db.transaction((chunk: readonly GuardedUpdate[]) => chunk.map(({ guard, change }) => this.#update(db, keys, guardCondition(guard), change, { limit: 1, returning })[0] ?? null));
+    const results: Array<StoredItem | null> = [];
+    for (let i = 0; i < updates.length; i += SETTLE_CHUNK) results.push(...run(updates.slice(i, i + SETTLE_CHUNK)));
+    return results;
   }
 
   async find(cond: Partial<Condition>, options: FindOptions = {}): Promise<StoredItem[]> {
     const { db, keys } = this.#ready('find');
     const { text, values } = findStatement(this.#table, cond, options.limit, keys, dialect, this.#columns[options.returning ?? 'item']);
-    return (db.prepare(text).all(...values) as Array<Record<string, unknown>>).map((row) => toItem(row, keys, dialect));
+    return (this.#prepare(db, text).all(...values) as Array<Record<string, unknown>>).map((row) => toItem(row, keys, dialect));
   }
 
   async delete(cond: Condition, options: { limit: number }): Promise<number> {
     const { db, keys } = this.#ready('delete');
     const { text, values } = deleteStatement(this.#table, cond, options.limit, keys, dialect);
-    return db.prepare(text).run(...values).changes;
+    return this.#prepare(db, text).run(...values).changes;
   }
 
   async stats(): Promise<StoreStats> {
@@ -266,13 +298,26 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.#owned) this.#db?.close();
     this.#db = undefined;
+    this.#opening = undefined;
+    this.#statements.clear();
+  }
+
+  /** The compiled statement of `text` on the open connection (kept for the few hundred texts a store sends). */
+  #prepare(db: SqliteDatabase, text: string): Statement {
+    let statement = this.#statements.get(text);
+    if (!statement) {
+      statement = db.prepare(text);
+      // bounded: statement shapes are few, but `IN (...)` lists vary in length
+      if (this.#statements.size < 500) this.#statements.set(text, statement);
+    }
+    return statement;
   }
 
   #update(db: SqliteDatabase, keys: KeyColumn[], cond: Condition, change: Change, options: UpdateOptions): StoredItem[] {
     const columns = this.#columns[options.returning ?? 'item'];
     const run = (c: Condition, o: UpdateOptions) => {
       const { text, values } = updateStatement(this.#table, this.#table, c, change, o, keys, dialect, columns);
-      return (db.prepare(text).all(...values) as Array<Record<string, unknown>>).map((row) => toItem(row, keys, dialect));
+      return (this.#prepare(db, text).all(...values) as Array<Record<string, unknown>>).map((row) => toItem(row, keys, dialect));
     };
     if (!options.priorDeadline) return run(cond, options);
     // RETURNING sees only the new row: pick the rows (same condition, order and limit) and read
@@ -281,15 +326,20 @@ export class SqliteStore implements Store {
     // SQLite reads its clock once per statement.)
     const pick = findStatement(this.#table, cond, claimNextLimit(cond, options), keys, dialect, 'id, deadline');
     const pickAndRun = db.transaction(() =>
-      (db.prepare(pick.text).all(...pick.values) as Array<{ id: unknown; deadline: unknown }>).flatMap(({ id, deadline }) =>
+      (this.#prepare(db, pick.text).all(...pick.values) as Array<{ id: unknown; deadline: unknown }>).flatMap(({ id, deadline }) =>
         run({ ...cond, ref: id }, { ...options, limit: 1 }).map((item) => Object.assign(item, { priorDeadline: dialect.time(deadline)! })),
       ),
     );
     return pickAndRun.immediate();
   }
 
-  async #open(): Promise<SqliteDatabase> {
-    if (this.#db) return this.#db;
+  #open(): Promise<SqliteDatabase> {
+    if (this.#db) return Promise.resolve(this.#db);
+    this.#opening ??= this.#connect().finally(() => (this.#opening = undefined));
+    return this.#opening;
+  }
+
+  async #connect(): Promise<SqliteDatabase> {
     const Driver = await loadDriver('init');
     const filename = this.#filename!;
     if (filename !== ':memory:' && filename !== '') {
