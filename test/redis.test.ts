@@ -369,6 +369,37 @@ describe.skipIf(!url)(`RedisStore (${source})`, () => {
       };
     }
 
+    it('keeps the record of a call that failed on the client (a command timeout): the client may send it again', async () => {
+      const c = main!;
+      const sent: Array<{ id: string; answered: string[] }> = [];
+      let fail = false;
+      const via: RedisClient = {
+        evalsha: (...args) => {
+          // evalsha(sha, 1, ids, base, claimable, call id, answered ids, ...)
+          sent.push({ id: String(args[5]), answered: String(args[6]).split(',').filter(Boolean) });
+          if (fail) return Promise.reject(new Error('Command timed out'));
+          return c.evalsha(...args);
+        },
+        eval: (...args) => c.eval(...args),
+        script: (...args) => c.script(...args),
+        config: (...args) => c.config(...args),
+        duplicate: () => c.duplicate(),
+      };
+      const tracker = makeTracker(make(`records_${run}`, {}, via));
+      await tracker.track(k(1));
+      await tracker.track(k(2));
+      const answered = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
+      const claimId = sent.at(-1)!.id;
+      fail = true;
+      await expect(tracker.claim('download', { owner: 'w', key: k(2) })).rejects.toThrow(/Command timed out/);
+      const timedOut = sent.at(-1)!.id;
+      fail = false;
+      await tracker.complete(answered);
+      // the next write deletes the answered claim's record, not the one of the call that timed out
+      expect(sent.at(-1)!.answered).toContain(claimId);
+      expect(sent.at(-1)!.answered).not.toContain(timedOut);
+    });
+
     it('runs one command (one EVALSHA) per track, claim, renew, complete, fail and release', async () => {
       const { client: via, commands } = counting();
       await expectOneRoundTripEach(make(`round_trips_${run}`, {}, via), commands);

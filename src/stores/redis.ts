@@ -226,17 +226,19 @@ export class RedisStore implements Store {
       return text ? this.#client.eval(SCRIPTS[name], 1, ...argv) : this.#client.evalsha(SHAS[name], 1, ...argv);
     };
     try {
-      return await call(false).catch((error: unknown) => {
+      const reply = await call(false).catch((error: unknown) => {
         if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
         return call(true);
       });
+      // answered: the client sends it no more, so its record can go
+      if (RECORDED.has(name)) this.#answered.push(id);
+      return reply;
     } catch (error) {
-      // these records may not have been deleted; the next write tries again
+      // these records may not have been deleted; the next write tries again. This call's own
+      // record stays until it expires: a call that failed here (a command timeout) may still sit
+      // in the client's queue and be sent again after a reconnection, and must find it
       this.#answered.push(...answered);
       throw error;
-    } finally {
-      // answered or failed for good: the client sends it no more, so its record can go
-      if (RECORDED.has(name)) this.#answered.push(id);
     }
   }
 
