@@ -90,11 +90,18 @@ export class Worker<L extends Lease = Lease> {
       this.#reaper.join(this, reapMs);
     }
     for (const { status, olderThanMs, everyMs } of settings.retention) {
+      let running = false;
       const timer = setInterval(() => {
+        // one purge of a status at a time: one that outlasts `everyMs` is not joined by another
+        if (running) return;
+        running = true;
         const purge = driver
           .purge({ status, finishedBefore: new Date(Date.now() - olderThanMs) })
           .catch((error: unknown) => internals.reportError('purge', error))
-          .finally(() => this.#purges.delete(purge));
+          .finally(() => {
+            running = false;
+            this.#purges.delete(purge);
+          });
         this.#purges.add(purge);
       }, everyMs);
       timer.unref?.();

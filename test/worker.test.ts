@@ -377,6 +377,29 @@ describe('retention', () => {
     await until(async () => (await tracker.stats()).total === 0);
     await keeper.stop();
   });
+
+  it('runs one purge of a status at a time: one that outlasts `everyMs` is not joined by more', async () => {
+    const tracker = jobs();
+    const store = tracker.store as MemoryStore;
+    const remove = store.delete.bind(store);
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let purges = 0;
+    // the first purge hangs (a slow delete on a big table) until the test opens the gate
+    store.delete = async (cond, options) => {
+      purges++;
+      await gate;
+      return remove(cond, options);
+    };
+    const worker = tracker.work('run', async () => {}, { reapIntervalMs: false, retention: { status: 'done', olderThanMs: 1, everyMs: 5 } });
+    await until(() => purges === 1);
+    // many intervals pass while it hangs
+    await new Promise((r) => setTimeout(r, 60));
+    expect(purges).toBe(1);
+    open();
+    await until(() => purges >= 2);
+    await worker.stop();
+  });
 });
 
 describe('the worker at its edges: options, pauses, drains, reaps', () => {
