@@ -145,7 +145,9 @@ export class Worker<L extends Lease = Lease> {
 
   /**
    * Resolves once this worker is idle: no handler running and its last claim found nothing
-   * eligible (or it was stopped). Items in backoff or scheduled for later do not count.
+   * eligible (or it was stopped). Items in backoff or scheduled for later do not count. While
+   * claims fail (the store is down) it waits: each failure is reported, and it resolves once a
+   * claim finds nothing or `stop()` is called (race it with a timeout where that matters).
    *
    * @example
    * ```ts
