@@ -23,7 +23,7 @@ import type {
   UpdateEachOptions,
   UpdateOptions,
 } from '../store.js';
-import { deleteStatement, findStatement, knownColumns, tableColumns, toItem, toOutcome, toSettleOutcome, updateStatement, type KeyColumn } from './sql/compile.js';
+import { deleteStatement, findStatement, insertOrRead, knownColumns, tableColumns, toItem, toOutcome, toSettleOutcome, updateStatement, type KeyColumn } from './sql/compile.js';
 import { columnsOf, dialect, INIT_LOCK_TIMEOUT_MS, NOTIFY_PAYLOAD, OUTCOME_COLUMNS, PRIOR_DEADLINE, serverOf, SETTLE_COLUMNS, TYPES } from './sql/pg-dialect.js';
 import { hash, keyColumns, legacySideName, quoteIdentifier, sideName, type Dialect } from './sql/dialect.js';
 import { insertWithKey, itemsTableStatements, keyFilter, keyTableStatements, renameLegacyIndex, type KeyTable } from './sql/pg-keys.js';
@@ -151,23 +151,16 @@ export class PostgresStore implements Store {
     const keys = this.#ready('insert');
     const { ctes, text, values } = insertWithKey(this.#keyTable, item, keys, this.#dialect, this.#returning.item);
     const statement = this.#claimable.has(item.status) ? this.#notifying(text, values, ctes) : `WITH ${ctes} ${text}`;
-    // the item deleted (a purge) between a conflict and the read of what holds the key: again
-    for (let attempt = 1; ; attempt++) {
-      const rows = await this.#run(statement, values);
-      if (rows[0]) return { item: toItem(rows[0], keys, this.#dialect), created: true };
-      // only a duplicate needs a second statement, to report what is stored
-      const [existing] = await this.find({ key: item.key }, { limit: 1 });
-      if (existing) return { item: existing, created: false };
-      if (attempt === 3) {
-        throw new StoreError({
-          operation: 'track',
-          store: 'postgres',
-          key: item.key,
-          failure: 'transient',
-          cause: new Error('the key was held by an item that was deleted again before it could be read, three times in a row (a purge or delete racing this track); nothing was created'),
-        });
-      }
-    }
+    // only a duplicate needs a second statement, to report what is stored
+    return insertOrRead(
+      'postgres',
+      item.key,
+      async () => {
+        const [row] = await this.#run(statement, values);
+        return row && toItem(row, keys, this.#dialect);
+      },
+      async () => (await this.find({ key: item.key }, { limit: 1 }))[0],
+    );
   }
 
   async update(cond: Condition, change: Change, options: UpdateOptions = {}): Promise<StoredItem[]> {

@@ -26,7 +26,7 @@ import {
   type StoreStats,
   type UpdateOptions,
 } from '../store.js';
-import { claimNextLimit, columnList, deleteStatement, findStatement, insertStatement, schemaStatements, toItem, updateStatement, type KeyColumn } from './sql/compile.js';
+import { claimNextLimit, columnList, deleteStatement, findStatement, insertOrRead, insertStatement, schemaStatements, toItem, updateStatement, type KeyColumn } from './sql/compile.js';
 import { KEY_PREFIX, keyColumns, legacySideName, quoteIdentifier, sideName, type Dialect } from './sql/dialect.js';
 import { watchFile, type WatchConnection } from './sql/sqlite-watcher.js';
 
@@ -230,21 +230,15 @@ export class SqliteStore implements Store {
     const { text, values } = insertStatement(this.#table, item, keys, dialect, this.#columns.item);
     // the item that holds the key may be deleted (a purge in another process) between the insert
     // that found it and the read: then the insert runs again
-    for (let attempt = 1; ; attempt++) {
-      const row = this.#prepare(db, text).get(...values) as Record<string, unknown> | undefined;
-      if (row) return { item: toItem(row, keys, dialect), created: true };
-      const [existing] = await this.find({ key: item.key }, { limit: 1 });
-      if (existing) return { item: existing, created: false };
-      if (attempt === 3) {
-        throw new StoreError({
-          operation: 'track',
-          store: 'sqlite',
-          key: item.key,
-          failure: 'transient',
-          cause: new Error('the key was held by an item that was deleted again before it could be read, three times in a row (a purge or delete racing this track); nothing was created'),
-        });
-      }
-    }
+    return insertOrRead(
+      'sqlite',
+      item.key,
+      async () => {
+        const row = this.#prepare(db, text).get(...values) as Record<string, unknown> | undefined;
+        return row && toItem(row, keys, dialect);
+      },
+      async () => (await this.find({ key: item.key }, { limit: 1 }))[0],
+    );
   }
 
   async update(cond: Condition, change: Change, options: UpdateOptions = {}): Promise<StoredItem[]> {

@@ -1,4 +1,5 @@
-import type { Change, Condition, Delay, ItemOutcome, KeyFieldType, KeyValues, NewItem, Returning, SettleOutcome, StoredItem, UpdateOptions } from '../../store.js';
+import { StoreError } from '../../errors.js';
+import type { Change, Condition, Delay, InsertResult, ItemOutcome, KeyFieldType, KeyValues, NewItem, Returning, SettleOutcome, StoredItem, UpdateOptions } from '../../store.js';
 import type { Dialect } from './dialect.js';
 
 /** Collects bound parameters and hands out their placeholders. */
@@ -303,4 +304,27 @@ export function schemaStatements(table: string, index: (suffix: string) => strin
     CREATE TABLE IF NOT EXISTS ${table} (${tableColumns(keys, types)});
     CREATE UNIQUE INDEX IF NOT EXISTS ${index('key')} ON ${table} (${keys.map((k) => k.sql).join(', ')});
     CREATE INDEX IF NOT EXISTS ${index('status_deadline')} ON ${table} (status, deadline, id);`;
+}
+
+/**
+ * `Store.insert` of the SQL stores: insert-if-absent, and on a conflict read what holds the key;
+ * again where that item was deleted before the read (a purge in another process racing this
+ * track), three times at most.
+ */
+export async function insertOrRead(store: string, key: KeyValues, insert: () => Promise<StoredItem | undefined>, read: () => Promise<StoredItem | undefined>): Promise<InsertResult> {
+  for (let attempt = 1; ; attempt++) {
+    const created = await insert();
+    if (created) return { item: created, created: true };
+    const existing = await read();
+    if (existing) return { item: existing, created: false };
+    if (attempt === 3) {
+      throw new StoreError({
+        operation: 'track',
+        store,
+        key,
+        failure: 'transient',
+        cause: new Error('the key was held by an item that was deleted again before it could be read, three times in a row (a purge or delete racing this track); nothing was created'),
+      });
+    }
+  }
 }
