@@ -343,6 +343,29 @@ describe.skipIf(!url)(`RedisStore (${source})`, () => {
         await tracker.cancel(k(5));
         expect(await lost(() => tracker.purge({ status: 'failed', limit: 1 }))).toEqual({ deleted: 1 });
         expect((await tracker.stats()).byStatus).toMatchObject({ pending: 1, failed: 1 });
+        // a resent batch naming one item twice, under a stale lease and the current one, answers
+        // each as it ran: the stale one lost, the current one settled
+        const backdate = () =>
+          main!.eval(
+            `for _, s in ipairs(redis.call('SMEMBERS', ARGV[1] .. 'statuses')) do
+              for _, id in ipairs(redis.call('ZRANGE', ARGV[1] .. 'z:' .. s, 0, -1)) do
+                local dl = tonumber(redis.call('HGET', ARGV[1] .. 'i:' .. id, 'dl')) - 100000
+                redis.call('HSET', ARGV[1] .. 'i:' .. id, 'dl', string.format('%.0f', dl))
+                redis.call('ZADD', ARGV[1] .. 'z:' .. s, dl, id)
+              end
+            end`,
+            0,
+            `{${prefix}}:`,
+          );
+        await tracker.track(k(8));
+        const stale = (await tracker.claim('download', { owner: 'w3', key: k(8) }))!;
+        await backdate();
+        await tracker.reapStale();
+        await backdate();
+        const current = (await tracker.claim('download', { owner: 'w3', key: k(8) }))!;
+        const both = await lost(() => tracker.completeBatch([stale, current]));
+        expect(both.map((r) => r.ok)).toEqual([false, true]);
+        expect((await tracker.get(k(8)))!.status).toBe('downloaded');
         // a write deletes the records of calls whose replies have arrived
         await tracker.track(k(7));
         expect(await main!.keys(`{${prefix}}:c:*`)).toEqual([]);

@@ -47,6 +47,9 @@ local P = ARGV[1]
 local IDS = KEYS[1]
 local STATUSES = P .. 'statuses'
 local CALL = ARGV[3]
+-- the mark a change writes on its item (field q): the call id, and in a batch the entry's position
+-- too, so that a resent batch answers each entry as it ran, even one naming an item twice
+local MARK = CALL
 -- a record of what a call did is kept until its reply has arrived, or this long (ms)
 local KEEP = 3600000
 local claimable = {}
@@ -159,7 +162,7 @@ local touched = {}
 -- whether this call already ran (see "Resent calls"), changed the item, and no one has since
 local function mine(id)
   if CALL == '' or touched[id] then return false end
-  return redis.call('HGET', ikey(id), 'q') == CALL
+  return redis.call('HGET', ikey(id), 'q') == MARK
 end
 local function nullable(key, field, v, set)
   if v == cjson.null then redis.call('HDEL', key, field) else set[#set + 1] = field; set[#set + 1] = v end
@@ -171,7 +174,7 @@ local function apply(id, ch)
   local key = ikey(id)
   local cur = redis.call('HMGET', key, 's', 'dl', 'a')
   local s, dl = cur[1], cur[2]
-  local set = {'u', num(now), 'q', CALL}
+  local set = {'u', num(now), 'q', MARK}
   touched[id] = true
   local to = s
   if ch.s then to = ch.s; set[#set + 1] = 's'; set[#set + 1] = to end
@@ -287,6 +290,7 @@ export const UPDATE_EACH = `${PRELUDE}
 local fields = ARGV[6] == 'state' and STATE or ITEM
 local out = {}
 for i, u in ipairs(cjson.decode(ARGV[5])) do
+  if CALL ~= '' then MARK = CALL .. ':' .. i end
   local ids, again = targets(u[1], 1)
   local id = ids[1]
   if id then
