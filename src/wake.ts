@@ -8,21 +8,11 @@
 /** Due times kept per worker: the earliest few are all a sleeping worker needs. */
 const MAX_DUE = 32;
 
-/** A sleep that a wake-up or a due time ends early. */
-export interface Sleep {
-  /** Resolves when the sleep ends. */
-  readonly promise: Promise<void>;
-  /** Ends it now. */
-  cancel(): void;
-}
-
 /** A sleep in progress. */
 interface Asleep {
   /** When its timer ends it (epoch ms). */
   until: number;
   timer: ReturnType<typeof setTimeout> | undefined;
-  /** Whether due times end it. */
-  readonly useDue: boolean;
   end(): void;
 }
 
@@ -56,7 +46,7 @@ export class IdleTimer {
     else if (this.#due[i] !== at) this.#due.splice(i, 0, at);
     if (this.#due.length > MAX_DUE) this.#due.length = MAX_DUE;
     const sleep = this.#sleep;
-    if (sleep?.useDue && at < sleep.until) this.#arm(sleep, at);
+    if (sleep && at < sleep.until) this.#arm(sleep, at);
   }
 
   /** A claim is about to be sent: it covers every wake-up so far and every time now due. */
@@ -67,30 +57,30 @@ export class IdleTimer {
   }
 
   /**
-   * Sleeps at most `ms`. With `useDue` (after a claim that found nothing) it returns at once if
-   * woken since the last claim, and ends when the next known item becomes due; without it
-   * (waiting for a free slot) only `wake()` and the delay end it.
+   * Sleeps at most `ms` after a claim that found nothing: returns at once if woken since that
+   * claim, and ends early on a wake-up or when the next known item becomes due.
    */
-  sleep(ms: number, useDue: boolean): Sleep {
-    let end = () => {};
-    const promise = new Promise<void>((resolve) => {
-      end = () => {
-        if (this.#sleep === sleep) this.#sleep = undefined;
-        clearTimeout(sleep.timer);
-        resolve();
-      };
+  sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
       const now = Date.now();
-      const due = useDue ? this.#due[0] : undefined;
-      const sleep: Asleep = { until: now + ms, timer: undefined, useDue, end: () => end() };
-      if (useDue && (this.#pending || (due !== undefined && due <= now))) {
+      const due = this.#due[0];
+      if (this.#pending || (due !== undefined && due <= now)) {
         this.claiming();
         resolve();
         return;
       }
+      const sleep: Asleep = {
+        until: now + ms,
+        timer: undefined,
+        end: () => {
+          if (this.#sleep === sleep) this.#sleep = undefined;
+          clearTimeout(sleep.timer);
+          resolve();
+        },
+      };
       this.#sleep = sleep;
       this.#arm(sleep, due !== undefined && due < sleep.until ? due : sleep.until);
     });
-    return { promise, cancel: () => end() };
   }
 
   #arm(sleep: Asleep, until: number): void {

@@ -266,7 +266,7 @@ export class Worker<L extends Lease = Lease> {
         if (this.#inFlight.size === 0 && !this.#timer.pending) this.#settleDrains();
         if (!this.#running) break;
         if (this.#learnDue) await this.#lookUpDue();
-        await this.#timer.sleep(idle, true).promise;
+        await this.#timer.sleep(idle);
         idle = Math.min(this.#settings.pollMax, idle * 2);
         continue;
       }
