@@ -189,7 +189,7 @@ export class SqliteStore implements Store {
     db.exec(schemaStatements(this.#table, index, keys, TYPES));
     this.#checkKeyColumns(db, keys, index('key'));
     this.#keys = keys;
-    this.#columns = { item: columnList(keys, 'item', ''), state: columnList(keys, 'state', '') };
+    this.#columns = { item: columnList(keys, 'item'), state: columnList(keys, 'state') };
   }
 
   /**

@@ -173,12 +173,11 @@ export function toSettleOutcome(row: Record<string, unknown>, change: Change, d:
 }
 
 /**
- * The RETURNING / SELECT list for `returning`: every column, times as `time(column)` gives them
- * (PostgreSQL reads epoch milliseconds, cheaper to parse than timestamptz text).
+ * The RETURNING / SELECT list for `returning`, every column as stored (SQLite; PostgreSQL reads
+ * times and some types otherwise: see `columnsOf` in `pg-dialect.ts`).
  */
-export function columnList(keys: readonly KeyColumn[], returning: Returning, alias: string, time: (column: string) => string = (c) => `${alias}${c}`, omit?: ReadonlySet<string>): string {
-  const state = STATE_COLUMNS.filter((c) => !omit?.has(c)).map((c) => (TIME_COLUMNS.has(c) ? time(c) : `${alias}${c}`));
-  return [...state, ...keys.map((k) => `${alias}${k.sql}`), ...(returning === 'item' ? [`${alias}data`] : [])].join(', ');
+export function columnList(keys: readonly KeyColumn[], returning: Returning): string {
+  return [...STATE_COLUMNS, ...keys.map((k) => k.sql), ...(returning === 'item' ? ['data'] : [])].join(', ');
 }
 
 /** The eligible order: earliest deadline first, then insertion order. */
