@@ -46,10 +46,7 @@ interface KeyIndex {
   readonly unique: boolean;
 }
 
-const keyIndexOf = (indexes: readonly Document[]): KeyIndex | undefined => {
-  const index = indexes.find((i) => i.name === KEY_INDEX);
-  return index ? { fields: Object.keys(index.key as Document), unique: index.unique === true } : undefined;
-};
+const asKeyIndex = (index: Document): KeyIndex => ({ fields: Object.keys(index.key as Document), unique: index.unique === true });
 
 /** Whether an existing key index serves `wanted`: unique, on the same fields in any order. */
 const holds = (index: KeyIndex, wanted: readonly string[]): boolean =>
@@ -57,7 +54,8 @@ const holds = (index: KeyIndex, wanted: readonly string[]): boolean =>
 
 async function existingKeyFields(collection: KeyIndexCollection): Promise<KeyIndex | undefined> {
   if (typeof collection.listIndexes !== 'function') return undefined;
-  return keyIndexOf(await collection.listIndexes().toArray());
+  const index = (await collection.listIndexes().toArray()).find((i) => i.name === KEY_INDEX);
+  return index && asKeyIndex(index);
 }
 
 /** The name of the index serving claim-next (status, then deadline order), backoff, reap and purge. */
@@ -89,7 +87,7 @@ const plain = (index: Document, unique: boolean): boolean =>
 export async function ensureIndexes(collection: KeyIndexCollection, keys: readonly string[]): Promise<void> {
   const present = typeof collection.listIndexes === 'function' ? await collection.listIndexes().toArray().catch(() => undefined) : undefined;
   const listedKey = present?.find((i) => i.name === KEY_INDEX);
-  const keyIndex = listedKey && plain(listedKey, true) ? keyIndexOf([listedKey]) : undefined;
+  const keyIndex = listedKey && plain(listedKey, true) ? asKeyIndex(listedKey) : undefined;
   if (!keyIndex || !holds(keyIndex, keys.map((k) => `key.${k}`))) await ensureKeyIndex(collection, keys);
   if (!present?.some((i) => i.name === STATUS_INDEX && plain(i, false) && samePattern(i.key as Document, STATUS_SPEC))) {
     await collection.createIndex({ ...STATUS_SPEC }, { name: STATUS_INDEX });
