@@ -50,7 +50,7 @@ const FORMATTED: Readonly<Record<string, string>> = { timestamptz: 'timestamp wi
 function keyColumnChecks(t: KeyTable, keys: readonly KeyColumn[], keyTypes: readonly string[]): string {
   return keys
     .map((k, i) => {
-      const column = literal(k.sql.slice(1, -1).replaceAll('""', '"'));
+      const column = literal(k.column);
       const want = literal(FORMATTED[keyTypes[i]!] ?? keyTypes[i]!);
       return `
       found := (SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = items AND attname = ${column} AND NOT attisdropped);
@@ -114,7 +114,7 @@ export function keyTableStatements(t: KeyTable, keys: readonly KeyColumn[], keyT
       old_index boolean := EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(${literal(t.oldKeyIndex)}) AND indrelid = items);
       fill boolean := false;
       found text;
-      declared text[] := ARRAY[${keys.map((k) => literal(k.sql.slice(1, -1).replaceAll('""', '"'))).join(', ')}]::text[];
+      declared text[] := ARRAY[${keys.map((k) => literal(k.column)).join(', ')}]::text[];
       primary_key text[];
     BEGIN${keyColumnChecks(t, keys, keyTypes)}${leftoverKeyChecks(t)}
       IF keys IS NOT NULL AND obj_description(keys, 'pg_class') IS DISTINCT FROM '${MARKER}' THEN
