@@ -3,7 +3,7 @@
  * failure is a usage error (exit 2) that says what to type instead.
  * @module
  */
-import { parseIsoTime } from '../dashboard/time.js';
+import { parseIsoTime, reviveKeyDates } from '../dashboard/time.js';
 import { MAX_DATE_MS } from '../validate.js';
 import type { TrackerDefinition } from '../tracker.js';
 import { usage } from './errors.js';
@@ -29,11 +29,7 @@ export function parseKey(text: string): Record<string, unknown> {
  * does not list its key fields, gets the key as given.
  */
 export function keyOf(def: Pick<TrackerDefinition, 'keyFields'>, key: Record<string, unknown>): Record<string, unknown> {
-  const dates = (def.keyFields ?? []).filter((f) => f.type === 'date' && typeof key[f.name] === 'string');
-  if (dates.length === 0) return key;
-  const out = { ...key };
-  for (const f of dates) out[f.name] = parseTime(`key field \`${f.name}\``, key[f.name] as string);
-  return out;
+  return reviveKeyDates(def.keyFields ?? [], key, (name, text) => parseTime(`key field \`${name}\``, text));
 }
 
 const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };

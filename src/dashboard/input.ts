@@ -6,7 +6,7 @@
 import type { KeyField, KeyFieldType } from '../store.js';
 import type { TrackerDefinition } from '../tracker.js';
 import { HttpError } from './http.js';
-import { parseIsoTime } from './time.js';
+import { parseIsoTime, reviveKeyDates } from './time.js';
 import type { DashboardTracker } from './types.js';
 
 /** The most items one list request may ask for. */
@@ -109,12 +109,7 @@ async function keyFields(tracker: DashboardTracker): Promise<readonly KeyField[]
 async function reviveDates(tracker: DashboardTracker, key: Record<string, unknown>): Promise<Record<string, unknown>> {
   // only text can stand for a date: other keys need no lookup
   if (!Object.values(key).some((value) => typeof value === 'string')) return key;
-  const fields = await keyFields(tracker);
-  const dates = (fields ?? []).filter((f) => f.type === 'date' && typeof key[f.name] === 'string' && Object.hasOwn(key, f.name));
-  if (dates.length === 0) return key;
-  const out = { ...key };
-  for (const f of dates) out[f.name] = parseTime(f.name, key[f.name]);
-  return out;
+  return reviveKeyDates((await keyFields(tracker)) ?? [], key, parseTime);
 }
 
 /**

@@ -1,9 +1,12 @@
 /**
- * Strict ISO 8601 times, for the dashboard's input and the command line's. `new Date(text)`
+ * Strict ISO 8601 times, for the dashboard's input and the command line's (key fields that are
+ * dates included, see {@link reviveKeyDates}). `new Date(text)`
  * alone rolls impossible dates over (`2030-02-30` is March 2nd) and accepts forms that are no
  * ISO; an operator's typo must be refused, not moved to another day. Internal.
  * @module
  */
+
+import type { KeyField } from '../store.js';
 
 /** `YYYY-MM-DD`, optionally `THH:MM[:SS[.fraction]]` (or a space for `T`), optionally `Z` or `±HH:MM`. */
 const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):?(\d{2}))?)?$/i;
@@ -35,4 +38,17 @@ export function parseIsoTime(text: string): Date | undefined {
   if (!fieldsExist) return undefined;
   const date = new Date(text);
   return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+/**
+ * The key with its date fields made Dates: JSON has none, so a key field stored as a date is given
+ * as ISO text (`{"day":"2026-03-01T00:00:00Z"}`). `parse` reads that text (and refuses it in the
+ * caller's own terms); every other field is kept as given.
+ */
+export function reviveKeyDates(fields: readonly KeyField[], key: Record<string, unknown>, parse: (field: string, text: string) => Date | undefined): Record<string, unknown> {
+  const dates = fields.filter((f) => f.type === 'date' && Object.hasOwn(key, f.name) && typeof key[f.name] === 'string');
+  if (dates.length === 0) return key;
+  const out = { ...key };
+  for (const f of dates) out[f.name] = parse(f.name, key[f.name] as string);
+  return out;
 }
