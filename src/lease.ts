@@ -1,5 +1,5 @@
 import type { Item } from './codec.js';
-import type { KeyValues, Store } from './store.js';
+import type { Change, ItemOutcome, KeyValues, SettleOutcome, Store } from './store.js';
 
 /** How a lease was settled by this process, for messages. */
 export type SettledBy = 'completed' | 'failed' | 'released' | 'lost';
@@ -26,10 +26,26 @@ export interface LeaseState {
   settling: number;
   settled: boolean;
   settledBy: SettledBy | undefined;
+  /**
+   * The last settle whose store call failed without an answer (a dropped connection, a
+   * timeout): it may have applied. A later call on the lease that finds it gone reads the item,
+   * and if the item is where that settle put it (same fence, its status), takes it as applied.
+   */
+  inDoubt: InDoubt | undefined;
   /** Created on first use: most leases never have their signal read. */
   controller: AbortController | undefined;
   /** Set when the lease was aborted before anyone asked for its signal. */
   reason: unknown;
+}
+
+/** A settle that may have applied (see {@link LeaseState.inDoubt}). */
+export interface InDoubt {
+  readonly by: Exclude<SettledBy, 'lost'>;
+  readonly change: Change;
+  /** Reports it as applied (marks the lease settled, emits its event). */
+  readonly done: (outcome: SettleOutcome) => void;
+  /** Where the item was when this process found that the settle had applied. */
+  applied?: ItemOutcome;
 }
 
 /** Aborts the lease's signal (now, or when it is first read). */
@@ -93,6 +109,7 @@ export class Lease<Stage extends string = string, K = unknown, D = unknown, S ex
       expiresAt: item.leaseExpiresAt ?? new Date(0),
       settled: false,
       settledBy: undefined,
+      inDoubt: undefined,
       controller: undefined,
       reason: undefined,
     };

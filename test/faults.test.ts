@@ -118,6 +118,23 @@ describe('store faults: workers carry on, and every failure is a StoreError or L
     }
   }, 120_000);
 
+  it('a complete whose answer the connection lost had committed: sent again, it is taken as applied, not as a lost lease', async () => {
+    const direct = makeTracker(new PostgresStore({ pool: pool(server.port), table: 'lost_answer' }));
+    const tracker = makeTracker(new PostgresStore({ pool: pool(proxy.port), table: 'lost_answer' }));
+    await tracker.track({ n: 1 });
+    const events: string[] = [];
+    for (const name of ['completed', 'leaseLost'] as const) tracker.on(name, () => void events.push(name));
+    const lease = (await tracker.claim('run', { owner: 'w' }))!;
+    proxy.loseNextAnswer();
+    const error = await tracker.complete(lease).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).transient).toBe(true);
+    // the server committed it before the answer was lost
+    expect((await direct.get({ n: 1 }))!.status).toBe('done');
+    expect(await tracker.complete(lease)).toEqual(await direct.get({ n: 1 }));
+    expect(events).toEqual(['completed']);
+  }, 60_000);
+
   it('a renew hung on a half-open connection (no pool-level query timeout) still aborts lease.signal', async () => {
     const tracker = makeTracker(new PostgresStore({ pool: pool(proxy.port, false), table: 'half_open' }));
     await tracker.track({ n: 1 });

@@ -3,6 +3,7 @@ import { ConfigError, LeaseLostError, NonRetryableError, ValidationError, type S
 import { countingStore } from './counting.js';
 import { freshTracker, k, makeTracker, TTL, type ContractKey } from './definition.js';
 import { edgeContract } from './edges.js';
+import { inDoubtContract } from './in-doubt.js';
 import { operateContract } from './operate.js';
 import { settleContract } from './settle.js';
 
@@ -393,6 +394,7 @@ export function storeContract(harness: StoreHarness): void {
     });
 
     settleContract(harness);
+    inDoubtContract(harness);
     edgeContract(harness);
     operateContract(harness);
   });

@@ -5,7 +5,7 @@
  */
 import type { Item } from '../codec.js';
 import { ConfigError, LeaseLostError } from '../errors.js';
-import { abortLease, type LeaseState } from '../lease.js';
+import { abortLease, type InDoubt, type LeaseState } from '../lease.js';
 import type { BatchResult } from '../results.js';
 import { guardCondition, type Change, type ItemOutcome, type LeaseGuard, type SettleOutcome } from '../store.js';
 import { completionChange, errorMessage, failureChange, releaseChange, willRetry } from '../transitions.js';
@@ -22,6 +22,8 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> =>
 interface Prepared {
   readonly lease: AnyLease;
   readonly state: LeaseState;
+  /** What the settle does: `completed`, `failed` or `released` (renew: none). */
+  readonly by?: InDoubt['by'];
   readonly change: Change;
   /** The decoded data after the change, when the change writes data. */
   readonly data?: { value: unknown };
@@ -42,8 +44,23 @@ function settledItem(core: Core, operation: string, p: Prepared, stored: ItemOut
   return core.codec.settled(operation, p.lease.item, p.change, stored, p.data ? p.data.value : p.lease.item.data);
 }
 
-async function lost(core: Core, operation: string, lease: AnyLease, state: LeaseState): Promise<LeaseLostError> {
+/**
+ * A guarded update found its lease gone: reads what holds the item now. Where an earlier settle
+ * of this lease failed without an answer ({@link LeaseState.inDoubt}) and the item is where that
+ * settle put it ({@link appliedBy}), that settle applied: it is reported now, and a retry of the
+ * same settle (`p`) returns the item's outcome instead of an error. Otherwise the
+ * LeaseLostError to throw.
+ */
+async function lost(core: Core, operation: string, lease: AnyLease, state: LeaseState, p?: Prepared): Promise<LeaseLostError | ItemOutcome> {
   const [now] = await core.call(operation, lease.key, () => core.store.find({ key: state.storeKey }, { limit: 1, returning: 'state' }));
+  const earlier = state.inDoubt;
+  if (earlier && !earlier.applied && now && !state.settled && appliedBy(earlier, lease, now)) {
+    earlier.applied = now;
+    core.log('warn', lease, `an earlier ${operationOf(earlier.by)} whose answer was lost had applied; the item is in \`${now.status}\``);
+    earlier.done(now);
+  }
+  // the same settle sent again: it applied the first time (found now, or by a renew meanwhile)
+  if (earlier?.applied && p?.by === earlier.by) return earlier.applied;
   const settledBy = state.settledBy === 'lost' ? undefined : state.settledBy;
   const error = new LeaseLostError({
     operation,
@@ -63,6 +80,18 @@ async function lost(core: Core, operation: string, lease: AnyLease, state: Lease
   return error;
 }
 
+/**
+ * Whether the item is where the settle in doubt put it: the same fence (every claim, reap and
+ * cancel advances it, so nobody else has moved the item since) and that settle's status and
+ * last error.
+ */
+function appliedBy(earlier: InDoubt, lease: AnyLease, now: ItemOutcome & { lastError: string | null }): boolean {
+  const { status, lastError } = earlier.change;
+  return now.fence === lease.fence && now.status === status && (lastError === undefined || now.lastError === lastError);
+}
+
+const operationOf = (by: InDoubt['by']): string => ({ completed: 'complete', failed: 'fail', released: 'release' })[by];
+
 /** Marks a lease settled and aborts its signal: with `SETTLED`, or for a lost lease with why. */
 function markSettled(state: LeaseState, by: NonNullable<LeaseState['settledBy']>, reason: unknown = SETTLED): void {
   state.settled = true;
@@ -70,13 +99,19 @@ function markSettled(state: LeaseState, by: NonNullable<LeaseState['settledBy']>
   abortLease(state, reason);
 }
 
-/** Runs a settle's store call with its leases counted as settling (see `LeaseState.settling`). */
-async function settling<T>(states: readonly LeaseState[], run: () => Promise<T>): Promise<T> {
-  for (const state of states) state.settling++;
+/**
+ * Runs a settle's store call with its leases counted as settling (see `LeaseState.settling`).
+ * A call that fails leaves each settle in doubt: it may have applied (see `lost`).
+ */
+async function settling<T>(prepared: readonly Prepared[], run: () => Promise<T>): Promise<T> {
+  for (const p of prepared) p.state.settling++;
   try {
     return await run();
+  } catch (error) {
+    for (const p of prepared) if (p.by) p.state.inDoubt = { by: p.by, change: p.change, done: p.done };
+    throw error;
   } finally {
-    for (const state of states) state.settling--;
+    for (const p of prepared) p.state.settling--;
   }
 }
 
@@ -86,10 +121,14 @@ async function guarded(core: Core, operation: string, p: Prepared): Promise<Item
   if (p.state.store !== core.store) await core.init();
   const update = () =>
     core.call(operation, p.lease.key, () => core.store.update(guardCondition(guard(core, p.lease, p.state)), p.change, { limit: 1, returning: 'state', outcomeOnly: true }));
-  const [stored] = await (operation === 'renew' ? update() : settling([p.state], update));
-  if (!stored) throw await lost(core, operation, p.lease, p.state);
-  p.done(stored);
-  return stored;
+  const [stored] = await (operation === 'renew' ? update() : settling([p], update));
+  if (stored) {
+    p.done(stored);
+    return stored;
+  }
+  const now = await lost(core, operation, p.lease, p.state, p);
+  if (now instanceof LeaseLostError) throw now;
+  return now;
 }
 
 /** Rule 3: extends the lease by the ttl (store clock). */
@@ -121,6 +160,7 @@ export function prepareComplete(core: Core, operation: string, lease: AnyLease, 
   return {
     lease,
     state,
+    by: 'completed',
     change: completionChange(to, data?.stored),
     ...(data ? { data } : {}),
     done: (stored) => {
@@ -143,6 +183,7 @@ export function prepareFail(core: Core, operation: string, lease: AnyLease, erro
   return {
     lease,
     state,
+    by: 'failed',
     change: failureChange(core.def, stage, lease.attempt, lastError, retry),
     done: (stored) => {
       markSettled(state, 'failed');
@@ -167,6 +208,7 @@ export function prepareRelease(core: Core, lease: AnyLease, options: { delayMs?:
   return {
     lease,
     state,
+    by: 'released',
     change: releaseChange(stage, ms),
     done: (stored) => {
       markSettled(state, 'released');
@@ -190,13 +232,14 @@ export async function settle(core: Core, operation: string, p: Prepared): Promis
 export async function settleBatch(core: Core, operation: string, prepared: readonly Prepared[]): Promise<Array<BatchResult<AnyLease>>> {
   if (prepared.some((p) => p.state.store !== core.store)) await core.init();
   const updates = prepared.map((p) => ({ guard: guard(core, p.lease, p.state), change: p.change }));
-  const rows = await settling(
-    prepared.map((p) => p.state),
-    () => core.updateEach(operation, updates, true),
-  );
+  const rows = await settling(prepared, () => core.updateEach(operation, updates, true));
   const results: Array<BatchResult<AnyLease> | Promise<BatchResult<AnyLease>>> = prepared.map((p, i) => {
     const stored = rows[i];
-    if (!stored) return lost(core, operation, p.lease, p.state).then((error) => ({ ok: false as const, lease: p.lease, error }));
+    if (!stored) {
+      return lost(core, operation, p.lease, p.state, p).then((now) =>
+        now instanceof LeaseLostError ? { ok: false as const, lease: p.lease, error: now } : { ok: true as const, lease: p.lease, status: now.status, notBefore: core.codec.settledNotBefore(now) },
+      );
+    }
     p.done(stored);
     return { ok: true as const, lease: p.lease, status: stored.status, notBefore: core.codec.settledNotBefore(stored) };
   });

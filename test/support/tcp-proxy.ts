@@ -13,16 +13,27 @@ export interface TcpProxy {
   dropAll(): void;
   /** While on, bytes are swallowed: connections stay open but nothing comes back. */
   blackhole(on: boolean): void;
+  /**
+   * The next bytes the server sends are dropped, and every connection with them: the server did
+   * the work (an autocommit statement committed), the client sees its connection reset.
+   */
+  loseNextAnswer(): void;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let delayMs = 0;
   let swallow = false;
+  let loseAnswer = false;
   const sockets = new Set<Socket>();
-  const forward = (from: Socket, to: Socket) => {
+  const forward = (from: Socket, to: Socket, answers: boolean) => {
     from.on('data', (chunk) => {
       if (swallow) return;
+      if (answers && loseAnswer) {
+        loseAnswer = false;
+        sockets.forEach((s) => s.destroy());
+        return;
+      }
       if (delayMs) setTimeout(() => to.destroyed || to.write(chunk), delayMs);
       else to.write(chunk);
     });
@@ -34,8 +45,8 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     sockets.add(client).add(upstream);
     client.on('close', () => sockets.delete(client));
     upstream.on('close', () => sockets.delete(upstream));
-    forward(client, upstream);
-    forward(upstream, client);
+    forward(client, upstream, false);
+    forward(upstream, client, true);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
@@ -43,6 +54,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     delay: (ms) => void (delayMs = ms),
     dropAll: () => sockets.forEach((s) => s.destroy()),
     blackhole: (on) => void (swallow = on),
+    loseNextAnswer: () => void (loseAnswer = true),
     close: () =>
       new Promise((resolve) => {
         sockets.forEach((s) => s.destroy());

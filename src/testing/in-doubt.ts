@@ -1,0 +1,140 @@
+import { describe, expect, it } from 'vitest';
+import { LeaseLostError, StoreError, type Store } from '../index.js';
+import { k, makeTracker } from './definition.js';
+import type { StoreHarness } from './suite.js';
+
+/**
+ * Wraps a store so that a test can lose the answer of its next write: the write is applied,
+ * then the call fails as a dropped connection would (`ECONNRESET`, a transient fault), or the
+ * call fails before it reaches the store.
+ */
+function flakyStore(inner: Store) {
+  let next: 'applied' | 'refused' | undefined;
+  const reset = () => Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+  const store = new Proxy(inner, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop);
+      if (typeof value !== 'function' || prop === 'constructor') return value;
+      if (prop !== 'update' && prop !== 'updateEach') return value.bind(target);
+      return async (...args: unknown[]) => {
+        const mode = next;
+        next = undefined;
+        if (mode === 'refused') throw reset();
+        const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        if (mode === 'applied') throw reset();
+        return result;
+      };
+    },
+  });
+  return { store, loseNextAnswer: () => void (next = 'applied'), refuseNext: () => void (next = 'refused') };
+}
+
+/** A settle whose answer was lost (it may have applied) can be sent again safely. */
+export function inDoubtContract(harness: StoreHarness): void {
+  const fresh = async () => {
+    const inner = await harness.create();
+    const flaky = flakyStore(inner);
+    const tracker = makeTracker(flaky.store);
+    await tracker.init();
+    const events: string[] = [];
+    for (const name of ['completed', 'failed', 'released', 'leaseLost'] as const) tracker.on(name, () => void events.push(name));
+    return { ...flaky, inner, tracker, events };
+  };
+
+  describe('a settle whose answer was lost', () => {
+    it('complete, fail and release sent again after a lost answer that applied return the item, reported once, not as a lost lease', async () => {
+      const { tracker, events, loseNextAnswer } = await fresh();
+      for (let n = 0; n < 3; n++) await tracker.track(k(n));
+      const claimed = async (n: number) => (await tracker.claim('download', { owner: 'w', key: k(n) }))!;
+      const sends = [
+        (l: Awaited<ReturnType<typeof claimed>>) => tracker.complete(l, { data: { path: '/p' } }),
+        (l: Awaited<ReturnType<typeof claimed>>) => tracker.fail(l, new Error('again')),
+        (l: Awaited<ReturnType<typeof claimed>>) => tracker.release(l),
+      ];
+      for (const [n, send] of sends.entries()) {
+        const lease = await claimed(n);
+        loseNextAnswer();
+        const error = await send(lease).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(StoreError);
+        expect((error as StoreError).transient).toBe(true);
+        expect(lease.settled).toBe(false);
+        const again = await send(lease);
+        expect(again).toEqual(await tracker.get(k(n)));
+        expect(lease.settled).toBe(true);
+      }
+      expect((await tracker.get(k(0)))!).toMatchObject({ status: 'downloaded', data: { path: '/p' } });
+      expect((await tracker.get(k(1)))!).toMatchObject({ status: 'pending', lastError: 'Error: again', attempts: 1 });
+      expect((await tracker.get(k(2)))!).toMatchObject({ status: 'pending', attempts: 0 });
+      expect(events).toEqual(['completed', 'failed', 'released']);
+    });
+
+    it('a settle sent again after a call that did not reach the store applies then', async () => {
+      const { tracker, events, refuseNext } = await fresh();
+      await tracker.track(k(1));
+      const lease = (await tracker.claim('download', { owner: 'w' }))!;
+      refuseNext();
+      await expect(tracker.complete(lease)).rejects.toThrow(StoreError);
+      expect((await tracker.get(k(1)))!.status).toBe('downloading');
+      expect(await tracker.complete(lease)).toMatchObject({ status: 'downloaded' });
+      expect(events).toEqual(['completed']);
+    });
+
+    it('a renew that finds the lost complete applied reports it as completed; the complete sent again returns the item', async () => {
+      const { tracker, events, loseNextAnswer } = await fresh();
+      await tracker.track(k(1));
+      const lease = (await tracker.claim('download', { owner: 'w' }))!;
+      loseNextAnswer();
+      await expect(tracker.complete(lease)).rejects.toThrow(StoreError);
+      const renewed = await tracker.renew(lease).catch((e: unknown) => e);
+      expect(renewed).toBeInstanceOf(LeaseLostError);
+      expect((renewed as LeaseLostError).reason).toBe('settled');
+      expect(events).toEqual(['completed']);
+      expect(lease.signal.aborted).toBe(true);
+      expect(await tracker.complete(lease)).toMatchObject({ status: 'downloaded' });
+      expect(events).toEqual(['completed']);
+    });
+
+    it('another settle after a lost answer that applied is refused as already settled by it, and nothing is reported lost', async () => {
+      const { tracker, events, loseNextAnswer } = await fresh();
+      await tracker.track(k(1));
+      const lease = (await tracker.claim('download', { owner: 'w' }))!;
+      loseNextAnswer();
+      await expect(tracker.complete(lease)).rejects.toThrow(StoreError);
+      const error = await tracker.release(lease).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LeaseLostError);
+      expect(String(error)).toMatch(/already completed by this process/);
+      expect((await tracker.get(k(1)))!.status).toBe('downloaded');
+      expect(events).toEqual(['completed']);
+    });
+
+    it('an item that only looks settled is not taken for it: with the fence advanced by a reap and a claim, the resend is a lost lease', async () => {
+      const { inner, tracker, events, refuseNext } = await fresh();
+      await tracker.track(k(1));
+      const lease = (await tracker.claim('download', { owner: 'old' }))!;
+      refuseNext();
+      await expect(tracker.fail(lease, new Error('x'))).rejects.toThrow(StoreError);
+      await harness.elapse(inner, 60_000);
+      await tracker.reapStale();
+      await harness.elapse(inner, 60_000);
+      // another worker fails it the same way: status and last error are what the fail would have written
+      const other = (await tracker.claim('download', { owner: 'new' }))!;
+      await tracker.fail(other, new Error('x'));
+      expect((await tracker.get(k(1)))!).toMatchObject({ status: 'pending', lastError: 'Error: x' });
+      const error = await tracker.fail(lease, new Error('x')).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LeaseLostError);
+      expect((error as LeaseLostError).reason).toBe('lost');
+      expect(events).toEqual(['failed', 'leaseLost']);
+    });
+
+    it('completeBatch sent again after a lost answer returns ok for each lease it had settled', async () => {
+      const { tracker, events, loseNextAnswer } = await fresh();
+      for (let n = 0; n < 3; n++) await tracker.track(k(n));
+      const leases = await tracker.claimBatch('download', { owner: 'w', limit: 3 });
+      loseNextAnswer();
+      await expect(tracker.completeBatch(leases)).rejects.toThrow(StoreError);
+      const results = await tracker.completeBatch(leases);
+      expect(results.map((r) => r.ok && r.status)).toEqual(['downloaded', 'downloaded', 'downloaded']);
+      expect(events).toEqual(['completed', 'completed', 'completed']);
+    });
+  });
+}
