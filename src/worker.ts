@@ -4,39 +4,15 @@ import { startHeartbeat } from './heartbeat.js';
 import { sharedReaper, type SharedReaper } from './reaper.js';
 import { MAX_TIMER_MS, requireNumber } from './validate.js';
 import { IdleTimer } from './wake.js';
+import { sendSettle, startRetention } from './worker-support.js';
+import type { Driver, Handler, Internals } from './worker-types.js';
 import { workSettings, type WorkOptions, type WorkSettings } from './work-options.js';
 
 export { defaultOwner, type Retention, type WorkOptions } from './work-options.js';
+export type { Handler } from './worker-types.js';
 
 /** How long `stop()` waits, past its timeout, for the releases of leases still held (at most `timeoutMs`). */
 const RELEASE_GRACE_MS = 1_000;
-
-/** The work a worker runs per lease; its return value is passed to `complete`. */
-export type Handler<L, R> = (lease: L) => Promise<R | void> | R | void;
-
-/** The Tracker surface a Worker drives (kept structural so the worker stays generic). */
-interface Driver<L extends Lease> {
-  readonly ttlMs: number;
-  claimBatch(stage: string, options: { owner: string; limit: number }): Promise<L[]>;
-  renew(lease: L): Promise<L>;
-  complete(lease: L, options: object): Promise<unknown>;
-  fail(lease: L, error: unknown, options?: { retry?: boolean }): Promise<unknown>;
-  release(lease: L): Promise<unknown>;
-  reapStale(): Promise<unknown>;
-  purge(options: { status: string; finishedBefore: Date }): Promise<unknown>;
-}
-
-/** The tracker internals a Worker uses: wake-ups, error reports, the shared reaper. */
-interface Internals {
-  onWake(fn: (status?: string, at?: Date) => void): () => void;
-  /** Whether other processes' changes reach `onWake` (the store has `watch`). */
-  readonly watching: boolean;
-  /** When the next waiting item of the stage becomes claimable (store clock). */
-  nextDue(stage: string): Promise<Date | undefined>;
-  reportError(operation: string, error: unknown, lease?: Lease): void;
-  readonly def: { readonly stages: ReadonlyMap<string, { readonly from: readonly string[] }>; readonly statuses: readonly string[]; readonly terminalStatuses: readonly string[] };
-  readonly store: { readonly name: string };
-}
 
 /**
  * A running worker loop from `tracker.work()`. It claims while it has free slots, renews
@@ -57,7 +33,7 @@ export class Worker<L extends Lease = Lease> {
   readonly #reaper: SharedReaper | undefined;
   readonly #loop: Promise<void>;
   readonly #drains = new Set<() => void>();
-  readonly #retention: Array<ReturnType<typeof setInterval>> = [];
+  readonly #retention: Array<ReturnType<typeof setInterval>>;
   /** Retention purges under way: `stop()` waits for them. */
   readonly #purges = new Set<Promise<unknown>>();
   readonly #timer = new IdleTimer();
@@ -89,24 +65,7 @@ export class Worker<L extends Lease = Lease> {
       this.#reaper = sharedReaper(internals, () => driver.reapStale(), (e) => internals.reportError('reapStale', e));
       this.#reaper.join(this, reapMs);
     }
-    for (const { status, olderThanMs, everyMs } of settings.retention) {
-      let running = false;
-      const timer = setInterval(() => {
-        // one purge of a status at a time: one that outlasts `everyMs` is not joined by another
-        if (running) return;
-        running = true;
-        const purge = driver
-          .purge({ status, finishedBefore: new Date(Date.now() - olderThanMs) })
-          .catch((error: unknown) => internals.reportError('purge', error))
-          .finally(() => {
-            running = false;
-            this.#purges.delete(purge);
-          });
-        this.#purges.add(purge);
-      }, everyMs);
-      timer.unref?.();
-      this.#retention.push(timer);
-    }
+    this.#retention = startRetention(settings.retention, driver, internals, this.#purges);
     const from = new Set(internals.def.stages.get(stage)?.from ?? []);
     // wake for work of this stage (or when what appeared is unknown)
     this.#unwake = internals.onWake((status, at) => {
@@ -311,13 +270,18 @@ export class Worker<L extends Lease = Lease> {
     }
   }
 
+  /** Sends a complete or fail, again after a transient fault (see {@link sendSettle}). */
+  #resend(lease: L, operation: string, send: () => Promise<unknown>): Promise<void> {
+    return sendSettle(lease, operation, send, (message) => this.#internals.log('warn', lease, message));
+  }
+
   async #process(lease: L): Promise<void> {
     try {
       let result: object | void;
       try {
         result = await this.#handler(lease);
       } catch (error) {
-        if (!lease.settled) await this.#driver.fail(lease, error);
+        if (!lease.settled) await this.#resend(lease, 'fail', () => this.#driver.fail(lease, error));
         return;
       }
       if (lease.settled) {
@@ -327,12 +291,12 @@ export class Worker<L extends Lease = Lease> {
         return;
       }
       try {
-        await this.#driver.complete(lease, result ?? {});
+        await this.#resend(lease, 'complete', () => this.#driver.complete(lease, result ?? {}));
       } catch (error) {
         // the store refused what the handler returned (data failing the schema, a `to` that is
         // not a done status): retrying the same result cannot help, so park with the real cause
         if (!(error instanceof ValidationError || error instanceof ConfigError)) throw error;
-        await this.#driver.fail(lease, error, { retry: false });
+        await this.#resend(lease, 'fail', () => this.#driver.fail(lease, error, { retry: false }));
       }
     } catch (error) {
       // LeaseLostError was already emitted as `leaseLost`; anything else has no caller to reach
@@ -342,3 +306,4 @@ export class Worker<L extends Lease = Lease> {
     }
   }
 }
+
