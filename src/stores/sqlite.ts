@@ -27,92 +27,17 @@ import {
   type UpdateOptions,
 } from '../store.js';
 import { claimNextLimit, columnList, deleteStatement, findStatement, insertOrRead, insertStatement, schemaStatements, toItem, updateStatement, type KeyColumn } from './sql/compile.js';
-import { KEY_PREFIX, keyColumns, legacySideName, quoteIdentifier, sideName, type Dialect } from './sql/dialect.js';
-import { watchFile, type WatchConnection } from './sql/sqlite-watcher.js';
+import { keyColumns, legacySideName, quoteIdentifier, sideName } from './sql/dialect.js';
+import { checkKeyColumns, dialect, loadDriver, openWatchConnection, TYPES } from './sql/sqlite-dialect.js';
+import type { SqliteDatabase, SqliteStoreOptions } from './sql/sqlite-options.js';
+import { watchFile } from './sql/sqlite-watcher.js';
 
-/** The part of a better-sqlite3 `Database` the store uses. */
-export type SqliteDatabase = Pick<Database.Database, 'prepare' | 'pragma' | 'exec' | 'transaction' | 'close'>;
+export type { SqliteDatabase, SqliteStoreOptions } from './sql/sqlite-options.js';
+
 type Statement = Database.Statement<unknown[], unknown>;
 
 /** Updates of a batch settle per transaction: the writer lock is held for milliseconds, not seconds. */
 const SETTLE_CHUNK = 1_000;
-
-/** Options of {@link SqliteStore}: give `filename` or an open `database`. */
-export interface SqliteStoreOptions {
-  /** Path of the database file; the file and its folder are created if missing. */
-  readonly filename?: string;
-  /**
-   * An open better-sqlite3 database, instead of `filename`. Its pragmas are left as you set
-   * them: for several processes on one file use `journal_mode = WAL`, and keep a `busy_timeout`
-   * (better-sqlite3 sets 5000 ms on a new connection).
-   */
-  readonly database?: SqliteDatabase;
-  /** The table holding the items. Letters, digits and `_`. */
-  readonly table: string;
-  /**
-   * How long a writer waits for another process's write lock before failing (when the store
-   * opens the file itself).
-   * @default 5000
-   */
-  readonly busyTimeoutMs?: number;
-  /**
-   * While a worker of this process is idle, check this often whether another connection
-   * committed to the file (`PRAGMA data_version`, a read of shared memory on a connection of
-   * its own, one per file per process), and if so wake the worker to claim. Other processes'
-   * work is then picked up within about this long instead of the next poll. `false`: idle
-   * workers only poll (`pollMinMs`/`pollMaxMs`).
-   * @default 15
-   */
-  readonly watchIntervalMs?: number | false;
-}
-
-/** Loads better-sqlite3 (an optional peer dependency) when first needed. */
-async function loadDriver(operation: string): Promise<typeof Database> {
-  try {
-    return (await import('better-sqlite3')).default;
-  } catch (cause) {
-    throw new StoreError({ operation, store: 'sqlite', cause: new Error('cannot load `better-sqlite3`; install it: npm i better-sqlite3@12', { cause }) });
-  }
-}
-
-/** A connection of the watcher's own, reading `data_version` on an existing file. */
-async function openWatchConnection(filename: string): Promise<WatchConnection> {
-  const Driver = await loadDriver('watch');
-  const db = new Driver(filename, { fileMustExist: true });
-  const version = db.prepare('PRAGMA data_version').pluck();
-  return { dataVersion: () => Number(version.get()), close: () => db.close() };
-}
-
-const NOW = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
-
-const dialect: Dialect = {
-  name: 'sqlite',
-  placeholder: () => '?',
-  // integer milliseconds from SQLite's own clock; stable within one statement
-  now: NOW,
-  plusMs: (ms) => `(${NOW} + ${ms})`,
-  at: (p) => p,
-  timeParam: (v) => v.getTime(),
-  greatest: 'MAX',
-  json: (p) => p,
-  keyParam: (type, v) => (type === 'date' ? (v as Date).getTime() : type === 'boolean' ? (v ? 1 : 0) : v),
-  // Number(): a `database` opened with `defaultSafeIntegers(true)` gives integers as bigint
-  keyValue: (type, v) => (type === 'date' ? new Date(Number(v)) : type === 'boolean' ? Number(v) === 1 : (v as string | number)),
-  time: (v) => (v === null || v === undefined ? null : new Date(Number(v))),
-  jsonValue: (v) => JSON.parse(v as string) as unknown,
-  // the subselect runs inside the same statement, under SQLite's single writer
-  pickIds: (table, where, limit) => `id IN (SELECT id FROM ${table} WHERE ${where} ORDER BY deadline, id LIMIT ${limit})`,
-};
-
-const TYPES = {
-  id: 'INTEGER PRIMARY KEY AUTOINCREMENT',
-  text: 'TEXT',
-  json: 'TEXT',
-  int: 'INTEGER',
-  bigint: 'INTEGER',
-  time: 'INTEGER',
-  key: { string: 'TEXT', number: 'REAL', boolean: 'INTEGER', date: 'INTEGER' },
-} as const;
 
 /**
  * A store in one SQLite file through better-sqlite3 (WAL mode, busy timeout). Safe across
@@ -187,42 +112,9 @@ export class SqliteStore implements Store {
       if (ours) db.exec(`DROP INDEX IF EXISTS ${quoteIdentifier('sqlite', 'table', legacy)}`);
     }
     db.exec(schemaStatements(this.#table, index, keys, TYPES));
-    this.#checkKeyColumns(db, keys, index('key'));
+    checkKeyColumns(db, this.#table, keys, index('key'));
     this.#keys = keys;
     this.#columns = { item: columnList(keys, 'item'), state: columnList(keys, 'state') };
-  }
-
-  /**
-   * An existing table made for another key (a key field added, removed or its type changed by a
-   * redeploy) is refused here: SQLite would store a number in a TEXT column as text, and every
-   * read would then fail its schema; a removed field's NOT NULL column would fail every track,
-   * and a unique index on other columns would neither keep the new keys unique nor serve them.
-   */
-  #checkKeyColumns(db: SqliteDatabase, keys: readonly KeyColumn[], keyIndex: string): void {
-    const refuse = (problem: string) =>
-      new StoreError({
-        operation: 'init',
-        store: 'sqlite',
-        failure: 'schema',
-        cause: new Error(`the table ${this.#table} ${problem}: it was made for another key. Use a new table, or migrate this one (docs/stores/sqlite.md)`),
-      });
-    // SQLite's column names are not case sensitive
-    const columns = db.prepare(`PRAGMA table_info(${this.#table})`).all() as Array<{ name: string; type: string; notnull: number }>;
-    const found = new Map(columns.map((c) => [c.name.toLowerCase(), c.type.toUpperCase()]));
-    const declared = new Set(keys.map((k) => k.column.toLowerCase()));
-    for (const key of keys) {
-      const want = TYPES.key[key.type];
-      const have = found.get(key.column.toLowerCase());
-      if (have === want) continue;
-      throw refuse(`${have === undefined ? `has no column \`${key.column}\`` : `has column \`${key.column}\` of type ${have}, not ${want}`} as key field \`${key.name}\` (${key.type}) needs`);
-    }
-    // a NOT NULL key column no field declares: a key field removed (a nullable one may be the user's own)
-    const leftover = columns.find((c) => c.notnull === 1 && c.name.toLowerCase().startsWith(KEY_PREFIX) && !declared.has(c.name.toLowerCase()));
-    if (leftover) throw refuse(`has the NOT NULL column \`${leftover.name}\`, which no key field declares (a key field removed), so every track would fail`);
-    const indexed = (db.prepare(`PRAGMA index_info(${keyIndex})`).all() as Array<{ name: string }>).map((c) => c.name.toLowerCase());
-    if (indexed.length !== declared.size || !indexed.every((c) => declared.has(c))) {
-      throw refuse(`has its unique key index ${keyIndex} on (${indexed.join(', ')}), not on the declared key fields (${[...declared].join(', ')})`);
-    }
   }
 
   async insert(item: NewItem): Promise<InsertResult> {
