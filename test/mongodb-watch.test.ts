@@ -2,7 +2,7 @@ import { MongoClient } from 'mongodb';
 import { afterAll, afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { ConfigError, type StoreChange } from '../src/index.js';
 import { MongoStore, type MongoCollection, type MongoStoreOptions } from '../src/stores/mongodb.js';
-import { changePipeline, toChange } from '../src/stores/mongo-watcher.js';
+import { changePipeline, toChange } from '../src/stores/mongodb/change-events.js';
 import { k, makeTracker, type TestTracker } from '../src/testing/definition.js';
 import { CollectionDouble } from './support/mongo-double.js';
 
