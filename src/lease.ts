@@ -27,11 +27,13 @@ export interface LeaseState {
   settled: boolean;
   settledBy: SettledBy | undefined;
   /**
-   * The last settle whose store call failed without an answer (a dropped connection, a
-   * timeout): it may have applied. A later call on the lease that finds it gone reads the item,
-   * and if the item is where that settle put it (same fence, its status), takes it as applied.
+   * Settles whose store call failed without an answer (a dropped connection, a timeout): each
+   * may have applied. A later call on the lease that finds it gone reads the item, and if the
+   * item is where one of them put it, takes that one as applied (`recovered`).
    */
-  inDoubt: InDoubt | undefined;
+  inDoubt: InDoubt[] | undefined;
+  /** The settle in doubt found applied, and where the item was then. */
+  recovered: { readonly by: InDoubt['by']; readonly outcome: ItemOutcome } | undefined;
   /** Created on first use: most leases never have their signal read. */
   controller: AbortController | undefined;
   /** Set when the lease was aborted before anyone asked for its signal. */
@@ -44,8 +46,6 @@ export interface InDoubt {
   readonly change: Change;
   /** Reports it as applied (marks the lease settled, emits its event). */
   readonly done: (outcome: SettleOutcome) => void;
-  /** Where the item was when this process found that the settle had applied. */
-  applied?: ItemOutcome;
 }
 
 /** Aborts the lease's signal (now, or when it is first read). */
@@ -110,6 +110,7 @@ export class Lease<Stage extends string = string, K = unknown, D = unknown, S ex
       settled: false,
       settledBy: undefined,
       inDoubt: undefined,
+      recovered: undefined,
       controller: undefined,
       reason: undefined,
     };

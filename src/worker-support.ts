@@ -4,7 +4,7 @@
  * @module
  */
 import { StoreError } from './errors.js';
-import { leaseState, type Lease } from './lease.js';
+import type { Lease } from './lease.js';
 import { errorMessage } from './transitions.js';
 import type { Retention } from './work-options.js';
 import type { Driver, Internals } from './worker-types.js';
@@ -14,41 +14,42 @@ const SETTLE_RETRY_MS = [100, 500, 2_000];
 
 /**
  * Sends a complete or fail; after a StoreError that says the fault passes (a dropped
- * connection, a failover), sends it again — up to three more times, while the lease is held
- * and the worker has not handed it back at a stop — rather than leave the item to the reaper.
- * Resending is safe: a settle whose answer was lost and that did apply is found where it put
- * the item, and taken as done (see the tracker's settle), never reported as a lost lease.
+ * connection, a failover), sends it again — up to three more times, while the lease is held —
+ * rather than leave the item to the reaper. Resending is safe: a settle whose answer was lost
+ * and that did apply is found where it put the item, and taken as done (see the tracker's
+ * settle), not reported as a lost lease. Once `stopped` aborts (the worker's stop timeout), the
+ * wait ends and the settle is sent one last time at once; nothing is sent after that.
  */
-export async function sendSettle(lease: Lease, operation: string, send: () => Promise<unknown>, warn: (message: string) => void): Promise<void> {
+export async function sendSettle(lease: Lease, operation: string, send: () => Promise<unknown>, warn: (message: string) => void, stopped: AbortSignal): Promise<void> {
   for (let retry = 0; ; retry++) {
     try {
       await send();
       return;
     } catch (error) {
       const wait = SETTLE_RETRY_MS[retry];
-      if (!(error instanceof StoreError && error.transient) || wait === undefined || lease.settled) throw error;
+      if (!(error instanceof StoreError && error.transient) || wait === undefined || lease.settled || stopped.aborted) throw error;
       warn(`${operation} failed (${errorMessage(error)}); sending it again in ${wait} ms`);
-      const slept = await sleepUnlessAborted(wait, lease.signal);
-      // a renew meanwhile found that the settle had applied (and reported it)
-      if (leaseState(lease)?.inDoubt?.applied) return;
-      if (!slept) throw error;
+      await sleepUntilAborted(wait, [lease.signal, stopped]);
+      // settled meanwhile: a renew found that the settle had applied (and reported it), or found
+      // the lease lost (and reported that)
+      if (lease.settled) return;
+      // the watchdog gave the lease up (not renewed for a ttl): sending again cannot help
+      if (lease.signal.aborted) throw error;
     }
   }
 }
 
-/** Waits `ms`; `false` when `signal` aborted first. */
-function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
+/** Waits `ms`, or until one of `signals` aborts. */
+function sleepUntilAborted(ms: number, signals: readonly AbortSignal[]): Promise<void> {
+  if (signals.some((s) => s.aborted)) return Promise.resolve();
   return new Promise((resolve) => {
-    const onAbort = () => {
+    const end = () => {
       clearTimeout(timer);
-      resolve(false);
+      for (const s of signals) s.removeEventListener('abort', end);
+      resolve();
     };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
+    const timer = setTimeout(end, ms);
+    for (const s of signals) s.addEventListener('abort', end, { once: true });
   });
 }
 

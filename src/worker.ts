@@ -44,6 +44,8 @@ export class Worker<L extends Lease = Lease> {
   #running = true;
   /** `stop()` has finished: nothing runs any more. */
   #stopped = false;
+  /** Aborted when `stop()` reaches its timeout: settles being resent are sent one last time. */
+  readonly #stopTimeout = new AbortController();
   /** Ends the pause after a failed claim; only `stop()` calls it. */
   #endPause: (() => void) | undefined;
   /** Look up the next due time after the next claim that finds nothing. */
@@ -148,13 +150,15 @@ export class Worker<L extends Lease = Lease> {
     let outcome = await Promise.race([this.#loop.then(() => 'done' as const), deadline]);
     if (outcome === 'done') outcome = await Promise.race([Promise.all([...this.#inFlight.values()].map((f) => f.task)).then(() => 'done' as const), deadline]);
     if (outcome === 'timeout') {
+      this.#stopTimeout.abort();
       const handedBack = [...this.#inFlight].map(async ([lease, flight]) => {
         flight.stopHeartbeat();
         if (lease.settled) return;
         const state = leaseState(lease);
-        // its handler is done and its own complete or fail is under way: let that one land
-        // (a release beside it could win and send finished work round again)
-        if (state && state.settling > 0) return flight.task;
+        // its handler is done and its own complete or fail is under way, or waits to be sent
+        // again after a fault (it is sent once more now): let that one land (a release beside
+        // it could win and send finished work round again)
+        if (state && (state.settling > 0 || state.inDoubt)) return flight.task;
         if (state) abortLease(state, new Error('[leasehold] worker stopped'));
         this.#releasedAtStop.add(lease);
         try {
@@ -174,6 +178,7 @@ export class Worker<L extends Lease = Lease> {
     await Promise.race([Promise.all([reaping, ...this.#purges]), deadline]);
     clearTimeout(timer);
     this.#stopped = true;
+    this.#stopTimeout.abort();
     this.#settleDrains();
   }
 
@@ -272,7 +277,7 @@ export class Worker<L extends Lease = Lease> {
 
   /** Sends a complete or fail, again after a transient fault (see {@link sendSettle}). */
   #resend(lease: L, operation: string, send: () => Promise<unknown>): Promise<void> {
-    return sendSettle(lease, operation, send, (message) => this.#internals.log('warn', lease, message));
+    return sendSettle(lease, operation, send, (message) => this.#internals.log('warn', lease, message), this.#stopTimeout.signal);
   }
 
   async #process(lease: L): Promise<void> {

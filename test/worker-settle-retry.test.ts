@@ -6,10 +6,12 @@ import { MemoryStore } from '../src/stores/memory.js';
 /**
  * A memory store whose writes can fail as a dropped connection does (`ECONNRESET`, transient):
  * `plan` says, write by write, whether the next `update` is applied and then fails (`applied`),
- * fails without reaching the store (`refused`), or goes through (`ok`, and once the plan is used up).
+ * fails without reaching the store (`refused`; `slow-refused` after 300 ms), or goes through (`ok`,
+ * and once the plan is used up). `sends` counts the writes the plan was asked about.
  */
-function flaky(plan: Array<'applied' | 'refused' | 'ok'>, match: (change: { status?: string }) => boolean) {
+function flaky(plan: Array<'applied' | 'refused' | 'slow-refused' | 'ok'>, match: (change: { status?: string }) => boolean) {
   const memory = new MemoryStore();
+  let sends = 0;
   const reset = () => Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
   const store = new Proxy(memory, {
     get(target, prop) {
@@ -17,8 +19,9 @@ function flaky(plan: Array<'applied' | 'refused' | 'ok'>, match: (change: { stat
       if (typeof value !== 'function' || prop === 'constructor') return value;
       if (prop !== 'update') return value.bind(target);
       return async (cond: unknown, change: { status?: string }, options: unknown) => {
-        const mode = match(change) ? plan.shift() : 'ok';
-        if (mode === 'refused') throw reset();
+        const mode = match(change) ? (sends++, plan.shift()) : 'ok';
+        if (mode === 'slow-refused') await new Promise((r) => setTimeout(r, 300));
+        if (mode === 'refused' || mode === 'slow-refused') throw reset();
         const result = await memory.update(cond as never, change as never, options as never);
         if (mode === 'applied') throw reset();
         return result;
@@ -38,7 +41,7 @@ function flaky(plan: Array<'applied' | 'refused' | 'ok'>, match: (change: { stat
   });
   tracker.on('error', (e) => void seen.errors.push(e.error));
   for (const name of ['completed', 'failed', 'leaseLost'] as const) tracker.on(name, () => void seen.events.push(name));
-  return { tracker, seen };
+  return { tracker, seen, sends: () => sends };
 }
 
 const until = async (cond: () => boolean | Promise<boolean>, ms = 10_000) => {
@@ -103,18 +106,29 @@ describe('a worker sends a complete or fail again after a transient store fault'
     expect(seen.events).toEqual([]);
   });
 
-  it('stop() ends the wait between sends at its timeout and hands the lease back; nothing is sent after it', async () => {
-    const { tracker, seen } = flaky(['refused', 'refused', 'refused', 'refused'], toDone);
+  it('stop() at its timeout ends the wait between sends: the complete is sent once more at once, not released', async () => {
+    const { tracker, seen, sends } = flaky(['refused', 'refused'], toDone);
     await tracker.track({ id: 1 });
     const worker = tracker.work('run', () => {});
     await until(() => seen.warn.filter((m) => /complete failed/.test(m)).length === 2);
-    // now waiting 500 ms before the third send
+    // now waiting 500 ms before the third send; the store works again
     await worker.stop({ timeoutMs: 50 });
-    expect((await tracker.get({ id: 1 }))!.status).toBe('queued');
-    await worker.done;
-    // the complete was not sent again after the stop: the one fault it ended on is reported
+    expect((await tracker.get({ id: 1 }))!.status).toBe('done');
+    expect(sends()).toBe(3);
+    expect(seen.events).toEqual(['completed']);
+    expect(seen.errors).toEqual([]);
+  });
+
+  it('nothing is sent after stop() resolved: a send under way at the timeout that fails is the last, and is reported', async () => {
+    const { tracker, seen, sends } = flaky(['slow-refused'], toDone);
+    await tracker.track({ id: 1 });
+    const worker = tracker.work('run', () => {});
+    await until(() => sends() === 1);
+    await worker.stop({ timeoutMs: 50 });
+    await until(() => seen.errors.length === 1);
     await new Promise((r) => setTimeout(r, 700));
-    expect(seen.warn.filter((m) => /complete failed/.test(m))).toHaveLength(2);
-    expect(seen.errors).toHaveLength(1);
+    expect(sends()).toBe(1);
+    expect(seen.errors[0]).toBeInstanceOf(StoreError);
+    expect((await tracker.get({ id: 1 }))!.status).toBe('running');
   });
 });

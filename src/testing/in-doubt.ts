@@ -126,6 +126,56 @@ export function inDoubtContract(harness: StoreHarness): void {
       expect(events).toEqual(['failed', 'leaseLost']);
     });
 
+    it('a key purged and tracked again is another item: a resend that finds it at the same fence is a lost lease', async () => {
+      const { tracker, events, refuseNext } = await fresh();
+      await tracker.track(k(1));
+      const old = (await tracker.claim('download', { owner: 'old' }))!;
+      refuseNext();
+      await expect(tracker.complete(old, { data: { path: '/old' } })).rejects.toThrow(StoreError);
+      await tracker.cancel(k(1), { reason: 'withdrawn' });
+      await tracker.purge({ status: 'failed', finishedBefore: new Date(Date.now() + 60_000) });
+      await tracker.track(k(1));
+      const current = (await tracker.claim('download', { owner: 'new' }))!;
+      expect(current.fence).toBe(old.fence);
+      await tracker.complete(current, { data: { path: '/new' } });
+      const error = await tracker.complete(old, { data: { path: '/old' } }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LeaseLostError);
+      expect((await tracker.get(k(1)))!.data).toEqual({ path: '/new' });
+      expect(events).toEqual(['completed', 'leaseLost']);
+    });
+
+    it('a fail that applied is not taken for a release sent after it: the release is refused as already failed', async () => {
+      const { tracker, events, loseNextAnswer, refuseNext } = await fresh();
+      await tracker.track(k(1));
+      const lease = (await tracker.claim('download', { owner: 'w' }))!;
+      loseNextAnswer();
+      await expect(tracker.fail(lease, new Error('boom'))).rejects.toThrow(StoreError);
+      refuseNext();
+      await expect(tracker.release(lease)).rejects.toThrow(StoreError);
+      // both would leave the item in `pending` at this fence; the fail counted the attempt
+      const error = await tracker.release(lease).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LeaseLostError);
+      expect(String(error)).toMatch(/already failed by this process/);
+      expect(await tracker.fail(lease, new Error('boom'))).toMatchObject({ status: 'pending', attempts: 1, lastError: 'Error: boom' });
+      expect(events).toEqual(['failed']);
+    });
+
+    it('attempts tell a release that applied from a fail in doubt with the same last error as before', async () => {
+      const { inner, tracker, events, loseNextAnswer, refuseNext } = await fresh();
+      await tracker.track(k(1));
+      await tracker.fail((await tracker.claim('download', { owner: 'w' }))!, new Error('boom'));
+      await harness.elapse(inner, 60_000);
+      const lease = (await tracker.claim('download', { owner: 'w' }))!;
+      expect(lease.attempt).toBe(2);
+      refuseNext();
+      await expect(tracker.fail(lease, new Error('boom'))).rejects.toThrow(StoreError);
+      loseNextAnswer();
+      await expect(tracker.release(lease)).rejects.toThrow(StoreError);
+      // the release kept the last error `boom`: only the attempts (1, not 2) say it was the release
+      expect(await tracker.release(lease)).toMatchObject({ status: 'pending', attempts: 1, lastError: 'Error: boom' });
+      expect(events).toEqual(['failed', 'released']);
+    });
+
     it('completeBatch sent again after a lost answer returns ok for each lease it had settled', async () => {
       const { tracker, events, loseNextAnswer } = await fresh();
       for (let n = 0; n < 3; n++) await tracker.track(k(n));

@@ -12,6 +12,9 @@ import { completionChange, errorMessage, failureChange, releaseChange, willRetry
 import { requireDelayMs } from '../validate.js';
 import type { AnyLease, Core } from './core.js';
 
+/** Settles in doubt kept per lease (see `LeaseState.inDoubt`). */
+const IN_DOUBT_MAX = 8;
+
 /** The reason a settled lease's signal carries. */
 const SETTLED = new Error('[leasehold] lease settled');
 
@@ -53,14 +56,15 @@ function settledItem(core: Core, operation: string, p: Prepared, stored: ItemOut
  */
 async function lost(core: Core, operation: string, lease: AnyLease, state: LeaseState, p?: Prepared): Promise<LeaseLostError | ItemOutcome> {
   const [now] = await core.call(operation, lease.key, () => core.store.find({ key: state.storeKey }, { limit: 1, returning: 'state' }));
-  const earlier = state.inDoubt;
-  if (earlier && !earlier.applied && now && !state.settled && appliedBy(earlier, lease, now)) {
-    earlier.applied = now;
-    core.log('warn', lease, `an earlier ${operationOf(earlier.by)} whose answer was lost had applied; the item is in \`${now.status}\``);
-    earlier.done(now);
+  const earlier = now && !state.recovered && !state.settled ? state.inDoubt?.find((c) => appliedBy(c, lease, state, now)) : undefined;
+  if (earlier) {
+    state.recovered = { by: earlier.by, outcome: now! };
+    state.inDoubt = undefined;
+    core.log('warn', lease, `an earlier ${operationOf(earlier.by)} whose answer was lost had applied; the item is in \`${now!.status}\``);
+    earlier.done(now!);
   }
-  // the same settle sent again: it applied the first time (found now, or by a renew meanwhile)
-  if (earlier?.applied && p?.by === earlier.by) return earlier.applied;
+  // the same kind of settle sent again: it applied the first time (found now, or by a renew meanwhile)
+  if (state.recovered && p?.by === state.recovered.by) return state.recovered.outcome;
   const settledBy = state.settledBy === 'lost' ? undefined : state.settledBy;
   const error = new LeaseLostError({
     operation,
@@ -81,13 +85,21 @@ async function lost(core: Core, operation: string, lease: AnyLease, state: Lease
 }
 
 /**
- * Whether the item is where the settle in doubt put it: the same fence (every claim, reap and
- * cancel advances it, so nobody else has moved the item since) and that settle's status and
- * last error.
+ * Whether the item is where the settle in doubt put it: the same item (a purged key tracked
+ * again is another item, whose fence restarts), the same fence (every claim, reap and cancel
+ * advances it, so nobody else has moved the item since), and that settle's status, attempts
+ * (a complete resets them, a release gives one back) and last error.
  */
-function appliedBy(earlier: InDoubt, lease: AnyLease, now: ItemOutcome & { lastError: string | null }): boolean {
-  const { status, lastError } = earlier.change;
-  return now.fence === lease.fence && now.status === status && (lastError === undefined || now.lastError === lastError);
+function appliedBy(earlier: InDoubt, lease: AnyLease, state: LeaseState, now: ItemOutcome & { attempts: number; lastError: string | null }): boolean {
+  const { status, attempts, lastError } = earlier.change;
+  const expected = attempts === 'reset' ? 0 : attempts === 'decrement' ? Math.max(0, lease.attempt - 1) : lease.attempt;
+  return (
+    String(now.ref) === String(state.ref) &&
+    now.fence === lease.fence &&
+    now.status === status &&
+    now.attempts === expected &&
+    (lastError === undefined || now.lastError === lastError)
+  );
 }
 
 const operationOf = (by: InDoubt['by']): string => ({ completed: 'complete', failed: 'fail', released: 'release' })[by];
@@ -108,7 +120,13 @@ async function settling<T>(prepared: readonly Prepared[], run: () => Promise<T>)
   try {
     return await run();
   } catch (error) {
-    for (const p of prepared) if (p.by) p.state.inDoubt = { by: p.by, change: p.change, done: p.done };
+    for (const p of prepared) {
+      if (!p.by) continue;
+      const candidates = (p.state.inDoubt ??= []);
+      // bounded: a caller resending without end keeps the latest few
+      if (candidates.length === IN_DOUBT_MAX) candidates.shift();
+      candidates.push({ by: p.by, change: p.change, done: p.done });
+    }
     throw error;
   } finally {
     for (const p of prepared) p.state.settling--;
