@@ -205,6 +205,9 @@ export class Tracker<
   /**
    * Moves the item from the stage's active status to a done status (`to`, default the first),
    * optionally merging a data patch. Throws LeaseLostError if the lease is no longer held.
+   * After a StoreError (the answer may have been lost after the write), call it again with the
+   * same lease: a first attempt that applied is then reported once and returned (so are `fail`
+   * and `release`, and the batches).
    *
    * @param lease - the lease to settle
    * @param options - `to`: one of the stage's done statuses (default the first); `data`: a patch merged over the item's data
