@@ -234,7 +234,7 @@ export class Codec {
   /** Decodes a stored item's key (validated). */
   storedKey(operation: string, stored: ItemState): unknown {
     const key = this.#key.safeParse(stored.key);
-    if (!key.success) throw new ValidationError({ operation, key: stored.key, what: 'stored key', issues: zodIssues(key.error), hint: BAD_ROW });
+    if (!key.success) throw new ValidationError({ operation, key: stored.key, what: 'stored key', issues: zodIssues(key.error), hint: BAD_ROW, stored: true });
     return key.data;
   }
 
@@ -242,7 +242,7 @@ export class Codec {
   storedData(operation: string, stored: ItemState, data: unknown): unknown {
     if (!this.#data) return data;
     const parsed = this.#data.safeParse(data);
-    if (!parsed.success) throw new ValidationError({ operation, key: stored.key, what: 'stored data', issues: zodIssues(parsed.error), hint: BAD_ROW });
+    if (!parsed.success) throw new ValidationError({ operation, key: stored.key, what: 'stored data', issues: zodIssues(parsed.error), hint: BAD_ROW, stored: true });
     return parsed.data;
   }
 
@@ -254,7 +254,7 @@ export class Codec {
    */
   settled(operation: string, before: Item, change: Change, stored: ItemOutcome, data: unknown): Item {
     if (!this.#declared.has(stored.status)) {
-      throw new ValidationError({ operation, key: before.key, what: 'stored status', issues: [{ path: ['status'], message: `\`${stored.status}\` is not a declared status` }], hint: BAD_ROW });
+      throw new ValidationError({ operation, key: before.key, what: 'stored status', issues: [{ path: ['status'], message: `\`${stored.status}\` is not a declared status` }], hint: BAD_ROW, stored: true });
     }
     const now = stored.updatedAt;
     const a = change.attempts;
@@ -300,7 +300,7 @@ export class Codec {
   item(operation: string, stored: StoredItem, options: { data?: { value: unknown }; key?: { value: unknown }; undeclared?: boolean } = {}): Item {
     const key = options.key ? options.key.value : this.storedKey(operation, stored);
     if (!options.undeclared && !this.#declared.has(stored.status)) {
-      throw new ValidationError({ operation, key: stored.key, what: 'stored status', issues: [{ path: ['status'], message: `\`${stored.status}\` is not a declared status` }], hint: BAD_ROW });
+      throw new ValidationError({ operation, key: stored.key, what: 'stored status', issues: [{ path: ['status'], message: `\`${stored.status}\` is not a declared status` }], hint: BAD_ROW, stored: true });
     }
     const data = options.data ? options.data.value : this.storedData(operation, stored, stored.data);
     return {

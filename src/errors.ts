@@ -114,8 +114,13 @@ export class ValidationError extends LeaseholdError {
    * schema. `false` for every other case, where nothing was written.
    */
   readonly applied: boolean;
+  /**
+   * Whether the invalid value was read back from the store — an item that no longer fits the
+   * schema (changed by a deploy, or written by hand) — rather than given by the caller.
+   */
+  readonly stored: boolean;
 
-  constructor(args: { operation: string; key: unknown; what: string; issues: readonly ValidationIssue[]; hint?: string; applied?: boolean }) {
+  constructor(args: { operation: string; key: unknown; what: string; issues: readonly ValidationIssue[]; hint?: string; applied?: boolean; stored?: boolean }) {
     const list = args.issues
       .map((i) => `${i.path.length ? i.path.map(String).join('.') : '(root)'}: ${i.message}`)
       .join('; ');
@@ -127,6 +132,7 @@ export class ValidationError extends LeaseholdError {
     this.key = args.key;
     this.issues = args.issues;
     this.applied = args.applied ?? false;
+    this.stored = args.stored ?? false;
   }
 }
 

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { Item } from './codec.js';
 import { normalizeDefinition, type DoneStatus, type KeySchema, type StageMap, type StageView, type TrackerOptions } from './definition.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, type ValidationError } from './errors.js';
 import type { Listener, TrackerEvents } from './events.js';
 import type { Lease } from './lease.js';
 import type { BatchResult, DataPatch, ReapResult, TrackerStats, TrackResult } from './results.js';
@@ -417,14 +417,21 @@ export class Tracker<
   /**
    * Items in the given status(es) (all when absent), in eligible order, up to `limit` (default
    * 1000). `undeclared: true` finds items left in statuses the definition no longer declares.
+   * An item whose stored key or data no longer fits the schema throws its ValidationError
+   * (`stored: true`); with `onInvalid`, it is handed to that function instead and the others
+   * are returned (it still counts towards `limit`).
    *
-   * @param query - `status` (one or several), `undeclared`, and `limit` (default 1000)
+   * @param query - `status` (one or several), `undeclared`, `limit` (default 1000), and `onInvalid`
    * @example
    * ```ts
    * const parked = await tracker.find({ status: 'failed', limit: 50 });
+   * const broken: unknown[] = [];
+   * const readable = await tracker.find({ status: 'failed', onInvalid: (error) => broken.push(error.key) });
    * ```
    */
-  async find(query: { status?: S | readonly S[]; undeclared?: boolean; limit?: number } = {}): Promise<Array<Item<S, z.output<K>, z.output<D>>>> {
+  async find(
+    query: { status?: S | readonly S[]; undeclared?: boolean; limit?: number; onInvalid?: (error: ValidationError) => void } = {},
+  ): Promise<Array<Item<S, z.output<K>, z.output<D>>>> {
     return (await reading.find(this.#core, query)) as Array<Item<S, z.output<K>, z.output<D>>>;
   }
 

@@ -314,6 +314,30 @@ describe('leasehold CLI: configs, help and usage errors', () => {
     }
   });
 
+  it('list shows the items whose stored data no longer fits apart, with why, and the others; show of one exits 1', async () => {
+    const file = join(tmp, 'unreadable.sqlite');
+    const withData = (store: Store) => new Tracker({ ...cliDefinition(store), data: z.object({ n: z.number() }) });
+    const cfg = configDir('unreadable', 'leasehold.config.mjs', sqliteConfigWith(file, 'odd_jobs', 'jobs', 'data: z.object({ n: z.number() })'));
+    const store = new SqliteStore({ filename: file, table: 'odd_jobs' });
+    try {
+      for (const id of ['c1', 'c2', 'c3']) await withData(store).track({ id }, { n: 1 });
+      const db = new Database(file);
+      db.prepare(`UPDATE odd_jobs SET data = '{"n":"two"}' WHERE key_id = 'c2'`).run();
+      db.close();
+      const listed = await expectCode(cfg, ['list'], 0);
+      expect(listed.stdout).toMatch(/KEY \(no longer fits the schema\)[\s\S]*c2[\s\S]*n: .*number/);
+      expect(listed.stdout).toMatch(/c1[\s\S]*c3/);
+      expect(listed.stderr).toMatch(/1 item\(s\) above no longer fit the tracker's schema/);
+      const asJson = await expectCode(cfg, ['list', '--json'], 0);
+      expect(json<Array<{ key: { id: string } }>>(asJson).map((i) => i.key.id)).toEqual(['c1', 'c3']);
+      expect(asJson.stderr).toMatch(/item \{"id":"c2"\} no longer fits the schema \(n: .*\); not in the JSON above/);
+      // the one item, read alone: a failure to read it, not a usage error
+      expect((await expectCode(cfg, ['show', '{"id":"c2"}'], 1)).stderr).toMatch(/invalid stored data/);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('a date key field is given as ISO text in the key JSON', async () => {
     const file = join(tmp, 'dated.sqlite');
     const dated = (store: Store) =>

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
 import { serveDashboard, type ServedDashboard } from '../src/dashboard/index.js';
 import { NonRetryableError, Tracker, type Store } from '../src/index.js';
+import { MemoryStore } from '../src/stores/memory.js';
 import { PostgresStore } from '../src/stores/postgres.js';
 import { SqliteStore } from '../src/stores/sqlite.js';
 
@@ -195,6 +196,39 @@ describe('the dashboard page in headless Chromium', () => {
     await fresh.goto(`${served.url}#token=%ZZ`);
     await expect.poll(() => fresh.locator('h1').textContent()).toBe('files');
     await fresh.close();
+  });
+
+  it.skipIf(!CHROMIUM)('an item whose stored data no longer fits is listed with why, and the counts still draw', async () => {
+    const store = new MemoryStore();
+    const odd = new Tracker({
+      store,
+      statuses: ['queued', 'running', 'done', 'failed'],
+      initial: 'queued',
+      key: z.object({ id: z.string() }),
+      data: z.object({ n: z.number() }),
+      stages: { run: { from: 'queued', active: 'running', done: 'done', failed: 'failed' } },
+    });
+    for (const id of ['ok1', 'bad1']) {
+      await odd.track({ id }, { n: 1 });
+      await odd.fail((await odd.claim('run', { owner: 'seed', key: { id } }))!, new NonRetryableError('parked'));
+    }
+    // edited by hand into a shape the schema refuses
+    await store.update({ key: { id: 'bad1' }, status: ['failed'] }, { status: 'failed', data: { n: 'one' } }, { limit: 1 });
+    const own = await serveDashboard({ trackers: { odd }, port: 0, token: TOKEN });
+    try {
+      const page = await context.newPage();
+      await page.goto(own.openUrl);
+      await waitCounts(page, { failed: '2', queued: '0' });
+      const bad = row(page, 'bad1');
+      await bad.waitFor();
+      expect(await bad.locator('.pill').textContent()).toBe('unreadable');
+      expect(await bad.locator('td.error').textContent()).toMatch(/^no longer fits the schema: n: .*number/);
+      await row(page, 'ok1').waitFor();
+      expect(await page.locator('#live').textContent()).not.toMatch(/not updating/);
+      await page.close();
+    } finally {
+      await own.close();
+    }
   });
 
   it.skipIf(!CHROMIUM)('ran without a console error or a Content-Security-Policy violation', () => {

@@ -482,6 +482,28 @@ describe('dashboard regressions', () => {
     expect(await statusOf()).toBe('queued');
   });
 
+  it('lists an item whose stored data no longer fits apart, with why, beside the others; reading it alone is a 422', async () => {
+    const store = new MemoryStore();
+    const tracker = new Tracker({
+      store,
+      statuses: ['queued', 'running', 'done', 'failed'],
+      initial: 'queued',
+      key: z.object({ id: z.string() }),
+      data: z.object({ n: z.number() }),
+      stages: { run: { from: 'queued', active: 'running', done: 'done', failed: 'failed' } },
+    });
+    const base = await freshDashboard(tracker as unknown as Jobs);
+    for (const id of ['a', 'b', 'c']) await tracker.track({ id }, { n: 1 });
+    await store.update({ key: { id: 'b' }, status: ['queued'] }, { status: 'queued', data: { n: 'two' } }, { limit: 1 });
+    const listed = await call(base, 'api/trackers/jobs/items?status=queued');
+    expect(listed.status).toBe(200);
+    expect(listed.json.items.map((i: { key: { id: string } }) => i.key.id)).toEqual(['a', 'c']);
+    expect(listed.json.invalid).toEqual([{ key: { id: 'b' }, problem: expect.stringMatching(/^n: .*number/) }]);
+    const alone = await call(base, `api/trackers/jobs/item?key=${encodeURIComponent('{"id":"b"}')}`);
+    expect(alone.status).toBe(422);
+    expect(alone.json.error).toMatch(/invalid stored data/);
+  });
+
   it('refuses to purge a list of statuses instead of purging only the first of them', async () => {
     const tracker = makeTracker(new MemoryStore());
     const base = await freshDashboard(tracker);

@@ -163,8 +163,9 @@ export function report(error: unknown, command: string): ExitCode {
   // name because the config may load another copy of leasehold than this command line
   // (an operator verb applied to an item whose stored data no longer fits is no usage error:
   // the change was written, and the message says so)
-  const applied = (error as { applied?: unknown } | undefined)?.applied === true;
-  if ((name === 'ValidationError' && !applied) || name === 'ConfigError') {
+  // (and an item read back that no longer fits the schema is no usage error either)
+  const { applied, stored } = (error ?? {}) as { applied?: unknown; stored?: unknown };
+  if ((name === 'ValidationError' && applied !== true && stored !== true) || name === 'ConfigError') {
     process.stderr.write(`${message}${debug}\n`);
     return EXIT.usage;
   }

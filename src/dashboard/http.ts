@@ -48,7 +48,8 @@ export function sendJson(res: ServerResponse, status: number, value: unknown, he
 
 /**
  * Sends an error as `{ error }` JSON. Leasehold's own errors about the input (a key that fails
- * its schema, an option out of range) are the caller's fault: 400. A failing store is 503. Any
+ * its schema, an option out of range) are the caller's fault: 400; a stored item that no longer
+ * fits the schema is 422. A failing store is 503. Any
  * other error is logged here and answered with a bare 500: its message and stack stay private.
  */
 export function sendError(res: ServerResponse, error: unknown): void {
@@ -60,6 +61,8 @@ export function sendError(res: ServerResponse, error: unknown): void {
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof HttpError) return sendJson(res, error.status, { error: message }, error.headers);
   // by name, not instanceof: the trackers may come from another copy of leasehold (ESM and CJS)
+  // an item read back that no longer fits the schema is no fault of the request: 422, with why
+  if (name === 'ValidationError' && (error as { stored?: unknown }).stored === true) return sendJson(res, 422, { error: message });
   if (name === 'ValidationError' || name === 'ConfigError') return sendJson(res, 400, { error: message });
   if (name === 'StoreError') return sendJson(res, 503, { error: message });
   console.error('[leasehold] [dashboard] unexpected error:', error);

@@ -17,6 +17,10 @@ const MAX_PURGE_LIMIT = 10_000_000;
 
 const clip = (text: string, n = 100) => (text.length > n ? `${text.slice(0, n)}…` : text);
 
+/** A ValidationError's issues in one line. */
+const problemOf = (issues: readonly { path: readonly PropertyKey[]; message: string }[]) =>
+  clip(issues.map((i) => `${i.path.length ? i.path.map(String).join('.') : '(root)'}: ${i.message}`).join('; '), 300);
+
 /** `GET stats | items | item`. */
 export async function read(entry: Entry, op: 'stats' | 'items' | 'item', params: URLSearchParams, res: ServerResponse, now: () => number): Promise<void> {
   const { tracker, def } = entry;
@@ -28,9 +32,12 @@ export async function read(entry: Entry, op: 'stats' | 'items' | 'item', params:
     const status = params.get('status');
     const statuses = status === null || status === '' ? entry.failedStatuses : parseStatuses(status, def);
     const limit = parseLimit(params.get('limit') ?? undefined, DEFAULT_LIMIT);
-    const items = await tracker.find({ status: statuses, limit });
+    // an item that no longer fits the schema is listed apart, with its problem: it is what an
+    // operator looks for, and it must not hide the others
+    const invalid: Array<{ key: unknown; problem: string }> = [];
+    const items = await tracker.find({ status: statuses, limit, onInvalid: (error) => void invalid.push({ key: error.key, problem: problemOf(error.issues) }) });
     if (items[0]) learnKey(tracker, items[0].key);
-    return sendJson(res, 200, { tracker: entry.name, statuses, limit, items });
+    return sendJson(res, 200, { tracker: entry.name, statuses, limit, items, invalid });
   }
   const key = await parseKey(tracker, params.get('key') ?? undefined);
   const item = await tracker.get(key);

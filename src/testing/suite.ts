@@ -363,6 +363,26 @@ export function storeContract(harness: StoreHarness): void {
       });
     });
 
+    describe('reading an invalid item', () => {
+      it.skipIf(!harness.corrupt)('find throws the ValidationError of an item edited into an invalid shape (stored: true); with onInvalid it hands it over and returns the others', async () => {
+        const { store, tracker } = await fresh();
+        for (let n = 0; n < 3; n++) await tracker.track(k(n));
+        await harness.corrupt!(store, k(1));
+        const thrown = await tracker.find({ status: 'pending' }).catch((e: unknown) => e);
+        expect(thrown).toBeInstanceOf(ValidationError);
+        expect((thrown as ValidationError).stored).toBe(true);
+        const invalid: ValidationError[] = [];
+        const items = await tracker.find({ status: 'pending', onInvalid: (error) => void invalid.push(error) });
+        expect(items.map((i) => i.key.seq)).toEqual([0, 2]);
+        expect(invalid).toHaveLength(1);
+        expect(invalid[0]!.key).toEqual(k(1));
+        expect(invalid[0]!.stored).toBe(true);
+        // a key the caller gives that fails its schema is no stored item
+        const given = await tracker.get({ logId: 1 } as never).catch((e: unknown) => e);
+        expect((given as ValidationError).stored).toBe(false);
+      });
+    });
+
     describe('operator verbs on an invalid item', () => {
       it.skipIf(!harness.corrupt)('cancel, retry and reschedule of an item edited into an invalid shape apply, and say so (applied: true)', async () => {
         const { store, tracker } = await fresh();

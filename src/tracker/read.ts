@@ -3,7 +3,7 @@
  * @module
  */
 import type { Item } from '../codec.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, ValidationError } from '../errors.js';
 import type { StageStats, TrackerStats } from '../results.js';
 import type { StatusCount } from '../store.js';
 import { requirePositiveInt } from '../validate.js';
@@ -16,7 +16,10 @@ export async function get(core: Core, key: unknown): Promise<Item | null> {
   return stored ? core.codec.item('get', stored, { undeclared: true }) : null;
 }
 
-export async function find(core: Core, query: { status?: string | readonly string[]; undeclared?: boolean; limit?: number }): Promise<Item[]> {
+export async function find(
+  core: Core,
+  query: { status?: string | readonly string[]; undeclared?: boolean; limit?: number; onInvalid?: (error: ValidationError) => void },
+): Promise<Item[]> {
   const status = query.status === undefined ? undefined : [...new Set((Array.isArray(query.status) ? query.status : [query.status]) as string[])];
   for (const s of status ?? []) {
     if (!core.def.statuses.includes(s)) {
@@ -27,7 +30,19 @@ export async function find(core: Core, query: { status?: string | readonly strin
   await core.init();
   const cond = query.undeclared ? { status: status ?? [], notStatus: core.def.statuses } : { status: status ?? [] };
   const rows = await core.call('find', undefined, () => core.store.find(cond, { limit }));
-  return rows.map((row) => core.codec.item('find', row, { undeclared: true }));
+  const onInvalid = query.onInvalid;
+  if (onInvalid !== undefined && typeof onInvalid !== 'function') throw new ConfigError('find.onInvalid', 'expected a function, called with the ValidationError of each item that no longer fits the schema.');
+  const items: Item[] = [];
+  for (const row of rows) {
+    try {
+      items.push(core.codec.item('find', row, { undeclared: true }));
+    } catch (error) {
+      // an item that no longer fits the schema: handed to the caller, the others still read
+      if (!(onInvalid && error instanceof ValidationError && error.stored)) throw error;
+      onInvalid(error);
+    }
+  }
+  return items;
 }
 
 export async function stats(core: Core): Promise<TrackerStats<string>> {

@@ -27,12 +27,26 @@ export const list: CliCommand = (program, act) => {
         const undeclared = ctx.options.undeclared === true;
         if (undeclared && ctx.options.status !== undefined) throw usage('--undeclared lists statuses the definition does not declare; drop --status.');
         const statuses = ctx.options.status === undefined ? undefined : parseStatuses(name, def, '--status', ctx.options.status);
-        // one more than asked tells whether the list was cut
-        const found = await tracker.find({ ...(statuses ? { status: statuses } : {}), undeclared, limit: limit + 1 });
-        const items = found.slice(0, limit);
+        // one more than asked tells whether the list was cut; items that no longer fit the schema
+        // are listed apart (they are the ones an operator looks for), not a failure of the list
+        const invalid: Array<{ key: unknown; issues: readonly { path: readonly PropertyKey[]; message: string }[] }> = [];
+        const found = await tracker.find({ ...(statuses ? { status: statuses } : {}), undeclared, limit: limit + 1, onInvalid: (error) => void invalid.push(error) });
+        const broken = invalid.slice(0, limit);
+        const items = found.slice(0, limit - broken.length);
+        const more = found.length + invalid.length > limit;
+        const problems = (i: (typeof invalid)[number]) => i.issues.map((x) => `${x.path.length ? x.path.map(String).join('.') : '(root)'}: ${x.message}`).join('; ');
         if (ctx.json) {
           ctx.printJson(items);
+          for (const i of broken) ctx.note(`item ${keyText(i.key)} no longer fits the schema (${problems(i)}); not in the JSON above.`);
           return;
+        }
+        if (broken.length > 0) {
+          ctx.print(table(broken, [{ header: 'KEY (no longer fits the schema)', value: (i) => keyText(i.key) }, { header: 'PROBLEM', value: (i) => clip(problems(i), 80) }], ctx.paint));
+          ctx.note(`${broken.length} item(s) above no longer fit the tracker's schema (changed by a deploy, or edited by hand): fix them in the database, or \`cancel\`/\`purge\` them by key.`);
+          if (items.length === 0) {
+            if (more) ctx.note(`showing the first ${limit}; more match (raise --limit).`);
+            return;
+          }
         }
         if (items.length === 0) {
           ctx.note(`no items${statuses ? ` in status ${statuses.join(', ')}` : undeclared ? ' in undeclared statuses' : ''} in tracker \`${name}\`.`);
@@ -57,7 +71,7 @@ export const list: CliCommand = (program, act) => {
             ctx.paint,
           ),
         );
-        if (found.length > limit) ctx.note(`showing the first ${limit}; more match (raise --limit, or use --json).`);
+        if (more) ctx.note(`showing the first ${limit}; more match (raise --limit).`);
       }),
     );
 };

@@ -419,7 +419,15 @@
       async refresh() {
         const q = new URLSearchParams({ limit: '50' });
         if (status.value) q.set('status', status.value);
-        const [s, list] = await Promise.all([api(`trackers/${name}/stats`), api(`trackers/${name}/items?${q}`)]);
+        // each half draws on its own: items that cannot be listed leave the counts and the diagram
+        const [stats, listed] = await Promise.allSettled([api(`trackers/${name}/stats`), api(`trackers/${name}/items?${q}`)]);
+        if (listed.status === 'rejected') {
+          lastItems = undefined;
+          rows.replaceChildren(el('tr', {}, el('td', { colspan: 7, class: 'error', text: `The items could not be listed: ${listed.reason.message}` })));
+          itemsNote.textContent = '';
+        }
+        if (stats.status === 'rejected') throw stats.reason;
+        const s = stats.value;
         const st = s.stats;
         const held = Object.values(st.stages).reduce((a, x) => a + x.active, 0);
         const undeclared = Object.values(st.undeclared).reduce((a, x) => a + x, 0);
@@ -449,7 +457,10 @@
           o.dataset.count = String(st.byStatus[o.value] || 0);
           o.textContent = `${o.value} (${num(st.byStatus[o.value])})`;
         }
-        const sig = JSON.stringify(list.items);
+        if (listed.status === 'rejected') throw listed.reason;
+        const list = listed.value;
+        const invalid = list.invalid || [];
+        const sig = JSON.stringify([list.items, invalid]);
         if (sig !== lastItems) {
           lastItems = sig;
           rows.replaceChildren(...list.items.map((item) => el('tr', { 'data-key': JSON.stringify(item.key) },
@@ -461,9 +472,16 @@
             el('td', { title: item.finishedAt || item.updatedAt, text: when(item.finishedAt || item.updatedAt) }),
             el('td', { class: 'actions' }, ...actionsFor(t, kinds, item, tick)),
           )));
-          if (!list.items.length) rows.append(el('tr', {}, el('td', { colspan: 7, class: 'muted', text: `No items in ${list.statuses.join(', ')}.` })));
+          // items whose stored key or data no longer fit the schema: shown with why, not hidden
+          rows.append(...invalid.map((bad) => el('tr', { class: 'invalid', 'data-key': JSON.stringify(bad.key) },
+            el('td', { class: 'key', title: keyTitle(bad.key) }, el('a', { href: itemHref(t.name, bad.key), text: keyText(bad.key) })),
+            el('td', {}, el('span', { class: 'pill failed', text: 'unreadable' })),
+            el('td', { colspan: 4, class: 'error', title: bad.problem, text: `no longer fits the schema: ${bad.problem}` }),
+            el('td', {}),
+          )));
+          if (!list.items.length && !invalid.length) rows.append(el('tr', {}, el('td', { colspan: 7, class: 'muted', text: `No items in ${list.statuses.join(', ')}.` })));
         }
-        itemsNote.textContent = `${num(list.items.length)} shown (at most ${list.limit}) from ${list.statuses.join(', ')}, in claim order.`;
+        itemsNote.textContent = `${num(list.items.length + invalid.length)} shown (at most ${list.limit}) from ${list.statuses.join(', ')}, in claim order${invalid.length ? `; ${num(invalid.length)} no longer fit the schema: fix them in the database, or cancel or purge them by key` : ''}.`;
       },
     };
   }
@@ -485,7 +503,7 @@
         try {
           item = (await api(`trackers/${enc(t.name)}/item?key=${enc(key)}`)).item;
         } catch (error) {
-          if (error.status !== 404 && error.status !== 400) throw error;
+          if (error.status !== 404 && error.status !== 400 && error.status !== 422) throw error;
           body.replaceChildren(el('p', { class: 'callout warn', text: error.message }));
           return;
         }
