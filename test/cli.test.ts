@@ -1,5 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -565,7 +566,8 @@ describe('leasehold dashboard', () => {
     await jobs.track({ id: 'a' });
     await seed.close();
     const dir = configDir('dashboard', 'leasehold.config.mjs', sqliteConfig(filename, 'dash_jobs'));
-    const child = spawn(process.execPath, [cliPath, 'dashboard', '--port', '0'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    expect((await expectCode(dir, ['dashboard', '--port', '0', '--allowed-host', 'https://dash.example.com'], 2)).stderr).toMatch(/--allowed-host takes host names/);
+    const child = spawn(process.execPath, [cliPath, 'dashboard', '--port', '0', '--allowed-host', 'dash.example.com'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -579,6 +581,19 @@ describe('leasehold dashboard', () => {
     const page = await fetch(base!);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-security-policy')).toMatch(/default-src 'self'/);
+    // a reverse proxy's name is answered too; another name is refused (DNS rebinding)
+    const port = Number(new URL(base!).port);
+    const status = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, path: '/api/config', headers: { host } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    expect(await status('dash.example.com')).toBe(200);
+    expect(await status('evil.example')).toBe(403);
     child.kill('SIGINT');
     expect(await exited).toBe(0);
   }, 90_000);

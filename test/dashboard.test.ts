@@ -398,16 +398,78 @@ describe('serveDashboard', () => {
     }
   });
 
-  it('warns when it listens on all interfaces without a token of your own', async () => {
+  it('warns when it listens beyond loopback, also with a token of its own: the token guards changes, not reads', async () => {
     const warnings: string[] = [];
     const open = await serveDashboard({ trackers: { jobs: tracker }, port: 0, host: '0.0.0.0', warn: (m) => warnings.push(m) });
     await open.close();
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/WARNING: listening on 0\.0\.0\.0:\d+ without a `token`/);
+    expect(warnings[0]).toMatch(/WARNING: listening on 0\.0\.0\.0:\d+: whoever reaches this port can read every item \(a token guards only retry, cancel and purge\)\. Mutations need the random token/);
     const guarded = await serveDashboard({ trackers: { jobs: tracker }, port: 0, host: '0.0.0.0', token: TOKEN, warn: (m) => warnings.push(m) });
     expect(guarded.url).toMatch(/^http:\/\/127\.0\.0\.1:/);
+    // and indeed: a read without the token, addressed to any name, is answered
+    const read = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: Number(new URL(guarded.url).port), path: '/api/trackers/jobs/items', headers: { host: 'anything.example' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
     await guarded.close();
-    expect(warnings).toHaveLength(1);
+    expect(read).toBe(200);
+    expect(warnings).toHaveLength(2);
+    expect(warnings[1]).toMatch(/can read every item \(a token guards only retry, cancel and purge\)\. Bind 127\.0\.0\.1/);
+  });
+
+  it('allowedHosts: a mounted handler answers only the names listed; serveDashboard on loopback adds them to its own (a reverse proxy)', async () => {
+    const status = (port: number, host: string, path = '/api/config') =>
+      new Promise<number>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const handler = createDashboard({ trackers: { jobs: tracker }, token: TOKEN, sampleIntervalMs: 0, allowedHosts: ['127.0.0.1', 'localhost:9'] });
+    const server = createServer(handler);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      expect(await status(port, `127.0.0.1:${port}`)).toBe(200);
+      expect(await status(port, 'localhost:9')).toBe(200);
+      expect(await status(port, `localhost:${port}`)).toBe(403);
+      expect(await status(port, `evil.example:${port}`, '/api/trackers/jobs/items')).toBe(403);
+    } finally {
+      handler.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
+    const proxied = await serveDashboard({ trackers: { jobs: tracker }, port: 0, token: TOKEN, allowedHosts: ['dash.example.com'] });
+    const own = Number(new URL(proxied.url).port);
+    try {
+      expect(await status(own, `127.0.0.1:${own}`)).toBe(200);
+      expect(await status(own, 'dash.example.com')).toBe(200);
+      expect(await status(own, `evil.example:${own}`)).toBe(403);
+      // a change through the proxy: Host and Origin name the proxy, the token is carried
+      const post = (origin: string) =>
+        new Promise<number>((resolve, reject) => {
+          const req = request(
+            { host: '127.0.0.1', port: own, method: 'POST', path: '/api/trackers/jobs/retry', headers: { host: 'dash.example.com', origin, 'content-type': 'application/json', 'x-leasehold-token': TOKEN } },
+            (res) => {
+              res.resume();
+              resolve(res.statusCode ?? 0);
+            },
+          );
+          req.on('error', reject);
+          req.end(JSON.stringify({ key: { id: 'none' } }));
+        });
+      expect(await post('https://dash.example.com')).toBe(409);
+      expect(await post('https://evil.example')).toBe(403);
+    } finally {
+      await proxied.close();
+    }
+    expect(() => createDashboard({ trackers: { jobs: tracker }, allowedHosts: ['http://dash.example.com'] })).toThrow(/`dashboard.allowedHosts`/);
+    expect(() => createDashboard({ trackers: { jobs: tracker }, allowedHosts: [] })).toThrow(/`dashboard.allowedHosts`/);
   });
 
   it('refuses options that cannot work', async () => {

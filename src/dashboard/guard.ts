@@ -1,6 +1,7 @@
 /**
  * The checks in front of every mutation: the request comes from the dashboard's own page
- * (same origin) and carries the token. Internal.
+ * (same origin) and carries the token; and the `Host` check in front of every request, where
+ * one is asked for. Internal.
  * @module
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -23,6 +24,32 @@ export function checkToken(token: unknown): string | undefined {
     throw new ConfigError('dashboard.token', 'expected a string of at least 16 characters without spaces (a long random secret such as `openssl rand -hex 16` prints).');
   }
   return token;
+}
+
+/**
+ * Checks `allowedHosts` and returns whether a `Host` header is one of them: an entry with a port
+ * (`dash.example.com:8080`, `[::1]:4321`) matches exactly, one without matches that name on any
+ * port. Names are compared without case.
+ */
+export function hostMatcher(option: string, entries: unknown): (host: string) => boolean {
+  if (!Array.isArray(entries) || entries.length === 0 || !entries.every((e) => typeof e === 'string' && /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/i.test(e))) {
+    throw new ConfigError(option, 'expected a list of host names as a browser sends them in `Host`, each with or without a port, such as `["dash.example.com", "127.0.0.1:4321"]` (no scheme, no path).');
+  }
+  const exact = new Set<string>();
+  const anyPort = new Set<string>();
+  for (const entry of entries as string[]) (/:\d+$/.test(entry) ? exact : anyPort).add(entry.toLowerCase());
+  return (header) => {
+    const host = header.toLowerCase();
+    return exact.has(host) || anyPort.has(host.replace(/:\d+$/, ''));
+  };
+}
+
+/** Refuses a request addressed to a host the dashboard does not answer (DNS rebinding). */
+export function requireHost(req: IncomingMessage, allowed: (host: string) => boolean, names: string): void {
+  const host = String(req.headers.host ?? '');
+  if (!allowed(host)) {
+    throw new HttpError(403, `unexpected Host header \`${host.slice(0, 100)}\`; this dashboard answers ${names}. Open it at one of those, or add the name it is reached by to \`allowedHosts\` (\`--allowed-host\`).`);
+  }
 }
 
 const digest = (text: string) => createHash('sha256').update(text).digest();

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError } from '../errors.js';
 import { serveAsset } from './assets.js';
 import { Entry } from './entry.js';
-import { checkToken, randomToken } from './guard.js';
+import { checkToken, hostMatcher, randomToken, requireHost } from './guard.js';
 import { HttpError, SECURITY_HEADERS, sendError, sendJson } from './http.js';
 import { mutate, read } from './routes.js';
 import type { DashboardHandler, DashboardOptions, DashboardTracker } from './types.js';
@@ -65,17 +65,17 @@ const pathOf = (url: string | undefined): URL => {
  * Creates the dashboard as a Node request handler. Mount it anywhere a `(req, res)` handler
  * goes; see `docs/dashboard.md` for node:http, Express, Fastify and Koa.
  *
- * Reads are open to whoever reaches the handler; every mutation is a POST that must come from
- * the page's own origin and carry the token. Start the sampling of the hour chart at once; stop
- * it with `handler.close()`.
+ * Reads are open to whoever reaches the handler (put your authentication in front, and list
+ * `allowedHosts` where it listens on a loopback address without any); every mutation is a POST
+ * that must come from the page's own origin and carry the token. The sampling of the hour chart
+ * starts at once; stop it with `handler.close()`.
  *
  * @example
  * ```ts
  * import { createServer } from 'node:http';
  * import { createDashboard } from 'leasehold/dashboard';
  *
- * const dashboard = createDashboard({ trackers: { logs }, token: process.env.DASHBOARD_TOKEN });
- * createServer(dashboard).listen(4321, '127.0.0.1');
+ * createServer(createDashboard({ trackers: { logs }, allowedHosts: ['127.0.0.1:4321', 'localhost:4321'] })).listen(4321, '127.0.0.1');
  * ```
  */
 export function createDashboard(options: DashboardOptions): DashboardHandler {
@@ -86,6 +86,7 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
   const cacheMs = checkMs('dashboard.statsCacheMs', options.statsCacheMs, 1_000);
   const sampleMs = checkMs('dashboard.sampleIntervalMs', options.sampleIntervalMs, 5_000);
   const now = options.now ?? Date.now;
+  const hosts = options.allowedHosts === undefined ? undefined : { allowed: hostMatcher('dashboard.allowedHosts', options.allowedHosts), names: options.allowedHosts.join(', ') };
   const entries = new Map(list.map(([name, tracker]) => [name, new Entry(name, tracker, now, cacheMs)]));
   const startedAt = now();
 
@@ -152,6 +153,7 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
         if (!outer.endsWith('/')) return redirect(res, `${outer}/${url.search}`);
       }
     }
+    if (hosts) requireHost(req, hosts.allowed, hosts.names);
     const method = (req.method ?? 'GET').toUpperCase();
     if (path.startsWith('/api/')) return api(req, res, path.slice('/api'.length), url.searchParams, method);
     return serveAsset(req, res, path, method);

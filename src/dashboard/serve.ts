@@ -6,6 +6,7 @@
 import { createServer } from 'node:http';
 import { isIP } from 'node:net';
 import { ConfigError } from '../errors.js';
+import { hostMatcher } from './guard.js';
 import { createDashboard } from './handler.js';
 import { sendJson } from './http.js';
 import type { ServeDashboardOptions, ServedDashboard } from './types.js';
@@ -33,9 +34,9 @@ export function allowedHosts(host: string, port: number): ReadonlySet<string> {
  * Serves the dashboard on its own `node:http` server, on 127.0.0.1:4321 by default.
  *
  * On a loopback address it answers only requests addressed to a loopback name (`Host`
- * 127.0.0.1, localhost or [::1]), so that a web page cannot reach it by DNS rebinding. On any
- * other address every item's data is readable by whoever reaches the port: a warning is printed
- * when no `token` was given.
+ * 127.0.0.1, localhost or [::1]) or to one of `allowedHosts` (a reverse proxy's), so that a web
+ * page cannot reach it by DNS rebinding. On any other address every item's data is readable by
+ * whoever reaches the port (the token guards only changes): a warning is printed.
  *
  * @example
  * ```ts
@@ -51,12 +52,20 @@ export async function serveDashboard(options: ServeDashboardOptions): Promise<Se
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ConfigError('dashboard.port', `expected a TCP port from 0 to 65535, got \`${String(port)}\`.`);
   if (typeof host !== 'string' || host === '') throw new ConfigError('dashboard.host', `expected an address such as \`127.0.0.1\`, got \`${String(host)}\`.`);
   const loopback = LOOPBACK.test(host);
-  const handler = createDashboard(options);
+  // the Host check is made here, where the loopback names are known once the port is
+  const extra = options.allowedHosts === undefined ? undefined : hostMatcher('dashboard.allowedHosts', options.allowedHosts);
+  const { allowedHosts: _checkedHere, ...rest } = options;
+  const handler = createDashboard(rest);
   let allowed: ReadonlySet<string> = new Set();
+  const checked = loopback || extra !== undefined;
 
   const server = createServer((req, res) => {
-    if (loopback && !allowed.has(String(req.headers.host ?? '').toLowerCase())) {
-      sendJson(res, 403, { error: `[leasehold] [dashboard] unexpected Host header \`${String(req.headers.host ?? '').slice(0, 100)}\`; open the dashboard at its loopback address.` });
+    const named = String(req.headers.host ?? '');
+    if (checked && !(loopback && allowed.has(named.toLowerCase())) && !extra?.(named)) {
+      const names = [...(loopback ? allowed : []), ...(options.allowedHosts ?? [])].join(', ');
+      sendJson(res, 403, {
+        error: `[leasehold] [dashboard] unexpected Host header \`${named.slice(0, 100)}\`; this dashboard answers ${names}. Open it at one of those, or add the name it is reached by (a reverse proxy's) to \`allowedHosts\` (\`--allowed-host\`).`,
+      });
       return;
     }
     handler(req, res);
@@ -78,11 +87,11 @@ export async function serveDashboard(options: ServeDashboardOptions): Promise<Se
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   // as a browser writes it: the default port left out
   const url = `http://${actual === 80 ? urlHost(shown) : hostPort(shown, actual)}/`;
-  if (!loopback && options.token === undefined) {
+  if (!loopback) {
     warn(
-      `[leasehold] [dashboard] WARNING: listening on ${hostPort(host, actual)} without a \`token\` of your own: whoever reaches this port can read every item. ` +
-        (handler.token ? 'Mutations need the random token in the printed URL. ' : '') +
-        'Bind 127.0.0.1 (the default) and use an SSH tunnel, or put the dashboard behind your own authentication and pass `token`.',
+      `[leasehold] [dashboard] WARNING: listening on ${hostPort(host, actual)}: whoever reaches this port can read every item (a token guards only retry, cancel and purge). ` +
+        (options.token === undefined && handler.token ? 'Mutations need the random token in the printed URL. ' : '') +
+        'Bind 127.0.0.1 (the default) and use an SSH tunnel, or put the dashboard behind your own authentication.',
     );
   }
   let closing: Promise<void> | undefined;

@@ -34,6 +34,16 @@ export interface DashboardOptions {
    */
   readonly token?: string;
   /**
+   * The `Host` headers this dashboard answers (others get 403), such as
+   * `['dash.example.com', '127.0.0.1:4321']`: a name without a port matches it on any port.
+   * Reads are open to whoever reaches the dashboard, so a handler that listens on a loopback
+   * address without authentication in front of it should list its names: otherwise a web page
+   * can read it through DNS rebinding. `serveDashboard` on a loopback address answers its
+   * loopback names and these (a reverse proxy that passes its own `Host` on).
+   * @default every host (`createDashboard`); the loopback names (`serveDashboard` on a loopback address)
+   */
+  readonly allowedHosts?: readonly string[];
+  /**
    * How long one `stats()` result serves every page that polls, in milliseconds, so that many
    * open tabs cost one store query per tracker. A slow query stretches it to 4 times its own
    * duration; 0 turns the cache off.
@@ -75,7 +85,7 @@ export interface ServeDashboardOptions extends DashboardOptions {
   readonly port?: number;
   /**
    * The address to listen on. Anything other than a loopback address exposes every item's
-   * data to whoever can reach it: a warning is printed when no `token` is given.
+   * data to whoever can reach it (the `token` guards changes only): a warning is printed.
    * @default '127.0.0.1'
    */
   readonly host?: string;

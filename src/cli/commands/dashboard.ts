@@ -6,6 +6,7 @@ interface DashboardOptions {
   readonly host: string;
   readonly token?: string;
   readonly readOnly?: boolean;
+  readonly allowedHost?: string;
 }
 
 /** `leasehold dashboard`: the web dashboard for the config's trackers, until Ctrl-C. */
@@ -14,14 +15,16 @@ export const dashboard: CliCommand = (program, act) => {
     .command('dashboard')
     .summary('serve the web dashboard (127.0.0.1:4321 by default)')
     .description(
-      'Serve the web dashboard for the trackers of the config (every one, or --tracker) until Ctrl-C. It binds 127.0.0.1 by default; ' +
-        'on any other --host, give --token (or LEASEHOLD_DASHBOARD_TOKEN), or everyone who reaches the port can read every item. ' +
-        'Without a token one is made up for this run: the printed address carries it.',
+      'Serve the web dashboard for the trackers of the config (every one, or --tracker) until Ctrl-C. It binds 127.0.0.1 by default ' +
+        'and answers only requests addressed to a loopback name (or to --allowed-host, such as a reverse proxy\'s name). ' +
+        'On any other --host everyone who reaches the port can read every item: the token guards only retry, cancel and purge, so put your own authentication in front. ' +
+        'Without --token (or LEASEHOLD_DASHBOARD_TOKEN) one is made up for this run: the printed address carries it.',
     )
     .option('--port <n>', 'TCP port (0 picks a free one)', '4321')
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--token <secret>', 'token every change (retry, cancel, purge) must carry (default: LEASEHOLD_DASHBOARD_TOKEN, else a new one)')
     .option('--read-only', 'no retry, cancel or purge at all')
+    .option('--allowed-host <names>', 'also answer requests addressed to these host names (comma-separated, each with or without a port), such as the name a reverse proxy passes on')
     .action(
       act<DashboardOptions>(async (ctx) => {
         const port = Number(ctx.options.port);
@@ -36,6 +39,7 @@ export const dashboard: CliCommand = (program, act) => {
           host: ctx.options.host,
           ...(token ? { token } : {}),
           ...(ctx.options.readOnly ? { readOnly: true } : {}),
+          ...(ctx.options.allowedHost !== undefined ? { allowedHosts: allowedHostsOf(ctx.options.allowedHost) } : {}),
           warn: (message) => process.stderr.write(`leasehold: ${message}\n`),
         });
         ctx.print(`dashboard: ${served.openUrl}`);
@@ -48,3 +52,12 @@ export const dashboard: CliCommand = (program, act) => {
       }),
     );
 };
+
+/** `--allowed-host a,b:8080`: the names, checked (a usage error names the option). */
+function allowedHostsOf(text: string): string[] {
+  const names = text.split(',').map((n) => n.trim()).filter((n) => n !== '');
+  if (names.length === 0 || !names.every((n) => /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/i.test(n))) {
+    throw usage(`--allowed-host takes host names as a browser sends them in \`Host\`, comma-separated, each with or without a port (dash.example.com,127.0.0.1:4321), got \`${text}\`.`);
+  }
+  return names;
+}
