@@ -9,7 +9,7 @@ import pg from 'pg';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { clip, displayWidth, timeText } from '../src/cli/format.js';
-import { inBatches } from '../src/cli/commands/retry.js';
+import { inBatches } from '../src/cli/batches.js';
 import { parseDuration, parseStatuses, parseTime } from '../src/cli/parse.js';
 import { LeaseLostError, NonRetryableError, Tracker, type Store } from '../src/index.js';
 import { MemoryStore } from '../src/stores/memory.js';
@@ -201,6 +201,8 @@ for (const harness of harnesses) {
     });
 
     it('retry: one parked item, then all of them with --yes; refuses --all without a terminal', async () => {
+      // parked by `fetch`: --stage process names the wrong stage, and the message says which is right
+      expect((await expectCode(dir, ['retry', '{"id":"f1"}', '--stage', 'process'], 3)).stderr).toMatch(/is `failed`, parked by stage `fetch`, and retry --stage process acts only on items that stage parked: pass --stage fetch, or drop --stage; nothing was changed/);
       const one = await expectCode(dir, ['retry', '{"id":"f1"}'], 0);
       expect(one.stdout).toMatch(/retried \{"id":"f1"\}: now `queued`/);
       expect(await jobs.get({ id: 'f1' })).toMatchObject({ status: 'queued', attempts: 0 });
@@ -218,6 +220,9 @@ for (const harness of harnesses) {
     });
 
     it('cancel: a held item goes to failed and its holder is fenced off', async () => {
+      expect((await expectCode(dir, ['cancel', '{"id":"w1"}', '--stage', 'process', '--reason', 'x', '--yes'], 3)).stderr).toMatch(
+        /is `queued`, and cancel --stage process acts only on items that stage waits in or holds \(fetched, processing\): pass the stage the item is in, or drop --stage/,
+      );
       expect((await expectCode(dir, ['cancel', '{"id":"h1"}', '--reason', 'stuck'], 2)).stderr).toMatch(/pass --yes/);
       expect((await jobs.get({ id: 'h1' }))?.status).toBe('fetching');
       const cancelled = json<{ status: string; lastError: string; fence: number }>(await expectCode(dir, ['cancel', '{"id":"h1"}', '--reason', 'stuck', '--yes', '--json'], 0));

@@ -480,7 +480,7 @@ describe('serveDashboard', () => {
     expect(createDashboard({ trackers: { jobs: tracker }, readOnly: true, token: TOKEN, sampleIntervalMs: 0 }).token).toBeUndefined();
     const taken = await serveDashboard({ trackers: { jobs: tracker }, port: 0 });
     try {
-      await expect(serveDashboard({ trackers: { jobs: tracker }, port: Number(new URL(taken.url).port) })).rejects.toThrow(/is in use; pass another `port`/);
+      await expect(serveDashboard({ trackers: { jobs: tracker }, port: Number(new URL(taken.url).port) })).rejects.toThrow(/is in use; pass another port \(`port`, or `--port` on the command line/);
     } finally {
       await taken.close();
     }

@@ -78,7 +78,7 @@ export async function serveDashboard(options: ServeDashboardOptions): Promise<Se
   } catch (error) {
     handler.close();
     const code = (error as { code?: string }).code;
-    const why = code === 'EADDRINUSE' ? `port ${port} is in use; pass another \`port\` (0 picks a free one)` : (error as Error).message;
+    const why = code === 'EADDRINUSE' ? `port ${port} is in use; pass another port (\`port\`, or \`--port\` on the command line; 0 picks a free one)` : (error as Error).message;
     throw new ConfigError('dashboard.port', `cannot listen on ${hostPort(host, port)}: ${why}.`);
   }
   const address = server.address();

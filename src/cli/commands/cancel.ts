@@ -1,5 +1,5 @@
 import type { CliCommand } from '../context.js';
-import { clip, keyText } from '../format.js';
+import { clip, keyText, printable } from '../format.js';
 import { checkStage, keyOf, parseKey } from '../parse.js';
 import { unchanged } from '../unchanged.js';
 
@@ -27,7 +27,16 @@ export const cancel: CliCommand = (program, act) => {
         const stage = checkStage(name, tracker.definition, ctx.options.stage);
         await ctx.confirm(`Cancel item ${keyText(key)} in tracker \`${name}\` (a worker holding it loses its lease)?`, ctx.options.yes);
         const item = await tracker.cancel(key, { reason: ctx.options.reason, ...(stage === undefined ? {} : { stage }) });
-        if (!item) throw await unchanged(name, tracker, key, 'cancel', 'that wait or are held (not done, not failed)');
+        if (!item) {
+          const own = stage === undefined ? undefined : tracker.definition.stages.find((s) => s.name === stage);
+          const mine = own ? [...own.from, own.active] : [];
+          throw await unchanged(name, tracker, key, 'cancel', 'that wait or are held (not done, not failed)', (found) =>
+            // waiting or held, but not in a status of the stage --stage names
+            own && !mine.includes(found.status) && tracker.definition.stages.some((s) => s.from.includes(found.status) || s.active === found.status)
+              ? `item ${keyText(key)} is \`${printable(found.status)}\`, and cancel --stage ${stage} acts only on items that stage waits in or holds (${mine.join(', ')}): pass the stage the item is in, or drop --stage`
+              : undefined,
+          );
+        }
         if (ctx.json) ctx.printJson(item);
         // the reason on one line, made printable, never cut
         else ctx.print(`cancelled ${keyText(item.key)}: now \`${item.status}\` (${clip(item.lastError, Number.POSITIVE_INFINITY)}).`);

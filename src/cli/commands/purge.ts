@@ -1,6 +1,7 @@
 import type { CliCommand } from '../context.js';
 import { timeText } from '../format.js';
 import { usage } from '../errors.js';
+import { inBatches } from '../batches.js';
 import { parseCount, parseDuration, parseStatuses } from '../parse.js';
 
 interface Options {
@@ -9,9 +10,6 @@ interface Options {
   readonly limit?: string;
   readonly yes?: boolean;
 }
-
-/** Items deleted per call, so that progress can be shown between calls (the library's own batch). */
-const BATCH = 500;
 
 /** `leasehold purge`: deletes finished items in bounded batches. */
 export const purge: CliCommand = (program, act) => {
@@ -36,19 +34,22 @@ export const purge: CliCommand = (program, act) => {
         const finishedBefore = age === undefined ? undefined : new Date(Date.now() - age);
         const inStatus = (await tracker.stats()).byStatus[status] ?? 0;
         const expected = Math.min(inStatus, limit ?? Number.POSITIVE_INFINITY);
-        const what = `${limit !== undefined && limit < inStatus ? `up to ${limit} of the ` : ''}${inStatus} item(s) in \`${status}\`${finishedBefore ? ` that finished before ${timeText(finishedBefore)}` : ''} in tracker \`${name}\``;
+        // the count is of the whole status: with --older-than it is an upper bound, and said so
+        const upTo = limit !== undefined && limit < inStatus ? `up to ${limit} of ` : '';
+        const what = finishedBefore
+          ? `${upTo ? `${upTo}the` : 'the'} items in \`${status}\` that finished before ${timeText(finishedBefore)} (of ${inStatus} in \`${status}\`) in tracker \`${name}\``
+          : `${upTo}${inStatus} item(s) in \`${status}\` in tracker \`${name}\``;
         // nothing in the status: nothing to confirm, and nothing is deleted
         await ctx.confirm(`Delete ${what}?`, ctx.options.yes, { ask: inStatus > 0 });
         const bar = ctx.progress('purging', expected);
         let deleted = 0;
         try {
-          while (inStatus > 0 && (limit === undefined || deleted < limit)) {
-            const batch = Math.min(BATCH, (limit ?? Number.POSITIVE_INFINITY) - deleted);
-            const n = (await tracker.purge({ status, limit: batch, ...(finishedBefore ? { finishedBefore } : {}) })).deleted;
-            deleted += n;
-            bar.update(deleted);
-            if (n < batch) break;
-          }
+          // at most what was counted: workers finishing items into the status meanwhile add no more
+          const progress = (n: number) => {
+            deleted = n;
+            bar.update(n);
+          };
+          await inBatches(expected, async (batch) => (await tracker.purge({ status, limit: batch, ...(finishedBefore ? { finishedBefore } : {}) })).deleted, progress);
         } catch (error) {
           ctx.note(`deleted ${deleted} item(s) before the failure below.`);
           throw error;

@@ -1,7 +1,8 @@
 import type { CliCommand } from '../context.js';
 import { usage } from '../errors.js';
-import { keyText } from '../format.js';
+import { keyText, printable } from '../format.js';
 import { checkStage, keyOf, parseCount, parseKey } from '../parse.js';
+import { inBatches } from '../batches.js';
 import { unchanged } from '../unchanged.js';
 
 interface Options {
@@ -9,27 +10,6 @@ interface Options {
   readonly stage?: string;
   readonly limit?: string;
   readonly yes?: boolean;
-}
-
-/** Items changed per call when retrying in bulk, so that progress can be shown between calls. */
-const BATCH = 500;
-
-/**
- * Runs `retryAll(limit)` in batches of at most {@link BATCH} until `expected` items are retried or
- * a batch comes back short; reports the running total after each batch. At most `expected`:
- * workers that park items again at once (a handler that fails them for good) would otherwise keep
- * it going for ever. Returns the total.
- */
-export async function inBatches(expected: number, retryAll: (limit: number) => Promise<number>, progress: (total: number) => void): Promise<number> {
-  let total = 0;
-  while (total < expected) {
-    const batch = Math.min(BATCH, expected - total);
-    const n = await retryAll(batch);
-    total += n;
-    progress(total);
-    if (n < batch) break;
-  }
-  return total;
 }
 
 /** `leasehold retry`: parked (failed) items go back to their stage's first `from` status. */
@@ -60,7 +40,12 @@ export const retry: CliCommand = (program, act) => {
           const item = await tracker.retry(key, stage === undefined ? {} : { stage });
           if (!item) {
             const failed = [...new Set(def.stages.map((s) => s.failed))].join(', ');
-            throw await unchanged(name, tracker, key, 'retry', `parked in a failed status (${failed})`);
+            throw await unchanged(name, tracker, key, 'retry', `parked in a failed status (${failed})`, (item) =>
+              // parked, but by another stage than --stage names
+              stage !== undefined && def.stages.some((s) => s.failed === item.status) && item.stage !== stage
+                ? `item ${keyText(key)} is \`${printable(item.status)}\`, parked by stage \`${printable(item.stage ?? '(none recorded)')}\`, and retry --stage ${stage} acts only on items that stage parked: ${item.stage ? `pass --stage ${printable(item.stage)}, or drop --stage` : 'drop --stage'}`
+                : undefined,
+            );
           }
           if (ctx.json) ctx.printJson(item);
           else ctx.print(`retried ${keyText(item.key)}: now \`${item.status}\`, attempts reset, claimable now.`);
@@ -74,7 +59,16 @@ export const retry: CliCommand = (program, act) => {
         const expected = Math.min(parked, limit ?? Number.POSITIVE_INFINITY);
         const scope = `${stage ? ` of stage \`${stage}\`` : ''} in tracker \`${name}\``;
         // nothing parked: nothing to confirm, and nothing is changed
-        await ctx.confirm(`Retry ${limit !== undefined && limit < parked ? `${limit} of ` : ''}${parked} parked item(s)${scope}?`, yes, { ask: parked > 0 });
+        // a failed status other stages share is counted whole: then the count is an upper bound
+        const shared = stage !== undefined && def.stages.some((st) => st.name !== stage && failedStatuses.includes(st.failed));
+        const upTo = limit !== undefined && limit < parked ? `up to ${limit} of ` : '';
+        await ctx.confirm(
+          shared
+            ? `Retry ${upTo ? `${upTo}the` : 'the'} items stage \`${stage}\` parked (of ${parked} in \`${failedStatuses.join(', ')}\`, which other stages share) in tracker \`${name}\`?`
+            : `Retry ${upTo}${parked} parked item(s)${scope}?`,
+          yes,
+          { ask: parked > 0 },
+        );
         const bar = ctx.progress('retrying', expected);
         let total = 0;
         try {
