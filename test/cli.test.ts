@@ -1,6 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -16,6 +15,7 @@ import { MemoryStore } from '../src/stores/memory.js';
 import { PostgresStore } from '../src/stores/postgres.js';
 import { SqliteStore } from '../src/stores/sqlite.js';
 import { cliDefinition } from './support/cli-definition.mjs';
+import { statusFor } from './support/dashboard.js';
 
 /**
  * The `leasehold` command line as users run it: the built dist/cli.js in a child process, in a
@@ -301,17 +301,26 @@ describe('leasehold CLI: configs, help and usage errors', () => {
     seeded = await jobs.get({ id: 'a1' });
   });
 
+  /**
+   * A config over a SQLite file whose tracker's data has a schema (`{ n: number }`), with the
+   * items `ids` tracked and `spoilt` edited by hand into a shape the schema refuses.
+   */
+  const withUnreadable = async (name: string, ids: readonly string[], spoilt: string) => {
+    const file = join(tmp, `${name}.sqlite`);
+    const table = `${name}_jobs`;
+    const cfg = configDir(name, 'leasehold.config.mjs', sqliteConfigWith(file, table, 'jobs', 'data: z.object({ n: z.number() })'));
+    const store = new SqliteStore({ filename: file, table });
+    const tracker = new Tracker({ ...cliDefinition(store), data: z.object({ n: z.number() }) });
+    for (const id of ids) await tracker.track({ id }, { n: 1 });
+    const db = new Database(file);
+    db.prepare(`UPDATE ${table} SET data = '{"n":"one"}' WHERE key_id = ?`).run(spoilt);
+    db.close();
+    return { cfg, store };
+  };
+
   it('an operator verb on an item whose stored data no longer fits: applied, said so, exit 1 (not a usage error)', async () => {
-    const file = join(tmp, 'invalid.sqlite');
-    const withData = (store: Store) => new Tracker({ ...cliDefinition(store), data: z.object({ n: z.number() }) });
-    const cfg = configDir('invalid', 'leasehold.config.mjs', sqliteConfigWith(file, 'bad_jobs', 'jobs', 'data: z.object({ n: z.number() })'));
-    const store = new SqliteStore({ filename: file, table: 'bad_jobs' });
+    const { cfg, store } = await withUnreadable('invalid', ['b1'], 'b1');
     try {
-      await withData(store).track({ id: 'b1' }, { n: 1 });
-      // edited by hand into a shape the schema refuses
-      const db = new Database(file);
-      db.prepare(`UPDATE bad_jobs SET data = '{"n":"one"}'`).run();
-      db.close();
       const ran = await expectCode(cfg, ['cancel', '{"id":"b1"}', '--reason', 'bad data', '--yes'], 1);
       expect(ran.stderr).toMatch(/The `cancel` was applied: the item is now `failed`/);
       expect((await store.find({ key: { id: 'b1' } }, { limit: 1, returning: 'state' }))[0]!.status).toBe('failed');
@@ -321,15 +330,8 @@ describe('leasehold CLI: configs, help and usage errors', () => {
   });
 
   it('list shows the items whose stored data no longer fits apart, with why, and the others; show of one exits 1', async () => {
-    const file = join(tmp, 'unreadable.sqlite');
-    const withData = (store: Store) => new Tracker({ ...cliDefinition(store), data: z.object({ n: z.number() }) });
-    const cfg = configDir('unreadable', 'leasehold.config.mjs', sqliteConfigWith(file, 'odd_jobs', 'jobs', 'data: z.object({ n: z.number() })'));
-    const store = new SqliteStore({ filename: file, table: 'odd_jobs' });
+    const { cfg, store } = await withUnreadable('unreadable', ['c1', 'c2', 'c3'], 'c2');
     try {
-      for (const id of ['c1', 'c2', 'c3']) await withData(store).track({ id }, { n: 1 });
-      const db = new Database(file);
-      db.prepare(`UPDATE odd_jobs SET data = '{"n":"two"}' WHERE key_id = 'c2'`).run();
-      db.close();
       const listed = await expectCode(cfg, ['list'], 0);
       expect(listed.stdout).toMatch(/KEY \(no longer fits the schema\)[\s\S]*c2[\s\S]*n: .*number/);
       expect(listed.stdout).toMatch(/c1[\s\S]*c3/);
@@ -588,17 +590,8 @@ describe('leasehold dashboard', () => {
     expect(page.headers.get('content-security-policy')).toMatch(/default-src 'self'/);
     // a reverse proxy's name is answered too; another name is refused (DNS rebinding)
     const port = Number(new URL(base!).port);
-    const status = (host: string) =>
-      new Promise<number>((resolve, reject) => {
-        const req = httpRequest({ host: '127.0.0.1', port, path: '/api/config', headers: { host } }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        });
-        req.on('error', reject);
-        req.end();
-      });
-    expect(await status('dash.example.com')).toBe(200);
-    expect(await status('evil.example')).toBe(403);
+    expect(await statusFor(port, 'dash.example.com')).toBe(200);
+    expect(await statusFor(port, 'evil.example')).toBe(403);
     child.kill('SIGINT');
     expect(await exited).toBe(0);
   }, 90_000);

@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
 import { serveDashboard, type ServedDashboard } from '../src/dashboard/index.js';
 import { NonRetryableError, Tracker, type Store } from '../src/index.js';
-import { MemoryStore } from '../src/stores/memory.js';
 import { PostgresStore } from '../src/stores/postgres.js';
 import { SqliteStore } from '../src/stores/sqlite.js';
+import { trackerWithData } from './support/dashboard.js';
 
 /**
  * The real page in headless Chromium, over a SQLite file and the embedded PostgreSQL: counts
@@ -199,21 +199,13 @@ describe('the dashboard page in headless Chromium', () => {
   });
 
   it.skipIf(!CHROMIUM)('an item whose stored data no longer fits is listed with why, and the counts still draw', async () => {
-    const store = new MemoryStore();
-    const odd = new Tracker({
-      store,
-      statuses: ['queued', 'running', 'done', 'failed'],
-      initial: 'queued',
-      key: z.object({ id: z.string() }),
-      data: z.object({ n: z.number() }),
-      stages: { run: { from: 'queued', active: 'running', done: 'done', failed: 'failed' } },
-    });
+    const { tracker: odd, spoil } = trackerWithData();
     for (const id of ['ok1', 'bad1']) {
       await odd.track({ id }, { n: 1 });
       await odd.fail((await odd.claim('run', { owner: 'seed', key: { id } }))!, new NonRetryableError('parked'));
     }
     // edited by hand into a shape the schema refuses
-    await store.update({ key: { id: 'bad1' }, status: ['failed'] }, { status: 'failed', data: { n: 'one' } }, { limit: 1 });
+    await spoil('bad1', 'failed', { n: 'one' });
     const own = await serveDashboard({ trackers: { odd }, port: 0, token: TOKEN });
     try {
       const page = await context.newPage();

@@ -1,6 +1,6 @@
 import express from 'express';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { NonRetryableError, Tracker, type Store } from '../src/index.js';
 import { MemoryStore } from '../src/stores/memory.js';
 import { PostgresStore } from '../src/stores/postgres.js';
 import { SqliteStore } from '../src/stores/sqlite.js';
+import { statusFor, trackerWithData } from './support/dashboard.js';
 
 /**
  * The dashboard's HTTP API, mounted on plain node:http and on Express, over a SQLite file and the
@@ -382,15 +383,7 @@ describe('serveDashboard', () => {
       const port = new URL(served.url).port;
       expect((await call(`http://localhost:${port}/`, 'api/config')).status).toBe(200);
       // a page on another site reaching this port through DNS rebinding names its own host
-      const rebound = await new Promise<number>((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port, path: '/api/config', headers: { host: `evil.example:${port}` } }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        });
-        req.on('error', reject);
-        req.end();
-      });
-      expect(rebound).toBe(403);
+      expect(await statusFor(port, `evil.example:${port}`)).toBe(403);
       const retried = await call(served.url, 'api/trackers/jobs/retry', { body: { key: { id: 'zz' } }, token: served.token });
       expect(retried.status).toBe(409);
     } finally {
@@ -407,14 +400,7 @@ describe('serveDashboard', () => {
     const guarded = await serveDashboard({ trackers: { jobs: tracker }, port: 0, host: '0.0.0.0', token: TOKEN, warn: (m) => warnings.push(m) });
     expect(guarded.url).toMatch(/^http:\/\/127\.0\.0\.1:/);
     // and indeed: a read without the token, addressed to any name, is answered
-    const read = await new Promise<number>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: Number(new URL(guarded.url).port), path: '/api/trackers/jobs/items', headers: { host: 'anything.example' } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
-      req.on('error', reject);
-      req.end();
-    });
+    const read = await statusFor(new URL(guarded.url).port, 'anything.example', '/api/trackers/jobs/items');
     await guarded.close();
     expect(read).toBe(200);
     expect(warnings).toHaveLength(2);
@@ -422,15 +408,7 @@ describe('serveDashboard', () => {
   });
 
   it('allowedHosts: a mounted handler answers only the names listed; serveDashboard on loopback adds them to its own (a reverse proxy)', async () => {
-    const status = (port: number, host: string, path = '/api/config') =>
-      new Promise<number>((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        });
-        req.on('error', reject);
-        req.end();
-      });
+    const status = statusFor;
     const handler = createDashboard({ trackers: { jobs: tracker }, token: TOKEN, sampleIntervalMs: 0, allowedHosts: ['127.0.0.1', 'localhost:9'] });
     const server = createServer(handler);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -452,16 +430,9 @@ describe('serveDashboard', () => {
       expect(await status(own, `evil.example:${own}`)).toBe(403);
       // a change through the proxy: Host and Origin name the proxy, the token is carried
       const post = (origin: string) =>
-        new Promise<number>((resolve, reject) => {
-          const req = request(
-            { host: '127.0.0.1', port: own, method: 'POST', path: '/api/trackers/jobs/retry', headers: { host: 'dash.example.com', origin, 'content-type': 'application/json', 'x-leasehold-token': TOKEN } },
-            (res) => {
-              res.resume();
-              resolve(res.statusCode ?? 0);
-            },
-          );
-          req.on('error', reject);
-          req.end(JSON.stringify({ key: { id: 'none' } }));
+        statusFor(own, 'dash.example.com', '/api/trackers/jobs/retry', {
+          body: JSON.stringify({ key: { id: 'none' } }),
+          headers: { origin, 'content-type': 'application/json', 'x-leasehold-token': TOKEN },
         });
       expect(await post('https://dash.example.com')).toBe(409);
       expect(await post('https://evil.example')).toBe(403);
@@ -520,19 +491,11 @@ describe('dashboard regressions', () => {
   });
 
   it('a retry or cancel of an item whose stored data no longer fits is answered as applied (200 with a warning), not refused', async () => {
-    const store = new MemoryStore();
-    const tracker = new Tracker({
-      store,
-      statuses: ['queued', 'running', 'done', 'failed'],
-      initial: 'queued',
-      key: z.object({ id: z.string() }),
-      data: z.object({ n: z.number() }),
-      stages: { run: { from: 'queued', active: 'running', done: 'done', failed: 'failed' } },
-    });
+    const { store, tracker, spoil } = trackerWithData();
     const base = await freshDashboard(tracker as unknown as Jobs);
     await tracker.track({ id: 'x' }, { n: 1 });
     // edited by hand into a shape the schema refuses
-    await store.update({ key: { id: 'x' }, status: ['queued'] }, { status: 'queued', data: { n: 'one' } }, { limit: 1 });
+    await spoil('x', 'queued', { n: 'one' });
     const statusOf = async () => (await store.find({ key: { id: 'x' } }, { limit: 1 }))[0]!.status;
     const cancelled = await call(base, 'api/trackers/jobs/cancel', { body: { key: { id: 'x' } } });
     expect(cancelled.status).toBe(200);
@@ -545,18 +508,10 @@ describe('dashboard regressions', () => {
   });
 
   it('lists an item whose stored data no longer fits apart, with why, beside the others; reading it alone is a 422', async () => {
-    const store = new MemoryStore();
-    const tracker = new Tracker({
-      store,
-      statuses: ['queued', 'running', 'done', 'failed'],
-      initial: 'queued',
-      key: z.object({ id: z.string() }),
-      data: z.object({ n: z.number() }),
-      stages: { run: { from: 'queued', active: 'running', done: 'done', failed: 'failed' } },
-    });
+    const { tracker, spoil } = trackerWithData();
     const base = await freshDashboard(tracker as unknown as Jobs);
     for (const id of ['a', 'b', 'c']) await tracker.track({ id }, { n: 1 });
-    await store.update({ key: { id: 'b' }, status: ['queued'] }, { status: 'queued', data: { n: 'two' } }, { limit: 1 });
+    await spoil('b', 'queued', { n: 'two' });
     const listed = await call(base, 'api/trackers/jobs/items?status=queued');
     expect(listed.status).toBe(200);
     expect(listed.json.items.map((i: { key: { id: string } }) => i.key.id)).toEqual(['a', 'c']);

@@ -41,6 +41,16 @@ export function inDoubtContract(harness: StoreHarness): void {
     return { ...flaky, inner, tracker, events };
   };
 
+  /** An item claimed, and its complete applied with the answer lost. */
+  const completeInDoubt = async () => {
+    const { tracker, events, loseNextAnswer } = await fresh();
+    await tracker.track(k(1));
+    const lease = (await tracker.claim('download', { owner: 'w' }))!;
+    loseNextAnswer();
+    await expect(tracker.complete(lease)).rejects.toThrow(StoreError);
+    return { tracker, events, lease };
+  };
+
   describe('a settle whose answer was lost', () => {
     it('complete, fail and release sent again after a lost answer that applied return the item, reported once, not as a lost lease', async () => {
       const { tracker, events, loseNextAnswer } = await fresh();
@@ -80,11 +90,7 @@ export function inDoubtContract(harness: StoreHarness): void {
     });
 
     it('a renew that finds the lost complete applied reports it as completed; the complete sent again returns the item', async () => {
-      const { tracker, events, loseNextAnswer } = await fresh();
-      await tracker.track(k(1));
-      const lease = (await tracker.claim('download', { owner: 'w' }))!;
-      loseNextAnswer();
-      await expect(tracker.complete(lease)).rejects.toThrow(StoreError);
+      const { tracker, events, lease } = await completeInDoubt();
       const renewed = await tracker.renew(lease).catch((e: unknown) => e);
       expect(renewed).toBeInstanceOf(LeaseLostError);
       expect((renewed as LeaseLostError).reason).toBe('settled');
@@ -95,11 +101,7 @@ export function inDoubtContract(harness: StoreHarness): void {
     });
 
     it('another settle after a lost answer that applied is refused as already settled by it, and nothing is reported lost', async () => {
-      const { tracker, events, loseNextAnswer } = await fresh();
-      await tracker.track(k(1));
-      const lease = (await tracker.claim('download', { owner: 'w' }))!;
-      loseNextAnswer();
-      await expect(tracker.complete(lease)).rejects.toThrow(StoreError);
+      const { tracker, events, lease } = await completeInDoubt();
       const error = await tracker.release(lease).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(LeaseLostError);
       expect(String(error)).toMatch(/already completed by this process/);
