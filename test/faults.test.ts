@@ -135,6 +135,30 @@ describe('store faults: workers carry on, and every failure is a StoreError or L
     expect(events).toEqual(['completed']);
   }, 60_000);
 
+  it('a worker whose complete committed but lost its answer sends it again and reports it done once', async () => {
+    const direct = makeTracker(new PostgresStore({ pool: pool(server.port), table: 'lost_answer_worker' }));
+    const tracker = makeTracker(new PostgresStore({ pool: pool(proxy.port), table: 'lost_answer_worker' }));
+    await direct.track({ n: 1 });
+    const events: string[] = [];
+    const errors: unknown[] = [];
+    for (const name of ['completed', 'failed', 'leaseLost'] as const) tracker.on(name, () => void events.push(name));
+    tracker.on('error', (e) => void errors.push(e.error));
+    const worker = tracker.work(
+      'run',
+      () => {
+        // the next answer from the server is the complete's: dropped after the commit
+        proxy.loseNextAnswer();
+      },
+      { reapIntervalMs: false },
+    );
+    for (const end = Date.now() + 20_000; events.length === 0 && Date.now() < end; ) await sleep(20);
+    await worker.stop();
+    expect(events).toEqual(['completed']);
+    expect((await direct.get({ n: 1 }))!).toMatchObject({ status: 'done', attempts: 0 });
+    // what the dropped connection cost is a transient store fault or two, never a settle error
+    expect(errors.every((e) => e instanceof StoreError && e.transient && e.operation !== 'complete')).toBe(true);
+  }, 60_000);
+
   it('a renew hung on a half-open connection (no pool-level query timeout) still aborts lease.signal', async () => {
     const tracker = makeTracker(new PostgresStore({ pool: pool(proxy.port, false), table: 'half_open' }));
     await tracker.track({ n: 1 });
