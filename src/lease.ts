@@ -33,7 +33,7 @@ export interface LeaseState {
    */
   inDoubt: InDoubt[] | undefined;
   /** The settle in doubt found applied, and where the item was then. */
-  recovered: { readonly by: InDoubt['by']; readonly outcome: ItemOutcome } | undefined;
+  recovered: { readonly applied: InDoubt; readonly outcome: ItemOutcome } | undefined;
   /** Created on first use: most leases never have their signal read. */
   controller: AbortController | undefined;
   /** Set when the lease was aborted before anyone asked for its signal. */
@@ -44,6 +44,8 @@ export interface LeaseState {
 export interface InDoubt {
   readonly by: Exclude<SettledBy, 'lost'>;
   readonly change: Change;
+  /** The decoded data it wrote, when it wrote data. */
+  readonly data?: { readonly value: unknown };
   /** Reports it as applied (marks the lease settled, emits its event). */
   readonly done: (outcome: SettleOutcome) => void;
 }

@@ -339,6 +339,10 @@ describe('leasehold CLI: configs, help and usage errors', () => {
       const asJson = await expectCode(cfg, ['list', '--json'], 0);
       expect(json<Array<{ key: { id: string } }>>(asJson).map((i) => i.key.id)).toEqual(['c1', 'c3']);
       expect(asJson.stderr).toMatch(/item \{"id":"c2"\} no longer fits the schema \(n: .*\); not in the JSON above/);
+      // the limit counts every row read: the unreadable one is shown apart, the readable ones up to it
+      const cut = await expectCode(cfg, ['list', '--limit', '1', '--json'], 0);
+      expect(json<Array<{ key: { id: string } }>>(cut).map((i) => i.key.id)).toEqual(['c1']);
+      expect(cut.stderr).toMatch(/showing the first 1; more match/);
       // the one item, read alone: a failure to read it, not a usage error
       expect((await expectCode(cfg, ['show', '{"id":"c2"}'], 1)).stderr).toMatch(/invalid stored data/);
     } finally {

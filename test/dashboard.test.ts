@@ -439,7 +439,20 @@ describe('serveDashboard', () => {
     } finally {
       await proxied.close();
     }
+    // beyond loopback with allowedHosts: the printed address still answers
+    const wide = await serveDashboard({ trackers: { jobs: tracker }, port: 0, host: '0.0.0.0', token: TOKEN, allowedHosts: ['DASH.example.com:443'], warn: () => {} });
+    const widePort = Number(new URL(wide.url).port);
+    try {
+      expect((await call(wide.url, 'api/config')).status).toBe(200);
+      // a browser leaves the default port out of Host
+      expect(await status(widePort, 'dash.example.com')).toBe(200);
+      expect(await status(widePort, 'dash.example.com:443')).toBe(200);
+      expect(await status(widePort, 'dash.example.com:8443')).toBe(403);
+    } finally {
+      await wide.close();
+    }
     expect(() => createDashboard({ trackers: { jobs: tracker }, allowedHosts: ['http://dash.example.com'] })).toThrow(/`dashboard.allowedHosts`/);
+    expect(() => createDashboard({ trackers: { jobs: tracker }, allowedHosts: ['a.example:99999'] })).toThrow(/`dashboard.allowedHosts`/);
     expect(() => createDashboard({ trackers: { jobs: tracker }, allowedHosts: [] })).toThrow(/`dashboard.allowedHosts`/);
   });
 

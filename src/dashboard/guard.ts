@@ -29,15 +29,22 @@ export function checkToken(token: unknown): string | undefined {
 /**
  * Checks `allowedHosts` and returns whether a `Host` header is one of them: an entry with a port
  * (`dash.example.com:8080`, `[::1]:4321`) matches exactly, one without matches that name on any
- * port. Names are compared without case.
+ * port; an entry on port 80 or 443 also matches the name alone, as browsers send `Host` there.
+ * Names are compared without case.
  */
 export function hostMatcher(option: string, entries: unknown): (host: string) => boolean {
-  if (!Array.isArray(entries) || entries.length === 0 || !entries.every((e) => typeof e === 'string' && /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/i.test(e))) {
+  const valid = (e: unknown) => typeof e === 'string' && /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/i.test(e) && Number(/:(\d+)$/.exec(e)?.[1] ?? 1) <= 65_535;
+  if (!Array.isArray(entries) || entries.length === 0 || !entries.every(valid)) {
     throw new ConfigError(option, 'expected a list of host names as a browser sends them in `Host`, each with or without a port, such as `["dash.example.com", "127.0.0.1:4321"]` (no scheme, no path).');
   }
   const exact = new Set<string>();
   const anyPort = new Set<string>();
-  for (const entry of entries as string[]) (/:\d+$/.test(entry) ? exact : anyPort).add(entry.toLowerCase());
+  for (const entry of entries as string[]) {
+    const name = entry.toLowerCase();
+    (/:\d+$/.test(name) ? exact : anyPort).add(name);
+    // the scheme's default port is left out of `Host`
+    if (/:(80|443)$/.test(name)) exact.add(name.replace(/:\d+$/, ''));
+  }
   return (header) => {
     const host = header.toLowerCase();
     return exact.has(host) || anyPort.has(host.replace(/:\d+$/, ''));

@@ -61,8 +61,8 @@ export async function serveDashboard(options: ServeDashboardOptions): Promise<Se
 
   const server = createServer((req, res) => {
     const named = String(req.headers.host ?? '');
-    if (checked && !(loopback && allowed.has(named.toLowerCase())) && !extra?.(named)) {
-      const names = [...(loopback ? allowed : []), ...(options.allowedHosts ?? [])].join(', ');
+    if (checked && !allowed.has(named.toLowerCase()) && !extra?.(named)) {
+      const names = [...allowed, ...(options.allowedHosts ?? [])].join(', ');
       sendJson(res, 403, {
         error: `[leasehold] [dashboard] unexpected Host header \`${named.slice(0, 100)}\`; this dashboard answers ${names}. Open it at one of those, or add the name it is reached by (a reverse proxy's) to \`allowedHosts\` (\`--allowed-host\`).`,
       });
@@ -83,8 +83,9 @@ export async function serveDashboard(options: ServeDashboardOptions): Promise<Se
   }
   const address = server.address();
   const actual = typeof address === 'object' && address ? address.port : port;
-  allowed = allowedHosts(host, actual);
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  // the loopback names and the printed address are answered too (with `allowedHosts` beyond loopback)
+  allowed = allowedHosts(shown, actual);
   // as a browser writes it: the default port left out
   const url = `http://${actual === 80 ? urlHost(shown) : hostPort(shown, actual)}/`;
   if (!loopback) {

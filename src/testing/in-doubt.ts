@@ -78,6 +78,17 @@ export function inDoubtContract(harness: StoreHarness): void {
       expect(events).toEqual(['completed', 'failed', 'released']);
     });
 
+    it('a resend with another data patch returns the item as the first attempt wrote it', async () => {
+      const { tracker, loseNextAnswer } = await fresh();
+      await tracker.track(k(1));
+      const lease = (await tracker.claim('download', { owner: 'w' }))!;
+      loseNextAnswer();
+      await expect(tracker.complete(lease, { data: { path: '/first' } })).rejects.toThrow(StoreError);
+      const again = await tracker.complete(lease, { data: { path: '/second' } });
+      expect(again.data).toEqual({ path: '/first' });
+      expect(again).toEqual(await tracker.get(k(1)));
+    });
+
     it('a settle sent again after a call that did not reach the store applies then', async () => {
       const { tracker, events, refuseNext } = await fresh();
       await tracker.track(k(1));

@@ -43,8 +43,8 @@ function guard(core: Core, lease: AnyLease, state: LeaseState): LeaseGuard {
  * store reported: nothing is read back or decoded again (key and data were decoded once, at
  * the claim; new data was checked when written).
  */
-function settledItem(core: Core, operation: string, p: Prepared, stored: ItemOutcome): Item {
-  return core.codec.settled(operation, p.lease.item, p.change, stored, p.data ? p.data.value : p.lease.item.data);
+function settledItem(core: Core, operation: string, lease: AnyLease, written: Pick<Prepared, 'change' | 'data'>, stored: ItemOutcome): Item {
+  return core.codec.settled(operation, lease.item, written.change, stored, written.data ? written.data.value : lease.item.data);
 }
 
 /**
@@ -58,13 +58,13 @@ async function lost(core: Core, operation: string, lease: AnyLease, state: Lease
   const [now] = await core.call(operation, lease.key, () => core.store.find({ key: state.storeKey }, { limit: 1, returning: 'state' }));
   const earlier = now && !state.recovered && !state.settled ? state.inDoubt?.find((c) => appliedBy(c, lease, state, now)) : undefined;
   if (earlier) {
-    state.recovered = { by: earlier.by, outcome: now! };
+    state.recovered = { applied: earlier, outcome: now! };
     state.inDoubt = undefined;
     core.log('warn', lease, `an earlier ${operationOf(earlier.by)} whose answer was lost had applied; the item is in \`${now!.status}\``);
     earlier.done(now!);
   }
   // the same kind of settle sent again: it applied the first time (found now, or by a renew meanwhile)
-  if (state.recovered && p?.by === state.recovered.by) return state.recovered.outcome;
+  if (state.recovered && p?.by === state.recovered.applied.by) return state.recovered.outcome;
   const settledBy = state.settledBy === 'lost' ? undefined : state.settledBy;
   const error = new LeaseLostError({
     operation,
@@ -125,7 +125,7 @@ async function settling<T>(prepared: readonly Prepared[], run: () => Promise<T>)
       const candidates = (p.state.inDoubt ??= []);
       // bounded: a caller resending without end keeps the latest few
       if (candidates.length === IN_DOUBT_MAX) candidates.shift();
-      candidates.push({ by: p.by, change: p.change, done: p.done });
+      candidates.push({ by: p.by, change: p.change, ...(p.data ? { data: p.data } : {}), done: p.done });
     }
     throw error;
   } finally {
@@ -238,7 +238,10 @@ export function prepareRelease(core: Core, lease: AnyLease, options: { delayMs?:
 
 /** Settles one prepared lease; returns the item as it is now. */
 export async function settle(core: Core, operation: string, p: Prepared): Promise<Item> {
-  return settledItem(core, operation, p, await guarded(core, operation, p));
+  const stored = await guarded(core, operation, p);
+  // a resend that found an earlier attempt applied: the item is what that attempt wrote
+  const recovered = p.state.recovered;
+  return settledItem(core, operation, p.lease, recovered?.outcome === stored ? recovered.applied : p, stored);
 }
 
 /**

@@ -31,18 +31,20 @@ export const list: CliCommand = (program, act) => {
         // are listed apart (they are the ones an operator looks for), not a failure of the list
         const invalid: Array<{ key: unknown; issues: readonly { path: readonly PropertyKey[]; message: string }[] }> = [];
         const found = await tracker.find({ ...(statuses ? { status: statuses } : {}), undeclared, limit: limit + 1, onInvalid: (error) => void invalid.push(error) });
-        const broken = invalid.slice(0, limit);
-        const items = found.slice(0, limit - broken.length);
+        // every row read is shown: the readable ones up to the limit, and the unreadable ones apart
+        const broken = invalid;
+        const items = found.slice(0, limit);
         const more = found.length + invalid.length > limit;
         const problems = (i: (typeof invalid)[number]) => i.issues.map((x) => `${x.path.length ? x.path.map(String).join('.') : '(root)'}: ${x.message}`).join('; ');
         if (ctx.json) {
           ctx.printJson(items);
           for (const i of broken) ctx.note(`item ${keyText(i.key)} no longer fits the schema (${problems(i)}); not in the JSON above.`);
+          if (more) ctx.note(`showing the first ${limit}; more match (raise --limit).`);
           return;
         }
         if (broken.length > 0) {
           ctx.print(table(broken, [{ header: 'KEY (no longer fits the schema)', value: (i) => keyText(i.key) }, { header: 'PROBLEM', value: (i) => clip(problems(i), 80) }], ctx.paint));
-          ctx.note(`${broken.length} item(s) above no longer fit the tracker's schema (changed by a deploy, or edited by hand): fix them in the database, or \`cancel\`/\`purge\` them by key.`);
+          ctx.note(`${broken.length} item(s) above no longer fit the tracker's schema (changed by a deploy, or edited by hand): fix them in the database, \`cancel\` them by key while they wait or are held, or \`purge\` their status once they are finished.`);
           if (items.length === 0) {
             if (more) ctx.note(`showing the first ${limit}; more match (raise --limit).`);
             return;

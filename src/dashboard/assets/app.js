@@ -481,7 +481,7 @@
           )));
           if (!list.items.length && !invalid.length) rows.append(el('tr', {}, el('td', { colspan: 7, class: 'muted', text: `No items in ${list.statuses.join(', ')}.` })));
         }
-        itemsNote.textContent = `${num(list.items.length + invalid.length)} shown (at most ${list.limit}) from ${list.statuses.join(', ')}, in claim order${invalid.length ? `; ${num(invalid.length)} no longer fit the schema: fix them in the database, or cancel or purge them by key` : ''}.`;
+        itemsNote.textContent = `${num(list.items.length + invalid.length)} shown (at most ${list.limit}) from ${list.statuses.join(', ')}, in claim order${invalid.length ? `; ${num(invalid.length)} no longer fit the schema: fix them in the database, cancel them by key while they wait or are held (leasehold cancel), or purge their status once they are finished` : ''}.`;
       },
     };
   }
