@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { StoreError, Tracker } from '../src/index.js';
 import { MemoryStore } from '../src/stores/memory.js';
+import { sameRef } from '../src/tracker/settle.js';
 
 /**
  * A memory store whose writes can fail as a dropped connection does (`ECONNRESET`, transient):
@@ -130,5 +131,20 @@ describe('a worker sends a complete or fail again after a transient store fault'
     expect(sends()).toBe(1);
     expect(seen.errors[0]).toBeInstanceOf(StoreError);
     expect((await tracker.get({ id: 1 }))!.status).toBe('running');
+  });
+});
+
+describe('telling whether an item found after a lost answer is the lease\'s own row', () => {
+  it('compares refs by value, an ObjectId-like ref by equals(), and never two plain objects by String()', () => {
+    expect(sameRef(5, 5)).toBe(true);
+    expect(sameRef('5', 5)).toBe(true);
+    expect(sameRef(5n, '5')).toBe(true);
+    expect(sameRef('5', '6')).toBe(false);
+    const oid = (hex: string) => ({ hex, equals: (o: unknown) => (o as { hex?: string }).hex === hex });
+    expect(sameRef(oid('ab'), oid('ab'))).toBe(true);
+    expect(sameRef(oid('ab'), oid('cd'))).toBe(false);
+    expect(sameRef({ shard: 1, id: 7 }, { shard: 1, id: 7 })).toBe(true);
+    expect(sameRef({ shard: 1, id: 7 }, { shard: 2, id: 7 })).toBe(false);
+    expect(sameRef({ id: 7 }, '[object Object]')).toBe(false);
   });
 });

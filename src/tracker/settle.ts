@@ -94,12 +94,25 @@ function appliedBy(earlier: InDoubt, lease: AnyLease, state: LeaseState, now: It
   const { status, attempts, lastError } = earlier.change;
   const expected = attempts === 'reset' ? 0 : attempts === 'decrement' ? Math.max(0, lease.attempt - 1) : lease.attempt;
   return (
-    String(now.ref) === String(state.ref) &&
+    sameRef(now.ref, state.ref) &&
     now.fence === lease.fence &&
     now.status === status &&
     now.attempts === expected &&
     (lastError === undefined || now.lastError === lastError)
   );
+}
+
+/**
+ * Whether two refs name the same row: a store's ref is a number, a string, a bigint or an object
+ * with `equals` (a MongoDB ObjectId); another object is compared by its JSON, never by
+ * `String()` (which makes every plain object `[object Object]`). Internal; exported for its test.
+ */
+export function sameRef(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null) return (typeof a !== 'object' || a === null) && (typeof b !== 'object' || b === null) && String(a) === String(b);
+  const equals = (a as { equals?: unknown }).equals;
+  if (typeof equals === 'function') return equals.call(a, b) === true;
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 const operationOf = (by: InDoubt['by']): string => ({ completed: 'complete', failed: 'fail', released: 'release' })[by];
