@@ -418,8 +418,8 @@ export class Tracker<
    * Items in the given status(es) (all when absent), in eligible order, up to `limit` (default
    * 1000). `undeclared: true` finds items left in statuses the definition no longer declares.
    * An item whose stored key or data no longer fits the schema throws its ValidationError
-   * (`stored: true`); with `onInvalid`, it is handed to that function instead and the others
-   * are returned (it still counts towards `limit`).
+   * (`stored: true`); with `onInvalid`, it is handed to that function instead (with the item's
+   * status and stage) and the others are returned (it still counts towards `limit`).
    *
    * @param query - `status` (one or several), `undeclared`, `limit` (default 1000), and `onInvalid`
    * @example
@@ -430,7 +430,7 @@ export class Tracker<
    * ```
    */
   async find(
-    query: { status?: S | readonly S[]; undeclared?: boolean; limit?: number; onInvalid?: (error: ValidationError) => void } = {},
+    query: { status?: S | readonly S[]; undeclared?: boolean; limit?: number; onInvalid?: (error: ValidationError, item: { status: string; stage: string | null }) => void } = {},
   ): Promise<Array<Item<S, z.output<K>, z.output<D>>>> {
     return (await reading.find(this.#core, query)) as Array<Item<S, z.output<K>, z.output<D>>>;
   }

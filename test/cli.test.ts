@@ -333,7 +333,7 @@ describe('leasehold CLI: configs, help and usage errors', () => {
     const { cfg, store } = await withUnreadable('unreadable', ['c1', 'c2', 'c3'], 'c2');
     try {
       const listed = await expectCode(cfg, ['list'], 0);
-      expect(listed.stdout).toMatch(/KEY \(no longer fits the schema\)[\s\S]*c2[\s\S]*n: .*number/);
+      expect(listed.stdout).toMatch(/KEY \(no longer fits the schema\) +STATUS +PROBLEM[\s\S]*c2"\} +queued +n: .*number/);
       expect(listed.stdout).toMatch(/c1[\s\S]*c3/);
       expect(listed.stderr).toMatch(/1 item\(s\) above no longer fit the tracker's schema/);
       const asJson = await expectCode(cfg, ['list', '--json'], 0);

@@ -528,7 +528,7 @@ describe('dashboard regressions', () => {
     const listed = await call(base, 'api/trackers/jobs/items?status=queued');
     expect(listed.status).toBe(200);
     expect(listed.json.items.map((i: { key: { id: string } }) => i.key.id)).toEqual(['a', 'c']);
-    expect(listed.json.invalid).toEqual([{ key: { id: 'b' }, problem: expect.stringMatching(/^n: .*number/) }]);
+    expect(listed.json.invalid).toEqual([{ key: { id: 'b' }, status: 'queued', stage: null, problem: expect.stringMatching(/^n: .*number/) }]);
     const alone = await call(base, `api/trackers/jobs/item?key=${encodeURIComponent('{"id":"b"}')}`);
     expect(alone.status).toBe(422);
     expect(alone.json.error).toMatch(/invalid stored data/);

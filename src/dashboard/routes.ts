@@ -34,8 +34,12 @@ export async function read(entry: Entry, op: 'stats' | 'items' | 'item', params:
     const limit = parseLimit(params.get('limit') ?? undefined, DEFAULT_LIMIT);
     // an item that no longer fits the schema is listed apart, with its problem: it is what an
     // operator looks for, and it must not hide the others
-    const invalid: Array<{ key: unknown; problem: string }> = [];
-    const items = await tracker.find({ status: statuses, limit, onInvalid: (error) => void invalid.push({ key: error.key, problem: problemOf(error.issues) }) });
+    const invalid: Array<{ key: unknown; status: string; stage: string | null; problem: string }> = [];
+    const items = await tracker.find({
+      status: statuses,
+      limit,
+      onInvalid: (error, { status, stage }) => void invalid.push({ key: error.key, status, stage, problem: problemOf(error.issues) }),
+    });
     if (items[0]) learnKey(tracker, items[0].key);
     return sendJson(res, 200, { tracker: entry.name, statuses, limit, items, invalid });
   }

@@ -372,7 +372,9 @@ export function storeContract(harness: StoreHarness): void {
         expect(thrown).toBeInstanceOf(ValidationError);
         expect((thrown as ValidationError).stored).toBe(true);
         const invalid: ValidationError[] = [];
-        const items = await tracker.find({ status: 'pending', onInvalid: (error) => void invalid.push(error) });
+        const where: Array<{ status: string; stage: string | null }> = [];
+        const items = await tracker.find({ status: 'pending', onInvalid: (error, item) => void (invalid.push(error), where.push(item)) });
+        expect(where).toEqual([{ status: 'pending', stage: null }]);
         expect(items.map((i) => i.key.seq)).toEqual([0, 2]);
         expect(invalid).toHaveLength(1);
         expect(invalid[0]!.key).toEqual(k(1));

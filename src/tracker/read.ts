@@ -18,7 +18,7 @@ export async function get(core: Core, key: unknown): Promise<Item | null> {
 
 export async function find(
   core: Core,
-  query: { status?: string | readonly string[]; undeclared?: boolean; limit?: number; onInvalid?: (error: ValidationError) => void },
+  query: { status?: string | readonly string[]; undeclared?: boolean; limit?: number; onInvalid?: (error: ValidationError, item: { status: string; stage: string | null }) => void },
 ): Promise<Item[]> {
   const status = query.status === undefined ? undefined : [...new Set((Array.isArray(query.status) ? query.status : [query.status]) as string[])];
   for (const s of status ?? []) {
@@ -31,7 +31,7 @@ export async function find(
   const cond = query.undeclared ? { status: status ?? [], notStatus: core.def.statuses } : { status: status ?? [] };
   const rows = await core.call('find', undefined, () => core.store.find(cond, { limit }));
   const onInvalid = query.onInvalid;
-  if (onInvalid !== undefined && typeof onInvalid !== 'function') throw new ConfigError('find.onInvalid', 'expected a function, called with the ValidationError of each item that no longer fits the schema.');
+  if (onInvalid !== undefined && typeof onInvalid !== 'function') throw new ConfigError('find.onInvalid', 'expected a function, called with the ValidationError of each item that no longer fits the schema and its status and stage.');
   const items: Item[] = [];
   for (const row of rows) {
     try {
@@ -39,7 +39,7 @@ export async function find(
     } catch (error) {
       // an item that no longer fits the schema: handed to the caller, the others still read
       if (!(onInvalid && error instanceof ValidationError && error.stored)) throw error;
-      onInvalid(error);
+      onInvalid(error, { status: row.status, stage: row.stage });
     }
   }
   return items;

@@ -29,8 +29,13 @@ export const list: CliCommand = (program, act) => {
         const statuses = ctx.options.status === undefined ? undefined : parseStatuses(name, def, '--status', ctx.options.status);
         // one more than asked tells whether the list was cut; items that no longer fit the schema
         // are listed apart (they are the ones an operator looks for), not a failure of the list
-        const invalid: Array<{ key: unknown; issues: readonly { path: readonly PropertyKey[]; message: string }[] }> = [];
-        const found = await tracker.find({ ...(statuses ? { status: statuses } : {}), undeclared, limit: limit + 1, onInvalid: (error) => void invalid.push(error) });
+        const invalid: Array<{ key: unknown; status: string; issues: readonly { path: readonly PropertyKey[]; message: string }[] }> = [];
+        const found = await tracker.find({
+          ...(statuses ? { status: statuses } : {}),
+          undeclared,
+          limit: limit + 1,
+          onInvalid: (error, { status }) => void invalid.push({ key: error.key, status, issues: error.issues }),
+        });
         // every row read is shown: the readable ones up to the limit, and the unreadable ones apart
         const broken = invalid;
         const items = found.slice(0, limit);
@@ -43,7 +48,17 @@ export const list: CliCommand = (program, act) => {
           return;
         }
         if (broken.length > 0) {
-          ctx.print(table(broken, [{ header: 'KEY (no longer fits the schema)', value: (i) => keyText(i.key) }, { header: 'PROBLEM', value: (i) => clip(problems(i), 80) }], ctx.paint));
+          ctx.print(
+            table(
+              broken,
+              [
+                { header: 'KEY (no longer fits the schema)', value: (i) => keyText(i.key) },
+                { header: 'STATUS', value: (i) => i.status },
+                { header: 'PROBLEM', value: (i) => clip(problems(i), 80) },
+              ],
+              ctx.paint,
+            ),
+          );
           ctx.note(`${broken.length} item(s) above no longer fit the tracker's schema (changed by a deploy, or edited by hand): fix them in the database, \`cancel\` them by key while they wait or are held, or \`purge\` their status once they are finished.`);
           if (items.length === 0) {
             if (more) ctx.note(`showing the first ${limit}; more match (raise --limit).`);

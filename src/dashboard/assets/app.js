@@ -475,8 +475,9 @@
           // items whose stored key or data no longer fit the schema: shown with why, not hidden
           rows.append(...invalid.map((bad) => el('tr', { class: 'invalid', 'data-key': JSON.stringify(bad.key) },
             el('td', { class: 'key', title: keyTitle(bad.key) }, el('a', { href: itemHref(t.name, bad.key), text: keyText(bad.key) })),
-            el('td', {}, el('span', { class: 'pill failed', text: 'unreadable' })),
-            el('td', { colspan: 4, class: 'error', title: bad.problem, text: `no longer fits the schema: ${bad.problem}` }),
+            el('td', {}, el('span', { class: 'pill failed', text: 'unreadable' }), ' ', el('span', { class: 'muted', text: bad.status || '' })),
+            el('td', { text: bad.stage || '—' }),
+            el('td', { colspan: 3, class: 'error', title: bad.problem, text: `no longer fits the schema: ${bad.problem}` }),
             el('td', {}),
           )));
           if (!list.items.length && !invalid.length) rows.append(el('tr', {}, el('td', { colspan: 7, class: 'muted', text: `No items in ${list.statuses.join(', ')}.` })));
