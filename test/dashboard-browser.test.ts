@@ -199,7 +199,7 @@ describe('the dashboard page in headless Chromium', () => {
   });
 
   it.skipIf(!CHROMIUM)('an item whose stored data no longer fits is listed with why, and the counts still draw', async () => {
-    const { tracker: odd, spoil } = trackerWithData();
+    const { store, tracker: odd, spoil } = trackerWithData();
     for (const id of ['ok1', 'bad1']) {
       await odd.track({ id }, { n: 1 });
       await odd.fail((await odd.claim('run', { owner: 'seed', key: { id } }))!, new NonRetryableError('parked'));
@@ -217,6 +217,10 @@ describe('the dashboard page in headless Chromium', () => {
       expect(await bad.locator('td.error').textContent()).toMatch(/^no longer fits the schema: n: .*number/);
       await row(page, 'ok1').waitFor();
       expect(await page.locator('#live').textContent()).not.toMatch(/not updating/);
+      // a parked unreadable item can be retried from its row: applied, with the warning
+      await bad.locator('button[data-action="retry"]').click();
+      await expect.poll(() => page.locator('#notice').textContent()).toMatch(/Retried bad1, but: .*The `retry` was applied: the item is now `queued`/);
+      expect((await store.find({ key: { id: 'bad1' } }, { limit: 1 }))[0]!.status).toBe('queued');
       await page.close();
     } finally {
       await own.close();

@@ -478,7 +478,8 @@
             el('td', {}, el('span', { class: 'pill failed', text: 'unreadable' }), ' ', el('span', { class: 'muted', text: bad.status || '' })),
             el('td', { text: bad.stage || '—' }),
             el('td', { colspan: 3, class: 'error', title: bad.problem, text: `no longer fits the schema: ${bad.problem}` }),
-            el('td', {}),
+            // retry and cancel act on it by key (the server says when the change applied but the item still does not fit)
+            el('td', { class: 'actions' }, ...actionsFor(t, kinds, bad, tick)),
           )));
           if (!list.items.length && !invalid.length) rows.append(el('tr', {}, el('td', { colspan: 7, class: 'muted', text: `No items in ${list.statuses.join(', ')}.` })));
         }
