@@ -95,6 +95,11 @@ export interface ValidationIssue {
   readonly message: string;
 }
 
+/** Validation issues in one line: `path: message; path: message` (`(root)` for the value itself). */
+export function issuesText(issues: readonly { readonly path: readonly PropertyKey[]; readonly message: string }[]): string {
+  return issues.map((i) => `${i.path.length ? i.path.map(String).join('.') : '(root)'}: ${i.message}`).join('; ');
+}
+
 /**
  * Thrown when a key or data value fails its schema (before anything is written), or when
  * an item read back from the store no longer matches its schema.
@@ -121,9 +126,7 @@ export class ValidationError extends LeaseholdError {
   readonly stored: boolean;
 
   constructor(args: { operation: string; key: unknown; what: string; issues: readonly ValidationIssue[]; hint?: string; applied?: boolean; stored?: boolean }) {
-    const list = args.issues
-      .map((i) => `${i.path.length ? i.path.map(String).join('.') : '(root)'}: ${i.message}`)
-      .join('; ');
+    const list = issuesText(args.issues);
     super(
       `[leasehold] \`${args.operation}\` of item ${describeKey(args.key)}: invalid ${args.what} (${list}). ` +
         (args.hint ?? 'Fix the value to match the schema given to the Tracker; nothing was written.'),

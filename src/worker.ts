@@ -178,7 +178,6 @@ export class Worker<L extends Lease = Lease> {
     await Promise.race([Promise.all([reaping, ...this.#purges]), deadline]);
     clearTimeout(timer);
     this.#stopped = true;
-    this.#stopTimeout.abort();
     this.#settleDrains();
   }
 
@@ -311,4 +310,3 @@ export class Worker<L extends Lease = Lease> {
     }
   }
 }
-

@@ -26,6 +26,11 @@ export function checkToken(token: unknown): string | undefined {
   return token;
 }
 
+/** Whether `entry` is a host name as a browser sends it in `Host`: a name or `[IPv6]`, with or without a port up to 65535. */
+export function isHostName(entry: unknown): entry is string {
+  return typeof entry === 'string' && /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/i.test(entry) && Number(/:(\d+)$/.exec(entry)?.[1] ?? 1) <= 65_535;
+}
+
 /**
  * Checks `allowedHosts` and returns whether a `Host` header is one of them: an entry with a port
  * (`dash.example.com:8080`, `[::1]:4321`) matches exactly, one without matches that name on any
@@ -33,8 +38,7 @@ export function checkToken(token: unknown): string | undefined {
  * Names are compared without case.
  */
 export function hostMatcher(option: string, entries: unknown): (host: string) => boolean {
-  const valid = (e: unknown) => typeof e === 'string' && /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/i.test(e) && Number(/:(\d+)$/.exec(e)?.[1] ?? 1) <= 65_535;
-  if (!Array.isArray(entries) || entries.length === 0 || !entries.every(valid)) {
+  if (!Array.isArray(entries) || entries.length === 0 || !entries.every(isHostName)) {
     throw new ConfigError(option, 'expected a list of host names as a browser sends them in `Host`, each with or without a port, such as `["dash.example.com", "127.0.0.1:4321"]` (no scheme, no path).');
   }
   const exact = new Set<string>();
@@ -55,7 +59,7 @@ export function hostMatcher(option: string, entries: unknown): (host: string) =>
 export function requireHost(req: IncomingMessage, allowed: (host: string) => boolean, names: string): void {
   const host = String(req.headers.host ?? '');
   if (!allowed(host)) {
-    throw new HttpError(403, `unexpected Host header \`${host.slice(0, 100)}\`; this dashboard answers ${names}. Open it at one of those, or add the name it is reached by to \`allowedHosts\` (\`--allowed-host\`).`);
+    throw new HttpError(403, `unexpected Host header \`${host.slice(0, 100)}\`; this dashboard answers ${names}. Open it at one of those, or add the name it is reached by (a reverse proxy's) to \`allowedHosts\` (\`--allowed-host\`).`);
   }
 }
 

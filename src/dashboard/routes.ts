@@ -5,6 +5,7 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { issuesText } from '../errors.js';
 import type { Entry } from './entry.js';
 import { requireSameOrigin, requireToken } from './guard.js';
 import { HttpError, readBody, sendJson } from './http.js';
@@ -17,9 +18,6 @@ const MAX_PURGE_LIMIT = 10_000_000;
 
 const clip = (text: string, n = 100) => (text.length > n ? `${text.slice(0, n)}…` : text);
 
-/** A ValidationError's issues in one line. */
-const problemOf = (issues: readonly { path: readonly PropertyKey[]; message: string }[]) =>
-  clip(issues.map((i) => `${i.path.length ? i.path.map(String).join('.') : '(root)'}: ${i.message}`).join('; '), 300);
 
 /** `GET stats | items | item`. */
 export async function read(entry: Entry, op: 'stats' | 'items' | 'item', params: URLSearchParams, res: ServerResponse, now: () => number): Promise<void> {
@@ -38,7 +36,7 @@ export async function read(entry: Entry, op: 'stats' | 'items' | 'item', params:
     const items = await tracker.find({
       status: statuses,
       limit,
-      onInvalid: (error, { status, stage }) => void invalid.push({ key: error.key, status, stage, problem: problemOf(error.issues) }),
+      onInvalid: (error, { status, stage }) => void invalid.push({ key: error.key, status, stage, problem: clip(issuesText(error.issues), 300) }),
     });
     if (items[0]) learnKey(tracker, items[0].key);
     return sendJson(res, 200, { tracker: entry.name, statuses, limit, items, invalid });

@@ -6,9 +6,9 @@
 import { createServer } from 'node:http';
 import { isIP } from 'node:net';
 import { ConfigError } from '../errors.js';
-import { hostMatcher } from './guard.js';
+import { hostMatcher, requireHost } from './guard.js';
 import { createDashboard } from './handler.js';
-import { sendJson } from './http.js';
+import { sendError } from './http.js';
 import type { ServeDashboardOptions, ServedDashboard } from './types.js';
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
@@ -59,14 +59,12 @@ export async function serveDashboard(options: ServeDashboardOptions): Promise<Se
   let allowed: ReadonlySet<string> = new Set();
   const checked = loopback || extra !== undefined;
 
+  const answers = (named: string) => allowed.has(named.toLowerCase()) || extra?.(named) === true;
   const server = createServer((req, res) => {
-    const named = String(req.headers.host ?? '');
-    if (checked && !allowed.has(named.toLowerCase()) && !extra?.(named)) {
-      const names = [...allowed, ...(options.allowedHosts ?? [])].join(', ');
-      sendJson(res, 403, {
-        error: `[leasehold] [dashboard] unexpected Host header \`${named.slice(0, 100)}\`; this dashboard answers ${names}. Open it at one of those, or add the name it is reached by (a reverse proxy's) to \`allowedHosts\` (\`--allowed-host\`).`,
-      });
-      return;
+    try {
+      if (checked) requireHost(req, answers, [...allowed, ...(options.allowedHosts ?? [])].join(', '));
+    } catch (error) {
+      return sendError(res, error);
     }
     handler(req, res);
   });

@@ -27,11 +27,11 @@ export async function find(
     }
   }
   const limit = requirePositiveInt('find.limit', query.limit ?? 1_000);
+  const onInvalid = query.onInvalid;
+  if (onInvalid !== undefined && typeof onInvalid !== 'function') throw new ConfigError('find.onInvalid', 'expected a function, called with the ValidationError of each item that no longer fits the schema and its status and stage.');
   await core.init();
   const cond = query.undeclared ? { status: status ?? [], notStatus: core.def.statuses } : { status: status ?? [] };
   const rows = await core.call('find', undefined, () => core.store.find(cond, { limit }));
-  const onInvalid = query.onInvalid;
-  if (onInvalid !== undefined && typeof onInvalid !== 'function') throw new ConfigError('find.onInvalid', 'expected a function, called with the ValidationError of each item that no longer fits the schema and its status and stage.');
   const items: Item[] = [];
   for (const row of rows) {
     try {

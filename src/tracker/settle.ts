@@ -57,11 +57,11 @@ function settledItem(core: Core, operation: string, lease: AnyLease, written: Pi
 async function lost(core: Core, operation: string, lease: AnyLease, state: LeaseState, p?: Prepared): Promise<LeaseLostError | ItemOutcome> {
   const [now] = await core.call(operation, lease.key, () => core.store.find({ key: state.storeKey }, { limit: 1, returning: 'state' }));
   const earlier = now && !state.recovered && !state.settled ? state.inDoubt?.find((c) => appliedBy(c, lease, state, now)) : undefined;
-  if (earlier) {
-    state.recovered = { applied: earlier, outcome: now! };
+  if (now && earlier) {
+    state.recovered = { applied: earlier, outcome: now };
     state.inDoubt = undefined;
-    core.log('warn', lease, `an earlier ${operationOf(earlier.by)} whose answer was lost had applied; the item is in \`${now!.status}\``);
-    earlier.done(now!);
+    core.log('warn', lease, `an earlier ${operationOf(earlier.by)} whose answer was lost had applied; the item is in \`${now.status}\``);
+    earlier.done(now);
   }
   // the same kind of settle sent again: it applied the first time (found now, or by a renew meanwhile)
   if (state.recovered && p?.by === state.recovered.applied.by) return state.recovered.outcome;
@@ -252,9 +252,9 @@ export function prepareRelease(core: Core, lease: AnyLease, options: { delayMs?:
 /** Settles one prepared lease; returns the item as it is now. */
 export async function settle(core: Core, operation: string, p: Prepared): Promise<Item> {
   const stored = await guarded(core, operation, p);
-  // a resend that found an earlier attempt applied: the item is what that attempt wrote
-  const recovered = p.state.recovered;
-  return settledItem(core, operation, p.lease, recovered?.outcome === stored ? recovered.applied : p, stored);
+  // once a lease has `recovered`, a settle of it returns only as the resend of the attempt that
+  // applied: the item is what that attempt wrote
+  return settledItem(core, operation, p.lease, p.state.recovered?.applied ?? p, stored);
 }
 
 /**

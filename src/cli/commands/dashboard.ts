@@ -1,4 +1,5 @@
 import type { CliCommand } from '../context.js';
+import { isHostName } from '../../dashboard/guard.js';
 import { usage } from '../errors.js';
 
 interface DashboardOptions {
@@ -56,7 +57,7 @@ export const dashboard: CliCommand = (program, act) => {
 /** `--allowed-host a,b:8080`: the names, checked (a usage error names the option). */
 function allowedHostsOf(text: string): string[] {
   const names = text.split(',').map((n) => n.trim()).filter((n) => n !== '');
-  if (names.length === 0 || !names.every((n) => /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/i.test(n))) {
+  if (names.length === 0 || !names.every(isHostName)) {
     throw usage(`--allowed-host takes host names as a browser sends them in \`Host\`, comma-separated, each with or without a port (dash.example.com,127.0.0.1:4321), got \`${text}\`.`);
   }
   return names;

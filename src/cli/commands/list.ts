@@ -1,6 +1,7 @@
 import type { Item } from '../../codec.js';
 import type { CliCommand } from '../context.js';
 import { usage } from '../errors.js';
+import { issuesText } from '../../errors.js';
 import { clip, keyText, statusColour, table, timeText } from '../format.js';
 import { parseCount, parseStatuses } from '../parse.js';
 
@@ -37,57 +38,51 @@ export const list: CliCommand = (program, act) => {
           onInvalid: (error, { status }) => void invalid.push({ key: error.key, status, issues: error.issues }),
         });
         // every row read is shown: the readable ones up to the limit, and the unreadable ones apart
-        const broken = invalid;
         const items = found.slice(0, limit);
         const more = found.length + invalid.length > limit;
-        const problems = (i: (typeof invalid)[number]) => i.issues.map((x) => `${x.path.length ? x.path.map(String).join('.') : '(root)'}: ${x.message}`).join('; ');
         if (ctx.json) {
           ctx.printJson(items);
-          for (const i of broken) ctx.note(`item ${keyText(i.key)} no longer fits the schema (${problems(i)}); not in the JSON above.`);
+          for (const i of invalid) ctx.note(`item ${keyText(i.key)} no longer fits the schema (${issuesText(i.issues)}); not in the JSON above.`);
           if (more) ctx.note(`showing the first ${limit}; more match (raise --limit).`);
           return;
         }
-        if (broken.length > 0) {
+        if (invalid.length > 0) {
           ctx.print(
             table(
-              broken,
+              invalid,
               [
                 { header: 'KEY (no longer fits the schema)', value: (i) => keyText(i.key) },
                 { header: 'STATUS', value: (i) => i.status },
-                { header: 'PROBLEM', value: (i) => clip(problems(i), 80) },
+                { header: 'PROBLEM', value: (i) => clip(issuesText(i.issues), 80) },
               ],
               ctx.paint,
             ),
           );
-          ctx.note(`${broken.length} item(s) above no longer fit the tracker's schema (changed by a deploy, or edited by hand): fix them in the database, \`cancel\` them by key while they wait or are held, or \`purge\` their status once they are finished.`);
-          if (items.length === 0) {
-            if (more) ctx.note(`showing the first ${limit}; more match (raise --limit).`);
-            return;
-          }
+          ctx.note(`${invalid.length} item(s) above no longer fit the tracker's schema (changed by a deploy, or edited by hand): fix them in the database, \`cancel\` them by key while they wait or are held, or \`purge\` their status once they are finished.`);
         }
-        if (items.length === 0) {
+        if (items.length > 0) {
+          const kinds = {
+            failed: new Set(def.stages.map((s) => s.failed)),
+            done: new Set(def.stages.flatMap((s) => s.done)),
+            active: new Set(def.stages.map((s) => s.active)),
+          };
+          ctx.print(
+            table<Item>(
+              items,
+              [
+                { header: 'KEY', value: (i) => keyText(i.key) },
+                { header: 'STATUS', value: (i) => i.status, colour: (i) => statusColour(i.status, kinds) },
+                { header: 'ATTEMPTS', value: (i) => i.attempts, align: 'right' },
+                { header: 'OWNER', value: (i) => i.owner ?? '-' },
+                { header: 'UPDATED', value: (i) => timeText(i.updatedAt) },
+                { header: 'LAST ERROR', value: (i) => clip(i.lastError, 60), colour: (i) => (i.lastError ? 'dim' : undefined) },
+              ],
+              ctx.paint,
+            ),
+          );
+        } else if (invalid.length === 0) {
           ctx.note(`no items${statuses ? ` in status ${statuses.join(', ')}` : undeclared ? ' in undeclared statuses' : ''} in tracker \`${name}\`.`);
-          return;
         }
-        const kinds = {
-          failed: new Set(def.stages.map((s) => s.failed)),
-          done: new Set(def.stages.flatMap((s) => s.done)),
-          active: new Set(def.stages.map((s) => s.active)),
-        };
-        ctx.print(
-          table<Item>(
-            items,
-            [
-              { header: 'KEY', value: (i) => keyText(i.key) },
-              { header: 'STATUS', value: (i) => i.status, colour: (i) => statusColour(i.status, kinds) },
-              { header: 'ATTEMPTS', value: (i) => i.attempts, align: 'right' },
-              { header: 'OWNER', value: (i) => i.owner ?? '-' },
-              { header: 'UPDATED', value: (i) => timeText(i.updatedAt) },
-              { header: 'LAST ERROR', value: (i) => clip(i.lastError, 60), colour: (i) => (i.lastError ? 'dim' : undefined) },
-            ],
-            ctx.paint,
-          ),
-        );
         if (more) ctx.note(`showing the first ${limit}; more match (raise --limit).`);
       }),
     );
