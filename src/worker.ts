@@ -159,8 +159,10 @@ export class Worker<L extends Lease = Lease> {
         // again after a fault (it is sent once more now): let that one land (a release beside
         // it could win and send finished work round again)
         if (state && (state.settling > 0 || state.inDoubt)) return flight.task;
-        if (state) abortLease(state, new Error('[leasehold] worker stopped'));
+        // marked before the abort: a handler that ends on the signal must not send its own
+        // fail (or complete) beside this release, which could land first and count the attempt
         this.#releasedAtStop.add(lease);
+        if (state) abortLease(state, new Error('[leasehold] worker stopped'));
         try {
           await this.#driver.release(lease);
         } catch (error) {
@@ -285,10 +287,11 @@ export class Worker<L extends Lease = Lease> {
       try {
         result = await this.#handler(lease);
       } catch (error) {
-        if (!lease.settled) await this.#resend(lease, 'fail', () => this.#driver.fail(lease, error));
+        // released at the stop timeout (the release may not have answered yet): not a failure
+        if (!lease.settled && !this.#releasedAtStop.has(lease)) await this.#resend(lease, 'fail', () => this.#driver.fail(lease, error));
         return;
       }
-      if (lease.settled) {
+      if (lease.settled || this.#releasedAtStop.has(lease)) {
         if (this.#releasedAtStop.has(lease)) {
           this.#internals.reportError('complete', new Error('the handler finished after stop() had released its lease at the stop timeout; its result was not written, and the item runs again'), lease);
         }

@@ -639,6 +639,43 @@ describe('worker stop() and reporting when the store or the logger misbehaves', 
     expect(reported).toEqual([expect.stringMatching(/^complete: Error: the handler finished after stop\(\) had released its lease/)]);
   });
 
+  it.each([
+    ['throws on the aborted signal', 'reject'],
+    ['returns on the aborted signal', 'resolve'],
+  ] as const)('at the stop timeout a handler that %s sends no fail or complete beside the release (the attempt is not counted)', async (_, ends) => {
+    const tracker = jobs({ ttlMs: 60_000, maxAttempts: 1 });
+    const store = tracker.store as MemoryStore;
+    const update = store.update.bind(store);
+    const sent: string[] = [];
+    // the release answers late (another pooled connection): a settle sent beside it lands first
+    store.update = async (cond, change, options) => {
+      sent.push(String(change.status));
+      if (change.attempts === 'decrement') await new Promise((r) => setTimeout(r, 30));
+      return update(cond, change, options);
+    };
+    const events: string[] = [];
+    for (const e of ['released', 'failed', 'completed'] as const) tracker.on(e, () => events.push(e));
+    tracker.on('error', () => {}); // the returning handler's result is reported as not written
+    await tracker.track({ id: 1 });
+    let started = false;
+    const worker = tracker.work(
+      'run',
+      (lease) =>
+        new Promise<void>((resolve, reject) => {
+          started = true;
+          lease.signal.addEventListener('abort', () => (ends === 'reject' ? reject(lease.signal.reason) : resolve()));
+        }),
+      { reapIntervalMs: false },
+    );
+    await until(() => started);
+    await worker.stop({ timeoutMs: 10 });
+    await until(() => events.length > 0);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(sent).toEqual(['running', 'queued']);
+    expect(events).toEqual(['released']);
+    expect(await tracker.get({ id: 1 })).toMatchObject({ status: 'queued', attempts: 0 });
+  });
+
   it('a logger that throws neither stops the worker nor fails its claims; stderr says what happened', async () => {
     const boom = () => {
       throw new Error('logger transport closed');
