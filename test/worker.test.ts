@@ -414,6 +414,28 @@ describe('the worker at its edges: options, pauses, drains, reaps', () => {
     for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
   };
 
+  it('work behind many items parked at their claim (maxAttempts lowered) is not left for a poll delay, and drain() waits for it', async () => {
+    const store = new MemoryStore();
+    const before = new Tracker(jobsDefinition(store, { maxAttempts: 3 }));
+    // 25 items with one attempt spent: a claim-next parks at most 10 rounds of them
+    for (let id = 0; id < 25; id++) {
+      await before.track({ id });
+      await before.fail((await before.claim('run', { owner: 'w', key: { id } }))!, new Error('boom'));
+    }
+    await before.track({ id: 99 });
+    const lowered = new Tracker(jobsDefinition(store, { maxAttempts: 1 }));
+    lowered.on('failed', () => {});
+    const handled: number[] = [];
+    const worker = lowered.work('run', (lease) => void handled.push(lease.key.id), { reapIntervalMs: false, batchSize: 1, pollMinMs: 60_000, pollMaxMs: 60_000 });
+    try {
+      await worker.drain();
+      expect(handled).toEqual([99]);
+      expect((await lowered.stats()).byStatus).toMatchObject({ queued: 0, done: 1, failed: 25 });
+    } finally {
+      await worker.stop();
+    }
+  });
+
   it('refuses intervals past the longest timer Node runs, and a bad owner, naming the option', async () => {
     const tracker = jobs();
     const tooLong = 2_147_483_648;

@@ -74,10 +74,16 @@ export async function claim(core: Core, operation: string, stageName: string, op
   const key = options.key === undefined ? undefined : core.codec.key(operation, options.key);
   const { cond, change } = claimUpdate(core.def, stage, owner, key);
   await core.init();
-  // claim-next that only met exhausted items (parked on the way) looks again, a few times
+  // claim-next that only met items it parked on the way (exhausted, or unreadable) looks again,
+  // a few times; then it wakes this process's workers of the stage, so that none of them takes
+  // the empty answer for an empty stage (sleeping a poll delay, or resolving a drain)
   for (let round = 0; ; round++) {
-    const { leases, exhausted } = await claimOnce(core, operation, stage, owner, options.key, cond, change, limit);
-    if (leases.length > 0 || exhausted === 0 || key || round >= 9) return leases;
+    const { leases, parked } = await claimOnce(core, operation, stage, owner, options.key, cond, change, limit);
+    if (leases.length > 0 || parked === 0 || key) return leases;
+    if (round >= 9) {
+      for (const status of stage.from) core.wake(status);
+      return leases;
+    }
   }
 }
 
@@ -90,7 +96,7 @@ async function claimOnce(
   cond: Condition,
   change: Change,
   limit: number,
-): Promise<{ leases: AnyLease[]; exhausted: number }> {
+): Promise<{ leases: AnyLease[]; parked: number }> {
   const sentAt = performance.now();
   // the deadline before the claim (when the item became claimable) costs a little on some
   // stores: asked for only while someone listens for `waitedMs`
@@ -98,11 +104,11 @@ async function claimOnce(
   const rows = await core.call(operation, givenKey, () => core.store.update(cond, change, options));
   const leases: AnyLease[] = [];
   let invalid: ValidationError | undefined;
-  let exhausted = 0;
+  let parked = 0;
   for (const stored of rows) {
     if (stored.attempts > core.def.maxAttempts) {
       await park(core, operation, stage, stored, exhaustedChange(core.def, stage, stored.attempts), true);
-      exhausted++;
+      parked++;
       continue;
     }
     let item: Item;
@@ -118,6 +124,7 @@ async function claimOnce(
       }, false);
       core.reportError(operation, error);
       invalid = error;
+      parked++;
       continue;
     }
     // the guard's key is the lease's own: a handler may change the Dates in `lease.key`
@@ -133,7 +140,7 @@ async function claimOnce(
   }
   // a single claim of an invalid item says so; in a batch, one bad item must not cost the others
   if (invalid && rows.length === 1) throw invalid;
-  return { leases, exhausted };
+  return { leases, parked };
 }
 
 /**
