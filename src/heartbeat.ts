@@ -52,9 +52,13 @@ export function startHeartbeat<L extends Lease>(lease: L, options: HeartbeatOpti
     if (stopped || lease.settled) return stop();
     // a settle in flight decides the lease; a renew now could only race it
     if (state.settling > 0) return;
-    // hung renews are not stacked up without bound
+    // hung renews are not stacked up without bound: one counts until its store call returns,
+    // not until its timeout (a renew that never answers stays counted)
     if (inFlight > 0 && inFlight >= Math.max(1, Math.floor(ttlMs / everyMs))) return;
     inFlight++;
+    const sent = options.renew(lease);
+    const answered = () => void inFlight--;
+    sent.then(answered, answered);
     let timeout: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<never>((_, reject) => {
       timeout = setTimeout(() => {
@@ -62,15 +66,12 @@ export function startHeartbeat<L extends Lease>(lease: L, options: HeartbeatOpti
         reject(new StoreError({ operation: 'renew', store: options.store, key: lease.key, cause }));
       }, timeoutMs);
     });
-    Promise.race([options.renew(lease), timedOut])
+    Promise.race([sent, timedOut])
       .catch((error: unknown) => {
         if (error instanceof LeaseLostError) return stop();
         options.report(error);
       })
-      .finally(() => {
-        clearTimeout(timeout);
-        inFlight--;
-      });
+      .finally(() => clearTimeout(timeout));
   }, everyMs);
   // the handler keeps the process alive while it runs; a heartbeat alone never does
   timer.unref?.();

@@ -283,6 +283,27 @@ describe('the worker at its edges', () => {
     }
   });
 
+  it('renews that never answer stay counted after their timeout: at most ttl/heartbeat of them are sent', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'] });
+    try {
+      const tracker = jobs({ ttlMs: 300 });
+      await tracker.track({ id: 1 });
+      const lease = (await tracker.claim('run', { owner: 'w' }))!;
+      // every other renew hangs (a bad connection in a pool), the others renew the lease
+      let sent = 0;
+      let hanging = 0;
+      const renew = (l: typeof lease) => (sent++ % 2 === 0 ? (hanging++, new Promise(() => {})) : tracker.renew(l));
+      const stop = startHeartbeat(lease, { ttlMs: 300, everyMs: 100, timeoutMs: 50, store: 'memory', renew, report: () => {} });
+      await vi.advanceTimersByTimeAsync(3_000);
+      // three hung calls fill the cap; with no renew sent after them, the lease runs out
+      expect(hanging).toBe(3);
+      expect(lease.signal.aborted).toBe(true);
+      stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('a renew that fails while a completion is under way is no lost lease: no leaseLost, the lease completes', async () => {
     const tracker = jobs();
     await tracker.track({ id: 1 });
