@@ -48,13 +48,14 @@ export function clipMessage(text: string): string {
 }
 
 /** The message stored as `lastError`. */
-export const errorMessage = (error: unknown): string => clipMessage(error instanceof Error ? `${error.name}: ${error.message}` : describeThrown(error));
+export const errorMessage = (error: unknown): string => clipMessage(describeThrown(error));
 
 /** Any thrown value as text; one that cannot be made text (no prototype, a throwing `toString`) is named by its kind. */
 function describeThrown(value: unknown): string {
   try {
-    return String(value);
+    return value instanceof Error ? `${value.name}: ${value.message}` : String(value);
   } catch {
+    // a getter or toString that throws: the value's kind still says something
     return Object.prototype.toString.call(value);
   }
 }

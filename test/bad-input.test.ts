@@ -266,6 +266,23 @@ describe('keys and data that a database would change are refused, naming the fie
     await tracker.fail(lease, Object.create(null), { retry: false });
     expect((await tracker.get({ id: 'a' }))!.lastError).toBe('[object Object]');
   });
+  it('an Error whose message getter throws is still recorded: the worker fails its item instead of leaving it held', async () => {
+    const tracker = make({ retry: { maxAttempts: 1 } });
+    await tracker.track({ id: 'a' });
+    const broken = new Error('hidden');
+    Object.defineProperty(broken, 'message', {
+      get() {
+        throw new Error('message getter');
+      },
+    });
+    const worker = tracker.work('run', () => Promise.reject(broken), { reapIntervalMs: false });
+    try {
+      await worker.drain();
+      expect(await tracker.get({ id: 'a' })).toMatchObject({ status: 'failed', lastError: '[object Error]' });
+    } finally {
+      await worker.stop();
+    }
+  });
   it('SqliteStore: a busy timeout or watch interval past the longest timer is refused; a database with safe integers reads booleans and counts', async () => {
     expect(() => new SqliteStore({ filename: ':memory:', table: 'items', busyTimeoutMs: 3e9 })).toThrow(/`busyTimeoutMs`.*from 0 to 2147483647/);
     expect(() => new SqliteStore({ filename: ':memory:', table: 'items', watchIntervalMs: 3e9 })).toThrow(/`watchIntervalMs`/);
