@@ -105,15 +105,16 @@ export interface Condition {
   /**
    * `passed`: the deadline is at or before the store's now (claimable / expired);
    * `future`: the deadline is after the store's now (waiting / lease live);
-   * `{ before }`: the deadline is before this instant (finished before it).
+   * `{ before }`: the deadline is before this instant, or before the store's now plus `ms`
+   * (finished before it).
    */
   readonly deadline?: 'passed' | 'future' | DeadlineBefore;
 }
 
-/** A deadline before an instant (`purge`'s `finishedBefore`). */
+/** A deadline before an instant (`purge`'s `finishedBefore`), or before a time relative to the store's now (`purge`'s `olderThanMs`: `{ ms: -olderThanMs }`). */
 export interface DeadlineBefore {
-  /** The deadline must be earlier than this. */
-  readonly before: Date;
+  /** The deadline must be earlier than this instant, or than the store's now plus `ms`. */
+  readonly before: Date | RelativeDelay;
 }
 
 /** A deadline: the store's now plus `ms`, or a given instant. */

@@ -39,6 +39,11 @@ export function requireTimerMs(option: string, value: unknown, { min = 0, allowZ
 /** The last instant a Date can hold (epoch ms). */
 export const MAX_DATE_MS = 8.64e15;
 
+/** Checks an age (`olderThanMs`): an integer from 0 up to the time since 1970, as far back as a store's clock reaches. */
+export function requireAgeMs(option: string, value: unknown): number {
+  return requireNumber(option, value, { min: 0, max: Date.now(), integer: true, why: 'an age reaches back no further than 1970' });
+}
+
 /** Checks a delay that puts a deadline in the future (`delayMs`, a backoff): the deadline must be a valid Date. */
 export function requireDelayMs(option: string, value: unknown, { integer = true }: { integer?: boolean } = {}): number {
   return requireNumber(option, value, { min: 0, max: MAX_DATE_MS - Date.now(), integer, why: 'the deadline it sets must be a valid Date' });

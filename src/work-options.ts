@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { ConfigError } from './errors.js';
 import { requireFinishedStatus } from './definition.js';
 import { requireOwner } from './tracker/claim.js';
-import { MAX_TIMER_MS, requireNumber, requirePositiveInt, requireTimerMs } from './validate.js';
+import { MAX_TIMER_MS, requireAgeMs, requirePositiveInt, requireTimerMs } from './validate.js';
 
 /** Options of `tracker.work()`. */
 export interface WorkOptions {
@@ -81,7 +81,7 @@ export interface WorkOptions {
 export interface Retention {
   /** A finished status (one no stage claims from or holds). */
   readonly status: string;
-  /** Delete items that finished longer ago than this. */
+  /** Delete items that finished longer ago than this, by the store's clock. */
   readonly olderThanMs: number;
   /**
    * How often to check.
@@ -129,7 +129,7 @@ export function workSettings(ttlMs: number, def: Parameters<typeof requireFinish
     owner: requireOwner('work', options.owner ?? defaultOwner()),
     reapMs: reapEvery === false ? undefined : requireTimerMs('work.reapIntervalMs', reapEvery),
     retention: rules.map((rule: Retention) => {
-      const olderThanMs = requireNumber('work.retention.olderThanMs', rule?.olderThanMs, { min: 0, integer: true });
+      const olderThanMs = requireAgeMs('work.retention.olderThanMs', rule?.olderThanMs);
       const everyMs = requireTimerMs('work.retention.everyMs', rule.everyMs ?? 60_000);
       requireFinishedStatus(def, 'work.retention.status', rule.status);
       return { status: rule.status, olderThanMs, everyMs };

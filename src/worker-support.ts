@@ -65,7 +65,7 @@ export function startRetention(retention: readonly Required<Retention>[], driver
       if (running) return;
       running = true;
       const purge = driver
-        .purge({ status, finishedBefore: new Date(Date.now() - olderThanMs) })
+        .purge({ status, olderThanMs })
         .catch((error: unknown) => internals.reportError('purge', error))
         .finally(() => {
           running = false;

@@ -12,7 +12,7 @@ export interface Driver<L extends Lease> {
   fail(lease: L, error: unknown, options?: { retry?: boolean }): Promise<unknown>;
   release(lease: L): Promise<unknown>;
   reapStale(): Promise<unknown>;
-  purge(options: { status: string; finishedBefore: Date }): Promise<unknown>;
+  purge(options: { status: string; olderThanMs: number }): Promise<unknown>;
 }
 
 /** The tracker internals a Worker uses: wake-ups, error reports, the shared reaper. */

@@ -399,6 +399,26 @@ describe('retention', () => {
     await keeper.stop();
   });
 
+  it('measures `olderThanMs` by the store\'s clock, not by a worker clock that runs ahead of it', async () => {
+    // the store's clock is ten minutes behind this process's
+    let behind = 10 * 60_000;
+    const tracker = jobs({ clock: () => Date.now() - behind });
+    const store = tracker.store as MemoryStore;
+    const remove = store.delete.bind(store);
+    let purges = 0;
+    store.delete = (cond, options) => (purges++, remove(cond, options));
+    for (let id = 0; id < 3; id++) await tracker.track({ id });
+    const worker = tracker.work('run', async () => {}, { reapIntervalMs: false, retention: { status: 'done', olderThanMs: 5 * 60_000, everyMs: 5 } });
+    await worker.drain();
+    const after = purges;
+    await until(() => purges >= after + 2);
+    // just finished by the store's clock: kept (by this process's clock they finished 10 min ago)
+    expect((await tracker.stats()).byStatus.done).toBe(3);
+    behind -= 6 * 60_000; // six minutes pass on the store
+    await until(async () => (await tracker.stats()).total === 0);
+    await worker.stop();
+  });
+
   it('runs one purge of a status at a time: one that outlasts `everyMs` is not joined by more', async () => {
     const tracker = jobs();
     const store = tracker.store as MemoryStore;

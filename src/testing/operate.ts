@@ -174,6 +174,19 @@ export function operateContract(harness: StoreHarness): void {
       expect((await tracker.track(k(0))).created).toBe(true);
     });
 
+    it('purge by olderThanMs measures the age by the store\'s clock', async () => {
+      const { store, tracker } = await fresh();
+      for (let n = 0; n < 3; n++) await park(tracker, n);
+      await harness.elapse(store, 60_000);
+      await park(tracker, 3);
+      expect(await tracker.purge({ status: 'failed', olderThanMs: 120_000 })).toEqual({ deleted: 0 });
+      expect(await tracker.purge({ status: 'failed', olderThanMs: 30_000, limit: 1 })).toEqual({ deleted: 1 });
+      expect(await tracker.purge({ status: 'failed', olderThanMs: 30_000 })).toEqual({ deleted: 2 });
+      expect((await tracker.find({ status: 'failed' })).map((item) => item.key)).toEqual([k(3)]);
+      await expect(tracker.purge({ status: 'failed', olderThanMs: 1, finishedBefore: new Date() })).rejects.toThrow(/`purge.olderThanMs`.*not both/);
+      await expect(tracker.purge({ status: 'failed', olderThanMs: -1 })).rejects.toThrow(/`purge.olderThanMs`/);
+    });
+
     it('purge refuses statuses items wait or are held in', async () => {
       const { tracker } = await fresh();
       for (const status of ['pending', 'downloading', 'downloaded', 'nope'] as const) {

@@ -9,7 +9,7 @@ import { requireFinishedStatus, type NormalizedStage } from '../definition.js';
 import { ConfigError, ValidationError } from '../errors.js';
 import type { StoredItem } from '../store.js';
 import { cancelUpdate, clipMessage, rescheduleUpdate, retryUpdate } from '../transitions.js';
-import { requireNumber, requirePositiveInt } from '../validate.js';
+import { requireAgeMs, requireNumber, requirePositiveInt } from '../validate.js';
 import { scheduleDelay, type TrackOptions } from './claim.js';
 import type { Core } from './core.js';
 
@@ -163,6 +163,11 @@ export interface PurgeOptions<S extends string = string> {
   /** Only items that finished before this time. */
   readonly finishedBefore?: Date;
   /**
+   * Only items that finished more than this many milliseconds ago, by the store's clock (not
+   * this process's, which may run ahead of it). Instead of `finishedBefore`.
+   */
+  readonly olderThanMs?: number;
+  /**
    * At most this many items.
    * @default all that match, in batches of 500
    */
@@ -180,14 +185,17 @@ export async function purge(core: Core, options: PurgeOptions): Promise<{ delete
   if (before !== undefined && (!(before instanceof Date) || Number.isNaN(before.getTime()))) {
     throw new ConfigError('purge.finishedBefore', `expected a valid Date, got \`${String(before)}\`.`);
   }
+  if (before !== undefined && options.olderThanMs !== undefined) {
+    throw new ConfigError('purge.olderThanMs', 'give `finishedBefore` (an instant) or `olderThanMs` (an age by the store\'s clock), not both.');
+  }
+  const age = options.olderThanMs === undefined ? undefined : requireAgeMs('purge.olderThanMs', options.olderThanMs);
   const limit = options.limit === undefined ? Number.POSITIVE_INFINITY : requireNumber('purge.limit', options.limit, { min: 1, integer: true });
+  const deadline = before ? { before } : age !== undefined ? { before: { ms: -age } } : undefined;
   await core.init();
   let deleted = 0;
   while (deleted < limit) {
     const batch = Math.min(OPERATE_BATCH, limit - deleted);
-    const n = await core.call('purge', undefined, () =>
-      core.store.delete({ status: [status], ...(before ? { deadline: { before } } : {}) }, { limit: batch }),
-    );
+    const n = await core.call('purge', undefined, () => core.store.delete({ status: [status], ...(deadline ? { deadline } : {}) }, { limit: batch }));
     deleted += n;
     if (n < batch) break;
   }

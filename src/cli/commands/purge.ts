@@ -1,5 +1,4 @@
 import type { CliCommand } from '../context.js';
-import { timeText } from '../format.js';
 import { usage } from '../errors.js';
 import { inBatches } from '../batches.js';
 import { parseCount, parseDuration, parseStatuses } from '../parse.js';
@@ -25,19 +24,19 @@ export const purge: CliCommand = (program, act) => {
       act<Options>(async (ctx) => {
         const limit = parseCount('--limit', ctx.options.limit);
         const age = ctx.options.olderThan === undefined ? undefined : parseDuration('--older-than', ctx.options.olderThan);
+        if (age !== undefined && age > Date.now()) throw usage(`--older-than \`${ctx.options.olderThan}\` reaches back before 1970, where no item finished; use a shorter duration.`);
         const [name, tracker] = await ctx.tracker();
         const def = tracker.definition;
         // one status per run, as `tracker.purge` takes it
         const [status, ...more] = parseStatuses(name, def, '--status', ctx.options.status, def.terminalStatuses, 'is a status items wait or are held in; purge deletes only finished items');
         if (more.length > 0) throw usage(`--status \`${ctx.options.status}\`: purge deletes from one status per run; run it once for each.`);
-        // judged by this machine's clock; items record when they finished by the store's
-        const finishedBefore = age === undefined ? undefined : new Date(Date.now() - age);
         const inStatus = (await tracker.stats()).byStatus[status] ?? 0;
         const expected = Math.min(inStatus, limit ?? Number.POSITIVE_INFINITY);
         // the count is of the whole status: with --older-than it is an upper bound, and said so
         const upTo = limit !== undefined && limit < inStatus ? `up to ${limit} of ` : '';
-        const what = finishedBefore
-          ? `${upTo ? `${upTo}the` : 'the'} items in \`${status}\` that finished before ${timeText(finishedBefore)} (of ${inStatus} in \`${status}\`) in tracker \`${name}\``
+        // the age is judged by the store's clock, by which items record when they finished
+        const what = age !== undefined
+          ? `${upTo ? `${upTo}the` : 'the'} items in \`${status}\` that finished more than ${ctx.options.olderThan} ago (of ${inStatus} in \`${status}\`) in tracker \`${name}\``
           : `${upTo}${inStatus} item(s) in \`${status}\` in tracker \`${name}\``;
         // nothing in the status: nothing to confirm, and nothing is deleted
         await ctx.confirm(`Delete ${what}?`, ctx.options.yes, { ask: inStatus > 0 });
@@ -49,7 +48,7 @@ export const purge: CliCommand = (program, act) => {
             deleted = n;
             bar.update(n);
           };
-          await inBatches(expected, async (batch) => (await tracker.purge({ status, limit: batch, ...(finishedBefore ? { finishedBefore } : {}) })).deleted, progress);
+          await inBatches(expected, async (batch) => (await tracker.purge({ status, limit: batch, ...(age !== undefined ? { olderThanMs: age } : {}) })).deleted, progress);
         } catch (error) {
           ctx.note(`deleted ${deleted} item(s) before the failure below.`);
           throw error;

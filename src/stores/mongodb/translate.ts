@@ -26,7 +26,8 @@ export function toFilter(cond: Partial<Condition>, keys: readonly string[]): Fil
   if (cond.fence !== undefined) filter.fence = cond.fence;
   if (cond.deadline === 'passed') filter.$expr = { $lte: ['$deadline', '$$NOW'] };
   else if (cond.deadline === 'future') filter.$expr = { $gt: ['$deadline', '$$NOW'] };
-  else if (cond.deadline) filter.deadline = { $lt: cond.deadline.before };
+  else if (cond.deadline?.before instanceof Date) filter.deadline = { $lt: cond.deadline.before };
+  else if (cond.deadline) filter.$expr = { $lt: ['$deadline', { $add: ['$$NOW', cond.deadline.before.ms] }] };
   return filter;
 }
 

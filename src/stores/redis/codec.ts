@@ -66,7 +66,8 @@ export function encodeCondition(fields: readonly KeyField[], cond: Partial<Condi
   if (cond.stage !== undefined) c.g = cond.stage;
   if (cond.fence !== undefined) c.f = cond.fence;
   if (cond.deadline === 'passed' || cond.deadline === 'future') c.dp = cond.deadline;
-  else if (cond.deadline) c.db = cond.deadline.before.getTime();
+  else if (cond.deadline?.before instanceof Date) c.db = cond.deadline.before.getTime();
+  else if (cond.deadline) c.dr = cond.deadline.before.ms; // the scripts add the server's now
   return c;
 }
 

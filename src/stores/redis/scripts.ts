@@ -83,7 +83,11 @@ local function publish()
   for s, ms in pairs(wake) do redis.call('PUBLISH', P .. 'wake', num(ms) .. ':' .. s) end
 end
 -- a condition c: r id, k key JSON, s statuses, ns not statuses, g stage, f fence,
--- dp 'passed' | 'future', db deadline before (ms)
+-- dp 'passed' | 'future', db deadline before (ms), dr deadline before the server's now plus dr (ms)
+local function before(c)
+  if c.dr then return now + c.dr end
+  return c.db
+end
 local function matches(c, id)
   local h = redis.call('HMGET', ikey(id), 's', 'g', 'f', 'k', 'dl')
   if not h[1] then return false end
@@ -96,7 +100,8 @@ local function matches(c, id)
   local dl = tonumber(h[5])
   if c.dp == 'passed' and dl > now then return false end
   if c.dp == 'future' and dl <= now then return false end
-  if c.db and dl >= c.db then return false end
+  local db = before(c)
+  if db and dl >= db then return false end
   return true
 end
 -- the ids matching c, at most limit (< 0: all), in eligible order: a merge of the sorted sets
@@ -113,7 +118,8 @@ local function select(c, limit)
   if not statuses or #statuses == 0 then statuses = redis.call('SMEMBERS', STATUSES) end
   local lo, hi = '-inf', '+inf'
   if c.dp == 'passed' then hi = num(now) elseif c.dp == 'future' then lo = '(' .. num(now) end
-  if c.db then hi = '(' .. num(c.db) end
+  local db = before(c)
+  if db then hi = '(' .. num(db) end
   -- the sorted set already holds status and deadline: other parts need the item's hash
   local check = c.g ~= nil or c.f ~= nil
   local window = 256

@@ -1,5 +1,5 @@
 import { StoreError } from '../../errors.js';
-import type { Change, Condition, Delay, InsertResult, ItemOutcome, KeyFieldType, KeyValues, NewItem, Returning, SettleOutcome, StoredItem, UpdateOptions } from '../../store.js';
+import type { Change, Condition, DeadlineBefore, Delay, InsertResult, ItemOutcome, KeyFieldType, KeyValues, NewItem, Returning, SettleOutcome, StoredItem, UpdateOptions } from '../../store.js';
 import type { Dialect } from './dialect.js';
 
 /** Collects bound parameters and hands out their placeholders. */
@@ -72,6 +72,9 @@ export function deadlineSql(delay: Delay, d: Dialect, p: Params): string {
   return 'at' in delay ? d.at(p.add(d.timeParam(delay.at))) : d.plusMs(p.add(delay.ms));
 }
 
+/** A condition's `deadline.before` as a {@link Delay}: an instant, or the store's now plus `ms`. */
+const before = ({ before: b }: DeadlineBefore): Delay => (b instanceof Date ? { at: b } : b);
+
 /** Compiles a condition to a WHERE clause body; every value is a bound parameter. */
 export function where(cond: Partial<Condition>, keys: readonly KeyColumn[], d: Dialect, p: Params, alias = ''): string {
   const parts: string[] = [];
@@ -89,7 +92,7 @@ export function where(cond: Partial<Condition>, keys: readonly KeyColumn[], d: D
   if (cond.fence !== undefined) parts.push(`${alias}fence = ${p.add(cond.fence)}`);
   if (cond.deadline === 'passed') parts.push(`${alias}deadline <= ${d.now}`);
   else if (cond.deadline === 'future') parts.push(`${alias}deadline > ${d.now}`);
-  else if (cond.deadline) parts.push(`${alias}deadline < ${d.at(p.add(d.timeParam(cond.deadline.before)))}`);
+  else if (cond.deadline) parts.push(`${alias}deadline < ${deadlineSql(before(cond.deadline), d, p)}`);
   return parts.length ? parts.join(' AND ') : 'TRUE';
 }
 
