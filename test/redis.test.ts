@@ -230,13 +230,40 @@ describe.skipIf(!url)(`RedisStore (${source})`, () => {
       expect(await later.get(key)).toMatchObject({ key, status: 'pending' });
     });
 
-    it('a key of other fields than the recorded ones has its values sorted by field name', async () => {
-      const prefix = `reshaped_${run}`;
-      await keyed(make(prefix), z.object({ id: z.string() })).track({ id: 'a' });
-      const wider = keyed(make(prefix), declared());
-      await wider.track(key);
-      expect(await main!.hkeys(`{${prefix}}:ids`)).toEqual([JSON.stringify(['a']), JSON.stringify(['L-1', 'ACME'])]);
-      expect((await keyed(make(prefix), reordered()).track(key)).created).toBe(false);
+    // a key of other fields had its values sorted by name, and the old items were read with
+    // their values under the wrong fields (a worker handed log `ACME` of partner `L-1`)
+    it.each([
+      ['a field dropped', z.object({ logId: z.string() })],
+      ['a field renamed', z.object({ logId: z.string(), customerId: z.string() })],
+      ['a field added', z.object({ logId: z.string(), partnerCode: z.string(), region: z.string() })],
+    ])('a key of other fields than the recorded ones is refused while the store holds items (%s); an empty store takes the new fields', async (_, reshaped) => {
+      const prefix = `reshaped_${run}_${reshaped.keyof().options.join('_')}`;
+      const before = keyed(make(prefix), declared());
+      await before.track(key);
+      const after = keyed(make(prefix), reshaped);
+      const error = await after.init().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).toMatch(/holds 1 item\(s\) whose keys are the values of the fields `partnerCode`, `logId`.*this tracker's key has the fields .*Nothing was changed/);
+      expect(await main!.get(`{${prefix}}:keyfields`)).toBe(JSON.stringify(['partnerCode', 'logId']));
+      expect(await before.get(key)).toMatchObject({ key, status: 'pending' });
+      // emptied, the store takes the new fields
+      await before.cancel(key);
+      await before.purge({ status: 'failed' });
+      const fresh = keyed(make(prefix), reshaped);
+      await fresh.init();
+      expect(JSON.parse((await main!.get(`{${prefix}}:keyfields`))!)).toEqual(reshaped.keyof().options);
+    });
+
+    it('a key whose item is gone but whose id entry is left (evicted, deleted by hand) is tracked again', async () => {
+      const prefix = `orphan_${run}`;
+      const tracker = keyed(make(prefix), declared());
+      const { item } = await tracker.track(key);
+      await main!.del(...(await main!.keys(`{${prefix}}:i:*`)));
+      expect(await tracker.get(key)).toBeNull();
+      const again = await tracker.track(key);
+      expect(again.created).toBe(true);
+      expect(again.item.createdAt.getTime()).toBeGreaterThanOrEqual(item.createdAt.getTime());
+      expect(await tracker.get(key)).toMatchObject({ key, status: 'pending' });
     });
   });
 

@@ -153,13 +153,14 @@ export class RedisStore implements Store {
     }
     // loaded now so that the first call of each operation is one round trip too
     await Promise.all(Object.values(SCRIPTS).map((text) => this.#client.script('LOAD', text)));
-    const [recorded, split] = (await this.#run('init', JSON.stringify(schema.keyFields.map(({ name }) => name)))) as [string, number];
+    const [recorded, split, count] = (await this.#run('init', JSON.stringify(schema.keyFields.map(({ name }) => name)))) as [string, number, number];
     if (split === 1) throw splitLayout(this.#base, this.#ids);
     for (const status of schema.claimable ?? []) this.#claimable.add(status);
     this.#claimableJson = this.#notifications ? JSON.stringify([...this.#claimable]) : '[]';
     this.#keys = keyOrder(
       schema.keyFields.map(({ name, type }) => ({ name, type })),
       parseNames(recorded, this.#base),
+      { store: this.#base, items: count },
     );
   }
 

@@ -15,15 +15,22 @@ import { wellFormed } from '../../transitions.js';
  * stores) still finds the same items. `recorded` is the store's `{p}:keyfields`, the field
  * names in the order its keys are written: the declaration order of the first tracker that
  * initialised the store, which is also how stores written before this record placed them, so
- * their items keep their ids. A recorded list of other fields (the key changed shape) does not
- * apply; the fields are then sorted by name, the same in every process.
+ * their items keep their ids. A recorded list of other fields (the key changed shape) cannot
+ * apply: a key holds values without their names, so the store's items could only be read with
+ * their values under the wrong fields. Init replaces such a record only in an empty store
+ * (`store.items` 0); otherwise this refuses, naming both lists.
  */
-export function keyOrder(fields: readonly KeyField[], recorded: readonly string[]): KeyField[] {
+export function keyOrder(fields: readonly KeyField[], recorded: readonly string[], store: { readonly store: string; readonly items: number }): KeyField[] {
   const byName = new Map(fields.map((field) => [field.name, field]));
   const same = recorded.length === fields.length && new Set(recorded).size === fields.length && recorded.every((name) => byName.has(name));
   if (same) return recorded.map((name) => byName.get(name)!);
-  // code-unit order, not localeCompare: the same in every process whatever its locale
-  return [...fields].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const list = (names: readonly string[]) => names.map((name) => `\`${name}\``).join(', ');
+  throw new ConfigError(
+    'key',
+    `[redis] the store \`${store.store}\` holds ${store.items} item(s) whose keys are the values of the fields ${list(recorded)} (its \`${store.store}keyfields\`), ` +
+      `and this tracker's key has the fields ${list(fields.map(({ name }) => name))}. A Redis key holds the values without their names, so items of one key shape cannot be read as another. ` +
+      'Keep the key\'s fields (reordering them is fine), or track the items into a new store (another `prefix`) and retire this one once it drains, or purge this store\'s items first. Nothing was changed.',
+  );
 }
 
 /**

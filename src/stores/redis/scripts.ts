@@ -243,8 +243,9 @@ end
 export const INSERT = `${PRELUDE}
 local kj = ARGV[5]
 local id = redis.call('HGET', IDS, kj)
--- created by this very call, sent again
-if id then return {mine(id) and 1 or 0, read(id, ITEM)} end
+-- created by this very call, sent again; an id whose item is gone (evicted, or deleted by hand)
+-- maps the key to nothing, and the key is tracked again
+if id and redis.call('EXISTS', ikey(id)) == 1 then return {mine(id) and 1 or 0, read(id, ITEM)} end
 id = string.format('%012x', redis.call('INCR', P .. 'seq'))
 -- the counter went back (keys evicted, part of the data restored): never write over an item
 if redis.call('EXISTS', ikey(id)) == 1 then
@@ -351,21 +352,38 @@ return out
 
 /**
  * `init`: ARGV[5] the key's field names in the tracker's declaration order (JSON list). Returns
- * the store's record of them (made now from ARGV[5] if there is none, in one step so that
- * processes starting at once agree), and 1 if the store's items are not under `P` although its
+ * the store's record of them (made now from ARGV[5] if there is none, or if the store holds no
+ * item and the record names other fields, in one step so that processes starting at once agree),
+ * 1 if the store's items are not under `P` although its
  * ids are: written through a client with a `keyPrefix` by a version that put it on `{p}:ids` only
- * (an id is taken from `{p}:seq` before any key maps to it, so a store's ids never outlive it).
+ * (an id is taken from `{p}:seq` before any key maps to it, so a store's ids never outlive it),
+ * and how many keys `{p}:ids` maps.
  */
 export const INIT = `${PRELUDE}
 local K = P .. 'keyfields'
 local names = redis.call('GET', K)
-if not names then
+local count = redis.call('HLEN', IDS)
+-- whether two JSON lists of names hold the same names (in any order); a record that is not such
+-- a list is left for the client to report
+local function same(a, b)
+  local ok, x = pcall(cjson.decode, a)
+  if not ok or type(x) ~= 'table' then return true end
+  local y = cjson.decode(b)
+  if #x ~= #y then return false end
+  local seen = {}
+  for _, n in ipairs(x) do seen[n] = true end
+  for _, n in ipairs(y) do if not seen[n] then return false end end
+  return true
+end
+-- the first tracker records its fields; one of other fields may take over only an empty store
+-- (a reordering alone is not recorded: older processes may still write in the recorded order)
+if not names or (count == 0 and not same(names, ARGV[5])) then
   names = ARGV[5]
   redis.call('SET', K, names)
 end
 local split = 0
-if redis.call('HLEN', IDS) > 0 and redis.call('EXISTS', P .. 'seq') == 0 then split = 1 end
-return {names, split}
+if count > 0 and redis.call('EXISTS', P .. 'seq') == 0 then split = 1 end
+return {names, split, count}
 `;
 
 /** The scripts by name. */
