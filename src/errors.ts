@@ -214,7 +214,7 @@ const ADVICE: Record<'transient' | 'other', Record<OperationKind, string>> = {
   other: {
     transition: 'See the cause; the transition is guarded by status and fence, so a retry can never apply it twice.',
     read: 'See the cause; a read changes nothing.',
-    init: 'See the cause; `init` creates the table and its indexes only where missing, so run it again once the cause is fixed.',
+    init: 'See the cause; `init` creates only what is missing, so run it again once the cause is fixed.',
     purge: 'See the cause; a purge deletes only finished items, so it is safe to run again.',
   },
 };
