@@ -120,7 +120,7 @@ export interface Definition {
 const asArray = <T>(v: T | readonly T[]): readonly T[] => (Array.isArray(v) ? (v as readonly T[]) : [v as T]);
 
 const ZOD3 =
-  "leasehold needs zod 4 schemas: import `z` from 'zod' 4.x (or from 'zod/v4' while your project is on zod 3.25).";
+  "leasehold needs zod 4 schemas: install zod 4 (`npm install zod@^4`, its peer dependency) and import `z` from 'zod'. (zod 3.25's 'zod/v4' runs, but leasehold's types need zod 4's.)";
 
 /** zod 3 schemas have `_def` but no `_zod`: they would be misread field by field. */
 function requireZod4(option: string, schema: unknown): void {

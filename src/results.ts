@@ -43,8 +43,8 @@ export interface TrackResult<I> {
   readonly created: boolean;
 }
 
-/** Counts returned by {@link Tracker.stats}. */
-export interface TrackerStats<S extends string> {
+/** Counts returned by {@link Tracker.stats}. `N` is the stage names. */
+export interface TrackerStats<S extends string, N extends string = string> {
   /** Items per status (every declared status is present). */
   readonly byStatus: Readonly<Record<S, number>>;
   /** All items. */
@@ -61,7 +61,7 @@ export interface TrackerStats<S extends string> {
    */
   readonly undeclared: Readonly<Record<string, number>>;
   /** Per stage: what waits for it, what it holds, and where its items ended. */
-  readonly stages: Readonly<Record<string, StageStats>>;
+  readonly stages: Readonly<Record<N, StageStats>>;
 }
 
 /** Counts of one stage in {@link TrackerStats}. A status shared by stages counts in each. */

@@ -444,8 +444,8 @@ export class Tracker<
    * console.log(byStatus.failed, stages.download.claimable);
    * ```
    */
-  async stats(): Promise<TrackerStats<S>> {
-    return (await reading.stats(this.#core)) as TrackerStats<S>;
+  async stats(): Promise<TrackerStats<S, keyof St & string>> {
+    return (await reading.stats(this.#core)) as TrackerStats<S, keyof St & string>;
   }
 
   /**

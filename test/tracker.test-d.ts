@@ -61,6 +61,12 @@ describe('types carry the state machine', () => {
     await logs.find({ status: 'archived' });
     // @ts-expect-error -- key fields must match the key schema
     await logs.track({ logId: 1, partnerCode: 'acme' });
+    const stats = await logs.stats();
+    expectTypeOf(stats.stages.download.claimable).toEqualTypeOf<number>();
+    // @ts-expect-error -- no such stage (a misspelt `download`)
+    void stats.stages.dowload;
+    // @ts-expect-error -- not a declared status
+    void stats.byStatus.pendng;
 
     new Tracker({
       store: new MemoryStore(),
