@@ -231,6 +231,12 @@ export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z
     for (const s of [...from, ...done, failed]) passive.add(s);
     stages.set(name, Object.freeze({ name, from, active, done, failed }));
   }
+  // a status both leased and waited in first: it also reads as an initial status no stage claims
+  for (const [active, name] of activeOwner) {
+    if (passive.has(active)) {
+      throw new ConfigError(`stages.${name}.active`, `\`${active}\` is also used as an initial, from, done or failed status; an active status must only mean "leased".`);
+    }
+  }
   if (![...stages.values()].some((stage) => stage.from.includes(initial) || stage.failed === initial)) {
     // tracked items would sit there for good: no stage claims them, and retry, cancel and
     // reschedule act only on statuses some stage claims from or parks into (an initial status
@@ -239,11 +245,6 @@ export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z
       'initial',
       `\`${initial}\` is a status no stage claims from or fails into, so tracked items could never be claimed, cancelled or retried; list it in a stage's \`from\` (${[...stages.keys()].join(', ')}), or make such a status the initial one.`,
     );
-  }
-  for (const [active, name] of activeOwner) {
-    if (passive.has(active)) {
-      throw new ConfigError(`stages.${name}.active`, `\`${active}\` is also used as an initial, from, done or failed status; an active status must only mean "leased".`);
-    }
   }
 
   requireZod4('key', options.key);

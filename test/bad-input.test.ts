@@ -48,6 +48,8 @@ describe('bad definitions are refused at construction, naming the option', () =>
     ['a status holding a lone surrogate', { statuses: ['queued', 'running', 'done', 'failed', 'bad\uD800'] }, /`statuses`.*well-formed/],
     ['a key literal of mixed types', { key: z.object({ id: z.literal(['a', 1]) }) }, /`key.id`.*all be of one type/],
     ['an initial status no stage claims from', { initial: 'done' }, /`initial`.*`done` is a status no stage claims from or fails into/],
+    // the one stage claims from its own active status: the clash is named, not the initial status
+    ['a stage that claims from its own active status', { stages: { run: { from: 'running', active: 'running', done: 'done', failed: 'failed' } } }, /`stages.run.active`.*`running` is also used as an initial, from/],
     ['a stage whose failed status it also claims from', { stages: { run: { from: ['queued', 'failed'], active: 'running', done: 'done', failed: 'failed' } } }, /`stages.run.failed`.*claims from/],
   ];
   for (const [what, overrides, message] of cases) {
