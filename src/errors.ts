@@ -129,7 +129,7 @@ export class ValidationError extends LeaseholdError {
     const list = issuesText(args.issues);
     super(
       `[leasehold] \`${args.operation}\` of item ${describeKey(args.key)}: invalid ${args.what} (${list}). ` +
-        (args.hint ?? 'Fix the value to match the schema given to the Tracker; nothing was written.'),
+        (args.hint ?? `Fix the value to match the schema given to the Tracker${READS.has(args.operation) ? '' : '; nothing was written'}.`),
     );
     this.operation = args.operation;
     this.key = args.key;
