@@ -263,9 +263,9 @@ describe('keys and data that a database would change are refused, naming the fie
   });
   it('a key refused on a read says what to fix, and not that nothing was written; on a write it says so', async () => {
     const tracker = make();
-    const read = await tracker.get({ id: 7 } as never).catch((e: unknown) => e as Error);
+    const read = (await tracker.get({ id: 7 } as never).catch((e: unknown) => e)) as Error;
     expect(read.message).toMatch(/`get` of item \{"id":7\}: invalid key .*Fix the value to match the schema given to the Tracker\.$/);
-    const write = await tracker.track({ id: 7 } as never).catch((e: unknown) => e as Error);
+    const write = (await tracker.track({ id: 7 } as never).catch((e: unknown) => e)) as Error;
     expect(write.message).toMatch(/`track` of item .*; nothing was written\.$/);
   });
   it('fail() with a thrown value that cannot be made text records its kind', async () => {
