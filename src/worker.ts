@@ -40,7 +40,8 @@ export class Worker<L extends Lease = Lease> {
   /** Ends the wait for a free slot at full concurrency: a finished handler and `stop()` call it. */
   #slotFreed: (() => void) | undefined;
   /** Leases `stop()` released at its timeout: their handlers' late results are reported, not lost silently. */
-  readonly #releasedAtStop = new WeakSet<L>();
+  /** Leases `stop()` released at its timeout: whether each release landed (or found the lease lost). */
+  readonly #releasedAtStop = new WeakMap<L, Promise<boolean>>();
   #running = true;
   /** `stop()` has finished: nothing runs any more. */
   #stopped = false;
@@ -159,15 +160,21 @@ export class Worker<L extends Lease = Lease> {
         // again after a fault (it is sent once more now): let that one land (a release beside
         // it could win and send finished work round again)
         if (state && (state.settling > 0 || state.inDoubt)) return flight.task;
-        // marked before the abort: a handler that ends on the signal must not send its own
-        // fail (or complete) beside this release, which could land first and count the attempt
-        this.#releasedAtStop.add(lease);
+        // known before the abort: a handler that ends on the signal waits for this release, and
+        // sends its own fail (or complete) only if the release failed — beside it, that could
+        // land first and count the attempt
+        const released = this.#driver.release(lease).then(
+          () => true,
+          (error: unknown) => {
+            // lost meanwhile (reaped, cancelled): the handler's settle could not land either
+            if (error instanceof LeaseLostError) return true;
+            this.#internals.reportError('release', error, lease);
+            return false;
+          },
+        );
+        this.#releasedAtStop.set(lease, released);
         if (state) abortLease(state, new Error('[leasehold] worker stopped'));
-        try {
-          await this.#driver.release(lease);
-        } catch (error) {
-          if (!(error instanceof LeaseLostError)) this.#internals.reportError('release', error, lease);
-        }
+        await released;
       });
       // bounded as well: on a dead connection a release never answers (it goes on, reported if it fails)
       let graceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -287,12 +294,16 @@ export class Worker<L extends Lease = Lease> {
       try {
         result = await this.#handler(lease);
       } catch (error) {
-        // released at the stop timeout (the release may not have answered yet): not a failure
-        if (!lease.settled && !this.#releasedAtStop.has(lease)) await this.#resend(lease, 'fail', () => this.#driver.fail(lease, error));
+        // released at the stop timeout: not a failure (unless the release failed)
+        const releasing = this.#releasedAtStop.get(lease);
+        if (!lease.settled && !(releasing !== undefined && (await releasing))) await this.#resend(lease, 'fail', () => this.#driver.fail(lease, error));
         return;
       }
-      if (lease.settled || this.#releasedAtStop.has(lease)) {
-        if (this.#releasedAtStop.has(lease)) {
+      // (no wait on the common path: only a lease released at the stop timeout is in the map)
+      const releasing = this.#releasedAtStop.get(lease);
+      const released = releasing !== undefined && (await releasing);
+      if (lease.settled || released) {
+        if (released) {
           this.#internals.reportError('complete', new Error('the handler finished after stop() had released its lease at the stop timeout; its result was not written, and the item runs again'), lease);
         }
         return;

@@ -741,6 +741,37 @@ describe('worker stop() and reporting when the store or the logger misbehaves', 
     expect(await tracker.get({ id: 1 })).toMatchObject({ status: 'queued', attempts: 0 });
   });
 
+  it.each([
+    ['throws on the aborted signal', 'reject', { status: 'failed', attempts: 1, lastError: 'Error: [leasehold] worker stopped' }],
+    ['returns on the aborted signal', 'resolve', { status: 'done', attempts: 0 }],
+  ] as const)('at the stop timeout a handler that %s settles its lease itself when the release fails', async (_, ends, expected) => {
+    const tracker = jobs({ ttlMs: 60_000, maxAttempts: 1 });
+    const store = tracker.store as MemoryStore;
+    const update = store.update.bind(store);
+    // the release fails (a connection reset while shutting down); everything else goes through
+    store.update = (cond, change, options) =>
+      change.attempts === 'decrement' ? Promise.reject(Object.assign(new Error('connection reset'), { code: 'ECONNRESET' })) : update(cond, change, options);
+    const reported: string[] = [];
+    tracker.on('error', (e) => reported.push(e.operation));
+    await tracker.track({ id: 1 });
+    let started = false;
+    const worker = tracker.work(
+      'run',
+      (lease) =>
+        new Promise<void>((resolve, reject) => {
+          started = true;
+          lease.signal.addEventListener('abort', () => (ends === 'reject' ? reject(lease.signal.reason) : resolve()));
+        }),
+      { reapIntervalMs: false },
+    );
+    await until(() => started);
+    await worker.stop({ timeoutMs: 10 });
+    // not left held for the reaper, which would count the attempt (and park the item) later
+    await until(async () => (await tracker.get({ id: 1 }))!.status !== 'running');
+    expect(await tracker.get({ id: 1 })).toMatchObject(expected);
+    expect(reported).toEqual(['release']);
+  });
+
   it('a logger that throws neither stops the worker nor fails its claims; stderr says what happened', async () => {
     const boom = () => {
       throw new Error('logger transport closed');
