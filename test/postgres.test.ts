@@ -485,6 +485,32 @@ describe('PostgresStore failures', () => {
   });
 });
 
+describe('PostgresStore: purge beside a retry', () => {
+  // the delete picked its rows in a subquery that PostgreSQL does not check again: a row a retry
+  // moved out of the failed status while the purge waited for its lock was deleted anyway
+  it('keeps an item that a retry committing meanwhile moved out of the purged status', async () => {
+    const table = `purge_retry_${run}`;
+    const key = (seq: number) => ({ logId: `log-${seq}`, partnerCode: 'acme', seq });
+    const tracker = makeTracker(new PostgresStore({ pool: admin, table }));
+    await tracker.track(key(1));
+    await tracker.fail((await tracker.claim('download', { owner: 'w', key: key(1) }))!, new Error('boom'), { retry: false });
+    const retrying = await admin.connect();
+    try {
+      // the retry's update, not committed yet
+      await retrying.query('BEGIN');
+      await retrying.query(`UPDATE "${table}" SET status = 'pending', attempts = 0 WHERE status = 'failed'`);
+      const purging = tracker.purge({ status: 'failed' });
+      // the purge waits for the row's lock
+      await expect.poll(async () => Number((await admin.query(`SELECT count(*) AS n FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted AND a.query LIKE 'DELETE FROM%${table}%'`)).rows[0].n), { timeout: 10_000 }).toBe(1);
+      await retrying.query('COMMIT');
+      expect(await purging).toEqual({ deleted: 0 });
+    } finally {
+      retrying.release();
+    }
+    expect(await tracker.get(key(1))).toMatchObject({ status: 'pending' });
+  });
+});
+
 describe('PostgresStore: location', () => {
   it('is one text for two pools on one database and table (their leases settle through either), another for another table, and holds no password', async () => {
     const pools = [new pg.Pool({ connectionString: url, max: 1 }), new pg.Pool({ connectionString: url, max: 1 })];

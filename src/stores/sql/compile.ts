@@ -265,10 +265,15 @@ function limitSql(limit: number, d: Dialect, p: Params): string {
   return d.inlineLimit && Number.isSafeInteger(limit) && limit >= 0 ? String(limit) : p.add(limit);
 }
 
-/** `Store.delete`: at most `limit` matching rows, oldest deadline first. */
+/**
+ * `Store.delete`: at most `limit` matching rows, oldest deadline first. The condition stands in
+ * the outer WHERE too: a row that a concurrent write (a retry) moves out of it while the delete
+ * waits for its lock is checked again there and kept; PostgreSQL re-checks only the outer WHERE
+ * of a row it waited for, not the subquery that picked it.
+ */
 export function deleteStatement(table: string, cond: Condition, limit: number, keys: readonly KeyColumn[], d: Dialect): Statement {
   const p = new Params(d);
-  const text = `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE ${where(cond, keys, d, p)} ORDER BY ${ELIGIBLE_ORDER} LIMIT ${p.add(limit)})`;
+  const text = `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE ${where(cond, keys, d, p)} ORDER BY ${ELIGIBLE_ORDER} LIMIT ${p.add(limit)}) AND ${where(cond, keys, d, p)}`;
   return { text, values: p.values };
 }
 
