@@ -296,6 +296,39 @@ describe('PostgresStore: a table made for another key', () => {
     await makeTracker(new PostgresStore({ pool: admin, table })).init();
   });
 
+  // init is one transaction sent as one query: a failure inside it left a lone pg.Client in the
+  // aborted transaction, refusing every later statement of every tracker on that client
+  it('a pg.Client whose init failed is usable afterwards (the transaction is rolled back)', async () => {
+    const table = `client_init_${run}`;
+    await makeTracker(new PostgresStore({ pool: admin, table })).init();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const wrong = new Tracker({
+        store: new PostgresStore({ pool: client, table }),
+        statuses: ['pending', 'done', 'failed', 'running'],
+        initial: 'pending',
+        key: z.object({ logId: z.string(), partnerCode: z.string(), seq: z.string() }),
+        stages: { s: { from: 'pending', active: 'running', done: 'done', failed: 'failed' } },
+      });
+      expect(((await wrong.init().catch((e: unknown) => e)) as StoreError).failure).toBe('schema');
+      const right = makeTracker(new PostgresStore({ pool: client, table }));
+      await right.init();
+      expect((await right.track({ logId: 'a', partnerCode: 'p', seq: 1 })).created).toBe(true);
+      // a worker on the lone client polls: it does not take the client's own connect() for a
+      // pool's, which failed ("Client has already been connected") on every listen attempt
+      let connects = 0;
+      client.connect = (() => (connects++, Promise.reject(new Error('Client has already been connected')))) as never;
+      const worker = right.work('download', async () => {}, { reapIntervalMs: false });
+      await worker.drain();
+      await worker.stop();
+      expect((await right.get({ logId: 'a', partnerCode: 'p', seq: 1 }))!.status).toBe('downloaded');
+      expect(connects).toBe(0);
+    } finally {
+      await client.end();
+    }
+  });
+
   it('init refuses a table with a key column that no key field declares (a field removed by a redeploy), naming it', async () => {
     const table = `removed_key_${run}`;
     const full = makeTracker(new PostgresStore({ pool: admin, table }));

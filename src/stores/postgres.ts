@@ -103,9 +103,11 @@ export class PostgresStore implements Store {
     const server = serverOf(options.pool);
     if (server !== undefined) this.location = `postgres://${server}#${options.schema ?? 'public'}.${options.table}`;
     const pool = options.pool;
-    // a pool of one connection would lend its only connection to LISTEN and starve the queries
+    // a pool of one connection would lend its only connection to LISTEN and starve the queries;
+    // a lone `pg.Client` (or a client checked out of a pool) has a `connect` that opens itself
     const max = (pool as { options?: { max?: unknown } }).options?.max;
-    if (this.#notifications && typeof pool.connect === 'function' && max !== 1) {
+    const lone = 'connectionParameters' in pool;
+    if (this.#notifications && typeof pool.connect === 'function' && max !== 1 && !lone) {
       // one listening connection per pool: the registry is keyed by the pool object itself
       this.watch = (listener) => listen(pool as PgConnectable, this.#channel, listener);
     }
@@ -130,6 +132,9 @@ export class PostgresStore implements Store {
         COMMIT;`,
       });
     } catch (error) {
+      // a lone pg.Client stays in the failed transaction until told: without this, every later
+      // statement on it is refused (a pool drops a client that failed; there this is a no-op)
+      await this.#pool.query({ text: 'ROLLBACK' }).catch(() => undefined);
       if ((error as { code?: unknown } | null)?.code !== '55P03') throw error;
       throw new StoreError({
         operation: 'init',

@@ -3,7 +3,6 @@
  * `leasehold/postgres`.
  * @module
  */
-import type { PgListenClient } from './pg-listener.js';
 
 /** A result row as `pg` returns it. */
 export type PgRow = Record<string, unknown>;
@@ -35,10 +34,11 @@ export interface PgQueryable {
   query(query: PgQuery): Promise<PgResult>;
   /**
    * Checks a client out of the pool (`pg.Pool#connect`), used for one listening connection per
-   * pool while workers run. Without it idle workers of this process only poll (the store still
-   * notifies other processes).
+   * pool while workers run. Without it — or with a lone `pg.Client`, whose `connect` opens the
+   * client itself — idle workers of this process only poll (the store still notifies other
+   * processes).
    */
-  connect?(): Promise<PgListenClient>;
+  connect?(): Promise<unknown>;
 }
 
 /** Options of {@link PostgresStore}. */
