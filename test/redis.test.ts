@@ -264,6 +264,9 @@ describe.skipIf(!url)(`RedisStore (${source})`, () => {
       expect(again.created).toBe(true);
       expect(again.item.createdAt.getTime()).toBeGreaterThanOrEqual(item.createdAt.getTime());
       expect(await tracker.get(key)).toMatchObject({ key, status: 'pending' });
+      // the gone item's id no longer stands among the pending ones: claims and counts see one item
+      expect((await tracker.stats()).byStatus.pending).toBe(1);
+      expect((await tracker.claim('go', { owner: 'w' }))?.key).toEqual(key);
     });
   });
 
