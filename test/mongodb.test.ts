@@ -323,6 +323,22 @@ describe('MongoStore when a batch claim is interrupted (a failover mid-batch)', 
     expect((error as StoreError).transient).toBe(true);
     expect((await tracker.claimBatch('download', { owner: 'w', limit: 6 })).map((l) => l.key.seq)).toEqual([2, 3, 4, 5]);
   });
+
+  // a short answer read as "no more items": retryAll returned a count with items left behind
+  it('an operator retryAll cut short by the failover says so (a transient StoreError), instead of a short count', async () => {
+    const { double, store } = onDouble();
+    const tracker = makeTracker(store, { maxAttempts: 1 });
+    for (let i = 0; i < 6; i++) await tracker.track(k(i));
+    const leases = await tracker.claimBatch('download', { owner: 'w', limit: 6 });
+    await tracker.failBatch(leases.map((lease) => ({ lease, error: new Error('x'), retry: false })));
+    double.failNext('findOneAndUpdate', networkError(), 2, 1);
+    const error = await tracker.retryAll().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).transient).toBe(true);
+    // run again, as the error says: the rest goes back
+    expect(await tracker.retryAll()).toBe(1);
+    expect((await tracker.stats()).byStatus).toMatchObject({ pending: 6, failed: 0 });
+  });
 });
 
 describe('MongoStore regressions', () => {

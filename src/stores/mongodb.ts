@@ -190,8 +190,9 @@ export class MongoStore implements Store {
       }
       if (interrupted !== undefined) {
         // a failover can stop some of them: what was claimed is returned rather than held by
-        // nobody until the leases expire
-        if (taken.length === 0) throw interrupted;
+        // nobody until the leases expire. Any other update (an operator's `retryAll`) says it
+        // failed: a short answer would read as "no more items", and the rest would stay behind
+        if (taken.length === 0 || change.owner === undefined) throw interrupted;
         break;
       }
       if (ids.length < want) break;
