@@ -75,6 +75,9 @@ function storable(value: unknown, path: PropertyKey[], issues: ValidationIssue[]
     if (keys.length === 1 && keys[0] === '$date') {
       issues.push({ path, message: 'an object whose only field is `$date` is reserved (SQL stores encode dates that way); rename the field' });
     }
+    if (typeof value.$ref === 'string' && value.$id !== undefined && value.$id !== null) {
+      issues.push({ path, message: 'an object with `$ref` and `$id` fields is read back by MongoDB as a DBRef, not as the object; rename the fields' });
+    }
     const out: Record<string, unknown> = {};
     for (const k of keys) {
       // a set of field names: only those fields' text is checked (see `Codec.data`)

@@ -250,6 +250,8 @@ describe('keys and data that a database would change are refused, naming the fie
     const tracker = make({ data: z.any() }) as unknown as Tracker<string, typeof base.key, z.ZodAny, typeof base.stages>;
     await expect(tracker.track({ id: 'a' }, JSON.parse('{"__proto__":{"isAdmin":true},"ok":1}'))).rejects.toThrow(/__proto__: `__proto__` cannot be a field name/);
     await expect(tracker.track({ id: 'b' }, { when: { $date: 'next tuesday', extra: undefined } })).rejects.toThrow(/when: an object whose only field is `\$date` is reserved/);
+    // a JSON-Schema-like `{ $ref, $id }` came back from MongoDB as a DBRef, and the item could not be read
+    await expect(tracker.track({ id: 'b' }, { schema: { title: 'x', $id: 'urn:a', $ref: '#/defs/b' } })).rejects.toThrow(/schema: an object with `\$ref` and `\$id` fields is read back by MongoDB as a DBRef/);
     // eslint-disable-next-line no-sparse-arrays
     await expect(tracker.track({ id: 'c' }, { list: [1, , 3] })).rejects.toThrow(/list\.1: undefined/);
     expect((await tracker.stats()).total).toBe(0);
