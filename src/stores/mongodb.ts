@@ -111,7 +111,7 @@ export class MongoStore implements Store {
   }
 
   async insert(item: NewItem): Promise<InsertResult> {
-    const filter = keyFilter(item.key, this.#ready('key'));
+    const filter = keyFilter(item.key, this.#ready('insert'));
     const update = insertPipeline(item);
     for (let attempt = 1; ; attempt++) {
       try {

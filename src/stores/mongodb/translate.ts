@@ -43,7 +43,7 @@ export function keyFilter(key: KeyValues, keys: readonly string[], beside = fals
       const scalar = typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || value instanceof Date;
       if (scalar) return [[`key.${k}`, value]];
       if (beside) return [];
-      throw new ConfigError(`key.${k}`, `[mongodb] key values must be scalars, got \`${typeof value}\`; operator objects are never sent.`);
+      throw new ConfigError(`key.${k}`, `[mongodb] key values must be scalars (string, number, boolean, Date), got \`${typeof value}\`: pass the key as the Tracker validates it; operator objects are never sent.`);
     }),
   );
 }
