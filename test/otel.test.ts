@@ -290,6 +290,9 @@ describe('leasehold/otel', () => {
     expect(waited).toEqual({ download: [5_000, 7_000], process: [2_000] });
     expect(download.count).toBe(2);
     expect(download.sum).toBeCloseTo(waited.download!.reduce((a, b) => a + b, 0) / 1_000, 6);
+    // buckets in seconds (the SDK's defaults are for milliseconds: 0, 5, 10, ... put both in one)
+    expect(download.buckets.boundaries).toEqual([0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30, 60, 300, 900, 3600]);
+    expect(download.buckets.counts.filter((n) => n > 0)).toEqual([1, 1]);
     const process = point(delays, { 'messaging.destination.name': 'process' })!.value as Histogram;
     expect(process.count).toBe(1);
     expect(process.sum).toBeCloseTo(waited.process![0]! / 1_000, 6);
@@ -318,6 +321,23 @@ describe('leasehold/otel', () => {
     await fresh.tracker.track(k(2));
     await new Promise((resolve) => setTimeout(resolve, 5));
     expect(point(await fresh.collect('leasehold.items'), { 'leasehold.status': 'pending' })?.value).toBe(2);
+  });
+
+  it('a stats() read that hangs holds up no collection: the last counts are reported, and one read is shared until it ends', async () => {
+    const { tracker, collect } = await setup({ statsIntervalMs: 1, statsTimeoutMs: 20 });
+    await tracker.track(k(1));
+    expect(point(await collect('leasehold.items'), { 'leasehold.status': 'pending' })?.value).toBe(1);
+    // the store stops answering (a dead connection)
+    let reads = 0;
+    let answer!: () => void;
+    const stats = tracker.stats.bind(tracker);
+    Object.assign(tracker, { stats: () => (reads++, new Promise<void>((resolve) => (answer = resolve)).then(() => stats())) });
+    await tracker.track(k(2));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    for (let i = 0; i < 3; i++) expect(point(await collect('leasehold.items'), { 'leasehold.status': 'pending' })?.value).toBe(1);
+    expect(reads).toBe(1);
+    answer();
+    await expect.poll(async () => point(await collect('leasehold.items'), { 'leasehold.status': 'pending' })?.value).toBe(2);
   });
 
   it('uninstrument() restores the tracker: no own methods, no spans, no new metrics', async () => {

@@ -26,6 +26,7 @@ import {
   type TracerProvider,
 } from '@opentelemetry/api';
 import { LeaseholdError, LeaseLostError, type Listener, type TrackerDefinition, type TrackerEvents, type TrackerStats } from '../index.js';
+import { requireTimerMs } from '../validate.js';
 
 /**
  * What {@link instrument} needs of a Tracker (any `Tracker` fits): it reads these and wraps the
@@ -59,6 +60,12 @@ export interface InstrumentOptions {
    * @default 10000
    */
   readonly statsIntervalMs?: number;
+  /**
+   * How long a collection waits for `tracker.stats()`; past it (a hung store connection) the
+   * gauge reports the last counts, so that the read does not hold up every other metric.
+   * @default 5000
+   */
+  readonly statsTimeoutMs?: number;
 }
 
 /** The instrumentation scope name of the tracer and meter. */
@@ -66,6 +73,12 @@ export const SCOPE = 'leasehold';
 
 /** Trackers instrumented now: a second `instrument()` on one of them throws. */
 const instrumentedTrackers = new WeakSet<object>();
+
+/** `messaging.process.duration`'s buckets, in seconds, as the messaging conventions advise. */
+const PROCESS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+/** `leasehold.pickup.delay`'s buckets, in seconds: the same, then on to an hour of backlog. */
+const PICKUP_BUCKETS = [...PROCESS_BUCKETS, 30, 60, 300, 900, 3600];
+
 
 /** What a span records of the operation's arguments and result. */
 type Describe = (args: unknown[], result: unknown) => Attributes;
@@ -136,6 +149,7 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
   const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE);
   const traceEmpty = options.traceEmptyClaims ?? false;
   const statsEvery = options.statsIntervalMs ?? 10_000;
+  const statsWait = requireTimerMs('instrument.statsTimeoutMs', options.statsTimeoutMs ?? 5_000, { allowZero: true });
   const definition = tracker.definition;
   const failedStatus = new Map(definition.stages.map((s) => [s.name, s.failed as string]));
   const base = { 'messaging.system': 'leasehold' } as const;
@@ -144,13 +158,17 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
     description: 'State machine transitions, by stage and outcome (claimed, completed, retried, failed, released, reaped, lease_lost).',
     unit: '{transition}',
   });
+  // bucket advice in seconds (an SDK without advice, before @opentelemetry/api 1.7, ignores it
+  // and uses its defaults, which are for milliseconds and put every handler under 5 s in one)
   const handlerDuration = meter.createHistogram('messaging.process.duration', {
     description: 'How long the handlers given to work() ran, by stage and outcome.',
     unit: 's',
+    advice: { explicitBucketBoundaries: PROCESS_BUCKETS },
   });
   const pickupDelay = meter.createHistogram('leasehold.pickup.delay', {
     description: 'How long an item had been claimable before it was claimed, by stage.',
     unit: 's',
+    advice: { explicitBucketBoundaries: PICKUP_BUCKETS },
   });
   const items = meter.createObservableGauge('leasehold.items', {
     description: 'Items per status (from tracker.stats(), read at most every statsIntervalMs).',
@@ -184,11 +202,20 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
           return last.byStatus;
         })
         .finally(() => (reading = undefined));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      // a read that hangs (a dead connection) holds up no collection: past the wait the last
+      // counts are reported, and the read stays the one shared until it ends
+      const waited = new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), statsWait);
+        timer.unref?.();
+      });
       try {
-        byStatus = await reading;
+        byStatus = (await Promise.race([reading, waited])) ?? last?.byStatus;
       } catch {
         // the store is unreachable: report the last counts rather than failing the whole collection
         byStatus = last?.byStatus;
+      } finally {
+        clearTimeout(timer);
       }
     }
     for (const [status, n] of Object.entries(byStatus ?? {})) result.observe(n, { ...base, 'leasehold.status': status });
