@@ -195,9 +195,22 @@ export function edgeContract(harness: StoreHarness): void {
       await tracker.track(k(1));
       const lease = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
       await harness.elapse(store, TTL + 1);
-      // the holder renews first: the reap's guard (expired) no longer holds
-      await tracker.renew(lease);
+      // the holder renews between the reaper's read (which found the lease expired) and its
+      // update: the update's own guard (still expired) must refuse it
+      const find = store.find.bind(store);
+      let renewed = false;
+      Object.assign(store, {
+        find: async (...args: Parameters<Store['find']>) => {
+          const rows = await find(...args);
+          if (!renewed && rows.length > 0) {
+            renewed = true;
+            await tracker.renew(lease);
+          }
+          return rows;
+        },
+      });
       expect(await tracker.reapStale()).toEqual({ retried: 0, failed: 0 });
+      expect(renewed).toBe(true);
       expect((await tracker.complete(lease)).status).toBe('downloaded');
     });
   });

@@ -139,6 +139,24 @@ export function inDoubtContract(harness: StoreHarness): void {
       expect(events).toEqual(['failed', 'leaseLost']);
     });
 
+    it('a complete that never reached the store is not taken for another worker\'s complete into the same status: the resend is a lost lease', async () => {
+      const { inner, tracker, events, refuseNext } = await fresh();
+      await tracker.track(k(1));
+      const lease = (await tracker.claim('download', { owner: 'old' }))!;
+      refuseNext();
+      await expect(tracker.complete(lease)).rejects.toThrow(StoreError);
+      await harness.elapse(inner, 60_000);
+      await tracker.reapStale();
+      await harness.elapse(inner, 60_000);
+      // another worker completes it: status and attempts are what the first complete would have written
+      await tracker.complete((await tracker.claim('download', { owner: 'new' }))!);
+      expect(await tracker.get(k(1))).toMatchObject({ status: 'downloaded', attempts: 0 });
+      const error = await tracker.complete(lease).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LeaseLostError);
+      expect((error as LeaseLostError).reason).toBe('lost');
+      expect(events).toEqual(['completed', 'leaseLost']);
+    });
+
     it('a key purged and tracked again is another item: a resend that finds it at the same fence is a lost lease', async () => {
       const { tracker, events, refuseNext } = await fresh();
       await tracker.track(k(1));

@@ -32,6 +32,17 @@ export function operateContract(harness: StoreHarness): void {
       await expect(tracker.track(k(3), {}, { notBefore: new Date(Number.NaN) })).rejects.toThrow(/`track.notBefore`/);
     });
 
+    it('claim-next takes the item claimable longest first, not the one tracked first', async () => {
+      const { store, tracker } = await fresh();
+      await tracker.track(k(1), {}, { delayMs: 2_000 });
+      await tracker.track(k(2), {}, { delayMs: 1_000 });
+      await tracker.track(k(3), {}, { delayMs: 3_000 });
+      await harness.elapse(store, 5_000);
+      const one = await tracker.claim('download', { owner: 'w' });
+      const rest = await tracker.claimBatch('download', { owner: 'w', limit: 2 });
+      expect([one, ...rest].map((lease) => lease?.key.seq)).toEqual([2, 1, 3]);
+    });
+
     it('reschedule moves a waiting item, and refuses one that is not waiting', async () => {
       const { store, tracker } = await fresh();
       await tracker.track(k(1));
