@@ -19,7 +19,7 @@ import type { PartnerLogs } from './tracker';
 /** What flows tell the orchestrator (over IPC when they run in child processes). */
 export type Report =
   | { type: 'tracked' | 'seenAgain' | 'retried' | 'leaseLost' | 'apiError' | 'ready' | 'reaped' }
-  | { type: 'records'; n: number }
+  | { type: 'records' | 'refused'; n: number }
   | { type: 'claimed'; waitedMs: number };
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -69,7 +69,8 @@ export function startWorkers(
   tracker.on('reaped', () => report({ type: 'reaped' }));
   // the completion is recorded only once the store accepted it: a second one would be a duplicate
   tracker.on('completed', (e) => {
-    if (e.stage === 'process') void results.completed(e.key.logId, e.fence);
+    // (a failed insert is said, not left to crash the worker as an unhandled rejection)
+    if (e.stage === 'process') results.completed(e.key.logId, e.fence).catch((error: unknown) => console.error(`could not record the completion of ${e.key.logId}:`, error));
   });
 
   const download = tracker.work(
@@ -124,6 +125,8 @@ export function startWorkers(
       lease.signal.throwIfAborted();
       const written = await results.write(lease.key.logId, lease.fence, log.records);
       report({ type: 'records', n: written });
+      // rows a newer fence had already written: this holder is stale, and its writes are refused
+      if (written < log.records.length) report({ type: 'refused', n: log.records.length - written });
       return { data: { records: log.records.length } };
     },
     { concurrency, owner: `${owner}/process` },

@@ -39,10 +39,10 @@ for (const [name, n] of [['--workers', workers], ['--logs', totalLogs], ['--part
   if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer`);
 }
 
-const counters = { tracked: 0, seenAgain: 0, retried: 0, leaseLost: 0, apiError: 0, records: 0, reaped: 0, crashes: 0, ready: 0 };
+const counters = { tracked: 0, seenAgain: 0, retried: 0, leaseLost: 0, apiError: 0, records: 0, refused: 0, reaped: 0, crashes: 0, ready: 0 };
 const waits: number[] = [];
 const count = (r: Report) => {
-  if (r.type === 'records') counters.records += r.n;
+  if (r.type === 'records' || r.type === 'refused') counters[r.type] += r.n;
   else if (r.type === 'claimed') waits.push(r.waitedMs);
   else counters[r.type]++;
 };
@@ -207,6 +207,7 @@ async function main() {
     ['failed', `${s.failed} (${failedLogs.length - unexpectedFailures.length} broken by the partner)`],
     ['records written', `${summary.records}${missingRecords ? ` (${missingRecords} logs incomplete!)` : ''}`],
     ['duplicates', duplicates],
+    ['stale writes refused', counters.refused],
     ['leases lost', counters.leaseLost],
     ['worker crashes', counters.crashes],
     ['wall time', `${((Date.now() - started) / 1000).toFixed(1)} s`],
