@@ -318,6 +318,28 @@ describe('leasehold CLI: configs, help and usage errors', () => {
     return { cfg, store };
   };
 
+  it('retry of an item parked with no stage recorded in a failed status two stages share says to pass --stage, and --stage retries it', async () => {
+    const file = join(tmp, 'unstaged.sqlite');
+    const table = 'unstaged_jobs';
+    const cfg = configDir('unstaged', 'leasehold.config.mjs', sqliteConfig(file, table));
+    const store = new SqliteStore({ filename: file, table });
+    try {
+      const tracker = new Tracker(cliDefinition(store));
+      await tracker.track({ id: 'u1' });
+      await tracker.fail((await tracker.claim('fetch', { owner: 'w', key: { id: 'u1' } }))!, new Error('boom'), { retry: false });
+      // parked by a version that did not record the stage
+      const db = new Database(file);
+      db.prepare(`UPDATE ${table} SET stage = NULL WHERE key_id = ?`).run('u1');
+      db.close();
+      expect((await expectCode(cfg, ['retry', '{"id":"u1"}'], 3)).stderr).toMatch(
+        /item \{"id":"u1"\} is `failed` with no stage recorded, and `failed` is the failed status of stages fetch, process: pass --stage with the one it should go back to; nothing was changed/,
+      );
+      expect((await expectCode(cfg, ['retry', '{"id":"u1"}', '--stage', 'fetch'], 0)).stdout).toMatch(/retried \{"id":"u1"\}: now `queued`/);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('an operator verb on an item whose stored data no longer fits: applied, said so, exit 1 (not a usage error)', async () => {
     const { cfg, store } = await withUnreadable('invalid', ['b1'], 'b1');
     try {

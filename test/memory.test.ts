@@ -158,3 +158,50 @@ describe('retryAll by stage', () => {
     expect((await tracker.get({ id: 'reviewed' }))!.status).toBe('parked');
   });
 });
+
+describe('retryAll and retry after a redeploy or beside failing workers', () => {
+  it('retryAll retries the items parked before it started, not those a worker parks again meanwhile (it never ended)', async () => {
+    const clock = { now: Date.parse('2026-01-01T00:00:00Z') };
+    const store = new MemoryStore({ clock: () => clock.now });
+    const tracker = new Tracker(jobDefinition(store, { maxAttempts: 1 }));
+    for (let n = 0; n < 501; n++) await tracker.track({ n });
+    await tracker.failBatch((await tracker.claimBatch('run', { owner: 'w', limit: 501 })).map((lease) => ({ lease, error: new Error('broken'), retry: false })));
+    clock.now += 1_000;
+    // a worker whose handler keeps failing parks what each retry batch put back, at once
+    const update = store.update.bind(store);
+    let batches = 0;
+    store.update = async (cond, change, options) => {
+      const rows = await update(cond, change, options);
+      if (change.status === 'queued' && change.attempts === 'reset') {
+        if (++batches > 5) throw new Error('retryAll kept going');
+        clock.now += 1_000;
+        const leases = await tracker.claimBatch('run', { owner: 'w', limit: rows.length });
+        await tracker.failBatch(leases.map((lease) => ({ lease, error: new Error('broken again'), retry: false })));
+      }
+      return rows;
+    };
+    expect(await tracker.retryAll()).toBe(501);
+    expect(batches).toBe(2);
+  });
+
+  it('retry with `stage` takes an item parked under a stage a redeploy renamed; the CLI-facing retry without it, when one stage fails into its status', async () => {
+    const store = new MemoryStore();
+    const definition = (stage: string) => ({
+      store,
+      statuses: ['new', 'busy', 'done', 'failed'] as const,
+      initial: 'new' as const,
+      key: z.object({ id: z.string() }),
+      stages: { [stage]: { from: 'new', active: 'busy', done: 'done', failed: 'failed' } } as Record<string, { from: 'new'; active: 'busy'; done: 'done'; failed: 'failed' }>,
+      retry: { maxAttempts: 1 },
+    });
+    const before = new Tracker(definition('dl'));
+    for (const id of ['a', 'b']) {
+      await before.track({ id });
+      await before.fail((await before.claim('dl', { owner: 'w', key: { id } }))!, new Error('boom'));
+    }
+    const after = new Tracker(definition('download'));
+    expect(await after.retry({ id: 'a' }, { stage: 'download' })).toMatchObject({ status: 'new', stage: 'dl' });
+    expect(await after.retry({ id: 'b' })).toMatchObject({ status: 'new' });
+    expect(await after.retry({ id: 'b' })).toBeNull();
+  });
+});

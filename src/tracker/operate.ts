@@ -47,9 +47,9 @@ function stagesFailingInto(core: Core, operation: string, stage: string | undefi
  * Operator retry: an item parked in a stage's failed status goes back to that stage's first
  * `from` status with its attempts reset, claimable now. The stage is the one recorded when the
  * item was parked; `stage` narrows it to one. An item with no stage recorded (parked by an older
- * version, or tracked into an initial status that is a stage's failed one) goes to the stage
- * named, or to the one stage that fails into its status. Returns the item, or `null` when it was
- * not parked.
+ * version, or tracked into an initial status that is a stage's failed one), or with a stage the
+ * definition no longer declares (renamed by a redeploy), goes to the stage named, or to the one
+ * stage that fails into its status. Returns the item, or `null` when it was not parked.
  */
 export async function retry(core: Core, key: unknown, options: { stage?: string } = {}): Promise<Item | null> {
   const storeKey = core.codec.key('retry', key);
@@ -62,26 +62,35 @@ export async function retry(core: Core, key: unknown, options: { stage?: string 
     if (stored) return back(stored);
   }
   // no stage recorded (parked by an older version, or tracked into a gate: an initial status that
-  // is a stage's failed one): read it, then retry exactly that version, into the stage named or
-  // the one stage whose failed status holds it
+  // is a stage's failed one), or one no longer declared (renamed): read it, then retry exactly
+  // that version, into the stage named or the one stage whose failed status holds it
   const [now] = await core.call('retry', key, () =>
     core.store.find({ key: storeKey, status: [...new Set(stages.map((s) => s.failed))] }, { limit: 1, returning: 'state' }),
   );
-  if (!now || now.stage !== null) return null;
+  if (!now || (now.stage !== null && core.def.stages.has(now.stage))) return null;
   const owners = stages.filter((s) => s.failed === now.status);
   if (owners.length !== 1) return null;
   const stage = owners[0]!;
   const { change } = retryUpdate(stage, storeKey);
-  const [stored] = await core.call('retry', key, () => core.store.update({ key: storeKey, status: [stage.failed], fence: now.fence }, change, { limit: 1 }));
+  const [stored] = await core.call('retry', key, () =>
+    core.store.update({ key: storeKey, status: [stage.failed], fence: now.fence, ...(now.stage === null ? {} : { stage: now.stage }) }, change, { limit: 1 }),
+  );
   return stored ? back(stored) : null;
 }
 
-/** Operator retry of many parked items, in bounded batches; returns how many went back. */
+/**
+ * Operator retry of many parked items, in bounded batches; returns how many went back. Only
+ * items parked before its first batch ran: one a worker parks again meanwhile (a handler that
+ * keeps failing) is not retried again by the same call, which would then never end.
+ */
 export async function retryAll(core: Core, options: { stage?: string; limit?: number } = {}): Promise<number> {
   const stages = stagesFailingInto(core, 'retryAll', options.stage);
   const limit = options.limit === undefined ? Number.POSITIVE_INFINITY : requirePositiveInt('retryAll.limit', options.limit);
   await core.init();
   let total = 0;
+  // the store's time of the first batch (the items it moved were updated then): an item parked
+  // later has a later deadline (a parked item's deadline is when it finished)
+  let started: Date | undefined;
   for (const stage of stages) {
     const { cond: recorded, change } = retryUpdate(stage, undefined);
     // a stage whose failed status no other stage shares: every item there is this stage's, also
@@ -95,7 +104,9 @@ export async function retryAll(core: Core, options: { stage?: string; limit?: nu
     const cond = own ? { ...recorded, stage: undefined } : recorded;
     while (total < limit) {
       const batch = Math.min(OPERATE_BATCH, limit - total);
-      const rows = await core.call('retryAll', undefined, () => core.store.update(cond, change, { limit: batch, ordered: true, returning: 'state' }));
+      const bounded = started ? { ...cond, deadline: { before: new Date(started.getTime() + 1) } } : cond;
+      const rows = await core.call('retryAll', undefined, () => core.store.update(bounded, change, { limit: batch, ordered: true, returning: 'state' }));
+      started ??= rows[0]?.updatedAt;
       total += rows.length;
       if (rows.length > 0) core.wake(rows[0]!.status);
       if (rows.length < batch) break;

@@ -40,12 +40,21 @@ export const retry: CliCommand = (program, act) => {
           const item = await tracker.retry(key, stage === undefined ? {} : { stage });
           if (!item) {
             const failed = [...new Set(def.stages.map((s) => s.failed))].join(', ');
-            throw await unchanged(name, tracker, key, 'retry', `parked in a failed status (${failed})`, (item) =>
+            throw await unchanged(name, tracker, key, 'retry', `parked in a failed status (${failed})`, (item) => {
+              const owners = def.stages.filter((s) => s.failed === item.status).map((s) => s.name);
+              if (owners.length === 0) return undefined;
+              const declared = item.stage !== null && def.stages.some((s) => s.name === item.stage);
               // parked, but by another stage than --stage names
-              stage !== undefined && def.stages.some((s) => s.failed === item.status) && item.stage !== stage
-                ? `item ${keyText(key)} is \`${printable(item.status)}\`, parked by stage \`${printable(item.stage ?? '(none recorded)')}\`, and retry --stage ${stage} acts only on items that stage parked: ${item.stage ? `pass --stage ${printable(item.stage)}, or drop --stage` : 'drop --stage'}`
-                : undefined,
-            );
+              if (stage !== undefined && declared && item.stage !== stage) {
+                return `item ${keyText(key)} is \`${printable(item.status)}\`, parked by stage \`${printable(item.stage!)}\`, and retry --stage ${stage} acts only on items that stage parked: pass --stage ${printable(item.stage!)}, or drop --stage`;
+              }
+              // no stage recorded, or one a redeploy renamed, in a failed status several stages share
+              if (!declared && stage === undefined) {
+                const recorded = item.stage === null ? 'no stage recorded' : `stage \`${printable(item.stage)}\` recorded, which the tracker no longer declares`;
+                return `item ${keyText(key)} is \`${printable(item.status)}\` with ${recorded}, and \`${printable(item.status)}\` is the failed status of stages ${owners.join(', ')}: pass --stage with the one it should go back to`;
+              }
+              return undefined;
+            });
           }
           if (ctx.json) ctx.printJson(item);
           else ctx.print(`retried ${keyText(item.key)}: now \`${item.status}\`, attempts reset, claimable now.`);
