@@ -194,25 +194,30 @@ export function classifyStoreFailure(cause: unknown): StoreFailure {
   return 'other';
 }
 
-/** What a failed operation did to the items: a transition, a read, `init`, or a `purge`. */
-type OperationKind = 'transition' | 'read' | 'init' | 'purge';
+/** What a failed operation did to the items: a transition, an operator verb, a read, `init`, or a `purge`. */
+type OperationKind = 'transition' | 'operate' | 'read' | 'init' | 'purge';
 
 /** Tracker operations that only read (all else but `init` and `purge` is a guarded transition). */
 const READS = new Set(['get', 'find', 'stats']);
 
+/** Operator verbs: conditional updates by key or status, not guarded by a lease's fence. */
+const OPERATE = new Set(['retry', 'retryAll', 'cancel', 'reschedule']);
+
 const kindOf = (operation: string): OperationKind =>
-  operation === 'init' || operation === 'purge' ? operation : READS.has(operation) ? 'read' : 'transition';
+  operation === 'init' || operation === 'purge' ? operation : READS.has(operation) ? 'read' : OPERATE.has(operation) ? 'operate' : 'transition';
 
 const PASSING = 'A passing fault (connection, timeout, lock contention)';
 const ADVICE: Record<'transient' | 'other', Record<OperationKind, string>> = {
   transient: {
     transition: `${PASSING}: the operation did not take effect or its outcome is unknown, and it is safe to retry, as every transition is guarded by status and fence.`,
+    operate: `${PASSING}: the operation did not take effect or its outcome is unknown. Look at the item (\`get\`, or \`leasehold show\`) before running it again: a second run acts on whatever matches then (a reschedule moves the time again; a retryAll retries what was parked since).`,
     read: `${PASSING}: a read changes nothing, and it is safe to retry.`,
     init: `${PASSING}: \`init\` creates only what is missing, so it is safe to run again.`,
     purge: `${PASSING}: some finished items may have been deleted; a purge deletes only finished items, so it is safe to run again.`,
   },
   other: {
     transition: 'See the cause; the transition is guarded by status and fence, so a retry can never apply it twice.',
+    operate: 'See the cause; the operation is one conditional update, so it applied wholly or not at all: look at the item before running it again.',
     read: 'See the cause; a read changes nothing.',
     init: 'See the cause; `init` creates only what is missing, so run it again once the cause is fixed.',
     purge: 'See the cause; a purge deletes only finished items, so it is safe to run again.',

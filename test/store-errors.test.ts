@@ -56,6 +56,16 @@ describe('store errors: the advice fits what failed', () => {
     expect(advice('claim', reset)).toMatch(/safe to retry, as every transition is guarded/);
   });
 
+  it('a failed operator verb says to look before running it again, not that a fence guards it', () => {
+    for (const operation of ['retry', 'retryAll', 'cancel', 'reschedule']) {
+      for (const cause of [refused, reset]) {
+        const message = advice(operation, cause);
+        expect(message).toMatch(/[Ll]ook at the item/);
+        expect(message).not.toContain('fence');
+      }
+    }
+  });
+
   it('a failed read says it changed nothing, not that a transition is guarded', () => {
     for (const operation of ['get', 'find', 'stats']) {
       for (const cause of [refused, reset]) {
