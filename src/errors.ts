@@ -217,7 +217,7 @@ const ADVICE: Record<'transient' | 'other', Record<OperationKind, string>> = {
   },
   other: {
     transition: 'See the cause; the transition is guarded by status and fence, so a retry can never apply it twice.',
-    operate: 'See the cause; the operation is one conditional update, so it applied wholly or not at all: look at the item before running it again.',
+    operate: 'See the cause, and look at the item (or items) before running it again: a single-item verb is one conditional update, applied wholly or not at all; a retryAll keeps the batches that went through.',
     read: 'See the cause; a read changes nothing.',
     init: 'See the cause; `init` creates only what is missing, so run it again once the cause is fixed.',
     purge: 'See the cause; a purge deletes only finished items, so it is safe to run again.',

@@ -160,7 +160,7 @@ describe('retryAll by stage', () => {
 });
 
 describe('retryAll and retry after a redeploy or beside failing workers', () => {
-  it('retryAll retries the items parked before it started, not those a worker parks again meanwhile (it never ended)', async () => {
+  it('retryAll ends at the batch that meets an item it retried already, which a worker parked again (it never ended)', async () => {
     const clock = { now: Date.parse('2026-01-01T00:00:00Z') };
     const store = new MemoryStore({ clock: () => clock.now });
     const tracker = new Tracker(jobDefinition(store, { maxAttempts: 1 }));
@@ -203,5 +203,38 @@ describe('retryAll and retry after a redeploy or beside failing workers', () => 
     expect(await after.retry({ id: 'a' }, { stage: 'download' })).toMatchObject({ status: 'new', stage: 'dl' });
     expect(await after.retry({ id: 'b' })).toMatchObject({ status: 'new' });
     expect(await after.retry({ id: 'b' })).toBeNull();
+  });
+
+  it('retry leaves an item a renamed stage left waiting in a status that is also another stage\'s failed one', async () => {
+    const store = new MemoryStore();
+    const definition = (check: string) =>
+      new Tracker({
+        store,
+        statuses: ['new', 'fetching', 'review', 'checking', 'ok', 'rejected'] as const,
+        initial: 'new',
+        key: z.object({ id: z.string() }),
+        stages: {
+          fetch: { from: 'new', active: 'fetching', done: 'ok', failed: 'review' },
+          [check]: { from: 'review', active: 'checking', done: 'ok', failed: 'rejected' },
+        } as Record<string, { from: 'new' | 'review'; active: 'fetching' | 'checking'; done: 'ok'; failed: 'review' | 'rejected' }>,
+        retry: { maxAttempts: 3, backoff: () => 0 },
+      });
+    const before = definition('checkOld');
+    await before.track({ id: 'x' });
+    await before.fail((await before.claim('fetch', { owner: 'w' }))!, new Error('boom'), { retry: false });
+    // the check stage failed it with attempts left: it waits in `review` for that stage again
+    await before.fail((await before.claim('checkOld', { owner: 'w' }))!, new Error('flaky'));
+    expect(await before.get({ id: 'x' })).toMatchObject({ status: 'review', stage: 'checkOld' });
+    const after = definition('check');
+    expect(await after.retry({ id: 'x' })).toBeNull();
+    expect(await after.get({ id: 'x' })).toMatchObject({ status: 'review', stage: 'checkOld' });
+  });
+
+  it('retryAll opens every item of a gate (an initial status that is a failed one), scheduled ones included, whatever their number', async () => {
+    const store = new MemoryStore();
+    const tracker = new Tracker({ ...jobDefinition(store), initial: 'failed' });
+    for (let n = 0; n < 600; n++) await tracker.track({ n }, {}, { delayMs: 3_600_000 });
+    expect(await tracker.retryAll()).toBe(600);
+    expect((await tracker.stats()).byStatus).toMatchObject({ queued: 600, failed: 0 });
   });
 });

@@ -68,6 +68,8 @@ export class PostgresStore implements Store {
   readonly #columnLists = new Map<string, string>();
   readonly #prepared: boolean;
   readonly #notifications: boolean;
+  /** A lone `pg.Client` (or a client checked out of a pool), not a pool. */
+  readonly #lone: boolean;
   readonly #channel: string;
   /** Statuses some stage claims from (of every tracker that initialised this store). */
   readonly #claimable = new Set<string>();
@@ -106,8 +108,8 @@ export class PostgresStore implements Store {
     // a pool of one connection would lend its only connection to LISTEN and starve the queries;
     // a lone `pg.Client` (or a client checked out of a pool) has a `connect` that opens itself
     const max = (pool as { options?: { max?: unknown } }).options?.max;
-    const lone = 'connectionParameters' in pool;
-    if (this.#notifications && typeof pool.connect === 'function' && max !== 1 && !lone) {
+    this.#lone = 'connectionParameters' in pool;
+    if (this.#notifications && typeof pool.connect === 'function' && max !== 1 && !this.#lone) {
       // one listening connection per pool: the registry is keyed by the pool object itself
       this.watch = (listener) => listen(pool as PgConnectable, this.#channel, listener);
     }
@@ -133,8 +135,8 @@ export class PostgresStore implements Store {
       });
     } catch (error) {
       // a lone pg.Client stays in the failed transaction until told: without this, every later
-      // statement on it is refused (a pool drops a client that failed; there this is a no-op)
-      await this.#pool.query({ text: 'ROLLBACK' }).catch(() => undefined);
+      // statement on it is refused (a pool drops a client whose query failed by itself)
+      if (this.#lone) await this.#pool.query({ text: 'ROLLBACK' }).catch(() => undefined);
       if ((error as { code?: unknown } | null)?.code !== '55P03') throw error;
       throw new StoreError({
         operation: 'init',

@@ -71,6 +71,9 @@ export async function retry(core: Core, key: unknown, options: { stage?: string 
   const owners = stages.filter((s) => s.failed === now.status);
   if (owners.length !== 1) return null;
   const stage = owners[0]!;
+  // a stage no longer declared may have left the item waiting here, not parked, where another
+  // stage also claims from or completes into this status: only a status the stage owns says parked
+  if (now.stage !== null && !ownsFailedStatus(core, stage)) return null;
   const { change } = retryUpdate(stage, storeKey);
   const [stored] = await core.call('retry', key, () =>
     core.store.update({ key: storeKey, status: [stage.failed], fence: now.fence, ...(now.stage === null ? {} : { stage: now.stage }) }, change, { limit: 1 }),
@@ -79,40 +82,51 @@ export async function retry(core: Core, key: unknown, options: { stage?: string 
 }
 
 /**
- * Operator retry of many parked items, in bounded batches; returns how many went back. Only
- * items parked before its first batch ran: one a worker parks again meanwhile (a handler that
- * keeps failing) is not retried again by the same call, which would then never end.
+ * Whether `stage`'s failed status is its own: no other stage fails into it, claims from it or
+ * completes into it (items another stage released, failed back or completed there are that
+ * stage's), so every item there was parked by `stage`, whatever stage it has recorded.
+ */
+function ownsFailedStatus(core: Core, stage: NormalizedStage): boolean {
+  return [...core.def.stages.values()].every((s) => s === stage || (s.failed !== stage.failed && !s.from.includes(stage.failed) && !s.done.includes(stage.failed)));
+}
+
+/** A stored row's identity as a map key (a ref may be a number, a string or an ObjectId). */
+const refKey = (ref: unknown): string => (typeof ref === 'object' && ref !== null ? JSON.stringify(ref) : `${typeof ref}:${String(ref)}`);
+
+/**
+ * Operator retry of many parked items, in bounded batches; returns how many items went back.
+ * A batch that meets an item this call retried already (a worker whose handler keeps failing
+ * parked it again) is the last: the call ends instead of chasing that worker for ever.
  */
 export async function retryAll(core: Core, options: { stage?: string; limit?: number } = {}): Promise<number> {
   const stages = stagesFailingInto(core, 'retryAll', options.stage);
   const limit = options.limit === undefined ? Number.POSITIVE_INFINITY : requirePositiveInt('retryAll.limit', options.limit);
   await core.init();
-  let total = 0;
-  // the store's time of the first batch (the items it moved were updated then): an item parked
-  // later has a later deadline (a parked item's deadline is when it finished)
-  let started: Date | undefined;
+  let sent = 0;
+  const retried = new Set<string>();
   for (const stage of stages) {
     const { cond: recorded, change } = retryUpdate(stage, undefined);
-    // a stage whose failed status no other stage shares: every item there is this stage's, also
-    // one with no stage recorded (parked by an older version, or tracked into a gate), so the
-    // recorded stage need not be checked; a shared failed status keeps the check (retry those
-    // one by one, naming the stage)
-    const others = [...core.def.stages.values()].filter((s) => s !== stage);
-    // (nor claims from it, nor completes into it: items another stage released, failed back or
-    // completed there are that stage's)
-    const own = others.every((s) => s.failed !== stage.failed && !s.from.includes(stage.failed) && !s.done.includes(stage.failed));
-    const cond = own ? { ...recorded, stage: undefined } : recorded;
-    while (total < limit) {
-      const batch = Math.min(OPERATE_BATCH, limit - total);
-      const bounded = started ? { ...cond, deadline: { before: new Date(started.getTime() + 1) } } : cond;
-      const rows = await core.call('retryAll', undefined, () => core.store.update(bounded, change, { limit: batch, ordered: true, returning: 'state' }));
-      started ??= rows[0]?.updatedAt;
-      total += rows.length;
+    // a stage that owns its failed status: every item there is this stage's, also one with no
+    // stage recorded (parked by an older version, or tracked into a gate), so the recorded stage
+    // need not be checked; a shared failed status keeps the check (retry those one by one,
+    // naming the stage)
+    const cond = ownsFailedStatus(core, stage) ? { ...recorded, stage: undefined } : recorded;
+    let again = false;
+    while (sent < limit && !again) {
+      const batch = Math.min(OPERATE_BATCH, limit - sent);
+      const rows = await core.call('retryAll', undefined, () => core.store.update(cond, change, { limit: batch, ordered: true, returning: 'state' }));
+      sent += rows.length;
+      for (const row of rows) {
+        const key = refKey(row.ref);
+        again ||= retried.has(key);
+        retried.add(key);
+      }
       if (rows.length > 0) core.wake(rows[0]!.status);
       if (rows.length < batch) break;
     }
+    if (again) break;
   }
-  return total;
+  return retried.size;
 }
 
 /**
