@@ -704,6 +704,23 @@ describe('worker stop() and reporting when the store or the logger misbehaves', 
     expect(reported).toEqual([expect.stringMatching(/^complete: Error: the handler finished after stop\(\) had released its lease/)]);
   });
 
+  /** Tracks item 1, runs a handler that ends on its aborted signal (throwing or returning), and stops at a 10 ms timeout. */
+  const stopWhileHandled = async (tracker: ReturnType<typeof jobs>, ends: 'reject' | 'resolve') => {
+    await tracker.track({ id: 1 });
+    let started = false;
+    const worker = tracker.work(
+      'run',
+      (lease) =>
+        new Promise<void>((resolve, reject) => {
+          started = true;
+          lease.signal.addEventListener('abort', () => (ends === 'reject' ? reject(lease.signal.reason) : resolve()));
+        }),
+      { reapIntervalMs: false },
+    );
+    await until(() => started);
+    await worker.stop({ timeoutMs: 10 });
+  };
+
   it.each([
     ['throws on the aborted signal', 'reject'],
     ['returns on the aborted signal', 'resolve'],
@@ -721,19 +738,7 @@ describe('worker stop() and reporting when the store or the logger misbehaves', 
     const events: string[] = [];
     for (const e of ['released', 'failed', 'completed'] as const) tracker.on(e, () => events.push(e));
     tracker.on('error', () => {}); // the returning handler's result is reported as not written
-    await tracker.track({ id: 1 });
-    let started = false;
-    const worker = tracker.work(
-      'run',
-      (lease) =>
-        new Promise<void>((resolve, reject) => {
-          started = true;
-          lease.signal.addEventListener('abort', () => (ends === 'reject' ? reject(lease.signal.reason) : resolve()));
-        }),
-      { reapIntervalMs: false },
-    );
-    await until(() => started);
-    await worker.stop({ timeoutMs: 10 });
+    await stopWhileHandled(tracker, ends);
     await until(() => events.length > 0);
     await new Promise((r) => setTimeout(r, 50));
     expect(sent).toEqual(['running', 'queued']);
@@ -753,19 +758,7 @@ describe('worker stop() and reporting when the store or the logger misbehaves', 
       change.attempts === 'decrement' ? Promise.reject(Object.assign(new Error('connection reset'), { code: 'ECONNRESET' })) : update(cond, change, options);
     const reported: string[] = [];
     tracker.on('error', (e) => reported.push(e.operation));
-    await tracker.track({ id: 1 });
-    let started = false;
-    const worker = tracker.work(
-      'run',
-      (lease) =>
-        new Promise<void>((resolve, reject) => {
-          started = true;
-          lease.signal.addEventListener('abort', () => (ends === 'reject' ? reject(lease.signal.reason) : resolve()));
-        }),
-      { reapIntervalMs: false },
-    );
-    await until(() => started);
-    await worker.stop({ timeoutMs: 10 });
+    await stopWhileHandled(tracker, ends);
     // not left held for the reaper, which would count the attempt (and park the item) later
     await until(async () => (await tracker.get({ id: 1 }))!.status !== 'running');
     expect(await tracker.get({ id: 1 })).toMatchObject(expected);
