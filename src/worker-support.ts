@@ -1,10 +1,10 @@
 /**
- * What a worker runs beside its loop: resending a settle after a transient fault, and
- * retention purges.
+ * What a worker runs beside its loop: resending a settle after a transient fault, handing leases
+ * back at the stop timeout, and retention purges.
  * @module
  */
-import { StoreError } from './errors.js';
-import type { Lease } from './lease.js';
+import { LeaseLostError, StoreError } from './errors.js';
+import { abortLease, leaseState, type Lease } from './lease.js';
 import { errorMessage } from './transitions.js';
 import type { Retention } from './work-options.js';
 import type { Driver, Internals } from './worker-types.js';
@@ -37,6 +37,39 @@ export async function sendSettle(lease: Lease, operation: string, send: () => Pr
       if (lease.signal.aborted) throw error;
     }
   }
+}
+
+/**
+ * Hands a lease back at `stop()`'s timeout: stops its heartbeat and releases it, unless it is
+ * settled or its own complete or fail is under way (or waits to be resent), which is left to
+ * land. `released` learns the release before the lease's signal aborts: a handler that ends on
+ * the signal waits for it, and sends its own fail (or complete) only if the release failed —
+ * beside it, that could land first and count the attempt.
+ */
+export async function handBack<L extends Lease>(
+  lease: L,
+  flight: { readonly task: Promise<void>; stopHeartbeat(): void },
+  driver: Pick<Driver<L>, 'release'>,
+  internals: Pick<Internals, 'reportError'>,
+  released: WeakMap<L, Promise<boolean>>,
+): Promise<void> {
+  flight.stopHeartbeat();
+  if (lease.settled) return;
+  const state = leaseState(lease);
+  // a release beside a settle under way could win and send finished work round again
+  if (state && (state.settling > 0 || state.inDoubt)) return flight.task;
+  const release = driver.release(lease).then(
+    () => true,
+    (error: unknown) => {
+      // lost meanwhile (reaped, cancelled): the handler's settle could not land either
+      if (error instanceof LeaseLostError) return true;
+      internals.reportError('release', error, lease);
+      return false;
+    },
+  );
+  released.set(lease, release);
+  if (state) abortLease(state, new Error('[leasehold] worker stopped'));
+  await release;
 }
 
 /** Waits `ms`, or until one of `signals` aborts. */

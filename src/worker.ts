@@ -1,10 +1,10 @@
 import { ConfigError, LeaseLostError, ValidationError } from './errors.js';
-import { abortLease, leaseState, type Lease } from './lease.js';
+import type { Lease } from './lease.js';
 import { startHeartbeat } from './heartbeat.js';
 import { sharedReaper, type SharedReaper } from './reaper.js';
 import { MAX_TIMER_MS, requireNumber } from './validate.js';
 import { IdleTimer } from './wake.js';
-import { sendSettle, startRetention } from './worker-support.js';
+import { handBack, sendSettle, startRetention } from './worker-support.js';
 import type { Driver, Handler, Internals } from './worker-types.js';
 import { workSettings, type WorkOptions, type WorkSettings } from './work-options.js';
 
@@ -152,30 +152,7 @@ export class Worker<L extends Lease = Lease> {
     if (outcome === 'done') outcome = await Promise.race([Promise.all([...this.#inFlight.values()].map((f) => f.task)).then(() => 'done' as const), deadline]);
     if (outcome === 'timeout') {
       this.#stopTimeout.abort();
-      const handedBack = [...this.#inFlight].map(async ([lease, flight]) => {
-        flight.stopHeartbeat();
-        if (lease.settled) return;
-        const state = leaseState(lease);
-        // its handler is done and its own complete or fail is under way, or waits to be sent
-        // again after a fault (it is sent once more now): let that one land (a release beside
-        // it could win and send finished work round again)
-        if (state && (state.settling > 0 || state.inDoubt)) return flight.task;
-        // known before the abort: a handler that ends on the signal waits for this release, and
-        // sends its own fail (or complete) only if the release failed — beside it, that could
-        // land first and count the attempt
-        const released = this.#driver.release(lease).then(
-          () => true,
-          (error: unknown) => {
-            // lost meanwhile (reaped, cancelled): the handler's settle could not land either
-            if (error instanceof LeaseLostError) return true;
-            this.#internals.reportError('release', error, lease);
-            return false;
-          },
-        );
-        this.#releasedAtStop.set(lease, released);
-        if (state) abortLease(state, new Error('[leasehold] worker stopped'));
-        await released;
-      });
+      const handedBack = [...this.#inFlight].map(([lease, flight]) => handBack(lease, flight, this.#driver, this.#internals, this.#releasedAtStop));
       // bounded as well: on a dead connection a release never answers (it goes on, reported if it fails)
       let graceTimer: ReturnType<typeof setTimeout> | undefined;
       const grace = new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, Math.min(timeoutMs, RELEASE_GRACE_MS))));
