@@ -238,3 +238,35 @@ describe('retryAll and retry after a redeploy or beside failing workers', () => 
     expect((await tracker.stats()).byStatus).toMatchObject({ queued: 600, failed: 0 });
   });
 });
+
+describe('cancel beside a worker', () => {
+  it('cancels an item that a worker fails back into a status an earlier stage\'s update covered, between cancel\'s updates', async () => {
+    const store = new MemoryStore();
+    const tracker = new Tracker({
+      store,
+      statuses: ['pending', 'fast_run', 'slow_run', 'done', 'failed'],
+      initial: 'pending',
+      key: z.object({ id: z.string() }),
+      stages: {
+        fast: { from: 'pending', active: 'fast_run', done: 'done', failed: 'failed' },
+        slow: { from: 'pending', active: 'slow_run', done: 'done', failed: 'failed' },
+      },
+      retry: { maxAttempts: 3, backoff: () => 0 },
+    });
+    await tracker.track({ id: 'x' });
+    const lease = (await tracker.claim('slow', { owner: 'w' }))!;
+    // the slow stage's worker fails it (retryable) right after cancel's first update missed it
+    const update = store.update.bind(store);
+    let failed = false;
+    store.update = async (cond, change, options) => {
+      const rows = await update(cond, change, options);
+      if (!failed && String(change.lastError).startsWith('cancelled:')) {
+        failed = true;
+        await tracker.fail(lease, new Error('flaky'));
+      }
+      return rows;
+    };
+    expect(await tracker.cancel({ id: 'x' }, { reason: 'withdrawn' })).toMatchObject({ status: 'failed', lastError: 'cancelled: withdrawn' });
+    expect(failed).toBe(true);
+  });
+});

@@ -156,14 +156,26 @@ export async function cancel(core: Core, key: unknown, options: { reason?: strin
   const reason = options.reason ?? 'cancelled';
   if (typeof reason !== 'string' || reason.length === 0) throw new ConfigError('cancel.reason', 'expected a non-empty string saying why.');
   await core.init();
-  for (const target of cancelTargets(core, options.stage)) {
-    if (target.statuses.length === 0) continue;
-    const { cond, change } = cancelUpdate(target.stage, target.statuses, storeKey, clipMessage(`cancelled: ${reason}`));
-    const [stored] = await core.call('cancel', key, () => core.store.update(cond, change, { limit: 1 }));
-    if (stored) return changed(core, 'cancel', stored);
+  const targets = cancelTargets(core, options.stage).filter((t) => t.statuses.length > 0);
+  const cancellable = targets.flatMap((t) => t.statuses);
+  // one update per stage: between two of them a worker may move the item into a status an earlier
+  // one covered (a retryable fail from one stage's active status back to a status another stage
+  // claims from): an item found cancellable after all of them missed it is tried again
+  for (let pass = 0; pass < CANCEL_PASSES; pass++) {
+    for (const target of targets) {
+      const { cond, change } = cancelUpdate(target.stage, target.statuses, storeKey, clipMessage(`cancelled: ${reason}`));
+      const [stored] = await core.call('cancel', key, () => core.store.update(cond, change, { limit: 1 }));
+      if (stored) return changed(core, 'cancel', stored);
+    }
+    if (targets.length < 2) return null;
+    const [now] = await core.call('cancel', key, () => core.store.find({ key: storeKey, status: cancellable }, { limit: 1, returning: 'state' }));
+    if (!now) return null;
   }
   return null;
 }
+
+/** How many times `cancel` goes over the stages for an item that moves under it. */
+const CANCEL_PASSES = 3;
 
 /**
  * Operator reschedule: an item waiting in a `from` status is not claimable before `notBefore`
