@@ -39,8 +39,10 @@ export class Worker<L extends Lease = Lease> {
   readonly #timer = new IdleTimer();
   /** Ends the wait for a free slot at full concurrency: a finished handler and `stop()` call it. */
   #slotFreed: (() => void) | undefined;
-  /** Leases `stop()` released at its timeout: their handlers' late results are reported, not lost silently. */
-  /** Leases `stop()` released at its timeout: whether each release landed (or found the lease lost). */
+  /**
+   * Leases `stop()` released at its timeout: whether each release landed (or found the lease
+   * lost). Their handlers' late results are reported, not lost silently.
+   */
   readonly #releasedAtStop = new WeakMap<L, Promise<boolean>>();
   #running = true;
   /** `stop()` has finished: nothing runs any more. */
@@ -268,17 +270,20 @@ export class Worker<L extends Lease = Lease> {
   async #process(lease: L): Promise<void> {
     try {
       let result: object | void;
+      let thrown: { readonly error: unknown } | undefined;
       try {
         result = await this.#handler(lease);
       } catch (error) {
-        // released at the stop timeout: not a failure (unless the release failed)
-        const releasing = this.#releasedAtStop.get(lease);
-        if (!lease.settled && !(releasing !== undefined && (await releasing))) await this.#resend(lease, 'fail', () => this.#driver.fail(lease, error));
-        return;
+        thrown = { error };
       }
-      // (no wait on the common path: only a lease released at the stop timeout is in the map)
+      // released at the stop timeout: the handler's outcome is dropped (unless the release
+      // failed). No wait on the common path: only a lease released then is in the map
       const releasing = this.#releasedAtStop.get(lease);
       const released = releasing !== undefined && (await releasing);
+      if (thrown) {
+        if (!lease.settled && !released) await this.#resend(lease, 'fail', () => this.#driver.fail(lease, thrown.error));
+        return;
+      }
       if (lease.settled || released) {
         if (released) {
           this.#internals.reportError('complete', new Error('the handler finished after stop() had released its lease at the stop timeout; its result was not written, and the item runs again'), lease);

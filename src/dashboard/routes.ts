@@ -18,7 +18,6 @@ const MAX_PURGE_LIMIT = 10_000_000;
 
 const clip = (text: string, n = 100) => (text.length > n ? `${text.slice(0, n)}…` : text);
 
-
 /** `GET stats | items | item`. */
 export async function read(entry: Entry, op: 'stats' | 'items' | 'item', params: URLSearchParams, res: ServerResponse, now: () => number): Promise<void> {
   const { tracker, def } = entry;

@@ -10,7 +10,6 @@ import {
   type Change,
   type Condition,
   type Delay,
-  type RelativeDelay,
   type FindOptions,
   type GuardedUpdate,
   type InsertResult,
@@ -243,13 +242,12 @@ function matches(item: StoredItem, cond: Partial<Condition>, now: number): boole
   const deadline = item.deadline.getTime();
   if (cond.deadline === 'passed' && deadline > now) return false;
   if (cond.deadline === 'future' && deadline <= now) return false;
-  if (typeof cond.deadline === 'object' && deadline >= beforeAt(cond.deadline.before, now)) return false;
+  if (typeof cond.deadline === 'object') {
+    // an instant, or the store's now plus `ms`
+    const { before } = cond.deadline;
+    if (deadline >= deadlineAt(before instanceof Date ? { at: before } : before, now)) return false;
+  }
   return true;
-}
-
-/** A condition's `deadline.before` as a time: an instant, or the store's now plus `ms`. */
-function beforeAt(before: Date | RelativeDelay, now: number): number {
-  return before instanceof Date ? before.getTime() : now + before.ms;
 }
 
 function deadlineAt(delay: Delay, now: number): number {

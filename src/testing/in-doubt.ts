@@ -51,6 +51,25 @@ export function inDoubtContract(harness: StoreHarness): void {
     return { tracker, events, lease };
   };
 
+  /**
+   * An item claimed by `old`, whose settle (`send`) was refused before it reached the store; the
+   * lease then reaped, and the item claimed by another worker (`other`).
+   */
+  type PartnerLogs = ReturnType<typeof makeTracker>;
+  type Held = NonNullable<Awaited<ReturnType<PartnerLogs['claim']>>>;
+  const refusedThenTakenOver = async (send: (tracker: PartnerLogs, lease: Held) => Promise<unknown>) => {
+    const { inner, tracker, events, refuseNext } = await fresh();
+    await tracker.track(k(1));
+    const lease = (await tracker.claim('download', { owner: 'old' }))!;
+    refuseNext();
+    await expect(send(tracker, lease)).rejects.toThrow(StoreError);
+    await harness.elapse(inner, 60_000);
+    await tracker.reapStale();
+    await harness.elapse(inner, 60_000);
+    const other = (await tracker.claim('download', { owner: 'new' }))!;
+    return { tracker, events, lease, other };
+  };
+
   describe('a settle whose answer was lost', () => {
     it('complete, fail and release sent again after a lost answer that applied return the item, reported once, not as a lost lease', async () => {
       const { tracker, events, loseNextAnswer } = await fresh();
@@ -121,16 +140,8 @@ export function inDoubtContract(harness: StoreHarness): void {
     });
 
     it('an item that only looks settled is not taken for it: with the fence advanced by a reap and a claim, the resend is a lost lease', async () => {
-      const { inner, tracker, events, refuseNext } = await fresh();
-      await tracker.track(k(1));
-      const lease = (await tracker.claim('download', { owner: 'old' }))!;
-      refuseNext();
-      await expect(tracker.fail(lease, new Error('x'))).rejects.toThrow(StoreError);
-      await harness.elapse(inner, 60_000);
-      await tracker.reapStale();
-      await harness.elapse(inner, 60_000);
+      const { tracker, events, lease, other } = await refusedThenTakenOver((t, l) => t.fail(l, new Error('x')));
       // another worker fails it the same way: status and last error are what the fail would have written
-      const other = (await tracker.claim('download', { owner: 'new' }))!;
       await tracker.fail(other, new Error('x'));
       expect((await tracker.get(k(1)))!).toMatchObject({ status: 'pending', lastError: 'Error: x' });
       const error = await tracker.fail(lease, new Error('x')).catch((e: unknown) => e);
@@ -140,16 +151,9 @@ export function inDoubtContract(harness: StoreHarness): void {
     });
 
     it('a complete that never reached the store is not taken for another worker\'s complete into the same status: the resend is a lost lease', async () => {
-      const { inner, tracker, events, refuseNext } = await fresh();
-      await tracker.track(k(1));
-      const lease = (await tracker.claim('download', { owner: 'old' }))!;
-      refuseNext();
-      await expect(tracker.complete(lease)).rejects.toThrow(StoreError);
-      await harness.elapse(inner, 60_000);
-      await tracker.reapStale();
-      await harness.elapse(inner, 60_000);
+      const { tracker, events, lease, other } = await refusedThenTakenOver((t, l) => t.complete(l));
       // another worker completes it: status and attempts are what the first complete would have written
-      await tracker.complete((await tracker.claim('download', { owner: 'new' }))!);
+      await tracker.complete(other);
       expect(await tracker.get(k(1))).toMatchObject({ status: 'downloaded', attempts: 0 });
       const error = await tracker.complete(lease).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(LeaseLostError);

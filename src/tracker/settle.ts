@@ -269,13 +269,10 @@ export async function settleBatch(core: Core, operation: string, prepared: reado
   const rows = await settling(prepared, () => core.updateEach(operation, updates, true));
   const results: Array<BatchResult<AnyLease> | Promise<BatchResult<AnyLease>>> = prepared.map((p, i) => {
     const stored = rows[i];
-    if (!stored) {
-      return lost(core, operation, p.lease, p.state, p).then((now) =>
-        now instanceof LeaseLostError ? { ok: false as const, lease: p.lease, error: now } : { ok: true as const, lease: p.lease, status: now.status, notBefore: core.codec.settledNotBefore(now) },
-      );
-    }
+    const ok = (outcome: SettleOutcome) => ({ ok: true as const, lease: p.lease, status: outcome.status, notBefore: core.codec.settledNotBefore(outcome) });
+    if (!stored) return lost(core, operation, p.lease, p.state, p).then((now) => (now instanceof LeaseLostError ? { ok: false as const, lease: p.lease, error: now } : ok(now)));
     p.done(stored);
-    return { ok: true as const, lease: p.lease, status: stored.status, notBefore: core.codec.settledNotBefore(stored) };
+    return ok(stored);
   });
   // a lost lease costs one read to report what holds the item now; settled ones cost nothing more
   return rows.includes(null) ? Promise.all(results) : (results as Array<BatchResult<AnyLease>>);

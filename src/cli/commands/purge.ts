@@ -36,7 +36,7 @@ export const purge: CliCommand = (program, act) => {
         const upTo = limit !== undefined && limit < inStatus ? `up to ${limit} of ` : '';
         // the age is judged by the store's clock, by which items record when they finished
         const what = age !== undefined
-          ? `${upTo ? `${upTo}the` : 'the'} items in \`${status}\` that finished more than ${ctx.options.olderThan} ago (of ${inStatus} in \`${status}\`) in tracker \`${name}\``
+          ? `${upTo}the items in \`${status}\` that finished more than ${ctx.options.olderThan} ago (of ${inStatus} in \`${status}\`) in tracker \`${name}\``
           : `${upTo}${inStatus} item(s) in \`${status}\` in tracker \`${name}\``;
         // nothing in the status: nothing to confirm, and nothing is deleted
         await ctx.confirm(`Delete ${what}?`, ctx.options.yes, { ask: inStatus > 0 });

@@ -73,7 +73,7 @@ export const retry: CliCommand = (program, act) => {
         const upTo = limit !== undefined && limit < parked ? `up to ${limit} of ` : '';
         await ctx.confirm(
           shared
-            ? `Retry ${upTo ? `${upTo}the` : 'the'} items stage \`${stage}\` parked (of ${parked} in \`${failedStatuses.join(', ')}\`, which other stages share) in tracker \`${name}\`?`
+            ? `Retry ${upTo}the items stage \`${stage}\` parked (of ${parked} in \`${failedStatuses.join(', ')}\`, which other stages share) in tracker \`${name}\`?`
             : `Retry ${upTo}${parked} parked item(s)${scope}?`,
           yes,
           { ask: parked > 0 },
