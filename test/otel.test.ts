@@ -155,6 +155,21 @@ describe('leasehold/otel', () => {
     ]);
   });
 
+  it('records reapStale passes that reaped nothing only with traceEmptyReaps', async () => {
+    const quiet = await setup();
+    expect(await quiet.tracker.reapStale()).toMatchObject({ retried: 0, failed: 0 });
+    await quiet.tracker.track(k(1));
+    expect(await quiet.tracker.claim('download', { owner: 'w' })).not.toBeNull();
+    quiet.clock.now += TTL + 1;
+    expect((await quiet.tracker.reapStale()).retried).toBe(1);
+    const recorded = quiet.spans.getFinishedSpans().filter((s) => s.name === 'reapStale');
+    expect(recorded.map((s) => attrs(s)['leasehold.outcome'])).toEqual(['reaped']);
+
+    const loud = await setup({ traceEmptyReaps: true });
+    expect(await loud.tracker.reapStale()).toMatchObject({ retried: 0, failed: 0 });
+    expect(loud.spans.getFinishedSpans().map((s) => [s.name, attrs(s)['leasehold.outcome']])).toEqual([['reapStale', 'empty']]);
+  });
+
   it('wraps the handler given to work() in a `process <stage>` span and records its duration', async () => {
     const { tracker, named, collect } = await setup();
     for (const n of [1, 2, 3]) await tracker.track(k(n));

@@ -56,6 +56,13 @@ export interface InstrumentOptions {
    */
   readonly traceEmptyClaims?: boolean;
   /**
+   * Record a span for a `reapStale` pass that reaped nothing. Every worker's reaper runs a pass
+   * every `reapIntervalMs`, so these are many and usually noise; without them, a pass's span is
+   * recorded once it reaped (or failed), with the pass's start time.
+   * @default false
+   */
+  readonly traceEmptyReaps?: boolean;
+  /**
    * The `leasehold.items` gauge reads `tracker.stats()` at most this often; collections in
    * between report the last counts.
    * @default 10000
@@ -142,7 +149,8 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
   }
   const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE);
   const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE);
-  const traceEmpty = options.traceEmptyClaims ?? false;
+  const traceEmptyClaims = options.traceEmptyClaims ?? false;
+  const traceEmptyReaps = options.traceEmptyReaps ?? false;
   const statsEvery = options.statsIntervalMs ?? 10_000;
   const statsWait = requireTimerMs('instrument.statsTimeoutMs', options.statsTimeoutMs ?? 5_000, { allowZero: true });
   const definition = tracker.definition;
@@ -185,7 +193,8 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
   };
   const wrap = (name: string, describe: Describe, stageOf: (args: unknown[]) => string | undefined, parentOf?: (args: unknown[]) => Context | undefined) => {
     const original = target[name] as (...args: unknown[]) => Promise<unknown>;
-    const claims = name === 'claim' || name === 'claimBatch';
+    // polls (claims, reaper passes) that found nothing are left out unless asked for
+    const polls = name === 'reapStale' ? !traceEmptyReaps : (name === 'claim' || name === 'claimBatch') && !traceEmptyClaims;
     target[name] = function instrumented(this: unknown, ...args: unknown[]) {
       const stage = stageOf(args);
       const spanName = stage ? `${name} ${stage}` : name;
@@ -197,13 +206,12 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
         'messaging.operation.type': operationType[name],
         'messaging.destination.name': stage,
       });
-      if (claims && !traceEmpty) {
-        // recorded afterwards, only when the claim returned leases (see traceEmptyClaims)
+      if (polls) {
+        // recorded afterwards, only when the poll found something (see traceEmptyClaims/Reaps)
         const startTime = new Date();
         return original.apply(this, args).then(
           (result) => {
-            const got = Array.isArray(result) ? result.length > 0 : result != null;
-            if (got) finish(tracer.startSpan(spanName, { kind: SpanKind.CLIENT, attributes: start, startTime }), describe(args, result));
+            if (found(result)) finish(tracer.startSpan(spanName, { kind: SpanKind.CLIENT, attributes: start, startTime }), describe(args, result));
             return result;
           },
           (error: unknown) => {
@@ -226,6 +234,13 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
     wrapped.push(name);
   };
 
+  /** Whether a claim returned leases, or a reaper pass reaped. */
+  const found = (result: unknown): boolean => {
+    if (Array.isArray(result)) return result.length > 0;
+    const reaped = result as { retried?: unknown; failed?: unknown } | null | undefined;
+    if (reaped && typeof reaped.retried === 'number') return reaped.retried + Number(reaped.failed) > 0;
+    return result != null;
+  };
   const firstLeaseStage = (args: unknown[]) => (args[0] as { stage?: string } | undefined)?.stage;
   const batchStage = (args: unknown[]) => {
     const first = (args[0] as Array<{ stage?: string; lease?: { stage?: string } }> | undefined)?.[0];
