@@ -192,6 +192,14 @@ describe('leasehold/otel', () => {
     expect(attrs(bySeq.get(1))['leasehold.outcome']).toBe('ok');
     expect(bySeq.get(2)!.status.code).toBe(SpanStatusCode.ERROR);
     expect(bySeq.get(2)!.events.map((e) => e.name)).toContain('exception');
+    // each run links to the span of the claim that returned its lease
+    const claimSpans = new Map([...named('claimBatch download'), ...named('claim download')].map((s) => [s.spanContext().spanId, s]));
+    for (const run of runs) {
+      expect(run.links).toHaveLength(1);
+      const claim = claimSpans.get(run.links[0]!.context.spanId);
+      expect(claim, `the claim span of ${String(attrs(run)['leasehold.key'])}`).toBeDefined();
+      expect(run.links[0]!.context.traceId).toBe(claim!.spanContext().traceId);
+    }
     // the worker's own settle calls go through the instrumented tracker too
     expect(named('complete download')).toHaveLength(2);
     expect(named('fail download')).toHaveLength(1);

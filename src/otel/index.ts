@@ -21,8 +21,10 @@ import {
   trace,
   type Attributes,
   type Context,
+  type Link,
   type MeterProvider,
   type Span,
+  type SpanContext,
   type TracerProvider,
 } from '@opentelemetry/api';
 import { LeaseholdError, LeaseLostError, type Listener, type TrackerDefinition, type TrackerEvents, type TrackerStats } from '../index.js';
@@ -174,6 +176,16 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
    * handler run to its settle although the process span has ended by then. A caller under a
    * span of its own (inside the handler, or one it started around the settle) keeps that parent.
    */
+  /**
+   * Per claimed lease, the span of the claim that returned it: a handler's `process` span links
+   * to it (the claim is not its parent: a batch's claim is shared by many runs, and it ended
+   * before they started). Weak, as `handled` is.
+   */
+  const claimedIn = new WeakMap<object, SpanContext>();
+  const noteClaimed = (result: unknown, span: Span) => {
+    const leases = Array.isArray(result) ? result : [result];
+    for (const lease of leases) if (typeof lease === 'object' && lease !== null) claimedIn.set(lease, span.spanContext());
+  };
   const settleParent = (lease: unknown): Context | undefined => {
     const run = typeof lease === 'object' && lease !== null ? handled.get(lease) : undefined;
     if (!run) return undefined;
@@ -193,8 +205,9 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
   };
   const wrap = (name: string, describe: Describe, stageOf: (args: unknown[]) => string | undefined, parentOf?: (args: unknown[]) => Context | undefined) => {
     const original = target[name] as (...args: unknown[]) => Promise<unknown>;
+    const claims = name === 'claim' || name === 'claimBatch';
     // polls (claims, reaper passes) that found nothing are left out unless asked for
-    const polls = name === 'reapStale' ? !traceEmptyReaps : (name === 'claim' || name === 'claimBatch') && !traceEmptyClaims;
+    const polls = name === 'reapStale' ? !traceEmptyReaps : claims && !traceEmptyClaims;
     target[name] = function instrumented(this: unknown, ...args: unknown[]) {
       const stage = stageOf(args);
       const spanName = stage ? `${name} ${stage}` : name;
@@ -211,7 +224,11 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
         const startTime = new Date();
         return original.apply(this, args).then(
           (result) => {
-            if (found(result)) finish(tracer.startSpan(spanName, { kind: SpanKind.CLIENT, attributes: start, startTime }), describe(args, result));
+            if (found(result)) {
+              const span = tracer.startSpan(spanName, { kind: SpanKind.CLIENT, attributes: start, startTime });
+              finish(span, describe(args, result));
+              if (claims) noteClaimed(result, span);
+            }
             return result;
           },
           (error: unknown) => {
@@ -224,6 +241,7 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
         try {
           const result = await original.apply(this, args);
           finish(span, describe(args, result));
+          if (claims) noteClaimed(result, span);
           return result;
         } catch (error) {
           finish(span, {}, error);
@@ -285,11 +303,19 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
   const work = target.work as (stage: string, handler: (lease: unknown) => unknown, options?: object) => unknown;
   target.work = function instrumentedWork(this: unknown, stage: string, handler: (lease: unknown) => unknown, workOptions?: object) {
     if (typeof handler !== 'function') return work.call(this, stage, handler, workOptions);
+    const linkToClaim = (lease: unknown): Link[] => {
+      const claimed = typeof lease === 'object' && lease !== null ? claimedIn.get(lease) : undefined;
+      return claimed ? [{ context: claimed }] : [];
+    };
     const process = (lease: unknown) => {
       const outer = context.active();
       return tracer.startActiveSpan(
         `process ${stage}`,
-        { kind: SpanKind.CONSUMER, attributes: defined({ ...base, 'messaging.operation.name': 'process', 'messaging.operation.type': 'process', ...leaseAttributes(lease) }) },
+        {
+          kind: SpanKind.CONSUMER,
+          attributes: defined({ ...base, 'messaging.operation.name': 'process', 'messaging.operation.type': 'process', ...leaseAttributes(lease) }),
+          links: linkToClaim(lease),
+        },
         outer,
         async (span) => {
           if (typeof lease === 'object' && lease !== null) handled.set(lease, { context: trace.setSpan(outer, span), under: trace.getSpan(outer) });
