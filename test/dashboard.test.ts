@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import express from 'express';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -385,7 +386,8 @@ describe('serveDashboard', () => {
       // a page on another site reaching this port through DNS rebinding names its own host
       expect(await statusFor(port, `evil.example:${port}`)).toBe(403);
       const retried = await call(served.url, 'api/trackers/jobs/retry', { body: { key: { id: 'zz' } }, token: served.token });
-      expect(retried.status).toBe(409);
+      // past the guards: the item is looked up (and not found)
+      expect(retried.status).toBe(404);
     } finally {
       await served.close();
     }
@@ -434,7 +436,7 @@ describe('serveDashboard', () => {
           body: JSON.stringify({ key: { id: 'none' } }),
           headers: { origin, 'content-type': 'application/json', 'x-leasehold-token': TOKEN },
         });
-      expect(await post('https://dash.example.com')).toBe(409);
+      expect(await post('https://dash.example.com')).toBe(404);
       expect(await post('https://evil.example')).toBe(403);
     } finally {
       await proxied.close();
@@ -549,6 +551,54 @@ describe('dashboard regressions', () => {
     expect((await call(base, 'api/trackers/jobs/purge', { body: { status: ['done'] } })).json).toEqual({ deleted: 1 });
   });
 
+  it('retries an item parked with no stage recorded in a failed status two stages share into the stage sent, and says why a retry changed nothing', async () => {
+    const file = join(dir, 'unstaged.sqlite');
+    const store = new SqliteStore({ filename: file, table: 'unstaged' });
+    cleanups.push(() => store.close());
+    const tracker = new Tracker({
+      store,
+      statuses: ['queued', 'fetching', 'fetched', 'processing', 'processed', 'failed'],
+      initial: 'queued',
+      key: z.object({ id: z.string() }),
+      stages: {
+        fetch: { from: 'queued', active: 'fetching', done: 'fetched', failed: 'failed' },
+        process: { from: 'fetched', active: 'processing', done: 'processed', failed: 'failed' },
+      },
+    });
+    const base = await freshDashboard(tracker as unknown as Jobs);
+    for (const id of ['u', 'p']) {
+      await tracker.track({ id });
+      await tracker.fail((await tracker.claim('fetch', { owner: 'w', key: { id } }))!, new NonRetryableError('broken'));
+    }
+    // parked by a version that did not record the stage
+    const db = new Database(file);
+    db.prepare(`UPDATE unstaged SET stage = NULL WHERE key_id = ?`).run('u');
+    db.close();
+    expectRefusal(
+      await call(base, 'api/trackers/jobs/retry', { body: { key: { id: 'u' } } }),
+      409,
+      /item \{"id":"u"\} is `failed` with no stage recorded, and `failed` is the failed status of stages fetch, process: send `stage` with the one it should go back to; nothing changed/,
+    );
+    const retried = await call(base, 'api/trackers/jobs/retry', { body: { key: { id: 'u' }, stage: 'process' } });
+    expect(retried.status, retried.text).toBe(200);
+    expect(retried.json.item).toMatchObject({ status: 'fetched', attempts: 0 });
+    expectRefusal(await call(base, 'api/trackers/jobs/retry', { body: { key: { id: 'p' }, stage: 'process' } }), 409, /was parked by stage `fetch`, not `process`: retry it without a stage, or with `fetch`/);
+    expectRefusal(await call(base, 'api/trackers/jobs/retry', { body: { key: { id: 'p' }, stage: 'nope' } }), 400, /`stage` must be one of this tracker's stages \(fetch, process\), got `nope`/);
+    expectRefusal(await call(base, 'api/trackers/jobs/retry', { body: { key: { id: 'u' } } }), 409, /is `fetched`, not parked in a failed status \(failed\)/);
+    expectRefusal(await call(base, 'api/trackers/jobs/retry', { body: { key: { id: 'gone' } } }), 404, /no item \{"id":"gone"\} in tracker `jobs`/);
+    expect((await tracker.get({ id: 'p' }))!.status).toBe('failed');
+  });
+
+  it('a purge whose limit is null deletes as if no limit were given, not one item', async () => {
+    const tracker = makeTracker(new MemoryStore());
+    const base = await freshDashboard(tracker);
+    for (const id of ['d1', 'd2', 'd3']) {
+      await tracker.track({ id });
+      await tracker.complete((await tracker.claim('run', { owner: 'test', key: { id } }))!);
+    }
+    expect((await call(base, 'api/trackers/jobs/purge', { body: { status: 'done', limit: null } })).json).toEqual({ deleted: 3 });
+  });
+
   it('opens, retries and cancels an item keyed by a z.date() field on a fresh dashboard, before any list was loaded', async () => {
     const day = new Date('2024-05-01T00:00:00Z');
     const opened = makeDatedTracker();
@@ -579,7 +629,7 @@ describe('dashboard regressions', () => {
     const dated = await freshDashboard(makeDatedTracker());
     const key = { day: '2024-05-01T00:00:00.000Z', site: 'a' };
     // the date text became a Date (the schema took it): not parked, rather than a 400 from the schema
-    expectRefusal(await call(dated, 'api/trackers/jobs/retry', { body: { key } }), 409, /is not parked in a failed status \(or does not exist\)/);
+    expectRefusal(await call(dated, 'api/trackers/jobs/retry', { body: { key } }), 404, /no item \{"day":"2024-05-01T00:00:00.000Z","site":"a"\} in tracker `jobs`; nothing changed/);
     // the bare value of a one-field date key is read as a date
     const byDay = makeDatedTracker(z.object({ day: z.date() }));
     const days = await freshDashboard(byDay as unknown as Jobs);

@@ -64,6 +64,15 @@ export function parseOneStatus(value: unknown, def: TrackerDefinition, allowed: 
   return list[0]!;
 }
 
+/** A declared stage's name, or `undefined` when absent. */
+export function parseStage(value: unknown, def: TrackerDefinition): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string' || !def.stages.some((s) => s.name === value)) {
+    throw new HttpError(400, `\`stage\` must be one of this tracker's stages (${def.stages.map((s) => s.name).join(', ')}), got ${quoted(value)}.`);
+  }
+  return value;
+}
+
 /** An ISO 8601 time, or `undefined` when absent. */
 export function parseTime(name: string, value: unknown): Date | undefined {
   if (value === undefined || value === null || value === '') return undefined;

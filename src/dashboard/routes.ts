@@ -9,7 +9,8 @@ import { issuesText } from '../errors.js';
 import type { Entry } from './entry.js';
 import { requireSameOrigin, requireToken } from './guard.js';
 import { HttpError, readBody, sendJson } from './http.js';
-import { learnKey, parseKey, parseLimit, parseOneStatus, parseStatuses, parseTime } from './input.js';
+import { learnKey, parseKey, parseLimit, parseOneStatus, parseStage, parseStatuses, parseTime } from './input.js';
+import { retryRefusal } from '../retry-refusal.js';
 
 /** Items a list shows unless asked for another number. */
 const DEFAULT_LIMIT = 50;
@@ -73,14 +74,15 @@ export async function mutate(entry: Entry, op: 'retry' | 'cancel' | 'purge', req
   if (op === 'purge') {
     const status = parseOneStatus(body.status, def, def.terminalStatuses);
     const finishedBefore = parseTime('finishedBefore', body.finishedBefore);
-    const limit = body.limit === undefined || body.limit === '' ? undefined : parseLimit(body.limit, 1, MAX_PURGE_LIMIT);
+    const limit = body.limit === undefined || body.limit === null || body.limit === '' ? undefined : parseLimit(body.limit, 1, MAX_PURGE_LIMIT);
     const { deleted } = await tracker.purge({ status, ...(finishedBefore ? { finishedBefore } : {}), ...(limit ? { limit } : {}) });
     entry.history.adjust(status, deleted);
     answer = { deleted };
   } else if (op === 'retry') {
     const key = await parseKey(tracker, body.key);
-    const item = await orApplied(tracker.retry(key));
-    if (!item) throw new HttpError(409, `item ${clip(JSON.stringify(key))} is not parked in a failed status (or does not exist); nothing changed.`);
+    const stage = parseStage(body.stage, def);
+    const item = await orApplied(tracker.retry(key, stage === undefined ? {} : { stage }));
+    if (!item) throw await retryRefused(entry, key, stage);
     if ('warning' in item) answer = { item: null, warning: item.warning };
     else {
       const parkedIn = def.stages.find((s) => s.name === item.stage)?.failed;
@@ -97,4 +99,39 @@ export async function mutate(entry: Entry, op: 'retry' | 'cancel' | 'purge', req
   }
   entry.invalidate();
   sendJson(res, 200, answer);
+}
+
+/**
+ * The answer to a retry that changed nothing: the item is read once more to say why (the retry
+ * itself was one conditional update). 404 when there is no such item, else 409.
+ */
+async function retryRefused(entry: Entry, key: Record<string, unknown>, stage: string | undefined): Promise<HttpError> {
+  const item = `item ${clip(JSON.stringify(key))}`;
+  let now: { status: string; stage: string | null } | null;
+  try {
+    now = await entry.tracker.get(key);
+  } catch {
+    // unreadable (its key or data no longer fits): still not retried, for a reason the item page shows
+    return new HttpError(409, `${item} was not retried, and it cannot be read to say why; nothing changed.`);
+  }
+  const refusal = retryRefusal(entry.def, now, stage);
+  switch (refusal.why) {
+    case 'missing':
+      return new HttpError(404, `no item ${clip(JSON.stringify(key))} in tracker \`${entry.name}\`; nothing changed.`);
+    case 'not-parked':
+      return new HttpError(409, `${item} is \`${refusal.status}\`, not parked in a failed status (${refusal.failedStatuses.join(', ')}); nothing changed.`);
+    case 'other-stage':
+      return new HttpError(409, `${item} was parked by stage \`${refusal.parkedBy}\`, not \`${stage}\`: retry it without a stage, or with \`${refusal.parkedBy}\`; nothing changed.`);
+    case 'pick-stage':
+      return new HttpError(
+        409,
+        `${item} is \`${refusal.status}\` with ${refusal.recorded === null ? 'no stage recorded' : `stage \`${refusal.recorded}\` recorded, which this tracker no longer declares`}, ` +
+          `and \`${refusal.status}\` is the failed status of ${refusal.owners.length > 1 ? 'stages' : 'stage'} ${refusal.owners.join(', ')}: send \`stage\` with the one it should go back to; nothing changed.`,
+      );
+    case 'unclear':
+      return new HttpError(
+        409,
+        `${item} is \`${refusal.status}\` under stage \`${refusal.recorded ?? ''}\`, which this tracker no longer declares, and items also wait in \`${refusal.status}\`, so retry cannot tell that it was parked; nothing changed.`,
+      );
+  }
 }

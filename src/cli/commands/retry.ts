@@ -1,9 +1,9 @@
 import type { CliCommand } from '../context.js';
-import { usage } from '../errors.js';
 import { keyText, printable } from '../format.js';
 import { checkStage, keyOf, parseCount, parseKey } from '../parse.js';
 import { inBatches } from '../batches.js';
-import { unchanged } from '../unchanged.js';
+import { retryRefusal, type RetryRefusal } from '../../retry-refusal.js';
+import { CliError, EXIT, usage } from '../errors.js';
 
 interface Options {
   readonly all?: boolean;
@@ -38,24 +38,7 @@ export const retry: CliCommand = (program, act) => {
 
         if (key) {
           const item = await tracker.retry(key, stage === undefined ? {} : { stage });
-          if (!item) {
-            const failed = [...new Set(def.stages.map((s) => s.failed))].join(', ');
-            throw await unchanged(name, tracker, key, 'retry', `parked in a failed status (${failed})`, (item) => {
-              const owners = def.stages.filter((s) => s.failed === item.status).map((s) => s.name);
-              if (owners.length === 0) return undefined;
-              const declared = item.stage !== null && def.stages.some((s) => s.name === item.stage);
-              // parked, but by another stage than --stage names
-              if (stage !== undefined && declared && item.stage !== stage) {
-                return `item ${keyText(key)} is \`${printable(item.status)}\`, parked by stage \`${printable(item.stage!)}\`, and retry --stage ${stage} acts only on items that stage parked: pass --stage ${printable(item.stage!)}, or drop --stage`;
-              }
-              // no stage recorded, or one a redeploy renamed, in a failed status several stages share
-              if (!declared && stage === undefined) {
-                const recorded = item.stage === null ? 'no stage recorded' : `stage \`${printable(item.stage)}\` recorded, which the tracker no longer declares`;
-                return `item ${keyText(key)} is \`${printable(item.status)}\` with ${recorded}, and \`${printable(item.status)}\` is the failed status of stages ${owners.join(', ')}: pass --stage with the one it should go back to`;
-              }
-              return undefined;
-            });
-          }
+          if (!item) throw retryRefused(name, key, retryRefusal(def, await tracker.get(key), stage), stage);
           if (ctx.json) ctx.printJson(item);
           else ctx.print(`retried ${keyText(item.key)}: now \`${item.status}\`, attempts reset, claimable now.`);
           return;
@@ -98,3 +81,30 @@ export const retry: CliCommand = (program, act) => {
       }),
     );
 };
+
+/** The error (exit 3) for a retry of one item that changed nothing, saying why (see `retryRefusal`). */
+function retryRefused(name: string, key: Record<string, unknown>, refusal: RetryRefusal, stage: string | undefined): CliError {
+  const item = `item ${keyText(key)}`;
+  const why = ((): string => {
+    switch (refusal.why) {
+      case 'missing':
+        return `no item ${keyText(key)} in tracker \`${name}\``;
+      case 'not-parked':
+        return `${item} is \`${printable(refusal.status)}\`, and retry acts only on items parked in a failed status (${refusal.failedStatuses.join(', ')})`;
+      case 'other-stage':
+        return `${item} is \`${printable(refusal.status)}\`, parked by stage \`${printable(refusal.parkedBy)}\`, and retry --stage ${stage} acts only on items that stage parked: pass --stage ${printable(refusal.parkedBy)}, or drop --stage`;
+      case 'pick-stage': {
+        const recorded = refusal.recorded === null ? 'no stage recorded' : `stage \`${printable(refusal.recorded)}\` recorded, which the tracker no longer declares`;
+        const named = stage === undefined ? '' : ` (stage \`${stage}\` fails into another status)`;
+        const owners = `stage${refusal.owners.length > 1 ? 's' : ''} ${refusal.owners.join(', ')}`;
+        return `${item} is \`${printable(refusal.status)}\` with ${recorded}, and \`${printable(refusal.status)}\` is the failed status of ${owners}${named}: pass --stage with the one it should go back to`;
+      }
+      case 'unclear':
+        return (
+          `${item} is \`${printable(refusal.status)}\` under stage \`${printable(refusal.recorded ?? '')}\`, which the tracker no longer declares, and items also wait in ` +
+          `\`${printable(refusal.status)}\` (a stage claims from or completes into it), so retry cannot tell that it was parked; if it was, declare that stage again to retry it`
+        );
+    }
+  })();
+  return new CliError(`${why}; nothing was changed.`, EXIT.notFound);
+}

@@ -324,8 +324,20 @@
   }
 
   async function retry(t, item, after) {
+    // parked with no stage recorded (or one no longer declared) in a failed status several stages
+    // share: the operator picks the stage it goes back to
+    const owners = t.definition.stages.filter((st) => st.failed === item.status).map((st) => st.name);
+    const declared = item.stage !== null && t.definition.stages.some((st) => st.name === item.stage);
+    let stage;
+    if (!declared && owners.length > 1) {
+      const pick = el('select', { id: 'retry-stage', 'aria-label': 'Stage' }, ...owners.map((n) => el('option', { value: n, text: n })));
+      const recorded = item.stage === null ? 'has no stage recorded' : `was parked under stage ${item.stage}, which this tracker no longer declares`;
+      const ok = await confirmDialog({ title: 'Retry into which stage?', text: `${keyText(item.key)} ${recorded}, and ${item.status} is the failed status of stages ${owners.join(', ')}. It goes back to the first status the stage claims from.`, ok: 'Retry', extra: pick, danger: false });
+      if (!ok) return;
+      stage = pick.value;
+    }
     try {
-      const { item: back, warning } = await api(`trackers/${enc(t.name)}/retry`, { key: item.key });
+      const { item: back, warning } = await api(`trackers/${enc(t.name)}/retry`, { key: item.key, ...(stage ? { stage } : {}) });
       // applied, but the item no longer fits the schema: said, with what to do
       if (warning) notice(`Retried ${keyText(item.key)}, but: ${warning}`, 'error');
       else notice(`Retried ${keyText(item.key)}: back in ${back.status}, claimable now.`);
@@ -394,7 +406,11 @@
       button.addEventListener('click', async () => {
         const s = purgeSelect.value;
         const at = before.value ? new Date(before.value) : null;
-        const count = purgeSelect.selectedOptions[0]?.dataset.count || '0';
+        // what the dialog names is all the purge may delete: items that finished while it was
+        // open wait for the next look (the request carries the count as its limit)
+        const count = Number(purgeSelect.selectedOptions[0]?.dataset.count);
+        if (!Number.isSafeInteger(count)) return notice(`The number of items in ${s} is not known yet; wait for the counts to load.`, 'error');
+        if (count === 0) return notice(`Nothing to purge: ${s} holds no items.`);
         const ok = await confirmDialog({
           title: `Purge ${s}?`,
           text: `Delete ${at ? `the items in ${s} that finished before ${at.toLocaleString()} (of ${num(count)} in ${s})` : `all ${num(count)} items in ${s}`} for good. This cannot be undone.`,
@@ -402,7 +418,7 @@
         });
         if (!ok) return;
         try {
-          const { deleted } = await api(`trackers/${name}/purge`, { status: s, ...(at ? { finishedBefore: at.toISOString() } : {}) });
+          const { deleted } = await api(`trackers/${name}/purge`, { status: s, limit: Math.min(count, 10_000_000), ...(at ? { finishedBefore: at.toISOString() } : {}) });
           notice(`Deleted ${num(deleted)} items from ${s}.`);
           tick();
         } catch (error) {
