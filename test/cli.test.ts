@@ -364,7 +364,11 @@ describe('leasehold CLI: configs, help and usage errors', () => {
       // the limit counts every row read: the unreadable one is shown apart, the readable ones up to it
       const cut = await expectCode(cfg, ['list', '--limit', '1', '--json'], 0);
       expect(json<Array<{ key: { id: string } }>>(cut).map((i) => i.key.id)).toEqual(['c1']);
-      expect(cut.stderr).toMatch(/showing the first 1; more match/);
+      expect(cut.stderr).toMatch(/showing every row read \(2, 1 of them unreadable\); more may match/);
+      // every row read is shown (c3 too): nothing readable was cut
+      const all = await expectCode(cfg, ['list', '--limit', '2', '--json'], 0);
+      expect(json<Array<{ key: { id: string } }>>(all).map((i) => i.key.id)).toEqual(['c1', 'c3']);
+      expect(all.stderr).not.toMatch(/more match/);
       // the one item, read alone: a failure to read it, not a usage error
       expect((await expectCode(cfg, ['show', '{"id":"c2"}'], 1)).stderr).toMatch(/invalid stored data/);
     } finally {

@@ -234,6 +234,8 @@ describe.each(stores)('dashboard API on %s', (storeName, makeStore) => {
       const c = failed.json.items.find((i: { key: { id: string } }) => i.key.id === 'c');
       expect(c).toMatchObject({ status: 'failed', stage: 'run', attempts: 1, lastError: 'NonRetryableError: partner sent a broken file' });
       expect(typeof c.finishedAt).toBe('string');
+      // a list row carries no data: the item route does
+      expect(c).not.toHaveProperty('data');
       const queued = await call(base, 'api/trackers/jobs/items?status=queued&limit=1');
       expect(queued.json.items).toHaveLength(1);
       expect(queued.json.items[0].status).toBe('queued');
@@ -587,6 +589,23 @@ describe('dashboard regressions', () => {
     expectRefusal(await call(base, 'api/trackers/jobs/retry', { body: { key: { id: 'u' } } }), 409, /is `fetched`, not parked in a failed status \(failed\)/);
     expectRefusal(await call(base, 'api/trackers/jobs/retry', { body: { key: { id: 'gone' } } }), 404, /no item \{"id":"gone"\} in tracker `jobs`/);
     expect((await tracker.get({ id: 'p' }))!.status).toBe('failed');
+  });
+
+  it('lists and purges a status whose name holds a comma as that one status', async () => {
+    const tracker = new Tracker({
+      store: new MemoryStore(),
+      statuses: ['queued', 'running', 'done', 'failed, for good'],
+      initial: 'queued',
+      key: z.object({ id: z.string() }),
+      stages: { run: { from: 'queued', active: 'running', done: 'done', failed: 'failed, for good' } },
+    });
+    const base = await freshDashboard(tracker as unknown as Jobs);
+    await tracker.track({ id: 'x' });
+    await tracker.fail((await tracker.claim('run', { owner: 'w', key: { id: 'x' } }))!, new NonRetryableError('broken'));
+    const listed = await call(base, `api/trackers/jobs/items?status=${encodeURIComponent('failed, for good')}`);
+    expect(listed.status, listed.text).toBe(200);
+    expect(listed.json.items.map((i: { key: { id: string } }) => i.key.id)).toEqual(['x']);
+    expect((await call(base, 'api/trackers/jobs/purge', { body: { status: 'failed, for good' } })).json).toEqual({ deleted: 1 });
   });
 
   it('a purge whose limit is null deletes as if no limit were given, not one item', async () => {

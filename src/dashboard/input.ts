@@ -45,7 +45,8 @@ function statusList(value: unknown): string[] {
 
 /** A comma-separated list (or a JSON list) of declared statuses, each among `allowed`. */
 export function parseStatuses(value: unknown, def: TrackerDefinition, allowed: readonly string[] = def.statuses): string[] {
-  const list = value === undefined || value === null ? [] : statusList(value);
+  // a declared status is itself, also one whose name holds a comma (as the CLI reads it)
+  const list = value === undefined || value === null ? [] : typeof value === 'string' && def.statuses.includes(value) ? [value] : statusList(value);
   if (list.length === 0) throw new HttpError(400, `give a \`status\`: one of ${allowed.join(', ')}.`);
   for (const s of list) {
     if (!def.statuses.includes(s)) throw new HttpError(400, `unknown status \`${clip(s, 60)}\`; this tracker's statuses are ${def.statuses.join(', ')}.`);

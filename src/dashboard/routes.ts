@@ -39,7 +39,10 @@ export async function read(entry: Entry, op: 'stats' | 'items' | 'item', params:
       onInvalid: (error, { status, stage }) => void invalid.push({ key: error.key, status, stage, problem: clip(issuesText(error.issues), 300) }),
     });
     if (items[0]) learnKey(tracker, items[0].key);
-    return sendJson(res, 200, { tracker: entry.name, statuses, limit, items, invalid });
+    // a list row leaves out `data` (the item route has it): up to 500 items of up to 1 MB each,
+    // polled every few seconds, for a table that never shows it
+    const rows = items.map(({ data: _data, ...row }) => row);
+    return sendJson(res, 200, { tracker: entry.name, statuses, limit, items: rows, invalid });
   }
   const key = await parseKey(tracker, params.get('key') ?? undefined);
   const item = await tracker.get(key);

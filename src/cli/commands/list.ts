@@ -39,11 +39,18 @@ export const list: CliCommand = (program, act) => {
         });
         // every row read is shown: the readable ones up to the limit, and the unreadable ones apart
         const items = found.slice(0, limit);
-        const more = found.length + invalid.length > limit;
+        // a readable row read beyond the limit says more match; a read that reached its bound with
+        // unreadable rows among them (all shown) says only that more may
+        const cutNote =
+          found.length > limit
+            ? `showing the first ${limit}; more match (raise --limit).`
+            : found.length + invalid.length > limit
+              ? `showing every row read (${found.length + invalid.length}, ${invalid.length} of them unreadable); more may match (raise --limit).`
+              : undefined;
         if (ctx.json) {
           ctx.printJson(items);
           for (const i of invalid) ctx.note(`item ${keyText(i.key)} no longer fits the schema (${issuesText(i.issues)}); not in the JSON above.`);
-          if (more) ctx.note(`showing the first ${limit}; more match (raise --limit).`);
+          if (cutNote) ctx.note(cutNote);
           return;
         }
         if (invalid.length > 0) {
@@ -83,7 +90,7 @@ export const list: CliCommand = (program, act) => {
         } else if (invalid.length === 0) {
           ctx.note(`no items${statuses ? ` in status ${statuses.join(', ')}` : undeclared ? ' in undeclared statuses' : ''} in tracker \`${name}\`.`);
         }
-        if (more) ctx.note(`showing the first ${limit}; more match (raise --limit).`);
+        if (cutNote) ctx.note(cutNote);
       }),
     );
 };
