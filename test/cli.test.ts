@@ -224,6 +224,8 @@ for (const harness of harnesses) {
         /is `queued`, and cancel --stage process acts only on items that stage waits in or holds \(fetched, processing\): pass the stage the item is in, or drop --stage/,
       );
       expect((await expectCode(dir, ['cancel', '{"id":"h1"}', '--reason', 'stuck'], 2)).stderr).toMatch(/pass --yes/);
+      // an empty reason is refused naming the flag, before anything is asked (no TTY here: asking would say "pass --yes")
+      expect((await expectCode(dir, ['cancel', '{"id":"h1"}', '--reason', ' '], 2)).stderr).toMatch(/--reason must say why the item is cancelled/);
       expect((await jobs.get({ id: 'h1' }))?.status).toBe('fetching');
       const cancelled = json<{ status: string; lastError: string; fence: number }>(await expectCode(dir, ['cancel', '{"id":"h1"}', '--reason', 'stuck', '--yes', '--json'], 0));
       expect(cancelled).toMatchObject({ status: 'failed', lastError: 'cancelled: stuck' });
@@ -334,6 +336,10 @@ describe('leasehold CLI: configs, help and usage errors', () => {
       expect((await expectCode(cfg, ['retry', '{"id":"u1"}'], 3)).stderr).toMatch(
         /item \{"id":"u1"\} is `failed` with no stage recorded, and `failed` is the failed status of stages fetch, process: pass --stage with the one it should go back to; nothing was changed/,
       );
+      // --all leaves it, and says so
+      const all = await expectCode(cfg, ['retry', '--all', '--yes'], 0);
+      expect(all.stdout).toMatch(/retried 0 item\(s\) in tracker/);
+      expect(all.stderr).toMatch(/1 item\(s\) are still in `failed`, the failed status of several stages: --all leaves those parked with no stage recorded .*retry them by key with --stage/);
       expect((await expectCode(cfg, ['retry', '{"id":"u1"}', '--stage', 'fetch'], 0)).stdout).toMatch(/retried \{"id":"u1"\}: now `queued`/);
     } finally {
       await store.close();
@@ -345,6 +351,8 @@ describe('leasehold CLI: configs, help and usage errors', () => {
     try {
       const ran = await expectCode(cfg, ['cancel', '{"id":"b1"}', '--reason', 'bad data', '--yes'], 1);
       expect(ran.stderr).toMatch(/The `cancel` was applied: the item is now `failed`/);
+      expect(ran.stderr).toMatch(/^leasehold: `cancel` applied, with a warning: /);
+      expect(ran.stderr).not.toMatch(/`cancel` failed/);
       expect((await store.find({ key: { id: 'b1' } }, { limit: 1, returning: 'state' }))[0]!.status).toBe('failed');
     } finally {
       await store.close();
@@ -604,6 +612,10 @@ describe('leasehold dashboard', () => {
     await seed.close();
     const dir = configDir('dashboard', 'leasehold.config.mjs', sqliteConfig(filename, 'dash_jobs'));
     expect((await expectCode(dir, ['dashboard', '--port', '0', '--allowed-host', 'https://dash.example.com'], 2)).stderr).toMatch(/--allowed-host takes host names/);
+    // refused naming the flag: an empty port is no random one, a short token names --token
+    expect((await expectCode(dir, ['dashboard', '--port', ''], 2)).stderr).toMatch(/--port must be a TCP port from 0 to 65535, got ``/);
+    expect((await expectCode(dir, ['dashboard', '--port', '0x10'], 2)).stderr).toMatch(/--port must be a TCP port/);
+    expect((await expectCode(dir, ['dashboard', '--port', '0', '--token', 'short'], 2)).stderr).toMatch(/^leasehold: --token must be at least 16 characters without spaces/);
     const child = spawn(process.execPath, [cliPath, 'dashboard', '--port', '0', '--allowed-host', 'dash.example.com'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));

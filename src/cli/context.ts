@@ -170,7 +170,9 @@ export function report(error: unknown, command: string): ExitCode {
     return EXIT.usage;
   }
   const cause = error instanceof Error && error.cause instanceof Error ? ` (cause: ${printableLines(error.cause.message)})` : '';
-  process.stderr.write(`leasehold: \`${command}\` failed: ${message}${cause}${debug}\n`);
+  // a change that was written, with a warning about the item, is no failure of the command
+  const outcome = name === 'ValidationError' && applied === true ? 'applied, with a warning' : 'failed';
+  process.stderr.write(`leasehold: \`${command}\` ${outcome}: ${message}${cause}${debug}\n`);
   return EXIT.failed;
 }
 

@@ -2,6 +2,7 @@ import type { CliCommand } from '../context.js';
 import { clip, keyText, printable } from '../format.js';
 import { checkStage, keyOf, parseKey } from '../parse.js';
 import { unchanged } from '../unchanged.js';
+import { usage } from '../errors.js';
 
 interface Options {
   readonly reason: string;
@@ -25,6 +26,8 @@ export const cancel: CliCommand = (program, act) => {
         const [name, tracker] = await ctx.tracker();
         const key = keyOf(tracker.definition, given);
         const stage = checkStage(name, tracker.definition, ctx.options.stage);
+        // refused before asking, naming the flag (the tracker would refuse it after)
+        if (ctx.options.reason.trim() === '') throw usage('--reason must say why the item is cancelled (it is kept as its last error), got an empty text.');
         await ctx.confirm(`Cancel item ${keyText(key)} in tracker \`${name}\` (a worker holding it loses its lease)?`, ctx.options.yes);
         const item = await tracker.cancel(key, { reason: ctx.options.reason, ...(stage === undefined ? {} : { stage }) });
         if (!item) {

@@ -28,7 +28,8 @@ export const dashboard: CliCommand = (program, act) => {
     .option('--allowed-host <names>', 'also answer requests addressed to these host names (comma-separated, each with or without a port), such as the name a reverse proxy passes on')
     .action(
       act<DashboardOptions>(async (ctx) => {
-        const port = Number(ctx.options.port);
+        // digits only: Number('') is 0 (a random port) and Number('0x10') is 16
+        const port = /^\d{1,5}$/.test(ctx.options.port) ? Number(ctx.options.port) : Number.NaN;
         if (!Number.isInteger(port) || port < 0 || port > 65_535) throw usage(`--port must be a TCP port from 0 to 65535, got \`${ctx.options.port}\`.`);
         const trackers = Object.fromEntries(await ctx.trackers());
         // the package's own subpath, resolved through its exports map (a self-reference)
@@ -42,6 +43,8 @@ export const dashboard: CliCommand = (program, act) => {
           ...(ctx.options.readOnly ? { readOnly: true } : {}),
           ...(ctx.options.allowedHost !== undefined ? { allowedHosts: allowedHostsOf(ctx.options.allowedHost) } : {}),
           warn: (message) => process.stderr.write(`leasehold: ${message}\n`),
+        }).catch((error: unknown) => {
+          throw asFlagError(error, ctx.options.token !== undefined ? '--token' : 'LEASEHOLD_DASHBOARD_TOKEN');
         });
         ctx.print(`dashboard: ${served.openUrl}`);
         ctx.print('(Ctrl-C to stop)');
@@ -61,4 +64,23 @@ function allowedHostsOf(text: string): string[] {
     throw usage(`--allowed-host takes host names as a browser sends them in \`Host\`, comma-separated, each with or without a port (dash.example.com,127.0.0.1:4321), got \`${text}\`.`);
   }
   return names;
+}
+
+/**
+ * A refusal of `serveDashboard` for what the command line passed, told as a usage error naming
+ * the flag or the config's tracker (its own message names the API option). By name: the
+ * dashboard module may come from another copy of leasehold.
+ */
+function asFlagError(error: unknown, tokenSource: string): unknown {
+  const { name, option } = (error ?? {}) as { name?: unknown; option?: unknown };
+  if (name !== 'ConfigError' || typeof option !== 'string') return error;
+  if (option === 'dashboard.token') return usage(`${tokenSource} must be at least 16 characters without spaces (a long random secret, such as \`openssl rand -hex 16\` prints).`);
+  if (option.startsWith('dashboard.trackers.')) {
+    const tracker = option.slice('dashboard.trackers.'.length);
+    return usage(
+      `tracker \`${tracker}\` cannot be shown on the dashboard: its name appears in URLs, so it must be 1 to 64 letters, digits, \`_\`, \`-\` or \`.\`; ` +
+        'rename it in the config, or pick another tracker with --tracker.',
+    );
+  }
+  return error;
 }

@@ -78,6 +78,19 @@ export const retry: CliCommand = (program, act) => {
         }
         if (ctx.json) ctx.printJson({ tracker: name, retried: total });
         else ctx.print(`retried ${total} item(s)${scope}.`);
+        // items with no stage recorded in a failed status several stages share are not retried
+        // by --all (which stage would they go to?): say how many are left, and what to do
+        const sharedStatuses = failedStatuses.filter((st) => def.stages.filter((x) => x.failed === st).length > 1);
+        if (stage === undefined && sharedStatuses.length > 0 && (limit === undefined || total < limit)) {
+          const after = await tracker.stats();
+          const left = sharedStatuses.reduce((sum, st) => sum + (after.byStatus[st] ?? 0), 0);
+          if (left > 0) {
+            ctx.note(
+              `${left} item(s) are still in \`${sharedStatuses.join(', ')}\`, the failed status of several stages: --all leaves those parked with no stage recorded ` +
+                `(or parked again since); retry them by key with --stage.`,
+            );
+          }
+        }
       }),
     );
 };
