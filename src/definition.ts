@@ -28,12 +28,16 @@ export interface StageDefinition<S extends string = string> {
 export type StageMap<S extends string = string> = Readonly<Record<string, StageDefinition<S>>>;
 
 /** The union of a stage's `done` statuses. */
-export type DoneStatus<D extends StageDefinition> = (D['done'] extends readonly (infer X)[] ? X : D['done']) & string;
+export type DoneStatus<D extends StageDefinition> = D['done'] extends readonly (infer X extends string)[] ? X : D['done'] & string;
+
+/** The longest `lease.ttlMs`: a year, in milliseconds. */
+const MAX_TTL_MS = 365 * 24 * 60 * 60 * 1000;
 
 /** Lease options. */
 export interface LeaseOptions {
   /**
-   * How long a claim is held without renewal, in milliseconds, judged by the store's clock.
+   * How long a claim is held without renewal, in milliseconds, judged by the store's clock; at
+   * most a year (31,536,000,000).
    * @default 30000
    */
   readonly ttlMs?: number;
@@ -269,7 +273,13 @@ export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z
   });
 
   // a lease length stored with each claim, not a timer: the worker's timers built from it are capped
-  const ttlMs = requirePositiveInt('lease.ttlMs', options.lease?.ttlMs ?? 30_000);
+  const ttlMs = requireNumber('lease.ttlMs', options.lease?.ttlMs ?? 30_000, {
+    min: 0,
+    max: MAX_TTL_MS,
+    integer: true,
+    allowZero: false,
+    why: 'a year at most: a lease that must practically never expire is a long one, not an endless one, whose deadline would be no valid Date',
+  });
   const maxAttempts = requirePositiveInt('retry.maxAttempts', options.retry?.maxAttempts ?? 5);
   const backoff = options.retry?.backoff ?? exponentialBackoff({ baseMs: 1_000, maxMs: 300_000, jitter: true });
   if (typeof backoff !== 'function') throw new ConfigError('retry.backoff', 'expected a function `(attempt) => ms`.');

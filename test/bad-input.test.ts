@@ -29,6 +29,8 @@ describe('bad definitions are refused at construction, naming the option', () =>
     ['zero ttl', { lease: { ttlMs: 0 } }, /`lease.ttlMs`/],
     ['NaN ttl', { lease: { ttlMs: Number.NaN } }, /`lease.ttlMs`.*NaN/],
     ['Infinity ttl', { lease: { ttlMs: Number.POSITIVE_INFINITY } }, /`lease.ttlMs`.*Infinity/],
+    // its deadline would be no valid Date: the memory store reaped the lease at once, SQLite read back Invalid Date
+    ['ttl past a year', { lease: { ttlMs: Number.MAX_SAFE_INTEGER } }, /`lease.ttlMs`: expected an integer > 0 and <= 31536000000 \(a year at most: a lease that must practically never expire is a long one/],
     ['maxAttempts 0', { retry: { maxAttempts: 0 } }, /`retry.maxAttempts`/],
     ['maxAttempts NaN', { retry: { maxAttempts: Number.NaN } }, /`retry.maxAttempts`/],
     ['a backoff that returns NaN', { retry: { backoff: () => Number.NaN } }, /`retry.backoff\(1\)`/],

@@ -95,6 +95,12 @@ describe('types carry the state machine', () => {
     });
     // @ts-expect-error -- handler may only complete to a done status of its stage
     logs.work('download', async () => ({ to: 'processed' as const }));
+    // written plainly, without `as const`: a done status of the stage (one of several, or its only one)
+    logs.work('process', async () => ({ to: 'skipped' }));
+    logs.work('process', async (lease) => (lease.attempt > 1 ? { to: 'skipped' } : {}));
+    logs.work('download', async () => ({ to: 'downloaded' }));
+    // @ts-expect-error -- still only a done status of the stage
+    logs.work('process', async () => ({ to: 'failed' }));
     logs.on('failed', (e) => {
       expectTypeOf(e.willRetry).toEqualTypeOf<boolean>();
       expectTypeOf(e.key).toEqualTypeOf<{ logId: string; partnerCode: string }>();
