@@ -20,6 +20,9 @@ export default defineConfig([
     // shared chunks keep one copy of each error class, so `instanceof` works across subpaths
     splitting: true,
     sourcemap: true,
+    // the CommonJS build rewrites classes with fields as `_class = class { … }`, which named
+    // LeaseLostError `_class2` (in stack traces, `util.inspect` and `constructor.name`)
+    keepNames: true,
     // the cli build below writes into dist/ at the same time; leave its files alone
     clean: ['!cli.js', '!cli.js.map'],
     target: 'node20',

@@ -103,6 +103,20 @@ describe('the packed package', () => {
     expect(run(['cjs.cjs'])).toContain('cjs ok');
   });
 
+  it('keeps the class names in CommonJS as in ESM (for stack traces, util.inspect and constructor.name)', () => {
+    const names = subpaths.filter((s) => !esmOnly.includes(s)).map((s) => `require('${s}').${expected[s]}.name`);
+    const errors = ['LeaseLostError', 'ValidationError', 'NonRetryableError', 'ConfigError', 'StoreError'].map((n) => `require('leasehold').${n}.name`);
+    writeFileSync(
+      join(app, 'names.cjs'),
+      `console.log(JSON.stringify([${[...names, ...errors].join(', ')}]));\n` +
+        `console.log(require('node:util').inspect(new (require('leasehold').NonRetryableError)('bad')).split('\\n')[0]);`,
+    );
+    const [listed, inspected] = run(['names.cjs']).trim().split('\n');
+    const wanted = [...subpaths.filter((s) => !esmOnly.includes(s)).map((s) => expected[s]), 'LeaseLostError', 'ValidationError', 'NonRetryableError', 'ConfigError', 'StoreError'];
+    expect(JSON.parse(listed!)).toEqual(wanted);
+    expect(inspected).toBe('NonRetryableError: bad');
+  });
+
   it('refuses require() of the ESM-only subpaths with a clear error', () => {
     for (const s of esmOnly) {
       writeFileSync(join(app, 'esm-only.cjs'), `try { require('${s}'); console.log('loaded'); } catch (e) { console.log(e.code); }`);
