@@ -43,6 +43,13 @@ export interface TrackerDefinition<S extends string = string> {
 }
 
 /**
+ * The arguments of `track` after the key: the data, then the options. The data may be left out
+ * only where the data schema accepts `{}` (what an absent one stands for), so a schema with
+ * required fields makes it required.
+ */
+export type TrackArgs<Data> = {} extends Data ? [data?: Data, options?: claiming.TrackOptions] : [data: Data, options?: claiming.TrackOptions];
+
+/**
  * A typed set of work items moving through a status state machine, shared safely by any
  * number of workers. Every hand-off is one conditional update in the store.
  *
@@ -142,15 +149,17 @@ export class Tracker<
    * `notBefore` or `delayMs` the item is not claimable before then (scheduled work).
    *
    * @param key - the item key (validated by the key schema; scalars only)
-   * @param data - the item data (validated by the data schema)
-   * @param options - `notBefore` (a Date) or `delayMs`: not claimable before then
+   * @param args - `data`, the item data (validated by the data schema; optional only where the
+   * schema accepts `{}`, which an absent one stands for), then `options`: `notBefore` (a Date) or
+   * `delayMs`, not claimable before then
    * @example
    * ```ts
    * const { item, created } = await tracker.track({ logId: 'L-1', partnerCode: 'acme' }, { bytes: 512 });
    * await tracker.track({ logId: 'L-2', partnerCode: 'acme' }, {}, { delayMs: 60_000 }); // scheduled
    * ```
    */
-  async track(key: z.input<K>, data?: z.input<D>, options?: claiming.TrackOptions): Promise<TrackResult<Item<S, z.output<K>, z.output<D>>>> {
+  async track(key: z.input<K>, ...args: TrackArgs<z.input<D>>): Promise<TrackResult<Item<S, z.output<K>, z.output<D>>>> {
+    const [data, options] = args;
     return (await claiming.track(this.#core, key, data, options)) as TrackResult<Item<S, z.output<K>, z.output<D>>>;
   }
 

@@ -87,6 +87,25 @@ describe('types carry the state machine', () => {
     });
   });
 
+  it('makes track\'s data required where the data schema has required fields', () => {
+    const fetches = new Tracker({
+      store: new MemoryStore(),
+      statuses: ['queued', 'running', 'done', 'failed'],
+      initial: 'queued',
+      key: z.object({ id: z.string() }),
+      data: z.object({ url: z.string() }),
+      stages: { run: { from: 'queued', active: 'running', done: 'done', failed: 'failed' } },
+    });
+    // @ts-expect-error -- `{}` is no valid data here: the data must be given
+    void fetches.track({ id: 'a' });
+    void fetches.track({ id: 'a' }, { url: 'https://example.com' });
+    void fetches.track({ id: 'a' }, { url: 'https://example.com' }, { delayMs: 1_000 });
+    // optional where the schema accepts `{}`, and where there is none
+    void logs.track(key);
+    void logs.track(key, undefined, { delayMs: 1_000 });
+    expectTypeOf(logs.track).parameter(1).toEqualTypeOf<{ localFilePath?: string | undefined; bytes?: number | undefined } | undefined>();
+  });
+
   it('types worker handler results and events', () => {
     logs.work('process', async (lease) => {
       expectTypeOf(lease.stage).toEqualTypeOf<'process'>();
