@@ -15,10 +15,14 @@ export interface Logger {
   error?(fields: object, message: string): void;
 }
 
-/** Fields every lease event carries. */
-export interface LeaseEventBase<K = unknown> {
+/**
+ * Fields every lease event carries.
+ * @typeParam K - the item key
+ * @typeParam N - the stage names
+ */
+export interface LeaseEventBase<K = unknown, N extends string = string> {
   /** The stage. */
-  readonly stage: string;
+  readonly stage: N;
   /** The item key. */
   readonly key: K;
   /** The lease holder. */
@@ -30,7 +34,7 @@ export interface LeaseEventBase<K = unknown> {
 }
 
 /** Payload of `claimed`. */
-export interface ClaimedEvent<K = unknown> extends LeaseEventBase<K> {
+export interface ClaimedEvent<K = unknown, N extends string = string> extends LeaseEventBase<K, N> {
   /** When the lease expires (store clock). */
   readonly expiresAt: Date;
   /**
@@ -45,21 +49,21 @@ export interface ClaimedEvent<K = unknown> extends LeaseEventBase<K> {
 }
 
 /** Payload of `renewed`. */
-export interface RenewedEvent<K = unknown> extends LeaseEventBase<K> {
+export interface RenewedEvent<K = unknown, N extends string = string> extends LeaseEventBase<K, N> {
   /** The new expiry (store clock). */
   readonly expiresAt: Date;
 }
 
 /** Payload of `completed`. */
-export interface CompletedEvent<K = unknown> extends LeaseEventBase<K> {
+export interface CompletedEvent<K = unknown, N extends string = string, S extends string = string> extends LeaseEventBase<K, N> {
   /** The done status reached. */
-  readonly status: string;
+  readonly status: S;
   /** Time since the claim, measured on this process. */
   readonly durationMs: number;
 }
 
 /** Payload of `failed`. */
-export interface FailedEvent<K = unknown> extends LeaseEventBase<K> {
+export interface FailedEvent<K = unknown, N extends string = string, S extends string = string> extends LeaseEventBase<K, N> {
   /** The error message recorded as `lastError`. */
   readonly error: string;
   /** Whether the item went back for another attempt. */
@@ -67,29 +71,29 @@ export interface FailedEvent<K = unknown> extends LeaseEventBase<K> {
   /** When it may be claimed again, if it will retry. */
   readonly nextAttemptAt: Date | null;
   /** The status it moved to. */
-  readonly status: string;
+  readonly status: S;
   /** Time since the claim, measured on this process. */
   readonly durationMs: number;
 }
 
 /** Payload of `released`. */
-export interface ReleasedEvent<K = unknown> extends LeaseEventBase<K> {
+export interface ReleasedEvent<K = unknown, N extends string = string> extends LeaseEventBase<K, N> {
   /** Time since the claim, measured on this process. */
   readonly durationMs: number;
 }
 
 /** Payload of `reaped`: `owner` is the stale holder, `fence` the new fence. */
-export interface ReapedEvent<K = unknown> extends LeaseEventBase<K> {
+export interface ReapedEvent<K = unknown, N extends string = string, S extends string = string> extends LeaseEventBase<K, N> {
   /** Whether the item went back for another attempt. */
   readonly willRetry: boolean;
   /** When it may be claimed again, if it will retry. */
   readonly nextAttemptAt: Date | null;
   /** The status it moved to. */
-  readonly status: string;
+  readonly status: S;
 }
 
 /** Payload of `leaseLost`. */
-export interface LeaseLostEvent<K = unknown> extends LeaseEventBase<K> {
+export interface LeaseLostEvent<K = unknown, N extends string = string> extends LeaseEventBase<K, N> {
   /** The operation that found the lease lost. */
   readonly operation: string;
   /** The fence the store holds now (`null` if the item is gone). */
@@ -99,39 +103,44 @@ export interface LeaseLostEvent<K = unknown> extends LeaseEventBase<K> {
 }
 
 /** Payload of `error`: a failure a worker handled with no caller to throw to. */
-export interface ErrorEvent<K = unknown> {
+export interface ErrorEvent<K = unknown, N extends string = string> {
   /** What failed (`claim`, `renew`, `settle`, `reapStale`, ...). */
   readonly operation: string;
   /** The error (usually a StoreError with the driver's `cause`). */
   readonly error: unknown;
   /** The stage, when a lease was involved. */
-  readonly stage?: string;
+  readonly stage?: N;
   /** The item key, when a lease was involved. */
   readonly key?: K;
 }
 
-/** The events a Tracker emits, by name. */
-export interface TrackerEvents<K = unknown> {
+/**
+ * The events a Tracker emits, by name.
+ * @typeParam K - the item key
+ * @typeParam N - the stage names
+ * @typeParam S - the declared statuses
+ */
+export interface TrackerEvents<K = unknown, N extends string = string, S extends string = string> {
   /** An item was claimed. */
-  claimed: ClaimedEvent<K>;
+  claimed: ClaimedEvent<K, N>;
   /** A lease was extended. */
-  renewed: RenewedEvent<K>;
+  renewed: RenewedEvent<K, N>;
   /** A lease was completed into a done status. */
-  completed: CompletedEvent<K>;
+  completed: CompletedEvent<K, N, S>;
   /**
    * A lease failed, for a retry or for good; also an item parked at its claim without running
    * (attempts beyond `retry.maxAttempts`, or stored data that no longer fits the schema), with
    * `durationMs` 0 and the key as stored.
    */
-  failed: FailedEvent<K>;
+  failed: FailedEvent<K, N, S>;
   /** A lease was given back without counting a failure. */
-  released: ReleasedEvent<K>;
+  released: ReleasedEvent<K, N>;
   /** An expired lease was reaped. */
-  reaped: ReapedEvent<K>;
+  reaped: ReapedEvent<K, N, S>;
   /** An operation found its lease lost. */
-  leaseLost: LeaseLostEvent<K>;
+  leaseLost: LeaseLostEvent<K, N>;
   /** An error a worker handled without a caller to throw to (store down, listener threw, ...). */
-  error: ErrorEvent<K>;
+  error: ErrorEvent<K, N>;
 }
 
 /** A listener of event `E`. */

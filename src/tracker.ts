@@ -139,7 +139,7 @@ export class Tracker<
    * off(); // stop listening
    * ```
    */
-  on<E extends keyof TrackerEvents>(event: E, listener: Listener<TrackerEvents<z.output<K>>[E]>): () => void {
+  on<E extends keyof TrackerEvents>(event: E, listener: Listener<TrackerEvents<z.output<K>, keyof St & string, S>[E]>): () => void {
     return this.#core.events.on(event, listener as Listener<TrackerEvents[E]>);
   }
 

@@ -123,6 +123,16 @@ describe('types carry the state machine', () => {
     logs.on('failed', (e) => {
       expectTypeOf(e.willRetry).toEqualTypeOf<boolean>();
       expectTypeOf(e.key).toEqualTypeOf<{ logId: string; partnerCode: string }>();
+      // the state machine's names, not any string: a typo in a comparison does not compile
+      expectTypeOf(e.stage).toEqualTypeOf<'download' | 'process'>();
+      expectTypeOf(e.status).toEqualTypeOf<Status>();
+      // @ts-expect-error -- no such status
+      void (e.status === 'dowloaded');
     });
+    logs.on('completed', (e) => expectTypeOf(e.status).toEqualTypeOf<Status>());
+    logs.on('reaped', (e) => expectTypeOf(e.status).toEqualTypeOf<Status>());
+    logs.on('claimed', (e) => expectTypeOf(e.stage).toEqualTypeOf<'download' | 'process'>());
+    // leaseLost reports what the store holds now: possibly a status no longer declared
+    logs.on('leaseLost', (e) => expectTypeOf(e.status).toEqualTypeOf<string | null>());
   });
 });
