@@ -1,10 +1,10 @@
 import type { z } from 'zod';
-import { delayFor, exponentialBackoff, type Backoff } from './backoff.js';
+import { exponentialBackoff, type Backoff } from './backoff.js';
 import { ConfigError } from './errors.js';
 import type { Logger } from './events.js';
 import type { KeyFieldType, Store } from './store.js';
 import { unstorableText, wellFormed } from './transitions.js';
-import { requireNumber, requirePositiveInt } from './validate.js';
+import { requireDelayMs, requireKnownOptions, requireNumber, requirePositiveInt } from './validate.js';
 
 /** A zod object schema for item keys; every field must be a required scalar. */
 export type KeySchema = z.ZodObject<z.core.$ZodShape, z.core.$ZodObjectConfig>;
@@ -131,6 +131,18 @@ function requireZod4(option: string, schema: unknown): void {
   if (schema && typeof schema === 'object' && !('_zod' in schema) && '_def' in schema) throw new ConfigError(option, ZOD3);
 }
 
+/** A backoff's delay for `attempt` at construction; one that throws is refused naming it. */
+function probeBackoff(backoff: Backoff, attempt: number): void {
+  let ms: unknown;
+  try {
+    ms = backoff(attempt);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw Object.assign(new ConfigError(`retry.backoff(${attempt})`, `threw ${JSON.stringify(message)}; a backoff must return a delay in milliseconds for every attempt.`), { cause: error });
+  }
+  requireDelayMs(`retry.backoff(${attempt})`, ms, { integer: false });
+}
+
 /** The values a zod enum accepts: its `options`, else the entries' values. */
 function enumValues(schema: unknown, entries: Record<string, unknown> | undefined): unknown[] {
   const options = (schema as { options?: unknown }).options;
@@ -184,6 +196,9 @@ function requireName(option: string, name: string): void {
 /** Checks a definition and returns a frozen, normalised copy. Throws ConfigError. */
 export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z.ZodType, StageMap>): Definition {
   if (!options || typeof options !== 'object') throw new ConfigError('options', 'expected an object.');
+  requireKnownOptions('', options, ['store', 'statuses', 'initial', 'key', 'data', 'stages', 'lease', 'retry', 'maxDataBytes', 'logger']);
+  requireKnownOptions('lease', options.lease, ['ttlMs']);
+  requireKnownOptions('retry', options.retry, ['maxAttempts', 'backoff']);
   const store = options.store as Partial<Store> | undefined;
   if (!store || typeof store.update !== 'function' || typeof store.insert !== 'function') {
     throw new ConfigError('store', 'expected a store such as `new MemoryStore()` or `new SqliteStore({ ... })`.');
@@ -217,6 +232,7 @@ export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z
     const at = `stages.${name}`;
     requireName(at, name);
     if (!raw || typeof raw !== 'object') throw new ConfigError(at, 'expected `{ from, active, done, failed }`.');
+    requireKnownOptions(at, raw, ['from', 'active', 'done', 'failed']);
     // a status listed twice means it once (stores merge one index range per listed status)
     const from = [...new Set(asArray(raw.from).map((s, i) => check(`${at}.from[${i}]`, s)))];
     const done = [...new Set(asArray(raw.done).map((s, i) => check(`${at}.done[${i}]`, s)))];
@@ -253,6 +269,9 @@ export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z
 
   requireZod4('key', options.key);
   requireZod4('data', options.data);
+  if (options.data !== undefined && typeof (options.data as { safeParse?: unknown } | null)?.safeParse !== 'function') {
+    throw new ConfigError('data', 'expected a zod schema, such as `z.object({ url: z.string() })` (or leave it out: any JSON object).');
+  }
   const shape = (options.key as { shape?: Record<string, unknown> } | undefined)?.shape;
   if (!shape || typeof shape !== 'object' || Object.keys(shape).length === 0) {
     throw new ConfigError('key', 'expected a zod object schema with at least one field, such as `z.object({ id: z.string() })`.');
@@ -285,8 +304,8 @@ export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z
   if (typeof backoff !== 'function') throw new ConfigError('retry.backoff', 'expected a function `(attempt) => ms`.');
   // the attempts a failure can follow, so that a bad value fails here and not in a later reap:
   // every one of the first hundred, and the last (a huge maximum means "retry for ever")
-  for (let attempt = 1; attempt <= Math.min(maxAttempts, 100); attempt++) delayFor(backoff, attempt);
-  if (maxAttempts > 100) delayFor(backoff, maxAttempts);
+  for (let attempt = 1; attempt <= Math.min(maxAttempts, 100); attempt++) probeBackoff(backoff, attempt);
+  if (maxAttempts > 100) probeBackoff(backoff, maxAttempts);
   const maxDataBytes = requireNumber('maxDataBytes', options.maxDataBytes ?? 1_048_576, { min: 1, integer: true });
 
   const fromStatuses = [...new Set([...stages.values()].flatMap((st) => st.from))];

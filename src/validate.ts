@@ -53,3 +53,42 @@ export function requireDelayMs(option: string, value: unknown, { integer = true 
 export function requirePositiveInt(option: string, value: unknown): number {
   return requireNumber(option, value, { min: 0, integer: true, allowZero: false });
 }
+
+/**
+ * Refuses option names that `allowed` does not hold: a typo such as `concurency` or
+ * `lease: { ttl }` would otherwise be ignored, and its default used without a word. Suggests the
+ * nearest allowed name. `where` is the option's path (`lease`, `work`), or `''` for the top level.
+ */
+export function requireKnownOptions(where: string, value: unknown, allowed: readonly string[]): void {
+  if (value === null || typeof value !== 'object') return;
+  for (const name of Object.keys(value)) {
+    if (allowed.includes(name)) continue;
+    const path = (n: string) => (where ? `${where}.${n}` : n);
+    const near = nearest(name, allowed);
+    throw new ConfigError(path(name), `no such option${near ? `; did you mean \`${path(near)}\`?` : ''} (${where ? `\`${where}\` takes` : 'the options are'} ${allowed.join(', ')}).`);
+  }
+}
+
+/** The allowed name closest to `name` (the same in any case, one inside the other, or at most two edits away), if any. */
+function nearest(name: string, allowed: readonly string[]): string | undefined {
+  const lower = name.toLowerCase();
+  let best: { name: string; d: number } | undefined;
+  for (const candidate of allowed) {
+    const c = candidate.toLowerCase();
+    const edits = editDistance(lower, c);
+    // one name inside the other (`attempts`, `maxAttempts`) comes after any close spelling
+    const d = edits <= 2 ? edits : c.includes(lower) || lower.includes(c) ? 2.5 : Number.POSITIVE_INFINITY;
+    if (d <= 2.5 && (!best || d < best.d)) best = { name: candidate, d };
+  }
+  return best?.name;
+}
+
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}

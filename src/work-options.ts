@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { ConfigError } from './errors.js';
 import { requireFinishedStatus } from './definition.js';
 import { requireOwner } from './tracker/claim.js';
-import { MAX_TIMER_MS, requireAgeMs, requirePositiveInt, requireTimerMs } from './validate.js';
+import { MAX_TIMER_MS, requireAgeMs, requireKnownOptions, requirePositiveInt, requireTimerMs } from './validate.js';
 
 /** Options of `tracker.work()`. */
 export interface WorkOptions {
@@ -110,8 +110,23 @@ export interface WorkSettings {
   readonly retention: ReadonlyArray<{ readonly status: string; readonly olderThanMs: number; readonly everyMs: number }>;
 }
 
+/** Every option `work()` takes (a name outside it is a typo, refused); the type keeps it complete. */
+const WORK_OPTIONS = Object.keys({
+  concurrency: true,
+  owner: true,
+  batchSize: true,
+  pollMinMs: true,
+  pollMaxMs: true,
+  heartbeatMs: true,
+  renewTimeoutMs: true,
+  reapIntervalMs: true,
+  stopTimeoutMs: true,
+  retention: true,
+} satisfies Record<keyof WorkOptions, true>);
+
 /** Checks every option of `work()` (a ConfigError naming the first bad one) and fills in defaults. */
 export function workSettings(ttlMs: number, def: Parameters<typeof requireFinishedStatus>[0], options: WorkOptions): WorkSettings {
+  requireKnownOptions('work', options, WORK_OPTIONS);
   const pollMin = requireTimerMs('work.pollMinMs', options.pollMinMs ?? 50);
   // defaults from a ttl longer than the longest timer are cut to it
   const heartbeatMs = requireTimerMs('work.heartbeatMs', options.heartbeatMs ?? Math.min(MAX_TIMER_MS, Math.max(1, Math.floor(ttlMs / 3))));
@@ -129,6 +144,7 @@ export function workSettings(ttlMs: number, def: Parameters<typeof requireFinish
     owner: requireOwner('work', options.owner ?? defaultOwner()),
     reapMs: reapEvery === false ? undefined : requireTimerMs('work.reapIntervalMs', reapEvery),
     retention: rules.map((rule: Retention) => {
+      requireKnownOptions('work.retention', rule, ['status', 'olderThanMs', 'everyMs']);
       const olderThanMs = requireAgeMs('work.retention.olderThanMs', rule?.olderThanMs);
       const everyMs = requireTimerMs('work.retention.everyMs', rule.everyMs ?? 60_000);
       requireFinishedStatus(def, 'work.retention.status', rule.status);

@@ -23,6 +23,18 @@ const base = {
 const make = (overrides: Record<string, unknown> = {}, store: Store = new MemoryStore()) =>
   new Tracker({ ...base, store, ...overrides } as never) as unknown as Tracker<'queued' | 'running' | 'done' | 'failed', typeof base.key, typeof base.data, typeof base.stages>;
 
+describe('a fail with a retry option that is no boolean is refused, and the lease stays held', () => {
+  it('`retry: 0` or `\'no\'` is not taken as "retry"', async () => {
+    const tracker = make();
+    await tracker.track({ id: 'a' });
+    const lease = (await tracker.claim('run', { owner: 'w' }))!;
+    await expect(tracker.fail(lease, new Error('x'), { retry: 0 } as never)).rejects.toThrow(/`fail.retry`: expected `true` or `false` \(or leave it out\), got `0` \(number\); nothing was written/);
+    await expect(tracker.failBatch([{ lease, error: new Error('x'), retry: 'no' } as never])).rejects.toThrow(/`failBatch.retry`: expected `true` or `false`.*got `no` \(string\)/);
+    expect((await tracker.get({ id: 'a' }))!).toMatchObject({ status: 'running', attempts: 1 });
+    expect((await tracker.fail(lease, new Error('x'), { retry: false })).status).toBe('failed');
+  });
+});
+
 describe('bad definitions are refused at construction, naming the option', () => {
   const cases: Array<[string, Record<string, unknown>, RegExp]> = [
     ['negative ttl', { lease: { ttlMs: -1 } }, /`lease.ttlMs`.*got `-1`/],
@@ -53,6 +65,14 @@ describe('bad definitions are refused at construction, naming the option', () =>
     // the one stage claims from its own active status: the clash is named, not the initial status
     ['a stage that claims from its own active status', { stages: { run: { from: 'running', active: 'running', done: 'done', failed: 'failed' } } }, /`stages.run.active`.*`running` is also used as an initial, from/],
     ['a stage whose failed status it also claims from', { stages: { run: { from: ['queued', 'failed'], active: 'running', done: 'done', failed: 'failed' } } }, /`stages.run.failed`.*claims from/],
+    // a misspelt option would be ignored and its default used without a word
+    ['a misspelt lease option', { lease: { ttl: 30_000 } }, /`lease.ttl`: no such option; did you mean `lease.ttlMs`\? \(`lease` takes ttlMs\)/],
+    ['a misspelt retry option', { retry: { attempts: 3 } }, /`retry.attempts`: no such option; did you mean `retry.maxAttempts`\?/],
+    ['a misspelt top-level option', { maxDataByte: 10 }, /`maxDataByte`: no such option; did you mean `maxDataBytes`\? \(the options are store, statuses/],
+    ['a misspelt stage field', { stages: { run: { from: 'queued', active: 'running', done: 'done', failed: 'failed', fail: 'failed' } } }, /`stages.run.fail`: no such option; did you mean `stages.run.failed`\?/],
+    ['an unknown option with nothing near it', { timeoutMs: 10 }, /`timeoutMs`: no such option \(the options are/],
+    ['data that is no zod schema', { data: { note: 'text' } }, /`data`: expected a zod schema, such as `z.object\(\{ url: z.string\(\) \}\)`/],
+    ['a backoff that throws', { retry: { maxAttempts: 9, backoff: (n: number) => { if (n === 7) throw new Error('boom'); return 10; } } }, /`retry.backoff\(7\)`: threw "boom"; a backoff must return a delay/],
   ];
   for (const [what, overrides, message] of cases) {
     it(what, () => {

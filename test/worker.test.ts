@@ -174,6 +174,11 @@ describe('tracker.work()', () => {
     expect(() => tracker.work('run', async () => {}, { concurrency: 0 })).toThrow(/`work.concurrency`.*positive|integer/);
     expect(() => tracker.work('nope' as never, async () => {})).toThrow(ConfigError);
     expect(() => tracker.work('run', async () => {}, { heartbeatMs: 5_000 })).toThrow(/shorter than the lease ttl/);
+    // a misspelt option would be ignored, its default used without a word
+    expect(() => tracker.work('run', async () => {}, { concurency: 4 } as never)).toThrow(/`work.concurency`: no such option; did you mean `work.concurrency`\?/);
+    expect(() => tracker.work('run', async () => {}, { retention: { status: 'done', olderThan: 1_000 } } as never)).toThrow(
+      /`work.retention.olderThan`: no such option; did you mean `work.retention.olderThanMs`\?/,
+    );
     void LeaseLostError;
   });
 });

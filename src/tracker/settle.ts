@@ -209,6 +209,10 @@ export function prepareComplete(core: Core, operation: string, lease: AnyLease, 
 export function prepareFail(core: Core, operation: string, lease: AnyLease, error: unknown, options: { retry?: boolean } = {}): Prepared {
   const stage = core.stage(operation, lease?.stage);
   const state = core.leaseState(operation, lease);
+  // `retry: 0` or `'no'` would be taken as "retry": refused instead
+  if (options.retry !== undefined && typeof options.retry !== 'boolean') {
+    throw new ConfigError(`${operation}.retry`, `expected \`true\` or \`false\` (or leave it out), got \`${String(options.retry)}\` (${typeof options.retry}); nothing was written.`);
+  }
   const retry = willRetry(core.def, lease.attempt, error, options.retry);
   const lastError = errorMessage(error);
   return {
