@@ -57,7 +57,7 @@ const zodIssues = (error: z.ZodError): ValidationIssue[] => error.issues.map((i)
 
 /**
  * Copies a value into leasehold's storable form (what every store keeps and gives back the
- * same): plain objects, arrays, strings, finite numbers, booleans, `null` and valid Dates.
+ * same): plain objects, arrays, strings, finite numbers (-0 as 0), booleans, `null` and valid Dates.
  * `undefined` object fields are dropped, as JSON does. Anything else is reported by path.
  */
 function storable(value: unknown, path: PropertyKey[], issues: ValidationIssue[], text: boolean | ReadonlySet<string> = true): unknown {
@@ -66,6 +66,8 @@ function storable(value: unknown, path: PropertyKey[], issues: ValidationIssue[]
     if (why !== undefined) issues.push({ path, message: why });
     return value;
   }
+  // -0 is stored as 0: JSON (the SQL stores, Redis) has no -0, and every store must give back the same
+  if (value === 0) return 0;
   if (value === null || isScalar(value)) return value instanceof Date ? new Date(value.getTime()) : value;
   // by index, so that holes are seen (`.map` skips them, and JSON reads them back as null)
   if (Array.isArray(value)) return Array.from({ length: value.length }, (_, i) => storable(value[i], [...path, i], issues, text === true));
@@ -106,7 +108,8 @@ function same(a: unknown, b: unknown): boolean {
     const kb = Object.keys(b).filter((k) => b[k] !== undefined);
     return ka.length === kb.length && ka.every((k) => same(a[k], b[k]));
   }
-  return Object.is(a, b);
+  // 0 and -0 are one value here: a schema that gives -0 back reads 0 once stored
+  return a === b;
 }
 
 /** The path of the first place where `a` and `b` differ (in the storable form). */
@@ -213,6 +216,8 @@ export class Codec {
     // will be stored (a field the schema strips is not stored, and a codec's output is what is)
     const stored = storable(encoded, [], issues, given === input || !isPlainObject(given) ? true : new Set(Object.keys(given)));
     if (issues.length) throw fail(issues);
+    // what readers get back: the stored form as the schema reads it (without one, the stored form)
+    let readBack: unknown = stored;
     if (schema) {
       const back = schema.safeParse(stored);
       if (!back.success || !same(back.data, value)) {
@@ -223,6 +228,7 @@ export class Codec {
           'leasehold stores the parsed value and parses it again when reading, so a `.transform()` must give a value its own schema accepts unchanged. Use `z.codec()` (zod 4.1+) for a two-way conversion, or transform after reading; nothing was written.',
         );
       }
+      readBack = back.data;
     }
     const bytes = Buffer.byteLength(JSON.stringify(stored) ?? '');
     if (bytes > this.#def.maxDataBytes) {
@@ -231,7 +237,7 @@ export class Codec {
         'Store large payloads elsewhere (a file or blob store) and keep a reference in `data`; nothing was written.',
       );
     }
-    return { value, stored };
+    return { value: readBack, stored };
   }
 
   /** Decodes a stored item's key (validated). */

@@ -50,13 +50,39 @@ export function clipMessage(text: string): string {
 /** The message stored as `lastError`. */
 export const errorMessage = (error: unknown): string => clipMessage(describeThrown(error));
 
-/** Any thrown value as text; one that cannot be made text (no prototype, a throwing `toString`) is named by its kind. */
+/**
+ * Any thrown value as text; one that cannot be made text (no prototype, a throwing `toString`) is
+ * named by its kind. An object that is no Error but carries a `message` (as many HTTP clients
+ * throw) is read like one, and another plain object as its JSON, not as `[object Object]`.
+ */
 function describeThrown(value: unknown): string {
   try {
-    return value instanceof Error ? `${value.name}: ${value.message}` : String(value);
+    if (value instanceof Error) return `${value.name}: ${value.message}`;
+    if (value === null || typeof value !== 'object') return String(value);
+    const { message, name } = value as { message?: unknown; name?: unknown };
+    if (typeof message === 'string') return typeof name === 'string' && name !== '' ? `${name}: ${message}` : message;
+    const text = String(value);
+    return text === '[object Object]' ? (boundedJson(value) ?? text) : text;
   } catch {
     // a getter or toString that throws: the value's kind still says something
     return Object.prototype.toString.call(value);
+  }
+}
+
+/**
+ * An object's JSON, cut short once longer than a message keeps (a huge object is not written out
+ * whole only to be clipped); `undefined` when it has none or cannot be written (a cycle).
+ */
+function boundedJson(value: object): string | undefined {
+  let budget = MAX_MESSAGE;
+  try {
+    return JSON.stringify(value, (_key, v: unknown) => {
+      if (budget <= 0) return undefined;
+      budget -= typeof v === 'string' ? v.length + _key.length : _key.length + 8;
+      return v;
+    });
+  } catch {
+    return undefined;
   }
 }
 

@@ -299,6 +299,23 @@ describe('keys and data that a database would change are refused, naming the fie
     await tracker.fail(lease, Object.create(null), { retry: false });
     expect((await tracker.get({ id: 'a' }))!.lastError).toBe('[object Object]');
   });
+  it('fail() with a thrown object that is no Error records its message, or its JSON, not [object Object]', async () => {
+    const tracker = make();
+    const failWith = async (id: string, thrown: unknown) => {
+      await tracker.track({ id });
+      await tracker.fail((await tracker.claim('run', { owner: 'w', key: { id } }))!, thrown, { retry: false });
+      return (await tracker.get({ id }))!.lastError;
+    };
+    expect(await failWith('a', { message: 'HTTP 503 from partner', status: 503 })).toBe('HTTP 503 from partner');
+    expect(await failWith('b', { name: 'AxiosError', message: 'timeout of 5000ms exceeded' })).toBe('AxiosError: timeout of 5000ms exceeded');
+    expect(await failWith('c', { status: 503, body: 'busy' })).toBe('{"status":503,"body":"busy"}');
+    // a huge object is cut, not written out whole
+    const huge = await failWith('d', { rows: Array.from({ length: 100_000 }, (_, i) => ({ i, text: 'x'.repeat(20) })) });
+    expect(huge!.length).toBeLessThanOrEqual(2_000);
+    expect(huge).toMatch(/^\{"rows":\[\{"i":0,"text":"x+"\}/);
+    // an object with its own toString keeps it
+    expect(await failWith('e', { toString: () => 'custom text' })).toBe('custom text');
+  });
   it('an Error whose message getter throws is still recorded: the worker fails its item instead of leaving it held', async () => {
     const tracker = make({ retry: { maxAttempts: 1 } });
     await tracker.track({ id: 'a' });

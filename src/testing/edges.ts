@@ -96,6 +96,13 @@ export function edgeContract(harness: StoreHarness): void {
       expect((await tracker.get({ id: 'a' }))!.data).toEqual({ ...expected, at: new Date(at.getTime() + 1) });
     });
 
+    it('-0 in data reads back as 0 on every path, as JSON stores it', async () => {
+      const tracker = dataTracker(await harness.create());
+      const tracked = await tracker.track({ id: 'z' }, { nested: { when: new Date(5), list: [-0, 1] } });
+      const zeros = [tracked.item.data.nested!.list[0], (await tracker.get({ id: 'z' }))!.data.nested!.list[0], (await tracker.claim('go', { owner: 'w' }))!.item.data.nested!.list[0]];
+      expect(zeros.map((n) => Object.is(n, 0))).toEqual([true, true, true]);
+    });
+
     it('a codec stores its input form and reads back the decoded value', async () => {
       const tracker = dataTracker(await harness.create());
       await tracker.track({ id: 'c' }, { day: '2026-05-05T00:00:00.000Z' });
