@@ -150,6 +150,16 @@ describe('SqliteStore long table names', () => {
     }
   });
 
+  it('refuses a table name that differs from one the file holds only in letter case (SQLite would make them one table)', async () => {
+    const file = join(dir, 'case-names.sqlite');
+    const jobs = makeTracker(new SqliteStore({ filename: file, table: 'jobs' }));
+    await jobs.track(key);
+    const other = makeTracker(new SqliteStore({ filename: file, table: 'Jobs' }));
+    await expect(other.init()).rejects.toThrow(/`Jobs` names the table `jobs` this file already holds \(SQLite ignores letter case in table names\)/);
+    // the same name again is the same table
+    expect((await makeTracker(new SqliteStore({ filename: file, table: 'jobs' })).track(key)).created).toBe(false);
+  });
+
   it('names a table that takes an index name as a table that does not fit', async () => {
     const file = join(dir, 'taken-name.sqlite');
     const table = 'taken_items';

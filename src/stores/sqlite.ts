@@ -111,6 +111,15 @@ export class SqliteStore implements Store {
       const ours = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ? AND tbl_name = ?`).get(legacy, table);
       if (ours) db.exec(`DROP INDEX IF EXISTS ${quoteIdentifier('sqlite', 'table', legacy)}`);
     }
+    // SQLite names tables regardless of letter case: `Jobs` would silently be `jobs`, mixing two
+    // trackers' items in one table
+    const clash = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE AND name <> ?`).get(table, table) as { name: string } | undefined;
+    if (clash) {
+      throw new ConfigError(
+        'table',
+        `[sqlite] \`${table}\` names the table \`${clash.name}\` this file already holds (SQLite ignores letter case in table names), so two trackers would share its items; pick a name that differs in more than case.`,
+      );
+    }
     db.exec(schemaStatements(this.#table, index, keys, TYPES));
     checkKeyColumns(db, this.#table, keys, index('key'));
     this.#keys = keys;
