@@ -16,6 +16,7 @@ import { MemoryStore } from '../src/stores/memory.js';
 import { PostgresStore } from '../src/stores/postgres.js';
 import { SqliteStore } from '../src/stores/sqlite.js';
 import { statusFor, trackerWithData } from './support/dashboard.js';
+import { cliDefinition } from './support/cli-definition.mjs';
 
 /**
  * The dashboard's HTTP API, mounted on plain node:http and on Express, over a SQLite file and the
@@ -557,16 +558,8 @@ describe('dashboard regressions', () => {
     const file = join(dir, 'unstaged.sqlite');
     const store = new SqliteStore({ filename: file, table: 'unstaged' });
     cleanups.push(() => store.close());
-    const tracker = new Tracker({
-      store,
-      statuses: ['queued', 'fetching', 'fetched', 'processing', 'processed', 'failed'],
-      initial: 'queued',
-      key: z.object({ id: z.string() }),
-      stages: {
-        fetch: { from: 'queued', active: 'fetching', done: 'fetched', failed: 'failed' },
-        process: { from: 'fetched', active: 'processing', done: 'processed', failed: 'failed' },
-      },
-    });
+    // two stages sharing one failed status
+    const tracker = new Tracker(cliDefinition(store));
     const base = await freshDashboard(tracker as unknown as Jobs);
     for (const id of ['u', 'p']) {
       await tracker.track({ id });
