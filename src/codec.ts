@@ -176,7 +176,10 @@ export class Codec {
     if (issues.length) throw new ValidationError({ operation, key, what: 'key', issues });
     const parsed = this.#key.safeParse(key);
     if (!parsed.success) throw new ValidationError({ operation, key, what: 'key', issues: zodIssues(parsed.error) });
-    return parsed.data as KeyValues;
+    const values = parsed.data as Record<string, unknown>;
+    // -0 is the key 0 (as JSON and SQL read it back), on every store
+    for (const field of Object.keys(values)) if (values[field] === 0) values[field] = 0;
+    return values as KeyValues;
   }
 
   /**

@@ -3,7 +3,7 @@ import { exponentialBackoff, type Backoff } from './backoff.js';
 import { ConfigError } from './errors.js';
 import type { Logger } from './events.js';
 import type { KeyFieldType, Store } from './store.js';
-import { unstorableText, wellFormed } from './transitions.js';
+import { errorMessage, unstorableText, wellFormed } from './transitions.js';
 import { requireDelayMs, requireKnownOptions, requireNumber, requirePositiveInt } from './validate.js';
 
 /** A zod object schema for item keys; every field must be a required scalar. */
@@ -131,14 +131,30 @@ function requireZod4(option: string, schema: unknown): void {
   if (schema && typeof schema === 'object' && !('_zod' in schema) && '_def' in schema) throw new ConfigError(option, ZOD3);
 }
 
+/** Every option of a tracker, of `lease`, of `retry` and of a stage (a name outside them is a typo, refused); the types keep them complete. */
+const TRACKER_OPTIONS = Object.keys({
+  store: true,
+  statuses: true,
+  initial: true,
+  key: true,
+  data: true,
+  stages: true,
+  lease: true,
+  retry: true,
+  maxDataBytes: true,
+  logger: true,
+} satisfies Record<keyof TrackerOptions<string, KeySchema, z.ZodType, StageMap>, true>);
+const LEASE_OPTIONS = Object.keys({ ttlMs: true } satisfies Record<keyof LeaseOptions, true>);
+const RETRY_OPTIONS = Object.keys({ maxAttempts: true, backoff: true } satisfies Record<keyof RetryOptions, true>);
+const STAGE_OPTIONS = Object.keys({ from: true, active: true, done: true, failed: true, name: true } satisfies Record<keyof StageDefinition | 'name', true>);
+
 /** A backoff's delay for `attempt` at construction; one that throws is refused naming it. */
 function probeBackoff(backoff: Backoff, attempt: number): void {
   let ms: unknown;
   try {
     ms = backoff(attempt);
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    throw Object.assign(new ConfigError(`retry.backoff(${attempt})`, `threw ${JSON.stringify(message)}; a backoff must return a delay in milliseconds for every attempt.`), { cause: error });
+    throw Object.assign(new ConfigError(`retry.backoff(${attempt})`, `threw ${JSON.stringify(errorMessage(error))}; a backoff must return a delay in milliseconds for every attempt.`), { cause: error });
   }
   requireDelayMs(`retry.backoff(${attempt})`, ms, { integer: false });
 }
@@ -196,9 +212,9 @@ function requireName(option: string, name: string): void {
 /** Checks a definition and returns a frozen, normalised copy. Throws ConfigError. */
 export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z.ZodType, StageMap>): Definition {
   if (!options || typeof options !== 'object') throw new ConfigError('options', 'expected an object.');
-  requireKnownOptions('', options, ['store', 'statuses', 'initial', 'key', 'data', 'stages', 'lease', 'retry', 'maxDataBytes', 'logger']);
-  requireKnownOptions('lease', options.lease, ['ttlMs']);
-  requireKnownOptions('retry', options.retry, ['maxAttempts', 'backoff']);
+  requireKnownOptions('', options, TRACKER_OPTIONS);
+  requireKnownOptions('lease', options.lease, LEASE_OPTIONS);
+  requireKnownOptions('retry', options.retry, RETRY_OPTIONS);
   const store = options.store as Partial<Store> | undefined;
   if (!store || typeof store.update !== 'function' || typeof store.insert !== 'function') {
     throw new ConfigError('store', 'expected a store such as `new MemoryStore()` or `new SqliteStore({ ... })`.');
@@ -232,7 +248,10 @@ export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z
     const at = `stages.${name}`;
     requireName(at, name);
     if (!raw || typeof raw !== 'object') throw new ConfigError(at, 'expected `{ from, active, done, failed }`.');
-    requireKnownOptions(at, raw, ['from', 'active', 'done', 'failed']);
+    // `name` too: the stages of `tracker.definition` (StageViews) carry it, and may be given back
+    requireKnownOptions(at, raw, STAGE_OPTIONS);
+    const named = (raw as { name?: unknown }).name;
+    if (named !== undefined && named !== name) throw new ConfigError(`${at}.name`, `\`${String(named)}\` differs from the stage's key \`${name}\`; leave \`name\` out (the key names the stage).`);
     // a status listed twice means it once (stores merge one index range per listed status)
     const from = [...new Set(asArray(raw.from).map((s, i) => check(`${at}.from[${i}]`, s)))];
     const done = [...new Set(asArray(raw.done).map((s, i) => check(`${at}.done[${i}]`, s)))];
@@ -269,7 +288,8 @@ export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z
 
   requireZod4('key', options.key);
   requireZod4('data', options.data);
-  if (options.data !== undefined && typeof (options.data as { safeParse?: unknown } | null)?.safeParse !== 'function') {
+  // `data: null` is no schema, as an absent one
+  if (options.data !== undefined && options.data !== null && typeof (options.data as { safeParse?: unknown }).safeParse !== 'function') {
     throw new ConfigError('data', 'expected a zod schema, such as `z.object({ url: z.string() })` (or leave it out: any JSON object).');
   }
   const shape = (options.key as { shape?: Record<string, unknown> } | undefined)?.shape;

@@ -158,8 +158,17 @@ export class Tracker<
    * await tracker.track({ logId: 'L-2', partnerCode: 'acme' }, {}, { delayMs: 60_000 }); // scheduled
    * ```
    */
-  async track(key: z.input<K>, ...args: TrackArgs<z.input<D>>): Promise<TrackResult<Item<S, z.output<K>, z.output<D>>>> {
-    const [data, options] = args;
+  track(key: z.input<K>, ...args: TrackArgs<z.input<D>>): Promise<TrackResult<Item<S, z.output<K>, z.output<D>>>>;
+  /**
+   * The same, with data that may be `undefined` (an absent one stands for `{}`): what a generic
+   * wrapper passes on.
+   *
+   * @param key - the item key
+   * @param data - the item data, or `undefined`
+   * @param options - `notBefore` or `delayMs`
+   */
+  track(key: z.input<K>, data: z.input<D> | undefined, options?: claiming.TrackOptions): Promise<TrackResult<Item<S, z.output<K>, z.output<D>>>>;
+  async track(key: z.input<K>, data?: z.input<D>, options?: claiming.TrackOptions): Promise<TrackResult<Item<S, z.output<K>, z.output<D>>>> {
     return (await claiming.track(this.#core, key, data, options)) as TrackResult<Item<S, z.output<K>, z.output<D>>>;
   }
 

@@ -70,15 +70,29 @@ function describeThrown(value: unknown): string {
 }
 
 /**
- * An object's JSON, cut short once longer than a message keeps (a huge object is not written out
- * whole only to be clipped); `undefined` when it has none or cannot be written (a cycle).
+ * An object's JSON, cut short near a message's length: an array, an object's fields or a string
+ * longer than what is left is cut before it is written, so a huge object costs no more than a
+ * small one. `undefined` when it has none or cannot be written (a cycle). Internal; exported for
+ * its test.
  */
-function boundedJson(value: object): string | undefined {
+export function boundedJson(value: object): string | undefined {
   let budget = MAX_MESSAGE;
   try {
-    return JSON.stringify(value, (_key, v: unknown) => {
+    return JSON.stringify(value, (key, v: unknown) => {
       if (budget <= 0) return undefined;
-      budget -= typeof v === 'string' ? v.length + _key.length : _key.length + 8;
+      budget -= key.length + 4;
+      if (typeof v === 'string') {
+        const cut = v.length > budget ? v.slice(0, Math.max(0, budget)) : v;
+        budget -= cut.length;
+        return cut;
+      }
+      // every element or field takes a few characters at least (`null,`, `"k":0,`)
+      const room = Math.ceil(budget / 4);
+      if (Array.isArray(v)) return v.length > room ? v.slice(0, room) : v;
+      if (v !== null && typeof v === 'object') {
+        const fields = Object.keys(v);
+        if (fields.length > room) return Object.fromEntries(fields.slice(0, room).map((f) => [f, (v as Record<string, unknown>)[f]]));
+      }
       return v;
     });
   } catch {

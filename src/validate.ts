@@ -60,7 +60,11 @@ export function requirePositiveInt(option: string, value: unknown): number {
  * nearest allowed name. `where` is the option's path (`lease`, `work`), or `''` for the top level.
  */
 export function requireKnownOptions(where: string, value: unknown, allowed: readonly string[]): void {
-  if (value === null || typeof value !== 'object') return;
+  if (value === undefined) return;
+  // `lease: 60000` or `retry: 3` would be ignored as well: a group of options is an object
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError(where || 'options', `expected an object of options (${allowed.join(', ')}), got ${describe(value)}.`);
+  }
   for (const name of Object.keys(value)) {
     if (allowed.includes(name)) continue;
     const path = (n: string) => (where ? `${where}.${n}` : n);

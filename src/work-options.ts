@@ -124,6 +124,8 @@ const WORK_OPTIONS = Object.keys({
   retention: true,
 } satisfies Record<keyof WorkOptions, true>);
 
+const RETENTION_OPTIONS = Object.keys({ status: true, olderThanMs: true, everyMs: true } satisfies Record<keyof Retention, true>);
+
 /** Checks every option of `work()` (a ConfigError naming the first bad one) and fills in defaults. */
 export function workSettings(ttlMs: number, def: Parameters<typeof requireFinishedStatus>[0], options: WorkOptions): WorkSettings {
   requireKnownOptions('work', options, WORK_OPTIONS);
@@ -143,11 +145,13 @@ export function workSettings(ttlMs: number, def: Parameters<typeof requireFinish
     stopTimeoutMs: requireTimerMs('work.stopTimeoutMs', options.stopTimeoutMs ?? 30_000, { allowZero: true }),
     owner: requireOwner('work', options.owner ?? defaultOwner()),
     reapMs: reapEvery === false ? undefined : requireTimerMs('work.reapIntervalMs', reapEvery),
-    retention: rules.map((rule: Retention) => {
-      requireKnownOptions('work.retention', rule, ['status', 'olderThanMs', 'everyMs']);
-      const olderThanMs = requireAgeMs('work.retention.olderThanMs', rule?.olderThanMs);
-      const everyMs = requireTimerMs('work.retention.everyMs', rule.everyMs ?? 60_000);
-      requireFinishedStatus(def, 'work.retention.status', rule.status);
+    retention: rules.map((rule: Retention, i) => {
+      // a list's rules are named by position
+      const at = Array.isArray(options.retention) ? `work.retention[${i}]` : 'work.retention';
+      requireKnownOptions(at, rule, RETENTION_OPTIONS);
+      const olderThanMs = requireAgeMs(`${at}.olderThanMs`, rule.olderThanMs);
+      const everyMs = requireTimerMs(`${at}.everyMs`, rule.everyMs ?? 60_000);
+      requireFinishedStatus(def, `${at}.status`, rule.status);
       return { status: rule.status, olderThanMs, everyMs };
     }),
   };

@@ -11,6 +11,7 @@ import { MongoStore } from '../src/stores/mongodb.js';
 import { PostgresStore } from '../src/stores/postgres.js';
 import { SqliteStore } from '../src/stores/sqlite.js';
 import { countingStore } from '../src/testing/counting.js';
+import { boundedJson } from '../src/transitions.js';
 
 const base = {
   statuses: ['queued', 'running', 'done', 'failed'],
@@ -32,6 +33,23 @@ describe('a fail with a retry option that is no boolean is refused, and the leas
     await expect(tracker.failBatch([{ lease, error: new Error('x'), retry: 'no' } as never])).rejects.toThrow(/`failBatch.retry`: expected `true` or `false`.*got `no` \(string\)/);
     expect((await tracker.get({ id: 'a' }))!).toMatchObject({ status: 'running', attempts: 1 });
     expect((await tracker.fail(lease, new Error('x'), { retry: false })).status).toBe('failed');
+  });
+});
+
+describe('definitions given back as the tracker shows them are accepted', () => {
+  it('stages from `tracker.definition` (they carry their `name`) and `data: null` (no schema)', async () => {
+    const first = make();
+    const again = make({ stages: Object.fromEntries(first.definition.stages.map((s) => [s.name, s])), data: null });
+    expect(again.definition.stages.map((s) => s.name)).toEqual(['run']);
+    expect((await again.track({ id: 'a' }, { any: 'json' } as never)).item.data).toEqual({ any: 'json' });
+  });
+  it('-0 in a key is the key 0 on every path, as the SQL stores read it back', async () => {
+    const tracker = make({ key: z.object({ n: z.number() }) });
+    const tracked = await tracker.track({ n: -0 } as never);
+    const lease = (await tracker.claim('run', { owner: 'w' }))!;
+    const n = (key: unknown) => (key as { n: number }).n;
+    expect([n(tracked.item.key), n(lease.key)].map((v) => Object.is(v, 0))).toEqual([true, true]);
+    expect((await tracker.track({ n: 0 } as never)).created).toBe(false);
   });
 });
 
@@ -71,8 +89,11 @@ describe('bad definitions are refused at construction, naming the option', () =>
     ['a misspelt top-level option', { maxDataByte: 10 }, /`maxDataByte`: no such option; did you mean `maxDataBytes`\? \(the options are store, statuses/],
     ['a misspelt stage field', { stages: { run: { from: 'queued', active: 'running', done: 'done', failed: 'failed', fail: 'failed' } } }, /`stages.run.fail`: no such option; did you mean `stages.run.failed`\?/],
     ['an unknown option with nothing near it', { timeoutMs: 10 }, /`timeoutMs`: no such option \(the options are/],
+    ['a lease given as a number', { lease: 60_000 }, /`lease`: expected an object of options \(ttlMs\), got `60000` \(number\)/],
+    ['retry given as a number', { retry: 3 }, /`retry`: expected an object of options \(maxAttempts, backoff\), got `3`/],
+    ['a stage whose name differs from its key', { stages: { run: { name: 'walk', from: 'queued', active: 'running', done: 'done', failed: 'failed' } } }, /`stages.run.name`: `walk` differs from the stage's key `run`/],
     ['data that is no zod schema', { data: { note: 'text' } }, /`data`: expected a zod schema, such as `z.object\(\{ url: z.string\(\) \}\)`/],
-    ['a backoff that throws', { retry: { maxAttempts: 9, backoff: (n: number) => { if (n === 7) throw new Error('boom'); return 10; } } }, /`retry.backoff\(7\)`: threw "boom"; a backoff must return a delay/],
+    ['a backoff that throws', { retry: { maxAttempts: 9, backoff: (n: number) => { if (n === 7) throw new Error('boom'); return 10; } } }, /`retry.backoff\(7\)`: threw "Error: boom"; a backoff must return a delay/],
   ];
   for (const [what, overrides, message] of cases) {
     it(what, () => {
@@ -309,10 +330,14 @@ describe('keys and data that a database would change are refused, naming the fie
     expect(await failWith('a', { message: 'HTTP 503 from partner', status: 503 })).toBe('HTTP 503 from partner');
     expect(await failWith('b', { name: 'AxiosError', message: 'timeout of 5000ms exceeded' })).toBe('AxiosError: timeout of 5000ms exceeded');
     expect(await failWith('c', { status: 503, body: 'busy' })).toBe('{"status":503,"body":"busy"}');
-    // a huge object is cut, not written out whole
+    // a huge object is cut
     const huge = await failWith('d', { rows: Array.from({ length: 100_000 }, (_, i) => ({ i, text: 'x'.repeat(20) })) });
     expect(huge!.length).toBeLessThanOrEqual(2_000);
     expect(huge).toMatch(/^\{"rows":\[\{"i":0,"text":"x+"\}/);
+    // ...before it is written out whole, not after: what is built stays near a message's length
+    for (const big of [{ rows: new Array(1_000_000).fill(7) }, { text: 'y'.repeat(1_000_000) }, Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, i]))]) {
+      expect(boundedJson(big)!.length).toBeLessThan(4_000);
+    }
     // an object with its own toString keeps it
     expect(await failWith('e', { toString: () => 'custom text' })).toBe('custom text');
   });

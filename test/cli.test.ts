@@ -616,6 +616,8 @@ describe('leasehold dashboard', () => {
     expect((await expectCode(dir, ['dashboard', '--port', ''], 2)).stderr).toMatch(/--port must be a TCP port from 0 to 65535, got ``/);
     expect((await expectCode(dir, ['dashboard', '--port', '0x10'], 2)).stderr).toMatch(/--port must be a TCP port/);
     expect((await expectCode(dir, ['dashboard', '--port', '0', '--token', 'short'], 2)).stderr).toMatch(/^leasehold: --token must be at least 16 characters without spaces/);
+    // an empty token (a variable left unset) is refused, not replaced by a made-up one
+    expect((await expectCode(dir, ['dashboard', '--port', '0', '--token', ''], 2)).stderr).toMatch(/^leasehold: --token is empty; give a long random secret/);
     const child = spawn(process.execPath, [cliPath, 'dashboard', '--port', '0', '--allowed-host', 'dash.example.com'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));

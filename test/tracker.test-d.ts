@@ -100,6 +100,9 @@ describe('types carry the state machine', () => {
     void fetches.track({ id: 'a' });
     void fetches.track({ id: 'a' }, { url: 'https://example.com' });
     void fetches.track({ id: 'a' }, { url: 'https://example.com' }, { delayMs: 1_000 });
+    // a generic wrapper passes on data that may be undefined
+    const add = <D extends z.ZodType>(t: Tracker<string, z.ZodObject<{ id: z.ZodString }>, D>, id: string, data?: z.input<D>) => t.track({ id }, data);
+    void add(fetches, 'b', { url: 'https://example.com' });
     // optional where the schema accepts `{}`, and where there is none
     void logs.track(key);
     void logs.track(key, undefined, { delayMs: 1_000 });

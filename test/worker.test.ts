@@ -519,7 +519,7 @@ describe('the worker at its edges: options, pauses, drains, reaps', () => {
       const tracker = jobs();
       expect(() =>
         tracker.work('run', async () => {}, { retention: [{ status: 'done', olderThanMs: 0, everyMs: 50 }, { status: 'queued', olderThanMs: 0 }] }),
-      ).toThrow(/`work.retention.status`/);
+      ).toThrow(/`work.retention\[1\].status`/);
       expect(vi.getTimerCount()).toBe(0);
     } finally {
       vi.useRealTimers();

@@ -34,7 +34,10 @@ export const dashboard: CliCommand = (program, act) => {
         const trackers = Object.fromEntries(await ctx.trackers());
         // the package's own subpath, resolved through its exports map (a self-reference)
         const { serveDashboard } = await import('leasehold/dashboard');
+        const tokenSource = ctx.options.token !== undefined ? '--token' : 'LEASEHOLD_DASHBOARD_TOKEN';
         const token = ctx.options.token ?? process.env.LEASEHOLD_DASHBOARD_TOKEN;
+        // an empty one (`--token "$TOKEN"` with TOKEN unset) is a mistake, not "make one up"
+        if (token === '') throw usage(`${tokenSource} is empty; give a long random secret (such as \`openssl rand -hex 16\` prints), or leave it out for a token made up for this run.`);
         const served = await serveDashboard({
           trackers: trackers as never,
           port,
@@ -44,7 +47,7 @@ export const dashboard: CliCommand = (program, act) => {
           ...(ctx.options.allowedHost !== undefined ? { allowedHosts: allowedHostsOf(ctx.options.allowedHost) } : {}),
           warn: (message) => process.stderr.write(`leasehold: ${message}\n`),
         }).catch((error: unknown) => {
-          throw asFlagError(error, ctx.options.token !== undefined ? '--token' : 'LEASEHOLD_DASHBOARD_TOKEN');
+          throw asFlagError(error, tokenSource);
         });
         ctx.print(`dashboard: ${served.openUrl}`);
         ctx.print('(Ctrl-C to stop)');
