@@ -182,7 +182,9 @@ export function classifyStoreFailure(cause: unknown): StoreFailure {
   const seen = new Set<unknown>();
   for (let e: unknown = cause; e && typeof e === 'object' && !seen.has(e); e = (e as { cause?: unknown }).cause) {
     seen.add(e);
-    const err = e as { code?: unknown; name?: unknown; message?: unknown; errorLabels?: unknown; hasErrorLabel?: (l: string) => boolean };
+    const err = e as { code?: unknown; name?: unknown; message?: unknown; transient?: unknown; hasErrorLabel?: (l: string) => boolean };
+    // a store of one's own marks a passing fault its driver's codes do not tell (see writing-a-store)
+    if (err.transient === true) return 'transient';
     const code = String(err.code ?? '');
     const message = String(err.message ?? '');
     if (SCHEMA_CODES.has(code) || SCHEMA_TEXT.test(message)) return 'schema';

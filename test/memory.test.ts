@@ -4,8 +4,16 @@ import { MemoryStore } from '../src/stores/memory.js';
 import { ConfigError, LeaseLostError, Tracker, type Store } from '../src/index.js';
 import { jobDefinition } from './support/job-definition.mjs';
 import { storeContract } from '../src/testing/suite.js';
+import { countingStore } from '../src/testing/counting.js';
 
 const clocks = new WeakMap<Store, { now: number }>();
+
+/** The memory store keeps no raw rows: reaches the internal item the way a hand edit would. */
+async function corrupt(store: Store, key: object) {
+  const [item] = await store.find({ key: key as never });
+  (item as { data: unknown }).data = { bytes: 'not a number' };
+  await store.update({ key: key as never, status: [item!.status] }, { status: item!.status, data: { bytes: 'not a number' } }, { limit: 1 });
+}
 
 storeContract({
   name: 'MemoryStore',
@@ -18,12 +26,32 @@ storeContract({
   async elapse(store, ms) {
     clocks.get(store)!.now += ms;
   },
-  async corrupt(store, key) {
-    // the memory store keeps no raw rows; reach the internal item the way a hand edit would
-    const [item] = await store.find({ key });
-    (item as { data: unknown }).data = { bytes: 'not a number' };
-    await store.update({ key, status: [item!.status] }, { status: item!.status, data: { bytes: 'not a number' } }, { limit: 1 });
+  corrupt,
+});
+
+// the core's paths for a store that claims and settles one item per call (a store author's
+// first version): the same contract, as many calls as items
+storeContract({
+  name: 'MemoryStore without batch capabilities',
+  async create() {
+    const clock = { now: Date.parse('2026-01-01T00:00:00Z') };
+    const memory = new MemoryStore({ clock: () => clock.now });
+    const capabilities = Object.freeze({ batchClaim: false, batchSettle: false, priorDeadline: true });
+    const store = new Proxy(memory, {
+      get(target, name) {
+        if (name === 'capabilities') return capabilities;
+        const value: unknown = Reflect.get(target, name, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as Store;
+    clocks.set(store, clock);
+    return store;
   },
+  async elapse(store, ms) {
+    clocks.get(store)!.now += ms;
+  },
+  corrupt,
+  raceRepeats: 20,
 });
 
 describe('reapStale', () => {
@@ -268,5 +296,45 @@ describe('cancel beside a worker', () => {
     };
     expect(await tracker.cancel({ id: 'x' }, { reason: 'withdrawn' })).toMatchObject({ status: 'failed', lastError: 'cancelled: withdrawn' });
     expect(failed).toBe(true);
+  });
+});
+
+describe('leasehold/testing helpers', () => {
+  it('countingStore counts the calls of a store whose getters read private fields', async () => {
+    class PrivateCapabilities extends MemoryStore {
+      readonly #caps = Object.freeze({ batchClaim: true, batchSettle: true, priorDeadline: true });
+      constructor() {
+        super();
+        // a getter in place of MemoryStore's field, as a store of one's own may define it
+        Object.defineProperty(this, 'capabilities', {
+          get(this: PrivateCapabilities) {
+            return this.#caps;
+          },
+        });
+      }
+    }
+    const { store, calls } = countingStore(new PrivateCapabilities());
+    const tracker = new Tracker(jobDefinition(store));
+    await tracker.track({ n: 1 });
+    const [lease] = await tracker.claimBatch('run', { owner: 'w', limit: 2 });
+    expect((await tracker.complete(lease!)).status).toBe('done');
+    expect(calls).toEqual(['init', 'insert', 'update', 'update']);
+  });
+});
+
+describe('a store that breaks the contract is named, not trusted', () => {
+  it('a claim that gets more items than its limit throws, saying the store returned too many', async () => {
+    const memory = new MemoryStore();
+    // a store that ignores `limit`
+    const store = new Proxy(memory, {
+      get(target, name) {
+        if (name === 'update') return (cond: never, change: never, options: { limit?: number } = {}) => target.update(cond, change, { ...options, limit: undefined });
+        const value: unknown = Reflect.get(target, name, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as Store;
+    const tracker = new Tracker(jobDefinition(store));
+    for (let n = 1; n <= 3; n++) await tracker.track({ n });
+    await expect(tracker.claim('run', { owner: 'w' })).rejects.toThrow(/`claim` failed: the store returned 3 claimed items for a limit of 1, a bug in the store/);
   });
 });

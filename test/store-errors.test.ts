@@ -40,6 +40,16 @@ describe('store errors: a failover is a passing fault, a broken request is not',
     expect((error as StoreError).transient).toBe(false);
   });
 
+  it('an error marked `transient: true` (a store of one\'s own, a driver whose codes leasehold does not know) is transient, named by the tracker operation and key', async () => {
+    const throttled = Object.assign(new Error('ThrottlingException: rate of requests exceeds the allowed throughput'), { transient: true });
+    const { error } = await claimFailingWith(throttled);
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).transient).toBe(true);
+    expect((error as StoreError).message).toMatch(/`claim` of item \{"logId":"log-1".*ThrottlingException/);
+    // unmarked, the same text is no passing fault
+    expect(((await claimFailingWith(new Error('ThrottlingException: rate exceeded'))).error as StoreError).transient).toBe(false);
+  });
+
   it('a numeric code on an error that is not MongoDB’s is not read as a MongoDB code', async () => {
     const { error } = await claimFailingWith(Object.assign(new Error('something else'), { code: 10107 }));
     expect((error as StoreError).transient).toBe(false);

@@ -12,8 +12,9 @@ export interface CountingStore<S extends Store> {
 export function countingStore<S extends Store>(inner: S): CountingStore<S> {
   const calls: string[] = [];
   const store = new Proxy(inner, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver);
+    get(target, prop) {
+      // getters run on the store itself: one reading `this.#field` would throw on the proxy
+      const value = Reflect.get(target, prop, target);
       if (typeof value !== 'function' || prop === 'constructor') return value;
       return (...args: unknown[]) => {
         calls.push(String(prop));

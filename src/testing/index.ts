@@ -1,6 +1,6 @@
 /**
  * The store conformance suite, for authors of store packages: `storeContract(harness)` declares
- * the whole store contract (DESIGN.md, "The contract every store keeps") as vitest tests against
+ * the whole store contract (docs/writing-a-store.md, "The contract") as vitest tests against
  * the stores `harness` creates. It imports `vitest` and `zod` from the project that runs it
  * (both peer dependencies); see the guide "Writing a store".
  *
@@ -9,7 +9,12 @@
  * import { storeContract } from 'leasehold/testing';
  * import { MyStore } from '../src/index.js';
  *
- * storeContract({ name: 'MyStore', create: async () => new MyStore(), elapse: async (store, ms) => {} });
+ * storeContract({
+ *   name: 'MyStore',
+ *   create: async () => new MyStore({ table: `contract_${Date.now()}_${Math.random().toString(36).slice(2)}` }),
+ *   // make `ms` of store time pass: move every deadline of the store's items `ms` earlier
+ *   elapse: async (store, ms) => (store as MyStore).shiftDeadlines(-ms),
+ * });
  * ```
  *
  * @module leasehold/testing

@@ -43,6 +43,31 @@ export function operateContract(harness: StoreHarness): void {
       expect([one, ...rest].map((lease) => lease?.key.seq)).toEqual([2, 1, 3]);
     });
 
+    it('items due at one time are claimed, found and listed in the order they were tracked', async () => {
+      const { store, tracker } = await fresh();
+      const base = (await tracker.track(k(0))).item.createdAt.getTime();
+      const at = new Date(base + 1_000);
+      for (const n of [3, 1, 2]) await tracker.track(k(n), {}, { notBefore: at });
+      // what a worker with nothing to claim asks for: the earliest of the waiting items
+      const [next] = await store.find({ status: ['pending'], deadline: 'future' }, { limit: 1, returning: 'state' });
+      expect(next?.key).toEqual(k(3));
+      expect((await tracker.claim('download', { owner: 'w' }))?.key).toEqual(k(0));
+      await harness.elapse(store, 2_000);
+      expect((await tracker.find({ status: 'pending' })).map((item) => item.key.seq)).toEqual([3, 1, 2]);
+      expect((await tracker.claimBatch('download', { owner: 'w', limit: 3 })).map((lease) => lease.key.seq)).toEqual([3, 1, 2]);
+    });
+
+    it('reschedule to a time (notBefore) keeps the item from claims until then', async () => {
+      const { store, tracker } = await fresh();
+      const tracked = await tracker.track(k(1));
+      const at = new Date(tracked.item.createdAt.getTime() + 60_000);
+      expect((await tracker.reschedule(k(1), { notBefore: at }))!.notBefore).toEqual(at);
+      await harness.elapse(store, 30_000);
+      expect(await tracker.claim('download', { owner: 'w' })).toBeNull();
+      await harness.elapse(store, 31_000);
+      expect((await tracker.claim('download', { owner: 'w' }))?.key).toEqual(k(1));
+    });
+
     it('reschedule moves a waiting item, and refuses one that is not waiting', async () => {
       const { store, tracker } = await fresh();
       await tracker.track(k(1));
@@ -183,6 +208,16 @@ export function operateContract(harness: StoreHarness): void {
       expect(await tracker.get(k(5))).not.toBeNull();
       // gone for good: tracking the key again makes a new item
       expect((await tracker.track(k(0))).created).toBe(true);
+    });
+
+    it('purge with a limit deletes the items that finished first', async () => {
+      const { store, tracker } = await fresh();
+      for (const n of [0, 1, 2]) {
+        await park(tracker, n);
+        await harness.elapse(store, 1_000);
+      }
+      expect(await tracker.purge({ status: 'failed', limit: 1 })).toEqual({ deleted: 1 });
+      expect((await tracker.find({ status: 'failed' })).map((item) => item.key)).toEqual([k(1), k(2)]);
     });
 
     it('purge by olderThanMs measures the age by the store\'s clock', async () => {

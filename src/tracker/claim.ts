@@ -4,7 +4,7 @@
  * @module
  */
 import type { Item } from '../codec.js';
-import { ConfigError, ValidationError } from '../errors.js';
+import { ConfigError, StoreError, ValidationError } from '../errors.js';
 import { Lease } from '../lease.js';
 import type { NormalizedStage } from '../definition.js';
 import { copyKey, guardCondition, type Change, type Condition, type Delay, type StoredItem } from '../store.js';
@@ -102,6 +102,16 @@ async function claimOnce(
   // stores: asked for only while someone listens for `waitedMs`
   const options = core.events.has('claimed') ? { limit, ordered: true, priorDeadline: true } : { limit, ordered: true };
   const rows = await core.call(operation, givenKey, () => core.store.update(cond, change, options));
+  if (rows.length > limit) {
+    // a store that ignores `limit` claimed items no one gets a lease for: say so instead of dropping them
+    throw new StoreError({
+      operation,
+      store: core.store.name,
+      key: givenKey,
+      cause: new Error(`the store returned ${rows.length} claimed items for a limit of ${limit}, a bug in the store (see "Writing a store"); they stay held until reaped`),
+      failure: 'other',
+    });
+  }
   const leases: AnyLease[] = [];
   let invalid: ValidationError | undefined;
   let parked = 0;

@@ -7,7 +7,7 @@
 import type { Item } from '../codec.js';
 import { requireFinishedStatus, type NormalizedStage } from '../definition.js';
 import { ConfigError, ValidationError } from '../errors.js';
-import type { StoredItem } from '../store.js';
+import type { Condition, StoredItem } from '../store.js';
 import { cancelUpdate, clipMessage, rescheduleUpdate, retryUpdate } from '../transitions.js';
 import { requireAgeMs, requireNumber, requirePositiveInt } from '../validate.js';
 import { scheduleDelay, type TrackOptions } from './claim.js';
@@ -110,7 +110,9 @@ export async function retryAll(core: Core, options: { stage?: string; limit?: nu
     // stage recorded (parked by an older version, or tracked into a gate), so the recorded stage
     // need not be checked; a shared failed status keeps the check (retry those one by one,
     // naming the stage)
-    const cond = ownsFailedStatus(core, stage) ? { ...recorded, stage: undefined } : recorded;
+    // (left out, not `stage: undefined`: a store may read a present key as a condition)
+    const { stage: _recordedStage, ...anyStage } = recorded;
+    const cond: Condition = ownsFailedStatus(core, stage) ? anyStage : recorded;
     let again = false;
     while (sent < limit && !again) {
       const batch = Math.min(OPERATE_BATCH, limit - sent);
