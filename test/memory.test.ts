@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { MemoryStore } from '../src/stores/memory.js';
 import { ConfigError, LeaseLostError, Tracker, type Store } from '../src/index.js';
@@ -17,6 +17,10 @@ async function corrupt(store: Store, key: object) {
 
 storeContract({
   name: 'MemoryStore',
+  // one process, one store object: trackers over the same store race through it
+  async peer(store) {
+    return store;
+  },
   async create() {
     const clock = { now: Date.parse('2026-01-01T00:00:00Z') };
     const store = new MemoryStore({ clock: () => clock.now });
@@ -52,6 +56,14 @@ storeContract({
   },
   corrupt,
   raceRepeats: 20,
+  async dispose(store) {
+    disposed.add(store);
+  },
+});
+// the suite hands back every store it made once its tests ran (each test made one at least)
+const disposed = new Set<Store>();
+afterAll(() => {
+  if (disposed.size < 50) throw new Error(`storeContract called dispose for ${disposed.size} stores, not for every store it made`);
 });
 
 describe('reapStale', () => {

@@ -61,6 +61,10 @@ storeContract({
   async corrupt(store, key) {
     sql(store, (t) => `UPDATE "${t}" SET data = '{"bytes":"not a number"}' WHERE "key_logId" = ?`, key.logId);
   },
+  // every store and peer the suite made: its connection closed before the folder goes
+  async dispose(store) {
+    await (store as SqliteStore).close();
+  },
 });
 
 describe('SqliteStore across processes', () => {
