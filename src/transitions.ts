@@ -81,13 +81,14 @@ export function boundedJson(value: object): string | undefined {
     return JSON.stringify(value, (key, v: unknown) => {
       if (budget <= 0) return undefined;
       budget -= key.length + 4;
+      if (budget <= 0) return undefined;
       if (typeof v === 'string') {
         const cut = v.length > budget ? v.slice(0, Math.max(0, budget)) : v;
         budget -= cut.length;
         return cut;
       }
       // every element or field takes a few characters at least (`null,`, `"k":0,`)
-      const room = Math.ceil(budget / 4);
+      const room = Math.max(1, Math.ceil(budget / 4));
       if (Array.isArray(v)) return v.length > room ? v.slice(0, room) : v;
       if (v !== null && typeof v === 'object') {
         const fields = Object.keys(v);

@@ -335,7 +335,14 @@ describe('keys and data that a database would change are refused, naming the fie
     expect(huge!.length).toBeLessThanOrEqual(2_000);
     expect(huge).toMatch(/^\{"rows":\[\{"i":0,"text":"x+"\}/);
     // ...before it is written out whole, not after: what is built stays near a message's length
-    for (const big of [{ rows: new Array(1_000_000).fill(7) }, { text: 'y'.repeat(1_000_000) }, Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, i]))]) {
+    const spent = 'x'.repeat(1_990); // the budget runs out just before the big array
+    for (const big of [
+      { rows: new Array(1_000_000).fill(7) },
+      { text: 'y'.repeat(1_000_000) },
+      Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, i])),
+      { a: spent, k: new Array(1_000_000).fill(7) },
+      { a: spent, [`k${'e'.repeat(40)}`]: new Array(1_000_000).fill(7) },
+    ]) {
       expect(boundedJson(big)!.length).toBeLessThan(4_000);
     }
     // an object with its own toString keeps it

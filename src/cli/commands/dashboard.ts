@@ -37,7 +37,7 @@ export const dashboard: CliCommand = (program, act) => {
         const tokenSource = ctx.options.token !== undefined ? '--token' : 'LEASEHOLD_DASHBOARD_TOKEN';
         const token = ctx.options.token ?? process.env.LEASEHOLD_DASHBOARD_TOKEN;
         // an empty one (`--token "$TOKEN"` with TOKEN unset) is a mistake, not "make one up"
-        if (token === '') throw usage(`${tokenSource} is empty; give a long random secret (such as \`openssl rand -hex 16\` prints), or leave it out for a token made up for this run.`);
+        if (token === '' && !ctx.options.readOnly) throw usage(`${tokenSource} is empty; give a long random secret (such as \`openssl rand -hex 16\` prints), or leave it out for a token made up for this run.`);
         const served = await serveDashboard({
           trackers: trackers as never,
           port,
