@@ -170,13 +170,6 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
    */
   const handled = new WeakMap<object, { readonly context: Context; readonly under: Span | undefined }>();
   /**
-   * The parent of a single-lease settle (complete, fail, release): the lease's `process` span when
-   * the caller is where the handler was started from (the worker settling after its handler, in
-   * its loop's context, which has the span active at `work()` or none), so a trace links a
-   * handler run to its settle although the process span has ended by then. A caller under a
-   * span of its own (inside the handler, or one it started around the settle) keeps that parent.
-   */
-  /**
    * Per claimed lease, the span of the claim that returned it: a handler's `process` span links
    * to it (the claim is not its parent: a batch's claim is shared by many runs, and it ended
    * before they started). Weak, as `handled` is.
@@ -186,6 +179,18 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
     const leases = Array.isArray(result) ? result : [result];
     for (const lease of leases) if (typeof lease === 'object' && lease !== null) claimedIn.set(lease, span.spanContext());
   };
+  /** A `process` span's link to the claim of its lease, where that claim was recorded. */
+  const linkToClaim = (lease: unknown): Link[] => {
+    const claimed = typeof lease === 'object' && lease !== null ? claimedIn.get(lease) : undefined;
+    return claimed ? [{ context: claimed }] : [];
+  };
+  /**
+   * The parent of a single-lease settle (complete, fail, release): the lease's `process` span when
+   * the caller is where the handler was started from (the worker settling after its handler, in
+   * its loop's context, which has the span active at `work()` or none), so a trace links a
+   * handler run to its settle although the process span has ended by then. A caller under a
+   * span of its own (inside the handler, or one it started around the settle) keeps that parent.
+   */
   const settleParent = (lease: unknown): Context | undefined => {
     const run = typeof lease === 'object' && lease !== null ? handled.get(lease) : undefined;
     if (!run) return undefined;
@@ -203,11 +208,19 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
     }
     span.end();
   };
+  /** Whether a claim returned leases (`claim`: one or `null`; `claimBatch`: a list). */
+  const gotLeases = (result: unknown): boolean => (Array.isArray(result) ? result.length > 0 : result != null);
+  /** Whether a reaper pass reaped. */
+  const reaped = (result: unknown): boolean => {
+    const { retried, failed } = result as { retried: number; failed: number };
+    return retried + failed > 0;
+  };
   const wrap = (name: string, describe: Describe, stageOf: (args: unknown[]) => string | undefined, parentOf?: (args: unknown[]) => Context | undefined) => {
     const original = target[name] as (...args: unknown[]) => Promise<unknown>;
     const claims = name === 'claim' || name === 'claimBatch';
     // polls (claims, reaper passes) that found nothing are left out unless asked for
     const polls = name === 'reapStale' ? !traceEmptyReaps : claims && !traceEmptyClaims;
+    const found = name === 'reapStale' ? reaped : gotLeases;
     target[name] = function instrumented(this: unknown, ...args: unknown[]) {
       const stage = stageOf(args);
       const spanName = stage ? `${name} ${stage}` : name;
@@ -252,13 +265,6 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
     wrapped.push(name);
   };
 
-  /** Whether a claim returned leases, or a reaper pass reaped. */
-  const found = (result: unknown): boolean => {
-    if (Array.isArray(result)) return result.length > 0;
-    const reaped = result as { retried?: unknown; failed?: unknown } | null | undefined;
-    if (reaped && typeof reaped.retried === 'number') return reaped.retried + Number(reaped.failed) > 0;
-    return result != null;
-  };
   const firstLeaseStage = (args: unknown[]) => (args[0] as { stage?: string } | undefined)?.stage;
   const batchStage = (args: unknown[]) => {
     const first = (args[0] as Array<{ stage?: string; lease?: { stage?: string } }> | undefined)?.[0];
@@ -303,10 +309,6 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
   const work = target.work as (stage: string, handler: (lease: unknown) => unknown, options?: object) => unknown;
   target.work = function instrumentedWork(this: unknown, stage: string, handler: (lease: unknown) => unknown, workOptions?: object) {
     if (typeof handler !== 'function') return work.call(this, stage, handler, workOptions);
-    const linkToClaim = (lease: unknown): Link[] => {
-      const claimed = typeof lease === 'object' && lease !== null ? claimedIn.get(lease) : undefined;
-      return claimed ? [{ context: claimed }] : [];
-    };
     const process = (lease: unknown) => {
       const outer = context.active();
       return tracer.startActiveSpan(
