@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { MemoryStore } from '../src/stores/memory.js';
 import { ConfigError, LeaseLostError, Tracker, type Store } from '../src/index.js';
 import { jobDefinition } from './support/job-definition.mjs';
-import { storeContract } from '../src/testing/suite.js';
+import { storeContract, type StoreHarness } from '../src/testing/suite.js';
 import { countingStore } from '../src/testing/counting.js';
 
 const clocks = new WeakMap<Store, { now: number }>();
@@ -34,10 +34,15 @@ storeContract({
 });
 
 // the core's paths for a store that claims and settles one item per call (a store author's
-// first version): the same contract, as many calls as items
-storeContract({
-  name: 'MemoryStore without batch capabilities',
-  async create() {
+// first version): the same contract, as many calls as items. The harness is a class, as a store
+// package may write it: its methods live on the prototype, and its stores in a private field
+class UnbatchedHarness implements StoreHarness {
+  readonly name = 'MemoryStore without batch capabilities';
+  readonly raceRepeats = 20;
+  readonly #clocks = new WeakMap<Store, { now: number }>();
+  readonly disposed = new Set<Store>();
+
+  async create(): Promise<Store> {
     const clock = { now: Date.parse('2026-01-01T00:00:00Z') };
     const memory = new MemoryStore({ clock: () => clock.now });
     const capabilities = Object.freeze({ batchClaim: false, batchSettle: false, priorDeadline: true });
@@ -48,22 +53,27 @@ storeContract({
         return typeof value === 'function' ? value.bind(target) : value;
       },
     }) as Store;
-    clocks.set(store, clock);
+    this.#clocks.set(store, clock);
     return store;
-  },
-  async elapse(store, ms) {
-    clocks.get(store)!.now += ms;
-  },
-  corrupt,
-  raceRepeats: 20,
-  async dispose(store) {
-    disposed.add(store);
-  },
-});
+  }
+
+  async elapse(store: Store, ms: number): Promise<void> {
+    this.#clocks.get(store)!.now += ms;
+  }
+
+  async corrupt(store: Store, key: object): Promise<void> {
+    await corrupt(store, key);
+  }
+
+  async dispose(store: Store): Promise<void> {
+    this.disposed.add(store);
+  }
+}
+const unbatched = new UnbatchedHarness();
+storeContract(unbatched);
 // the suite hands back every store it made once its tests ran (each test made one at least)
-const disposed = new Set<Store>();
 afterAll(() => {
-  if (disposed.size < 50) throw new Error(`storeContract called dispose for ${disposed.size} stores, not for every store it made`);
+  if (unbatched.disposed.size < 50) throw new Error(`storeContract called dispose for ${unbatched.disposed.size} stores, not for every store it made`);
 });
 
 describe('reapStale', () => {

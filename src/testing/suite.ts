@@ -28,19 +28,23 @@ export interface StoreHarness {
   dispose?(store: Store): Promise<void>;
 }
 
-/** `harness`, recording every store it makes into `made` (for `dispose`). */
+/**
+ * `harness`, recording every store it makes into `made` (for `dispose`). Each member calls the
+ * harness's own, so a harness that is a class instance keeps its prototype's methods and `this`.
+ */
 function recording(harness: StoreHarness, made: Store[]): StoreHarness {
-  const kept = async (store: Promise<Store>) => {
-    made.push(await store);
-    return made[made.length - 1]!;
+  const kept = async (making: Promise<Store>) => {
+    const store = await making;
+    made.push(store);
+    return store;
   };
-  const peer = harness.peer;
   return {
-    ...harness,
     name: harness.name,
     create: () => kept(harness.create()),
     elapse: (store, ms) => harness.elapse(store, ms),
-    ...(peer ? { peer: (store: Store) => kept(peer.call(harness, store)) } : {}),
+    ...(harness.peer ? { peer: (store: Store) => kept(harness.peer!(store)) } : {}),
+    ...(harness.corrupt ? { corrupt: (store: Store, key: ContractKey) => harness.corrupt!(store, key) } : {}),
+    ...(harness.raceRepeats !== undefined ? { raceRepeats: harness.raceRepeats } : {}),
   };
 }
 
@@ -58,7 +62,7 @@ export function storeContract(given: StoreHarness): void {
     }
     afterAll(async () => {
       const stores = made.splice(0);
-      if (given.dispose) for (const store of stores) await given.dispose.call(given, store);
+      if (given.dispose) for (const store of stores) await given.dispose(store);
     });
 
     describe('1. track', () => {
