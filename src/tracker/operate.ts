@@ -160,12 +160,13 @@ export async function cancel(core: Core, key: unknown, options: { reason?: strin
   await core.init();
   const targets = cancelTargets(core, options.stage).filter((t) => t.statuses.length > 0);
   const cancellable = targets.flatMap((t) => t.statuses);
+  const lastError = clipMessage(`cancelled: ${reason}`);
+  const updates = targets.map((target) => cancelUpdate(target.stage, target.statuses, storeKey, lastError));
   // one update per stage: between two of them a worker may move the item into a status an earlier
   // one covered (a retryable fail from one stage's active status back to a status another stage
   // claims from): an item found cancellable after all of them missed it is tried again
   for (let pass = 0; pass < CANCEL_PASSES; pass++) {
-    for (const target of targets) {
-      const { cond, change } = cancelUpdate(target.stage, target.statuses, storeKey, clipMessage(`cancelled: ${reason}`));
+    for (const { cond, change } of updates) {
       const [stored] = await core.call('cancel', key, () => core.store.update(cond, change, { limit: 1 }));
       if (stored) return changed(core, 'cancel', stored);
     }
