@@ -8,6 +8,20 @@ import { countingStore } from '../src/testing/counting.js';
 
 const clocks = new WeakMap<Store, { now: number }>();
 
+/**
+ * `memory` with some members replaced (a store that behaves otherwise there); the others are
+ * its own, methods bound to it.
+ */
+function withMembers(memory: MemoryStore, members: Partial<Record<keyof Store, unknown>>): Store {
+  return new Proxy(memory, {
+    get(target, name) {
+      if (Object.hasOwn(members, name)) return members[name as keyof Store];
+      const value: unknown = Reflect.get(target, name, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  }) as Store;
+}
+
 /** The memory store keeps no raw rows: reaches the internal item the way a hand edit would. */
 async function corrupt(store: Store, key: object) {
   const [item] = await store.find({ key: key as never });
@@ -46,13 +60,7 @@ class UnbatchedHarness implements StoreHarness {
     const clock = { now: Date.parse('2026-01-01T00:00:00Z') };
     const memory = new MemoryStore({ clock: () => clock.now });
     const capabilities = Object.freeze({ batchClaim: false, batchSettle: false, priorDeadline: true });
-    const store = new Proxy(memory, {
-      get(target, name) {
-        if (name === 'capabilities') return capabilities;
-        const value: unknown = Reflect.get(target, name, target);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    }) as Store;
+    const store = withMembers(memory, { capabilities });
     this.#clocks.set(store, clock);
     return store;
   }
@@ -87,13 +95,7 @@ describe('reapStale', () => {
       if (++updates > 20) throw new Error('reapStale kept sending the same batch');
       return list.map(() => null);
     };
-    const store = new Proxy(memory, {
-      get(target, name) {
-        if (name === 'updateEach') return updateEach;
-        const value: unknown = Reflect.get(target, name, target);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    }) as Store;
+    const store = withMembers(memory, { updateEach });
     const tracker = new Tracker(jobDefinition(store, { ttlMs: 1_000 }));
     for (let n = 1; n <= 3; n++) await tracker.track({ n });
     expect(await tracker.claimBatch('run', { owner: 'gone', limit: 3 })).toHaveLength(3);
@@ -107,16 +109,10 @@ describe('batch settles read only where each item is now (SettleOutcome)', () =>
   // a store that answers a batch settle with `ref` and `status` alone, as PostgreSQL does for a
   // completion into a status no stage claims from
   const lean = (memory: MemoryStore) =>
-    new Proxy(memory, {
-      get(target, name) {
-        if (name === 'updateEach') {
-          return async (updates: Parameters<NonNullable<Store['updateEach']>>[0]) =>
-            (await target.updateEach(updates)).map((row) => row && ({ ref: row.ref, status: row.status } as typeof row));
-        }
-        const value: unknown = Reflect.get(target, name, target);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    }) as Store;
+    withMembers(memory, {
+      updateEach: async (updates: Parameters<NonNullable<Store['updateEach']>>[0]) =>
+        (await memory.updateEach(updates)).map((row) => row && ({ ref: row.ref, status: row.status } as typeof row)),
+    });
 
   it('a completion into a final status needs no deadline back', async () => {
     const tracker = new Tracker(jobDefinition(lean(new MemoryStore())));
@@ -348,13 +344,9 @@ describe('a store that breaks the contract is named, not trusted', () => {
   it('a claim that gets more items than its limit throws, saying the store returned too many', async () => {
     const memory = new MemoryStore();
     // a store that ignores `limit`
-    const store = new Proxy(memory, {
-      get(target, name) {
-        if (name === 'update') return (cond: never, change: never, options: { limit?: number } = {}) => target.update(cond, change, { ...options, limit: undefined });
-        const value: unknown = Reflect.get(target, name, target);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    }) as Store;
+    const store = withMembers(memory, {
+      update: (cond: never, change: never, options: { limit?: number } = {}) => memory.update(cond, change, { ...options, limit: undefined }),
+    });
     const tracker = new Tracker(jobDefinition(store));
     for (let n = 1; n <= 3; n++) await tracker.track({ n });
     await expect(tracker.claim('run', { owner: 'w' })).rejects.toThrow(/`claim` failed: the store returned 3 claimed items for a limit of 1, a bug in the store/);
