@@ -29,6 +29,7 @@ import {
 } from '@opentelemetry/api';
 import { LeaseholdError, LeaseLostError, type Listener, type TrackerDefinition, type TrackerEvents, type TrackerStats } from '../index.js';
 import { requireTimerMs } from '../validate.js';
+import { defined, keyId, leaseAttributes, operationType, type Describe } from './attributes.js';
 import { startMetrics } from './metrics.js';
 
 /**
@@ -83,51 +84,6 @@ export const SCOPE = 'leasehold';
 
 /** Trackers instrumented now: a second `instrument()` on one of them throws. */
 const instrumentedTrackers = new WeakSet<object>();
-
-/** What a span records of the operation's arguments and result. */
-type Describe = (args: unknown[], result: unknown) => Attributes;
-
-/** Span attributes of a lease (the first argument of renew, complete, fail, release). */
-function leaseAttributes(lease: unknown): Attributes {
-  const l = lease as { stage?: string; key?: unknown; fence?: number; attempt?: number; owner?: string } | undefined;
-  if (!l || typeof l !== 'object') return {};
-  return {
-    'messaging.destination.name': l.stage,
-    'messaging.message.id': keyId(l.key),
-    'leasehold.key': keyId(l.key),
-    'leasehold.fence': l.fence,
-    'leasehold.attempt': l.attempt,
-    'leasehold.owner': l.owner,
-  };
-}
-
-/** Drops attributes without a value (an operation without a stage, a lease without an owner). */
-function defined(attributes: Attributes): Attributes {
-  return Object.fromEntries(Object.entries(attributes).filter(([, v]) => v !== undefined && v !== null));
-}
-
-/** A key as one attribute value: its JSON (Dates as ISO strings). */
-function keyId(key: unknown): string | undefined {
-  if (key === undefined) return undefined;
-  try {
-    return JSON.stringify(key);
-  } catch {
-    return String(key);
-  }
-}
-
-/** `messaging.operation.type` per operation, where the messaging conventions have one. */
-const operationType: Record<string, string | undefined> = {
-  claim: 'receive',
-  claimBatch: 'receive',
-  complete: 'settle',
-  completeBatch: 'settle',
-  fail: 'settle',
-  failBatch: 'settle',
-  release: 'settle',
-  renew: undefined,
-  reapStale: undefined,
-};
 
 /**
  * Instruments `tracker`: a span per operation (`claim`, `claimBatch`, `renew`, `complete`,
