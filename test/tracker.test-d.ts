@@ -1,6 +1,6 @@
 import { describe, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
-import { Tracker, type Item, type Lease } from '../src/index.js';
+import { Tracker, type Item, type Lease, type TrackerOperations } from '../src/index.js';
 import { MemoryStore } from '../src/stores/memory.js';
 
 const logs = new Tracker({
@@ -137,5 +137,17 @@ describe('types carry the state machine', () => {
     logs.on('claimed', (e) => expectTypeOf(e.stage).toEqualTypeOf<'download' | 'process'>());
     // leaseLost reports what the store holds now: possibly a status no longer declared
     logs.on('leaseLost', (e) => expectTypeOf(e.status).toEqualTypeOf<string | null>());
+  });
+
+  it('lets a tool that only reads and steers items take any tracker as TrackerOperations', async () => {
+    const ops: TrackerOperations = logs;
+    expectTypeOf((await ops.retry({ logId: 'l1' }))?.status).toEqualTypeOf<string | undefined>();
+    expectTypeOf(ops.definition.statuses).toEqualTypeOf<readonly string[]>();
+    // @ts-expect-error -- the hand-offs need a Tracker
+    void ops.claim;
+    // the tracker's own type keeps its names
+    const typed: TrackerOperations<Status> = logs;
+    // @ts-expect-error -- not a declared status
+    await typed.find({ status: 'archived' });
   });
 });

@@ -46,7 +46,12 @@ export interface TrackerDefinition<S extends string = string> {
  * @typeParam D - the data schema
  * @typeParam St - the stages
  */
-export class TrackerOperations<S extends string, K extends KeySchema, D extends z.ZodType, St extends StageMap<S>> {
+export class TrackerOperations<
+  S extends string = string,
+  K extends KeySchema = KeySchema,
+  D extends z.ZodType = z.ZodType,
+  St extends StageMap<S> = StageMap<S>,
+> {
   readonly #core: Core;
 
   /** @internal */
