@@ -220,6 +220,16 @@ export function operateContract(harness: StoreHarness): void {
       expect((await tracker.find({ status: 'failed' })).map((item) => item.key)).toEqual([k(1), k(2)]);
     });
 
+    it('purge\'s finishedBefore is strict: an item that finished exactly then stays', async () => {
+      const { tracker } = await fresh();
+      await park(tracker, 0);
+      const at = (await tracker.get(k(0)))!.finishedAt!;
+      // the store's `deadline: { before }` reads as `<`, not `<=`
+      expect(await tracker.purge({ status: 'failed', finishedBefore: at })).toEqual({ deleted: 0 });
+      expect(await tracker.get(k(0))).not.toBeNull();
+      expect(await tracker.purge({ status: 'failed', finishedBefore: new Date(at.getTime() + 1) })).toEqual({ deleted: 1 });
+    });
+
     it('purge by olderThanMs measures the age by the store\'s clock', async () => {
       const { store, tracker } = await fresh();
       for (let n = 0; n < 3; n++) await park(tracker, n);
