@@ -72,6 +72,22 @@ export async function handBack<L extends Lease>(
   await release;
 }
 
+/**
+ * Sends `stop()`'s release once more, after the one at its timeout failed and the handler ended:
+ * the item goes back without the attempt counted (a complete or fail now would write the outcome
+ * of a handler cut short). If this fails too, the item stays held until its lease expires and the
+ * reaper takes it, counting the attempt; that is reported.
+ */
+export async function releaseAgain<L extends Lease>(lease: L, driver: Pick<Driver<L>, 'release'>, internals: Pick<Internals, 'reportError'>): Promise<void> {
+  try {
+    await driver.release(lease);
+  } catch (error) {
+    if (error instanceof LeaseLostError) return;
+    const message = `stop() could not hand the lease back at its timeout, nor after its handler ended (${errorMessage(error)}); the item stays held until its lease expires, then the reaper takes it`;
+    internals.reportError('release', new Error(message, { cause: error }), lease);
+  }
+}
+
 /** Waits `ms`, or until one of `signals` aborts. */
 function sleepUntilAborted(ms: number, signals: readonly AbortSignal[]): Promise<void> {
   if (signals.some((s) => s.aborted)) return Promise.resolve();

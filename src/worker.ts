@@ -4,7 +4,7 @@ import { startHeartbeat } from './heartbeat.js';
 import { sharedReaper, type SharedReaper } from './reaper.js';
 import { MAX_TIMER_MS, requireNumber } from './validate.js';
 import { IdleTimer } from './wake.js';
-import { handBack, sendSettle, startRetention } from './worker-support.js';
+import { handBack, releaseAgain, sendSettle, startRetention } from './worker-support.js';
 import type { Driver, Handler, Internals } from './worker-types.js';
 import { workSettings, type WorkOptions, type WorkSettings } from './work-options.js';
 
@@ -133,8 +133,9 @@ export class Worker<L extends Lease = Lease> {
    * `stopTimeoutMs` option) releases the leases still held and aborts their signals (a lease
    * whose handler finished and whose complete or fail is under way is left to that), waiting at
    * most `timeoutMs` or 1 s more for those releases. The same `timeoutMs` bounds the wait for a
-   * claim, reap or purge under way (a lease a late claim returns is released at once). Once it
-   * resolves, no timer of this worker is left running, even if a handler or the store never
+   * claim, reap or purge under way (a lease a late claim returns is released at once). What a
+   * handler cut short this way returns or throws is not written; a release that failed is sent
+   * once more when the handler ends, so the attempt is not counted. Once it resolves, no timer of this worker is left running, even if a handler or the store never
    * returns.
    */
   async stop(options: { timeoutMs?: number } = {}): Promise<void> {
@@ -276,20 +277,22 @@ export class Worker<L extends Lease = Lease> {
       } catch (error) {
         thrown = { error };
       }
-      // released at the stop timeout: the handler's outcome is dropped (unless the release
-      // failed). No wait on the common path: only a lease released then is in the map
+      // handed back at the stop timeout: the handler ended on its aborted signal, its work done
+      // or not, so its outcome is dropped and the item runs again. No wait on the common path:
+      // only a lease handed back then is in the map
       const releasing = this.#releasedAtStop.get(lease);
-      const released = releasing !== undefined && (await releasing);
-      if (thrown) {
-        if (!lease.settled && !released) await this.#resend(lease, 'fail', () => this.#driver.fail(lease, thrown.error));
-        return;
-      }
-      if (lease.settled || released) {
-        if (released) {
+      if (releasing !== undefined) {
+        if (!(await releasing) && !lease.settled) await releaseAgain(lease, this.#driver, this.#internals);
+        if (!thrown && lease.settled) {
           this.#internals.reportError('complete', new Error('the handler finished after stop() had released its lease at the stop timeout; its result was not written, and the item runs again'), lease);
         }
         return;
       }
+      if (thrown) {
+        if (!lease.settled) await this.#resend(lease, 'fail', () => this.#driver.fail(lease, thrown.error));
+        return;
+      }
+      if (lease.settled) return;
       try {
         await this.#resend(lease, 'complete', () => this.#driver.complete(lease, result ?? {}));
       } catch (error) {

@@ -752,22 +752,44 @@ describe('worker stop() and reporting when the store or the logger misbehaves', 
   });
 
   it.each([
-    ['throws on the aborted signal', 'reject', { status: 'failed', attempts: 1, lastError: 'Error: [leasehold] worker stopped' }],
-    ['returns on the aborted signal', 'resolve', { status: 'done', attempts: 0 }],
-  ] as const)('at the stop timeout a handler that %s settles its lease itself when the release fails', async (_, ends, expected) => {
+    ['throws on the aborted signal', 'reject', ['release']],
+    ['returns on the aborted signal', 'resolve', ['release', 'complete']],
+  ] as const)('at the stop timeout a handler that %s has its lease released again when the release fails, its outcome not written', async (_, ends, operations) => {
     const tracker = jobs({ ttlMs: 60_000, maxAttempts: 1 });
     const store = tracker.store as MemoryStore;
     const update = store.update.bind(store);
-    // the release fails (a connection reset while shutting down); everything else goes through
-    store.update = (cond, change, options) =>
-      change.attempts === 'decrement' ? Promise.reject(Object.assign(new Error('connection reset'), { code: 'ECONNRESET' })) : update(cond, change, options);
+    // the first release fails (a connection reset while shutting down); everything else goes through
+    let releases = 0;
+    const sent: string[] = [];
+    store.update = (cond, change, options) => {
+      sent.push(String(change.status));
+      return change.attempts === 'decrement' && releases++ === 0
+        ? Promise.reject(Object.assign(new Error('connection reset'), { code: 'ECONNRESET' }))
+        : update(cond, change, options);
+    };
     const reported: string[] = [];
     tracker.on('error', (e) => reported.push(e.operation));
     await stopWhileHandled(tracker, ends);
-    // not left held for the reaper, which would count the attempt (and park the item) later
-    await until(async () => (await tracker.get({ id: 1 }))!.status !== 'running');
-    expect(await tracker.get({ id: 1 })).toMatchObject(expected);
-    expect(reported).toEqual(['release']);
+    // not left held for the reaper, which would count the attempt (and park the item) later;
+    // nor completed or failed: the handler was cut short, and the attempt is not counted
+    await until(() => reported.length === operations.length);
+    expect(await tracker.get({ id: 1 })).toMatchObject({ status: 'queued', attempts: 0 });
+    expect(sent).toEqual(['running', 'queued', 'queued']);
+    expect(reported).toEqual(operations);
+  });
+
+  it('at the stop timeout a lease whose release fails twice stays held for the reaper, and the report says so', async () => {
+    const tracker = jobs({ ttlMs: 60_000, maxAttempts: 1 });
+    const store = tracker.store as MemoryStore;
+    const update = store.update.bind(store);
+    store.update = (cond, change, options) =>
+      change.attempts === 'decrement' ? Promise.reject(Object.assign(new Error('connection reset'), { code: 'ECONNRESET' })) : update(cond, change, options);
+    const reported: string[] = [];
+    tracker.on('error', (e) => reported.push(`${e.operation}: ${String(e.error)}`));
+    await stopWhileHandled(tracker, 'resolve');
+    await until(() => reported.length === 2);
+    expect(reported[1]).toMatch(/^release: Error: stop\(\) could not hand the lease back at its timeout, nor after its handler ended \(.*connection reset.*\); the item stays held until its lease expires/);
+    expect(await tracker.get({ id: 1 })).toMatchObject({ status: 'running', attempts: 1 });
   });
 
   it('a logger that throws neither stops the worker nor fails its claims; stderr says what happened', async () => {
