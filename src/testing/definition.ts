@@ -54,3 +54,14 @@ export type TestTracker = ReturnType<typeof makeTracker>;
 
 /** Key number `n` of the contract's tracker (in partner `partnerCode`). */
 export const k = (n: number, partnerCode = 'acme'): ContractKey => ({ logId: `log-${n}`, partnerCode, seq: n });
+
+/**
+ * `value`, or a failure naming the call that returned nothing where the contract expects an item
+ * or a lease (rather than a `Cannot read properties of null` a line later).
+ */
+export function must<T>(value: T | null | undefined, call: string): T {
+  if (value === null || value === undefined) {
+    throw new Error(`[leasehold/testing] \`${call}\` returned ${String(value)} where the contract expects an item or a lease: the store did not find, or did not change, an item it should have (the test's name says which rule).`);
+  }
+  return value;
+}

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { LeaseLostError, Tracker, ValidationError, type KeySchema, type Store } from '../index.js';
 import { countingStore } from './counting.js';
-import { freshTracker, k, makeTracker, TTL } from './definition.js';
+import { freshTracker, k, makeTracker, must, TTL } from './definition.js';
 import type { StoreHarness } from './suite.js';
 
 /** A tracker of one stage `go` (new → busy → done, or failed) over `store`, with the key and data schemas given. */
@@ -30,12 +30,12 @@ export function edgeContract(harness: StoreHarness): void {
       expect((await tracker.track(key)).created).toBe(true);
       expect((await tracker.track({ ...key, deadline: new Date(day) })).created).toBe(false);
       expect((await tracker.track({ ...key, data: false })).created).toBe(true);
-      const lease = (await tracker.claim('go', { owner: 'w', key }))!;
+      const lease = must(await tracker.claim('go', { owner: 'w', key }), 'claim');
       expect(lease.key).toEqual(key);
       expect(lease.key.deadline).toBeInstanceOf(Date);
       await tracker.complete(lease);
       expect(await tracker.get(key)).toMatchObject({ key, status: 'done' });
-      expect((await tracker.get({ ...key, data: false }))!.status).toBe('new');
+      expect(must(await tracker.get({ ...key, data: false }), 'get').status).toBe('new');
     });
   });
 
@@ -49,15 +49,15 @@ export function edgeContract(harness: StoreHarness): void {
       day.setUTCDate(day.getUTCDate() + 1);
     }
     const first = { day: new Date('2026-01-01T00:00:00Z') };
-    const found = (await tracker.get(first))!;
+    const found = must(await tracker.get(first), 'get');
     expect(found.key).toEqual(first);
     found.key.day.setUTCFullYear(2030);
-    const lease = (await tracker.claim('go', { owner: 'w', key: first }))!;
+    const lease = must(await tracker.claim('go', { owner: 'w', key: first }), 'claim');
     expect(lease.key).toEqual(first);
     lease.key.day.setUTCFullYear(2031);
     // the handler changed its key: the item is still found, completed and counted
     await tracker.complete(lease);
-    expect((await tracker.get(first))!.status).toBe('done');
+    expect(must(await tracker.get(first), 'get').status).toBe('done');
     expect((await tracker.find({ status: 'new' })).map((item) => item.key.day.toISOString()).sort()).toEqual(['2026-01-02T00:00:00.000Z', '2026-01-03T00:00:00.000Z']);
   });
 
@@ -87,26 +87,26 @@ export function edgeContract(harness: StoreHarness): void {
       const tracked = await tracker.track({ id: 'a' }, data);
       const expected = { ...data, name: 'padded' };
       expect(tracked.item.data).toEqual(expected);
-      expect((await tracker.get({ id: 'a' }))!.data).toEqual(expected);
-      const lease = (await tracker.claim('go', { owner: 'w' }))!;
+      expect(must(await tracker.get({ id: 'a' }), 'get').data).toEqual(expected);
+      const lease = must(await tracker.claim('go', { owner: 'w' }), 'claim');
       expect(lease.item.data).toEqual(expected);
       expect(lease.item.data.at).toBeInstanceOf(Date);
       const done = await tracker.complete(lease, { data: { at: new Date(at.getTime() + 1) } });
       expect(done.data.at).toEqual(new Date(at.getTime() + 1));
-      expect((await tracker.get({ id: 'a' }))!.data).toEqual({ ...expected, at: new Date(at.getTime() + 1) });
+      expect(must(await tracker.get({ id: 'a' }), 'get').data).toEqual({ ...expected, at: new Date(at.getTime() + 1) });
     });
 
     it('-0 in data reads back as 0 on every path, as JSON stores it', async () => {
       const tracker = dataTracker(await harness.create());
       const tracked = await tracker.track({ id: 'z' }, { nested: { when: new Date(5), list: [-0, 1] } });
-      const zeros = [tracked.item.data.nested!.list[0], (await tracker.get({ id: 'z' }))!.data.nested!.list[0], (await tracker.claim('go', { owner: 'w' }))!.item.data.nested!.list[0]];
+      const zeros = [tracked.item.data.nested!.list[0], must(await tracker.get({ id: 'z' }), 'get').data.nested!.list[0], must(await tracker.claim('go', { owner: 'w' }), 'claim').item.data.nested!.list[0]];
       expect(zeros.map((n) => Object.is(n, 0))).toEqual([true, true, true]);
     });
 
     it('a codec stores its input form and reads back the decoded value', async () => {
       const tracker = dataTracker(await harness.create());
       await tracker.track({ id: 'c' }, { day: '2026-05-05T00:00:00.000Z' });
-      expect((await tracker.get({ id: 'c' }))!.data.day).toEqual(new Date('2026-05-05T00:00:00.000Z'));
+      expect(must(await tracker.get({ id: 'c' }), 'get').data.day).toEqual(new Date('2026-05-05T00:00:00.000Z'));
     });
 
     it('a transform whose output does not read back as itself is refused before anything is written, naming the field', async () => {
@@ -117,9 +117,9 @@ export function edgeContract(harness: StoreHarness): void {
       expect(await tracker.get({ id: 'b' })).toBeNull();
       // and on complete: the lease stays held and the item unchanged
       await tracker.track({ id: 'b' }, { name: 'kept' });
-      const lease = (await tracker.claim('go', { owner: 'w' }))!;
+      const lease = must(await tracker.claim('go', { owner: 'w' }), 'claim');
       await expect(tracker.complete(lease, { data: { wrapped: 'x' } })).rejects.toThrow(ValidationError);
-      expect((await tracker.get({ id: 'b' }))!).toMatchObject({ status: 'busy', data: { name: 'kept' } });
+      expect(must(await tracker.get({ id: 'b' }), 'get')).toMatchObject({ status: 'busy', data: { name: 'kept' } });
     });
 
     it('values that cannot be stored (Map, NaN, class instances) are refused by path', async () => {
@@ -138,7 +138,7 @@ export function edgeContract(harness: StoreHarness): void {
       await tracker.track(k(1));
       await tracker.track(k(2));
       for (let i = 0; i < 2; i++) {
-        const lease = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
+        const lease = must(await tracker.claim('download', { owner: 'w', key: k(1) }), 'claim');
         await tracker.fail(lease, 'flaky');
         await harness.elapse(store, 60_000);
       }
@@ -146,7 +146,7 @@ export function edgeContract(harness: StoreHarness): void {
       expect((await lowered.claim('download', { owner: 'w' }))?.key).toEqual(k(2));
       // the stranded item is parked on the way, never handed to a worker
       expect(await lowered.claim('download', { owner: 'w' })).toBeNull();
-      const parked = (await lowered.get(k(1)))!;
+      const parked = must(await lowered.get(k(1)), 'get');
       expect(parked).toMatchObject({ status: 'failed', stage: 'download' });
       expect(parked.lastError).toMatch(/retry\.maxAttempts` is 2/);
       expect((await lowered.stats()).byStatus.failed).toBe(1);
@@ -163,14 +163,14 @@ export function edgeContract(harness: StoreHarness): void {
       });
       await old.track({ id: 'a' });
       await old.track({ id: 'b' });
-      await old.complete((await old.claim('go', { owner: 'w', key: { id: 'a' } }))!);
+      await old.complete(must(await old.claim('go', { owner: 'w', key: { id: 'a' } }), 'claim'));
       const current = goTracker(store, z.object({ id: z.string() }));
       const stats = await current.stats();
       expect(stats).toMatchObject({ total: 2, undeclared: { legacy: 1 } });
       expect(stats.byStatus).toMatchObject({ new: 1, done: 0 });
       const found = await current.find({ undeclared: true });
       expect(found.map((i) => [i.key.id, i.status])).toEqual([['a', 'legacy']]);
-      expect((await current.get({ id: 'a' }))!.status).toBe('legacy');
+      expect(must(await current.get({ id: 'a' }), 'get').status).toBe('legacy');
     });
   });
 
@@ -200,7 +200,7 @@ export function edgeContract(harness: StoreHarness): void {
     it('a lease renewed after the reaper read it is not reaped', async () => {
       const { store, tracker } = await fresh();
       await tracker.track(k(1));
-      const lease = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
+      const lease = must(await tracker.claim('download', { owner: 'w', key: k(1) }), 'claim');
       await harness.elapse(store, TTL + 1);
       // the holder renews between the reaper's read (which found the lease expired) and its
       // update: the update's own guard (still expired) must refuse it
@@ -237,19 +237,19 @@ export function edgeContract(harness: StoreHarness): void {
       ]);
       expect(results.map((r) => r.ok)).toEqual([true, true]);
       expect((await tracker.complete(leases[2]!)).status).toBe('downloaded');
-      const cut = (await tracker.get(leases[0]!.key))!.lastError!;
+      const cut = must(await tracker.get(leases[0]!.key), 'get').lastError!;
       expect(cut).toBe(`Error: ${'y'.repeat(1_992)}`);
-      expect((await tracker.get(leases[1]!.key))!.lastError).toBe('Error: half a pair: \uFFFD here');
+      expect(must(await tracker.get(leases[1]!.key), 'get').lastError).toBe('Error: half a pair: \uFFFD here');
     });
   });
 
   it('a failure message holding a NUL character (a binary file read as text) is recorded, with U+FFFD', async () => {
     const { tracker } = await fresh();
     await tracker.track(k(1));
-    const lease = (await tracker.claim('download', { owner: 'w' }))!;
+    const lease = must(await tracker.claim('download', { owner: 'w' }), 'claim');
     const failed = await tracker.fail(lease, new SyntaxError('Unexpected token \'\0\', "\0\u0001PK" is not valid JSON'), { retry: false });
     expect(failed.lastError).toBe('SyntaxError: Unexpected token \'\uFFFD\', "\uFFFD\u0001PK" is not valid JSON');
-    expect((await tracker.get(k(1)))!.lastError).toBe(failed.lastError);
+    expect(must(await tracker.get(k(1)), 'get').lastError).toBe(failed.lastError);
   });
 
   describe('conditions', () => {
@@ -329,11 +329,11 @@ export function edgeContract(harness: StoreHarness): void {
       });
       for (const id of [1, 2, 3]) await tracker.track({ id });
       await harness.elapse(store, 1_000);
-      await tracker.complete((await tracker.claim('check', { owner: 'w', key: { id: 2 } }))!);
+      await tracker.complete(must(await tracker.claim('check', { owner: 'w', key: { id: 2 } }), 'claim'));
       const order: number[] = [];
       const leases = [];
       for (let i = 0; i < 3; i++) {
-        const lease = (await tracker.claim('review', { owner: 'w' }))!;
+        const lease = must(await tracker.claim('review', { owner: 'w' }), 'claim');
         order.push(lease.key.id);
         leases.push(lease);
       }
@@ -347,7 +347,7 @@ export function edgeContract(harness: StoreHarness): void {
     it('settling a lease twice says it was already settled, not lost', async () => {
       const { tracker } = await fresh();
       await tracker.track(k(1));
-      const lease = (await tracker.claim('download', { owner: 'w' }))!;
+      const lease = must(await tracker.claim('download', { owner: 'w' }), 'claim');
       await tracker.complete(lease);
       const error = await tracker.complete(lease).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(LeaseLostError);

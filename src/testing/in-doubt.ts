@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LeaseLostError, StoreError, type Store } from '../index.js';
-import { k, makeTracker } from './definition.js';
+import { k, makeTracker, must } from './definition.js';
 import type { StoreHarness } from './suite.js';
 
 /**
@@ -45,7 +45,7 @@ export function inDoubtContract(harness: StoreHarness): void {
   const completeInDoubt = async () => {
     const { tracker, events, loseNextAnswer } = await fresh();
     await tracker.track(k(1));
-    const lease = (await tracker.claim('download', { owner: 'w' }))!;
+    const lease = must(await tracker.claim('download', { owner: 'w' }), 'claim');
     loseNextAnswer();
     await expect(tracker.complete(lease)).rejects.toThrow(StoreError);
     return { tracker, events, lease };
@@ -60,13 +60,13 @@ export function inDoubtContract(harness: StoreHarness): void {
   const refusedThenTakenOver = async (send: (tracker: PartnerLogs, lease: Held) => Promise<unknown>) => {
     const { inner, tracker, events, refuseNext } = await fresh();
     await tracker.track(k(1));
-    const lease = (await tracker.claim('download', { owner: 'old' }))!;
+    const lease = must(await tracker.claim('download', { owner: 'old' }), 'claim');
     refuseNext();
     await expect(send(tracker, lease)).rejects.toThrow(StoreError);
     await harness.elapse(inner, 60_000);
     await tracker.reapStale();
     await harness.elapse(inner, 60_000);
-    const other = (await tracker.claim('download', { owner: 'new' }))!;
+    const other = must(await tracker.claim('download', { owner: 'new' }), 'claim');
     return { tracker, events, lease, other };
   };
 
@@ -74,7 +74,7 @@ export function inDoubtContract(harness: StoreHarness): void {
     it('complete, fail and release sent again after a lost answer that applied return the item, reported once, not as a lost lease', async () => {
       const { tracker, events, loseNextAnswer } = await fresh();
       for (let n = 0; n < 3; n++) await tracker.track(k(n));
-      const claimed = async (n: number) => (await tracker.claim('download', { owner: 'w', key: k(n) }))!;
+      const claimed = async (n: number) => must(await tracker.claim('download', { owner: 'w', key: k(n) }), 'claim');
       const sends = [
         (l: Awaited<ReturnType<typeof claimed>>) => tracker.complete(l, { data: { path: '/p' } }),
         (l: Awaited<ReturnType<typeof claimed>>) => tracker.fail(l, new Error('again')),
@@ -91,16 +91,16 @@ export function inDoubtContract(harness: StoreHarness): void {
         expect(again).toEqual(await tracker.get(k(n)));
         expect(lease.settled).toBe(true);
       }
-      expect((await tracker.get(k(0)))!).toMatchObject({ status: 'downloaded', data: { path: '/p' } });
-      expect((await tracker.get(k(1)))!).toMatchObject({ status: 'pending', lastError: 'Error: again', attempts: 1 });
-      expect((await tracker.get(k(2)))!).toMatchObject({ status: 'pending', attempts: 0 });
+      expect(must(await tracker.get(k(0)), 'get')).toMatchObject({ status: 'downloaded', data: { path: '/p' } });
+      expect(must(await tracker.get(k(1)), 'get')).toMatchObject({ status: 'pending', lastError: 'Error: again', attempts: 1 });
+      expect(must(await tracker.get(k(2)), 'get')).toMatchObject({ status: 'pending', attempts: 0 });
       expect(events).toEqual(['completed', 'failed', 'released']);
     });
 
     it('a resend with another data patch returns the item as the first attempt wrote it', async () => {
       const { tracker, loseNextAnswer } = await fresh();
       await tracker.track(k(1));
-      const lease = (await tracker.claim('download', { owner: 'w' }))!;
+      const lease = must(await tracker.claim('download', { owner: 'w' }), 'claim');
       loseNextAnswer();
       await expect(tracker.complete(lease, { data: { path: '/first' } })).rejects.toThrow(StoreError);
       const again = await tracker.complete(lease, { data: { path: '/second' } });
@@ -111,10 +111,10 @@ export function inDoubtContract(harness: StoreHarness): void {
     it('a settle sent again after a call that did not reach the store applies then', async () => {
       const { tracker, events, refuseNext } = await fresh();
       await tracker.track(k(1));
-      const lease = (await tracker.claim('download', { owner: 'w' }))!;
+      const lease = must(await tracker.claim('download', { owner: 'w' }), 'claim');
       refuseNext();
       await expect(tracker.complete(lease)).rejects.toThrow(StoreError);
-      expect((await tracker.get(k(1)))!.status).toBe('downloading');
+      expect(must(await tracker.get(k(1)), 'get').status).toBe('downloading');
       expect(await tracker.complete(lease)).toMatchObject({ status: 'downloaded' });
       expect(events).toEqual(['completed']);
     });
@@ -135,7 +135,7 @@ export function inDoubtContract(harness: StoreHarness): void {
       const error = await tracker.release(lease).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(LeaseLostError);
       expect(String(error)).toMatch(/already completed by this process/);
-      expect((await tracker.get(k(1)))!.status).toBe('downloaded');
+      expect(must(await tracker.get(k(1)), 'get').status).toBe('downloaded');
       expect(events).toEqual(['completed']);
     });
 
@@ -143,7 +143,7 @@ export function inDoubtContract(harness: StoreHarness): void {
       const { tracker, events, lease, other } = await refusedThenTakenOver((t, l) => t.fail(l, new Error('x')));
       // another worker fails it the same way: status and last error are what the fail would have written
       await tracker.fail(other, new Error('x'));
-      expect((await tracker.get(k(1)))!).toMatchObject({ status: 'pending', lastError: 'Error: x' });
+      expect(must(await tracker.get(k(1)), 'get')).toMatchObject({ status: 'pending', lastError: 'Error: x' });
       const error = await tracker.fail(lease, new Error('x')).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(LeaseLostError);
       expect((error as LeaseLostError).reason).toBe('lost');
@@ -164,25 +164,25 @@ export function inDoubtContract(harness: StoreHarness): void {
     it('a key purged and tracked again is another item: a resend that finds it at the same fence is a lost lease', async () => {
       const { tracker, events, refuseNext } = await fresh();
       await tracker.track(k(1));
-      const old = (await tracker.claim('download', { owner: 'old' }))!;
+      const old = must(await tracker.claim('download', { owner: 'old' }), 'claim');
       refuseNext();
       await expect(tracker.complete(old, { data: { path: '/old' } })).rejects.toThrow(StoreError);
       await tracker.cancel(k(1), { reason: 'withdrawn' });
       await tracker.purge({ status: 'failed', finishedBefore: new Date(Date.now() + 60_000) });
       await tracker.track(k(1));
-      const current = (await tracker.claim('download', { owner: 'new' }))!;
+      const current = must(await tracker.claim('download', { owner: 'new' }), 'claim');
       expect(current.fence).toBe(old.fence);
       await tracker.complete(current, { data: { path: '/new' } });
       const error = await tracker.complete(old, { data: { path: '/old' } }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(LeaseLostError);
-      expect((await tracker.get(k(1)))!.data).toEqual({ path: '/new' });
+      expect(must(await tracker.get(k(1)), 'get').data).toEqual({ path: '/new' });
       expect(events).toEqual(['completed', 'leaseLost']);
     });
 
     it('a fail that applied is not taken for a release sent after it: the release is refused as already failed', async () => {
       const { tracker, events, loseNextAnswer, refuseNext } = await fresh();
       await tracker.track(k(1));
-      const lease = (await tracker.claim('download', { owner: 'w' }))!;
+      const lease = must(await tracker.claim('download', { owner: 'w' }), 'claim');
       loseNextAnswer();
       await expect(tracker.fail(lease, new Error('boom'))).rejects.toThrow(StoreError);
       refuseNext();
@@ -198,9 +198,9 @@ export function inDoubtContract(harness: StoreHarness): void {
     it('attempts tell a release that applied from a fail in doubt with the same last error as before', async () => {
       const { inner, tracker, events, loseNextAnswer, refuseNext } = await fresh();
       await tracker.track(k(1));
-      await tracker.fail((await tracker.claim('download', { owner: 'w' }))!, new Error('boom'));
+      await tracker.fail(must(await tracker.claim('download', { owner: 'w' }), 'claim'), new Error('boom'));
       await harness.elapse(inner, 60_000);
-      const lease = (await tracker.claim('download', { owner: 'w' }))!;
+      const lease = must(await tracker.claim('download', { owner: 'w' }), 'claim');
       expect(lease.attempt).toBe(2);
       refuseNext();
       await expect(tracker.fail(lease, new Error('boom'))).rejects.toThrow(StoreError);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, LeaseLostError } from '../index.js';
-import { freshTracker, k, makeTracker, TTL } from './definition.js';
+import { freshTracker, k, makeTracker, must, TTL } from './definition.js';
 import type { StoreHarness } from './suite.js';
 
 /** The operator's verbs: schedule, retry, cancel, reschedule, purge, each one conditional update. */
@@ -10,7 +10,7 @@ export function operateContract(harness: StoreHarness): void {
   /** Parks `n` in the download stage's failed status. */
   const park = async (tracker: ReturnType<typeof makeTracker>, n: number) => {
     await tracker.track(k(n));
-    const lease = (await tracker.claim('download', { owner: 'w', key: k(n) }))!;
+    const lease = must(await tracker.claim('download', { owner: 'w', key: k(n) }), 'claim');
     await tracker.fail(lease, new Error(`broken ${n}`), { retry: false });
   };
 
@@ -21,7 +21,7 @@ export function operateContract(harness: StoreHarness): void {
       expect(first.item.notBefore!.getTime() - first.item.createdAt.getTime()).toBe(5_000);
       const at = new Date(first.item.createdAt.getTime() + 60_000);
       await tracker.track(k(2), {}, { notBefore: at });
-      expect((await tracker.get(k(2)))!.notBefore).toEqual(at);
+      expect(must(await tracker.get(k(2)), 'get').notBefore).toEqual(at);
       expect((await tracker.track(k(1), {}, { delayMs: 0 })).created).toBe(false);
       expect(await tracker.claim('download', { owner: 'w' })).toBeNull();
       expect((await tracker.stats()).waiting).toBe(2);
@@ -61,7 +61,7 @@ export function operateContract(harness: StoreHarness): void {
       const { store, tracker } = await fresh();
       const tracked = await tracker.track(k(1));
       const at = new Date(tracked.item.createdAt.getTime() + 60_000);
-      expect((await tracker.reschedule(k(1), { notBefore: at }))!.notBefore).toEqual(at);
+      expect(must(await tracker.reschedule(k(1), { notBefore: at }), 'reschedule').notBefore).toEqual(at);
       await harness.elapse(store, 30_000);
       expect(await tracker.claim('download', { owner: 'w' })).toBeNull();
       await harness.elapse(store, 31_000);
@@ -71,13 +71,13 @@ export function operateContract(harness: StoreHarness): void {
     it('reschedule moves a waiting item, and refuses one that is not waiting', async () => {
       const { store, tracker } = await fresh();
       await tracker.track(k(1));
-      const moved = (await tracker.reschedule(k(1), { delayMs: 30_000 }))!;
+      const moved = must(await tracker.reschedule(k(1), { delayMs: 30_000 }), 'reschedule');
       expect(moved.notBefore!.getTime() - moved.updatedAt.getTime()).toBe(30_000);
       expect(await tracker.claim('download', { owner: 'w' })).toBeNull();
       await harness.elapse(store, 30_000);
-      const lease = (await tracker.claim('download', { owner: 'w' }))!;
+      const lease = must(await tracker.claim('download', { owner: 'w' }), 'claim');
       expect(await tracker.reschedule(k(1), { delayMs: 1 })).toBeNull();
-      expect((await tracker.get(k(1)))!.status).toBe('downloading');
+      expect(must(await tracker.get(k(1)), 'get').status).toBe('downloading');
       await tracker.complete(lease);
     });
   });
@@ -87,13 +87,13 @@ export function operateContract(harness: StoreHarness): void {
       const { tracker } = await fresh();
       await park(tracker, 1);
       await tracker.track(k(2));
-      await tracker.complete((await tracker.claim('download', { owner: 'w', key: k(2) }))!);
-      const lease = (await tracker.claim('process', { owner: 'w', key: k(2) }))!;
+      await tracker.complete(must(await tracker.claim('download', { owner: 'w', key: k(2) }), 'claim'));
+      const lease = must(await tracker.claim('process', { owner: 'w', key: k(2) }), 'claim');
       await tracker.fail(lease, 'bad parse', { retry: false });
-      const one = (await tracker.retry(k(1)))!;
+      const one = must(await tracker.retry(k(1)), 'retry');
       expect(one).toMatchObject({ status: 'pending', attempts: 0, lastError: 'Error: broken 1', finishedAt: null });
       // the failed status is shared: the recorded stage decides where it goes back to
-      expect((await tracker.retry(k(2)))!).toMatchObject({ status: 'downloaded', attempts: 0 });
+      expect(must(await tracker.retry(k(2)), 'retry')).toMatchObject({ status: 'downloaded', attempts: 0 });
       expect(await tracker.retry(k(1))).toBeNull();
       expect(await tracker.retry(k(99))).toBeNull();
       expect((await tracker.claim('download', { owner: 'w' }))?.key).toEqual(k(1));
@@ -103,8 +103,8 @@ export function operateContract(harness: StoreHarness): void {
       const { tracker } = await fresh();
       await park(tracker, 1); // parked by download
       expect(await tracker.retry(k(1), { stage: 'process' })).toBeNull();
-      expect((await tracker.get(k(1)))!).toMatchObject({ status: 'failed', stage: 'download' });
-      expect((await tracker.retry(k(1), { stage: 'download' }))!).toMatchObject({ status: 'pending', attempts: 0 });
+      expect(must(await tracker.get(k(1)), 'get')).toMatchObject({ status: 'failed', stage: 'download' });
+      expect(must(await tracker.retry(k(1), { stage: 'download' }), 'retry')).toMatchObject({ status: 'pending', attempts: 0 });
     });
 
     it('retryAll works in bounded batches up to a limit and returns the count', async () => {
@@ -122,7 +122,7 @@ export function operateContract(harness: StoreHarness): void {
       for (let round = 0; round < repeats; round++) {
         await park(tracker, round);
         const [retried, lease] = await Promise.all([tracker.retry(k(round)), peer.claim('download', { owner: 'racer' })]);
-        const item = (await tracker.get(k(round)))!;
+        const item = must(await tracker.get(k(round)), 'get');
         if (lease) {
           // the claim saw the retried item: the retry must have won first
           expect(retried).not.toBeNull();
@@ -130,7 +130,7 @@ export function operateContract(harness: StoreHarness): void {
           await peer.complete(lease);
         } else {
           expect(item.status).toBe(retried ? 'pending' : 'failed');
-          if (retried) await tracker.complete((await tracker.claim('download', { owner: 'w', key: k(round) }))!);
+          if (retried) await tracker.complete(must(await tracker.claim('download', { owner: 'w', key: k(round) }), 'claim'));
         }
       }
     });
@@ -140,16 +140,16 @@ export function operateContract(harness: StoreHarness): void {
     it('cancel parks a waiting item with the reason; done and failed items are left alone', async () => {
       const { tracker } = await fresh();
       await tracker.track(k(1));
-      const item = (await tracker.cancel(k(1), { reason: 'partner withdrew the log' }))!;
+      const item = must(await tracker.cancel(k(1), { reason: 'partner withdrew the log' }), 'cancel');
       expect(item).toMatchObject({ status: 'failed', stage: 'download', lastError: 'cancelled: partner withdrew the log' });
       expect(await tracker.cancel(k(1), { reason: 'again' })).toBeNull();
       await tracker.track(k(2));
-      await tracker.complete((await tracker.claim('download', { owner: 'w', key: k(2) }))!);
+      await tracker.complete(must(await tracker.claim('download', { owner: 'w', key: k(2) }), 'claim'));
       // downloaded waits for the process stage: cancellable there
-      expect((await tracker.cancel(k(2), { reason: 'skip' }))!).toMatchObject({ status: 'failed', stage: 'process' });
+      expect(must(await tracker.cancel(k(2), { reason: 'skip' }), 'cancel')).toMatchObject({ status: 'failed', stage: 'process' });
       expect(await tracker.cancel(k(404), { reason: 'x' })).toBeNull();
       // a cancelled item can be retried like any parked one
-      expect((await tracker.retry(k(2)))!.status).toBe('downloaded');
+      expect(must(await tracker.retry(k(2)), 'retry').status).toBe('downloaded');
     });
 
     it('cancel and retry return the item exactly as the store then holds it', async () => {
@@ -163,12 +163,12 @@ export function operateContract(harness: StoreHarness): void {
     it('cancel of a held item advances the fence: the holder\'s renew and complete are refused', async () => {
       const { tracker } = await fresh();
       await tracker.track(k(1));
-      const lease = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
-      const cancelled = (await tracker.cancel(k(1), { reason: 'stop' }))!;
+      const lease = must(await tracker.claim('download', { owner: 'w', key: k(1) }), 'claim');
+      const cancelled = must(await tracker.cancel(k(1), { reason: 'stop' }), 'cancel');
       expect(cancelled.fence).toBeGreaterThan(lease.fence);
       await expect(tracker.renew(lease)).rejects.toThrow(LeaseLostError);
       await expect(tracker.complete(lease)).rejects.toThrow(LeaseLostError);
-      expect((await tracker.get(k(1)))!).toMatchObject({ status: 'failed', lastError: 'cancelled: stop' });
+      expect(must(await tracker.get(k(1)), 'get')).toMatchObject({ status: 'failed', lastError: 'cancelled: stop' });
     });
 
     it(`cancel racing complete: exactly one wins, the loser gets null or LeaseLostError (x${repeats})`, async () => {
@@ -176,12 +176,12 @@ export function operateContract(harness: StoreHarness): void {
       const peer = harness.peer ? makeTracker(await harness.peer(store)) : tracker;
       for (let round = 0; round < repeats; round++) {
         await tracker.track(k(round));
-        const lease = (await tracker.claim('download', { owner: 'w', key: k(round) }))!;
+        const lease = must(await tracker.claim('download', { owner: 'w', key: k(round) }), 'claim');
         const [cancelled, completed] = await Promise.all([
           peer.cancel(k(round), { reason: 'race' }),
           tracker.complete(lease).catch((e: unknown) => e),
         ]);
-        const item = (await tracker.get(k(round)))!;
+        const item = must(await tracker.get(k(round)), 'get');
         if (completed instanceof LeaseLostError) {
           expect(cancelled).not.toBeNull();
           expect(item).toMatchObject({ status: 'failed', lastError: 'cancelled: race' });
@@ -201,7 +201,7 @@ export function operateContract(harness: StoreHarness): void {
       for (let n = 0; n < 5; n++) await park(tracker, n);
       await harness.elapse(store, 60_000);
       await park(tracker, 5);
-      const cutoff = new Date((await tracker.get(k(5)))!.finishedAt!.getTime() - 30_000);
+      const cutoff = new Date(must(await tracker.get(k(5)), 'get').finishedAt!.getTime() - 30_000);
       expect(await tracker.purge({ status: 'failed', finishedBefore: cutoff, limit: 2 })).toEqual({ deleted: 2 });
       expect(await tracker.purge({ status: 'failed', finishedBefore: cutoff })).toEqual({ deleted: 3 });
       expect((await tracker.stats()).byStatus.failed).toBe(1);
@@ -223,7 +223,7 @@ export function operateContract(harness: StoreHarness): void {
     it('purge\'s finishedBefore is strict: an item that finished exactly then stays', async () => {
       const { tracker } = await fresh();
       await park(tracker, 0);
-      const at = (await tracker.get(k(0)))!.finishedAt!;
+      const at = must(await tracker.get(k(0)), 'get').finishedAt!;
       // the store's `deadline: { before }` reads as `<`, not `<=`
       expect(await tracker.purge({ status: 'failed', finishedBefore: at })).toEqual({ deleted: 0 });
       expect(await tracker.get(k(0))).not.toBeNull();
@@ -254,15 +254,15 @@ export function operateContract(harness: StoreHarness): void {
     it('a stale lease of a purged and re-tracked item cannot touch the new item', async () => {
       const { store, tracker } = await fresh();
       await tracker.track(k(1));
-      const stale = (await tracker.claim('download', { owner: 'stale', key: k(1) }))!;
+      const stale = must(await tracker.claim('download', { owner: 'stale', key: k(1) }), 'claim');
       await tracker.cancel(k(1), { reason: 'gone' });
       expect(await tracker.purge({ status: 'failed' })).toEqual({ deleted: 1 });
       await tracker.track(k(1));
       await harness.elapse(store, TTL);
-      const fresh2 = (await tracker.claim('download', { owner: 'new', key: k(1) }))!;
+      const fresh2 = must(await tracker.claim('download', { owner: 'new', key: k(1) }), 'claim');
       expect(fresh2.fence).toBe(stale.fence);
       await expect(tracker.complete(stale)).rejects.toThrow(LeaseLostError);
-      expect((await tracker.get(k(1)))!).toMatchObject({ status: 'downloading', owner: 'new' });
+      expect(must(await tracker.get(k(1)), 'get')).toMatchObject({ status: 'downloading', owner: 'new' });
     });
   });
 }

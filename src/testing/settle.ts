@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LeaseLostError, NonRetryableError } from '../index.js';
-import { freshTracker, k, makeTracker, TTL } from './definition.js';
+import { freshTracker, k, makeTracker, must, TTL } from './definition.js';
 import type { StoreHarness } from './suite.js';
 
 /** What settles return, batch settles, and reading items back (stats, get, find). */
@@ -11,7 +11,7 @@ export function settleContract(harness: StoreHarness): void {
     it('complete, fail and release return the item exactly as the store then holds it', async () => {
       const { tracker } = await fresh();
       for (let n = 0; n < 4; n++) await tracker.track(k(n), { bytes: n });
-      const claimed = async (n: number) => (await tracker.claim('download', { owner: 'w', key: k(n) }))!;
+      const claimed = async (n: number) => must(await tracker.claim('download', { owner: 'w', key: k(n) }), 'claim');
       const a = await claimed(0);
       await tracker.renew(a);
       expect(await tracker.complete(a, { data: { path: '/a' } })).toEqual(await tracker.get(k(0)));
@@ -19,7 +19,7 @@ export function settleContract(harness: StoreHarness): void {
       expect(await tracker.fail(await claimed(2), new NonRetryableError('broken'))).toEqual(await tracker.get(k(2)));
       expect(await tracker.release(await claimed(3))).toEqual(await tracker.get(k(3)));
       // and through the next stage, whose claim started from a completed item
-      const next = (await tracker.claim('process', { owner: 'w2', key: k(0) }))!;
+      const next = must(await tracker.claim('process', { owner: 'w2', key: k(0) }), 'claim');
       expect(await tracker.complete(next, { to: 'skipped' })).toEqual(await tracker.get(k(0)));
     });
   });
@@ -28,7 +28,7 @@ export function settleContract(harness: StoreHarness): void {
     it("a lease's item, single or batched, from waiting or from an earlier stage, is exactly what the store then holds", async () => {
       const { tracker } = await fresh();
       for (let n = 0; n < 4; n++) await tracker.track(k(n), { bytes: n });
-      const one = (await tracker.claim('download', { owner: 'w1', key: k(0) }))!;
+      const one = must(await tracker.claim('download', { owner: 'w1', key: k(0) }), 'claim');
       expect(one.item).toEqual(await tracker.get(k(0)));
       // an owner with a lone surrogate: the lease names it as the store keeps it
       const batch = await tracker.claimBatch('download', { owner: 'w2\uD800', limit: 2 });
@@ -37,12 +37,12 @@ export function settleContract(harness: StoreHarness): void {
       // with a `claimed` listener the claim also reads each item's deadline from before it
       const waits: number[] = [];
       tracker.on('claimed', (e) => waits.push(e.waitedMs));
-      const listened = (await tracker.claim('download', { owner: 'w4' }))!;
+      const listened = must(await tracker.claim('download', { owner: 'w4' }), 'claim');
       expect(listened.item).toEqual(await tracker.get(listened.key));
       expect(waits).toHaveLength(1);
       // the next stage claims a completed item: finishedAt goes back to null, claimedAt moves on
       await tracker.complete(one);
-      const next = (await tracker.claim('process', { owner: 'w3', key: k(0) }))!;
+      const next = must(await tracker.claim('process', { owner: 'w3', key: k(0) }), 'claim');
       expect(next.item).toEqual(await tracker.get(k(0)));
       expect(next.item).toMatchObject({ status: 'processing', owner: 'w3', finishedAt: null, stage: 'process' });
     });
@@ -75,35 +75,35 @@ export function settleContract(harness: StoreHarness): void {
       await harness.elapse(store, TTL + 1);
       await tracker.reapStale();
       await harness.elapse(store, 60_000);
-      const current = (await tracker.claim('download', { owner: 'new', key: stale!.key }))!;
-      const other = (await tracker.claim('download', { owner: 'new', key: k(2) }))!;
+      const current = must(await tracker.claim('download', { owner: 'new', key: stale!.key }), 'claim');
+      const other = must(await tracker.claim('download', { owner: 'new', key: k(2) }), 'claim');
       const results = await tracker.completeBatch([stale!, other]);
       expect(results.map((r) => r.ok)).toEqual([false, true]);
-      expect((await tracker.get(stale!.key))!).toMatchObject({ status: 'downloading', fence: current.fence, owner: 'new' });
+      expect(must(await tracker.get(stale!.key), 'get')).toMatchObject({ status: 'downloading', fence: current.fence, owner: 'new' });
     });
 
     it('a batch may hold an item twice (its stale lease and its current one): each is judged by its own fence, in order', async () => {
       const { store, tracker } = await fresh();
       for (let n = 1; n <= 3; n++) await tracker.track(k(n));
-      const stale = (await tracker.claim('download', { owner: 'stale', key: k(1) }))!;
-      const staleToo = (await tracker.claim('download', { owner: 'stale', key: k(2) }))!;
+      const stale = must(await tracker.claim('download', { owner: 'stale', key: k(1) }), 'claim');
+      const staleToo = must(await tracker.claim('download', { owner: 'stale', key: k(2) }), 'claim');
       await harness.elapse(store, TTL + 1);
       await tracker.reapStale();
       await harness.elapse(store, 60_000);
-      const current = (await tracker.claim('download', { owner: 'new', key: k(1) }))!;
-      const currentToo = (await tracker.claim('download', { owner: 'new', key: k(2) }))!;
-      const other = (await tracker.claim('download', { owner: 'new', key: k(3) }))!;
+      const current = must(await tracker.claim('download', { owner: 'new', key: k(1) }), 'claim');
+      const currentToo = must(await tracker.claim('download', { owner: 'new', key: k(2) }), 'claim');
+      const other = must(await tracker.claim('download', { owner: 'new', key: k(3) }), 'claim');
       // stale first, then current; and the other way round
       const results = await tracker.completeBatch([stale, current, currentToo, staleToo, other]);
       expect(results.map((r) => r.ok)).toEqual([false, true, true, false, true]);
-      for (const n of [1, 2, 3]) expect((await tracker.get(k(n)))!.status).toBe('downloaded');
+      for (const n of [1, 2, 3]) expect(must(await tracker.get(k(n)), 'get').status).toBe('downloaded');
     });
 
     it('updates of one item in one batch apply in the order given, also across kinds of change', async () => {
       const { tracker } = await fresh();
       for (let n = 1; n <= 2; n++) await tracker.track(k(n));
-      const s = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
-      const r = (await tracker.claim('download', { owner: 'w', key: k(2) }))!;
+      const s = must(await tracker.claim('download', { owner: 'w', key: k(1) }), 'claim');
+      const r = must(await tracker.claim('download', { owner: 'w', key: k(2) }), 'claim');
       // park s; then retry r, then park r: the retry comes first, so r waits again and its park is too late
       const results = await tracker.failBatch([
         { lease: s, error: new NonRetryableError('broken') },
@@ -111,8 +111,8 @@ export function settleContract(harness: StoreHarness): void {
         { lease: r, error: new NonRetryableError('broken') },
       ]);
       expect(results.map((x) => x.ok)).toEqual([true, true, false]);
-      expect((await tracker.get(k(1)))!.status).toBe('failed');
-      expect((await tracker.get(k(2)))!).toMatchObject({ status: 'pending', lastError: 'Error: again' });
+      expect(must(await tracker.get(k(1)), 'get').status).toBe('failed');
+      expect(must(await tracker.get(k(2)), 'get')).toMatchObject({ status: 'pending', lastError: 'Error: again' });
     });
 
     it('failBatch retries or parks each lease under its own fence and reports lost ones per item', async () => {
@@ -131,10 +131,10 @@ export function settleContract(harness: StoreHarness): void {
       expect(results.slice(0, 3).map((r) => r.ok && [r.status, r.notBefore === null])).toEqual([['pending', false], ['failed', true], ['failed', true]]);
       const retried = await tracker.get(k(0));
       expect(results[0]!.ok && results[0]!.notBefore!.getTime()).toBe(retried!.notBefore!.getTime());
-      expect((await tracker.get(k(0)))!).toMatchObject({ status: 'pending', lastError: 'Error: retry me' });
-      expect((await tracker.get(k(1)))!).toMatchObject({ status: 'failed', lastError: 'NonRetryableError: broken' });
-      expect((await tracker.get(k(2)))!.status).toBe('failed');
-      expect((await tracker.get(k(3)))!.status).toBe('downloaded');
+      expect(must(await tracker.get(k(0)), 'get')).toMatchObject({ status: 'pending', lastError: 'Error: retry me' });
+      expect(must(await tracker.get(k(1)), 'get')).toMatchObject({ status: 'failed', lastError: 'NonRetryableError: broken' });
+      expect(must(await tracker.get(k(2)), 'get').status).toBe('failed');
+      expect(must(await tracker.get(k(3)), 'get').status).toBe('downloaded');
     });
   });
 

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, LeaseLostError, NonRetryableError, ValidationError, type Store } from '../index.js';
 import { countingStore } from './counting.js';
-import { freshTracker, k, makeTracker, TTL, type ContractKey } from './definition.js';
+import { type ContractKey, freshTracker, k, makeTracker, must, TTL } from './definition.js';
 import { edgeContract } from './edges.js';
 import { inDoubtContract } from './in-doubt.js';
 import { operateContract } from './operate.js';
@@ -95,7 +95,7 @@ export function storeContract(given: StoreHarness): void {
         const { tracker } = await fresh();
         for (const n of [3, 1, 2]) await tracker.track(k(n));
         const order: number[] = [];
-        for (let i = 0; i < 3; i++) order.push((await tracker.claim('download', { owner: 'w' }))!.key.seq);
+        for (let i = 0; i < 3; i++) order.push(must(await tracker.claim('download', { owner: 'w' }), 'claim').key.seq);
         expect(order).toEqual([3, 1, 2]);
         expect(await tracker.claim('download', { owner: 'w' })).toBeNull();
       });
@@ -110,7 +110,7 @@ export function storeContract(given: StoreHarness): void {
         tracker.on('claimed', (e) => waited.set(e.key.seq, e.waitedMs));
         // a store without `capabilities.priorDeadline` cannot tell: it reports 0
         const expected = (seq: number, claimedAt: Date) => (store.capabilities.priorDeadline ? claimedAt.getTime() - due.get(seq)! : 0);
-        const one = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
+        const one = must(await tracker.claim('download', { owner: 'w', key: k(1) }), 'claim');
         expect(waited.get(1)).toBe(expected(1, one.item.claimedAt!));
         if (!store.capabilities.priorDeadline) return;
         expect(waited.get(1)).toBeGreaterThanOrEqual(60_000);
@@ -123,9 +123,9 @@ export function storeContract(given: StoreHarness): void {
       it('sets the active status, owner, fence + 1, attempts + 1 and a lease from the store clock', async () => {
         const { tracker } = await fresh();
         await tracker.track(k(1));
-        const lease = (await tracker.claim('download', { owner: 'w1', key: k(1) }))!;
+        const lease = must(await tracker.claim('download', { owner: 'w1', key: k(1) }), 'claim');
         expect(lease).toMatchObject({ stage: 'download', owner: 'w1', fence: 1, attempt: 1, key: k(1) });
-        const item = (await tracker.get(k(1)))!;
+        const item = must(await tracker.get(k(1)), 'get');
         expect(item).toMatchObject({ status: 'downloading', owner: 'w1', fence: 1, attempts: 1 });
         expect(item.leaseExpiresAt!.getTime() - item.claimedAt!.getTime()).toBe(TTL);
         expect(lease.expiresAt.getTime()).toBe(item.leaseExpiresAt!.getTime());
@@ -190,11 +190,11 @@ export function storeContract(given: StoreHarness): void {
       it('complete moves to a done status and merges a data patch', async () => {
         const { tracker } = await fresh();
         await tracker.track(k(1), { note: 'kept' });
-        const lease = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
+        const lease = must(await tracker.claim('download', { owner: 'w', key: k(1) }), 'claim');
         const item = await tracker.complete(lease, { data: { path: '/tmp/x', bytes: 10 } });
         expect(item).toMatchObject({ status: 'downloaded', data: { note: 'kept', path: '/tmp/x', bytes: 10 } });
         expect(item.finishedAt).toBeInstanceOf(Date);
-        const next = (await tracker.claim('process', { owner: 'w', key: k(1) }))!;
+        const next = must(await tracker.claim('process', { owner: 'w', key: k(1) }), 'claim');
         expect(next.fence).toBe(2);
         expect((await tracker.complete(next, { to: 'skipped' })).status).toBe('skipped');
       });
@@ -202,30 +202,30 @@ export function storeContract(given: StoreHarness): void {
       it('complete to a status that is not a done status of the stage writes nothing', async () => {
         const { tracker } = await fresh();
         await tracker.track(k(1));
-        const lease = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
+        const lease = must(await tracker.claim('download', { owner: 'w', key: k(1) }), 'claim');
         // @ts-expect-error -- `processed` is not a done status of `download`
         await expect(tracker.complete(lease, { to: 'processed' })).rejects.toThrow(ConfigError);
-        expect((await tracker.get(k(1)))!.status).toBe('downloading');
+        expect(must(await tracker.get(k(1)), 'get').status).toBe('downloading');
       });
 
       it('a settled lease cannot settle again', async () => {
         const { tracker } = await fresh();
         await tracker.track(k(1));
-        const lease = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
+        const lease = must(await tracker.claim('download', { owner: 'w', key: k(1) }), 'claim');
         await tracker.complete(lease);
         await expect(tracker.complete(lease)).rejects.toThrow(LeaseLostError);
         await expect(tracker.renew(lease)).rejects.toThrow(LeaseLostError);
-        expect((await tracker.get(k(1)))!.status).toBe('downloaded');
+        expect(must(await tracker.get(k(1)), 'get').status).toBe('downloaded');
       });
 
       it('after a reap, the stale holder\'s complete/fail/renew/release throw LeaseLostError and change nothing', async () => {
         const { store, tracker } = await fresh();
         await tracker.track(k(1));
-        const stale = (await tracker.claim('download', { owner: 'stale', key: k(1) }))!;
+        const stale = must(await tracker.claim('download', { owner: 'stale', key: k(1) }), 'claim');
         await harness.elapse(store, TTL + 1);
         expect(await tracker.reapStale()).toEqual({ retried: 1, failed: 0 });
         await harness.elapse(store, 60_000);
-        const fresh2 = (await tracker.claim('download', { owner: 'new', key: k(1) }))!;
+        const fresh2 = must(await tracker.claim('download', { owner: 'new', key: k(1) }), 'claim');
         expect(fresh2.fence).toBeGreaterThan(stale.fence);
         const before = await tracker.get(k(1));
         for (const attempt of [
@@ -245,7 +245,7 @@ export function storeContract(given: StoreHarness): void {
       it('renew keeps a long job alive past its ttl', async () => {
         const { store, tracker } = await fresh();
         await tracker.track(k(1));
-        const lease = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
+        const lease = must(await tracker.claim('download', { owner: 'w', key: k(1) }), 'claim');
         for (let i = 0; i < 4; i++) {
           await harness.elapse(store, TTL * 0.6);
           await tracker.renew(lease);
@@ -259,7 +259,7 @@ export function storeContract(given: StoreHarness): void {
       it('fail with attempts left goes back to from after backoff, with lastError', async () => {
         const { store, tracker } = await fresh();
         await tracker.track(k(1));
-        const lease = (await tracker.claim('download', { owner: 'w' }))!;
+        const lease = must(await tracker.claim('download', { owner: 'w' }), 'claim');
         const item = await tracker.fail(lease, new Error('partner 503'));
         expect(item).toMatchObject({ status: 'pending', attempts: 1, lastError: 'Error: partner 503' });
         expect(item.notBefore!.getTime() - item.updatedAt.getTime()).toBe(1_000);
@@ -269,7 +269,7 @@ export function storeContract(given: StoreHarness): void {
         await harness.elapse(store, 500);
         expect(await tracker.claim('download', { owner: 'w' })).toBeNull();
         await harness.elapse(store, 600);
-        const second = (await tracker.claim('download', { owner: 'w' }))!;
+        const second = must(await tracker.claim('download', { owner: 'w' }), 'claim');
         expect(second.attempt).toBe(2);
         const again = await tracker.fail(second, new Error('partner 503'));
         expect(again.notBefore!.getTime() - again.updatedAt.getTime()).toBe(2_000);
@@ -279,12 +279,12 @@ export function storeContract(given: StoreHarness): void {
         const { store, tracker } = await fresh();
         await tracker.track(k(1));
         for (let i = 1; i <= 3; i++) {
-          const lease = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
+          const lease = must(await tracker.claim('download', { owner: 'w', key: k(1) }), 'claim');
           expect(lease.attempt).toBe(i);
           await tracker.fail(lease, 'boom');
           await harness.elapse(store, 60_000);
         }
-        const item = (await tracker.get(k(1)))!;
+        const item = must(await tracker.get(k(1)), 'get');
         expect(item).toMatchObject({ status: 'failed', attempts: 3, lastError: 'boom' });
         expect(item.finishedAt).toBeInstanceOf(Date);
         expect(await tracker.claim('download', { owner: 'w' })).toBeNull();
@@ -293,29 +293,29 @@ export function storeContract(given: StoreHarness): void {
       it('a non-retryable error parks the item at once', async () => {
         const { tracker } = await fresh();
         await tracker.track(k(1));
-        const lease = (await tracker.claim('download', { owner: 'w' }))!;
+        const lease = must(await tracker.claim('download', { owner: 'w' }), 'claim');
         expect((await tracker.fail(lease, new NonRetryableError('bad file'))).status).toBe('failed');
         await tracker.track(k(2));
-        const other = (await tracker.claim('download', { owner: 'w' }))!;
+        const other = must(await tracker.claim('download', { owner: 'w' }), 'claim');
         expect((await tracker.fail(other, new Error('x'), { retry: false })).status).toBe('failed');
       });
 
       it('release gives the item back at once without counting an attempt', async () => {
         const { tracker } = await fresh();
         await tracker.track(k(1));
-        const lease = (await tracker.claim('download', { owner: 'w' }))!;
+        const lease = must(await tracker.claim('download', { owner: 'w' }), 'claim');
         const item = await tracker.release(lease);
         expect(item).toMatchObject({ status: 'pending', attempts: 0 });
-        const again = (await tracker.claim('download', { owner: 'w' }))!;
+        const again = must(await tracker.claim('download', { owner: 'w' }), 'claim');
         expect(again).toMatchObject({ attempt: 1, fence: 2 });
       });
 
       it('completing a stage resets attempts for the next stage', async () => {
         const { tracker } = await fresh();
         await tracker.track(k(1));
-        const lease = (await tracker.claim('download', { owner: 'w' }))!;
+        const lease = must(await tracker.claim('download', { owner: 'w' }), 'claim');
         await tracker.complete(lease);
-        expect((await tracker.claim('process', { owner: 'w' }))!.attempt).toBe(1);
+        expect(must(await tracker.claim('process', { owner: 'w' }), 'claim').attempt).toBe(1);
       });
     });
 
@@ -324,7 +324,7 @@ export function storeContract(given: StoreHarness): void {
         const { store, tracker } = await fresh({ maxAttempts: 2 });
         await tracker.track(k(1));
         await tracker.track(k(2));
-        const a = (await tracker.claim('download', { owner: 'w', key: k(1) }))!;
+        const a = must(await tracker.claim('download', { owner: 'w', key: k(1) }), 'claim');
         await tracker.fail(a, 'first');
         await harness.elapse(store, 5_000);
         await tracker.claim('download', { owner: 'w', key: k(1) });
@@ -333,7 +333,7 @@ export function storeContract(given: StoreHarness): void {
         await harness.elapse(store, TTL + 1);
         expect(await tracker.reapStale()).toEqual({ retried: 1, failed: 1 });
         expect(await tracker.get(k(1))).toMatchObject({ status: 'failed', lastError: 'lease expired', fence: 3 });
-        const back = (await tracker.get(k(2)))!;
+        const back = must(await tracker.get(k(2)), 'get');
         expect(back).toMatchObject({ status: 'pending', lastError: 'lease expired', fence: 2, attempts: 1 });
         expect(back.notBefore!.getTime() - back.updatedAt.getTime()).toBe(1_000);
       });
