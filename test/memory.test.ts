@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { MemoryStore } from '../src/stores/memory.js';
 import { ConfigError, LeaseLostError, Tracker, type Store } from '../src/index.js';
 import { jobDefinition } from './support/job-definition.mjs';
-import { storeContract, type StoreHarness } from '../src/testing/suite.js';
+import type { StoreHarness } from '../src/testing/harness.js';
+import { storeContract } from '../src/testing/suite.js';
 import { countingStore } from '../src/testing/counting.js';
 
 const clocks = new WeakMap<Store, { now: number }>();

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Tracker, type Backoff, type Store } from '../index.js';
-import type { StoreHarness } from './suite.js';
+import type { StoreHarness } from './harness.js';
 
 /** The statuses of the partner-log state machine the contract suite runs on. */
 export const statuses = ['pending', 'downloading', 'downloaded', 'processing', 'processed', 'skipped', 'failed'] as const;

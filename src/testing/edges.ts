@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { LeaseLostError, Tracker, ValidationError, type KeySchema, type Store } from '../index.js';
 import { countingStore } from './counting.js';
 import { freshTracker, k, makeTracker, must, TTL } from './definition.js';
-import type { StoreHarness } from './suite.js';
+import type { StoreHarness } from './harness.js';
 
 /** A tracker of one stage `go` (new → busy → done, or failed) over `store`, with the key and data schemas given. */
 function goTracker<K extends KeySchema, D extends z.ZodType = z.ZodType<Record<string, unknown>>>(store: Store, key: K, data?: D) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LeaseLostError, StoreError, type Store } from '../index.js';
 import { k, makeTracker, must } from './definition.js';
-import type { StoreHarness } from './suite.js';
+import type { StoreHarness } from './harness.js';
 
 /**
  * Wraps a store so that a test can lose the answer of its next write: the write is applied,

@@ -19,7 +19,8 @@
  *
  * @module leasehold/testing
  */
-export { storeContract, type StoreHarness } from './suite.js';
+export { type StoreHarness } from './harness.js';
+export { storeContract } from './suite.js';
 export { countingStore, type CountingStore } from './counting.js';
 export type { ContractKey } from './definition.js';
 // what a store implements, so that a store package can import it all from one place

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, LeaseLostError } from '../index.js';
 import { freshTracker, k, makeTracker, must, TTL } from './definition.js';
-import type { StoreHarness } from './suite.js';
+import type { StoreHarness } from './harness.js';
 
 /** The operator's verbs: schedule, retry, cancel, reschedule, purge, each one conditional update. */
 export function operateContract(harness: StoreHarness): void {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LeaseLostError, NonRetryableError } from '../index.js';
 import { freshTracker, k, makeTracker, must, TTL } from './definition.js';
-import type { StoreHarness } from './suite.js';
+import type { StoreHarness } from './harness.js';
 
 /** What settles return, batch settles, and reading items back (stats, get, find). */
 export function settleContract(harness: StoreHarness): void {

@@ -1,52 +1,13 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, LeaseLostError, NonRetryableError, ValidationError, type Store } from '../index.js';
+import { ConfigError, LeaseLostError, NonRetryableError, type Store } from '../index.js';
 import { countingStore } from './counting.js';
-import { type ContractKey, freshTracker, k, makeTracker, must, TTL } from './definition.js';
+import { freshTracker, k, makeTracker, must, TTL } from './definition.js';
 import { edgeContract } from './edges.js';
+import { recording, type StoreHarness } from './harness.js';
 import { inDoubtContract } from './in-doubt.js';
 import { operateContract } from './operate.js';
 import { settleContract } from './settle.js';
-
-/** How the contract suite gets stores of one kind. */
-export interface StoreHarness {
-  /** Name shown in the test output. */
-  readonly name: string;
-  /** A fresh, empty store (its own table or collection). */
-  create(): Promise<Store>;
-  /** Makes `ms` of store time pass for every item of `store` (moves deadlines earlier). */
-  elapse(store: Store, ms: number): Promise<void>;
-  /** A second client on the same table, over its own connection, for races. */
-  peer?(store: Store): Promise<Store>;
-  /** Overwrites the stored data of `key` with a value that breaks the data schema. */
-  corrupt?(store: Store, key: ContractKey): Promise<void>;
-  /** How often each race is repeated. */
-  readonly raceRepeats?: number;
-  /**
-   * Releases a store `create` or `peer` made (drop its table or key prefix, close its client);
-   * called for each of them once the suite's tests have run.
-   */
-  dispose?(store: Store): Promise<void>;
-}
-
-/**
- * `harness`, recording every store it makes into `made` (for `dispose`). Each member calls the
- * harness's own, so a harness that is a class instance keeps its prototype's methods and `this`.
- */
-function recording(harness: StoreHarness, made: Store[]): StoreHarness {
-  const kept = async (making: Promise<Store>) => {
-    const store = await making;
-    made.push(store);
-    return store;
-  };
-  return {
-    name: harness.name,
-    create: () => kept(harness.create()),
-    elapse: (store, ms) => harness.elapse(store, ms),
-    ...(harness.peer ? { peer: (store: Store) => kept(harness.peer!(store)) } : {}),
-    ...(harness.corrupt ? { corrupt: (store: Store, key: ContractKey) => harness.corrupt!(store, key) } : {}),
-    ...(harness.raceRepeats !== undefined ? { raceRepeats: harness.raceRepeats } : {}),
-  };
-}
+import { validationContract } from './validation.js';
 
 /** The leasehold store contract (docs/writing-a-store.md, "The contract"), once for every store. */
 export function storeContract(given: StoreHarness): void {
@@ -360,102 +321,7 @@ export function storeContract(given: StoreHarness): void {
       });
     });
 
-    describe('7. validation', () => {
-      it('rejects operator objects and unknown fields in keys before the store is called', async () => {
-        const { store: inner } = await fresh();
-        const { store, calls } = countingStore(inner);
-        const tracker = makeTracker(store);
-        await tracker.init();
-        calls.length = 0;
-        const bad = [
-          { logId: { $ne: null }, partnerCode: 'acme', seq: 1 },
-          { logId: 'a', partnerCode: 'acme', seq: { $gt: 0 } },
-          { logId: 'a', partnerCode: 'acme', seq: 1, $where: 'sleep(1000)' },
-          { logId: 'a', partnerCode: ['acme'], seq: 1 },
-          { logId: 'a', partnerCode: 'acme', seq: Number.NaN },
-          null,
-        ];
-        for (const key of bad) {
-          await expect(tracker.track(key as never)).rejects.toThrow(ValidationError);
-          await expect(tracker.claim('download', { owner: 'w', key: key as never })).rejects.toThrow(ValidationError);
-          await expect(tracker.get(key as never)).rejects.toThrow(ValidationError);
-        }
-        expect(calls).toEqual([]);
-      });
-
-      it('rejects data that fails its schema, naming the operation and key', async () => {
-        const { tracker } = await fresh();
-        const error = await tracker.track(k(1), { bytes: 'many' as never }).catch((e: unknown) => e);
-        expect(error).toBeInstanceOf(ValidationError);
-        expect((error as Error).message).toMatch(/`track` of item .*log-1.*bytes/);
-        expect(await tracker.get(k(1))).toBeNull();
-      });
-
-      it.skipIf(!harness.corrupt)('an item edited by hand into an invalid shape is reported and parked; others keep flowing', async () => {
-        const { store, tracker } = await fresh();
-        await tracker.track(k(1));
-        await tracker.track(k(2));
-        await harness.corrupt!(store, k(1));
-        await expect(tracker.get(k(1))).rejects.toThrow(/stored data/);
-        await expect(tracker.claim('download', { owner: 'w' })).rejects.toThrow(ValidationError);
-        const next = await tracker.claim('download', { owner: 'w' });
-        expect(next?.key).toEqual(k(2));
-        expect((await tracker.stats()).byStatus.failed).toBe(1);
-      });
-    });
-
-    describe('reading an invalid item', () => {
-      it.skipIf(!harness.corrupt)('find throws the ValidationError of an item edited into an invalid shape (stored: true); with onInvalid it hands it over and returns the others', async () => {
-        const { store, tracker } = await fresh();
-        for (let n = 0; n < 3; n++) await tracker.track(k(n));
-        await harness.corrupt!(store, k(1));
-        const thrown = await tracker.find({ status: 'pending' }).catch((e: unknown) => e);
-        expect(thrown).toBeInstanceOf(ValidationError);
-        expect((thrown as ValidationError).stored).toBe(true);
-        const invalid: ValidationError[] = [];
-        const where: Array<{ status: string; stage: string | null }> = [];
-        const items = await tracker.find({ status: 'pending', onInvalid: (error, item) => void (invalid.push(error), where.push(item)) });
-        expect(where).toEqual([{ status: 'pending', stage: null }]);
-        expect(items.map((i) => i.key.seq)).toEqual([0, 2]);
-        expect(invalid).toHaveLength(1);
-        expect(invalid[0]!.key).toEqual(k(1));
-        expect(invalid[0]!.stored).toBe(true);
-        // a key the caller gives that fails its schema is no stored item
-        const given = await tracker.get({ logId: 1 } as never).catch((e: unknown) => e);
-        expect((given as ValidationError).stored).toBe(false);
-      });
-    });
-
-    describe('operator verbs on an invalid item', () => {
-      it.skipIf(!harness.corrupt)('cancel, retry and reschedule of an item edited into an invalid shape apply, and say so (applied: true)', async () => {
-        const { store, tracker } = await fresh();
-        await tracker.track(k(1));
-        await harness.corrupt!(store, k(1));
-        const applied = async (call: Promise<unknown>, status: string) => {
-          const error = await call.then(() => 'no error', (e: unknown) => e);
-          expect(error).toBeInstanceOf(ValidationError);
-          expect((error as ValidationError).applied).toBe(true);
-          expect((error as Error).message).toMatch(new RegExp(`was applied: the item is now \`${status}\``));
-          const [now] = await store.find({ key: k(1) }, { limit: 1, returning: 'state' });
-          expect(now!.status).toBe(status);
-        };
-        await applied(tracker.reschedule(k(1), { delayMs: 60_000 }), 'pending');
-        await applied(tracker.cancel(k(1), { reason: 'bad data' }), 'failed');
-        await applied(tracker.retry(k(1)), 'pending');
-      });
-    });
-
-    describe('batch claim of an invalid item', () => {
-      it.skipIf(!harness.corrupt)('claimBatch parks an item edited into an invalid shape and returns the others', async () => {
-        const { store, tracker } = await fresh();
-        for (let n = 0; n < 3; n++) await tracker.track(k(n));
-        await harness.corrupt!(store, k(1));
-        const leases = await tracker.claimBatch('download', { owner: 'w', limit: 3 });
-        expect(leases.map((l) => l.key.seq).sort((a, b) => a - b)).toEqual([0, 2]);
-        expect((await tracker.stats()).byStatus).toMatchObject({ failed: 1, downloading: 2 });
-      });
-    });
-
+    validationContract(harness);
     settleContract(harness);
     inDoubtContract(harness);
     edgeContract(harness);
