@@ -461,6 +461,34 @@ describe('PostgresStore: type parsers the application sets for the whole process
   });
 });
 
+describe('PostgresStore: a date key stored with microseconds', () => {
+  it('is claimed, renewed and settled: the lease\'s row is checked against the key as read, not to the microsecond', async () => {
+    const table = `micro_${run}`;
+    const tracker = new Tracker({
+      store: new PostgresStore({ pool: pool(3), table }),
+      statuses: ['pending', 'running', 'done', 'failed'],
+      initial: 'pending',
+      key: z.object({ id: z.string(), day: z.date() }),
+      stages: { s: { from: 'pending', active: 'running', done: 'done', failed: 'failed' } },
+      retry: { maxAttempts: 3, backoff: () => 0 },
+    });
+    const day = new Date('2026-01-01T12:34:56.789Z');
+    for (const id of ['a', 'b', 'c']) await tracker.track({ id, day });
+    // another writer (or a migration) stored the keys with microseconds a Date cannot hold
+    for (const t of [table, `${table}_keys`]) await admin.query(`UPDATE "${t}" SET key_day = key_day + interval '456 microseconds'`);
+    const first = (await tracker.claim('s', { owner: 'w' }))!;
+    expect(first.key).toEqual({ id: 'a', day });
+    await tracker.renew(first);
+    expect(await tracker.complete(first)).toMatchObject({ status: 'done' });
+    const second = (await tracker.claim('s', { owner: 'w' }))!;
+    expect(await tracker.fail(second, new Error('again'))).toMatchObject({ status: 'pending', attempts: 1 });
+    const third = (await tracker.claim('s', { owner: 'w' }))!;
+    expect(await tracker.release(third)).toMatchObject({ status: 'pending' });
+    const rows = await admin.query(`SELECT key_id, status FROM "${table}" ORDER BY key_id`);
+    expect(rows.rows).toEqual([{ key_id: 'a', status: 'done' }, { key_id: 'b', status: 'pending' }, { key_id: 'c', status: 'pending' }]);
+  });
+});
+
 describe('PostgresStore prepared statements', () => {
   it('gives two stores on one pool statements of their own names, also for tables whose statement texts hashed alike before (jobs_520779, jobs_1045536)', async () => {
     const names = ['jobs_520779', 'jobs_1045536'];

@@ -1,6 +1,7 @@
 import { StoreError } from '../../errors.js';
 import type { Change, Condition, DeadlineBefore, Delay, InsertResult, ItemOutcome, KeyFieldType, KeyValues, NewItem, Returning, SettleOutcome, StoredItem, UpdateOptions } from '../../store.js';
 import type { Dialect } from './dialect.js';
+import type { KeyScalar } from '../../store-data.js';
 
 /** Collects bound parameters and hands out their placeholders. */
 export class Params {
@@ -75,16 +76,24 @@ export function deadlineSql(delay: Delay, d: Dialect, p: Params): string {
 /** A condition's `deadline.before` as a {@link Delay}: an instant, or the store's now plus `ms`. */
 const before = ({ before: b }: DeadlineBefore): Delay => (b instanceof Date ? { at: b } : b);
 
+/**
+ * One key column equal to `value`. Beside a ref a date is compared as the store reads it back
+ * (`dateKeyAsRead`), so that a row stored with finer times than a Date holds can be settled.
+ */
+function keyEquals(k: KeyColumn, value: KeyScalar, byRef: boolean, d: Dialect, p: Params, alias: string): string {
+  if (byRef && k.type === 'date' && d.dateKeyAsRead && value instanceof Date) return `${d.dateKeyAsRead(alias + k.sql)} = ${p.add(value.getTime())}`;
+  return `${alias}${k.sql} = ${p.add(d.keyParam(k.type, value))}`;
+}
+
 /** Compiles a condition to a WHERE clause body; every value is a bound parameter. */
 export function where(cond: Partial<Condition>, keys: readonly KeyColumn[], d: Dialect, p: Params, alias = ''): string {
   const parts: string[] = [];
   if (cond.ref !== undefined) parts.push(`${alias}id = ${p.add(cond.ref)}`);
   if (cond.key) {
     const key = cond.key;
-    const matches = keys.map((k) => [k.sql, p.add(d.keyParam(k.type, key[k.name]!))] as const);
     // with a ref the row is found already: its own key columns are checked, no lookup by key
-    if (d.keyFilter && cond.ref === undefined) parts.push(d.keyFilter(matches, alias));
-    else for (const [column, value] of matches) parts.push(`${alias}${column} = ${value}`);
+    if (d.keyFilter && cond.ref === undefined) parts.push(d.keyFilter(keys.map((k) => [k.sql, p.add(d.keyParam(k.type, key[k.name]!))] as const), alias));
+    else for (const k of keys) parts.push(keyEquals(k, key[k.name]!, cond.ref !== undefined, d, p, alias));
   }
   if (cond.status && cond.status.length > 0) parts.push(`${alias}status IN (${cond.status.map((s) => p.add(s)).join(', ')})`);
   if (cond.notStatus && cond.notStatus.length > 0) parts.push(`${alias}status NOT IN (${cond.notStatus.map((s) => p.add(s)).join(', ')})`);

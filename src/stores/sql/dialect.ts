@@ -46,6 +46,12 @@ export interface Dialect {
    * table's columns. Without it, the items table's key columns are compared.
    */
   readonly keyFilter?: (matches: ReadonlyArray<readonly [column: string, value: string]>, alias: string) => string;
+  /**
+   * A date key column as the store reads it back, in epoch milliseconds, where the column holds
+   * finer times than a `Date` (PostgreSQL's microseconds): a lease's row, found by its id, is
+   * then checked against the key the claim read, not against one a `Date` cannot hold.
+   */
+  readonly dateKeyAsRead?: (column: string) => string;
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;

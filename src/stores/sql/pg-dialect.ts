@@ -68,6 +68,8 @@ export const dialect: Dialect = {
   // once, so the update is primary-key lookups whatever the planner thinks
   pickIds: (table, where, limit) => `id = ANY(ARRAY(SELECT id FROM ${table} WHERE ${where} ORDER BY deadline, id LIMIT ${limit} FOR UPDATE SKIP LOCKED))`,
   inlineLimit: true,
+  // as `asMs` reads it, truncated as a Date made from it is (a hand-made row may hold microseconds)
+  dateKeyAsRead: (column) => `trunc(round(date_part('epoch', ${column}) * 1000000) / 1000)`,
 };
 
 // the payload of a notification: `<ms until claimable>:<status>`, measured by the server so that
