@@ -46,6 +46,7 @@ describe('examples/partner-log end to end, with chaos', () => {
     expect(result.processed + result.failed).toBe(80);
     expect(result.processed).toBeGreaterThan(70);
     expect(result.stdout).toMatch(/worker crashes\s+│\s+[1-9]/);
+    frozenAndTakenOver(result.stdout);
   }, 250_000);
 
   it('on embedded PostgreSQL: the same', async () => {
@@ -53,8 +54,19 @@ describe('examples/partner-log end to end, with chaos', () => {
     expect(result).toMatchObject({ logs: 80, duplicates: 0 });
     expect(result.processed + result.failed).toBe(80);
     expect(result.processed).toBeGreaterThan(70);
+    frozenAndTakenOver(result.stdout);
   }, 250_000);
 });
+
+/**
+ * The run froze one worker process holding a log's lease until another had processed that log
+ * (pause.ts), and the frozen one's leases were refused when it woke.
+ */
+function frozenAndTakenOver(stdout: string) {
+  expect(stdout).toMatch(/PAUSE: worker \d+ woken after [\d.]+ s; meanwhile \S+ was reaped and (processed|failed) under fence \d+/);
+  expect(stdout).toMatch(/worker frozen\s+│\s+1, [\d.]+ s \(\S+\)/);
+  expect(stdout).toMatch(/leases lost\s+│\s+[1-9]/);
+}
 
 describe('examples/partner-log and a SQLite file it does not own', () => {
   it('refuses to start on an existing database and leaves it as it was', async () => {

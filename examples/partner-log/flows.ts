@@ -20,7 +20,10 @@ import type { PartnerLogs } from './tracker';
 export type Report =
   | { type: 'tracked' | 'seenAgain' | 'retried' | 'leaseLost' | 'apiError' | 'ready' | 'reaped' }
   | { type: 'records' | 'refused'; n: number }
-  | { type: 'claimed'; waitedMs: number };
+  | { type: 'claimed'; waitedMs: number; stage: string; key: LogKey; fence: number };
+
+/** A log's key, as the tracker's key schema reads it. */
+type LogKey = Parameters<PartnerLogs['get']>[0];
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -62,7 +65,8 @@ export function startWorkers(
 ): Worker[] {
   const { apiUrl, dataDir, concurrency, owner, report } = options;
   // how long each log waited, claimable, for a worker (store clock)
-  tracker.on('claimed', (e) => report({ type: 'claimed', waitedMs: e.waitedMs }));
+  // (the stage, key and fence let the orchestrator freeze this process on purpose: see pause.ts)
+  tracker.on('claimed', (e) => report({ type: 'claimed', waitedMs: e.waitedMs, stage: e.stage, key: e.key, fence: e.fence }));
   tracker.on('failed', (e) => e.willRetry && report({ type: 'retried' }));
   tracker.on('leaseLost', () => report({ type: 'leaseLost' }));
   // every worker reaps expired leases (those of killed workers) by default

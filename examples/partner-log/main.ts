@@ -7,6 +7,7 @@
  *   npx ts-node examples/partner-log/main.ts [--store memory|sqlite:PATH|postgres://…|mongodb://…]
  *                                             [--workers N] [--logs N] [--partners N] [--chaos] [--timeout S (without progress)]
  *                                             [--dashboard (serve the leasehold dashboard while it runs)]
+ *                                             [--no-pause (do not freeze a worker mid-run; see pause.ts)]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { serveDashboard } from 'leasehold/dashboard';
 import { runPoller, startWorkers, type Report } from './flows';
+import { Pause } from './pause';
 import { startPartnerApi } from './partner-api';
 import { open } from './tracker';
 
@@ -29,7 +31,9 @@ const { values: args } = parseArgs({
     chaos: { type: 'boolean', default: false },
     timeout: { type: 'string', default: '300' },
     dashboard: { type: 'boolean', default: false },
+    pause: { type: 'boolean', default: true },
   },
+  allowNegative: true,
 });
 
 const workers = Number(args.workers);
@@ -95,6 +99,7 @@ async function main() {
 
 
   const children = new Map<number, ChildProcess>();
+  const pause = args.pause && opened.kind !== 'memory' && process.platform !== 'win32' ? new Pause(tracker, (line) => console.log(`${process.stdout.isTTY ? '\n' : ''}${line}`)) : undefined;
   const stopInProcess: Array<() => Promise<unknown>> = [];
   const spawn = (role: 'poller' | 'worker', slot: number) => {
     const child = fork(join(__dirname, 'role.ts'), [role, args.store, api.url, filesDir, '2', partners.join(',')], {
@@ -102,9 +107,11 @@ async function main() {
       env: { ...process.env, TS_NODE_PROJECT: join(__dirname, 'tsconfig.json'), TS_NODE_TRANSPILE_ONLY: 'true' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    child.on('message', (m) => {
-      if ((m as Report).type === 'ready') ready.add(slot);
-      count(m as Report);
+    child.on('message', (m: Report) => {
+      if (m.type === 'ready') ready.add(slot);
+      // one worker process is frozen mid-run, once, while another runs to take its log over
+      if (m.type === 'claimed' && pause) pause.offer(child, m, [...ready].some((other) => other !== slot));
+      count(m);
     });
     child.on('exit', (code, signal) => {
       ready.delete(slot);
@@ -139,7 +146,7 @@ async function main() {
     chaosTimer = setTimeout(() => {
       // only a worker that reported ready, and never the last one standing: the demo must
       // make progress however slowly processes start on this machine
-      const candidates = [...ready].filter((slot) => children.get(slot)?.exitCode === null);
+      const candidates = [...ready].filter((slot) => children.get(slot)?.exitCode === null && children.get(slot) !== pause?.frozen);
       if (candidates.length >= Math.min(2, workers)) {
         const slot = candidates[Math.floor(Math.random() * candidates.length)]!;
         const victim = children.get(slot)!;
@@ -184,6 +191,7 @@ async function main() {
 
   stopping = true;
   clearTimeout(chaosTimer);
+  for (const child of children.values()) pause?.wake(child);
   await Promise.all([...children.values()].map(stopChild));
   await Promise.all(stopInProcess.map((stop) => stop()));
   const summary = await opened.results.summary();
@@ -210,6 +218,7 @@ async function main() {
     ['stale writes refused', counters.refused],
     ['leases lost', counters.leaseLost],
     ['worker crashes', counters.crashes],
+    ...(pause ? [['worker frozen', pause.summary] as [string, string]] : []),
     ['wall time', `${((Date.now() - started) / 1000).toFixed(1)} s`],
   ]);
   if (dashboard) {
