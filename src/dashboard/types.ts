@@ -1,10 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
 import type { KeySchema, StageMap } from '../definition.js';
-import type { Tracker } from '../tracker.js';
+import type { TrackerOperations } from '../tracker.js';
 
-/** A tracker as the dashboard sees it: any statuses, key, data and stages. */
-export type DashboardTracker = Tracker<string, KeySchema, z.ZodType, StageMap<string>>;
+/**
+ * A tracker as the dashboard sees it: any statuses, key, data and stages. It reads and steers
+ * items only, so any `Tracker` is one (it needs no more than its `TrackerOperations`).
+ */
+export type DashboardTracker = TrackerOperations<string, KeySchema, z.ZodType, StageMap<string>>;
 
 /** Options of {@link createDashboard}. */
 export interface DashboardOptions {
