@@ -1,5 +1,5 @@
 import { ConfigError, LeaseLostError, ValidationError } from './errors.js';
-import type { Lease } from './lease.js';
+import { leaseState, type Lease } from './lease.js';
 import { startHeartbeat } from './heartbeat.js';
 import { sharedReaper, type SharedReaper } from './reaper.js';
 import { MAX_TIMER_MS, requireNumber } from './validate.js';
@@ -283,7 +283,7 @@ export class Worker<L extends Lease = Lease> {
       const releasing = this.#releasedAtStop.get(lease);
       if (releasing !== undefined) {
         if (!(await releasing) && !lease.settled) await releaseAgain(lease, this.#driver, this.#internals);
-        if (!thrown && lease.settled) {
+        if (!thrown && leaseState(lease)?.settledBy === 'released') {
           this.#internals.reportError('complete', new Error('the handler finished after stop() had released its lease at the stop timeout; its result was not written, and the item runs again'), lease);
         }
         return;

@@ -778,6 +778,30 @@ describe('worker stop() and reporting when the store or the logger misbehaves', 
     expect(reported).toEqual(operations);
   });
 
+  it('at the stop timeout a lease cancelled while its release failed is not reported as released again', async () => {
+    const tracker = jobs({ ttlMs: 60_000, maxAttempts: 1 });
+    const store = tracker.store as MemoryStore;
+    const update = store.update.bind(store);
+    let releases = 0;
+    // the first release fails after an operator cancelled the item meanwhile; the second finds the lease lost
+    store.update = async (cond, change, options) => {
+      if (change.attempts === 'decrement' && releases++ === 0) {
+        await tracker.cancel({ id: 1 }, { reason: 'operator' });
+        throw Object.assign(new Error('connection reset'), { code: 'ECONNRESET' });
+      }
+      return update(cond, change, options);
+    };
+    const reported: string[] = [];
+    const lost: number[] = [];
+    tracker.on('error', (e) => reported.push(e.operation));
+    tracker.on('leaseLost', (e) => lost.push(e.fence));
+    await stopWhileHandled(tracker, 'resolve');
+    await until(() => releases === 2 && lost.length === 1);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(reported).toEqual(['release']);
+    expect(await tracker.get({ id: 1 })).toMatchObject({ status: 'failed', lastError: 'cancelled: operator' });
+  });
+
   it('at the stop timeout a lease whose release fails twice stays held for the reaper, and the report says so', async () => {
     const tracker = jobs({ ttlMs: 60_000, maxAttempts: 1 });
     const store = tracker.store as MemoryStore;
