@@ -65,6 +65,8 @@ describe('examples/partner-log end to end, with chaos', () => {
 function frozenAndTakenOver(stdout: string) {
   expect(stdout).toMatch(/PAUSE: worker \d+ woken after [\d.]+ s; meanwhile \S+ was reaped and (processed|failed) under fence \d+/);
   expect(stdout).toMatch(/worker frozen\s+│\s+1, [\d.]+ s \(\S+\)/);
+  // it woke and wrote the log's records under its old fence: refused, row by row; and its complete
+  expect(stdout).toMatch(/stale writes refused\s+│\s+[1-9]/);
   expect(stdout).toMatch(/leases lost\s+│\s+[1-9]/);
 }
 

@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream } from 'node:stream/web';
 import { NonRetryableError, type Worker } from 'leasehold';
 import { decodeLog, LogFormatError } from './log-format';
+import { freezeIfAsked } from './pause';
 import type { LogListing } from './partner-api';
 import type { Results } from './results';
 import type { PartnerLogs } from './tracker';
@@ -20,7 +21,8 @@ import type { PartnerLogs } from './tracker';
 export type Report =
   | { type: 'tracked' | 'seenAgain' | 'retried' | 'leaseLost' | 'apiError' | 'ready' | 'reaped' }
   | { type: 'records' | 'refused'; n: number }
-  | { type: 'claimed'; waitedMs: number; stage: string; key: LogKey; fence: number };
+  | { type: 'claimed'; waitedMs: number }
+  | { type: 'frozen'; key: LogKey; fence: number };
 
 /** A log's key, as the tracker's key schema reads it. */
 type LogKey = Parameters<PartnerLogs['get']>[0];
@@ -65,8 +67,7 @@ export function startWorkers(
 ): Worker[] {
   const { apiUrl, dataDir, concurrency, owner, report } = options;
   // how long each log waited, claimable, for a worker (store clock)
-  // (the stage, key and fence let the orchestrator freeze this process on purpose: see pause.ts)
-  tracker.on('claimed', (e) => report({ type: 'claimed', waitedMs: e.waitedMs, stage: e.stage, key: e.key, fence: e.fence }));
+  tracker.on('claimed', (e) => report({ type: 'claimed', waitedMs: e.waitedMs }));
   tracker.on('failed', (e) => e.willRetry && report({ type: 'retried' }));
   tracker.on('leaseLost', () => report({ type: 'leaseLost' }));
   // every worker reaps expired leases (those of killed workers) by default
@@ -127,6 +128,9 @@ export function startWorkers(
       // parsing a real log takes a while; the heartbeat keeps the lease alive meanwhile
       await new Promise((r) => setTimeout(r, log.records.length / 4));
       lease.signal.throwIfAborted();
+      // the demo's pause (pause.ts): once per run a process freezes here, between its last look
+      // at the lease and the write, for longer than the lease; only the fence protects the write
+      await freezeIfAsked(lease.key, lease.fence);
       const written = await results.write(lease.key.logId, lease.fence, log.records);
       report({ type: 'records', n: written });
       // rows a newer fence had already written: this holder is stale, and its writes are refused

@@ -48,7 +48,7 @@ const waits: number[] = [];
 const count = (r: Report) => {
   if (r.type === 'records' || r.type === 'refused') counters[r.type] += r.n;
   else if (r.type === 'claimed') waits.push(r.waitedMs);
-  else counters[r.type]++;
+  else if (r.type !== 'frozen') counters[r.type]++;
 };
 /** The `q` quantile of `values` (0 when empty). */
 const quantile = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(q * values.length))] ?? 0;
@@ -99,7 +99,9 @@ async function main() {
 
 
   const children = new Map<number, ChildProcess>();
-  const pause = args.pause && opened.kind !== 'memory' && process.platform !== 'win32' ? new Pause(tracker, (line) => console.log(`${process.stdout.isTTY ? '\n' : ''}${line}`)) : undefined;
+  const readyChildren = () => [...ready].map((slot) => children.get(slot)!).filter(Boolean);
+  // another worker process must be there to take the frozen one's log over
+  const pause = args.pause && opened.kind !== 'memory' && workers >= 2 && process.platform !== 'win32' ? new Pause(tracker, (line) => console.log(`${process.stdout.isTTY ? '\n' : ''}${line}`)) : undefined;
   const stopInProcess: Array<() => Promise<unknown>> = [];
   const spawn = (role: 'poller' | 'worker', slot: number) => {
     const child = fork(join(__dirname, 'role.ts'), [role, args.store, api.url, filesDir, '2', partners.join(',')], {
@@ -109,12 +111,14 @@ async function main() {
     });
     child.on('message', (m: Report) => {
       if (m.type === 'ready') ready.add(slot);
-      // one worker process is frozen mid-run, once, while another runs to take its log over
-      if (m.type === 'claimed' && pause) pause.offer(child, m, [...ready].some((other) => other !== slot));
+      if (m.type === 'frozen') pause?.frozen(child, m);
+      // once per run one worker process is asked to freeze itself mid-log (pause.ts)
+      if (m.type === 'ready') pause?.ask(readyChildren());
       count(m);
     });
     child.on('exit', (code, signal) => {
       ready.delete(slot);
+      pause?.ask(readyChildren());
       // chaos kills (SIGKILL) and our own stop (SIGTERM, exit 0) are expected; anything else is a bug
       if (signal === 'SIGKILL' || code === 0 || stopping) return;
       if (++unexpectedExits > 5) {
@@ -146,7 +150,7 @@ async function main() {
     chaosTimer = setTimeout(() => {
       // only a worker that reported ready, and never the last one standing: the demo must
       // make progress however slowly processes start on this machine
-      const candidates = [...ready].filter((slot) => children.get(slot)?.exitCode === null && children.get(slot) !== pause?.frozen);
+      const candidates = [...ready].filter((slot) => children.get(slot)?.exitCode === null && (!pause || pause.spares(children.get(slot))));
       if (candidates.length >= Math.min(2, workers)) {
         const slot = candidates[Math.floor(Math.random() * candidates.length)]!;
         const victim = children.get(slot)!;

@@ -1,95 +1,122 @@
 /**
- * The race the original system lost, shown on purpose: once per run, a worker process that has
- * just claimed a log for `process` is frozen (SIGSTOP), as a long garbage-collection pause or a
- * suspended VM freezes a process. Its heartbeat stops, its lease expires, another worker's reaper
- * takes the log back and another worker processes it under a newer fence. Only then is the frozen
- * one woken (SIGCONT): it carries on where it stopped, with its old lease, and what it writes is
- * refused (the results table keeps the newer fence's rows; leasehold refuses its complete).
+ * The race the original system lost, shown on purpose. Once per run, one worker process freezes
+ * itself (SIGSTOP) in the middle of processing a log, between its last look at the lease and its
+ * write of the log's records, as a long garbage-collection pause or a suspended VM freezes a
+ * process. Its heartbeat stops, its leases expire, another worker's reaper takes the log back and
+ * another worker processes it under a newer fence. Only then does the orchestrator wake it
+ * (SIGCONT): it carries on where it stopped and writes with its old fence. The results table
+ * refuses those rows (a newer fence wrote them), and leasehold refuses its complete.
+ *
+ * It freezes itself at an await point, so it never stops while holding a database lock (SQLite's
+ * write lock would stall every other process).
  */
 import type { ChildProcess } from 'node:child_process';
 import type { Report } from './flows';
 import type { PartnerLogs } from './tracker';
 
-/** A claim a worker process reported (see `Report` in flows.ts). */
-type ClaimReport = Extract<Report, { type: 'claimed' }>;
+/** What a process reports as it freezes. */
+type Frozen = Extract<Report, { type: 'frozen' }>;
 
 /** Gives up waiting for the takeover after this long (a machine too loaded to reap in time). */
 const GIVE_UP_MS = 60_000;
 
+const alive = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
+
+/** The orchestrator's side: asks one worker process to freeze, and wakes it after the takeover. */
 export class Pause {
-  #state: 'armed' | 'paused' | 'done' = 'armed';
-  #summary = 'none';
+  #asked: ChildProcess | undefined;
   #frozen: ChildProcess | undefined;
+  #done = false;
+  #summary = 'none';
 
   constructor(
     private readonly tracker: PartnerLogs,
     private readonly say: (line: string) => void,
   ) {}
 
-  /** The process frozen now, if any (chaos leaves it alone: it must wake to show the refusal). */
-  get frozen(): ChildProcess | undefined {
-    return this.#frozen;
-  }
-
   /** What happened, for the summary table. */
   get summary(): string {
     return this.#summary;
   }
 
+  /** Whether chaos may kill `child`: not the one asked to freeze, nor the frozen one (it must wake to be refused). */
+  spares(child: ChildProcess | undefined): boolean {
+    return child !== undefined && child !== this.#asked && child !== this.#frozen;
+  }
+
   /**
-   * Freezes `child` if the pause is still to come and `claim` is a `process` claim; `others` says
-   * whether another worker process is running to take over.
+   * Called when a worker process is ready or has exited, with those ready now: asks one of them
+   * to freeze at its next log, unless one is asked (and alive) or the pause is over.
    */
-  offer(child: ChildProcess, claim: ClaimReport, others: boolean): void {
-    if (this.#state !== 'armed' || claim.stage !== 'process' || !others || !child.pid) return;
-    this.#state = 'paused';
+  ask(ready: readonly ChildProcess[]): void {
+    if (this.#done || this.#frozen || (this.#asked && alive(this.#asked))) return;
+    this.#asked = ready.find(alive);
+    this.#asked?.send({ type: 'freeze' });
+  }
+
+  /** `child` froze itself holding the lease of `report.key`: wakes it once another worker has finished that log. */
+  frozen(child: ChildProcess, report: Frozen): void {
+    this.#asked = undefined;
     this.#frozen = child;
-    child.kill('SIGSTOP');
-    this.#watch(child, claim).catch((error: unknown) => {
-      child.kill('SIGCONT');
-      this.#state = 'done';
-      this.#frozen = undefined;
+    const { logId } = report.key;
+    this.say(`PAUSE: worker ${child.pid} froze itself (SIGSTOP) processing ${logId} under fence ${report.fence}, as a long GC pause would freeze it; it wakes once another worker has processed that log`);
+    this.#watch(child, report).catch((error: unknown) => {
+      this.#wakeUp(child, `1, gave up watching (${String(error)})`);
       this.say(`PAUSE: gave up watching (${String(error)}); worker ${child.pid} woken`);
     });
   }
 
-  /** Wakes every process this may have frozen (before stopping them). */
+  /** Wakes `child` if it is the frozen one (before the orchestrator stops it). */
   wake(child: ChildProcess): void {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGCONT');
+    if (child === this.#frozen) this.#wakeUp(child, `1, woken at the end of the run`);
   }
 
-  async #watch(child: ChildProcess, claim: ClaimReport): Promise<void> {
-    const { logId } = claim.key;
+  async #watch(child: ChildProcess, report: Frozen): Promise<void> {
     const since = Date.now();
-    let said = false;
     for (;;) {
       await new Promise((r) => setTimeout(r, 200));
-      const item = await this.tracker.get(claim.key);
-      if (item && item.fence === claim.fence && item.status !== 'processing') {
-        // it finished the log before the signal landed: nothing to show with this one, try again
-        child.kill('SIGCONT');
-        this.#state = 'armed';
-        this.#frozen = undefined;
-        return;
-      }
-      if (!said) {
-        said = true;
-        this.say(`PAUSE: worker ${child.pid} frozen (SIGSTOP) holding the lease of ${logId} (fence ${claim.fence}), as a long GC pause would freeze it; it wakes once another worker has processed that log`);
-      }
-      const takenOver = item !== null && item.fence > claim.fence && (item.status === 'processed' || item.status === 'failed');
-      if (takenOver || Date.now() - since > GIVE_UP_MS || child.exitCode !== null || child.signalCode !== null) {
-        const seconds = ((Date.now() - since) / 1000).toFixed(1);
-        child.kill('SIGCONT');
-        this.#state = 'done';
-        this.#frozen = undefined;
-        this.#summary = takenOver ? `1, ${seconds} s (${logId})` : `1, ${seconds} s, no takeover`;
-        this.say(
-          takenOver
-            ? `PAUSE: worker ${child.pid} woken after ${seconds} s; meanwhile ${logId} was reaped and ${item.status} under fence ${item.fence}, so what it sends under fence ${claim.fence} is refused`
-            : `PAUSE: worker ${child.pid} woken after ${seconds} s without a takeover of ${logId}`,
-        );
-        return;
-      }
+      if (this.#frozen !== child) return;
+      const item = await this.tracker.get(report.key);
+      const takenOver = item !== null && item.fence > report.fence && (item.status === 'processed' || item.status === 'failed');
+      if (!takenOver && Date.now() - since < GIVE_UP_MS && alive(child)) continue;
+      const seconds = ((Date.now() - since) / 1000).toFixed(1);
+      const { logId } = report.key;
+      this.#wakeUp(child, takenOver ? `1, ${seconds} s (${logId})` : `1, ${seconds} s, no takeover`);
+      this.say(
+        takenOver
+          ? `PAUSE: worker ${child.pid} woken after ${seconds} s; meanwhile ${logId} was reaped and ${item.status} under fence ${item.fence}, so what it writes under fence ${report.fence} is refused`
+          : `PAUSE: worker ${child.pid} woken after ${seconds} s without a takeover of ${logId}`,
+      );
+      return;
     }
   }
+
+  #wakeUp(child: ChildProcess, summary: string): void {
+    if (alive(child)) child.kill('SIGCONT');
+    this.#frozen = undefined;
+    this.#done = true;
+    this.#summary = summary;
+  }
+}
+
+/** A worker process's side: whether the orchestrator asked it to freeze (see {@link freezeIfAsked}). */
+let asked = false;
+
+/** In a worker process: listens for the orchestrator's request to freeze. */
+export function listenForFreeze(): void {
+  process.on('message', (m: { type?: string }) => {
+    if (m?.type === 'freeze') asked = true;
+  });
+}
+
+/**
+ * In a worker process asked to freeze: tells the orchestrator which lease it holds, then stops
+ * itself until the orchestrator wakes it. Elsewhere (or once done) it returns at once.
+ */
+export async function freezeIfAsked(key: Frozen['key'], fence: number): Promise<void> {
+  if (!asked || !process.send) return;
+  asked = false;
+  const report: Frozen = { type: 'frozen', key, fence };
+  await new Promise<void>((resolve) => process.send!(report, () => resolve()));
+  process.kill(process.pid, 'SIGSTOP');
 }

@@ -3,6 +3,7 @@
  * It reports counters to the parent over IPC, and stops gracefully on SIGTERM.
  */
 import { runPoller, startWorkers, type Report } from './flows';
+import { listenForFreeze } from './pause';
 import { open } from './tracker';
 
 // an orchestrator that died (or was killed) takes its children with it
@@ -21,6 +22,8 @@ async function main() {
     process.once('SIGTERM', () => stop.abort());
     await polling;
   } else {
+    // the orchestrator may ask this process to freeze once (see pause.ts)
+    listenForFreeze();
     const workers = startWorkers(opened.tracker, opened.results, { apiUrl: apiUrl!, dataDir: dataDir!, concurrency: Number(concurrency), owner: `worker-${process.pid}`, report });
     // chaos only kills workers that got going: on a busy machine starting one can take seconds
     report({ type: 'ready' });
