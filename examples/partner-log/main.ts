@@ -183,7 +183,7 @@ async function main() {
     const line = `download ${bar(s.downloaded + s.processing + s.processed, totalLogs)}  process ${bar(s.processed, totalLogs)}  failed ${s.failed}  in flight ${s.downloading + s.processing}  retried ${counters.retried}  reaped ${counters.reaped}  crashes ${counters.crashes}`;
     if (tty) process.stdout.write(`\r${line}`);
     else if (Date.now() - lastPrint > 2_000) (console.log(line), (lastPrint = Date.now()));
-    if (api.fullyListed() && stats.total === totalLogs && done === totalLogs) break;
+    if (api.fullyListed() && stats.total === totalLogs && done === totalLogs && !pause?.pending) break;
     if (failure) throw new Error(failure);
     if (Date.now() - lastProgress > stallMs) {
       console.error(`\npartner-log: no progress for ${args.timeout} s, with ${done}/${totalLogs} logs finished; giving up`);

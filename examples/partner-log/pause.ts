@@ -34,6 +34,11 @@ export class Pause {
     private readonly say: (line: string) => void,
   ) {}
 
+  /** Whether a process is frozen now: the run waits for its wake-up (its log may be the last one done). */
+  get pending(): boolean {
+    return this.#frozen !== undefined;
+  }
+
   /** What happened, for the summary table. */
   get summary(): string {
     return this.#summary;
