@@ -6,6 +6,7 @@ import { jobDefinition } from './support/job-definition.mjs';
 import type { StoreHarness } from '../src/testing/harness.js';
 import { storeContract } from '../src/testing/suite.js';
 import { countingStore } from '../src/testing/counting.js';
+import { must } from '../src/testing/definition.js';
 
 const clocks = new WeakMap<Store, { now: number }>();
 
@@ -55,6 +56,7 @@ class UnbatchedHarness implements StoreHarness {
   readonly name = 'MemoryStore without batch capabilities';
   readonly raceRepeats = 20;
   readonly #clocks = new WeakMap<Store, { now: number }>();
+  readonly made = new Set<Store>();
   readonly disposed = new Set<Store>();
 
   async create(): Promise<Store> {
@@ -63,6 +65,7 @@ class UnbatchedHarness implements StoreHarness {
     const capabilities = Object.freeze({ batchClaim: false, batchSettle: false, priorDeadline: true });
     const store = withMembers(memory, { capabilities });
     this.#clocks.set(store, clock);
+    this.made.add(store);
     return store;
   }
 
@@ -80,9 +83,19 @@ class UnbatchedHarness implements StoreHarness {
 }
 const unbatched = new UnbatchedHarness();
 storeContract(unbatched);
-// the suite hands back every store it made once its tests ran (each test made one at least)
+// the suite hands back every store it made once its tests ran (also when `-t` picks a few)
 afterAll(() => {
-  if (unbatched.disposed.size < 50) throw new Error(`storeContract called dispose for ${unbatched.disposed.size} stores, not for every store it made`);
+  const kept = [...unbatched.made].filter((store) => !unbatched.disposed.has(store)).length;
+  if (kept > 0) throw new Error(`storeContract made ${unbatched.made.size} stores and called dispose for ${unbatched.disposed.size}: ${kept} never handed back`);
+});
+
+describe('must (the contract suite\'s check for an item or lease)', () => {
+  it('returns what it is given, falsy values too, and names the call that returned nothing', () => {
+    expect(must(0, 'stats')).toBe(0);
+    expect(must('', 'get')).toBe('');
+    expect(() => must(null, 'claim')).toThrow(/`claim` returned null where the contract expects an item or a lease/);
+    expect(() => must(undefined, 'get')).toThrow(/`get` returned undefined/);
+  });
 });
 
 describe('reapStale', () => {
