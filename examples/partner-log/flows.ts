@@ -29,8 +29,10 @@ type LogKey = Parameters<PartnerLogs['get']>[0];
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    const stop = () => (clearTimeout(timer), resolve());
+    // the listener goes with the sleep: the poller sleeps thousands of times on one signal
+    const timer = setTimeout(() => (signal.removeEventListener('abort', stop), resolve()), ms);
+    signal.addEventListener('abort', stop, { once: true });
   });
 
 /** Lists every partner's logs, page by page, again and again; tracking a log twice is harmless. */

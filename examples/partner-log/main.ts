@@ -102,6 +102,11 @@ async function main() {
   const readyChildren = () => [...ready].map((slot) => children.get(slot)!).filter(Boolean);
   // another worker process must be there to take the frozen one's log over
   const pause = args.pause && opened.kind !== 'memory' && workers >= 2 && process.platform !== 'win32' ? new Pause(tracker, (line) => console.log(`${process.stdout.isTTY ? '\n' : ''}${line}`)) : undefined;
+  if (pause) {
+    // a frozen worker cannot notice that this process is gone: wake it however this one ends
+    process.on('exit', () => pause.wake());
+    process.once('SIGTERM', () => process.exit(143));
+  }
   const stopInProcess: Array<() => Promise<unknown>> = [];
   const spawn = (role: 'poller' | 'worker', slot: number) => {
     const child = fork(join(__dirname, 'role.ts'), [role, args.store, api.url, filesDir, '2', partners.join(',')], {
@@ -118,7 +123,7 @@ async function main() {
     });
     child.on('exit', (code, signal) => {
       ready.delete(slot);
-      pause?.ask(readyChildren());
+      if (!stopping) pause?.ask(readyChildren());
       // chaos kills (SIGKILL) and our own stop (SIGTERM, exit 0) are expected; anything else is a bug
       if (signal === 'SIGKILL' || code === 0 || stopping) return;
       if (++unexpectedExits > 5) {
@@ -151,7 +156,7 @@ async function main() {
       // only a worker that reported ready, and never the last one standing: the demo must
       // make progress however slowly processes start on this machine
       const candidates = [...ready].filter((slot) => children.get(slot)?.exitCode === null && (!pause || pause.spares(children.get(slot))));
-      if (candidates.length >= Math.min(2, workers)) {
+      if (candidates.length >= 2) {
         const slot = candidates[Math.floor(Math.random() * candidates.length)]!;
         const victim = children.get(slot)!;
         ready.delete(slot);
@@ -195,7 +200,7 @@ async function main() {
 
   stopping = true;
   clearTimeout(chaosTimer);
-  for (const child of children.values()) pause?.wake(child);
+  pause?.wake();
   await Promise.all([...children.values()].map(stopChild));
   await Promise.all(stopInProcess.map((stop) => stop()));
   const summary = await opened.results.summary();

@@ -1,6 +1,6 @@
 /**
- * The race the original system lost, shown on purpose. Once per run, one worker process freezes
- * itself (SIGSTOP) in the middle of processing a log, between its last look at the lease and its
+ * The race the original system lost, shown on purpose. Once per run (when the worker asked gets a
+ * log to process before the run ends), one worker process freezes itself (SIGSTOP) in the middle of processing a log, between its last look at the lease and its
  * write of the log's records, as a long garbage-collection pause or a suspended VM freezes a
  * process. Its heartbeat stops, its leases expire, another worker's reaper takes the log back and
  * another worker processes it under a newer fence. Only then does the orchestrator wake it
@@ -55,8 +55,12 @@ export class Pause {
    */
   ask(ready: readonly ChildProcess[]): void {
     if (this.#done || this.#frozen || (this.#asked && alive(this.#asked))) return;
-    this.#asked = ready.find(alive);
-    this.#asked?.send({ type: 'freeze' });
+    const asked = ready.find((child) => alive(child) && child.connected);
+    this.#asked = asked;
+    // a channel that closes meanwhile (the child exiting) answers with an error, not a throw
+    asked?.send({ type: 'freeze' }, (error) => {
+      if (error && this.#asked === asked) this.#asked = undefined;
+    });
   }
 
   /** `child` froze itself holding the lease of `report.key`: wakes it once another worker has finished that log. */
@@ -71,9 +75,12 @@ export class Pause {
     });
   }
 
-  /** Wakes `child` if it is the frozen one (before the orchestrator stops it). */
-  wake(child: ChildProcess): void {
-    if (child === this.#frozen) this.#wakeUp(child, `1, woken at the end of the run`);
+  /**
+   * Wakes the frozen process, if any: before the orchestrator stops its children, and whenever
+   * the orchestrator exits (a stopped process cannot notice that its parent is gone).
+   */
+  wake(): void {
+    if (this.#frozen) this.#wakeUp(this.#frozen, `1, woken at the end of the run`);
   }
 
   async #watch(child: ChildProcess, report: Frozen): Promise<void> {
@@ -87,10 +94,13 @@ export class Pause {
       const seconds = ((Date.now() - since) / 1000).toFixed(1);
       const { logId } = report.key;
       this.#wakeUp(child, takenOver ? `1, ${seconds} s (${logId})` : `1, ${seconds} s, no takeover`);
+      const woken = `PAUSE: worker ${child.pid} woken after ${seconds} s`;
       this.say(
-        takenOver
-          ? `PAUSE: worker ${child.pid} woken after ${seconds} s; meanwhile ${logId} was reaped and ${item.status} under fence ${item.fence}, so what it writes under fence ${report.fence} is refused`
-          : `PAUSE: worker ${child.pid} woken after ${seconds} s without a takeover of ${logId}`,
+        !takenOver
+          ? `${woken} without a takeover of ${logId}`
+          : item.status === 'processed'
+            ? `${woken}; meanwhile ${logId} was reaped and processed under fence ${item.fence}, so what it writes under fence ${report.fence} is refused`
+            : `${woken}; meanwhile ${logId} was reaped and parked (${item.status}) under fence ${item.fence}, so its complete under fence ${report.fence} is refused`,
       );
       return;
     }
