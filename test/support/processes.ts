@@ -17,7 +17,7 @@ export async function raceAcrossProcesses(options: {
   items: number;
   processes: number;
   mode: 'by-key' | 'next';
-}): Promise<void> {
+}): Promise<number[][]> {
   const racers = Array.from({ length: options.processes }, () => {
     const proc = spawn(process.execPath, [child, options.store, options.target, options.table, String(options.items), options.mode], { stdio: ['pipe', 'pipe', 'inherit'] });
     let stdout = '';
@@ -31,8 +31,7 @@ export async function raceAcrossProcesses(options: {
   const wins = outputs.map((stdout) => (JSON.parse(stdout.trim().split('\n').at(-1)!) as { won: number[] }).won);
   const all = wins.flat().sort((a, b) => a - b);
   expect(all).toEqual(Array.from({ length: options.items }, (_, i) => i));
-  // the race must have been real: more than one process won something
-  if (options.mode === 'next') expect(wins.filter((w) => w.length > 0).length).toBeGreaterThan(1);
+  return wins;
 }
 
 /** The definition race-child.mjs uses, for seeding and checking from the test process. */
@@ -43,13 +42,22 @@ export function raceTracker(store: Store) {
 /** Seeds `items` items, races `processes` children for them by key and by claim-next. */
 export async function processRaces(options: { store: 'sqlite' | 'postgres' | 'mongodb' | 'redis'; target: string; make: (table: string) => Store; tag: string }) {
   for (const mode of ['by-key', 'next'] as const) {
-    const table = `race_${mode.replace('-', '_')}_${options.tag}`;
-    const tracker = raceTracker(options.make(table));
-    for (let id = 0; id < 60; id++) await tracker.track({ n: id });
-    await raceAcrossProcesses({ store: options.store, target: options.target, table, items: 60, processes: 4, mode });
-    const stats = await tracker.stats();
-    expect(stats.byStatus.running).toBe(60);
-    expect(stats.byStatus.queued).toBe(0);
+    // claim-next must have raced for real: more than one process won something. On a loaded
+    // machine one process can drain all 60 before the others run at all; then the race is run
+    // again on fresh items (each run is still checked: every item won exactly once)
+    for (let run = 1; ; run++) {
+      const table = `race_${mode.replace('-', '_')}_${options.tag}${run > 1 ? `_${run}` : ''}`;
+      const tracker = raceTracker(options.make(table));
+      for (let id = 0; id < 60; id++) await tracker.track({ n: id });
+      const wins = await raceAcrossProcesses({ store: options.store, target: options.target, table, items: 60, processes: 4, mode });
+      const stats = await tracker.stats();
+      expect(stats.byStatus.running).toBe(60);
+      expect(stats.byStatus.queued).toBe(0);
+      const winners = wins.filter((w) => w.length > 0).length;
+      if (mode === 'by-key' || winners > 1) break;
+      if (run === 5) expect(winners, `in ${run} runs of claim-next one process won every item: the processes never raced`).toBeGreaterThan(1);
+      console.warn(`[processRaces] ${options.store}: one process won all 60 items (the others had not started claiming); racing again`);
+    }
   }
 }
 
