@@ -5,7 +5,7 @@ import { LeaseLostError, StoreError, type Store } from '../src/index.js';
 import { storeContract } from '../src/testing/suite.js';
 import { k, makeTracker, TTL } from '../src/testing/definition.js';
 import { CollectionDouble, UnindexedQueryError, type DoubleCall } from './support/mongo-double.js';
-import { processRaces } from './support/processes.js';
+import { PROCESS_RACES_TIMEOUT, processRaces } from './support/processes.js';
 import { expectOneRoundTripEach } from './support/round-trips.js';
 
 const uri = inject('mongoUri');
@@ -594,7 +594,7 @@ describe.skipIf(!uri)('MongoStore on a real server', () => {
       tag: run,
       make: (table) => new MongoStore({ collection: main!.db('leasehold_test').collection(table) }),
     });
-  });
+  }, PROCESS_RACES_TIMEOUT);
 
   it('claim-next, the reap read and stats, as the store sent them, use the status/deadline index with tight bounds (explain)', async () => {
     const monitored = await client({ monitorCommands: true });

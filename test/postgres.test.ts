@@ -4,7 +4,7 @@ import { PostgresStore, type PgQuery } from '../src/stores/postgres.js';
 import { Tracker, type Store, type StoreError } from '../src/index.js';
 import { z } from 'zod';
 import { storeContract } from '../src/testing/suite.js';
-import { processRaces } from './support/processes.js';
+import { PROCESS_RACES_TIMEOUT, processRaces } from './support/processes.js';
 import { expectBatchRoundTrips, expectOneRoundTripEach } from './support/round-trips.js';
 import { captureClaimAndReap } from './support/explain.js';
 import { makeTracker } from '../src/testing/definition.js';
@@ -51,7 +51,7 @@ storeContract({
 describe('PostgresStore across processes', () => {
   it('4 processes, each with its own pool, claiming the same 60 items: one winner per item', async () => {
     await processRaces({ store: 'postgres', target: url, tag: run, make: (table) => new PostgresStore({ pool: admin, table }) });
-  });
+  }, PROCESS_RACES_TIMEOUT);
 });
 
 describe('PostgresStore round trips', () => {

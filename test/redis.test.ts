@@ -10,7 +10,7 @@ import { RedisStore, type RedisClient, type RedisPipeline, type RedisStoreOption
 import { ConfigError, StoreError, Tracker, type Store, type StoreChange } from '../src/index.js';
 import { storeContract } from '../src/testing/suite.js';
 import { k, makeTracker } from '../src/testing/definition.js';
-import { processRaces, raceTracker, startWakeChild, until } from './support/processes.js';
+import { PROCESS_RACES_TIMEOUT, processRaces, raceTracker, startWakeChild, until } from './support/processes.js';
 import { expectBatchRoundTrips, expectOneRoundTripEach } from './support/round-trips.js';
 import { redisServerBinary, startRedisServer, type RedisServer } from '../scripts/redis-server.mjs';
 import { Subscriber, type RedisSubscriberConnection } from '../src/stores/redis/subscriber.js';
@@ -185,7 +185,7 @@ describe.skipIf(!url)(`RedisStore (${source})`, () => {
   describe('RedisStore across processes', () => {
     it('4 processes, each with its own connection, claiming the same 60 items: one winner per item', async () => {
       await processRaces({ store: 'redis', target: url, tag: run, make: (prefix) => make(prefix) });
-    });
+    }, PROCESS_RACES_TIMEOUT);
   });
 
   describe('RedisStore: the canonical key places values by field name', () => {

@@ -7,7 +7,7 @@ import { SqliteStore } from '../src/stores/sqlite.js';
 import { Tracker, type Store, type StoreError } from '../src/index.js';
 import { z } from 'zod';
 import { storeContract } from '../src/testing/suite.js';
-import { processRaces } from './support/processes.js';
+import { PROCESS_RACES_TIMEOUT, processRaces } from './support/processes.js';
 import { recordingDatabase } from './support/sqlite-recorder.js';
 import { expectOneRoundTripEach } from './support/round-trips.js';
 import { captureClaimAndReap } from './support/explain.js';
@@ -71,7 +71,7 @@ describe('SqliteStore across processes', () => {
   it('4 processes, each with its own connection, claiming the same 60 items: one winner per item', async () => {
     const file = join(dir, 'race.sqlite');
     await processRaces({ store: 'sqlite', target: file, tag: 'sqlite', make: (table) => new SqliteStore({ filename: file, table }) });
-  });
+  }, PROCESS_RACES_TIMEOUT);
 });
 
 describe('SqliteStore round trips', () => {

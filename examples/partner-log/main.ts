@@ -11,6 +11,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { serveDashboard } from 'leasehold/dashboard';
@@ -18,6 +19,9 @@ import { runPoller, startWorkers, type Report } from './flows';
 import { Pause } from './pause';
 import { startPartnerApi } from './partner-api';
 import { open } from './tracker';
+
+/** Signals that end the orchestrator (see the pause's wake-up in `main`). */
+const ENDING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** The demo's own SQLite file, the only one it deletes (with its -wal and -shm) before a run. */
 const DEMO_SQLITE = './.data/partner-log.sqlite';
@@ -102,10 +106,12 @@ async function main() {
   const readyChildren = () => [...ready].map((slot) => children.get(slot)!).filter(Boolean);
   // another worker process must be there to take the frozen one's log over
   const pause = args.pause && opened.kind !== 'memory' && workers >= 2 && process.platform !== 'win32' ? new Pause(tracker, (line) => console.log(`${process.stdout.isTTY ? '\n' : ''}${line}`)) : undefined;
+  // a frozen worker cannot notice that this process is gone: wake it however this one ends (a
+  // signal's default action would skip the 'exit' event, so the run handles them itself)
+  const ended = (signal: NodeJS.Signals) => process.exit(128 + osConstants.signals[signal]);
   if (pause) {
-    // a frozen worker cannot notice that this process is gone: wake it however this one ends
     process.on('exit', () => pause.wake());
-    process.once('SIGTERM', () => process.exit(143));
+    for (const signal of ENDING_SIGNALS) process.on(signal, ended);
   }
   const stopInProcess: Array<() => Promise<unknown>> = [];
   const spawn = (role: 'poller' | 'worker', slot: number) => {
@@ -230,6 +236,8 @@ async function main() {
     ...(pause ? [['worker frozen', pause.summary] as [string, string]] : []),
     ['wall time', `${((Date.now() - started) / 1000).toFixed(1)} s`],
   ]);
+  // the run is over and every worker stopped: Ctrl-C now closes the dashboard below
+  for (const signal of ENDING_SIGNALS) process.off(signal, ended);
   if (dashboard) {
     console.log(`dashboard still open at ${dashboard.openUrl}; press Ctrl-C to stop`);
     await new Promise((resolve) => process.once('SIGINT', resolve));

@@ -65,6 +65,11 @@ export class Pause {
 
   /** `child` froze itself holding the lease of `report.key`: wakes it once another worker has finished that log. */
   frozen(child: ChildProcess, report: Frozen): void {
+    // froze after the run ended (a handler asked before that, still going): nothing to show
+    if (this.#done) {
+      if (alive(child)) child.kill('SIGCONT');
+      return;
+    }
     this.#asked = undefined;
     this.#frozen = child;
     const { logId } = report.key;
@@ -81,6 +86,7 @@ export class Pause {
    */
   wake(): void {
     if (this.#frozen) this.#wakeUp(this.#frozen, `1, woken at the end of the run`);
+    this.#done = true;
   }
 
   async #watch(child: ChildProcess, report: Frozen): Promise<void> {
