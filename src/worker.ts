@@ -135,8 +135,8 @@ export class Worker<L extends Lease = Lease> {
    * most `timeoutMs` or 1 s more for those releases. The same `timeoutMs` bounds the wait for a
    * claim, reap or purge under way (a lease a late claim returns is released at once). What a
    * handler cut short this way returns or throws is not written; a release that failed is sent
-   * once more when the handler ends, so the attempt is not counted. Once it resolves, no timer of this worker is left running, even if a handler or the store never
-   * returns.
+   * once more when the handler ends, so the attempt is not counted. Once it resolves, no timer
+   * of this worker is left running, even if a handler or the store never returns.
    */
   async stop(options: { timeoutMs?: number } = {}): Promise<void> {
     const timeoutMs = requireNumber('stop.timeoutMs', options.timeoutMs ?? this.#settings.stopTimeoutMs, { min: 0, max: MAX_TIMER_MS });

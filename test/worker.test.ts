@@ -709,6 +709,9 @@ describe('worker stop() and reporting when the store or the logger misbehaves', 
     expect(reported).toEqual([expect.stringMatching(/^complete: Error: the handler finished after stop\(\) had released its lease/)]);
   });
 
+  /** What a driver throws when the connection drops while the worker shuts down. */
+  const connectionReset = () => Object.assign(new Error('connection reset'), { code: 'ECONNRESET' });
+
   /** Tracks item 1, runs a handler that ends on its aborted signal (throwing or returning), and stops at a 10 ms timeout. */
   const stopWhileHandled = async (tracker: ReturnType<typeof jobs>, ends: 'reject' | 'resolve') => {
     await tracker.track({ id: 1 });
@@ -764,7 +767,7 @@ describe('worker stop() and reporting when the store or the logger misbehaves', 
     store.update = (cond, change, options) => {
       sent.push(String(change.status));
       return change.attempts === 'decrement' && releases++ === 0
-        ? Promise.reject(Object.assign(new Error('connection reset'), { code: 'ECONNRESET' }))
+        ? Promise.reject(connectionReset())
         : update(cond, change, options);
     };
     const reported: string[] = [];
@@ -787,7 +790,7 @@ describe('worker stop() and reporting when the store or the logger misbehaves', 
     store.update = async (cond, change, options) => {
       if (change.attempts === 'decrement' && releases++ === 0) {
         await tracker.cancel({ id: 1 }, { reason: 'operator' });
-        throw Object.assign(new Error('connection reset'), { code: 'ECONNRESET' });
+        throw connectionReset();
       }
       return update(cond, change, options);
     };
@@ -807,7 +810,7 @@ describe('worker stop() and reporting when the store or the logger misbehaves', 
     const store = tracker.store as MemoryStore;
     const update = store.update.bind(store);
     store.update = (cond, change, options) =>
-      change.attempts === 'decrement' ? Promise.reject(Object.assign(new Error('connection reset'), { code: 'ECONNRESET' })) : update(cond, change, options);
+      change.attempts === 'decrement' ? Promise.reject(connectionReset()) : update(cond, change, options);
     const reported: string[] = [];
     tracker.on('error', (e) => reported.push(`${e.operation}: ${String(e.error)}`));
     await stopWhileHandled(tracker, 'resolve');

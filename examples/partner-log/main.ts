@@ -103,7 +103,7 @@ async function main() {
 
 
   const children = new Map<number, ChildProcess>();
-  const readyChildren = () => [...ready].map((slot) => children.get(slot)!).filter(Boolean);
+  const readyChildren = () => [...ready].flatMap((slot) => children.get(slot) ?? []);
   // another worker process must be there to take the frozen one's log over
   const pause = args.pause && opened.kind !== 'memory' && workers >= 2 && process.platform !== 'win32' ? new Pause(tracker, (line) => console.log(`${process.stdout.isTTY ? '\n' : ''}${line}`)) : undefined;
   // a frozen worker cannot notice that this process is gone: wake it however this one ends (a
@@ -121,10 +121,12 @@ async function main() {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     child.on('message', (m: Report) => {
-      if (m.type === 'ready') ready.add(slot);
+      if (m.type === 'ready') {
+        ready.add(slot);
+        // once per run one worker process is asked to freeze itself mid-log (pause.ts)
+        pause?.ask(readyChildren());
+      }
       if (m.type === 'frozen') pause?.frozen(child, m);
-      // once per run one worker process is asked to freeze itself mid-log (pause.ts)
-      if (m.type === 'ready') pause?.ask(readyChildren());
       count(m);
     });
     child.on('exit', (code, signal) => {

@@ -1,8 +1,8 @@
 /**
  * The race the original system lost, shown on purpose. Once per run (when the worker asked gets a
- * log to process before the run ends), one worker process freezes itself (SIGSTOP) in the middle of processing a log, between its last look at the lease and its
- * write of the log's records, as a long garbage-collection pause or a suspended VM freezes a
- * process. Its heartbeat stops, its leases expire, another worker's reaper takes the log back and
+ * log to process before the run ends), one worker process freezes itself (SIGSTOP) in the middle
+ * of processing a log, between its last look at the lease and its write of the log's records, as
+ * a long garbage-collection pause or a suspended VM freezes a process. Its heartbeat stops, its leases expire, another worker's reaper takes the log back and
  * another worker processes it under a newer fence. Only then does the orchestrator wake it
  * (SIGCONT): it carries on where it stopped and writes with its old fence. The results table
  * refuses those rows (a newer fence wrote them), and leasehold refuses its complete.
