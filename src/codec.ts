@@ -50,7 +50,8 @@ const isScalar = (v: unknown): boolean =>
   (typeof v === 'number' && Number.isFinite(v)) ||
   (v instanceof Date && !Number.isNaN(v.getTime()));
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+/** An object literal (or one made with `Object.create(null)`): no array, Date or class instance. */
+export const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
 
 const zodIssues = (error: z.ZodError): ValidationIssue[] => error.issues.map((i) => ({ path: i.path, message: i.message }));

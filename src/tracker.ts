@@ -9,7 +9,7 @@ import { Core, type AnyLease } from './tracker/core.js';
 import { TrackerOperations } from './tracker/operations.js';
 import { reapStale } from './tracker/reap.js';
 import * as settling from './tracker/settle.js';
-import { requirePositiveInt } from './validate.js';
+import { requireKnownOptions, requireList, requirePositiveInt } from './validate.js';
 import { Worker, type Handler, type WorkOptions } from './worker.js';
 
 export type { TrackOptions } from './tracker/claim.js';
@@ -180,7 +180,7 @@ export class Tracker<
     leases: ReadonlyArray<Lease<N, z.output<K>, z.output<D>, S>>,
     options: { to?: DoneStatus<St[N]>; data?: DataPatch<z.input<D>> } = {},
   ): Promise<Array<BatchResult<Lease<N, z.output<K>, z.output<D>, S>, DoneStatus<St[N]>>>> {
-    const prepared = leases.map((lease) => settling.prepareComplete(this.#core, 'completeBatch', lease as AnyLease, options));
+    const prepared = requireList('completeBatch.leases', leases, 'leases').map((lease) => settling.prepareComplete(this.#core, 'completeBatch', lease as AnyLease, options));
     return (await settling.settleBatch(this.#core, 'completeBatch', prepared)) as never;
   }
 
@@ -219,9 +219,11 @@ export class Tracker<
   async failBatch<N extends keyof St & string>(
     failures: ReadonlyArray<{ readonly lease: Lease<N, z.output<K>, z.output<D>, S>; readonly error: unknown; readonly retry?: boolean }>,
   ): Promise<Array<BatchResult<Lease<N, z.output<K>, z.output<D>, S>, S>>> {
-    const prepared = failures.map(({ lease, error, retry }) =>
-      settling.prepareFail(this.#core, 'failBatch', lease as AnyLease, error, retry === undefined ? {} : { retry }),
-    );
+    const prepared = requireList('failBatch.failures', failures, '`{ lease, error, retry? }` entries').map((entry, i) => {
+      requireKnownOptions(`failBatch.failures[${i}]`, entry ?? null, ['lease', 'error', 'retry']);
+      const { lease, error, retry } = entry;
+      return settling.prepareFail(this.#core, 'failBatch', lease as AnyLease, error, retry === undefined ? {} : { retry });
+    });
     return (await settling.settleBatch(this.#core, 'failBatch', prepared)) as never;
   }
 
@@ -254,7 +256,8 @@ export class Tracker<
    * setInterval(() => tracker.reapStale().catch(console.error), 30_000); // workers do this by default
    * ```
    */
-  reapStale(options: { batchSize?: number } = {}): Promise<ReapResult> {
+  async reapStale(options: { batchSize?: number } = {}): Promise<ReapResult> {
+    requireKnownOptions('reapStale', options, ['batchSize']);
     return reapStale(this.#core, options.batchSize === undefined ? undefined : requirePositiveInt('reapStale.batchSize', options.batchSize));
   }
 
@@ -265,7 +268,8 @@ export class Tracker<
    * See {@link WorkOptions}.
    *
    * @param stage - the stage to work on
-   * @param handler - runs per lease; return `{ to?, data? }` to complete, throw to fail
+   * @param handler - runs per lease; return nothing or `{ to?, data? }` to complete, throw to fail
+   *   (an object literal with other fields is refused: the item is parked with the reason)
    * @param options - see {@link WorkOptions}
    * @example
    * ```ts

@@ -49,6 +49,12 @@ export function requireDelayMs(option: string, value: unknown, { integer = true 
   return requireNumber(option, value, { min: 0, max: MAX_DATE_MS - Date.now(), integer, why: 'the deadline it sets must be a valid Date' });
 }
 
+/** Checks an argument is an array (`what` names its entries in the message); returns it. */
+export function requireList<T>(option: string, value: readonly T[], what: string): readonly T[] {
+  if (!Array.isArray(value)) throw new ConfigError(option, `expected an array of ${what}, got ${describe(value)}.`);
+  return value;
+}
+
 /** Checks an option is a positive integer (> 0). */
 export function requirePositiveInt(option: string, value: unknown): number {
   return requireNumber(option, value, { min: 0, integer: true, allowZero: false });

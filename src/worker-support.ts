@@ -3,7 +3,8 @@
  * back at the stop timeout, and retention purges.
  * @module
  */
-import { LeaseLostError, StoreError } from './errors.js';
+import { isPlainObject } from './codec.js';
+import { ConfigError, LeaseLostError, StoreError } from './errors.js';
 import { abortLease, leaseState, type Lease } from './lease.js';
 import { errorMessage } from './transitions.js';
 import type { Retention } from './work-options.js';
@@ -11,6 +12,21 @@ import type { Driver, Internals } from './worker-types.js';
 
 /** The waits before a complete or fail that failed with a transient StoreError is sent again. */
 const SETTLE_RETRY_MS = [100, 500, 2_000];
+
+/**
+ * What a handler returned, as `complete`'s options. An object literal may hold `to` and `data`
+ * and nothing else: one with other fields (`{ status }` meant as `{ to }`, a driver's result
+ * returned by an arrow function) is refused, so that the item is parked with the reason instead
+ * of completed into the default done status. Any other value (nothing, a boolean, an array, a
+ * class instance) completes the item as it is.
+ */
+export function handlerOutcome(result: unknown): { to?: unknown; data?: unknown } {
+  if (!isPlainObject(result)) return {};
+  const extra = Object.keys(result).filter((k) => k !== 'to' && k !== 'data');
+  if (extra.length === 0) return result;
+  const fields = extra.slice(0, 5).map((k) => `\`${k}\``).join(', ') + (extra.length > 5 ? ', …' : '');
+  throw new ConfigError('work.handler', `the handler returned an object with ${fields}; a handler returns nothing, or \`{ to?, data? }\` (a done status, a data patch) to complete the item; nothing was written.`);
+}
 
 /**
  * Sends a complete or fail; after a StoreError that says the fault passes (a dropped

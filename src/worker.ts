@@ -2,9 +2,9 @@ import { ConfigError, LeaseLostError, ValidationError } from './errors.js';
 import { leaseState, type Lease } from './lease.js';
 import { startHeartbeat } from './heartbeat.js';
 import { sharedReaper, type SharedReaper } from './reaper.js';
-import { MAX_TIMER_MS, requireNumber } from './validate.js';
+import { MAX_TIMER_MS, requireKnownOptions, requireNumber } from './validate.js';
 import { IdleTimer } from './wake.js';
-import { handBack, releaseAgain, sendSettle, startRetention } from './worker-support.js';
+import { handBack, handlerOutcome, releaseAgain, sendSettle, startRetention } from './worker-support.js';
 import type { Driver, Handler, Internals } from './worker-types.js';
 import { workSettings, type WorkOptions, type WorkSettings } from './work-options.js';
 
@@ -139,6 +139,7 @@ export class Worker<L extends Lease = Lease> {
    * of this worker is left running, even if a handler or the store never returns.
    */
   async stop(options: { timeoutMs?: number } = {}): Promise<void> {
+    requireKnownOptions('stop', options, ['timeoutMs']);
     const timeoutMs = requireNumber('stop.timeoutMs', options.timeoutMs ?? this.#settings.stopTimeoutMs, { min: 0, max: MAX_TIMER_MS });
     this.#running = false;
     const reaping = this.#reaper?.leave(this);
@@ -270,7 +271,7 @@ export class Worker<L extends Lease = Lease> {
 
   async #process(lease: L): Promise<void> {
     try {
-      let result: object | void;
+      let result: unknown;
       let thrown: { readonly error: unknown } | undefined;
       try {
         result = await this.#handler(lease);
@@ -294,7 +295,8 @@ export class Worker<L extends Lease = Lease> {
       }
       if (lease.settled) return;
       try {
-        await this.#resend(lease, 'complete', () => this.#driver.complete(lease, result ?? {}));
+        const outcome = handlerOutcome(result);
+        await this.#resend(lease, 'complete', () => this.#driver.complete(lease, outcome));
       } catch (error) {
         // the store refused what the handler returned (data failing the schema, a `to` that is
         // not a done status): retrying the same result cannot help, so park with the real cause

@@ -9,7 +9,7 @@ import { Lease } from '../lease.js';
 import type { NormalizedStage } from '../definition.js';
 import { copyKey, guardCondition, type Change, type Condition, type Delay, type StoredItem } from '../store.js';
 import { claimUpdate, clipMessage, exhaustedChange, wellFormed } from '../transitions.js';
-import { requireDelayMs } from '../validate.js';
+import { requireDelayMs, requireKnownOptions } from '../validate.js';
 import type { AnyLease, Core } from './core.js';
 
 /** Options of `track`: when the item becomes claimable. */
@@ -20,8 +20,11 @@ export interface TrackOptions {
   readonly delayMs?: number;
 }
 
+const SCHEDULE_OPTIONS = ['notBefore', 'delayMs'];
+
 /** Turns `{ notBefore }` / `{ delayMs }` into a store deadline. */
 export function scheduleDelay(operation: string, options: TrackOptions | undefined): Delay | undefined {
+  requireKnownOptions(operation, options, SCHEDULE_OPTIONS);
   if (!options) return undefined;
   const { notBefore, delayMs } = options;
   if (notBefore !== undefined && delayMs !== undefined) {
@@ -69,6 +72,8 @@ export function requireOwner(operation: string, owner: unknown): string {
  * are returned.
  */
 export async function claim(core: Core, operation: string, stageName: string, options: { owner: string; key?: unknown }, limit: number): Promise<AnyLease[]> {
+  // a misspelt `key` would claim whichever item is oldest
+  requireKnownOptions(operation, options, operation === 'claim' ? ['owner', 'key'] : ['owner', 'limit']);
   const stage = core.stage(operation, stageName);
   const owner = requireOwner(operation, options?.owner);
   const key = options.key === undefined ? undefined : core.codec.key(operation, options.key);

@@ -107,7 +107,10 @@ export class Core {
 
   leaseState(operation: string, lease: unknown): LeaseState {
     const state = lease && typeof lease === 'object' ? leaseState(lease) : undefined;
-    if (!state) throw new ConfigError(`${operation}.lease`, 'expected a Lease returned by `claim`, `claimBatch` or a worker.');
+    if (!state) {
+      const got = lease === null || lease === undefined ? ` got \`${String(lease)}\` (\`claim\` returns \`null\` when nothing is claimable: check for it before settling)` : ' got another object';
+      throw new ConfigError(`${operation}.lease`, `expected a Lease returned by \`claim\`, \`claimBatch\` or a worker,${got}; nothing was written.`);
+    }
     // another store's ref, key and fence could match an item here: it would settle that item
     const store = this.store;
     if (state.store !== store && (store.location === undefined || state.store.location !== store.location)) {

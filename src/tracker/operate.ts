@@ -9,7 +9,7 @@ import { requireFinishedStatus, type NormalizedStage } from '../definition.js';
 import { ConfigError, ValidationError } from '../errors.js';
 import type { Condition, StoredItem } from '../store.js';
 import { cancelUpdate, clipMessage, rescheduleUpdate, retryUpdate } from '../transitions.js';
-import { requireAgeMs, requireNumber, requirePositiveInt } from '../validate.js';
+import { requireAgeMs, requireKnownOptions, requireNumber, requirePositiveInt } from '../validate.js';
 import { scheduleDelay, type TrackOptions } from './claim.js';
 import type { Core } from './core.js';
 
@@ -52,6 +52,7 @@ function stagesFailingInto(core: Core, operation: string, stage: string | undefi
  * stage that fails into its status. Returns the item, or `null` when it was not parked.
  */
 export async function retry(core: Core, key: unknown, options: { stage?: string } = {}): Promise<Item | null> {
+  requireKnownOptions('retry', options, ['stage']);
   const storeKey = core.codec.key('retry', key);
   const stages = stagesFailingInto(core, 'retry', options.stage);
   await core.init();
@@ -99,6 +100,7 @@ const refKey = (ref: unknown): string => (typeof ref === 'object' && ref !== nul
  * parked it again) is the last: the call ends instead of chasing that worker for ever.
  */
 export async function retryAll(core: Core, options: { stage?: string; limit?: number } = {}): Promise<number> {
+  requireKnownOptions('retryAll', options, ['stage', 'limit']);
   const stages = stagesFailingInto(core, 'retryAll', options.stage);
   const limit = options.limit === undefined ? Number.POSITIVE_INFINITY : requirePositiveInt('retryAll.limit', options.limit);
   await core.init();
@@ -154,6 +156,7 @@ function cancelTargets(core: Core, stage: string | undefined): Array<{ stage: No
  * the item, or `null` when it was not cancellable.
  */
 export async function cancel(core: Core, key: unknown, options: { reason?: string; stage?: string } = {}): Promise<Item | null> {
+  requireKnownOptions('cancel', options, ['reason', 'stage']);
   const storeKey = core.codec.key('cancel', key);
   const reason = options.reason ?? 'cancelled';
   if (typeof reason !== 'string' || reason.length === 0) throw new ConfigError('cancel.reason', 'expected a non-empty string saying why.');
@@ -220,6 +223,8 @@ export interface PurgeOptions<S extends string = string> {
  * `(status, deadline)` index serves the purge.
  */
 export async function purge(core: Core, options: PurgeOptions): Promise<{ deleted: number }> {
+  // a misspelt `finishedBefore` would delete every item in the status
+  requireKnownOptions('purge', options, ['status', 'finishedBefore', 'olderThanMs', 'limit']);
   const status = requireFinishedStatus(core.def, 'purge.status', options?.status);
   const before = options.finishedBefore;
   if (before !== undefined && (!(before instanceof Date) || Number.isNaN(before.getTime()))) {

@@ -210,7 +210,7 @@ export class TrackerOperations<
   }
 
   /**
-   * Items in the given status(es) (all when absent), in eligible order, up to `limit` (default
+   * Items in the given status(es) (all when absent; none for an empty list), in eligible order, up to `limit` (default
    * 1000). `undeclared: true` finds items left in statuses the definition no longer declares.
    * An item whose stored key or data no longer fits the schema throws its ValidationError
    * (`stored: true`); with `onInvalid`, it is handed to that function instead (with the item's

@@ -6,7 +6,7 @@ import type { Item } from '../codec.js';
 import { ConfigError, ValidationError } from '../errors.js';
 import type { StageStats, TrackerStats } from '../results.js';
 import type { StatusCount } from '../store.js';
-import { requirePositiveInt } from '../validate.js';
+import { requireKnownOptions, requirePositiveInt } from '../validate.js';
 import type { Core } from './core.js';
 
 export async function get(core: Core, key: unknown): Promise<Item | null> {
@@ -20,6 +20,7 @@ export async function find(
   core: Core,
   query: { status?: string | readonly string[]; undeclared?: boolean; limit?: number; onInvalid?: (error: ValidationError, item: { status: string; stage: string | null }) => void },
 ): Promise<Item[]> {
+  requireKnownOptions('find', query, ['status', 'undeclared', 'limit', 'onInvalid']);
   const status = query.status === undefined ? undefined : [...new Set((Array.isArray(query.status) ? query.status : [query.status]) as string[])];
   for (const s of status ?? []) {
     if (!core.def.statuses.includes(s)) {
@@ -29,6 +30,8 @@ export async function find(
   const limit = requirePositiveInt('find.limit', query.limit ?? 1_000);
   const onInvalid = query.onInvalid;
   if (onInvalid !== undefined && typeof onInvalid !== 'function') throw new ConfigError('find.onInvalid', 'expected a function, called with the ValidationError of each item that no longer fits the schema and its status and stage.');
+  // no status at all is asked for: the store reads an empty list as "any status"
+  if (status?.length === 0) return [];
   await core.init();
   const cond = query.undeclared ? { status: status ?? [], notStatus: core.def.statuses } : { status: status ?? [] };
   const rows = await core.call('find', undefined, () => core.store.find(cond, { limit }));

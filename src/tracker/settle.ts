@@ -9,7 +9,7 @@ import { abortLease, type InDoubt, type LeaseState } from '../lease.js';
 import type { BatchResult } from '../results.js';
 import { guardCondition, type Change, type ItemOutcome, type LeaseGuard, type SettleOutcome } from '../store.js';
 import { completionChange, errorMessage, failureChange, releaseChange, willRetry } from '../transitions.js';
-import { requireDelayMs } from '../validate.js';
+import { requireDelayMs, requireKnownOptions } from '../validate.js';
 import type { AnyLease, Core } from './core.js';
 
 /** Settles in doubt kept per lease (see `LeaseState.inDoubt`). */
@@ -164,8 +164,8 @@ async function guarded(core: Core, operation: string, p: Prepared): Promise<Item
 
 /** Rule 3: extends the lease by the ttl (store clock). */
 export async function renew(core: Core, lease: AnyLease): Promise<void> {
-  const stage = core.stage('renew', lease?.stage);
   const state = core.leaseState('renew', lease);
+  const stage = core.stage('renew', lease.stage);
   const sentAt = performance.now();
   const stored = await guarded(core, 'renew', { lease, state, change: { status: stage.active, deadline: { ms: core.def.ttlMs } }, done: () => {} });
   state.expiresAt = stored.deadline;
@@ -175,8 +175,9 @@ export async function renew(core: Core, lease: AnyLease): Promise<void> {
 
 /** Prepares a completion: checks `to`, merges and checks a data patch. Throws before any write. */
 export function prepareComplete(core: Core, operation: string, lease: AnyLease, options: { to?: unknown; data?: unknown }): Prepared {
-  const stage = core.stage(operation, lease?.stage);
   const state = core.leaseState(operation, lease);
+  const stage = core.stage(operation, lease.stage);
+  requireKnownOptions(operation, options, ['to', 'data']);
   const to = options?.to ?? stage.done[0]!;
   if (typeof to !== 'string' || !stage.done.includes(to)) {
     throw new ConfigError(`${operation}.to`, `\`${String(to)}\` is not a done status of stage \`${stage.name}\` (${stage.done.join(', ')}); nothing was written.`);
@@ -207,8 +208,9 @@ export function prepareComplete(core: Core, operation: string, lease: AnyLease, 
 
 /** Prepares a failure: retry after backoff, or park (rule 4). */
 export function prepareFail(core: Core, operation: string, lease: AnyLease, error: unknown, options: { retry?: boolean } = {}): Prepared {
-  const stage = core.stage(operation, lease?.stage);
   const state = core.leaseState(operation, lease);
+  const stage = core.stage(operation, lease.stage);
+  requireKnownOptions(operation, options, ['retry']);
   // `retry: 0` or `'no'` would be taken as "retry": refused instead
   if (options.retry !== undefined && typeof options.retry !== 'boolean') {
     throw new ConfigError(`${operation}.retry`, `expected \`true\` or \`false\` (or leave it out), got \`${String(options.retry)}\` (${typeof options.retry}); nothing was written.`);
@@ -237,8 +239,9 @@ export function prepareFail(core: Core, operation: string, lease: AnyLease, erro
 
 /** Prepares a release: back to the first `from` without counting the attempt. */
 export function prepareRelease(core: Core, lease: AnyLease, options: { delayMs?: number } = {}): Prepared {
-  const stage = core.stage('release', lease?.stage);
   const state = core.leaseState('release', lease);
+  const stage = core.stage('release', lease.stage);
+  requireKnownOptions('release', options, ['delayMs']);
   const ms = options.delayMs === undefined ? 0 : requireDelayMs('release.delayMs', options.delayMs);
   return {
     lease,

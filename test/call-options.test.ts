@@ -1,0 +1,133 @@
+// The options of each call are checked like a Tracker's: a misspelt one (from JavaScript, or
+// from a variable TypeScript does not check for extra names) is refused before anything is
+// written, instead of being ignored and its default used (a misspelt `finishedBefore` deleted
+// every item in the status; a misspelt `key` claimed whichever item was oldest).
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { ConfigError, Tracker } from '../src/index.js';
+import { MemoryStore } from '../src/stores/memory.js';
+
+const definition = {
+  statuses: ['queued', 'running', 'done', 'skipped', 'failed'],
+  initial: 'queued',
+  key: z.object({ id: z.string() }),
+  data: z.object({ note: z.string().optional() }),
+  stages: { run: { from: 'queued', active: 'running', done: ['done', 'skipped'], failed: 'failed' } },
+  retry: { maxAttempts: 3 },
+} as const;
+
+async function tracked(...ids: string[]) {
+  const tracker = new Tracker({ ...definition, store: new MemoryStore() });
+  for (const id of ids) await tracker.track({ id });
+  return tracker;
+}
+
+/** Options as JavaScript (or an untyped variable) passes them. */
+const loose = (options: object) => options as never;
+
+describe('a misspelt option of a call is refused, naming it and the option meant, and nothing is written', () => {
+  it('purge: `olderThan` does not delete every finished item', async () => {
+    const tracker = await tracked('a', 'b');
+    for (const id of ['a', 'b']) await tracker.complete((await tracker.claim('run', { owner: 'w', key: { id } }))!);
+    await expect(tracker.purge(loose({ status: 'done', olderThan: 60_000 }))).rejects.toThrow(/`purge.olderThan`: no such option; did you mean `purge.olderThanMs`\?/);
+    await expect(tracker.purge(loose({ status: 'done', finishedbefore: new Date(0) }))).rejects.toThrow(/did you mean `purge.finishedBefore`/);
+    expect((await tracker.stats()).byStatus.done).toBe(2);
+  });
+
+  it('claim: a misspelt `key` does not claim another item', async () => {
+    const tracker = await tracked('old', 'wanted');
+    await expect(tracker.claim('run', loose({ owner: 'w', kye: { id: 'wanted' } }))).rejects.toThrow(/`claim.kye`: no such option; did you mean `claim.key`\?/);
+    await expect(tracker.claimBatch('run', loose({ owner: 'w', limit: 2, key: { id: 'wanted' } }))).rejects.toThrow(/`claimBatch.key`: no such option .*owner, limit/);
+    expect((await tracker.find({ status: 'running' })).length).toBe(0);
+  });
+
+  it('complete, fail, release: the lease stays held and the item unchanged', async () => {
+    const tracker = await tracked('a');
+    const lease = (await tracker.claim('run', { owner: 'w' }))!;
+    await expect(tracker.complete(lease, loose({ status: 'skipped' }))).rejects.toThrow(/`complete.status`: no such option/);
+    await expect(tracker.completeBatch([lease], loose({ date: {} }))).rejects.toThrow(/`completeBatch.date`: no such option; did you mean `completeBatch.data`\?/);
+    await expect(tracker.fail(lease, new Error('x'), loose({ retr: false }))).rejects.toThrow(/`fail.retr`: no such option; did you mean `fail.retry`\?/);
+    await expect(tracker.failBatch([loose({ lease, error: new Error('x'), retyr: false })])).rejects.toThrow(/`failBatch.failures\[0\].retyr`: no such option; did you mean `failBatch.failures\[0\].retry`\?/);
+    await expect(tracker.release(lease, loose({ delay: 60_000 }))).rejects.toThrow(/`release.delay`: no such option; did you mean `release.delayMs`\?/);
+    expect(await tracker.get({ id: 'a' })).toMatchObject({ status: 'running', attempts: 1, fence: lease.fence });
+    expect((await tracker.complete(lease, { to: 'skipped' })).status).toBe('skipped');
+  });
+
+  it('track and reschedule: a misspelt delay does not make the item claimable at once', async () => {
+    const tracker = await tracked('a');
+    const due = (await tracker.get({ id: 'a' }))!.notBefore;
+    await expect(tracker.track({ id: 'b' }, {}, loose({ delay: 60_000 }))).rejects.toThrow(/`track.delay`: no such option; did you mean `track.delayMs`\?/);
+    expect(await tracker.get({ id: 'b' })).toBeNull();
+    await expect(tracker.reschedule({ id: 'a' }, loose({ notbefore: new Date(Date.now() + 60_000) }))).rejects.toThrow(/`reschedule.notbefore`: no such option; did you mean `reschedule.notBefore`\?/);
+    expect((await tracker.get({ id: 'a' }))!.notBefore).toEqual(due);
+  });
+
+  it('the operator verbs, reads and reapStale', async () => {
+    const tracker = await tracked('a');
+    await expect(tracker.cancel({ id: 'a' }, loose({ reson: 'withdrawn' }))).rejects.toThrow(/`cancel.reson`: no such option; did you mean `cancel.reason`\?/);
+    expect((await tracker.get({ id: 'a' }))!.status).toBe('queued');
+    await expect(tracker.retry({ id: 'a' }, loose({ stages: 'run' }))).rejects.toThrow(/`retry.stages`: no such option; did you mean `retry.stage`\?/);
+    await expect(tracker.retryAll(loose({ limt: 5 }))).rejects.toThrow(/`retryAll.limt`: no such option; did you mean `retryAll.limit`\?/);
+    await expect(tracker.find(loose({ statuses: 'queued' }))).rejects.toThrow(/`find.statuses`: no such option; did you mean `find.status`\?/);
+    await expect(tracker.reapStale(loose({ batch: 10 }))).rejects.toThrow(/`reapStale.batch`: no such option; did you mean `reapStale.batchSize`\?/);
+  });
+
+  it('options that are no object are refused, not read as "no options"', async () => {
+    const tracker = await tracked('a');
+    await expect(tracker.find(loose(null as never))).rejects.toThrow(/`find`: expected an object of options \(status, undeclared, limit, onInvalid\), got `null`/);
+    await expect(tracker.claim('run', loose(null as never))).rejects.toThrow(ConfigError);
+    const lease = (await tracker.claim('run', { owner: 'w' }))!;
+    await expect(tracker.complete(lease, loose('done' as never))).rejects.toThrow(/`complete`: expected an object of options \(to, data\), got `"done"` \(string\)/);
+    await expect(tracker.completeBatch(loose(lease as never))).rejects.toThrow(/`completeBatch.leases`: expected an array of leases/);
+    await expect(tracker.failBatch(loose(null as never))).rejects.toThrow(/`failBatch.failures`: expected an array of `\{ lease, error, retry\? \}` entries, got `null`/);
+    expect((await tracker.get({ id: 'a' }))!.status).toBe('running');
+  });
+
+  it('a worker: a misspelt stop option is refused; a handler returning `{ status }` parks the item with the reason', async () => {
+    const tracker = await tracked('a', 'b');
+    const worker = tracker.work('run', (lease) => (lease.key.id === 'a' ? loose({ status: 'skipped' }) : { to: 'skipped' as const }));
+    await expect(worker.stop(loose({ timeout: 10 }))).rejects.toThrow(/`stop.timeout`: no such option; did you mean `stop.timeoutMs`\?/);
+    await worker.drain();
+    await worker.stop();
+    expect(await tracker.get({ id: 'a' })).toMatchObject({ status: 'failed', lastError: expect.stringMatching(/the handler returned an object with `status`; a handler returns nothing, or `\{ to\?, data\? \}`/) });
+    expect((await tracker.get({ id: 'b' }))!.status).toBe('skipped');
+  });
+
+  it('a handler that returns nothing, null, `{ data }` or a value that is no object literal completes as before', async () => {
+    const tracker = await tracked('none', 'null', 'data', 'boolean', 'array', 'instance', 'driver');
+    const returns: Record<string, unknown> = {
+      none: undefined, null: null, data: { data: { note: 'n' } }, boolean: true, array: [1], instance: new Map([['to', 'x']]), driver: { acknowledged: true, insertedId: 7 },
+    };
+    const worker = tracker.work('run', (lease) => returns[lease.key.id] as never);
+    await worker.drain();
+    await worker.stop();
+    const items = Object.fromEntries((await tracker.find()).map((i) => [i.key.id, i]));
+    expect(Object.fromEntries(Object.entries(items).map(([id, i]) => [id, i.status]))).toEqual({
+      none: 'done', null: 'done', data: 'done', boolean: 'done', array: 'done', instance: 'done', driver: 'failed',
+    });
+    expect(items.data!.data).toEqual({ note: 'n' });
+    expect(items.driver!.lastError).toMatch(/the handler returned an object with `acknowledged`, `insertedId`;/);
+  });
+});
+
+describe('other calls a first week meets', () => {
+  it('find with an empty status list finds nothing (it is no "any status")', async () => {
+    const tracker = await tracked('a', 'b');
+    expect(await tracker.find({ status: [] })).toEqual([]);
+    expect(await tracker.find({ status: [], undeclared: true })).toEqual([]);
+    expect((await tracker.find({})).length).toBe(2);
+  });
+
+  it('settling the `null` a claim returns says so, not that the stage is unknown', async () => {
+    const tracker = await tracked();
+    const lease = await tracker.claim('run', { owner: 'w' });
+    expect(lease).toBeNull();
+    const nothing = /`complete.lease`: expected a Lease returned by `claim`, `claimBatch` or a worker, got `null` \(`claim` returns `null` when nothing is claimable: check for it before settling\); nothing was written/;
+    await expect(tracker.complete(lease as never)).rejects.toThrow(nothing);
+    await expect(tracker.fail(lease as never, new Error('x'))).rejects.toThrow(/`fail.lease`: expected a Lease .*got `null`/);
+    await expect(tracker.release(lease as never)).rejects.toThrow(/`release.lease`: .*got `null`/);
+    await expect(tracker.renew(lease as never)).rejects.toThrow(/`renew.lease`: .*got `null`/);
+    await expect(tracker.completeBatch([lease as never])).rejects.toThrow(/`completeBatch.lease`: .*got `null`/);
+    await expect(tracker.complete({ stage: 'run' } as never)).rejects.toThrow(/`complete.lease`: expected a Lease .*got another object/);
+  });
+});
