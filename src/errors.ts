@@ -116,7 +116,8 @@ export class ValidationError extends LeaseholdError {
   /**
    * Whether the operation's change was written before the problem was found: an operator verb
    * (`retry`, `cancel`, `reschedule`) applied to an item whose stored data no longer fits the
-   * schema. `false` for every other case, where nothing was written.
+   * schema, or a claim that took such an item and parked it in its stage's failed status (fix
+   * it, then `retry` it). `false` for every other case, where nothing was written.
    */
   readonly applied: boolean;
   /**

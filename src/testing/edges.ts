@@ -171,6 +171,8 @@ export function edgeContract(harness: StoreHarness): void {
       const found = await current.find({ undeclared: true });
       expect(found.map((i) => [i.key.id, i.status])).toEqual([['a', 'legacy']]);
       expect(must(await current.get({ id: 'a' }), 'get').status).toBe('legacy');
+      // a poller that tracks the key again is told it exists, as `get` reads it
+      expect(await current.track({ id: 'a' })).toMatchObject({ created: false, item: { status: 'legacy' } });
     });
   });
 

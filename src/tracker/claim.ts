@@ -53,7 +53,8 @@ export async function track(core: Core, key: unknown, data: unknown, options?: T
     core.wake(core.def.initial, deadline ? result.item.deadline : undefined); // a scheduled item: workers learn its due time
     return { item: core.codec.item('track', result.item, { data: encoded }), created: true };
   }
-  return { item: core.decode('track', result.item), created: false };
+  // nothing written: the item as `get` reads it, also in a status the definition no longer declares
+  return { item: core.codec.item('track', result.item, { undeclared: true }), created: false };
 }
 
 export function requireOwner(operation: string, owner: unknown): string {
@@ -131,14 +132,25 @@ async function claimOnce(
       item = core.decode(operation, stored);
     } catch (error) {
       if (!(error instanceof ValidationError)) throw error;
-      await park(core, operation, stage, stored, {
+      const parkedNow = await park(core, operation, stage, stored, {
         status: stage.failed,
         deadline: { ms: 0 },
         lastError: clipMessage(`invalid stored item: ${error.message}`),
         finished: true,
       }, false);
-      core.reportError(operation, error);
-      invalid = error;
+      // the claim wrote (and the park): say where the item is, and that fixing it is not enough
+      invalid = new ValidationError({
+        operation,
+        key: error.key,
+        what: 'stored item',
+        issues: error.issues,
+        applied: true,
+        stored: true,
+        hint: parkedNow
+          ? `What is stored no longer matches the Tracker schema (edited by hand, or written by another version), so the claim parked it in \`${stage.failed}\` (an attempt spent). Fix it in the database, then \`retry\` it; or purge it. Other items are unaffected.`
+          : 'What is stored no longer matches the Tracker schema (edited by hand, or written by another version). The claim took it, but it changed before it could be parked; it is reaped when that lease expires. Fix or delete it in the database; other items are unaffected.',
+      });
+      core.reportError(operation, invalid);
       parked++;
       continue;
     }
@@ -163,17 +175,18 @@ async function claimOnce(
  * it), and tells it as a `failed` event (attempt spent, no retry, no time held) so that failure
  * counts and alerts see it; the key is the stored one, as the item may not decode.
  */
-async function park(core: Core, operation: string, stage: NormalizedStage, stored: StoredItem, change: Change, logged: boolean): Promise<void> {
+async function park(core: Core, operation: string, stage: NormalizedStage, stored: StoredItem, change: Change, logged: boolean): Promise<boolean> {
   const [parked] = await core.call(operation, stored.key, () =>
     core.store.update(guardCondition({ ref: stored.ref, key: stored.key, status: stored.status, fence: stored.fence }), change, { limit: 1, returning: 'state' }),
   );
-  if (!parked) return;
+  if (!parked) return false;
   const base = { stage: stage.name, key: stored.key, owner: stored.owner ?? '', fence: stored.fence, attempt: stored.attempts };
   // an invalid item is reported as an error already (with why); an exhausted one only here
   if (logged) core.logger?.warn?.(base, `[leasehold] ${stage.name}: parked at its claim in \`${stage.failed}\`: ${change.lastError ?? ''}`);
   if (core.events.has('failed')) {
     core.events.emit('failed', { ...base, error: change.lastError ?? '', willRetry: false, nextAttemptAt: null, status: stage.failed, durationMs: 0 });
   }
+  return true;
 }
 
 /** `claimBatch`: one round trip where the store can, else one claim at a time. */
