@@ -753,6 +753,31 @@ describe('RedisStore durability check', () => {
     expect((await tracker.get(k(1)))?.key).toEqual(k(1));
   });
 
+  // Redis checks maxmemory in a script only at its first write: an earlier version deleted the
+  // records of earlier calls first, which let every track after a claim past a full server
+  it('at `maxmemory` under `noeviction` a track is refused, also by a store whose claims left records to delete', async () => {
+    const c = await server(['--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction']);
+    const tracker = makeTracker(make(`dur_${run}_oom`, {}, c));
+    await tracker.init();
+    const used = async () => Number(/used_memory:(\d+)/.exec(await c.info('memory'))![1]);
+    const limit = (await used()) + 2_000_000;
+    await c.config('SET', 'maxmemory', String(limit));
+    const later = { delayMs: 3_600_000 };
+    let refused: unknown;
+    let tracked = 0;
+    for (let i = 0; i < 8_000 && refused === undefined; i++) {
+      // nothing is claimable (every item waits an hour): each claim-next leaves a record
+      expect(await tracker.claim('download', { owner: 'w' })).toBeNull();
+      await tracker.track(k(i), { note: 'x'.repeat(500) }, later).then(() => tracked++, (error: unknown) => (refused = error));
+    }
+    expect(refused, `${tracked} tracks were accepted past maxmemory ${limit} (used ${await used()})`).toBeInstanceOf(StoreError);
+    expect((refused as Error).message).toMatch(/OOM command not allowed when used memory > 'maxmemory'/);
+    expect(tracked).toBeGreaterThan(100);
+    // reads and deletes still run on a full server
+    expect((await tracker.stats()).total).toBe(tracked);
+    await c.config('SET', 'maxmemory', '0');
+  });
+
   it('accepts `appendonly yes` with `appendfsync always`', async () => {
     const c = await server(['--appendonly', 'yes', '--appendfsync', 'always']);
     await init(make(`dur_${run}`, {}, c));

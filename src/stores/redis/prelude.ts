@@ -32,7 +32,10 @@ local MARK = CALL
 local KEEP = 3600000
 local claimable = {}
 for _, s in ipairs(cjson.decode(ARGV[2])) do claimable[s] = true end
-for call in string.gmatch(ARGV[4], '[^,]+') do redis.call('DEL', P .. 'c:' .. call) end
+-- deletes the records of earlier calls whose replies arrived: run last (see script() below)
+local function forget()
+  for call in string.gmatch(ARGV[4], '[^,]+') do redis.call('DEL', P .. 'c:' .. call) end
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function num(n) return string.format('%.0f', n) end
@@ -216,3 +219,22 @@ local function remember(value)
   redis.call('SET', P .. 'c:' .. CALL, value, 'PX', KEEP)
 end
 `;
+
+/**
+ * A script: the prelude, then `body` (Lua that ends in `return`), then the deletion of earlier
+ * calls' records. That deletion runs last because Redis checks `maxmemory` inside a script only
+ * at its first write, and only at a write that may grow memory: a `DEL` first would let every
+ * later write of the script past a full `noeviction` server (a `track` after a claim, say). Run
+ * last, the script's own first write meets the check, and a refused one deletes nothing either
+ * (the client sends those ids again with its next write).
+ */
+export function script(body: string): string {
+  return `${PRELUDE}
+local function run()
+${body}
+end
+local result = run()
+forget()
+return result
+`;
+}

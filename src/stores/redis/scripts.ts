@@ -24,11 +24,11 @@
  * Internal.
  * @module
  */
-import { PRELUDE } from './prelude.js';
+import { script } from './prelude.js';
 
 
 /** `insert`: ARGV[5] key JSON, [6] status, [7] data JSON, [8] 'ms' | 'at' | '', [9] its value. */
-export const INSERT = `${PRELUDE}
+export const INSERT = script(`
 local kj = ARGV[5]
 local id = redis.call('HGET', IDS, kj)
 -- created by this very call, sent again; an id whose item is gone (evicted, or deleted by hand)
@@ -53,13 +53,13 @@ redis.call('SADD', STATUSES, s)
 tell(s, dl)
 publish()
 return {1, read(id, ITEM)}
-`;
+`);
 
 /**
  * `update`: ARGV[5] condition JSON, [6] change JSON, [7] limit (-1: all), [8] 'item' | 'state',
  * [9] '1': append to each row the item's deadline from before the change (absent: not asked).
  */
-export const UPDATE = `${PRELUDE}
+export const UPDATE = script(`
 local c = cjson.decode(ARGV[5])
 local ch = cjson.decode(ARGV[6])
 local fields = ARGV[8] == 'state' and STATE or ITEM
@@ -78,14 +78,14 @@ end
 if not again and not (c.r or c.k) and #ids > 0 then remember(table.concat(ids, ',')) end
 publish()
 return out
-`;
+`);
 
 /**
  * `updateEach`: ARGV[5] JSON list of [guard condition, change], [6] 'item' | 'state'. Returns,
  * in order, the updated item or `false` (a nil reply) where the guard did not hold. Each guard
  * names its item, so a resent call needs no record.
  */
-export const UPDATE_EACH = `${PRELUDE}
+export const UPDATE_EACH = script(`
 local fields = ARGV[6] == 'state' and STATE or ITEM
 local out = {}
 for i, u in ipairs(cjson.decode(ARGV[5])) do
@@ -101,18 +101,18 @@ for i, u in ipairs(cjson.decode(ARGV[5])) do
 end
 publish()
 return out
-`;
+`);
 
 /** `find`: ARGV[5] condition JSON, [6] limit (-1: all), [7] 'item' | 'state'. */
-export const FIND = `${PRELUDE}
+export const FIND = script(`
 local fields = ARGV[7] == 'state' and STATE or ITEM
 local out = {}
 for _, id in ipairs(select(cjson.decode(ARGV[5]), tonumber(ARGV[6]))) do out[#out + 1] = read(id, fields) end
 return out
-`;
+`);
 
 /** `delete`: ARGV[5] condition JSON, [6] limit. Returns how many were deleted. */
-export const DELETE = `${PRELUDE}
+export const DELETE = script(`
 -- sent again: deleting the next ones would exceed the limit asked for
 local done = redis.call('GET', P .. 'c:' .. CALL)
 if done then return tonumber(done) end
@@ -126,10 +126,10 @@ for _, id in ipairs(select(cjson.decode(ARGV[5]), tonumber(ARGV[6]))) do
 end
 if n > 0 then remember(n) end
 return n
-`;
+`);
 
 /** `stats`: a flat list of status, total, future (deadline after now) for each status with items. */
-export const STATS = `${PRELUDE}
+export const STATS = script(`
 local out = {}
 for _, s in ipairs(redis.call('SMEMBERS', STATUSES)) do
   local total = redis.call('ZCARD', zkey(s))
@@ -140,7 +140,7 @@ for _, s in ipairs(redis.call('SMEMBERS', STATUSES)) do
   end
 end
 return out
-`;
+`);
 
 /**
  * `init`: ARGV[5] the key's field names in the tracker's declaration order (JSON list). Returns
@@ -151,7 +151,7 @@ return out
  * (an id is taken from `{p}:seq` before any key maps to it, so a store's ids never outlive it),
  * and how many keys `{p}:ids` maps.
  */
-export const INIT = `${PRELUDE}
+export const INIT = script(`
 local K = P .. 'keyfields'
 local names = redis.call('GET', K)
 local count = redis.call('HLEN', IDS)
@@ -176,7 +176,7 @@ end
 local split = 0
 if count > 0 and redis.call('EXISTS', P .. 'seq') == 0 then split = 1 end
 return {names, split, count}
-`;
+`);
 
 /** The scripts by name. */
 export const SCRIPTS = { insert: INSERT, update: UPDATE, updateEach: UPDATE_EACH, find: FIND, delete: DELETE, stats: STATS, init: INIT } as const;
