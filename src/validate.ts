@@ -1,6 +1,7 @@
 import { ConfigError } from './errors.js';
 
-function describe(value: unknown): string {
+/** A value as an error message shows it: its text and its type (`'false'` is no `false`). */
+export function describe(value: unknown): string {
   return `\`${typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value) ?? String(value)}\` (${typeof value})`;
 }
 
@@ -65,17 +66,20 @@ export function requirePositiveInt(option: string, value: unknown): number {
  * `lease: { ttl }` would otherwise be ignored, and its default used without a word. Suggests the
  * nearest allowed name. `where` is the option's path (`lease`, `work`), or `''` for the top level.
  */
-export function requireKnownOptions(where: string, value: unknown, allowed: readonly string[]): void {
+export function requireKnownOptions(where: string, value: unknown, allowed: readonly string[], owner?: string): void {
   if (value === undefined) return;
+  // a store's options: `[sqlite] ... (\`new SqliteStore()\` takes ...)`
+  const tag = owner ? `[${owner.replace(/Store$/, '').toLowerCase().replace(/^mongo$/, 'mongodb')}] ` : '';
   // `lease: 60000` or `retry: 3` would be ignored as well: a group of options is an object
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new ConfigError(where || 'options', `expected an object of options (${allowed.join(', ')}), got ${describe(value)}.`);
+    throw new ConfigError(where || 'options', `${tag}expected an object of options (${allowed.join(', ')}), got ${describe(value)}.`);
   }
   for (const name of Object.keys(value)) {
     if (allowed.includes(name)) continue;
     const path = (n: string) => (where ? `${where}.${n}` : n);
     const near = nearest(name, allowed);
-    throw new ConfigError(path(name), `no such option${near ? `; did you mean \`${path(near)}\`?` : ''} (${where ? `\`${where}\` takes` : 'the options are'} ${allowed.join(', ')}).`);
+    const takes = owner && !where ? `\`new ${owner}()\` takes` : where ? `\`${where}\` takes` : 'the options are';
+    throw new ConfigError(path(name), `${tag}no such option${near ? `; did you mean \`${path(near)}\`?` : ''} (${takes} ${allowed.join(', ')}).`);
   }
 }
 

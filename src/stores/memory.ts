@@ -22,6 +22,8 @@ import {
   type StoreStats,
   type UpdateOptions,
 } from '../store.js';
+import { ConfigError } from '../errors.js';
+import { describe, requireKnownOptions } from '../validate.js';
 import { before, EligibleHeap, type HeapEntry } from './memory-heap.js';
 
 /** Options of {@link MemoryStore}. */
@@ -70,10 +72,17 @@ export class MemoryStore implements Store {
   #seq = 0;
 
   constructor(options: MemoryStoreOptions = {}) {
+    requireKnownOptions('', options, ['clock'], 'MemoryStore');
+    if (options.clock !== undefined && typeof options.clock !== 'function') {
+      throw new ConfigError('clock', `[memory] expected a function returning the time (epoch milliseconds or a Date), got ${describe(options.clock)}.`);
+    }
     const clock = options.clock ?? Date.now;
     this.#clock = () => {
       const now = clock();
-      return typeof now === 'number' ? now : now.getTime();
+      const ms = typeof now === 'number' ? now : now instanceof Date ? now.getTime() : Number.NaN;
+      // an Invalid Date in every item it touched would break far from the cause
+      if (!Number.isFinite(ms)) throw new Error(`[memory] the clock returned ${describe(now)}; it must return epoch milliseconds or a valid Date`);
+      return ms;
     };
   }
 

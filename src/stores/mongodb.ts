@@ -6,6 +6,7 @@
  */
 import type { Document, Filter, ReadConcernLevel, ReadPreferenceLike, WriteConcernSettings } from 'mongodb';
 import { ConfigError, notInitialised } from '../errors.js';
+import { requireKnownOptions } from '../validate.js';
 import {
   guardCondition,
   type Change,
@@ -77,7 +78,8 @@ export class MongoStore implements Store {
   readonly watch?: (listener: (change: StoreChange) => void) => () => void;
 
   constructor(options: MongoStoreOptions) {
-    const { collection, db } = options ?? {};
+    requireKnownOptions('', options ?? null, ['collection', 'db', 'writeConcern', 'reportingReadPreference', 'reportingReadConcern', 'changeStreams', 'logger'], 'MongoStore');
+    const { collection, db } = options;
     if (typeof collection === 'string') {
       // validated rather than escaped: `$`, empty names and system collections are refused
       if (!/^(?!system\.)[A-Za-z0-9_][A-Za-z0-9_.-]{0,119}$/.test(collection)) {

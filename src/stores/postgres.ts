@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ConfigError, notInitialised, StoreError } from '../errors.js';
+import { describe, requireKnownOptions } from '../validate.js';
 import type {
   Change,
   Condition,
@@ -82,11 +83,15 @@ export class PostgresStore implements Store {
   readonly watch?: (listener: (change: StoreChange) => void) => () => void;
 
   constructor(options: PostgresStoreOptions) {
-    if (!options?.pool || typeof options.pool.query !== 'function') {
+    requireKnownOptions('', options ?? null, ['pool', 'table', 'schema', 'preparedStatements', 'notifications'], 'PostgresStore');
+    if (!options.pool || typeof options.pool.query !== 'function') {
       throw new ConfigError('pool', '[postgres] Missing required option `pool`: pass a `pg.Pool`.');
     }
     this.#pool = options.pool;
     this.#prepared = options.preparedStatements ?? true;
+    if (typeof this.#prepared !== 'boolean') {
+      throw new ConfigError('preparedStatements', `[postgres] expected \`true\` or \`false\`, got ${describe(options.preparedStatements)}.`);
+    }
     this.#tableName = options.table;
     this.#schema = quoteIdentifier('postgres', 'schema', options.schema ?? 'public');
     this.#table = `${this.#schema}.${quoteIdentifier('postgres', 'table', options.table)}`;
@@ -99,7 +104,7 @@ export class PostgresStore implements Store {
     this.#dialect = { ...dialect, keyFilter: keyFilter(this.#keyTable) };
     this.#notifications = options.notifications ?? true;
     if (typeof this.#notifications !== 'boolean') {
-      throw new ConfigError('notifications', `[postgres] expected \`true\` or \`false\`, got \`${String(options.notifications)}\`.`);
+      throw new ConfigError('notifications', `[postgres] expected \`true\` or \`false\`, got ${describe(options.notifications)}.`);
     }
     this.#channel = channelName(this.#schema.slice(1, -1), options.table, hash);
     const server = serverOf(options.pool);

@@ -7,6 +7,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { ConfigError, notInitialised } from '../errors.js';
+import { describe, requireKnownOptions } from '../validate.js';
 import type {
   Change,
   Condition,
@@ -106,23 +107,29 @@ export class RedisStore implements Store {
   readonly watch?: (listener: (change: StoreChange) => void) => () => void;
 
   constructor(options: RedisStoreOptions) {
-    const { client, prefix } = options ?? {};
-    if (!client || typeof client.evalsha !== 'function') {
+    requireKnownOptions('', options ?? null, ['client', 'prefix', 'durability', 'notifications', 'replicas'], 'RedisStore');
+    const { client, prefix } = options;
+    if (!client) {
       throw new ConfigError('client', '[redis] Missing required option `client`: pass an `ioredis` client (`new Redis(url)` or `new Cluster(nodes)`).');
     }
+    if (typeof client.evalsha !== 'function') {
+      const nodeRedis = typeof (client as { evalSha?: unknown }).evalSha === 'function' ? ' (this looks like a node-redis client, which leasehold does not drive)' : '';
+      throw new ConfigError('client', `[redis] expected an \`ioredis\` client (\`new Redis(url)\` or \`new Cluster(nodes)\`): the one given has no \`evalsha\`${nodeRedis}.`);
+    }
     if (typeof prefix !== 'string' || !/^[^{}]{1,200}$/.test(prefix)) {
-      throw new ConfigError('prefix', `[redis] expected 1 to 200 characters without \`{\` or \`}\` (the prefix becomes the Cluster hash tag), got \`${String(prefix)}\`.`);
+      throw new ConfigError('prefix', `[redis] expected 1 to 200 characters without \`{\` or \`}\` (the prefix becomes the Cluster hash tag), got ${describe(prefix)}.`);
     }
     const durability = options.durability ?? 'strict';
     if (durability !== 'strict' && durability !== 'relaxed') {
-      throw new ConfigError('durability', `[redis] expected \`'strict'\` or \`'relaxed'\`, got \`${String(durability)}\`.`);
+      throw new ConfigError('durability', `[redis] expected \`'strict'\` or \`'relaxed'\`, got ${describe(durability)}.`);
     }
     const notifications = options.notifications ?? true;
     if (typeof notifications !== 'boolean') {
-      throw new ConfigError('notifications', `[redis] expected \`true\` or \`false\`, got \`${String(notifications)}\`.`);
+      throw new ConfigError('notifications', `[redis] expected \`true\` or \`false\`, got ${describe(notifications)}.`);
     }
     if (options.replicas !== undefined) {
-      const { count, timeoutMs = 1_000 } = options.replicas ?? {};
+      requireKnownOptions('replicas', options.replicas, ['count', 'timeoutMs'], 'RedisStore');
+      const { count, timeoutMs = 1_000 } = options.replicas;
       if (!Number.isInteger(count) || count < 1) throw new ConfigError('replicas.count', `[redis] expected a positive integer, got \`${String(count)}\`.`);
       if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new ConfigError('replicas.timeoutMs', `[redis] expected a positive integer of milliseconds, got \`${String(timeoutMs)}\`.`);
       if (typeof client.pipeline !== 'function') throw new ConfigError('replicas', '[redis] the client has no `pipeline()`: pass an `ioredis` client.');

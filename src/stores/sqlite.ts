@@ -8,7 +8,7 @@ import type Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigError, notInitialised, StoreError } from '../errors.js';
-import { MAX_TIMER_MS } from '../validate.js';
+import { describe, MAX_TIMER_MS, requireKnownOptions } from '../validate.js';
 import {
   guardCondition,
   type Change,
@@ -65,6 +65,8 @@ export class SqliteStore implements Store {
   #keys: KeyColumn[] | undefined;
   #columns: Record<Returning, string> = { item: '*', state: '*' };
   readonly #owned: boolean;
+  /** Whether `close()` ran: a closed store stays closed (its Tracker would not run `init` again). */
+  #closed = false;
 
   /**
    * Calls `listener` (with `{}`: something changed) when another connection commits to the
@@ -74,8 +76,19 @@ export class SqliteStore implements Store {
   readonly watch?: (listener: (change: StoreChange) => void) => () => void;
 
   constructor(options: SqliteStoreOptions) {
-    if (!options || (options.filename === undefined) === (options.database === undefined)) {
+    requireKnownOptions('', options ?? null, ['filename', 'database', 'table', 'busyTimeoutMs', 'watchIntervalMs'], 'SqliteStore');
+    if ((options.filename === undefined) === (options.database === undefined)) {
       throw new ConfigError('filename', '[sqlite] give exactly one of `filename` (a path) or `database` (an open better-sqlite3 Database).');
+    }
+    if (options.filename !== undefined && typeof options.filename !== 'string') {
+      throw new ConfigError('filename', `[sqlite] expected a path (a string; \`:memory:\` for a database in memory), got ${describe(options.filename)}.`);
+    }
+    if (options.database !== undefined && typeof (options.database as { prepare?: unknown } | null)?.prepare !== 'function') {
+      throw new ConfigError('database', `[sqlite] expected an open better-sqlite3 Database (\`new Database(path)\`), got ${describe(options.database)}.`);
+    }
+    // the store sets it on a connection it opens; a given one keeps the caller's settings
+    if (options.database !== undefined && options.busyTimeoutMs !== undefined) {
+      throw new ConfigError('busyTimeoutMs', '[sqlite] applies to a connection the store opens (`filename`); on a `database` you opened, set it yourself: `database.pragma(\'busy_timeout = 1000\')`.');
     }
     this.#table = quoteIdentifier('sqlite', 'table', options.table);
     this.#filename = options.filename;
@@ -191,6 +204,7 @@ export class SqliteStore implements Store {
    * ```
    */
   async close(): Promise<void> {
+    this.#closed = true;
     if (this.#owned) this.#db?.close();
     this.#db = undefined;
     this.#opening = undefined;
@@ -229,6 +243,7 @@ export class SqliteStore implements Store {
   }
 
   #open(): Promise<SqliteDatabase> {
+    if (this.#closed) return Promise.reject(closed('init'));
     if (this.#db) return Promise.resolve(this.#db);
     this.#opening ??= this.#connect().finally(() => (this.#opening = undefined));
     return this.#opening;
@@ -244,19 +259,33 @@ export class SqliteStore implements Store {
         throw new StoreError({ operation: 'init', store: 'sqlite', cause: new Error(`cannot create the folder of \`${filename}\` (${(cause as Error).message}); check the \`filename\` option`, { cause }) });
       }
     }
-    const db = new Driver(filename);
-    // only a connection the store opened gets its pragmas; a given one is the caller's
-    db.pragma('journal_mode = WAL');
-    db.pragma(`busy_timeout = ${this.#busyTimeoutMs}`);
-    db.pragma('synchronous = NORMAL');
+    let db: SqliteDatabase | undefined;
+    try {
+      db = new Driver(filename);
+      // only a connection the store opened gets its pragmas; a given one is the caller's
+      db.pragma('journal_mode = WAL');
+      db.pragma(`busy_timeout = ${this.#busyTimeoutMs}`);
+      db.pragma('synchronous = NORMAL');
+    } catch (cause) {
+      // closed, or every init() the Tracker tries again would leave a file descriptor open
+      db?.close();
+      const code = (cause as { code?: unknown })?.code;
+      const error = new Error(`cannot open \`${filename}\` as a SQLite database in WAL mode (${(cause as Error)?.message ?? String(cause)}); check the \`filename\` option: a SQLite file (or a new one) in a folder this process may write`, { cause });
+      throw Object.assign(error, code === undefined ? {} : { code });
+    }
     this.#db = db;
     return db;
   }
 
   #ready(operation: string): { db: SqliteDatabase; keys: KeyColumn[] } {
+    if (this.#closed) throw closed(operation);
     if (!this.#db || !this.#keys) throw notInitialised('sqlite', operation);
     return { db: this.#db, keys: this.#keys };
   }
+}
+
+function closed(operation: string): StoreError {
+  return new StoreError({ operation, store: 'sqlite', cause: new Error('this store was closed (`close()`); make a new SqliteStore, and a Tracker on it, to use the file again'), failure: 'other' });
 }
 
 /** The file of an open better-sqlite3 database (`undefined` for an in-memory one). */
