@@ -1,4 +1,5 @@
-import { requireDelayMs, requireNumber } from './validate.js';
+import { ConfigError } from './errors.js';
+import { describe, requireDelayMs, requireKnownOptions, requireNumber } from './validate.js';
 
 /**
  * How long to wait before the next attempt, given how many attempts (claims) have been
@@ -37,13 +38,17 @@ export interface ExponentialBackoffOptions {
  * ```
  */
 export function exponentialBackoff(options: ExponentialBackoffOptions): Backoff {
+  requireKnownOptions('backoff', options ?? null, ['baseMs', 'maxMs', 'factor', 'jitter']);
   const baseMs = requireNumber('backoff.baseMs', options.baseMs, { min: 0 });
   const maxMs = requireNumber('backoff.maxMs', options.maxMs, { min: baseMs });
   const factor = requireNumber('backoff.factor', options.factor ?? 2, { min: 1 });
   const jitter = options.jitter ?? false;
+  // `jitter: 'no'` would read as true
+  if (typeof jitter !== 'boolean') throw new ConfigError('backoff.jitter', `expected \`true\` or \`false\`, got ${describe(jitter)}.`);
   return (attempt: number): number => {
     const n = Math.max(1, Math.floor(attempt));
-    const delay = Math.min(maxMs, baseMs * factor ** (n - 1));
+    // the power overflows to Infinity after some 1,000 attempts, and 0 * Infinity is NaN
+    const delay = baseMs === 0 ? 0 : Math.min(maxMs, baseMs * factor ** (n - 1));
     return jitter ? Math.floor(Math.random() * (delay + 1)) : delay;
   };
 }

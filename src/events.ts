@@ -146,6 +146,9 @@ export interface TrackerEvents<K = unknown, N extends string = string, S extends
 /** A listener of event `E`. */
 export type Listener<T> = (payload: T) => void;
 
+/** The names of {@link TrackerEvents}, for the check of `on`. */
+export const TRACKER_EVENTS: ReadonlyArray<keyof TrackerEvents> = ['claimed', 'renewed', 'completed', 'failed', 'released', 'reaped', 'leaseLost', 'error'];
+
 /**
  * A tiny typed event emitter; a throwing listener never breaks an operation: its error goes to
  * `onListenerError`.

@@ -133,6 +133,13 @@ describe('bad definitions are refused at construction, naming the option', () =>
     expect(() => exponentialBackoff({ baseMs: 10, maxMs: 5 })).toThrow(/`backoff.maxMs`/);
     expect(() => exponentialBackoff({ baseMs: 10, maxMs: Number.POSITIVE_INFINITY })).toThrow(/`backoff.maxMs`/);
     expect(() => exponentialBackoff({ baseMs: 10, maxMs: 100, factor: 0.5 })).toThrow(/`backoff.factor`/);
+    expect(() => exponentialBackoff({ baseMs: 10, maxMs: 100, jitter: 'no' } as never)).toThrow(/`backoff.jitter`: expected `true` or `false`, got `"no"` \(string\)/);
+    expect(() => exponentialBackoff({ baseMs: 10, maxMs: 100, jiter: true } as never)).toThrow(/`backoff.jiter`: no such option; did you mean `backoff.jitter`\?/);
+  });
+  it('exponentialBackoff from 0 ms stays 0 after a thousand attempts (0 * Infinity is no delay)', () => {
+    const backoff = exponentialBackoff({ baseMs: 0, maxMs: 1_000 });
+    expect([1, 1_025, 1_026, 5_000].map(backoff)).toEqual([0, 0, 0, 0]);
+    expect(exponentialBackoff({ baseMs: 1, maxMs: 1_000 })(5_000)).toBe(1_000);
   });
 });
 

@@ -111,6 +111,17 @@ describe('a misspelt option of a call is refused, naming it and the option meant
 });
 
 describe('other calls a first week meets', () => {
+  it('on() refuses an event a Tracker does not have, and a listener that is no function', async () => {
+    const tracker = await tracked('a');
+    expect(() => tracker.on(loose('complete' as never), () => {})).toThrow(/`on.event`: `complete` is not an event of a Tracker \(claimed, renewed, completed, failed, released, reaped, leaseLost, error\)/);
+    expect(() => tracker.on('completed', loose('nope' as never))).toThrow(/`on.listener`: expected a function, called with each `completed` event's payload/);
+    const seen: string[] = [];
+    tracker.on('completed', (e) => seen.push(e.status));
+    await tracker.complete((await tracker.claim('run', { owner: 'w' }))!);
+    expect(seen).toEqual(['done']);
+  });
+
+
   it('find with an empty status list finds nothing (it is no "any status")', async () => {
     const tracker = await tracked('a', 'b');
     expect(await tracker.find({ status: [] })).toEqual([]);

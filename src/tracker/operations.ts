@@ -2,8 +2,8 @@ import type { z } from 'zod';
 import type { Tracker } from '../tracker.js';
 import type { Item } from '../codec.js';
 import type { KeySchema, StageMap, StageView } from '../definition.js';
-import type { ValidationError } from '../errors.js';
-import type { Listener, TrackerEvents } from '../events.js';
+import { ConfigError, type ValidationError } from '../errors.js';
+import { TRACKER_EVENTS, type Listener, type TrackerEvents } from '../events.js';
 import type { TrackerStats } from '../results.js';
 import type { KeyField, Store } from '../store.js';
 import type { TrackOptions } from './claim.js';
@@ -114,6 +114,11 @@ export class TrackerOperations<
    * ```
    */
   on<E extends keyof TrackerEvents>(event: E, listener: Listener<TrackerEvents<z.output<K>, keyof St & string, S>[E]>): () => void {
+    // `on('complete', …)` would never fire, and a listener that is no function would fail at every event
+    if (!TRACKER_EVENTS.includes(event)) {
+      throw new ConfigError('on.event', `\`${String(event)}\` is not an event of a Tracker (${TRACKER_EVENTS.join(', ')}).`);
+    }
+    if (typeof listener !== 'function') throw new ConfigError('on.listener', `expected a function, called with each \`${event}\` event's payload.`);
     return this.#core.events.on(event, listener as Listener<TrackerEvents[E]>);
   }
 
