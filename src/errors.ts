@@ -8,7 +8,9 @@
 export function describeKey(key: unknown): string {
   if (key === undefined) return '(no key)';
   try {
-    const text = JSON.stringify(key, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
+    // JSON would show NaN and ±Infinity (often why a key is refused) as null
+    const shown = (v: unknown) => (typeof v === 'bigint' ? `${v}n` : typeof v === 'number' && !Number.isFinite(v) ? String(v) : v);
+    const text = JSON.stringify(key, (_k, v: unknown) => shown(v)) ?? String(key);
     return text.length > 200 ? `${text.slice(0, 197)}...` : text;
   } catch {
     return String(key);
@@ -27,8 +29,10 @@ export interface HeldState {
   readonly status: string | null;
   /** Current fence, or `null` when the item no longer exists. */
   readonly fence: number | null;
-  /** Current owner, if any. */
+  /** Current owner, if any: the holder while leased, else the last one. */
   readonly owner: string | null;
+  /** Whether a lease holds the item now (it is in a stage's active status). */
+  readonly leased?: boolean;
 }
 
 /**
@@ -68,7 +72,7 @@ export class LeaseLostError extends LeaseholdError {
     const now =
       held.status === null
         ? 'the item no longer exists'
-        : `the store holds status \`${held.status}\` with fence ${held.fence}${held.owner ? ` owned by \`${held.owner}\`` : ''}`;
+        : `the store holds status \`${held.status}\` with fence ${held.fence}${held.owner ? `, ${held.leased === false ? 'last held' : 'held'} by \`${held.owner}\`` : ''}`;
     super(
       settledBy
         ? `[leasehold] \`${operation}\` of item ${describeKey(key)} in stage \`${stage}\` refused: this lease (fence ${expectedFence}) was already ${settledBy} by this process, and a lease settles once (${now}). ` +

@@ -122,6 +122,27 @@ describe('other calls a first week meets', () => {
   });
 
 
+  it('errors about a lease name its item; a key refused for NaN shows NaN', async () => {
+    const tracker = await tracked('a');
+    const lease = (await tracker.claim('run', { owner: 'w' }))!;
+    await expect(tracker.complete(lease, loose({ to: 'nope' }))).rejects.toThrow(/`complete.to`: `nope` is not a done status of stage `run` \(done, skipped\); nothing was written to item \{"id":"a"\}/);
+    const other = new Tracker({ ...definition, store: new MemoryStore() });
+    await expect(other.complete(lease)).rejects.toThrow(/`complete.lease`: the lease of item \{"id":"a"\} was claimed through a tracker on another store/);
+    const numbered = new Tracker({ ...definition, key: z.object({ n: z.number() }), store: new MemoryStore() });
+    await expect(numbered.track({ n: Number.NaN })).rejects.toThrow(/of item \{"n":"NaN"\}/);
+  });
+
+  it('a lost lease names the holder as holding the item only while it does', async () => {
+    const tracker = await tracked('a');
+    const first = (await tracker.claim('run', { owner: 'w1' }))!;
+    await tracker.cancel({ id: 'a' }, { reason: 'operator' });
+    await expect(tracker.complete(first)).rejects.toThrow(/is no longer held \(the store holds status `failed` with fence 2, last held by `w1`\)/);
+    await tracker.retry({ id: 'a' });
+    const second = (await tracker.claim('run', { owner: 'w2' }))!;
+    await expect(tracker.renew(first)).rejects.toThrow(/the store holds status `running` with fence 3, held by `w2`\)/);
+    await tracker.complete(second);
+  });
+
   it('find with an empty status list finds nothing (it is no "any status")', async () => {
     const tracker = await tracked('a', 'b');
     expect(await tracker.find({ status: [] })).toEqual([]);

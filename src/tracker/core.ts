@@ -7,7 +7,7 @@
 import type { z } from 'zod';
 import { Codec, type Item } from '../codec.js';
 import type { Definition, NormalizedStage } from '../definition.js';
-import { ConfigError, LeaseholdError, StoreError } from '../errors.js';
+import { ConfigError, describeKey, LeaseholdError, StoreError } from '../errors.js';
 import { Emitter, type LeaseEventBase, type Logger, type TrackerEvents } from '../events.js';
 import { leaseState, type Lease, type LeaseState } from '../lease.js';
 import { guardCondition, type GuardedUpdate, type SettleOutcome, type Store, type StoredItem } from '../store.js';
@@ -114,7 +114,7 @@ export class Core {
     // another store's ref, key and fence could match an item here: it would settle that item
     const store = this.store;
     if (state.store !== store && (store.location === undefined || state.store.location !== store.location)) {
-      throw new ConfigError(`${operation}.lease`, 'this lease was claimed through a tracker on another store; settle it through the tracker that claimed it (or one whose store has the same `location`).');
+      throw new ConfigError(`${operation}.lease`, `the lease of item ${describeKey((lease as { key?: unknown }).key)} was claimed through a tracker on another store; settle it through the tracker that claimed it (or one whose store has the same \`location\`).`);
     }
     return state;
   }

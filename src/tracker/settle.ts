@@ -4,7 +4,7 @@
  * @module
  */
 import type { Item } from '../codec.js';
-import { ConfigError, LeaseLostError } from '../errors.js';
+import { ConfigError, describeKey, LeaseLostError } from '../errors.js';
 import { abortLease, type InDoubt, type LeaseState } from '../lease.js';
 import type { BatchResult } from '../results.js';
 import { guardCondition, type Change, type ItemOutcome, type LeaseGuard, type SettleOutcome } from '../store.js';
@@ -71,7 +71,7 @@ async function lost(core: Core, operation: string, lease: AnyLease, state: Lease
     key: lease.key,
     stage: lease.stage,
     expectedFence: lease.fence,
-    held: { status: now?.status ?? null, fence: now?.fence ?? null, owner: now?.owner ?? null },
+    held: { status: now?.status ?? null, fence: now?.fence ?? null, owner: now?.owner ?? null, leased: now ? core.def.activeStatuses.includes(now.status) : false },
     ...(settledBy ? { settledBy } : {}),
   });
   // a renew that fails while this process settles the lease lost nothing: the settle moved it on;
@@ -180,7 +180,7 @@ export function prepareComplete(core: Core, operation: string, lease: AnyLease, 
   requireKnownOptions(operation, options, ['to', 'data']);
   const to = options?.to ?? stage.done[0]!;
   if (typeof to !== 'string' || !stage.done.includes(to)) {
-    throw new ConfigError(`${operation}.to`, `\`${String(to)}\` is not a done status of stage \`${stage.name}\` (${stage.done.join(', ')}); nothing was written.`);
+    throw new ConfigError(`${operation}.to`, `\`${String(to)}\` is not a done status of stage \`${stage.name}\` (${stage.done.join(', ')}); nothing was written to item ${describeKey(lease.key)}.`);
   }
   let data: { value: unknown; stored: unknown } | undefined;
   if (options?.data !== undefined) {
