@@ -5,9 +5,9 @@
 
 /** A pino-like or console-like logger: each method takes `(fields, message)`. */
 export interface Logger {
-  /** Claims and completions. */
+  /** Claims, completions and releases. */
   debug?(fields: object, message: string): void;
-  /** Not used by leasehold itself; accepted so that any pino or console logger fits. */
+  /** What an operator did: `retry`, `retryAll`, `cancel`, `reschedule` and `purge` that changed something. */
   info?(fields: object, message: string): void;
   /** Failures, reaps and lost leases. */
   warn?(fields: object, message: string): void;

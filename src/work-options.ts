@@ -132,7 +132,11 @@ export function workSettings(ttlMs: number, def: Parameters<typeof requireFinish
   const pollMin = requireTimerMs('work.pollMinMs', options.pollMinMs ?? 50);
   // defaults from a ttl longer than the longest timer are cut to it
   const heartbeatMs = requireTimerMs('work.heartbeatMs', options.heartbeatMs ?? Math.min(MAX_TIMER_MS, Math.max(1, Math.floor(ttlMs / 3))));
-  if (heartbeatMs >= ttlMs) throw new ConfigError('work.heartbeatMs', `must be shorter than the lease ttl (${ttlMs} ms), got ${heartbeatMs}.`);
+  if (heartbeatMs >= ttlMs) {
+    throw options.heartbeatMs === undefined
+      ? new ConfigError('lease.ttlMs', `a lease of ${ttlMs} ms is too short for a worker to renew (its heartbeat runs every ttl/3, at least every 1 ms); give the Tracker a longer \`lease.ttlMs\`.`)
+      : new ConfigError('work.heartbeatMs', `must be shorter than the lease ttl (${ttlMs} ms), got ${heartbeatMs}.`);
+  }
   const reapEvery = options.reapIntervalMs ?? Math.min(MAX_TIMER_MS, ttlMs);
   const rules = options.retention === undefined ? [] : Array.isArray(options.retention) ? options.retention : [options.retention as Retention];
   return {

@@ -132,6 +132,39 @@ describe('other calls a first week meets', () => {
     await expect(numbered.track({ n: Number.NaN })).rejects.toThrow(/of item \{"n":"NaN"\}/);
   });
 
+  it('work() on a tracker whose lease is too short to renew names the lease, not an option never set', () => {
+    const tracker = new Tracker({ ...definition, store: new MemoryStore(), lease: { ttlMs: 1 } });
+    expect(() => tracker.work('run', () => {})).toThrow(/`lease.ttlMs`: a lease of 1 ms is too short for a worker to renew/);
+    expect(() => tracker.work('run', () => {}, { heartbeatMs: 5 })).toThrow(/`work.heartbeatMs`: must be shorter than the lease ttl \(1 ms\), got 5/);
+  });
+
+  it('a logger hears releases at debug and what an operator did at info', async () => {
+    const lines: string[] = [];
+    const logger = { debug: (_: object, m: string) => lines.push(`debug ${m}`), info: (f: object, m: string) => lines.push(`info ${m} ${JSON.stringify(f)}`) };
+    const tracker = new Tracker({ ...definition, store: new MemoryStore(), logger });
+    for (const id of ['a', 'b', 'c']) await tracker.track({ id });
+    await tracker.release((await tracker.claim('run', { owner: 'w', key: { id: 'a' } }))!, { delayMs: 5 });
+    await tracker.cancel({ id: 'a' }, { reason: 'withdrawn' });
+    await tracker.retry({ id: 'a' });
+    await tracker.reschedule({ id: 'b' }, { delayMs: 60_000 });
+    await tracker.cancel({ id: 'b' });
+    await tracker.cancel({ id: 'c' });
+    await tracker.retryAll();
+    await tracker.complete((await tracker.claim('run', { owner: 'w', key: { id: 'c' } }))!);
+    await tracker.purge({ status: 'done' });
+    expect(await tracker.retryAll()).toBe(0);
+    expect(lines.filter((l) => !l.includes(' claimed') && !l.includes(' completed'))).toEqual([
+      'debug [leasehold] run: released into `queued`, claimable in 5 ms',
+      'info [leasehold] cancel: item {"id":"a"} is now `failed` {"operation":"cancel","key":{"id":"a"},"status":"failed"}',
+      'info [leasehold] retry: item {"id":"a"} is now `queued` {"operation":"retry","key":{"id":"a"},"status":"queued"}',
+      'info [leasehold] reschedule: item {"id":"b"} is now `queued` {"operation":"reschedule","key":{"id":"b"},"status":"queued"}',
+      'info [leasehold] cancel: item {"id":"b"} is now `failed` {"operation":"cancel","key":{"id":"b"},"status":"failed"}',
+      'info [leasehold] cancel: item {"id":"c"} is now `failed` {"operation":"cancel","key":{"id":"c"},"status":"failed"}',
+      'info [leasehold] retryAll: 2 parked item(s) back for a retry {"operation":"retryAll","count":2}',
+      'info [leasehold] purge: 1 item(s) deleted from `done` {"operation":"purge","status":"done","count":1}',
+    ]);
+  });
+
   it('a lost lease names the holder as holding the item only while it does', async () => {
     const tracker = await tracked('a');
     const first = (await tracker.claim('run', { owner: 'w1' }))!;

@@ -251,6 +251,7 @@ export function prepareRelease(core: Core, lease: AnyLease, options: { delayMs?:
     done: (stored) => {
       markSettled(state, 'released');
       core.wake(stored.status, ms === 0 ? undefined : stored.deadline);
+      core.log('debug', lease, `released into \`${stored.status}\`${ms === 0 ? '' : `, claimable in ${ms} ms`}`);
       core.emitLease('released', lease, { durationMs: performance.now() - state.startedAt });
     },
   };
