@@ -743,6 +743,25 @@ describe('RedisStore durability check', () => {
     expect((error as Error).message).toMatch(/the server runs with `maxmemory-policy allkeys-lru`: at `maxmemory` it deletes keys by itself.*`CONFIG SET maxmemory-policy noeviction`/);
   });
 
+  it('init refuses a store whose id counter is gone, saying so (not that the layout is an older one), and starts once it is set', async () => {
+    const c = await server(['--appendonly', 'yes', '--appendfsync', 'always']);
+    const prefix = `dur_${run}_lost`;
+    const tracker = makeTracker(make(prefix, {}, c));
+    await tracker.track(k(1));
+    await tracker.track(k(2));
+    await c.del(`{${prefix}}:seq`);
+    const error = await makeTracker(make(prefix, {}, c)).init().catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/`\{dur_[\w]+_lost\}:ids` maps 2 key\(s\) but there is no id counter `\{dur_\w+_lost\}:seq` \(deleted, evicted, or lost in a partial restore\).*"A lost id counter"/);
+    expect((error as Error).message).not.toMatch(/keyPrefix/);
+    // the guide's repair
+    const doc = readFileSync(join(dirname(new URL(import.meta.url).pathname), '../docs/stores/redis.md'), 'utf8');
+    const script = /redis-cli EVAL "([^"]+)" 2/.exec(doc)![1]!;
+    expect(await c.eval(script, 2, `{${prefix}}:ids`, `{${prefix}}:seq`)).toBe(2);
+    const again = makeTracker(make(prefix, {}, c));
+    expect((await again.track(k(3))).created).toBe(true);
+    expect((await again.get(k(1)))?.key).toEqual(k(1));
+  });
+
   it('an insert never writes over an item when the id counter went back (keys evicted, part of the data restored)', async () => {
     const c = await server(['--appendonly', 'yes', '--appendfsync', 'always']);
     const store = make(`dur_${run}_seq`, {}, c);

@@ -160,8 +160,10 @@ export class RedisStore implements Store {
     }
     // loaded now so that the first call of each operation is one round trip too
     await Promise.all(Object.values(SCRIPTS).map((text) => this.#client.script('LOAD', text)));
-    const [recorded, split, count] = (await this.#run('init', JSON.stringify(schema.keyFields.map(({ name }) => name)))) as [string, number, number];
+    const unprefixed = this.#ids.slice(0, -'ids'.length);
+    const [recorded, split, count] = (await this.#run('init', JSON.stringify(schema.keyFields.map(({ name }) => name)), unprefixed)) as [string, number, number];
     if (split === 1) throw splitLayout(this.#base, this.#ids);
+    if (split === 2) throw counterLost(this.#base, count);
     for (const status of schema.claimable ?? []) this.#claimable.add(status);
     this.#claimableJson = this.#notifications ? JSON.stringify([...this.#claimable]) : '[]';
     this.#keys = keyOrder(
@@ -302,6 +304,13 @@ function splitLayout(base: string, ids: string): ConfigError {
     `[redis] the client has \`keyPrefix\` \`${keyPrefix}\`, and this store's items were written by a leasehold version that put it on \`${base}ids\` only: ` +
       `its items, sorted sets and counter are under \`${unprefixed}\`, where another application with the same \`prefix\` shares them. ` +
       'Stop every process of the older version, then move them under the keyPrefix as the Redis store guide shows ("A client with a keyPrefix").',
+  );
+}
+
+function counterLost(base: string, count: number): Error {
+  return new Error(
+    `[redis] \`${base}ids\` maps ${count} key(s) but there is no id counter \`${base}seq\` (deleted, evicted, or lost in a partial restore): new items would take ids items hold. ` +
+      'Set it to the highest id before starting any process, as the Redis store guide shows ("A lost id counter").',
   );
 }
 

@@ -143,13 +143,14 @@ return out
 `);
 
 /**
- * `init`: ARGV[5] the key's field names in the tracker's declaration order (JSON list). Returns
- * the store's record of them (made now from ARGV[5] if there is none, or if the store holds no
- * item and the record names other fields, in one step so that processes starting at once agree),
- * 1 if the store's items are not under `P` although its
- * ids are: written through a client with a `keyPrefix` by a version that put it on `{p}:ids` only
- * (an id is taken from `{p}:seq` before any key maps to it, so a store's ids never outlive it),
- * and how many keys `{p}:ids` maps.
+ * `init`: ARGV[5] the key's field names in the tracker's declaration order (JSON list), [6] the
+ * prefix `{prefix}:` without the client's keyPrefix. Returns the store's record of them (made now
+ * from ARGV[5] if there is none, or if the store holds no item and the record names other fields,
+ * in one step so that processes starting at once agree); 1 if the store's items are not under
+ * `P` although its ids are: written through a client with a `keyPrefix` by a version that put it
+ * on `{p}:ids` only (an id is taken from `{p}:seq` before any key maps to it, so a store's ids
+ * never outlive it), 2 if keys are mapped but there is no id counter at all (deleted, evicted,
+ * or lost in a partial restore); and how many keys `{p}:ids` maps.
  */
 export const INIT = script(`
 local K = P .. 'keyfields'
@@ -174,7 +175,11 @@ if not names or (count == 0 and not same(names, ARGV[5])) then
   redis.call('SET', K, names)
 end
 local split = 0
-if count > 0 and redis.call('EXISTS', P .. 'seq') == 0 then split = 1 end
+if count > 0 and redis.call('EXISTS', P .. 'seq') == 0 then
+  -- the older layout keeps its counter without the client's keyPrefix (ARGV[6]); none anywhere:
+  -- the counter itself was lost
+  if ARGV[6] ~= P and redis.call('EXISTS', ARGV[6] .. 'seq') == 1 then split = 1 else split = 2 end
+end
 return {names, split, count}
 `);
 
