@@ -31,6 +31,8 @@ export interface KeyColumn {
 
 /** leasehold's own columns, in the order rows are read. */
 export const STATE_COLUMNS = ['id', 'status', 'stage', 'attempts', 'fence', 'owner', 'deadline', 'last_error', 'created_at', 'updated_at', 'claimed_at', 'finished_at'] as const;
+/** Every column of leasehold's own in an items table (the key columns come beside them). */
+export const OWN_COLUMNS: readonly string[] = [...STATE_COLUMNS, 'data'];
 
 /** The time columns, read back as epoch milliseconds where the dialect prefers. */
 export const TIME_COLUMNS = new Set(['deadline', 'created_at', 'updated_at', 'claimed_at', 'finished_at']);

@@ -14,7 +14,7 @@
  */
 import type { NewItem } from '../../store.js';
 import type { KeyColumn } from './compile.js';
-import { newRow, Params } from './compile.js';
+import { newRow, OWN_COLUMNS, Params } from './compile.js';
 import type { Dialect } from './dialect.js';
 
 /** Where the key table of an items table lives, as SQL. */
@@ -62,6 +62,21 @@ function keyColumnChecks(t: KeyTable, keys: readonly KeyColumn[], keyTypes: read
       END IF;`;
     })
     .join('');
+}
+
+/**
+ * Checks that the items table has every column leasehold keeps (a table of 0.1 has no `stage`):
+ * init stops with a schema error naming them, instead of every claim failing later.
+ */
+function ownColumnChecks(t: KeyTable): string {
+  return `
+      found := (SELECT string_agg(c, ', ') FROM unnest(ARRAY[${OWN_COLUMNS.map(literal).join(', ')}]::text[]) AS c
+        WHERE NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = items AND attname = c AND NOT attisdropped));
+      IF found IS NOT NULL THEN
+        RAISE EXCEPTION 'leasehold: % has no column(s) % that leasehold keeps: it was made by an older version (a table of 0.1 has no stage column) or by hand. Upgrade it as docs/stores/postgres.md shows ("Upgrading from 0.1"), or use a new table', ${literal(t.items)}, found
+          USING ERRCODE = 'undefined_column',
+            HINT = 'Upgrade it as docs/stores/postgres.md shows ("Upgrading from 0.1"), or use a new table.';
+      END IF;`;
 }
 
 /**
@@ -116,7 +131,7 @@ export function keyTableStatements(t: KeyTable, keys: readonly KeyColumn[], keyT
       found text;
       declared text[] := ARRAY[${keys.map((k) => literal(k.column)).join(', ')}]::text[];
       primary_key text[];
-    BEGIN${keyColumnChecks(t, keys, keyTypes)}${leftoverKeyChecks(t)}
+    BEGIN${ownColumnChecks(t)}${keyColumnChecks(t, keys, keyTypes)}${leftoverKeyChecks(t)}
       IF keys IS NOT NULL AND obj_description(keys, 'pg_class') IS DISTINCT FROM '${MARKER}' THEN
         RAISE EXCEPTION 'leasehold: % exists and is not the key table of % (it is not marked as one)', ${literal(t.keys)}, ${literal(t.items)}
           USING ERRCODE = 'duplicate_table', HINT = 'Rename that table, or give the store another table name: leasehold keeps the keys of its items in a table named after them.';

@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import { StoreError } from '../../errors.js';
-import type { KeyColumn } from './compile.js';
+import { OWN_COLUMNS, type KeyColumn } from './compile.js';
 import { KEY_PREFIX, type Dialect } from './dialect.js';
 import type { SqliteDatabase } from './sqlite-options.js';
 import type { WatchConnection } from './sqlite-watcher.js';
@@ -75,6 +75,16 @@ export function checkKeyColumns(db: SqliteDatabase, table: string, keys: readonl
   // SQLite's column names are not case sensitive
   const columns = db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string; type: string; notnull: number }>;
   const found = new Map(columns.map((c) => [c.name.toLowerCase(), c.type.toUpperCase()]));
+  // a table of 0.1 has no `stage`: said now, not at every claim
+  const missing = OWN_COLUMNS.filter((c) => !found.has(c));
+  if (missing.length > 0) {
+    throw new StoreError({
+      operation: 'init',
+      store: 'sqlite',
+      failure: 'schema',
+      cause: new Error(`the table ${table} has no column(s) ${missing.join(', ')} that leasehold keeps: it was made by an older version (a table of 0.1 has no stage column) or by hand. Upgrade it as docs/stores/sqlite.md shows ("Upgrading from 0.1"), or use a new table`),
+    });
+  }
   const declared = new Set(keys.map((k) => k.column.toLowerCase()));
   for (const key of keys) {
     const want = TYPES.key[key.type];
