@@ -44,6 +44,9 @@ export interface EncodedData {
   readonly stored: unknown;
 }
 
+/** The earliest time PostgreSQL's `timestamptz` holds (4714-11-24 BC, Julian day 0), in epoch ms. */
+const MIN_KEY_DATE_MS = -210_866_803_200_000;
+
 const isScalar = (v: unknown): boolean =>
   typeof v === 'string' ||
   typeof v === 'boolean' ||
@@ -180,6 +183,11 @@ export class Codec {
     const values = parsed.data as Record<string, unknown>;
     // -0 is the key 0 (as JSON and SQL read it back), on every store
     for (const field of Object.keys(values)) if (values[field] === 0) values[field] = 0;
+    // a date PostgreSQL's timestamptz cannot hold, refused on every store (as a NUL is) for new items
+    const early = operation === 'track' ? Object.keys(values).filter((f) => values[f] instanceof Date && (values[f] as Date).getTime() < MIN_KEY_DATE_MS) : [];
+    if (early.length > 0) {
+      throw new ValidationError({ operation, key, what: 'key', issues: early.map((f) => ({ path: [f], message: 'key dates before 4714-11-24 BC cannot be stored (PostgreSQL\'s timestamptz starts there)' })) });
+    }
     return values as KeyValues;
   }
 

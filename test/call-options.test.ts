@@ -130,6 +130,9 @@ describe('other calls a first week meets', () => {
     await expect(other.complete(lease)).rejects.toThrow(/`complete.lease`: the lease of item \{"id":"a"\} was claimed through a tracker on another store/);
     const numbered = new Tracker({ ...definition, key: z.object({ n: z.number() }), store: new MemoryStore() });
     await expect(numbered.track({ n: Number.NaN })).rejects.toThrow(/of item \{"n":"NaN"\}/);
+    const dated = new Tracker({ ...definition, key: z.object({ at: z.date() }), store: new MemoryStore() });
+    await expect(dated.track({ at: new Date(-210_866_803_200_001) })).rejects.toThrow(/at: key dates before 4714-11-24 BC cannot be stored \(PostgreSQL's timestamptz starts there\); nothing was written/);
+    expect((await dated.track({ at: new Date(-210_866_803_200_000) })).created).toBe(true);
   });
 
   it('work() on a tracker whose lease is too short to renew names the lease, not an option never set', () => {

@@ -489,6 +489,23 @@ describe('PostgresStore: a date key stored with microseconds', () => {
   });
 });
 
+describe('PostgresStore: date keys at the ends of what a Date and timestamptz hold', () => {
+  it('the earliest date every store accepts (4714-11-24 BC) and the last a Date holds round-trip through track, get and claim', async () => {
+    const tracker = new Tracker({
+      store: new PostgresStore({ pool: pool(3), table: `date_ends_${run}` }),
+      statuses: ['pending', 'running', 'done', 'failed'],
+      initial: 'pending',
+      key: z.object({ at: z.date() }),
+      stages: { s: { from: 'pending', active: 'running', done: 'done', failed: 'failed' } },
+    });
+    const ends = [new Date(-210_866_803_200_000), new Date(8.64e15)];
+    for (const at of ends) expect((await tracker.track({ at })).item.key.at).toEqual(at);
+    for (const at of ends) expect((await tracker.get({ at }))?.key.at).toEqual(at);
+    for (const at of ends) await tracker.complete((await tracker.claim('s', { owner: 'w', key: { at } }))!);
+    await expect(tracker.track({ at: new Date(-210_866_803_200_001) })).rejects.toThrow(/key dates before 4714-11-24 BC cannot be stored/);
+  });
+});
+
 describe('PostgresStore prepared statements', () => {
   it('gives two stores on one pool statements of their own names, also for tables whose statement texts hashed alike before (jobs_520779, jobs_1045536)', async () => {
     const names = ['jobs_520779', 'jobs_1045536'];
