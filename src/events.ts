@@ -7,7 +7,7 @@
 export interface Logger {
   /** Claims, completions and releases. */
   debug?(fields: object, message: string): void;
-  /** What an operator did: `retry`, `retryAll`, `cancel`, `reschedule` and `purge` that changed something. */
+  /** Not used by leasehold itself (the CLI's `--json` owns stdout, where `console.info` writes); accepted so that any pino or console logger fits. */
   info?(fields: object, message: string): void;
   /** Failures, reaps and lost leases. */
   warn?(fields: object, message: string): void;

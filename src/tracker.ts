@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { Item } from './codec.js';
 import { normalizeDefinition, type DoneStatus, type KeySchema, type StageMap, type TrackerOptions } from './definition.js';
 import { ConfigError } from './errors.js';
-import type { Lease } from './lease.js';
+import { Lease } from './lease.js';
 import type { BatchResult, DataPatch, ReapResult, TrackResult } from './results.js';
 import * as claiming from './tracker/claim.js';
 import { Core, type AnyLease } from './tracker/core.js';
@@ -220,6 +220,7 @@ export class Tracker<
     failures: ReadonlyArray<{ readonly lease: Lease<N, z.output<K>, z.output<D>, S>; readonly error: unknown; readonly retry?: boolean }>,
   ): Promise<Array<BatchResult<Lease<N, z.output<K>, z.output<D>, S>, S>>> {
     const prepared = requireList('failBatch.failures', failures, '`{ lease, error, retry? }` entries').map((entry, i) => {
+      if (entry instanceof Lease) throw new ConfigError(`failBatch.failures[${i}]`, 'expected `{ lease, error, retry? }`, got a Lease: give each lease with its error, `{ lease, error }`; nothing was written.');
       requireKnownOptions(`failBatch.failures[${i}]`, entry ?? null, ['lease', 'error', 'retry']);
       const { lease, error, retry } = entry;
       return settling.prepareFail(this.#core, 'failBatch', lease as AnyLease, error, retry === undefined ? {} : { retry });

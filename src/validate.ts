@@ -1,8 +1,23 @@
 import { ConfigError } from './errors.js';
 
-/** A value as an error message shows it: its text and its type (`'false'` is no `false`). */
+/**
+ * A value as an error message shows it: a scalar as its text and type (`'false'` is no
+ * `false`), a string cut at 60 characters, an object by its kind only (never its contents: a
+ * pool given in the wrong place holds a connection string, a lease its item's data).
+ */
 export function describe(value: unknown): string {
-  return `\`${typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value) ?? String(value)}\` (${typeof value})`;
+  if (value === null) return '`null`';
+  if (typeof value === 'string') return `\`${JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value)}\` (string)`;
+  if (typeof value !== 'object' && typeof value !== 'function') return `\`${String(value)}\` (${typeof value})`;
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  let name: unknown;
+  try {
+    name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+  } catch {
+    name = undefined;
+  }
+  return typeof name === 'string' && name !== '' && name !== 'Object' ? `a ${name}` : 'an object';
 }
 
 /** Checks an option is a finite number within bounds; throws a ConfigError naming it. */

@@ -63,6 +63,20 @@ describe('a store option of the wrong type says what it got', () => {
     expect(make).toThrow(message);
   });
 
+  it('an object in the wrong place is named by its kind, never shown (a pool holds its connection string)', () => {
+    let error: Error | undefined;
+    try {
+      new SqliteStore(loose({ database: pool, table: 't' }));
+    } catch (e) {
+      error = e as Error;
+    }
+    expect(error?.message).toMatch(/`database`: \[sqlite\] expected an open better-sqlite3 Database \(`new Database\(path\)`\), got a \w*Pool\./);
+    expect(error?.message).not.toMatch(/nobody|127\.0\.0\.1/);
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    expect(() => new MemoryStore(loose({ clock: circular }))).toThrow(/`clock`: \[memory\] expected a function .*got an object\./);
+  });
+
   it('SqliteStore refuses busyTimeoutMs beside a database it did not open (it would not apply)', () => {
     const database = new Database(':memory:');
     expect(() => new SqliteStore({ database, table: 't', busyTimeoutMs: 100 })).toThrow(/`busyTimeoutMs`: \[sqlite\] applies to a connection the store opens/);
@@ -87,14 +101,16 @@ describe('SqliteStore opening and closing', () => {
     expect(readdirSync('/proc/self/fd').length - before).toBeLessThan(3);
   });
 
-  it('a closed store says it was closed, not that it needs init', async () => {
+  it('a closed store says it was closed, not that it needs init; a new Tracker on it opens the file again', async () => {
     const store = new SqliteStore({ filename: join(dir, 'closed.db'), table: 'items' });
     const tracker = makeTracker(store);
-    await tracker.track({ logId: 'l', partnerCode: 'p', seq: 1 });
+    const key = { logId: 'l', partnerCode: 'p', seq: 1 };
+    await tracker.track(key);
     await store.close();
-    const error = await tracker.get({ logId: 'l', partnerCode: 'p', seq: 1 }).catch((e: unknown) => e);
+    const error = await tracker.get(key).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreError);
-    expect((error as Error).message).toMatch(/this store was closed \(`close\(\)`\); make a new SqliteStore, and a Tracker on it, to use the file again/);
-    await expect(store.init({ key: [] } as never)).rejects.toThrow(/this store was closed/);
+    expect((error as Error).message).toMatch(/this store was closed \(`close\(\)`\), and a Tracker runs `init` once: make a new Tracker on the store \(its `init` opens the file again\)/);
+    expect((await makeTracker(store).get(key))?.status).toBe('pending');
+    await store.close();
   });
 });

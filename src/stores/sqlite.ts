@@ -65,7 +65,7 @@ export class SqliteStore implements Store {
   #keys: KeyColumn[] | undefined;
   #columns: Record<Returning, string> = { item: '*', state: '*' };
   readonly #owned: boolean;
-  /** Whether `close()` ran: a closed store stays closed (its Tracker would not run `init` again). */
+  /** Whether `close()` ran and no `init` since (a Tracker runs `init` once, so its calls say so). */
   #closed = false;
 
   /**
@@ -243,7 +243,8 @@ export class SqliteStore implements Store {
   }
 
   #open(): Promise<SqliteDatabase> {
-    if (this.#closed) return Promise.reject(closed('init'));
+    // init after close() (a new Tracker on this store) opens the file again
+    this.#closed = false;
     if (this.#db) return Promise.resolve(this.#db);
     this.#opening ??= this.#connect().finally(() => (this.#opening = undefined));
     return this.#opening;
@@ -285,7 +286,7 @@ export class SqliteStore implements Store {
 }
 
 function closed(operation: string): StoreError {
-  return new StoreError({ operation, store: 'sqlite', cause: new Error('this store was closed (`close()`); make a new SqliteStore, and a Tracker on it, to use the file again'), failure: 'other' });
+  return new StoreError({ operation, store: 'sqlite', cause: new Error('this store was closed (`close()`), and a Tracker runs `init` once: make a new Tracker on the store (its `init` opens the file again)'), failure: 'other' });
 }
 
 /** The file of an open better-sqlite3 database (`undefined` for an in-memory one). */

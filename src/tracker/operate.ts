@@ -6,7 +6,7 @@
  */
 import type { Item } from '../codec.js';
 import { requireFinishedStatus, type NormalizedStage } from '../definition.js';
-import { ConfigError, describeKey, ValidationError } from '../errors.js';
+import { ConfigError, ValidationError } from '../errors.js';
 import type { Condition, StoredItem } from '../store.js';
 import { cancelUpdate, clipMessage, rescheduleUpdate, retryUpdate } from '../transitions.js';
 import { requireAgeMs, requireKnownOptions, requireNumber, requirePositiveInt } from '../validate.js';
@@ -22,7 +22,6 @@ export const OPERATE_BATCH = 500;
  * `ValidationError` that says so (`applied: true`), not one that reads as "nothing was written".
  */
 function changed(core: Core, operation: string, stored: StoredItem): Item {
-  audit(core, operation, { key: stored.key, status: stored.status }, `item ${describeKey(stored.key)} is now \`${stored.status}\``);
   try {
     return core.decode(operation, stored);
   } catch (error) {
@@ -36,11 +35,6 @@ function changed(core: Core, operation: string, stored: StoredItem): Item {
       hint: `The \`${operation}\` was applied: the item is now \`${stored.status}\`. But what is stored no longer matches the Tracker schema (edited by hand, or written by another version): fix or delete it in the database, or purge it once it is in a failed status.`,
     });
   }
-}
-
-/** An operator's change, logged at `info` (a trail of who steered what is kept by the caller's logger). */
-function audit(core: Core, operation: string, fields: object, message: string): void {
-  core.logger?.info?.({ operation, ...fields }, `[leasehold] ${operation}: ${message}`);
 }
 
 /** The stages whose failed status is `status`; `stage` narrows them to one. */
@@ -136,7 +130,6 @@ export async function retryAll(core: Core, options: { stage?: string; limit?: nu
     }
     if (again) break;
   }
-  if (retried.size > 0) audit(core, 'retryAll', { count: retried.size }, `${retried.size} parked item(s) back for a retry`);
   return retried.size;
 }
 
@@ -251,6 +244,5 @@ export async function purge(core: Core, options: PurgeOptions): Promise<{ delete
     deleted += n;
     if (n < batch) break;
   }
-  if (deleted > 0) audit(core, 'purge', { status, count: deleted }, `${deleted} item(s) deleted from \`${status}\``);
   return { deleted };
 }

@@ -151,8 +151,8 @@ local function mine(id)
   if CALL == '' or touched[id] then return false end
   return redis.call('HGET', ikey(id), 'q') == MARK
 end
-local function nullable(key, field, v, set)
-  if v == cjson.null then redis.call('HDEL', key, field) else set[#set + 1] = field; set[#set + 1] = v end
+local function nullable(field, v, set, gone)
+  if v == cjson.null then gone[#gone + 1] = field else set[#set + 1] = field; set[#set + 1] = v end
 end
 -- a change ch: s status, g stage, o owner, bf bump fence, a 'i' | 'd' | 'r' attempts,
 -- dm deadline now + ms, da deadline at ms, d data JSON, e last error, fi finished.
@@ -162,11 +162,14 @@ local function apply(id, ch)
   local cur = redis.call('HMGET', key, 's', 'dl', 'a')
   local s, dl = cur[1], cur[2]
   local set = {'u', num(now), 'q', MARK}
+  -- fields to delete, after the HSET: a script's first write must be one Redis checks against
+  -- maxmemory (see script()), and HDEL is not
+  local gone = {}
   touched[id] = true
   local to = s
   if ch.s then to = ch.s; set[#set + 1] = 's'; set[#set + 1] = to end
   if ch.g then set[#set + 1] = 'g'; set[#set + 1] = ch.g end
-  if ch.o ~= nil then nullable(key, 'o', ch.o, set) end
+  if ch.o ~= nil then nullable('o', ch.o, set, gone) end
   if ch.bf then redis.call('HINCRBY', key, 'f', 1) end
   if ch.a == 'i' then
     redis.call('HINCRBY', key, 'a', 1); set[#set + 1] = 'cl'; set[#set + 1] = num(now)
@@ -179,9 +182,10 @@ local function apply(id, ch)
   if ch.dm then due = num(math.floor(now + ch.dm)) elseif ch.da then due = num(ch.da) end
   if due ~= dl then set[#set + 1] = 'dl'; set[#set + 1] = due end
   if ch.d then set[#set + 1] = 'd'; set[#set + 1] = ch.d end
-  if ch.e ~= nil then nullable(key, 'e', ch.e, set) end
-  if ch.fi == true then set[#set + 1] = 'fi'; set[#set + 1] = num(now) elseif ch.fi == false then redis.call('HDEL', key, 'fi') end
+  if ch.e ~= nil then nullable('e', ch.e, set, gone) end
+  if ch.fi == true then set[#set + 1] = 'fi'; set[#set + 1] = num(now) elseif ch.fi == false then gone[#gone + 1] = 'fi' end
   redis.call('HSET', key, unpack(set))
+  if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
   if to ~= s then
     redis.call('ZREM', zkey(s), id)
     redis.call('SADD', STATUSES, to)
