@@ -134,7 +134,7 @@ async function retryRefused(entry: Entry, key: Record<string, unknown>, stage: s
     case 'unclear':
       return new HttpError(
         409,
-        `${item} is \`${refusal.status}\` under stage \`${refusal.recorded ?? ''}\`, which this tracker no longer declares, and items also wait in \`${refusal.status}\`, so retry cannot tell that it was parked; nothing changed.`,
+        `${item} is \`${refusal.status}\` ${refusal.recorded === null ? 'with no stage recorded' : `under stage \`${refusal.recorded}\`, which this tracker no longer declares,`} and items also wait in \`${refusal.status}\`, so retry cannot tell that it was parked; nothing changed.`,
       );
   }
 }

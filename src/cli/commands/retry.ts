@@ -114,8 +114,8 @@ function retryRefused(name: string, key: Record<string, unknown>, refusal: Retry
       }
       case 'unclear':
         return (
-          `${item} is \`${printable(refusal.status)}\` under stage \`${printable(refusal.recorded ?? '')}\`, which the tracker no longer declares, and items also wait in ` +
-          `\`${printable(refusal.status)}\` (a stage claims from or completes into it), so retry cannot tell that it was parked; if it was, declare that stage again to retry it`
+          `${item} is \`${printable(refusal.status)}\` ${refusal.recorded === null ? 'with no stage recorded' : `under stage \`${printable(refusal.recorded)}\`, which the tracker no longer declares,`} and items also wait in ` +
+          `\`${printable(refusal.status)}\` (a stage claims from or completes into it), so retry cannot tell that it was parked${refusal.recorded === null ? '; look at it again (`show`): it may have moved meanwhile' : '; if it was, declare that stage again to retry it'}`
         );
     }
   })();
