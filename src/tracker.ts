@@ -9,7 +9,7 @@ import { Core, type AnyLease } from './tracker/core.js';
 import { TrackerOperations } from './tracker/operations.js';
 import { reapStale } from './tracker/reap.js';
 import * as settling from './tracker/settle.js';
-import { requireKnownOptions, requireList, requirePositiveInt } from './validate.js';
+import { describe, requireKnownOptions, requireList, requirePositiveInt } from './validate.js';
 import { Worker, type Handler, type WorkOptions } from './worker.js';
 
 export type { TrackOptions } from './tracker/claim.js';
@@ -221,7 +221,8 @@ export class Tracker<
   ): Promise<Array<BatchResult<Lease<N, z.output<K>, z.output<D>, S>, S>>> {
     const prepared = requireList('failBatch.failures', failures, '`{ lease, error, retry? }` entries').map((entry, i) => {
       if (entry instanceof Lease) throw new ConfigError(`failBatch.failures[${i}]`, 'expected `{ lease, error, retry? }`, got a Lease: give each lease with its error, `{ lease, error }`; nothing was written.');
-      requireKnownOptions(`failBatch.failures[${i}]`, entry ?? null, ['lease', 'error', 'retry']);
+      if (entry === null || typeof entry !== 'object') throw new ConfigError(`failBatch.failures[${i}]`, `expected \`{ lease, error, retry? }\`, got ${describe(entry)}; nothing was written.`);
+      requireKnownOptions(`failBatch.failures[${i}]`, entry, ['lease', 'error', 'retry']);
       const { lease, error, retry } = entry;
       return settling.prepareFail(this.#core, 'failBatch', lease as AnyLease, error, retry === undefined ? {} : { retry });
     });

@@ -6,18 +6,26 @@ import { ConfigError } from './errors.js';
  * pool given in the wrong place holds a connection string, a lease its item's data).
  */
 export function describe(value: unknown): string {
-  if (value === null) return '`null`';
-  if (typeof value === 'string') return `\`${JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value)}\` (string)`;
-  if (typeof value !== 'object' && typeof value !== 'function') return `\`${String(value)}\` (${typeof value})`;
-  if (typeof value === 'function') return 'a function';
-  if (Array.isArray(value)) return `an array of ${value.length}`;
-  let name: unknown;
   try {
-    name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+    if (value === null) return '`null`';
+    if (typeof value === 'string') return `\`${JSON.stringify(value.length > 60 ? `${cut(value, 57)}...` : value)}\` (string)`;
+    if (typeof value !== 'object' && typeof value !== 'function') return `\`${String(value)}\` (${typeof value})`;
+    if (typeof value === 'function') return 'a function';
+    if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'an Invalid Date' : `the Date ${value.toISOString()}`;
+    if (Array.isArray(value)) return `an array of ${value.length}`;
+    const name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+    if (typeof name !== 'string' || name === '' || name === 'Object') return 'an object';
+    return `${/^[AEIOU]/.test(name) ? 'an' : 'a'} ${name}`;
   } catch {
-    name = undefined;
+    // a revoked Proxy, a throwing prototype getter
+    return 'an object';
   }
-  return typeof name === 'string' && name !== '' && name !== 'Object' ? `a ${name}` : 'an object';
+}
+
+/** `text` cut to at most `max` code units, never inside a surrogate pair. */
+function cut(text: string, max: number): string {
+  const last = text.charCodeAt(max - 1);
+  return text.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
 }
 
 /** Checks an option is a finite number within bounds; throws a ConfigError naming it. */

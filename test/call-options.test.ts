@@ -79,6 +79,7 @@ describe('a misspelt option of a call is refused, naming it and the option meant
     const lease = (await tracker.claim('run', { owner: 'w' }))!;
     await expect(tracker.complete(lease, loose('done' as never))).rejects.toThrow(/`complete`: expected an object of options \(to, data\), got `"done"` \(string\)/);
     await expect(tracker.completeBatch(loose(lease as never))).rejects.toThrow(/`completeBatch.leases`: expected an array of leases, got a Lease\.$/);
+    await expect(tracker.failBatch([loose(undefined as never)])).rejects.toThrow(/`failBatch.failures\[0\]`: expected `\{ lease, error, retry\? \}`, got `undefined` \(undefined\)/);
     await expect(tracker.failBatch([loose(lease as never)])).rejects.toThrow(/`failBatch.failures\[0\]`: expected `\{ lease, error, retry\? \}`, got a Lease: give each lease with its error/);
     await expect(tracker.failBatch(loose(null as never))).rejects.toThrow(/`failBatch.failures`: expected an array of `\{ lease, error, retry\? \}` entries, got `null`/);
     expect((await tracker.get({ id: 'a' }))!.status).toBe('running');
@@ -95,23 +96,29 @@ describe('a misspelt option of a call is refused, naming it and the option meant
   });
 
   it('a handler that returns nothing, null, `{ data }`, a class instance or another value that is no object literal completes as before', async () => {
+    class Broken {
+      get data(): unknown {
+        throw new Error('getter boom');
+      }
+    }
     class Outcome {
       constructor(readonly to: string, readonly note: string) {}
       get data() {
         return { note: this.note };
       }
     }
-    const tracker = await tracked('none', 'null', 'data', 'boolean', 'array', 'instance', 'driver');
+    const tracker = await tracked('none', 'null', 'data', 'boolean', 'array', 'instance', 'driver', 'broken');
     const returns: Record<string, unknown> = {
-      none: undefined, null: null, data: { data: { note: 'n' } }, boolean: true, array: [1], instance: new Outcome('skipped', 'i'), driver: { acknowledged: true, insertedId: 7 },
+      none: undefined, null: null, data: { data: { note: 'n' } }, boolean: true, array: [1], instance: new Outcome('skipped', 'i'), driver: { acknowledged: true, insertedId: 7 }, broken: new Broken(),
     };
     const worker = tracker.work('run', (lease) => returns[lease.key.id] as never);
     await worker.drain();
     await worker.stop();
     const items = Object.fromEntries((await tracker.find()).map((i) => [i.key.id, i]));
     expect(Object.fromEntries(Object.entries(items).map(([id, i]) => [id, i.status]))).toEqual({
-      none: 'done', null: 'done', data: 'done', boolean: 'done', array: 'done', instance: 'skipped', driver: 'failed',
+      none: 'done', null: 'done', data: 'done', boolean: 'done', array: 'done', instance: 'skipped', driver: 'failed', broken: 'failed',
     });
+    expect(items.broken!.lastError).toMatch(/reading `to` or `data` of what the handler returned threw \(getter boom\), so the item was not completed/);
     expect(items.data!.data).toEqual({ note: 'n' });
     // a class instance is read for its `to` and `data`, as before
     expect(items.instance!.data).toEqual({ note: 'i' });

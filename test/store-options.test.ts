@@ -86,6 +86,8 @@ describe('a store option of the wrong type says what it got', () => {
   it('a MemoryStore clock that returns no time fails the call, naming it, instead of storing Invalid Dates', async () => {
     const tracker = makeTracker(new MemoryStore({ clock: () => Number.NaN }));
     await expect(tracker.track({ logId: 'l', partnerCode: 'p', seq: 1 })).rejects.toThrow(/\[memory\] the clock returned `NaN` \(number\); it must return epoch milliseconds or a valid Date/);
+    const invalid = makeTracker(new MemoryStore({ clock: () => new Date(Number.NaN) }));
+    await expect(invalid.track({ logId: 'l', partnerCode: 'p', seq: 1 })).rejects.toThrow(/the clock returned an Invalid Date;/);
   });
 });
 
@@ -112,5 +114,27 @@ describe('SqliteStore opening and closing', () => {
     expect((error as Error).message).toMatch(/this store was closed \(`close\(\)`\), and a Tracker runs `init` once: make a new Tracker on the store \(its `init` opens the file again\)/);
     expect((await makeTracker(store).get(key))?.status).toBe('pending');
     await store.close();
+  });
+
+  it('a closed store on a database the caller opened takes it back for a new Tracker (close() left it open)', async () => {
+    const database = new Database(join(dir, 'given.db'));
+    const store = new SqliteStore({ database, table: 'items' });
+    const key = { logId: 'l', partnerCode: 'p', seq: 1 };
+    await makeTracker(store).track(key);
+    await store.close();
+    expect(database.open).toBe(true);
+    expect((await makeTracker(store).get(key))?.status).toBe('pending');
+    database.close();
+  });
+
+  it('close() while init opens the file leaves no connection open', async () => {
+    const store = new SqliteStore({ filename: join(dir, 'racing.db'), table: 'items' });
+    const before = readdirSync('/proc/self/fd').length;
+    for (let i = 0; i < 10; i++) {
+      const opening = makeTracker(store).init();
+      await store.close();
+      await opening.catch(() => {});
+    }
+    expect(readdirSync('/proc/self/fd').length - before).toBeLessThan(3);
   });
 });

@@ -127,6 +127,7 @@ async function main() {
         pause?.ask(readyChildren());
       }
       if (m.type === 'frozen') pause?.frozen(child, m);
+      pause?.reported(child, m);
       count(m);
     });
     child.on('exit', (code, signal) => {

@@ -20,12 +20,17 @@ type Frozen = Extract<Report, { type: 'frozen' }>;
 /** Gives up waiting for the takeover after this long (a machine too loaded to reap in time). */
 const GIVE_UP_MS = 60_000;
 
+/** How long a woken process is spared and waited for, to report its lost lease. */
+const TELL_MS = 20_000;
+
 const alive = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
 
 /** The orchestrator's side: asks one worker process to freeze, and wakes it after the takeover. */
 export class Pause {
   #asked: ChildProcess | undefined;
   #frozen: ChildProcess | undefined;
+  /** Woken after the takeover, until it reports its lost lease (or exits, or TELL_MS pass). */
+  #woken: { child: ChildProcess; at: number } | undefined;
   #done = false;
   #summary = 'none';
 
@@ -34,9 +39,12 @@ export class Pause {
     private readonly say: (line: string) => void,
   ) {}
 
-  /** Whether a process is frozen now: the run waits for its wake-up (its log may be the last one done). */
+  /**
+   * Whether a process is frozen now, or woken and not yet refused: the run waits for both (its
+   * log may be the last one done, and the summary counts its refused rows and lost lease).
+   */
   get pending(): boolean {
-    return this.#frozen !== undefined;
+    return this.#frozen !== undefined || this.#telling() !== undefined;
   }
 
   /** What happened, for the summary table. */
@@ -46,7 +54,17 @@ export class Pause {
 
   /** Whether chaos may kill `child`: not the one asked to freeze, nor the frozen one (it must wake to be refused). */
   spares(child: ChildProcess | undefined): boolean {
-    return child !== undefined && child !== this.#asked && child !== this.#frozen;
+    return child !== undefined && child !== this.#asked && child !== this.#frozen && child !== this.#telling();
+  }
+
+  /** A report from `child`: the woken process's lost lease ends the pause. */
+  reported(child: ChildProcess, report: Report): void {
+    if (report.type === 'leaseLost' && child === this.#woken?.child) this.#woken = undefined;
+  }
+
+  #telling(): ChildProcess | undefined {
+    const woken = this.#woken;
+    return woken && alive(woken.child) && Date.now() - woken.at < TELL_MS ? woken.child : undefined;
   }
 
   /**
@@ -86,6 +104,7 @@ export class Pause {
    */
   wake(): void {
     if (this.#frozen) this.#wakeUp(this.#frozen, `1, woken at the end of the run`);
+    this.#woken = undefined;
     this.#done = true;
   }
 
@@ -100,6 +119,7 @@ export class Pause {
       const seconds = ((Date.now() - since) / 1000).toFixed(1);
       const { logId } = report.key;
       this.#wakeUp(child, takenOver ? `1, ${seconds} s (${logId})` : `1, ${seconds} s, no takeover`);
+      if (takenOver) this.#woken = { child, at: Date.now() };
       const woken = `PAUSE: worker ${child.pid} woken after ${seconds} s`;
       this.say(
         !takenOver

@@ -65,6 +65,8 @@ export class SqliteStore implements Store {
   #keys: KeyColumn[] | undefined;
   #columns: Record<Returning, string> = { item: '*', state: '*' };
   readonly #owned: boolean;
+  /** The connection the caller gave (`database`), kept for an `init` after `close()`. */
+  readonly #given: SqliteDatabase | undefined;
   /** Whether `close()` ran and no `init` since (a Tracker runs `init` once, so its calls say so). */
   #closed = false;
 
@@ -93,15 +95,16 @@ export class SqliteStore implements Store {
     this.#table = quoteIdentifier('sqlite', 'table', options.table);
     this.#filename = options.filename;
     this.#db = options.database;
+    this.#given = options.database;
     this.#owned = options.database === undefined;
     this.#busyTimeoutMs = options.busyTimeoutMs ?? 5_000;
     // SQLite reads a busy timeout past 2^31 - 1 as 0 (no waiting), and Node runs a longer interval at once
     if (!Number.isInteger(this.#busyTimeoutMs) || this.#busyTimeoutMs < 0 || this.#busyTimeoutMs > MAX_TIMER_MS) {
-      throw new ConfigError('busyTimeoutMs', `[sqlite] expected an integer from 0 to ${MAX_TIMER_MS} (milliseconds), got \`${String(options.busyTimeoutMs)}\`.`);
+      throw new ConfigError('busyTimeoutMs', `[sqlite] expected an integer from 0 to ${MAX_TIMER_MS} (milliseconds), got ${describe(options.busyTimeoutMs)}.`);
     }
     const everyMs = options.watchIntervalMs ?? 15;
     if (everyMs !== false && (!Number.isInteger(everyMs) || everyMs < 1 || everyMs > MAX_TIMER_MS)) {
-      throw new ConfigError('watchIntervalMs', `[sqlite] expected an integer from 1 to ${MAX_TIMER_MS} (milliseconds) or \`false\`, got \`${String(options.watchIntervalMs)}\`.`);
+      throw new ConfigError('watchIntervalMs', `[sqlite] expected an integer from 1 to ${MAX_TIMER_MS} (milliseconds) or \`false\`, got ${describe(options.watchIntervalMs)}.`);
     }
     const file = this.#filename ?? fileOf(options.database);
     // a file on disk: other connections (and store objects) can reach its items
@@ -243,8 +246,10 @@ export class SqliteStore implements Store {
   }
 
   #open(): Promise<SqliteDatabase> {
-    // init after close() (a new Tracker on this store) opens the file again
+    // init after close() (a new Tracker on this store) opens the file again, or takes back the
+    // connection the caller gave (which close() left open)
     this.#closed = false;
+    this.#db ??= this.#given;
     if (this.#db) return Promise.resolve(this.#db);
     this.#opening ??= this.#connect().finally(() => (this.#opening = undefined));
     return this.#opening;
@@ -273,6 +278,11 @@ export class SqliteStore implements Store {
       const code = (cause as { code?: unknown })?.code;
       const error = new Error(`cannot open \`${filename}\` as a SQLite database in WAL mode (${(cause as Error)?.message ?? String(cause)}); check the \`filename\` option: a SQLite file (or a new one) in a folder this process may write`, { cause });
       throw Object.assign(error, code === undefined ? {} : { code });
+    }
+    // close() ran while the file was opening: the store stays closed, and this connection too
+    if (this.#closed) {
+      db.close();
+      throw closed('init');
     }
     this.#db = db;
     return db;

@@ -9,7 +9,7 @@ import { Lease } from '../lease.js';
 import type { NormalizedStage } from '../definition.js';
 import { copyKey, guardCondition, type Change, type Condition, type Delay, type StoredItem } from '../store.js';
 import { claimUpdate, clipMessage, exhaustedChange, wellFormed } from '../transitions.js';
-import { requireDelayMs, requireKnownOptions } from '../validate.js';
+import { describe, requireDelayMs, requireKnownOptions } from '../validate.js';
 import type { AnyLease, Core } from './core.js';
 
 /** Options of `track`: when the item becomes claimable. */
@@ -59,7 +59,7 @@ export async function track(core: Core, key: unknown, data: unknown, options?: T
 
 export function requireOwner(operation: string, owner: unknown): string {
   if (typeof owner !== 'string' || owner.length === 0 || owner.length > 200) {
-    throw new ConfigError(`${operation}.owner`, `expected a non-empty string of at most 200 characters naming the worker, got \`${String(owner)}\`.`);
+    throw new ConfigError(`${operation}.owner`, `expected a non-empty string of at most 200 characters naming the worker, got ${describe(owner)}.`);
   }
   // as every store can keep it (a lone surrogate becomes U+FFFD), so a lease names its owner as
   // the store holds it

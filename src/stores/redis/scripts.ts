@@ -34,14 +34,16 @@ local id = redis.call('HGET', IDS, kj)
 -- created by this very call, sent again; an id whose item is gone (evicted, or deleted by hand)
 -- maps the key to nothing, and the key is tracked again
 if id and redis.call('EXISTS', ikey(id)) == 1 then return {mine(id) and 1 or 0, read(id, ITEM)} end
-if id then
-  -- the gone item's id may still stand in a status's sorted set, where claims would meet it
-  for _, s in ipairs(redis.call('SMEMBERS', STATUSES)) do redis.call('ZREM', zkey(s), id) end
-end
+local gone = id
+-- first write: INCR, which Redis checks against maxmemory (see script())
 id = string.format('%012x', redis.call('INCR', P .. 'seq'))
 -- the counter went back (keys evicted, part of the data restored): never write over an item
 if redis.call('EXISTS', ikey(id)) == 1 then
   return redis.error_reply('item id ' .. id .. ' from the id counter ' .. P .. 'seq is held by another item: the counter went back (a server that evicts keys, or part of the data restored); nothing was written')
+end
+if gone then
+  -- the gone item's id may still stand in a status's sorted set, where claims would meet it
+  for _, s in ipairs(redis.call('SMEMBERS', STATUSES)) do redis.call('ZREM', zkey(s), gone) end
 end
 local dl = now
 if ARGV[8] == 'ms' then dl = math.floor(now + tonumber(ARGV[9])) elseif ARGV[8] == 'at' then dl = tonumber(ARGV[9]) end
