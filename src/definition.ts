@@ -4,7 +4,7 @@ import { ConfigError } from './errors.js';
 import type { Logger } from './events.js';
 import type { KeyFieldType, Store } from './store.js';
 import { errorMessage, unstorableText, wellFormed } from './transitions.js';
-import { requireDelayMs, requireKnownOptions, requireNumber, requirePositiveInt } from './validate.js';
+import { describe, requireDelayMs, requireKnownOptions, requireNumber, requirePositiveInt } from './validate.js';
 
 /** A zod object schema for item keys; every field must be a required scalar. */
 export type KeySchema = z.ZodObject<z.core.$ZodShape, z.core.$ZodObjectConfig>;
@@ -225,7 +225,7 @@ export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z
   const statuses = [...options.statuses];
   const known = new Set<string>();
   for (const s of statuses) {
-    if (typeof s !== 'string' || s.length === 0) throw new ConfigError('statuses', `expected non-empty strings, got \`${String(s)}\`.`);
+    if (typeof s !== 'string' || s.length === 0) throw new ConfigError('statuses', `expected non-empty strings, got ${describe(s)}.`);
     requireName('statuses', s);
     if (known.has(s)) throw new ConfigError('statuses', `\`${s}\` is listed twice.`);
     known.add(s);

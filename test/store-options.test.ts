@@ -57,6 +57,8 @@ describe('a store option of the wrong type says what it got', () => {
     ['RedisStore notifications', () => new RedisStore(loose({ client: redis, prefix: 'p', notifications: 'false' })), /`notifications`: \[redis\] expected `true` or `false`, got `"false"` \(string\)/],
     ['RedisStore node-redis', () => new RedisStore(loose({ client: { evalSha() {} }, prefix: 'p' })), /`client`: \[redis\] expected an `ioredis` client .*no `evalsha` \(this looks like a node-redis client/],
     ['a store without options', () => new SqliteStore(undefined as never), /`options`: \[sqlite\] expected an object of options/],
+    ['RedisStore replicas.count', () => new RedisStore(loose({ client: redis, prefix: 'p', replicas: { count: '2' } })), /`replicas.count`: \[redis\] expected a positive integer, got `"2"` \(string\)/],
+    ['MongoStore changeStreams', () => new MongoStore(loose({ collection: mongo.db('d').collection('c'), changeStreams: 'no' })), /`changeStreams`: \[mongodb\] expected `true` or `false`, got `"no"` \(string\)/],
   ];
   it.each(cases)('%s', (_, make, message) => {
     expect(make).toThrow(ConfigError);

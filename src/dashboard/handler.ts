@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError } from '../errors.js';
+import { describe } from '../validate.js';
 import { serveAsset } from './assets.js';
 import { Entry } from './entry.js';
 import { checkToken, hostMatcher, randomToken, requireHost } from './guard.js';
@@ -22,14 +23,14 @@ const clip = (text: string, n = 100) => (text.length > n ? `${text.slice(0, n)}â
 function checkBasePath(value: unknown): string {
   if (value === undefined || value === '' || value === '/') return '';
   if (typeof value !== 'string' || !/^(\/[A-Za-z0-9._~-]+)+\/?$/.test(value)) {
-    throw new ConfigError('dashboard.basePath', `expected a path such as \`/admin/leasehold\`, got \`${String(value)}\`.`);
+    throw new ConfigError('dashboard.basePath', `expected a path such as \`/admin/leasehold\`, got ${describe(value)}.`);
   }
   return value.replace(/\/$/, '');
 }
 
 function checkMs(option: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw new ConfigError(option, `expected a whole number of milliseconds, got \`${String(value)}\`.`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw new ConfigError(option, `expected a whole number of milliseconds, got ${describe(value)}.`);
   return value;
 }
 

@@ -6,6 +6,7 @@
 import { createServer } from 'node:http';
 import { isIP } from 'node:net';
 import { ConfigError } from '../errors.js';
+import { describe } from '../validate.js';
 import { hostMatcher, requireHost } from './guard.js';
 import { createDashboard } from './handler.js';
 import { sendError } from './http.js';
@@ -49,8 +50,8 @@ export async function serveDashboard(options: ServeDashboardOptions): Promise<Se
   const port = options.port ?? 4321;
   const host = options.host ?? '127.0.0.1';
   const warn = options.warn ?? ((message: string) => console.warn(message));
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ConfigError('dashboard.port', `expected a TCP port from 0 to 65535, got \`${String(port)}\`.`);
-  if (typeof host !== 'string' || host === '') throw new ConfigError('dashboard.host', `expected an address such as \`127.0.0.1\`, got \`${String(host)}\`.`);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ConfigError('dashboard.port', `expected a TCP port from 0 to 65535, got ${describe(port)}.`);
+  if (typeof host !== 'string' || host === '') throw new ConfigError('dashboard.host', `expected an address such as \`127.0.0.1\`, got ${describe(host)}.`);
   const loopback = LOOPBACK.test(host);
   // the Host check is made here, where the loopback names are known once the port is
   const extra = options.allowedHosts === undefined ? undefined : hostMatcher('dashboard.allowedHosts', options.allowedHosts);

@@ -11,6 +11,7 @@
  */
 import type { ChangeStream, Collection, Document, ResumeToken } from 'mongodb';
 import { ConfigError } from '../errors.js';
+import { describe } from '../validate.js';
 import type { Logger } from '../events.js';
 import type { StoreChange } from '../store.js';
 import { changePipeline, toChange } from './mongodb/change-events.js';
@@ -260,7 +261,7 @@ export function storeWatch(
   options: MongoWatchOptions,
 ): ((fn: (change: StoreChange) => void) => () => void) | undefined {
   const enabled = options.changeStreams ?? true;
-  if (typeof enabled !== 'boolean') throw new ConfigError('changeStreams', `[mongodb] expected \`true\` or \`false\`, got \`${String(enabled)}\`.`);
+  if (typeof enabled !== 'boolean') throw new ConfigError('changeStreams', `[mongodb] expected \`true\` or \`false\`, got ${describe(enabled)}.`);
   if (!enabled || typeof collection.watch !== 'function') return undefined;
   const logger = options.logger;
   const warn = (line: string) => (logger?.warn ? logger.warn({ store: 'mongodb' }, line) : process.stderr.write(`${line}\n`));

@@ -130,8 +130,8 @@ export class RedisStore implements Store {
     if (options.replicas !== undefined) {
       requireKnownOptions('replicas', options.replicas, ['count', 'timeoutMs'], 'RedisStore');
       const { count, timeoutMs = 1_000 } = options.replicas;
-      if (!Number.isInteger(count) || count < 1) throw new ConfigError('replicas.count', `[redis] expected a positive integer, got \`${String(count)}\`.`);
-      if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new ConfigError('replicas.timeoutMs', `[redis] expected a positive integer of milliseconds, got \`${String(timeoutMs)}\`.`);
+      if (!Number.isInteger(count) || count < 1) throw new ConfigError('replicas.count', `[redis] expected a positive integer, got ${describe(count)}.`);
+      if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new ConfigError('replicas.timeoutMs', `[redis] expected a positive integer of milliseconds, got ${describe(timeoutMs)}.`);
       if (typeof client.pipeline !== 'function') throw new ConfigError('replicas', '[redis] the client has no `pipeline()`: pass an `ioredis` client.');
       this.#replicas = Object.freeze({ count, timeoutMs });
     }

@@ -32,7 +32,7 @@ export function scheduleDelay(operation: string, options: TrackOptions | undefin
   }
   if (notBefore !== undefined) {
     if (!(notBefore instanceof Date) || Number.isNaN(notBefore.getTime())) {
-      throw new ConfigError(`${operation}.notBefore`, `expected a valid Date, got \`${String(notBefore)}\`.`);
+      throw new ConfigError(`${operation}.notBefore`, `expected a valid Date, got ${describe(notBefore)}.`);
     }
     return { at: notBefore };
   }

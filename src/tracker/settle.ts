@@ -9,7 +9,7 @@ import { abortLease, type InDoubt, type LeaseState } from '../lease.js';
 import type { BatchResult } from '../results.js';
 import { guardCondition, type Change, type ItemOutcome, type LeaseGuard, type SettleOutcome } from '../store.js';
 import { completionChange, errorMessage, failureChange, releaseChange, willRetry } from '../transitions.js';
-import { requireDelayMs, requireKnownOptions } from '../validate.js';
+import { describe, requireDelayMs, requireKnownOptions } from '../validate.js';
 import type { AnyLease, Core } from './core.js';
 
 /** Settles in doubt kept per lease (see `LeaseState.inDoubt`). */
@@ -213,7 +213,7 @@ export function prepareFail(core: Core, operation: string, lease: AnyLease, erro
   requireKnownOptions(operation, options, ['retry']);
   // `retry: 0` or `'no'` would be taken as "retry": refused instead
   if (options.retry !== undefined && typeof options.retry !== 'boolean') {
-    throw new ConfigError(`${operation}.retry`, `expected \`true\` or \`false\` (or leave it out), got \`${String(options.retry)}\` (${typeof options.retry}); nothing was written.`);
+    throw new ConfigError(`${operation}.retry`, `expected \`true\` or \`false\` (or leave it out), got ${describe(options.retry)}; nothing was written.`);
   }
   const retry = willRetry(core.def, lease.attempt, error, options.retry);
   const lastError = errorMessage(error);
