@@ -30,7 +30,7 @@ describe('a fail with a retry option that is no boolean is refused, and the leas
     await tracker.track({ id: 'a' });
     const lease = (await tracker.claim('run', { owner: 'w' }))!;
     await expect(tracker.fail(lease, new Error('x'), { retry: 0 } as never)).rejects.toThrow(/`fail.retry`: expected `true` or `false` \(or leave it out\), got `0` \(number\); nothing was written/);
-    await expect(tracker.failBatch([{ lease, error: new Error('x'), retry: 'no' } as never])).rejects.toThrow(/`failBatch.retry`: expected `true` or `false`.*got `"no"` \(string\)/);
+    await expect(tracker.failBatch([{ lease, error: new Error('x'), retry: 'no' } as never])).rejects.toThrow(/`failBatch.failures\[0\].retry`: expected `true` or `false`.*got `"no"` \(string\)/);
     expect((await tracker.get({ id: 'a' }))!).toMatchObject({ status: 'running', attempts: 1 });
     expect((await tracker.fail(lease, new Error('x'), { retry: false })).status).toBe('failed');
   });
