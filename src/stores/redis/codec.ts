@@ -5,6 +5,7 @@
  * @module
  */
 import { ConfigError } from '../../errors.js';
+import { describe } from '../../validate.js';
 import type { Change, Condition, KeyField, KeyScalar, KeyValues, StoredItem } from '../../store.js';
 import { encodeData, reviveDates } from '../sql/compile.js';
 import { wellFormed } from '../../transitions.js';
@@ -44,14 +45,10 @@ export function canonicalKey(fields: readonly KeyField[], key: KeyValues): strin
       const value = key[name];
       // the Tracker already rejects non-scalars; a store used directly must not pass anything else either
       const ok = type === 'date' ? value instanceof Date && !Number.isNaN(value.getTime()) : typeof value === type && (type !== 'number' || Number.isFinite(value));
-      if (!ok) throw new ConfigError(`key.${name}`, `[redis] expected a ${type} key value, got \`${describe(value)}\`.`);
+      if (!ok) throw new ConfigError(`key.${name}`, `[redis] expected a ${type} key value, got ${describe(value)}.`);
       return value instanceof Date ? value.getTime() : value;
     }),
   );
-}
-
-function describe(value: unknown): string {
-  return value instanceof Date ? 'Invalid Date' : value === null || typeof value !== 'object' ? `${String(value)} (${typeof value})` : (value.constructor?.name ?? 'object');
 }
 
 /** Reads a canonical key back into field values (`fields` in the store's key order). */
