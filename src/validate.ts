@@ -15,7 +15,8 @@ export function describe(value: unknown): string {
     if (Array.isArray(value)) return `an array of ${value.length}`;
     const name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
     if (typeof name !== 'string' || name === '' || name === 'Object') return 'an object';
-    return `${/^[AEIOU]/.test(name) ? 'an' : 'a'} ${name}`;
+    // by the letter, which reads right for most names (a URL, a Uint8Array, an Error)
+    return `${/^[aeio]/i.test(name) ? 'an' : 'a'} ${name}`;
   } catch {
     // a revoked Proxy, a throwing prototype getter
     return 'an object';

@@ -23,21 +23,20 @@ const SETTLE_RETRY_MS = [100, 500, 2_000];
  */
 export function handlerOutcome(result: unknown): { to?: unknown; data?: unknown } {
   if (result === null || typeof result !== 'object' || Array.isArray(result)) return {};
-  if (!isPlainObject(result)) {
-    let read: { to?: unknown; data?: unknown };
-    try {
-      const { to, data } = result as { to?: unknown; data?: unknown };
-      read = { ...(to === undefined ? {} : { to }), ...(data === undefined ? {} : { data }) };
-    } catch (error) {
-      // a throwing getter: parked with why, not left held until its lease expires
-      throw new ConfigError('work.handler', `reading \`to\` or \`data\` of what the handler returned threw (${error instanceof Error ? error.message : String(error)}), so the item was not completed.`);
+  if (isPlainObject(result)) {
+    const extra = Object.keys(result).filter((k) => k !== 'to' && k !== 'data');
+    if (extra.length > 0) {
+      const fields = extra.slice(0, 5).map((k) => `\`${k}\``).join(', ') + (extra.length > 5 ? ', …' : '');
+      throw new ConfigError('work.handler', `the handler returned an object with ${fields}; a handler returns nothing, or \`{ to?, data? }\` (a done status, a data patch) to complete the item, so it was not completed.`);
     }
-    return read;
   }
-  const extra = Object.keys(result).filter((k) => k !== 'to' && k !== 'data');
-  if (extra.length === 0) return result;
-  const fields = extra.slice(0, 5).map((k) => `\`${k}\``).join(', ') + (extra.length > 5 ? ', …' : '');
-  throw new ConfigError('work.handler', `the handler returned an object with ${fields}; a handler returns nothing, or \`{ to?, data? }\` (a done status, a data patch) to complete the item, so it was not completed.`);
+  try {
+    const { to, data } = result as { to?: unknown; data?: unknown };
+    return { ...(to === undefined ? {} : { to }), ...(data === undefined ? {} : { data }) };
+  } catch (error) {
+    // a throwing getter: parked with why, not left held until its lease expires
+    throw new ConfigError('work.handler', `reading \`to\` or \`data\` of what the handler returned threw (${errorMessage(error)}), so the item was not completed.`);
+  }
 }
 
 /**

@@ -107,18 +107,24 @@ describe('a misspelt option of a call is refused, naming it and the option meant
         return { note: this.note };
       }
     }
-    const tracker = await tracked('none', 'null', 'data', 'boolean', 'array', 'instance', 'driver', 'broken');
+    const tracker = await tracked('none', 'null', 'data', 'boolean', 'array', 'instance', 'driver', 'broken', 'literal');
     const returns: Record<string, unknown> = {
       none: undefined, null: null, data: { data: { note: 'n' } }, boolean: true, array: [1], instance: new Outcome('skipped', 'i'), driver: { acknowledged: true, insertedId: 7 }, broken: new Broken(),
+      literal: {
+        get data(): unknown {
+          throw Object.create(null);
+        },
+      },
     };
     const worker = tracker.work('run', (lease) => returns[lease.key.id] as never);
     await worker.drain();
     await worker.stop();
     const items = Object.fromEntries((await tracker.find()).map((i) => [i.key.id, i]));
     expect(Object.fromEntries(Object.entries(items).map(([id, i]) => [id, i.status]))).toEqual({
-      none: 'done', null: 'done', data: 'done', boolean: 'done', array: 'done', instance: 'skipped', driver: 'failed', broken: 'failed',
+      none: 'done', null: 'done', data: 'done', boolean: 'done', array: 'done', instance: 'skipped', driver: 'failed', broken: 'failed', literal: 'failed',
     });
-    expect(items.broken!.lastError).toMatch(/reading `to` or `data` of what the handler returned threw \(getter boom\), so the item was not completed/);
+    expect(items.literal!.lastError).toMatch(/reading `to` or `data` of what the handler returned threw/);
+    expect(items.broken!.lastError).toMatch(/reading `to` or `data` of what the handler returned threw \(Error: getter boom\), so the item was not completed/);
     expect(items.data!.data).toEqual({ note: 'n' });
     // a class instance is read for its `to` and `data`, as before
     expect(items.instance!.data).toEqual({ note: 'i' });
@@ -200,5 +206,6 @@ describe('other calls a first week meets', () => {
     await expect(tracker.renew(lease as never)).rejects.toThrow(/`renew.lease`: .*got `null`/);
     await expect(tracker.completeBatch([lease as never])).rejects.toThrow(/`completeBatch.lease`: .*got `null`/);
     await expect(tracker.complete({ stage: 'run' } as never)).rejects.toThrow(/`complete.lease`: expected a Lease .*got another object/);
+    await expect(tracker.claim(loose({ stage: 'run' } as never), { owner: 'w' })).rejects.toThrow(/`claim.stage`: an object is not a stage of this tracker \(run\)/);
   });
 });

@@ -69,6 +69,8 @@ export class SqliteStore implements Store {
   readonly #given: SqliteDatabase | undefined;
   /** Whether `close()` ran and no `init` since (a Tracker runs `init` once, so its calls say so). */
   #closed = false;
+  /** How many times `close()` ran: a connection that opened across a `close()` is closed, not kept. */
+  #closes = 0;
 
   /**
    * Calls `listener` (with `{}`: something changed) when another connection commits to the
@@ -208,6 +210,7 @@ export class SqliteStore implements Store {
    */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#closes++;
     if (this.#owned) this.#db?.close();
     this.#db = undefined;
     this.#opening = undefined;
@@ -251,11 +254,16 @@ export class SqliteStore implements Store {
     this.#closed = false;
     this.#db ??= this.#given;
     if (this.#db) return Promise.resolve(this.#db);
-    this.#opening ??= this.#connect().finally(() => (this.#opening = undefined));
+    if (!this.#opening) {
+      const opening = this.#connect(this.#closes).finally(() => {
+        if (this.#opening === opening) this.#opening = undefined;
+      });
+      this.#opening = opening;
+    }
     return this.#opening;
   }
 
-  async #connect(): Promise<SqliteDatabase> {
+  async #connect(closes: number): Promise<SqliteDatabase> {
     const Driver = await loadDriver('init');
     const filename = this.#filename!;
     if (filename !== ':memory:' && filename !== '') {
@@ -279,8 +287,9 @@ export class SqliteStore implements Store {
       const error = new Error(`cannot open \`${filename}\` as a SQLite database in WAL mode (${(cause as Error)?.message ?? String(cause)}); check the \`filename\` option: a SQLite file (or a new one) in a folder this process may write`, { cause });
       throw Object.assign(error, code === undefined ? {} : { code });
     }
-    // close() ran while the file was opening: the store stays closed, and this connection too
-    if (this.#closed) {
+    // close() ran while the file was opening (even if another init began since): this connection
+    // is closed, not kept
+    if (this.#closes !== closes) {
       db.close();
       throw closed('init');
     }

@@ -12,6 +12,7 @@ import { Emitter, type LeaseEventBase, type Logger, type TrackerEvents } from '.
 import { leaseState, type Lease, type LeaseState } from '../lease.js';
 import { guardCondition, type GuardedUpdate, type SettleOutcome, type Store, type StoredItem } from '../store.js';
 import { errorMessage } from '../transitions.js';
+import { describe } from '../validate.js';
 
 /** The events whose payload carries a lease's fields. */
 type LeaseEventName = { [E in keyof TrackerEvents]: TrackerEvents[E] extends LeaseEventBase ? E : never }[keyof TrackerEvents];
@@ -100,7 +101,7 @@ export class Core {
   stage(operation: string, name: unknown): NormalizedStage {
     const stage = typeof name === 'string' ? this.def.stages.get(name) : undefined;
     if (!stage) {
-      throw new ConfigError(`${operation}.stage`, `\`${String(name)}\` is not a stage of this tracker (${[...this.def.stages.keys()].join(', ')}).`);
+      throw new ConfigError(`${operation}.stage`, `${typeof name === 'string' ? `\`${name}\`` : describe(name)} is not a stage of this tracker (${[...this.def.stages.keys()].join(', ')}).`);
     }
     return stage;
   }

@@ -1,5 +1,6 @@
 import { ConfigError } from '../../errors.js';
 import type { KeyFieldType, KeyScalar, StoreSchema } from '../../store.js';
+import { describe } from '../../validate.js';
 
 /** The few things PostgreSQL and SQLite spell differently. */
 export interface Dialect {
@@ -61,7 +62,7 @@ export function quoteIdentifier(store: string, option: string, name: unknown): s
   if (typeof name !== 'string' || !IDENTIFIER.test(name)) {
     throw new ConfigError(
       option,
-      `[${store}] expected letters, digits and \`_\` (starting with a letter or \`_\`, at most 63 characters), got \`${String(name)}\`. Names are validated rather than escaped so that no user string reaches SQL.`,
+      `[${store}] expected letters, digits and \`_\` (starting with a letter or \`_\`, at most 63 characters), got ${typeof name === 'string' ? `\`${name}\`` : describe(name)}. Names are validated rather than escaped so that no user string reaches SQL.`,
     );
   }
   return `"${name}"`;
