@@ -224,10 +224,7 @@ export class Tracker<
       if (entry === null || typeof entry !== 'object') throw new ConfigError(`failBatch.failures[${i}]`, `expected \`{ lease, error, retry? }\`, got ${describe(entry)}; nothing was written.`);
       requireKnownOptions(`failBatch.failures[${i}]`, entry, ['lease', 'error', 'retry']);
       const { lease, error, retry } = entry;
-      if (retry !== undefined && typeof retry !== 'boolean') {
-        throw new ConfigError(`failBatch.failures[${i}].retry`, `expected \`true\` or \`false\` (or leave it out), got ${describe(retry)}; nothing was written.`);
-      }
-      return settling.prepareFail(this.#core, 'failBatch', lease as AnyLease, error, retry === undefined ? {} : { retry });
+      return settling.prepareFail(this.#core, 'failBatch', lease as AnyLease, error, retry === undefined ? {} : { retry }, `failBatch.failures[${i}]`);
     });
     return (await settling.settleBatch(this.#core, 'failBatch', prepared)) as never;
   }

@@ -90,10 +90,10 @@ export function requirePositiveInt(option: string, value: unknown): number {
  * `lease: { ttl }` would otherwise be ignored, and its default used without a word. Suggests the
  * nearest allowed name. `where` is the option's path (`lease`, `work`), or `''` for the top level.
  */
-export function requireKnownOptions(where: string, value: unknown, allowed: readonly string[], owner?: string): void {
+export function requireKnownOptions(where: string, value: unknown, allowed: readonly string[], store?: { readonly name: string; readonly class: string }): void {
   if (value === undefined) return;
   // a store's options: `[sqlite] ... (\`new SqliteStore()\` takes ...)`
-  const tag = owner ? `[${owner.replace(/Store$/, '').toLowerCase().replace(/^mongo$/, 'mongodb')}] ` : '';
+  const tag = store ? `[${store.name}] ` : '';
   // `lease: 60000` or `retry: 3` would be ignored as well: a group of options is an object
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new ConfigError(where || 'options', `${tag}expected an object of options (${allowed.join(', ')}), got ${describe(value)}.`);
@@ -102,7 +102,7 @@ export function requireKnownOptions(where: string, value: unknown, allowed: read
     if (allowed.includes(name)) continue;
     const path = (n: string) => (where ? `${where}.${n}` : n);
     const near = nearest(name, allowed);
-    const takes = owner && !where ? `\`new ${owner}()\` takes` : where ? `\`${where}\` takes` : 'the options are';
+    const takes = store && !where ? `\`new ${store.class}()\` takes` : where ? `\`${where}\` takes` : 'the options are';
     throw new ConfigError(path(name), `${tag}no such option${near ? `; did you mean \`${path(near)}\`?` : ''} (${takes} ${allowed.join(', ')}).`);
   }
 }

@@ -72,7 +72,7 @@ export class MemoryStore implements Store {
   #seq = 0;
 
   constructor(options: MemoryStoreOptions = {}) {
-    requireKnownOptions('', options, ['clock'], 'MemoryStore');
+    requireKnownOptions('', options, ['clock'], { name: 'memory', class: 'MemoryStore' });
     if (options.clock !== undefined && typeof options.clock !== 'function') {
       throw new ConfigError('clock', `[memory] expected a function returning the time (epoch milliseconds or a Date), got ${describe(options.clock)}.`);
     }

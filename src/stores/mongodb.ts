@@ -78,7 +78,7 @@ export class MongoStore implements Store {
   readonly watch?: (listener: (change: StoreChange) => void) => () => void;
 
   constructor(options: MongoStoreOptions) {
-    requireKnownOptions('', options ?? null, ['collection', 'db', 'writeConcern', 'reportingReadPreference', 'reportingReadConcern', 'changeStreams', 'logger'], 'MongoStore');
+    requireKnownOptions('', options ?? null, ['collection', 'db', 'writeConcern', 'reportingReadPreference', 'reportingReadConcern', 'changeStreams', 'logger'], { name: 'mongodb', class: 'MongoStore' });
     const { collection, db } = options;
     if (typeof collection === 'string') {
       // validated rather than escaped: `$`, empty names and system collections are refused

@@ -83,7 +83,7 @@ export class PostgresStore implements Store {
   readonly watch?: (listener: (change: StoreChange) => void) => () => void;
 
   constructor(options: PostgresStoreOptions) {
-    requireKnownOptions('', options ?? null, ['pool', 'table', 'schema', 'preparedStatements', 'notifications'], 'PostgresStore');
+    requireKnownOptions('', options ?? null, ['pool', 'table', 'schema', 'preparedStatements', 'notifications'], { name: 'postgres', class: 'PostgresStore' });
     if (!options.pool || typeof options.pool.query !== 'function') {
       throw new ConfigError('pool', '[postgres] Missing required option `pool`: pass a `pg.Pool`.');
     }

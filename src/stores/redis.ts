@@ -107,7 +107,7 @@ export class RedisStore implements Store {
   readonly watch?: (listener: (change: StoreChange) => void) => () => void;
 
   constructor(options: RedisStoreOptions) {
-    requireKnownOptions('', options ?? null, ['client', 'prefix', 'durability', 'notifications', 'replicas'], 'RedisStore');
+    requireKnownOptions('', options ?? null, ['client', 'prefix', 'durability', 'notifications', 'replicas'], REDIS);
     const { client, prefix } = options;
     if (!client) {
       throw new ConfigError('client', '[redis] Missing required option `client`: pass an `ioredis` client (`new Redis(url)` or `new Cluster(nodes)`).');
@@ -128,7 +128,7 @@ export class RedisStore implements Store {
       throw new ConfigError('notifications', `[redis] expected \`true\` or \`false\`, got ${describe(notifications)}.`);
     }
     if (options.replicas !== undefined) {
-      requireKnownOptions('replicas', options.replicas, ['count', 'timeoutMs'], 'RedisStore');
+      requireKnownOptions('replicas', options.replicas, ['count', 'timeoutMs'], REDIS);
       const { count, timeoutMs = 1_000 } = options.replicas;
       if (!Number.isInteger(count) || count < 1) throw new ConfigError('replicas.count', `[redis] expected a positive integer, got ${describe(count)}.`);
       if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new ConfigError('replicas.timeoutMs', `[redis] expected a positive integer of milliseconds, got ${describe(timeoutMs)}.`);
@@ -162,7 +162,7 @@ export class RedisStore implements Store {
     await Promise.all(Object.values(SCRIPTS).map((text) => this.#client.script('LOAD', text)));
     const unprefixed = this.#ids.slice(0, -'ids'.length);
     const [recorded, split, count] = (await this.#run('init', JSON.stringify(schema.keyFields.map(({ name }) => name)), unprefixed)) as [string, number, number];
-    if (split === 1) throw splitLayout(this.#base, this.#ids);
+    if (split === 1) throw splitLayout(this.#base, unprefixed);
     if (split === 2) throw counterLost(this.#base, count);
     for (const status of schema.claimable ?? []) this.#claimable.add(status);
     this.#claimableJson = this.#notifications ? JSON.stringify([...this.#claimable]) : '[]';
@@ -296,8 +296,7 @@ function keyPrefixOf(client: RedisClient): string {
  * The refusal of a store whose items an earlier version wrote outside the client's `keyPrefix`
  * (it prefixed `{p}:ids` only): the store would find ids without items.
  */
-function splitLayout(base: string, ids: string): ConfigError {
-  const unprefixed = ids.slice(0, -'ids'.length);
+function splitLayout(base: string, unprefixed: string): ConfigError {
   const keyPrefix = base.slice(0, -unprefixed.length);
   return new ConfigError(
     'client',
@@ -313,6 +312,9 @@ function counterLost(base: string, count: number): Error {
       'Set it to the highest id before starting any process, as the Redis store guide shows ("A lost id counter").',
   );
 }
+
+/** How the store names itself in `requireKnownOptions`'s messages. */
+const REDIS = { name: 'redis', class: 'RedisStore' };
 
 /** The `{p}:keyfields` record: a JSON list of field names. */
 function parseNames(reply: string, base: string): string[] {

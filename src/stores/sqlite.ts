@@ -64,7 +64,6 @@ export class SqliteStore implements Store {
   readonly #statements = new Map<string, Statement>();
   #keys: KeyColumn[] | undefined;
   #columns: Record<Returning, string> = { item: '*', state: '*' };
-  readonly #owned: boolean;
   /** The connection the caller gave (`database`), kept for an `init` after `close()`. */
   readonly #given: SqliteDatabase | undefined;
   /** Whether `close()` ran and no `init` since (a Tracker runs `init` once, so its calls say so). */
@@ -80,7 +79,7 @@ export class SqliteStore implements Store {
   readonly watch?: (listener: (change: StoreChange) => void) => () => void;
 
   constructor(options: SqliteStoreOptions) {
-    requireKnownOptions('', options ?? null, ['filename', 'database', 'table', 'busyTimeoutMs', 'watchIntervalMs'], 'SqliteStore');
+    requireKnownOptions('', options ?? null, ['filename', 'database', 'table', 'busyTimeoutMs', 'watchIntervalMs'], { name: 'sqlite', class: 'SqliteStore' });
     if ((options.filename === undefined) === (options.database === undefined)) {
       throw new ConfigError('filename', '[sqlite] give exactly one of `filename` (a path) or `database` (an open better-sqlite3 Database).');
     }
@@ -98,7 +97,6 @@ export class SqliteStore implements Store {
     this.#filename = options.filename;
     this.#db = options.database;
     this.#given = options.database;
-    this.#owned = options.database === undefined;
     this.#busyTimeoutMs = options.busyTimeoutMs ?? 5_000;
     // SQLite reads a busy timeout past 2^31 - 1 as 0 (no waiting), and Node runs a longer interval at once
     if (!Number.isInteger(this.#busyTimeoutMs) || this.#busyTimeoutMs < 0 || this.#busyTimeoutMs > MAX_TIMER_MS) {
@@ -211,7 +209,8 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     this.#closed = true;
     this.#closes++;
-    if (this.#owned) this.#db?.close();
+    // a `database` the caller gave stays open
+    if (!this.#given) this.#db?.close();
     this.#db = undefined;
     this.#opening = undefined;
     this.#statements.clear();

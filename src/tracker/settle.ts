@@ -206,14 +206,17 @@ export function prepareComplete(core: Core, operation: string, lease: AnyLease, 
   };
 }
 
-/** Prepares a failure: retry after backoff, or park (rule 4). */
-export function prepareFail(core: Core, operation: string, lease: AnyLease, error: unknown, options: { retry?: boolean } = {}): Prepared {
+/**
+ * Prepares a failure: retry after backoff, or park (rule 4). `at` names the options in errors
+ * (a `failBatch` entry by its position).
+ */
+export function prepareFail(core: Core, operation: string, lease: AnyLease, error: unknown, options: { retry?: boolean } = {}, at = operation): Prepared {
   const state = core.leaseState(operation, lease);
   const stage = core.stage(operation, lease.stage);
-  requireKnownOptions(operation, options, ['retry']);
+  requireKnownOptions(at, options, ['retry']);
   // `retry: 0` or `'no'` would be taken as "retry": refused instead
   if (options.retry !== undefined && typeof options.retry !== 'boolean') {
-    throw new ConfigError(`${operation}.retry`, `expected \`true\` or \`false\` (or leave it out), got ${describe(options.retry)}; nothing was written.`);
+    throw new ConfigError(`${at}.retry`, `expected \`true\` or \`false\` (or leave it out), got ${describe(options.retry)}; nothing was written.`);
   }
   const retry = willRetry(core.def, lease.attempt, error, options.retry);
   const lastError = errorMessage(error);

@@ -65,25 +65,18 @@ export const TYPES = {
  * and a unique index on other columns would neither keep the new keys unique nor serve them.
  */
 export function checkKeyColumns(db: SqliteDatabase, table: string, keys: readonly KeyColumn[], keyIndex: string): void {
-  const refuse = (problem: string) =>
-    new StoreError({
-      operation: 'init',
-      store: 'sqlite',
-      failure: 'schema',
-      cause: new Error(`the table ${table} ${problem}: it was made for another key. Use a new table, or migrate this one (docs/stores/sqlite.md)`),
-    });
+  const refuse = (problem: string, why = 'it was made for another key. Use a new table, or migrate this one (docs/stores/sqlite.md)') =>
+    new StoreError({ operation: 'init', store: 'sqlite', failure: 'schema', cause: new Error(`the table ${table} ${problem}: ${why}`) });
   // SQLite's column names are not case sensitive
   const columns = db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string; type: string; notnull: number }>;
   const found = new Map(columns.map((c) => [c.name.toLowerCase(), c.type.toUpperCase()]));
   // a table of 0.1 has no `stage`: said now, not at every claim
   const missing = OWN_COLUMNS.filter((c) => !found.has(c));
   if (missing.length > 0) {
-    throw new StoreError({
-      operation: 'init',
-      store: 'sqlite',
-      failure: 'schema',
-      cause: new Error(`the table ${table} has no column(s) ${missing.join(', ')} that leasehold keeps: it was made by an older version (a table of 0.1 has no stage column) or by hand. Upgrade it as docs/stores/sqlite.md shows ("Upgrading from 0.1"), or use a new table`),
-    });
+    throw refuse(
+      `has no column(s) ${missing.join(', ')} that leasehold keeps`,
+      'it was made by an older version (a table of 0.1 has no stage column) or by hand. Upgrade it as docs/stores/sqlite.md shows ("Upgrading from 0.1"), or use a new table',
+    );
   }
   const declared = new Set(keys.map((k) => k.column.toLowerCase()));
   for (const key of keys) {
