@@ -7,7 +7,7 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
 import { RedisStore, type RedisClient, type RedisPipeline, type RedisStoreOptions } from '../src/stores/redis.js';
-import { ConfigError, StoreError, Tracker, type Store, type StoreChange } from '../src/index.js';
+import { ConfigError, LeaseLostError, StoreError, Tracker, type Store, type StoreChange } from '../src/index.js';
 import { storeContract } from '../src/testing/suite.js';
 import { k, makeTracker } from '../src/testing/definition.js';
 import { PROCESS_RACES_TIMEOUT, processRaces, raceTracker, startWakeChild, until } from './support/processes.js';
@@ -267,6 +267,36 @@ describe.skipIf(!url)(`RedisStore (${source})`, () => {
       // the gone item's id no longer stands among the pending ones: claims and counts see one item
       expect((await tracker.stats()).byStatus.pending).toBe(1);
       expect((await tracker.claim('go', { owner: 'w' }))?.key).toEqual(key);
+    });
+
+    // a claim met the id of a hash deleted by hand in its status's sorted set, failed with a Lua
+    // error after writing part of a hash for it, and so did every claim after it: the stage stuck
+    it('an id whose item hash is gone (deleted by hand, evicted) is passed over by claims, reaps, finds and purges, and a write removes it', async () => {
+      const prefix = `ghost_${run}`;
+      const tracker = keyed(make(prefix), declared());
+      const keys = ['L-1', 'L-2', 'L-3', 'L-4', 'L-5'].map((logId) => ({ logId, partnerCode: 'ACME' }));
+      for (const k of keys) await tracker.track(k);
+      const ids = await main!.zrange(`{${prefix}}:z:pending`, 0, -1);
+      // one is held, and its lease has run out
+      const held = (await tracker.claim('go', { owner: 'w', key: keys[2] }))!;
+      await edit(tracker.store, BACKDATE, 3_600_000);
+      // the first two pending items and the held one vanish by hand
+      await main!.del(...ids.slice(0, 3).map((id) => `{${prefix}}:i:${id}`));
+      expect((await tracker.find({ status: 'pending' })).map((i) => i.key)).toEqual(keys.slice(3));
+      // the find removed the two it met: the pending set holds the two left
+      expect(await main!.zrange(`{${prefix}}:z:pending`, 0, -1)).toEqual(ids.slice(3));
+      expect(await tracker.reapStale()).toEqual({ retried: 0, failed: 0 });
+      expect(await main!.zcard(`{${prefix}}:z:active`)).toBe(0);
+      const claimed = await tracker.claimBatch('go', { owner: 'w', limit: 5 });
+      expect(claimed.map((l) => l.key)).toEqual(keys.slice(3));
+      expect(await tracker.complete(held).catch((e: unknown) => e)).toBeInstanceOf(LeaseLostError);
+      // no partial hash was written for a gone item
+      for (const id of ids.slice(0, 3)) expect(await main!.exists(`{${prefix}}:i:${id}`)).toBe(0);
+      await tracker.completeBatch(claimed);
+      expect(await tracker.purge({ status: 'done' })).toEqual({ deleted: 2 });
+      const again = await tracker.track(keys[0]!);
+      expect(again.created).toBe(true);
+      expect((await tracker.claim('go', { owner: 'w' }))?.key).toEqual(keys[0]);
     });
   });
 

@@ -32,9 +32,12 @@ local MARK = CALL
 local KEEP = 3600000
 local claimable = {}
 for _, s in ipairs(cjson.decode(ARGV[2])) do claimable[s] = true end
--- deletes the records of earlier calls whose replies arrived: run last (see script() below)
+-- deletes the records of earlier calls whose replies arrived, and the ghost ids this script met
+-- (see present): run last (see script() below)
+local ghosts = {}
 local function forget()
   for call in string.gmatch(ARGV[4], '[^,]+') do redis.call('DEL', P .. 'c:' .. call) end
+  for _, g in ipairs(ghosts) do redis.call('ZREM', g[1], g[2]) end
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -84,6 +87,13 @@ local function matches(c, id)
   local db = before(c)
   if db and dl >= db then return false end
   return true
+end
+-- ids met in a status's sorted set whose item is gone (its hash deleted by hand, or evicted):
+-- skipped, and removed from that set once the script is done (see forget)
+local function present(key, id)
+  if redis.call('EXISTS', ikey(id)) == 1 then return true end
+  ghosts[#ghosts + 1] = {key, id}
+  return false
 end
 -- the ids matching c, at most limit (< 0: all), in eligible order: a merge of the sorted sets
 -- of the statuses, each read in windows of its deadline range
@@ -139,7 +149,7 @@ local function select(c, limit)
     end
     if best == nil then break end
     best.pos = best.pos + 2
-    if not check or matches(c, bid) then out[#out + 1] = bid end
+    if present(best.key, bid) and (not check or matches(c, bid)) then out[#out + 1] = bid end
   end
   return out
 end
@@ -226,7 +236,7 @@ end
 
 /**
  * A script: the prelude, then `body` (Lua that ends in `return`), then the deletion of earlier
- * calls' records. That deletion runs last because Redis checks `maxmemory` inside a script only
+ * calls' records and of the ghost ids the script met. That deletion runs last because Redis checks `maxmemory` inside a script only
  * at its first write, and only at a write that may grow memory: a `DEL` first would let every
  * later write of the script past a full `noeviction` server (a `track` after a claim, say). Run
  * last, the script's own first write meets the check, and a refused one deletes nothing either
