@@ -26,8 +26,10 @@ export type { ContractKey } from './definition.js';
 // what a store implements, so that a store package can import it all from one place
 export { guardCondition } from '../store.js';
 export type {
+  AbsoluteDelay,
   Change,
   Condition,
+  DeadlineBefore,
   Delay,
   FindOptions,
   GuardedUpdate,
@@ -39,6 +41,7 @@ export type {
   KeyValues,
   LeaseGuard,
   NewItem,
+  RelativeDelay,
   Returning,
   StatusCount,
   Store,
