@@ -151,7 +151,8 @@ export const TRACKER_EVENTS: ReadonlyArray<keyof TrackerEvents> = ['claimed', 'r
 
 /**
  * A tiny typed event emitter; a throwing listener never breaks an operation: its error goes to
- * `onListenerError`.
+ * `onListenerError`, as does the rejection of a promise a listener returns (an `async` one),
+ * which would otherwise be unhandled and end the process.
  */
 export class Emitter<Events extends object> {
   readonly #listeners = new Map<keyof Events, Set<Listener<never>>>();
@@ -179,10 +180,24 @@ export class Emitter<Events extends object> {
     if (!set) return;
     for (const listener of set) {
       try {
-        (listener as Listener<Events[E]>)(payload);
+        caught((listener as (payload: Events[E]) => unknown)(payload), (error) => this.#onListenerError(String(event), error));
       } catch (error) {
         this.#onListenerError(String(event), error);
       }
     }
+  }
+}
+
+/**
+ * Hands the rejection of `result` to `onError`, when it is a promise (or any thenable): what an
+ * `async` listener or logger returns. Anything else is left alone.
+ */
+export function caught(result: unknown, onError: (error: unknown) => void): void {
+  if (result === null || (typeof result !== 'object' && typeof result !== 'function')) return;
+  try {
+    const then = (result as { then?: unknown }).then;
+    if (typeof then === 'function') then.call(result, undefined, onError);
+  } catch (error) {
+    onError(error);
   }
 }

@@ -592,6 +592,41 @@ describe('the worker at its edges: options, pauses, drains, reaps', () => {
     expect(written.join('')).toMatch(/an `error` listener threw: Error: the error listener broke too/);
   });
 
+  // an async listener's rejection was unhandled: Node ended the process, and every handler under
+  // way with it
+  it('an async listener or logger whose promise rejects is reported as a throwing one is, and the process goes on', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => (written.push(String(chunk)), true));
+    try {
+      const rejectLater = async (what: string) => {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        throw new Error(what);
+      };
+      const store = new MemoryStore();
+      const logged = new Tracker({ ...jobsDefinition(store), logger: { debug: () => rejectLater('log shipper down'), error: () => rejectLater('log shipper down') } });
+      await logged.track({ id: 1 });
+      const errors: string[] = [];
+      logged.on('error', (e) => void errors.push(`${e.operation}: ${String(e.error)}`));
+      logged.on('completed', () => rejectLater('metrics write failed'));
+      logged.on('claimed', () => Promise.reject(new Error('audit write failed')));
+      const worker = logged.work('run', async () => {}, { reapIntervalMs: false });
+      await worker.drain();
+      await worker.stop();
+      await until(() => errors.length === 2 && written.join('').includes('log shipper down'));
+      expect((await logged.get({ id: 1 }))!.status).toBe('done');
+      expect(errors.sort()).toEqual(['a `claimed` listener: Error: audit write failed', 'a `completed` listener: Error: metrics write failed']);
+      expect(written.join('')).toMatch(/the logger's debug\(\) threw \(Error: log shipper down\) while logging/);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(unhandled).toEqual([]);
+    } finally {
+      spy.mockRestore();
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('the shared reaper runs at the shortest interval, also one asked for by a worker that joined later', async () => {
     const tracker = jobs();
     let reaps = 0;

@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import { Codec, type Item } from '../codec.js';
 import type { Definition, NormalizedStage } from '../definition.js';
 import { ConfigError, describeKey, LeaseholdError, StoreError } from '../errors.js';
-import { Emitter, type LeaseEventBase, type Logger, type TrackerEvents } from '../events.js';
+import { caught, Emitter, type LeaseEventBase, type Logger, type TrackerEvents } from '../events.js';
 import { leaseState, type Lease, type LeaseState } from '../lease.js';
 import { guardCondition, type GuardedUpdate, type SettleOutcome, type Store, type StoredItem } from '../store.js';
 import { errorMessage } from '../transitions.js';
@@ -221,10 +221,11 @@ function guardLogger(logger: Logger, toStderr: (line: string) => void): Logger {
     const method = logger[level];
     if (typeof method !== 'function') continue;
     guarded[level] = (fields, message) => {
+      const failed = (error: unknown) => toStderr(`[leasehold] the logger's ${level}() threw (${errorMessage(error)}) while logging: ${message}`);
       try {
-        method.call(logger, fields, message);
+        caught(method.call(logger, fields, message), failed);
       } catch (error) {
-        toStderr(`[leasehold] the logger's ${level}() threw (${errorMessage(error)}) while logging: ${message}`);
+        failed(error);
       }
     };
   }
