@@ -1,5 +1,5 @@
 import { ConfigError } from './errors.js';
-import { describe, requireDelayMs, requireKnownOptions, requireNumber } from './validate.js';
+import { describe, requireKnownOptions, requireNumber } from './validate.js';
 
 /**
  * How long to wait before the next attempt, given how many attempts (claims) have been
@@ -51,10 +51,4 @@ export function exponentialBackoff(options: ExponentialBackoffOptions): Backoff 
     const delay = baseMs === 0 ? 0 : Math.min(maxMs, baseMs * factor ** (n - 1));
     return jitter ? Math.floor(Math.random() * (delay + 1)) : delay;
   };
-}
-
-/** Calls a user backoff and insists on a usable delay. */
-export function delayFor(backoff: Backoff, attempt: number): number {
-  const ms = backoff(attempt);
-  return requireDelayMs(`retry.backoff(${attempt})`, ms, { integer: false });
 }

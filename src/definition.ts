@@ -3,8 +3,8 @@ import { exponentialBackoff, type Backoff } from './backoff.js';
 import { ConfigError } from './errors.js';
 import type { Logger } from './events.js';
 import type { KeyFieldType, Store } from './store.js';
-import { errorMessage, unstorableText, wellFormed } from './transitions.js';
-import { describe, requireDelayMs, requireKnownOptions, requireNumber, requirePositiveInt } from './validate.js';
+import { delayFor, unstorableText, wellFormed } from './transitions.js';
+import { describe, requireKnownOptions, requireNumber, requirePositiveInt } from './validate.js';
 
 /** A zod object schema for item keys; every field must be a required scalar. */
 export type KeySchema = z.ZodObject<z.core.$ZodShape, z.core.$ZodObjectConfig>;
@@ -150,13 +150,7 @@ const STAGE_OPTIONS = Object.keys({ from: true, active: true, done: true, failed
 
 /** A backoff's delay for `attempt` at construction; one that throws is refused naming it. */
 function probeBackoff(backoff: Backoff, attempt: number): void {
-  let ms: unknown;
-  try {
-    ms = backoff(attempt);
-  } catch (error) {
-    throw Object.assign(new ConfigError(`retry.backoff(${attempt})`, `threw ${JSON.stringify(errorMessage(error))}; a backoff must return a delay in milliseconds for every attempt.`), { cause: error });
-  }
-  requireDelayMs(`retry.backoff(${attempt})`, ms, { integer: false });
+  delayFor(backoff, attempt);
 }
 
 /** The values a zod enum accepts: its `options`, else the entries' values. */

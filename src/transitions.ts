@@ -3,10 +3,11 @@
  * store, and nothing here touches a store. `docs/protocol.md` maps each one to the model.
  * @module
  */
-import { delayFor } from './backoff.js';
+import type { Backoff } from './backoff.js';
 import type { Definition, NormalizedStage } from './definition.js';
-import { NonRetryableError } from './errors.js';
+import { ConfigError, NonRetryableError } from './errors.js';
 import type { Change, Condition, Delay, KeyValues } from './store.js';
+import { describe, MAX_DATE_MS } from './validate.js';
 
 /** Longest `lastError` kept, in UTF-16 code units. */
 const MAX_MESSAGE = 2_000;
@@ -149,11 +150,39 @@ export function willRetry(def: Definition, attempt: number, error: unknown, retr
  * Rule 4: back to the first `from` after backoff while attempts remain, else the failed status.
  * A reap (rule 5) is the same with `lastError` "lease expired" and the fence advanced.
  */
-export function failureChange(def: Definition, stage: NormalizedStage, attempt: number, lastError: string, retry: boolean, reaped = false): Change {
-  const change: Change = retry
-    ? { status: stage.from[0]!, deadline: { ms: delayFor(def.backoff, attempt) }, lastError }
+export function failureChange(def: Definition, stage: NormalizedStage, attempt: number, lastError: string, retry: boolean, reaped = false): { change: Change; retry: boolean } {
+  let ms: number | undefined;
+  if (retry) {
+    // a backoff that fails at run time (it passed the definition's probe) parks the item, saying
+    // why: throwing here would leave the lease held, and then fail every reap that meets it
+    try {
+      ms = delayFor(def.backoff, attempt);
+    } catch (error) {
+      lastError = clipMessage(`${lastError} (not retried: ${errorMessage(error)} Fix the backoff, then retry the item.)`);
+    }
+  }
+  const change: Change = ms !== undefined
+    ? { status: stage.from[0]!, deadline: { ms }, lastError }
     : { status: stage.failed, deadline: { ms: 0 }, lastError, finished: true };
-  return reaped ? { ...change, bumpFence: true } : change;
+  return { change: reaped ? { ...change, bumpFence: true } : change, retry: ms !== undefined };
+}
+
+/**
+ * Calls a backoff for `attempt` and insists on a usable delay in milliseconds; a throw or
+ * another value is a ConfigError naming the backoff and the attempt.
+ */
+export function delayFor(backoff: Backoff, attempt: number): number {
+  const option = `retry.backoff(${attempt})`;
+  let ms: unknown;
+  try {
+    ms = backoff(attempt);
+  } catch (error) {
+    throw Object.assign(new ConfigError(option, `threw ${JSON.stringify(errorMessage(error))}; a backoff must return a delay in milliseconds for every attempt.`), { cause: error });
+  }
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > MAX_DATE_MS - Date.now()) {
+    throw new ConfigError(option, `returned ${describe(ms)}; a backoff must return a delay in milliseconds for every attempt: a finite number >= 0 whose deadline is a valid Date (before the year 275760).`);
+  }
+  return ms;
 }
 
 /** Gives a lease back without counting the attempt. */

@@ -36,6 +36,41 @@ describe('a fail with a retry option that is no boolean is refused, and the leas
   });
 });
 
+// a backoff that passed the definition's probe and failed later (it reads a setting, say) made
+// fail() throw, leaving the lease held; every reap then threw on that item before writing
+// anything, so no expired lease of any stage was reaped again
+describe('a backoff that fails at run time parks the item, saying why, and the reap goes on', () => {
+  it('fail() and reapStale() park the item whose backoff fails and retry the others', async () => {
+    let broken = false;
+    let now = Date.now();
+    const tracker = make(
+      { lease: { ttlMs: 1_000 }, retry: { maxAttempts: 5, backoff: (n: number) => (broken && n === 2 ? (undefined as never) : 10) } },
+      new MemoryStore({ clock: () => now }),
+    );
+    for (const id of ['a', 'b', 'c']) await tracker.track({ id });
+    const failed: Array<{ key: unknown; willRetry: boolean; error: string }> = [];
+    tracker.on('failed', (e) => void failed.push({ key: e.key, willRetry: e.willRetry, error: e.error }));
+    // a and b on their second attempt, c on its first
+    for (const id of ['a', 'b']) {
+      const lease = (await tracker.claim('run', { owner: 'w', key: { id } }))!;
+      await tracker.fail(lease, new Error('flaky'));
+    }
+    now += 1_000;
+    broken = true;
+    const leases = await Promise.all(['a', 'b', 'c'].map((id) => tracker.claim('run', { owner: 'w', key: { id } })));
+    expect(leases.map((l) => l?.attempt)).toEqual([2, 2, 1]);
+    const stored = await tracker.fail(leases[0]!, new Error('flaky again'));
+    expect(stored.status).toBe('failed');
+    expect(stored.lastError).toMatch(/^Error: flaky again \(not retried: ConfigError: .*`retry.backoff\(2\)`: returned `undefined`.*; a backoff must return a delay in milliseconds.*Fix the backoff, then retry the item.\)$/);
+    expect(failed.at(-1)).toMatchObject({ key: { id: 'a' }, willRetry: false });
+    // b and c are held by a worker that died: the reap parks b and retries c
+    now += 5_000;
+    expect(await tracker.reapStale()).toEqual({ retried: 1, failed: 1 });
+    expect(await tracker.get({ id: 'b' })).toMatchObject({ status: 'failed', lastError: expect.stringMatching(/^lease expired \(not retried: .*`retry.backoff\(2\)`/) });
+    expect(await tracker.get({ id: 'c' })).toMatchObject({ status: 'queued', attempts: 1, lastError: 'lease expired' });
+  });
+});
+
 describe('definitions given back as the tracker shows them are accepted', () => {
   it('stages from `tracker.definition` (they carry their `name`) and `data: null` (no schema)', async () => {
     const first = make();

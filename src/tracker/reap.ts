@@ -31,7 +31,7 @@ export async function reapStale(core: Core, batchSize = REAP_BATCH): Promise<Rea
         const retry = willRetry(core.def, item.attempts, undefined, undefined);
         return {
           guard: { ref: item.ref, key: item.key, status: stage.active, fence: item.fence, expired: true },
-          change: failureChange(core.def, stage, item.attempts, LEASE_EXPIRED, retry, true),
+          change: failureChange(core.def, stage, item.attempts, LEASE_EXPIRED, retry, true).change,
         };
       });
       const rows = await core.updateEach('reapStale', updates);

@@ -218,13 +218,14 @@ export function prepareFail(core: Core, operation: string, lease: AnyLease, erro
   if (options.retry !== undefined && typeof options.retry !== 'boolean') {
     throw new ConfigError(`${at}.retry`, `expected \`true\` or \`false\` (or leave it out), got ${describe(options.retry)}; nothing was written.`);
   }
-  const retry = willRetry(core.def, lease.attempt, error, options.retry);
-  const lastError = errorMessage(error);
+  const failure = failureChange(core.def, stage, lease.attempt, errorMessage(error), willRetry(core.def, lease.attempt, error, options.retry));
+  const { retry } = failure;
+  const lastError = failure.change.lastError!;
   return {
     lease,
     state,
     by: 'failed',
-    change: failureChange(core.def, stage, lease.attempt, lastError, retry),
+    change: failure.change,
     done: (stored) => {
       markSettled(state, 'failed');
       if (retry) core.wake(stored.status, stored.deadline);
