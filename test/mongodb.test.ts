@@ -228,6 +228,38 @@ describe('MongoStore init with a role that may only read', () => {
     expect(created).toEqual([]);
   });
 
+  // a partial or otherwise restricted unique index on the key fields was taken as keeping keys
+  // unique (a key could then be tracked twice), and a non-unique one was said to be on other fields
+  it('init refuses a leasehold_key on the key fields that is not unique, or has other options, naming what to change', async () => {
+    const { double } = onDouble();
+    await double.createIndex({ 'key.logId': 1, 'key.partnerCode': 1, 'key.seq': 1 }, { name: 'leasehold_key' });
+    const error = await makeTracker(new MongoStore({ collection: double as unknown as MongoCollection })).init().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).failure).toBe('schema');
+    expect(String(error)).toMatch(/the index `leasehold_key` exists on the key fields, but it is not unique: leasehold needs it unique with no other option.*dropIndex\('leasehold_key'\)/);
+    // unique among some items only, as a server may answer it (IndexKeySpecsConflict)
+    const other = onDouble().double;
+    await makeTracker(new MongoStore({ collection: other as unknown as MongoCollection })).init();
+    const partial = new Proxy(other, {
+      get(target, name) {
+        if (name === 'listIndexes') {
+          return () => ({ toArray: async () => (await target.listIndexes().toArray()).map((i) => (i.name === 'leasehold_key' ? { ...i, partialFilterExpression: { status: 'pending' } } : i)) });
+        }
+        if (name === 'createIndex') {
+          return async (spec: Record<string, 1 | -1>, o: { name: string }) => {
+            if (o.name === 'leasehold_key') throw Object.assign(new Error('An existing index has the same name as the requested index'), { code: 86, codeName: 'IndexKeySpecsConflict' });
+            return target.createIndex(spec, o);
+          };
+        }
+        const value: unknown = Reflect.get(target, name, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as unknown as MongoCollection;
+    const refused = await makeTracker(new MongoStore({ collection: partial })).init().catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(StoreError);
+    expect(String(refused)).toMatch(/exists on the key fields, but it has `partialFilterExpression`: leasehold needs it unique with no other option/);
+  });
+
   it('an item whose deadline a hand edit removed still reads (notBefore null), and others with it', async () => {
     const { double, store } = onDouble();
     const tracker = makeTracker(store);
@@ -293,6 +325,27 @@ describe('MongoStore reads: decisions on the primary, reports where configured',
     }
     const writes = double.log.filter((c) => ['findOneAndUpdate', 'deleteMany'].includes(c.command));
     for (const call of writes) expect(call.options.writeConcern, call.command).toEqual({ w: 'majority' });
+  });
+
+  // the driver takes a command's write concern instead of the collection's: the store's
+  // `{ w: 'majority' }` dropped a `wtimeoutMS` from the connection string, and a majority write
+  // that could not be acknowledged (a PSA set with its secondary down) waited for ever
+  it('writes keep the collection\'s wtimeoutMS and journal, with w majority unless the store says otherwise', async () => {
+    for (const [given, expected] of [
+      [undefined, { w: 'majority', wtimeoutMS: 5_000, journal: true }],
+      [{ w: 1 }, { w: 1, wtimeoutMS: 5_000, journal: true }],
+      [{ wtimeoutMS: 100 }, { w: 'majority', wtimeoutMS: 100, journal: true }],
+    ] as const) {
+      const double = new CollectionDouble();
+      // as a driver Collection shows the connection string's `w=1&wtimeoutMS=5000&journal=true`
+      Object.defineProperty(double, 'writeConcern', { value: { w: 1, wtimeout: 5_000, wtimeoutMS: 5_000, j: true, journal: true } });
+      const tracker = makeTracker(new MongoStore({ collection: double as unknown as MongoCollection, ...(given ? { writeConcern: given } : {}) }));
+      await tracker.track(k(1));
+      await tracker.complete((await tracker.claim('download', { owner: 'w' }))!);
+      const writes = double.log.filter((c) => c.command === 'findOneAndUpdate');
+      expect(writes.length).toBe(3);
+      for (const call of writes) expect(call.options.writeConcern).toEqual(expected);
+    }
   });
 
   it('reporting reads default to the primary', async () => {

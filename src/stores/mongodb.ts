@@ -26,7 +26,7 @@ import {
 } from '../store.js';
 import { rewatch, sharedCollection, storeWatch } from './mongo-watcher.js';
 import { ensureIndexes } from './mongodb/key-index.js';
-import type { MongoCollection, MongoStoreOptions } from './mongodb/options.js';
+import { storeWriteConcern, type MongoCollection, type MongoStoreOptions } from './mongodb/options.js';
 import { failedUpdateOutcome } from './mongodb/recover.js';
 import { insertPipeline, keyFilter, mayMatch, toFilter, toStoredItem, toUpdatedItem, updatePipeline } from './mongodb/translate.js';
 export type { MongoWatchOptions } from './mongo-watcher.js';
@@ -98,7 +98,7 @@ export class MongoStore implements Store {
     const { namespace, client } = this.#collection as { namespace?: unknown; client?: { options?: { hosts?: unknown } } };
     const hosts = client?.options?.hosts;
     if (typeof namespace === 'string' && Array.isArray(hosts) && hosts.length > 0) this.location = `mongodb://${hosts.map(String).sort().join(',')}/${namespace}`;
-    this.#writeConcern = Object.freeze({ w: 'majority', ...options.writeConcern });
+    this.#writeConcern = storeWriteConcern(this.#collection, options.writeConcern);
     this.#reporting = Object.freeze({ readPreference: options.reportingReadPreference ?? 'primary', readConcern: { level: options.reportingReadConcern ?? 'majority' } });
     const watch = storeWatch(this.#collection, this.#claimable, options);
     if (watch) this.watch = watch;
@@ -123,7 +123,8 @@ export class MongoStore implements Store {
           includeResultMetadata: true,
           writeConcern: this.#writeConcern,
         });
-        return { item: toStoredItem(this.#ready('read'), result.value!), created: result.lastErrorObject?.updatedExisting === false };
+        if (!result.value) throw new Error('the server answered the upsert without the item (an unacknowledged write?)');
+        return { item: toStoredItem(this.#ready('read'), result.value), created: result.lastErrorObject?.updatedExisting === false };
       } catch (error) {
         // two upserts raced on the unique key index: the other one created it
         if ((error as { code?: number }).code !== 11000) throw error;

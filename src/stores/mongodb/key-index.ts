@@ -14,10 +14,13 @@ export const NEXT_KEY_INDEX = 'leasehold_key_next';
 /** What creating the key index needs of a collection; `listIndexes` tells a reorder from a change. */
 export type KeyIndexCollection = Pick<Collection<Document>, 'createIndex'> & Partial<Pick<Collection<Document>, 'listIndexes' | 'namespace'>>;
 
-/** A server's refusal of an index whose name exists with another key spec (IndexKeySpecsConflict). */
+/**
+ * A server's refusal of an index whose name exists with another key spec (IndexKeySpecsConflict),
+ * or with the same key and other options (IndexOptionsConflict).
+ */
 const specConflict = (error: unknown): boolean => {
   const e = error as { code?: unknown; codeName?: unknown } | null;
-  return e?.code === 86 || e?.codeName === 'IndexKeySpecsConflict';
+  return e?.code === 86 || e?.code === 85 || e?.codeName === 'IndexKeySpecsConflict' || e?.codeName === 'IndexOptionsConflict';
 };
 
 /**
@@ -34,10 +37,14 @@ export async function ensureKeyIndex(collection: KeyIndexCollection, keys: reado
     return;
   } catch (error) {
     if (!specConflict(error)) throw error;
-    const existing = await existingKeyFields(collection).catch(() => undefined);
+    const listed = await listedKeyIndex(collection).catch(() => undefined);
+    const existing = listed && asKeyIndex(listed);
     const wanted = Object.keys(spec);
-    if (existing && holds(existing, wanted)) return;
-    throw new StoreError({ operation: 'init', store: 'mongodb', failure: 'schema', cause: new Error(changeAdvice(collection, wanted, existing?.fields), { cause: error }) });
+    // only a plain unique index keeps every key unique: a partial, sparse or collated one (or one
+    // that is not unique) would let a key be tracked twice
+    if (existing && listed && plain(listed, true) && holds(existing, wanted)) return;
+    const message = existing && sameFields(existing.fields, wanted) ? optionsAdvice(collection, listed!) : changeAdvice(collection, wanted, existing?.fields);
+    throw new StoreError({ operation: 'init', store: 'mongodb', failure: 'schema', cause: new Error(message, { cause: error }) });
   }
 }
 
@@ -48,14 +55,15 @@ interface KeyIndex {
 
 const asKeyIndex = (index: Document): KeyIndex => ({ fields: Object.keys(index.key as Document), unique: index.unique === true });
 
-/** Whether an existing key index serves `wanted`: unique, on the same fields in any order. */
-const holds = (index: KeyIndex, wanted: readonly string[]): boolean =>
-  index.unique && index.fields.length === wanted.length && wanted.every((f) => index.fields.includes(f));
+/** Whether two lists name the same fields, in any order. */
+const sameFields = (fields: readonly string[], wanted: readonly string[]): boolean => fields.length === wanted.length && wanted.every((f) => fields.includes(f));
 
-async function existingKeyFields(collection: KeyIndexCollection): Promise<KeyIndex | undefined> {
+/** Whether an existing key index serves `wanted`: unique, on the same fields in any order. */
+const holds = (index: KeyIndex, wanted: readonly string[]): boolean => index.unique && sameFields(index.fields, wanted);
+
+async function listedKeyIndex(collection: KeyIndexCollection): Promise<Document | undefined> {
   if (typeof collection.listIndexes !== 'function') return undefined;
-  const index = (await collection.listIndexes().toArray()).find((i) => i.name === KEY_INDEX);
-  return index && asKeyIndex(index);
+  return (await collection.listIndexes().toArray()).find((i) => i.name === KEY_INDEX);
 }
 
 /** The name of the index serving claim-next (status, then deadline order), backoff, reap and purge. */
@@ -92,6 +100,18 @@ export async function ensureIndexes(collection: KeyIndexCollection, keys: readon
   if (!present?.some((i) => i.name === STATUS_INDEX && plain(i, false) && samePattern(i.key as Document, STATUS_SPEC))) {
     await collection.createIndex({ ...STATUS_SPEC }, { name: STATUS_INDEX });
   }
+}
+
+/** The message of a key index on the key fields with other options: which, and what to do. */
+function optionsAdvice(collection: KeyIndexCollection, index: Document): string {
+  const name = collection.namespace?.split('.').slice(1).join('.') || 'COLLECTION';
+  const options = Object.keys(index).filter((field) => !['v', 'key', 'name', 'ns', 'unique'].includes(field));
+  const what = [index.unique === true ? '' : 'it is not unique', options.length ? `it has ${options.map((o) => `\`${o}\``).join(', ')}` : ''].filter(Boolean).join(', and ');
+  return (
+    `[mongodb] the index \`${KEY_INDEX}\` exists on the key fields, but ${what}: leasehold needs it unique with no other option, ` +
+    'or a key could be tracked twice. With the workers stopped, drop it ' +
+    `(\`db.getCollection(${JSON.stringify(name)}).dropIndex('${KEY_INDEX}')\`) and run \`tracker.init()\`, which creates it (it fails if items repeat a key: resolve them first)`
+  );
 }
 
 /** The message of a key index on other fields: what differs, and the commands that change it. */

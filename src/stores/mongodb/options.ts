@@ -4,6 +4,8 @@
  * @module
  */
 import type { Collection, Document, ReadConcernLevel, ReadPreferenceLike, WriteConcernSettings } from 'mongodb';
+import { ConfigError } from '../../errors.js';
+import { describe } from '../../validate.js';
 import type { MongoWatchOptions } from '../mongo-watcher.js';
 
 /**
@@ -56,4 +58,27 @@ export interface MongoStoreOptions extends MongoWatchOptions {
    * @default 'majority'
    */
   readonly reportingReadConcern?: ReadConcernLevel;
+}
+
+/**
+ * The write concern of the store's writes. The driver takes a write concern given with a command
+ * instead of the collection's (it does not merge them), so the collection's `wtimeoutMS` and
+ * `journal` (from the connection string, say) are carried over; `w` is `'majority'` unless the
+ * store's options say otherwise, and an unacknowledged `w: 0` is refused: a claim the server
+ * does not answer hands out no lease, and its item sits held by no one until its lease expires.
+ */
+export function storeWriteConcern(collection: unknown, given: WriteConcernSettings | undefined): WriteConcernSettings {
+  if (given !== undefined && (given === null || typeof given !== 'object' || Array.isArray(given))) {
+    throw new ConfigError('writeConcern', `[mongodb] expected write concern settings such as \`{ w: 'majority', wtimeoutMS: 10_000 }\`, got ${describe(given)}.`);
+  }
+  if (given && (given.w === 0 || (given.w as unknown) === '0')) {
+    throw new ConfigError('writeConcern', "[mongodb] `w: 0` (unacknowledged writes) cannot carry a claim: the store must read each write's answer. Use `w: 1` or `'majority'` (the default).");
+  }
+  const inherited = (collection as { writeConcern?: { wtimeoutMS?: unknown; journal?: unknown } } | null)?.writeConcern;
+  return Object.freeze({
+    ...(typeof inherited?.wtimeoutMS === 'number' ? { wtimeoutMS: inherited.wtimeoutMS } : {}),
+    ...(typeof inherited?.journal === 'boolean' ? { journal: inherited.journal } : {}),
+    w: 'majority',
+    ...given,
+  });
 }
