@@ -135,7 +135,10 @@ class CollectionWatcher {
     // the driver has given up resuming by itself (or never started): this listener also keeps
     // an unhandled 'error' from crashing the process once the stream is closed
     stream.on('error', (error) => this.#failed(stream, error));
-    stream.on('close', () => this.#failed(stream, undefined));
+    // the driver emits `close` before the `error` that caused it (its cursor cleans up first):
+    // handled a turn later, a close with an error is handled as that error (a standalone
+    // server's 40573, a missing privilege), and only a close without one as a bare close
+    stream.on('close', () => setImmediate(() => this.#failed(stream, undefined)));
   }
 
   #up(stream: Stream, token: ResumeToken | undefined): void {

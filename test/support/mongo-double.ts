@@ -588,7 +588,8 @@ const STREAM_STAGES = new Set(['$match', '$project', '$addFields', '$set', '$uns
  * - `resumeAfter` / `startAfter` replay what was recorded after the token, or fail with
  *   `ChangeStreamHistoryLost` (286) after {@link CollectionDouble.forgetHistory};
  * - failures: a standalone server (40573), queued start failures, and interruptions, each as
- *   an `error` event followed by `close`.
+ *   a `close` event followed by `error`, in the order the driver emits them (its cursor cleans
+ *   up, which closes the stream, before it rethrows the server's error).
  */
 export class ChangeStreamDouble extends EventEmitter {
   readonly #collection: CollectionDouble;
@@ -636,11 +637,11 @@ export class ChangeStreamDouble extends EventEmitter {
     this.emit('close');
   }
 
-  /** @internal Fails the stream as the driver does: `error`, then `close`. */
+  /** @internal Fails the stream as the driver does: `close`, then `error`. */
   fail(error: Error): void {
     if (this.#closed) return;
-    this.emit('error', error);
     void this.close();
+    this.emit('error', error);
   }
 
   /** @internal Delivers recorded events on a later turn (a server answers a getMore). */
