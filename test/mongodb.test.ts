@@ -260,6 +260,26 @@ describe('MongoStore init with a role that may only read', () => {
     expect(String(refused)).toMatch(/exists on the key fields, but it has `partialFilterExpression`: leasehold needs it unique with no other option/);
   });
 
+  // every query and index inherits a collection's default collation: with a case-insensitive one,
+  // `track({ logId: 'abc' })` found the item of 'ABC', and a claim by key took it
+  it('init refuses a collection with a default collation, naming it', async () => {
+    const double = new CollectionDouble();
+    const collated = new Proxy(double, {
+      get(target, name) {
+        // as listIndexes shows the indexes of a collection created with a collation
+        if (name === 'listIndexes') return () => ({ toArray: async () => (await target.listIndexes().toArray()).map((i) => ({ ...i, collation: { locale: 'en', caseLevel: false, strength: 2, version: '57.1' } })) });
+        const value: unknown = Reflect.get(target, name, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as unknown as MongoCollection;
+    const error = await makeTracker(new MongoStore({ collection: collated })).init().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).failure).toBe('schema');
+    expect(String(error)).toMatch(/has a default collation \(\{ locale: "en", caseLevel: false, strength: 2 \}\), which its indexes and queries inherit.*Use a collection without a default collation/);
+    // the simple collation is no collation
+    await makeTracker(new MongoStore({ collection: double as unknown as MongoCollection })).init();
+  });
+
   it('an item whose deadline a hand edit removed still reads (notBefore null), and others with it', async () => {
     const { double, store } = onDouble();
     const tracker = makeTracker(store);

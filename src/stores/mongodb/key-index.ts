@@ -94,12 +94,38 @@ const plain = (index: Document, unique: boolean): boolean =>
  */
 export async function ensureIndexes(collection: KeyIndexCollection, keys: readonly string[]): Promise<void> {
   const present = typeof collection.listIndexes === 'function' ? await collection.listIndexes().toArray().catch(() => undefined) : undefined;
+  refuseCollation(collection, present);
   const listedKey = present?.find((i) => i.name === KEY_INDEX);
   const keyIndex = listedKey && plain(listedKey, true) ? asKeyIndex(listedKey) : undefined;
   if (!keyIndex || !holds(keyIndex, keys.map((k) => `key.${k}`))) await ensureKeyIndex(collection, keys);
   if (!present?.some((i) => i.name === STATUS_INDEX && plain(i, false) && samePattern(i.key as Document, STATUS_SPEC))) {
     await collection.createIndex({ ...STATUS_SPEC }, { name: STATUS_INDEX });
   }
+}
+
+/**
+ * Refuses a collection with a default collation other than `simple`, which every index of it
+ * (`_id_` included, where `listIndexes` shows it) and every query inherits: keys, statuses and
+ * stages would compare by it (case-insensitively, say), so two keys leasehold tells apart would
+ * be one item.
+ */
+function refuseCollation(collection: KeyIndexCollection, present: Document[] | undefined): void {
+  const collation = present?.find((i) => i.name === '_id_')?.collation as Document | undefined;
+  if (!collation || collation.locale === 'simple') return;
+  const name = collection.namespace ?? 'the collection';
+  const shown = Object.entries(collation)
+    .filter(([field]) => ['locale', 'strength', 'caseLevel', 'numericOrdering'].includes(field))
+    .map(([field, value]) => `${field}: ${JSON.stringify(value)}`)
+    .join(', ');
+  throw new StoreError({
+    operation: 'init',
+    store: 'mongodb',
+    failure: 'schema',
+    cause: new Error(
+      `[mongodb] \`${name}\` has a default collation ({ ${shown} }), which its indexes and queries inherit: keys, statuses and stages would compare by it (two keys that differ only in case could be one item). ` +
+        'Use a collection without a default collation (created without `collation`, or with `{ locale: "simple" }`).',
+    ),
+  });
 }
 
 /** The message of a key index on the key fields with other options: which, and what to do. */
