@@ -529,6 +529,24 @@ describe('MongoStore regressions', () => {
     }
   });
 
+  // the item that won was read with read concern local, so the loser could answer `created:
+  // false` for an item a failover might still roll back
+  it('track sends its upsert again when another upsert of the key won (E11000), and answers created: false from the write, not a read', async () => {
+    const { double, store } = onDouble();
+    const tracker = makeTracker(store);
+    await tracker.init();
+    interceptUpdates(double, async (real, n, ...args) => {
+      if (n !== 0) return real(...args);
+      // the other process's upsert of the key lands first
+      await real(...args);
+      throw Object.assign(new Error('E11000 duplicate key error collection: leasehold_test.double index: leasehold_key'), { name: 'MongoServerError', code: 11000 });
+    });
+    const from = double.log.length;
+    expect(await tracker.track(k(1), { path: '/a' })).toMatchObject({ created: false, item: { key: k(1), status: 'pending' } });
+    expect(double.log.slice(from).map((c) => c.command)).toEqual(['findOneAndUpdate', 'findOneAndUpdate']);
+    expect(double.admin.find({})).toHaveLength(1);
+  });
+
   it('track retries when the item that refused its upsert (E11000) was deleted before it could be read; a clash on another unique index is thrown', async () => {
     const { double, store } = onDouble();
     const tracker = makeTracker(store);

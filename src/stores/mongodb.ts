@@ -126,13 +126,12 @@ export class MongoStore implements Store {
         if (!result.value) throw new Error('the server answered the upsert without the item (an unacknowledged write?)');
         return { item: toStoredItem(this.#ready('read'), result.value), created: result.lastErrorObject?.updatedExisting === false };
       } catch (error) {
-        // two upserts raced on the unique key index: the other one created it
-        if ((error as { code?: number }).code !== 11000) throw error;
-        const [existing] = await this.#find({ key: item.key }, { limit: 1 }, DECIDE);
-        if (existing) return { item: existing, created: false };
-        // deleted (a purge) before it could be read: the key is free again; a clash that
-        // outlasts the retries is on another unique index, and the server's error names it
-        if (attempt === INSERT_TRIES) throw error;
+        // two upserts raced on the unique key index: the other one created the item. Sent again,
+        // the upsert matches it and changes nothing, and its write concern waits for that item's
+        // write too (a read would report an item a failover could still roll back); an item
+        // purged meanwhile is created. A clash that outlasts the retries is on another unique
+        // index, and the server's error names it
+        if ((error as { code?: number }).code !== 11000 || attempt === INSERT_TRIES) throw error;
       }
     }
   }
