@@ -175,6 +175,31 @@ describe('MongoStore change streams (on the double)', () => {
     expect(double.watchCalls).toHaveLength(1);
   });
 
+  // watchers were keyed by the Collection object, and the driver's `db.collection(name)` makes
+  // a new one on every call: two stores given two of them opened two streams
+  it('stores given separate Collection objects of one collection (one client, one namespace) share one stream', { timeout: 30_000 }, async () => {
+    const double = new CollectionDouble();
+    Object.defineProperty(double, 'client', { value: { options: { hosts: ['127.0.0.1:27017'] } } });
+    // two objects over the same collection, as two `db.collection('double')` calls give
+    const another = () =>
+      new Proxy(double, {
+        get(target, name) {
+          const value: unknown = Reflect.get(target, name, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+    const [a, b] = [another(), another()].map((c) => makeTracker(store(c)));
+    await a!.init();
+    await b!.init();
+    const [wa, wb] = [work(a!), work(b!)];
+    await until(() => double.openStreams === 1);
+    await quiet(double);
+    expect(double.watchCalls).toHaveLength(1);
+    // and a track wakes a worker at once (POLL keeps them from polling it up)
+    await a!.track(k(1));
+    await until(() => wa!.handled.length + wb!.handled.length === 1);
+  });
+
   it('stores made from a Db and a collection name share one Collection object, hence one stream', () => {
     const db = { collection: vi.fn((_name: string) => new CollectionDouble() as unknown as MongoCollection) };
     new MongoStore({ db, collection: 'shared_name' });

@@ -749,14 +749,17 @@ describe('MongoStore: location', () => {
   it('is the namespace on the client\'s hosts (no credentials); none without a client to tell them', async () => {
     const one = new MongoClient('mongodb://user:secret@h1:27017,h2:27018/?replicaSet=rs');
     const two = new MongoClient('mongodb://h3:27017/');
+    // its hosts are resolved at connect, and were empty before
+    const srv = new MongoClient('mongodb+srv://user:secret@cluster0.example.net/?retryWrites=true');
     try {
       const at = (client: MongoClient) => new MongoStore({ collection: client.db('app').collection('jobs') as unknown as MongoCollection, changeStreams: false }).location;
       expect(at(one)).toBe('mongodb://h1:27017,h2:27018/app.jobs');
       expect(at(two)).not.toBe(at(one));
       expect(at(one)).not.toContain('secret');
       expect(new MongoStore({ collection: new CollectionDouble() as unknown as MongoCollection }).location).toBeUndefined();
+      expect(at(srv)).toBe('mongodb+srv://cluster0.example.net/app.jobs');
     } finally {
-      await Promise.all([one.close(), two.close()]);
+      await Promise.all([one.close(), two.close(), srv.close()]);
     }
   });
 });

@@ -227,6 +227,22 @@ class CollectionWatcher {
 }
 
 const watchers = new WeakMap<Watchable, CollectionWatcher>();
+const firstByClient = new WeakMap<object, Map<string, Watchable>>();
+
+/**
+ * The first `Collection` object seen for its client and namespace, which the stream of that
+ * collection is keyed on: stores given separate `db.collection(name)` objects of one collection
+ * share one stream. A collection that shows no client or namespace is its own key.
+ */
+function streamKey(collection: Watchable): Watchable {
+  const { client, namespace } = collection as { client?: unknown; namespace?: unknown };
+  if (client === null || typeof client !== 'object' || typeof namespace !== 'string') return collection;
+  let names = firstByClient.get(client);
+  if (!names) firstByClient.set(client, (names = new Map()));
+  let first = names.get(namespace);
+  if (!first) names.set(namespace, (first = collection));
+  return first;
+}
 /** Collections whose server said it has no change streams: never asked again. */
 const unwatchable = new WeakSet<Watchable>();
 
@@ -234,7 +250,8 @@ const unwatchable = new WeakSet<Watchable>();
  * Listens to the collection's one change stream; returns how to stop. Each call is its own
  * subscription, even for the same function.
  */
-export function watchCollection(collection: Watchable, sub: WatchSubscription): () => void {
+export function watchCollection(given: Watchable, sub: WatchSubscription): () => void {
+  const collection = streamKey(given);
   let watcher = watchers.get(collection);
   if (!watcher) {
     watcher = new CollectionWatcher(collection, () => {
@@ -273,7 +290,7 @@ export function storeWatch(
 
 /** A store on the collection learnt its claimable statuses: widen the stream's filter. */
 export function rewatch(collection: object): void {
-  watchers.get(collection as Watchable)?.refresh();
+  watchers.get(streamKey(collection as Watchable))?.refresh();
 }
 
 const byName = new WeakMap<object, Map<string, unknown>>();

@@ -94,10 +94,12 @@ export class MongoStore implements Store {
     } else {
       throw new ConfigError('collection', '[mongodb] Missing required option `collection`: pass `db.collection(name)`, or `db` and a collection name.');
     }
-    // the namespace on the client's hosts (never its credentials); absent where either is unknown
-    const { namespace, client } = this.#collection as { namespace?: unknown; client?: { options?: { hosts?: unknown } } };
-    const hosts = client?.options?.hosts;
-    if (typeof namespace === 'string' && Array.isArray(hosts) && hosts.length > 0) this.location = `mongodb://${hosts.map(String).sort().join(',')}/${namespace}`;
+    // the namespace on the client's SRV name or hosts (never its credentials); absent where
+    // neither is known. An SRV client's hosts are resolved at connect: its SRV name is stable
+    const { namespace, client } = this.#collection as { namespace?: unknown; client?: { options?: { hosts?: unknown; srvHost?: unknown } } };
+    const { hosts, srvHost } = client?.options ?? {};
+    if (typeof namespace === 'string' && typeof srvHost === 'string' && srvHost) this.location = `mongodb+srv://${srvHost}/${namespace}`;
+    else if (typeof namespace === 'string' && Array.isArray(hosts) && hosts.length > 0) this.location = `mongodb://${hosts.map(String).sort().join(',')}/${namespace}`;
     this.#writeConcern = storeWriteConcern(this.#collection, options.writeConcern);
     this.#reporting = Object.freeze({ readPreference: options.reportingReadPreference ?? 'primary', readConcern: { level: options.reportingReadConcern ?? 'majority' } });
     const watch = storeWatch(this.#collection, this.#claimable, options);
