@@ -289,3 +289,33 @@ export class NonRetryableError extends LeaseholdError {
   /** Always `NonRetryableError`. */
   override name = 'NonRetryableError';
 }
+
+/**
+ * The reason `lease.signal` aborts with when a worker's handler runs past the `handlerTimeoutMs`
+ * option of `tracker.work()`; the attempt fails with it (retried after backoff while attempts
+ * remain).
+ *
+ * @example
+ * ```ts
+ * tracker.work('download', async (lease) => {
+ *   await fetch(url, { signal: lease.signal }); // rejects with the signal's reason at the timeout
+ * }, { handlerTimeoutMs: 60_000 });
+ * ```
+ */
+export class HandlerTimeoutError extends LeaseholdError {
+  /** Always `HandlerTimeoutError`. */
+  override name = 'HandlerTimeoutError';
+  /** The item's key. */
+  readonly key: unknown;
+  /** The limit that passed, in milliseconds. */
+  readonly timeoutMs: number;
+
+  constructor(key: unknown, timeoutMs: number) {
+    super(
+      `[leasehold] the handler of ${describeKey(key)} did not finish within \`handlerTimeoutMs\` (${timeoutMs} ms): its lease's signal was aborted and the attempt failed. ` +
+        'A handler that ignores `lease.signal` runs on in the background, and what it returns is not written.',
+    );
+    this.key = key;
+    this.timeoutMs = timeoutMs;
+  }
+}

@@ -11,6 +11,7 @@ export { Worker, defaultOwner, type Handler, type Retention, type WorkOptions } 
 export { exponentialBackoff, type Backoff, type ExponentialBackoffOptions } from './backoff.js';
 export {
   ConfigError,
+  HandlerTimeoutError,
   LeaseholdError,
   LeaseLostError,
   NonRetryableError,

@@ -60,6 +60,16 @@ export interface WorkOptions {
    */
   readonly reapIntervalMs?: number | false;
   /**
+   * Longest a handler may run. When it passes, `lease.signal` aborts with a
+   * `HandlerTimeoutError`, the attempt fails with it (retried after backoff while attempts
+   * remain, as any failure), and the handler's slot is free for the next item. A handler that
+   * ignores its signal runs on in the background, and what it returns or throws is not written.
+   * Without it a handler that hangs (a socket with no timeout) holds its item, renewed, for as
+   * long as the process lives.
+   * @default no limit
+   */
+  readonly handlerTimeoutMs?: number;
+  /**
    * How long `stop()` waits for in-flight handlers before releasing their leases (and, at
    * most, for a claim, reap or purge under way).
    * @default 30000
@@ -104,6 +114,8 @@ export interface WorkSettings {
   readonly heartbeatMs: number;
   readonly renewTimeoutMs: number;
   readonly stopTimeoutMs: number;
+  /** `undefined`: no limit. */
+  readonly handlerTimeoutMs: number | undefined;
   readonly owner: string;
   /** `undefined`: no reaper. */
   readonly reapMs: number | undefined;
@@ -121,6 +133,7 @@ const WORK_OPTIONS = Object.keys({
   renewTimeoutMs: true,
   reapIntervalMs: true,
   stopTimeoutMs: true,
+  handlerTimeoutMs: true,
   retention: true,
 } satisfies Record<keyof WorkOptions, true>);
 
@@ -147,6 +160,7 @@ export function workSettings(ttlMs: number, def: Parameters<typeof requireFinish
     heartbeatMs,
     renewTimeoutMs: requireTimerMs('work.renewTimeoutMs', options.renewTimeoutMs ?? heartbeatMs),
     stopTimeoutMs: requireTimerMs('work.stopTimeoutMs', options.stopTimeoutMs ?? 30_000, { allowZero: true }),
+    handlerTimeoutMs: options.handlerTimeoutMs === undefined ? undefined : requireTimerMs('work.handlerTimeoutMs', options.handlerTimeoutMs),
     owner: requireOwner('work', options.owner ?? defaultOwner()),
     reapMs: reapEvery === false ? undefined : requireTimerMs('work.reapIntervalMs', reapEvery),
     retention: rules.map((rule: Retention, i) => {

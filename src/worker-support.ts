@@ -4,7 +4,7 @@
  * @module
  */
 import { isPlainObject } from './codec.js';
-import { ConfigError, LeaseLostError, StoreError } from './errors.js';
+import { ConfigError, HandlerTimeoutError, LeaseLostError, StoreError } from './errors.js';
 import { abortLease, leaseState, type Lease } from './lease.js';
 import { errorMessage } from './transitions.js';
 import type { Retention } from './work-options.js';
@@ -56,12 +56,15 @@ export async function sendSettle(lease: Lease, operation: string, send: () => Pr
       const wait = SETTLE_RETRY_MS[retry];
       if (!(error instanceof StoreError && error.transient) || wait === undefined || lease.settled || stopped.aborted) throw error;
       warn(`${operation} failed (${errorMessage(error)}); sending it again in ${wait} ms`);
-      await sleepUntilAborted(wait, [lease.signal, stopped]);
+      // a lease whose handler timed out (its signal aborted for that) is still held: its fail is
+      // sent again as any other settle
+      const timedOut = lease.signal.reason instanceof HandlerTimeoutError;
+      await sleepUntilAborted(wait, timedOut ? [stopped] : [lease.signal, stopped]);
       // settled meanwhile: a renew found that the settle had applied (and reported it), or found
       // the lease lost (and reported that)
       if (lease.settled) return;
       // the watchdog gave the lease up (not renewed for a ttl): sending again cannot help
-      if (lease.signal.aborted) throw error;
+      if (lease.signal.aborted && !timedOut) throw error;
     }
   }
 }
@@ -113,6 +116,34 @@ export async function releaseAgain<L extends Lease>(lease: L, driver: Pick<Drive
     const message = `stop() could not hand the lease back at its timeout, nor after its handler ended (${errorMessage(error)}); the item stays held until its lease expires, then the reaper takes it`;
     internals.reportError('release', new Error(message, { cause: error }), lease);
   }
+}
+
+/**
+ * Runs the handler; with a limit, a handler still running when it passes has its lease's signal
+ * aborted with a {@link HandlerTimeoutError}, which is then thrown here: what the handler returns
+ * or throws later is dropped.
+ */
+export function runHandler<L extends Lease>(handler: (lease: L) => unknown, lease: L, limitMs: number | undefined): Promise<unknown> {
+  let running: Promise<unknown>;
+  try {
+    running = Promise.resolve(handler(lease));
+  } catch (error) {
+    running = Promise.reject(error);
+  }
+  if (limitMs === undefined) return running;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      running.catch(() => {});
+      const error = new HandlerTimeoutError(lease.key, limitMs);
+      const state = leaseState(lease);
+      if (state) abortLease(state, error);
+      reject(error);
+    }, limitMs);
+    running.then(
+      (value) => (clearTimeout(timer), resolve(value)),
+      (error: unknown) => (clearTimeout(timer), reject(error)),
+    );
+  });
 }
 
 /** Waits `ms`, or until one of `signals` aborts. */

@@ -4,7 +4,7 @@ import { startHeartbeat } from './heartbeat.js';
 import { sharedReaper, type SharedReaper } from './reaper.js';
 import { MAX_TIMER_MS, requireKnownOptions, requireNumber } from './validate.js';
 import { IdleTimer } from './wake.js';
-import { handBack, handlerOutcome, releaseAgain, sendSettle, startRetention } from './worker-support.js';
+import { handBack, handlerOutcome, releaseAgain, runHandler, sendSettle, startRetention } from './worker-support.js';
 import type { Driver, Handler, Internals } from './worker-types.js';
 import { workSettings, type WorkOptions, type WorkSettings } from './work-options.js';
 
@@ -274,7 +274,7 @@ export class Worker<L extends Lease = Lease> {
       let result: unknown;
       let thrown: { readonly error: unknown } | undefined;
       try {
-        result = await this.#handler(lease);
+        result = await runHandler(this.#handler, lease, this.#settings.handlerTimeoutMs);
       } catch (error) {
         thrown = { error };
       }

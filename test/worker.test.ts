@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { ConfigError, LeaseLostError, Tracker, type Lease } from '../src/index.js';
+import { ConfigError, HandlerTimeoutError, LeaseLostError, Tracker, type Lease } from '../src/index.js';
 import { startHeartbeat } from '../src/heartbeat.js';
 import { MemoryStore } from '../src/stores/memory.js';
 
@@ -625,6 +625,45 @@ describe('the worker at its edges: options, pauses, drains, reaps', () => {
       spy.mockRestore();
       process.off('unhandledRejection', onUnhandled);
     }
+  });
+
+  // a handler stuck on a socket without a timeout held its item (renewed) and its slot for as
+  // long as the process lived, and nothing said so
+  it('handlerTimeoutMs: a handler past it has its signal aborted and its attempt failed; its slot serves the next item, and a late result is not written', async () => {
+    const tracker = jobs({ maxAttempts: 2 });
+    await tracker.track({ id: 1 });
+    await tracker.track({ id: 2 });
+    const reasons: unknown[] = [];
+    const failed: Array<{ id: number; willRetry: boolean }> = [];
+    tracker.on('failed', (e) => void failed.push({ id: e.key.id, willRetry: e.willRetry }));
+    let finishLate: ((value: { data: { result: string } }) => void) | undefined;
+    const handled: number[] = [];
+    const worker = tracker.work(
+      'run',
+      (lease) => {
+        handled.push(lease.key.id);
+        if (lease.key.id === 2) return undefined;
+        lease.signal.addEventListener('abort', () => reasons.push(lease.signal.reason));
+        // never ends on its own (it ignores the signal); the second attempt answers late
+        return new Promise<{ data: { result: string } }>((resolve) => void (finishLate = resolve));
+      },
+      { concurrency: 1, handlerTimeoutMs: 50, reapIntervalMs: false },
+    );
+    await until(() => failed.length === 2);
+    expect(failed).toEqual([{ id: 1, willRetry: true }, { id: 1, willRetry: false }]);
+    expect(reasons).toHaveLength(2);
+    expect(reasons[0]).toBeInstanceOf(HandlerTimeoutError);
+    expect(reasons[0]).toMatchObject({ key: { id: 1 }, timeoutMs: 50 });
+    // the one slot was freed for item 2 though item 1's handlers never ended
+    await until(async () => (await tracker.get({ id: 2 }))?.status === 'done');
+    expect(handled.filter((id) => id === 1)).toHaveLength(2);
+    finishLate!({ data: { result: 'too late' } });
+    await worker.drain();
+    await worker.stop();
+    const item = (await tracker.get({ id: 1 }))!;
+    expect(item).toMatchObject({ status: 'failed', attempts: 2, data: {} });
+    expect(item.lastError).toMatch(/^HandlerTimeoutError: \[leasehold\] the handler of \{"id":1\} did not finish within `handlerTimeoutMs` \(50 ms\)/);
+    expect(() => tracker.work('run', () => {}, { handlerTimeoutMs: 0 })).toThrow(/`work.handlerTimeoutMs`/);
   });
 
   it('the shared reaper runs at the shortest interval, also one asked for by a worker that joined later', async () => {
