@@ -89,6 +89,54 @@ afterAll(() => {
   if (kept > 0) throw new Error(`storeContract made ${unbatched.made.size} stores and called dispose for ${unbatched.disposed.size}: ${kept} never handed back`);
 });
 
+// a batch claim that failed part-way threw away the leases it had already taken: their items sat
+// held by no one until reaped, an attempt spent each
+describe('a batch claim that fails part-way hands out the leases it took', () => {
+  const reset = () => Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+  const definition = (store: Store, maxAttempts = 5) => ({ ...jobDefinition(store, { maxAttempts, backoff: () => 0 }) });
+
+  it('one claim at a time (a store without batchClaim): the leases before the failure, and the fault reported', async () => {
+    const memory = new MemoryStore();
+    let claims = 0;
+    const store = withMembers(memory, {
+      capabilities: Object.freeze({ batchClaim: false, batchSettle: false, priorDeadline: true }),
+      update: (cond: never, change: never, options: { ordered?: boolean }) => (options?.ordered && ++claims === 3 ? Promise.reject(reset()) : memory.update(cond, change, options as never)),
+    });
+    const tracker = new Tracker(definition(store));
+    for (let n = 1; n <= 5; n++) await tracker.track({ n });
+    const errors: string[] = [];
+    tracker.on('error', (e) => void errors.push(`${e.operation}: ${String(e.error)}`));
+    const leases = await tracker.claimBatch('run', { owner: 'w', limit: 5 });
+    expect(leases.map((l) => l.key.n)).toEqual([1, 2]);
+    expect(errors).toEqual([expect.stringMatching(/^claimBatch: StoreError: .*ECONNRESET/)]);
+    // nothing claimed yet: the fault is thrown, as before
+    claims = 2;
+    await expect(tracker.claimBatch('run', { owner: 'w', limit: 5 })).rejects.toThrow(/ECONNRESET/);
+  });
+
+  it('in one round trip: an item the claim must park, whose park fails, costs the others nothing', async () => {
+    const memory = new MemoryStore();
+    let failParks = false;
+    const store = withMembers(memory, {
+      update: (cond: never, change: never, options: { ordered?: boolean; returning?: string }) =>
+        failParks && options?.returning === 'state' && !options.ordered ? Promise.reject(reset()) : memory.update(cond, change, options as never),
+    });
+    const before = new Tracker(definition(store));
+    for (let n = 1; n <= 3; n++) await before.track({ n });
+    // item 1 has used two attempts; a deploy lowers maxAttempts to 1
+    for (let i = 0; i < 2; i++) await before.fail((await before.claim('run', { owner: 'w', key: { n: 1 } }))!, new Error('flaky'));
+    const lowered = new Tracker(definition(store, 1));
+    const errors: string[] = [];
+    lowered.on('error', (e) => void errors.push(`${e.operation}: ${String(e.error)}`));
+    failParks = true;
+    const leases = await lowered.claimBatch('run', { owner: 'w', limit: 3 });
+    expect(leases.map((l) => l.key.n).sort()).toEqual([2, 3]);
+    expect(errors).toEqual([expect.stringMatching(/^claimBatch: StoreError: .*ECONNRESET/)]);
+    // the item the park missed is held under its new fence until a reaper takes it
+    expect(await lowered.get({ n: 1 })).toMatchObject({ status: 'running', attempts: 3 });
+  });
+});
+
 describe('must (the contract suite\'s check for an item or lease)', () => {
   it('returns what it is given, falsy values too, and names the call that returned nothing', () => {
     expect(must(0, 'stats')).toBe(0);

@@ -121,9 +121,20 @@ async function claimOnce(
   const leases: AnyLease[] = [];
   let invalid: ValidationError | undefined;
   let parked = 0;
+  // a park that fails (the store is down) must not cost the batch's other leases, claimed
+  // already: the item is reported and left held, under its new fence, until it is reaped
+  const parking = async (stored: StoredItem, change: Change, logged: boolean): Promise<boolean> => {
+    try {
+      return await park(core, operation, stage, stored, change, logged);
+    } catch (error) {
+      if (rows.length === 1) throw error;
+      core.reportError(operation, error);
+      return false;
+    }
+  };
   for (const stored of rows) {
     if (stored.attempts > core.def.maxAttempts) {
-      await park(core, operation, stage, stored, exhaustedChange(core.def, stage, stored.attempts), true);
+      await parking(stored, exhaustedChange(core.def, stage, stored.attempts), true);
       parked++;
       continue;
     }
@@ -132,7 +143,7 @@ async function claimOnce(
       item = core.decode(operation, stored);
     } catch (error) {
       if (!(error instanceof ValidationError)) throw error;
-      const parkedNow = await park(core, operation, stage, stored, {
+      const parkedNow = await parking(stored, {
         status: stage.failed,
         deadline: { ms: 0 },
         lastError: clipMessage(`invalid stored item: ${error.message}`),
@@ -196,7 +207,11 @@ export async function claimBatch(core: Core, stageName: string, options: { owner
   for (let i = 0; i < limit; i++) {
     const got = await claim(core, 'claimBatch', stageName, options, 1).catch((error: unknown) => {
       if (error instanceof ValidationError) return null; // parked; go on with the next one
-      throw error;
+      // the leases claimed so far are handed out (dropped, their items would sit held by no
+      // one until reaped, an attempt spent); the fault is reported, and the next claim meets it
+      if (leases.length === 0) throw error;
+      core.reportError('claimBatch', error);
+      return [];
     });
     if (got === null) continue;
     if (got.length === 0) break;
