@@ -313,7 +313,7 @@ export class HandlerTimeoutError extends LeaseholdError {
   constructor(key: unknown, timeoutMs: number) {
     super(
       `[leasehold] the handler of ${describeKey(key)} did not finish within \`handlerTimeoutMs\` (${timeoutMs} ms): its lease's signal was aborted and the attempt failed. ` +
-        'A handler that ignores `lease.signal` runs on in the background, and what it returns is not written.',
+        'What the handler returns after this is not written; pass `lease.signal` to whatever can hang, so that it ends and frees its slot.',
     );
     this.key = key;
     this.timeoutMs = timeoutMs;

@@ -42,6 +42,7 @@ export function startHeartbeat<L extends Lease>(lease: L, options: HeartbeatOpti
     const left = state.provenAt + ttlMs - performance.now();
     if (left <= 0) {
       // past the ttl another worker may hold the item: tell the handler to stop
+      state.unproven = true;
       abortLease(state, new Error(`[leasehold] lease of ${JSON.stringify(lease.key)} could not be renewed for a whole ttl (${ttlMs} ms); it may be held by another worker now`));
       return stop();
     }

@@ -38,6 +38,8 @@ export interface LeaseState {
   controller: AbortController | undefined;
   /** Set when the lease was aborted before anyone asked for its signal. */
   reason: unknown;
+  /** The heartbeat gave the lease up: not renewed for a whole ttl (its signal aborted for that). */
+  unproven?: boolean;
 }
 
 /** A settle that may have applied (see {@link LeaseState.inDoubt}). */
@@ -143,7 +145,9 @@ export class Lease<Stage extends string = string, K = unknown, D = unknown, S ex
   }
 
   /**
-   * Aborts when the lease is lost or can no longer be renewed; stop work when it fires.
+   * Aborts when the lease is lost or can no longer be renewed, when the worker's `stop()`
+   * hands it back, or (with `handlerTimeoutMs`) when the handler runs past its limit, with a
+   * `HandlerTimeoutError`; stop work when it fires.
    *
    * @example
    * ```ts

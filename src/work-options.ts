@@ -37,7 +37,8 @@ export interface WorkOptions {
    */
   readonly pollMinMs?: number;
   /**
-   * Longest idle poll delay.
+   * Longest idle poll delay. Each wait (also the one after a failed claim) is spread by ±25%,
+   * so that workers started together do not poll, or ask a failed store again, at one instant.
    * @default 2000
    */
   readonly pollMaxMs?: number;
@@ -61,11 +62,11 @@ export interface WorkOptions {
   readonly reapIntervalMs?: number | false;
   /**
    * Longest a handler may run. When it passes, `lease.signal` aborts with a
-   * `HandlerTimeoutError`, the attempt fails with it (retried after backoff while attempts
-   * remain, as any failure), and the handler's slot is free for the next item. A handler that
-   * ignores its signal runs on in the background, and what it returns or throws is not written.
-   * Without it a handler that hangs (a socket with no timeout) holds its item, renewed, for as
-   * long as the process lives.
+   * `HandlerTimeoutError` and the attempt fails with it at once (retried after backoff while
+   * attempts remain, as any failure), so the item is free for another worker; what the handler
+   * returns or throws after that is not written. The handler keeps its slot until it ends (at
+   * most `concurrency` run): pass `lease.signal` to whatever can hang. Without it a handler that
+   * hangs (a socket with no timeout) holds its item, renewed, for as long as the process lives.
    * @default no limit
    */
   readonly handlerTimeoutMs?: number;

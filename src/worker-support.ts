@@ -58,13 +58,14 @@ export async function sendSettle(lease: Lease, operation: string, send: () => Pr
       warn(`${operation} failed (${errorMessage(error)}); sending it again in ${wait} ms`);
       // a lease whose handler timed out (its signal aborted for that) is still held: its fail is
       // sent again as any other settle
-      const timedOut = lease.signal.reason instanceof HandlerTimeoutError;
-      await sleepUntilAborted(wait, timedOut ? [stopped] : [lease.signal, stopped]);
+      const state = leaseState(lease);
+      await sleepUntilAborted(wait, lease.signal.reason instanceof HandlerTimeoutError ? [stopped] : [lease.signal, stopped]);
       // settled meanwhile: a renew found that the settle had applied (and reported it), or found
       // the lease lost (and reported that)
       if (lease.settled) return;
-      // the watchdog gave the lease up (not renewed for a ttl): sending again cannot help
-      if (lease.signal.aborted && !timedOut) throw error;
+      // the watchdog gave the lease up (not renewed for a ttl), or stop() handed it back:
+      // sending again cannot help
+      if (state?.unproven || (lease.signal.aborted && !(lease.signal.reason instanceof HandlerTimeoutError))) throw error;
     }
   }
 }
@@ -119,31 +120,54 @@ export async function releaseAgain<L extends Lease>(lease: L, driver: Pick<Drive
 }
 
 /**
- * Runs the handler; with a limit, a handler still running when it passes has its lease's signal
- * aborted with a {@link HandlerTimeoutError}, which is then thrown here: what the handler returns
- * or throws later is dropped.
+ * Runs the handler. With a limit, a handler still running when it passes has its lease's signal
+ * aborted with a {@link HandlerTimeoutError}, which `onTimeout` gets; the promise returned still
+ * settles when the handler does (its slot is held until then). The worker's stop timeout
+ * (`stopped`) clears the timer, so that nothing of the worker runs on after `stop()`.
  */
-export function runHandler<L extends Lease>(handler: (lease: L) => unknown, lease: L, limitMs: number | undefined): Promise<unknown> {
+export function runHandler<L extends Lease>(
+  handler: (lease: L) => unknown,
+  lease: L,
+  limitMs: number | undefined,
+  stopped: AbortSignal,
+  onTimeout: (error: HandlerTimeoutError) => void,
+): Promise<unknown> {
   let running: Promise<unknown>;
   try {
     running = Promise.resolve(handler(lease));
   } catch (error) {
     running = Promise.reject(error);
   }
-  if (limitMs === undefined) return running;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      running.catch(() => {});
-      const error = new HandlerTimeoutError(lease.key, limitMs);
-      const state = leaseState(lease);
-      if (state) abortLease(state, error);
-      reject(error);
-    }, limitMs);
-    running.then(
-      (value) => (clearTimeout(timer), resolve(value)),
-      (error: unknown) => (clearTimeout(timer), reject(error)),
-    );
-  });
+  if (limitMs === undefined || stopped.aborted) return running;
+  const clear = () => {
+    clearTimeout(timer);
+    stopped.removeEventListener('abort', clear);
+  };
+  const timer = setTimeout(() => {
+    clear();
+    const error = new HandlerTimeoutError(lease.key, limitMs);
+    const state = leaseState(lease);
+    if (state) abortLease(state, error);
+    onTimeout(error);
+  }, limitMs);
+  stopped.addEventListener('abort', clear, { once: true });
+  return running.finally(clear);
+}
+
+/**
+ * Fails the attempt of a handler past `handlerTimeoutMs` at once (`sendFail`, resent after a
+ * transient fault), so that the item is retried or parked while the handler, told by its signal,
+ * winds down in its slot. A settle the handler itself sent, under way, decides instead.
+ */
+export async function failTimedOut(lease: Lease, sendFail: () => Promise<void>, internals: Pick<Internals, 'reportError'>): Promise<void> {
+  const state = leaseState(lease);
+  if (lease.settled || (state && (state.settling > 0 || state.inDoubt))) return;
+  try {
+    await sendFail();
+  } catch (error) {
+    // LeaseLostError was already emitted as `leaseLost`
+    if (!(error instanceof LeaseLostError)) internals.reportError('fail', error, lease);
+  }
 }
 
 /** Waits `ms`, or until one of `signals` aborts. */

@@ -4,12 +4,15 @@ import { startHeartbeat } from './heartbeat.js';
 import { sharedReaper, type SharedReaper } from './reaper.js';
 import { MAX_TIMER_MS, requireKnownOptions, requireNumber } from './validate.js';
 import { IdleTimer } from './wake.js';
-import { handBack, handlerOutcome, releaseAgain, runHandler, sendSettle, startRetention } from './worker-support.js';
+import { failTimedOut, handBack, handlerOutcome, releaseAgain, runHandler, sendSettle, startRetention } from './worker-support.js';
 import type { Driver, Handler, Internals } from './worker-types.js';
 import { workSettings, type WorkOptions, type WorkSettings } from './work-options.js';
 
 export { defaultOwner, type Retention, type WorkOptions } from './work-options.js';
 export type { Handler } from './worker-types.js';
+
+/** A delay spread by ±25% (at least 1 ms), so that workers started together drift apart. */
+const spread = (ms: number): number => Math.max(1, Math.round(ms * (0.75 + Math.random() * 0.5)));
 
 /** How long `stop()` waits, past its timeout, for the releases of leases still held (at most `timeoutMs`). */
 const RELEASE_GRACE_MS = 1_000;
@@ -208,8 +211,9 @@ export class Worker<L extends Lease = Lease> {
         if (error instanceof ValidationError) continue;
         this.#internals.reportError('claim', error);
         if (!this.#running) break;
-        // a store that fails is not asked again sooner because work appeared meanwhile
-        await this.#pause(idle);
+        // a store that fails is not asked again sooner because work appeared meanwhile; the
+        // spread keeps the workers that saw one outage from all asking again at one instant
+        await this.#pause(spread(idle));
         idle = Math.min(this.#settings.pollMax, idle * 2);
         continue;
       }
@@ -219,7 +223,7 @@ export class Worker<L extends Lease = Lease> {
         if (this.#inFlight.size === 0 && !this.#timer.pending) this.#settleDrains();
         if (!this.#running) break;
         if (this.#learnDue) await this.#lookUpDue();
-        await this.#timer.sleep(idle);
+        await this.#timer.sleep(spread(idle));
         idle = Math.min(this.#settings.pollMax, idle * 2);
         continue;
       }
@@ -273,11 +277,16 @@ export class Worker<L extends Lease = Lease> {
     try {
       let result: unknown;
       let thrown: { readonly error: unknown } | undefined;
+      let timedOut: Promise<void> | undefined;
       try {
-        result = await runHandler(this.#handler, lease, this.#settings.handlerTimeoutMs);
+        result = await runHandler(this.#handler, lease, this.#settings.handlerTimeoutMs, this.#stopTimeout.signal, (error) => {
+          timedOut = failTimedOut(lease, () => this.#resend(lease, 'fail', () => this.#driver.fail(lease, error)), this.#internals);
+        });
       } catch (error) {
         thrown = { error };
       }
+      // failed at the timeout: what the handler returned or threw since is not written
+      if (timedOut) return await timedOut;
       // handed back at the stop timeout: the handler ended on its aborted signal, its work done
       // or not, so its outcome is dropped and the item runs again. No wait on the common path:
       // only a lease handed back then is in the map

@@ -629,41 +629,88 @@ describe('the worker at its edges: options, pauses, drains, reaps', () => {
 
   // a handler stuck on a socket without a timeout held its item (renewed) and its slot for as
   // long as the process lived, and nothing said so
-  it('handlerTimeoutMs: a handler past it has its signal aborted and its attempt failed; its slot serves the next item, and a late result is not written', async () => {
+  it('handlerTimeoutMs: a handler past it has its signal aborted and its attempt failed at once; it keeps its slot until it ends, and what it returns is not written', async () => {
     const tracker = jobs({ maxAttempts: 2 });
     await tracker.track({ id: 1 });
     await tracker.track({ id: 2 });
     const reasons: unknown[] = [];
     const failed: Array<{ id: number; willRetry: boolean }> = [];
     tracker.on('failed', (e) => void failed.push({ id: e.key.id, willRetry: e.willRetry }));
-    let finishLate: ((value: { data: { result: string } }) => void) | undefined;
-    const handled: number[] = [];
+    let running = 0;
+    let peak = 0;
     const worker = tracker.work(
       'run',
-      (lease) => {
-        handled.push(lease.key.id);
-        if (lease.key.id === 2) return undefined;
-        lease.signal.addEventListener('abort', () => reasons.push(lease.signal.reason));
-        // never ends on its own (it ignores the signal); the second attempt answers late
-        return new Promise<{ data: { result: string } }>((resolve) => void (finishLate = resolve));
+      async (lease) => {
+        peak = Math.max(peak, ++running);
+        try {
+          if (lease.key.id === 2) return undefined;
+          // item 1 ends only when told, and then answers as if it had finished
+          await new Promise((resolve) => lease.signal.addEventListener('abort', resolve));
+          reasons.push(lease.signal.reason);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          return { data: { result: 'too late' } };
+        } finally {
+          running--;
+        }
       },
       { concurrency: 1, handlerTimeoutMs: 50, reapIntervalMs: false },
     );
-    await until(() => failed.length === 2);
+    await until(async () => (await tracker.get({ id: 2 }))?.status === 'done' && failed.length === 2);
+    await worker.drain();
+    await worker.stop();
     expect(failed).toEqual([{ id: 1, willRetry: true }, { id: 1, willRetry: false }]);
+    expect(peak).toBe(1);
     expect(reasons).toHaveLength(2);
     expect(reasons[0]).toBeInstanceOf(HandlerTimeoutError);
     expect(reasons[0]).toMatchObject({ key: { id: 1 }, timeoutMs: 50 });
-    // the one slot was freed for item 2 though item 1's handlers never ended
-    await until(async () => (await tracker.get({ id: 2 }))?.status === 'done');
-    expect(handled.filter((id) => id === 1)).toHaveLength(2);
-    finishLate!({ data: { result: 'too late' } });
-    await worker.drain();
-    await worker.stop();
     const item = (await tracker.get({ id: 1 }))!;
     expect(item).toMatchObject({ status: 'failed', attempts: 2, data: {} });
     expect(item.lastError).toMatch(/^HandlerTimeoutError: \[leasehold\] the handler of \{"id":1\} did not finish within `handlerTimeoutMs` \(50 ms\)/);
     expect(() => tracker.work('run', () => {}, { handlerTimeoutMs: 0 })).toThrow(/`work.handlerTimeoutMs`/);
+  });
+
+  it('handlerTimeoutMs: a handler that ignores its signal has its item failed for another attempt, and stop() still resolves on time', async () => {
+    const tracker = jobs({ maxAttempts: 3 });
+    await tracker.track({ id: 1 });
+    const worker = tracker.work('run', () => new Promise<void>(() => {}), { handlerTimeoutMs: 30, reapIntervalMs: false });
+    await until(async () => (await tracker.get({ id: 1 }))?.lastError?.startsWith('HandlerTimeoutError') === true);
+    // back in its from status for another worker (this one's only slot is still taken)
+    expect(await tracker.get({ id: 1 })).toMatchObject({ status: 'queued', attempts: 1 });
+    expect(worker.inFlight).toBe(1);
+    await worker.stop({ timeoutMs: 20 });
+    expect(await tracker.get({ id: 1 })).toMatchObject({ status: 'queued', attempts: 1 });
+  });
+
+  // every worker that saw one outage asked the store again at the same instants (62, 163, 365,
+  // 766 ms ... in five processes within 5 ms of each other), the moment it recovered included
+  it('spreads its waits after a failed claim and between idle polls by ±25% around the doubling delay', async () => {
+    const store = new MemoryStore();
+    const tracker = new Tracker(jobsDefinition(store));
+    await tracker.init();
+    let failing = true;
+    const update = store.update.bind(store);
+    store.update = (cond, change, options) => (failing && options?.ordered ? Promise.reject(new Error('ECONNREFUSED')) : update(cond, change, options));
+    tracker.on('error', () => {});
+    const waits: number[] = [];
+    const real = globalThis.setTimeout;
+    const timeouts = vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => (waits.push(ms ?? 0), real(fn, ms))) as typeof setTimeout);
+    // the low end of the spread, then the high end
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0);
+    try {
+      const worker = tracker.work('run', () => {}, { pollMinMs: 40, pollMaxMs: 160, reapIntervalMs: false });
+      await until(() => waits.includes(60));
+      random.mockReturnValue(0.999999);
+      await until(() => waits.includes(200));
+      failing = false;
+      await worker.drain();
+      await worker.stop();
+    } finally {
+      timeouts.mockRestore();
+      random.mockRestore();
+    }
+    // 0.75 × 40 and 80, then 1.25 × 160: never the bare doubling
+    expect(waits).toEqual(expect.arrayContaining([30, 60, 200]));
+    for (const bare of [40, 80, 160]) expect(waits).not.toContain(bare);
   });
 
   it('the shared reaper runs at the shortest interval, also one asked for by a worker that joined later', async () => {

@@ -30,10 +30,12 @@ if (mode === 'hang') {
     await close();
   });
 } else if (mode === 'stop') {
-  let worker;
-  const claimed = new Promise((resolve) => tracker.on('claimed', resolve));
-  worker = tracker.work('run', () => new Promise(() => {}), { heartbeatMs: 50, stopTimeoutMs: 200 });
-  await claimed;
+  // the handler runs when stop() is called (the `claimed` event comes before it starts); a
+  // handler limit far off: its timer must not outlive stop() either
+  let started;
+  const running = new Promise((resolve) => (started = resolve));
+  const worker = tracker.work('run', () => (started(), new Promise(() => {})), { heartbeatMs: 50, stopTimeoutMs: 200, handlerTimeoutMs: 600_000 });
+  await running;
   await worker.stop();
   const item = (await tracker.find({ limit: 1 }))[0];
   say(`stopped; item ${item.status} attempts=${item.attempts}`);
