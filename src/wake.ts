@@ -5,6 +5,8 @@
  * @module
  */
 
+import { MAX_TIMER_MS } from './validate.js';
+
 /** Due times kept per worker: the earliest few are all a sleeping worker needs. */
 const MAX_DUE = 32;
 
@@ -44,16 +46,26 @@ export class IdleTimer {
     const i = this.#due.findIndex((d) => d >= at);
     if (i === -1) this.#due.push(at);
     else if (this.#due[i] !== at) this.#due.splice(i, 0, at);
+    // the later ones are looked up again once the kept ones are used (see claiming)
     if (this.#due.length > MAX_DUE) this.#due.length = MAX_DUE;
     const sleep = this.#sleep;
     if (sleep && at < sleep.until) this.#arm(sleep, at);
   }
 
-  /** A claim is about to be sent: it covers every wake-up so far and every time now due. */
-  claiming(): void {
+  /**
+   * A claim is about to be sent: it covers every wake-up so far and every time now due. Returns
+   * whether it used up a known due time: the worker then looks up the next one once it is idle
+   * (it knew only the earliest, or the ones a store's message carried).
+   */
+  claiming(): boolean {
     this.#pending = false;
     const now = Date.now();
-    while (this.#due.length > 0 && this.#due[0]! <= now) this.#due.shift();
+    let used = false;
+    while (this.#due.length > 0 && this.#due[0]! <= now) {
+      this.#due.shift();
+      used = true;
+    }
+    return used;
   }
 
   /**
@@ -64,8 +76,8 @@ export class IdleTimer {
     return new Promise<void>((resolve) => {
       const now = Date.now();
       const due = this.#due[0];
+      // the loop's next claim covers it (and its `claiming` counts a due time used)
       if (this.#pending || (due !== undefined && due <= now)) {
-        this.claiming();
         resolve();
         return;
       }
@@ -86,7 +98,8 @@ export class IdleTimer {
   #arm(sleep: Asleep, until: number): void {
     clearTimeout(sleep.timer);
     sleep.until = until;
-    // +1 ms: a timer may fire a little early, and a claim sent before the due time finds nothing
-    sleep.timer = setTimeout(() => sleep.end(), Math.max(0, until - Date.now()) + 1);
+    // +1 ms: a timer may fire a little early, and a claim sent before the due time finds nothing;
+    // at most the longest delay a timer keeps (a longer one fires after 1 ms)
+    sleep.timer = setTimeout(() => sleep.end(), Math.min(MAX_TIMER_MS, Math.max(0, until - Date.now()) + 1));
   }
 }

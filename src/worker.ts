@@ -12,7 +12,7 @@ export { defaultOwner, type Retention, type WorkOptions } from './work-options.j
 export type { Handler } from './worker-types.js';
 
 /** A delay spread by ±25% (at least 1 ms), so that workers started together drift apart. */
-const spread = (ms: number): number => Math.max(1, Math.round(ms * (0.75 + Math.random() * 0.5)));
+const spread = (ms: number): number => Math.min(MAX_TIMER_MS, Math.max(1, Math.round(ms * (0.75 + Math.random() * 0.5))));
 
 /** How long `stop()` waits, past its timeout, for the releases of leases still held (at most `timeoutMs`). */
 const RELEASE_GRACE_MS = 1_000;
@@ -202,7 +202,8 @@ export class Worker<L extends Lease = Lease> {
         this.#slotFreed = undefined;
         continue;
       }
-      this.#timer.claiming();
+      // a due time used up: once idle, learn the next one (the store may hold several)
+      if (this.#timer.claiming()) this.#learnDue = true;
       let leases: L[] = [];
       try {
         leases = await this.#driver.claimBatch(this.stage, { owner: this.owner, limit: Math.min(free, this.#settings.batchSize) });

@@ -135,6 +135,25 @@ describe('a batch claim that fails part-way hands out the leases it took', () =>
     // the item the park missed is held under its new fence until a reaper takes it
     expect(await lowered.get({ n: 1 })).toMatchObject({ status: 'running', attempts: 3 });
   });
+
+  // parks that failed counted as parked: a claim that took only items to park went round again,
+  // up to ten times, taking more items each round, and returned none without a word
+  it('a claim whose every item must be parked, and whose parks fail, throws the fault and takes no more', async () => {
+    const memory = new MemoryStore();
+    let failParks = false;
+    const store = withMembers(memory, {
+      update: (cond: never, change: never, options: { ordered?: boolean; returning?: string }) =>
+        failParks && options?.returning === 'state' && !options.ordered ? Promise.reject(reset()) : memory.update(cond, change, options as never),
+    });
+    const before = new Tracker(definition(store));
+    for (let n = 1; n <= 30; n++) await before.track({ n });
+    for (let n = 1; n <= 30; n++) await before.fail((await before.claim('run', { owner: 'w', key: { n } }))!, new Error('flaky'));
+    const lowered = new Tracker(definition(store, 1));
+    lowered.on('error', () => {});
+    failParks = true;
+    await expect(lowered.claimBatch('run', { owner: 'w', limit: 2 })).rejects.toThrow(/ECONNRESET/);
+    expect((await lowered.stats()).byStatus.running).toBe(2);
+  });
 });
 
 describe('must (the contract suite\'s check for an item or lease)', () => {

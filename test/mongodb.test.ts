@@ -258,6 +258,13 @@ describe('MongoStore init with a role that may only read', () => {
     const refused = await makeTracker(new MongoStore({ collection: partial })).init().catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(StoreError);
     expect(String(refused)).toMatch(/exists on the key fields, but it has `partialFilterExpression`: leasehold needs it unique with no other option/);
+    // the key fields indexed under another name: the server's error, naming that index (no advice
+    // about a `leasehold_key` that does not exist)
+    const named = onDouble().double;
+    await named.createIndex({ 'key.logId': 1, 'key.partnerCode': 1, 'key.seq': 1 }, { name: 'my_key', unique: true });
+    const byName = await makeTracker(new MongoStore({ collection: named as unknown as MongoCollection })).init().catch((e: unknown) => e);
+    expect(String(byName)).toContain('Index already exists with a different name: my_key');
+    expect(String(byName)).not.toContain('leasehold_key_next');
   });
 
   // every query and index inherits a collection's default collation: with a case-insensitive one,

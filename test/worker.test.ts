@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { ConfigError, HandlerTimeoutError, LeaseLostError, Tracker, type Lease } from '../src/index.js';
 import { startHeartbeat } from '../src/heartbeat.js';
+import { IdleTimer } from '../src/wake.js';
 import { MemoryStore } from '../src/stores/memory.js';
 
 function jobs(options: { ttlMs?: number; clock?: () => number; maxAttempts?: number } = {}) {
@@ -679,6 +680,42 @@ describe('the worker at its edges: options, pauses, drains, reaps', () => {
     expect(worker.inFlight).toBe(1);
     await worker.stop({ timeoutMs: 20 });
     expect(await tracker.get({ id: 1 })).toMatchObject({ status: 'queued', attempts: 1 });
+  });
+
+  // a sleep of the longest poll delay the options accept (2^31 - 1 ms) armed a timer one ms longer,
+  // which Node fires after 1 ms: an idle worker claimed in a tight loop
+  it('an idle sleep of the longest accepted pollMaxMs lasts, rather than overflowing the timer', async () => {
+    const timer = new IdleTimer();
+    let ended = false;
+    const sleeping = timer.sleep(2_147_483_647).then(() => void (ended = true));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(ended).toBe(false);
+    timer.wake();
+    await sleeping;
+  });
+
+  // a worker read only the earliest due time: once it had handled that item, the next scheduled
+  // one waited for a poll on a store that tells of other processes' changes
+  it('looks up the next due time again once it used one, on a store that tells of changes (several items scheduled before it started)', async () => {
+    const memory = new MemoryStore();
+    // a store with wake-ups that this test never sends: only due times wake the worker
+    const store = new Proxy(memory, {
+      get(target, name) {
+        if (name === 'watch') return () => () => {};
+        const value: unknown = Reflect.get(target, name, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const elsewhere = new Tracker(jobsDefinition(memory));
+    for (const id of [1, 2, 3]) await elsewhere.track({ id }, {}, { delayMs: id * 150 });
+    const handled: number[] = [];
+    const worker = new Tracker(jobsDefinition(store)).work('run', (lease) => void handled.push(lease.key.id), { pollMinMs: 60_000, pollMaxMs: 60_000, reapIntervalMs: false });
+    try {
+      await until(() => handled.length === 3);
+      expect(handled).toEqual([1, 2, 3]);
+    } finally {
+      await worker.stop();
+    }
   });
 
   // every worker that saw one outage asked the store again at the same instants (62, 163, 365,

@@ -122,20 +122,20 @@ async function claimOnce(
   let invalid: ValidationError | undefined;
   let parked = 0;
   // a park that fails (the store is down) must not cost the batch's other leases, claimed
-  // already: the item is reported and left held, under its new fence, until it is reaped
-  const parking = async (stored: StoredItem, change: Change, logged: boolean): Promise<boolean> => {
+  // already: the item is left held, under its new fence, until it is reaped; the fault is thrown
+  // when the claim hands out no lease (so that it is not taken for an empty stage), else reported
+  const failedParks: unknown[] = [];
+  const parking = async (stored: StoredItem, change: Change, logged: boolean): Promise<boolean | 'failed'> => {
     try {
       return await park(core, operation, stage, stored, change, logged);
     } catch (error) {
-      if (rows.length === 1) throw error;
-      core.reportError(operation, error);
-      return false;
+      failedParks.push(error);
+      return 'failed';
     }
   };
   for (const stored of rows) {
     if (stored.attempts > core.def.maxAttempts) {
-      await parking(stored, exhaustedChange(core.def, stage, stored.attempts), true);
-      parked++;
+      if ((await parking(stored, exhaustedChange(core.def, stage, stored.attempts), true)) !== 'failed') parked++;
       continue;
     }
     let item: Item;
@@ -157,12 +157,15 @@ async function claimOnce(
         issues: error.issues,
         applied: true,
         stored: true,
-        hint: parkedNow
-          ? `What is stored no longer matches the Tracker schema (edited by hand, or written by another version), so the claim parked it in \`${stage.failed}\` (an attempt spent). Fix it in the database, then \`retry\` it; or purge it. Other items are unaffected.`
-          : 'What is stored no longer matches the Tracker schema (edited by hand, or written by another version). The claim took it, but it changed before it could be parked; it is reaped when that lease expires. Fix or delete it in the database; other items are unaffected.',
+        hint:
+          parkedNow === true
+            ? `What is stored no longer matches the Tracker schema (edited by hand, or written by another version), so the claim parked it in \`${stage.failed}\` (an attempt spent). Fix it in the database, then \`retry\` it; or purge it. Other items are unaffected.`
+            : parkedNow === false
+              ? 'What is stored no longer matches the Tracker schema (edited by hand, or written by another version). The claim took it, but it changed before it could be parked; it is reaped when that lease expires. Fix or delete it in the database; other items are unaffected.'
+              : 'What is stored no longer matches the Tracker schema (edited by hand, or written by another version). The claim took it, but parking it failed (the store\'s error is reported); it is reaped when that lease expires. Fix or delete it in the database; other items are unaffected.',
       });
       core.reportError(operation, invalid);
-      parked++;
+      if (parkedNow !== 'failed') parked++;
       continue;
     }
     // the guard's key is the lease's own: a handler may change the Dates in `lease.key`
@@ -176,6 +179,8 @@ async function claimOnce(
       });
     }
   }
+  if (failedParks.length > 0 && leases.length === 0) throw failedParks[0];
+  for (const error of failedParks) core.reportError(operation, error);
   // a single claim of an invalid item says so; in a batch, one bad item must not cost the others
   if (invalid && rows.length === 1) throw invalid;
   return { leases, parked };

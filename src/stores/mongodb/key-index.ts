@@ -20,7 +20,13 @@ export type KeyIndexCollection = Pick<Collection<Document>, 'createIndex'> & Par
  */
 const specConflict = (error: unknown): boolean => {
   const e = error as { code?: unknown; codeName?: unknown } | null;
-  return e?.code === 86 || e?.code === 85 || e?.codeName === 'IndexKeySpecsConflict' || e?.codeName === 'IndexOptionsConflict';
+  return isKeySpecConflict(error) || e?.code === 85 || e?.codeName === 'IndexOptionsConflict';
+};
+
+/** IndexKeySpecsConflict: the name exists with another key spec. */
+const isKeySpecConflict = (error: unknown): boolean => {
+  const e = error as { code?: unknown; codeName?: unknown } | null;
+  return e?.code === 86 || e?.codeName === 'IndexKeySpecsConflict';
 };
 
 /**
@@ -38,6 +44,9 @@ export async function ensureKeyIndex(collection: KeyIndexCollection, keys: reado
   } catch (error) {
     if (!specConflict(error)) throw error;
     const listed = await listedKeyIndex(collection).catch(() => undefined);
+    // no `leasehold_key` at all: the key fields are indexed under another name (IndexOptionsConflict,
+    // "Index already exists with a different name"), and the server's message names that index
+    if (!listed && !isKeySpecConflict(error)) throw error;
     const existing = listed && asKeyIndex(listed);
     const wanted = Object.keys(spec);
     // only a plain unique index keeps every key unique: a partial, sparse or collated one (or one
