@@ -1,9 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { Tracker, type Store } from '../src/index.js';
+import { Tracker, type Store, type StoreChange } from '../src/index.js';
+import { listen, listenCheck, parsePayload } from '../src/stores/sql/pg-listener.js';
 import { MemoryStore } from '../src/stores/memory.js';
 import { PostgresStore } from '../src/stores/postgres.js';
 import { SqliteStore } from '../src/stores/sqlite.js';
@@ -106,6 +108,60 @@ describe('PostgreSQL LISTEN/NOTIFY', () => {
       expect(await worker.stop()).toBe(0);
     }
   }, 120_000);
+
+  it('reads a payload as `<ms>:<status>`, and anything else (or a delay past what a Date holds) as "something changed"', () => {
+    expect(parsePayload('0:pending')).toEqual({ status: 'pending' });
+    const due = parsePayload('5000:pending');
+    expect(due.status).toBe('pending');
+    expect(due.at!.getTime() - Date.now()).toBeGreaterThan(4_000);
+    for (const odd of [undefined, '', 'pending', ':pending', 'x:pending', '10:', '9000000000000000:pending']) expect(parsePayload(odd)).toEqual({});
+  });
+
+  // a listening connection that a NAT or load balancer dropped while idle never errors: no
+  // notification arrived again, and nothing said so
+  it('replaces a listening connection that went silent (no error, no close), and tells its listeners to look', async () => {
+    const target = new URL(url);
+    const sockets: Array<{ frozen: boolean; listening: boolean; ends: net.Socket[] }> = [];
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(Number(target.port), target.hostname);
+      const pair = { frozen: false, listening: false, ends: [client, upstream] };
+      sockets.push(pair);
+      client.on('data', (chunk) => {
+        if (chunk.includes('LISTEN')) pair.listening = true;
+        if (!pair.frozen) upstream.write(chunk);
+      });
+      upstream.on('data', (chunk) => void (pair.frozen || client.write(chunk)));
+      for (const s of pair.ends) s.on('error', () => {});
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const via = new URL(url);
+    via.hostname = '127.0.0.1';
+    via.port = String((proxy.address() as net.AddressInfo).port);
+    const proxied = new pg.Pool({ connectionString: via.toString(), max: 2 });
+    proxied.on('error', () => {});
+    const saved = { ...listenCheck };
+    Object.assign(listenCheck, { everyMs: 100, timeoutMs: 300 });
+    const channel = `leasehold.public.silent_${run}`;
+    const heard: StoreChange[] = [];
+    const stop = listen(proxied, channel, (change) => heard.push(change));
+    try {
+      await until('the first catch-up', () => heard.length === 1, BUDGET_MS);
+      // the path goes quiet: no FIN, no RST, nothing delivered either way
+      for (const pair of sockets.filter((p) => p.listening)) pair.frozen = true;
+      await until('a new listening connection and its catch-up', () => heard.length === 2, BUDGET_MS);
+      expect(heard[1]).toEqual({});
+      await admin.query('SELECT pg_notify($1, $2)', [channel, '0:pending']);
+      await until('the notification on the new connection', () => heard.some((c) => c.status === 'pending'), BUDGET_MS);
+    } finally {
+      stop();
+      Object.assign(listenCheck, saved);
+      for (const pair of sockets) for (const s of pair.ends) s.destroy();
+      await proxied.end();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
+  }, 60_000);
 
   it('one listening connection per pool, whatever the number of trackers and tables; given back when the last worker stops', async () => {
     const shared = pool(4);

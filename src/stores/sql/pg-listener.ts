@@ -42,6 +42,14 @@ type Listener = (change: StoreChange) => void;
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
 
+/**
+ * How often the listening connection is checked with a `SELECT 1`, and how long that may take.
+ * A connection that a NAT, firewall or load balancer dropped while idle never errors: without
+ * the check, no notification would arrive again and nothing would say so. One that does not
+ * answer is replaced (and listeners told to look). Internal; tests shorten it.
+ */
+export const listenCheck = { everyMs: 30_000, timeoutMs: 10_000 };
+
 /** The listening connection of one pool, and who listens on which channel. */
 class PoolListener {
   readonly #pool: PgConnectable;
@@ -51,6 +59,8 @@ class PoolListener {
   #drop: ((error?: Error) => void) | undefined;
   #connecting = false;
   #retry: ReturnType<typeof setTimeout> | undefined;
+  /** The next check of the held connection (see {@link listenCheck}). */
+  #checking: ReturnType<typeof setTimeout> | undefined;
   #delay = RETRY_MIN_MS;
 
   constructor(pool: PgConnectable) {
@@ -100,6 +110,8 @@ class PoolListener {
     const drop = (error?: Error) => {
       if (!held) return;
       held = false;
+      clearTimeout(this.#checking);
+      this.#checking = undefined;
       if (this.#client === client) {
         this.#client = undefined;
         this.#drop = undefined;
@@ -121,9 +133,36 @@ class PoolListener {
       return;
     }
     if (!held) return;
+    this.#check(client, () => held, drop);
     this.#delay = RETRY_MIN_MS;
     // what was sent before this LISTEN (at start, or while reconnecting) was not heard: look
     for (const channel of this.#channels.keys()) this.#deliver({ channel });
+  }
+
+  /** Checks the held connection every {@link listenCheck}.everyMs until it is dropped. */
+  #check(client: PgListenClient, holding: () => boolean, drop: (error?: Error) => void): void {
+    this.#checking = setTimeout(() => {
+      this.#checking = undefined;
+      if (!holding()) return;
+      let answered = false;
+      const silent = setTimeout(() => {
+        if (!answered) drop(new Error(`[leasehold] [postgres] the listening connection did not answer a check within ${listenCheck.timeoutMs} ms; connecting again`));
+      }, listenCheck.timeoutMs);
+      silent.unref?.();
+      client.query('SELECT 1').then(
+        () => {
+          answered = true;
+          clearTimeout(silent);
+          if (holding()) this.#check(client, holding, drop);
+        },
+        (error: unknown) => {
+          answered = true;
+          clearTimeout(silent);
+          drop(asError(error));
+        },
+      );
+    }, listenCheck.everyMs);
+    this.#checking.unref?.();
   }
 
   #schedule(): void {
@@ -165,7 +204,10 @@ export function parsePayload(payload: string | undefined): StoreChange {
   const ms = Number(payload.slice(0, colon));
   const status = payload.slice(colon + 1);
   if (!Number.isFinite(ms) || status.length === 0) return {};
-  return ms > 0 ? { status, at: new Date(Date.now() + ms) } : { status };
+  if (ms <= 0) return { status };
+  const at = new Date(Date.now() + ms);
+  // past what a Date holds: a time no one can wait for, read as "something changed"
+  return Number.isNaN(at.getTime()) ? {} : { status, at };
 }
 
 const listeners = new WeakMap<PgConnectable, PoolListener>();
