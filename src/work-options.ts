@@ -38,7 +38,8 @@ export interface WorkOptions {
   readonly pollMinMs?: number;
   /**
    * Longest idle poll delay. Each wait (also the one after a failed claim) is spread by ±25%,
-   * so that workers started together do not poll, or ask a failed store again, at one instant.
+   * never past this, so that workers started together do not poll, or ask a failed store again,
+   * at one instant.
    * @default 2000
    */
   readonly pollMaxMs?: number;

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 /**
  * What a worker runs beside its loop: resending a settle after a transient fault, handing leases
  * back at the stop timeout, and retention purges.
@@ -8,6 +9,7 @@ import { ConfigError, HandlerTimeoutError, LeaseLostError, StoreError } from './
 import { abortLease, leaseState, type Lease } from './lease.js';
 import { errorMessage } from './transitions.js';
 import type { Retention } from './work-options.js';
+import { MAX_TIMER_MS } from './validate.js';
 import type { Driver, Internals } from './worker-types.js';
 
 /** The waits before a complete or fail that failed with a transient StoreError is sent again. */
@@ -119,55 +121,76 @@ export async function releaseAgain<L extends Lease>(lease: L, driver: Pick<Drive
   }
 }
 
+/** How a handler ended: its result, what it threw, or past its limit (its attempt failed then). */
+export type HandlerEnd = { readonly result: unknown } | { readonly thrown: unknown } | { readonly timedOut: true };
+
 /**
- * Runs the handler. With a limit, a handler still running when it passes has its lease's signal
- * aborted with a {@link HandlerTimeoutError}, which `onTimeout` gets; the promise returned still
- * settles when the handler does (its slot is held until then). The worker's stop timeout
- * (`stopped`) clears the timer, so that nothing of the worker runs on after `stop()`.
+ * Runs the handler. With a limit (`handlerTimeoutMs`), a handler still running when it passes has
+ * its lease's signal aborted with a {@link HandlerTimeoutError} and its attempt failed at once
+ * (`sendFail`), unless a settle of the handler's own is under way; if no fail lands, the lease's
+ * heartbeat stops, so that a handler that never ends cannot keep its item from the reaper. Either
+ * way the handler keeps its slot until it ends, and a fail that had not landed is sent once more
+ * then. The worker's stop timeout (`stopped`) clears the timer: nothing runs on after `stop()`.
  */
-export function runHandler<L extends Lease>(
-  handler: (lease: L) => unknown,
+export async function runHandler<L extends Lease>(
   lease: L,
-  limitMs: number | undefined,
-  stopped: AbortSignal,
-  onTimeout: (error: HandlerTimeoutError) => void,
-): Promise<unknown> {
+  run: {
+    readonly handler: (lease: L) => unknown;
+    readonly limitMs: number | undefined;
+    readonly stopped: AbortSignal;
+    readonly sendFail: (error: HandlerTimeoutError) => Promise<void>;
+    readonly stopHeartbeat: () => void;
+    readonly internals: Pick<Internals, 'reportError'>;
+  },
+): Promise<HandlerEnd> {
   let running: Promise<unknown>;
   try {
-    running = Promise.resolve(handler(lease));
+    running = Promise.resolve(run.handler(lease));
   } catch (error) {
     running = Promise.reject(error);
   }
-  if (limitMs === undefined || stopped.aborted) return running;
+  let timedOut: { readonly error: HandlerTimeoutError; readonly failing: Promise<void> } | undefined;
+  const fail = async (error: HandlerTimeoutError): Promise<void> => {
+    try {
+      await run.sendFail(error);
+    } catch (failure) {
+      // LeaseLostError was already emitted as `leaseLost`
+      if (!(failure instanceof LeaseLostError)) run.internals.reportError('fail', failure, lease);
+    }
+  };
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const clear = () => {
     clearTimeout(timer);
-    stopped.removeEventListener('abort', clear);
+    run.stopped.removeEventListener('abort', clear);
   };
-  const timer = setTimeout(() => {
-    clear();
-    const error = new HandlerTimeoutError(lease.key, limitMs);
-    const state = leaseState(lease);
-    if (state) abortLease(state, error);
-    onTimeout(error);
-  }, limitMs);
-  stopped.addEventListener('abort', clear, { once: true });
-  return running.finally(clear);
-}
-
-/**
- * Fails the attempt of a handler past `handlerTimeoutMs` at once (`sendFail`, resent after a
- * transient fault), so that the item is retried or parked while the handler, told by its signal,
- * winds down in its slot. A settle the handler itself sent, under way, decides instead.
- */
-export async function failTimedOut(lease: Lease, sendFail: () => Promise<void>, internals: Pick<Internals, 'reportError'>): Promise<void> {
-  const state = leaseState(lease);
-  if (lease.settled || (state && (state.settling > 0 || state.inDoubt))) return;
-  try {
-    await sendFail();
-  } catch (error) {
-    // LeaseLostError was already emitted as `leaseLost`
-    if (!(error instanceof LeaseLostError)) internals.reportError('fail', error, lease);
+  if (run.limitMs !== undefined && !run.stopped.aborted) {
+    const limitMs = run.limitMs;
+    timer = setTimeout(() => {
+      clear();
+      const error = new HandlerTimeoutError(lease.key, limitMs);
+      const state = leaseState(lease);
+      if (state) abortLease(state, error);
+      // a settle the handler itself has under way decides
+      const own = lease.settled || (state !== undefined && (state.settling > 0 || state.inDoubt !== undefined));
+      const failing = (own ? Promise.resolve() : fail(error)).finally(() => {
+        if (!lease.settled) run.stopHeartbeat();
+      });
+      timedOut = { error, failing };
+    }, limitMs);
+    run.stopped.addEventListener('abort', clear, { once: true });
   }
+  let end: HandlerEnd;
+  try {
+    end = { result: await running };
+  } catch (error) {
+    end = { thrown: error };
+  } finally {
+    clear();
+  }
+  if (!timedOut) return end;
+  await timedOut.failing;
+  if (!lease.settled) await fail(timedOut.error);
+  return { timedOut: true };
 }
 
 /** Waits `ms`, or until one of `signals` aborts. */
@@ -207,4 +230,14 @@ export function startRetention(retention: readonly Required<Retention>[], driver
     timer.unref?.();
     return timer;
   });
+}
+
+/** A delay spread by ±25% (at least 1 ms), so that workers started together drift apart. */
+export const spread = (ms: number): number => Math.min(MAX_TIMER_MS, Math.max(1, Math.round(ms * (0.75 + Math.random() * 0.5))));
+
+/** The worker's stop timeout: every handler under a limit listens to it (no listener cap). */
+export function stopSignal(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }

@@ -4,15 +4,12 @@ import { startHeartbeat } from './heartbeat.js';
 import { sharedReaper, type SharedReaper } from './reaper.js';
 import { MAX_TIMER_MS, requireKnownOptions, requireNumber } from './validate.js';
 import { IdleTimer } from './wake.js';
-import { failTimedOut, handBack, handlerOutcome, releaseAgain, runHandler, sendSettle, startRetention } from './worker-support.js';
+import { handBack, handlerOutcome, releaseAgain, runHandler, sendSettle, spread, startRetention, stopSignal } from './worker-support.js';
 import type { Driver, Handler, Internals } from './worker-types.js';
 import { workSettings, type WorkOptions, type WorkSettings } from './work-options.js';
 
 export { defaultOwner, type Retention, type WorkOptions } from './work-options.js';
 export type { Handler } from './worker-types.js';
-
-/** A delay spread by ±25% (at least 1 ms), so that workers started together drift apart. */
-const spread = (ms: number): number => Math.min(MAX_TIMER_MS, Math.max(1, Math.round(ms * (0.75 + Math.random() * 0.5))));
 
 /** How long `stop()` waits, past its timeout, for the releases of leases still held (at most `timeoutMs`). */
 const RELEASE_GRACE_MS = 1_000;
@@ -51,7 +48,7 @@ export class Worker<L extends Lease = Lease> {
   /** `stop()` has finished: nothing runs any more. */
   #stopped = false;
   /** Aborted when `stop()` reaches its timeout: settles being resent are sent one last time. */
-  readonly #stopTimeout = new AbortController();
+  readonly #stopTimeout = stopSignal();
   /** Ends the pause after a failed claim; only `stop()` calls it. */
   #endPause: (() => void) | undefined;
   /** Look up the next due time after the next claim that finds nothing. */
@@ -214,7 +211,7 @@ export class Worker<L extends Lease = Lease> {
         if (!this.#running) break;
         // a store that fails is not asked again sooner because work appeared meanwhile; the
         // spread keeps the workers that saw one outage from all asking again at one instant
-        await this.#pause(spread(idle));
+        await this.#pause(Math.min(this.#settings.pollMax, spread(idle)));
         idle = Math.min(this.#settings.pollMax, idle * 2);
         continue;
       }
@@ -224,7 +221,7 @@ export class Worker<L extends Lease = Lease> {
         if (this.#inFlight.size === 0 && !this.#timer.pending) this.#settleDrains();
         if (!this.#running) break;
         if (this.#learnDue) await this.#lookUpDue();
-        await this.#timer.sleep(spread(idle));
+        await this.#timer.sleep(Math.min(this.#settings.pollMax, spread(idle)));
         idle = Math.min(this.#settings.pollMax, idle * 2);
         continue;
       }
@@ -246,7 +243,7 @@ export class Worker<L extends Lease = Lease> {
           renew: (l) => this.#driver.renew(l),
           report: (error) => this.#internals.reportError('renew', error, lease),
         });
-        const task = this.#process(lease).finally(() => {
+        const task = this.#process(lease, stopHeartbeat).finally(() => {
           stopHeartbeat();
           this.#inFlight.delete(lease);
           this.#slotFreed?.();
@@ -274,20 +271,20 @@ export class Worker<L extends Lease = Lease> {
     return sendSettle(lease, operation, send, (message) => this.#internals.log('warn', lease, message), this.#stopTimeout.signal);
   }
 
-  async #process(lease: L): Promise<void> {
+  async #process(lease: L, stopHeartbeat: () => void): Promise<void> {
     try {
-      let result: unknown;
-      let thrown: { readonly error: unknown } | undefined;
-      let timedOut: Promise<void> | undefined;
-      try {
-        result = await runHandler(this.#handler, lease, this.#settings.handlerTimeoutMs, this.#stopTimeout.signal, (error) => {
-          timedOut = failTimedOut(lease, () => this.#resend(lease, 'fail', () => this.#driver.fail(lease, error)), this.#internals);
-        });
-      } catch (error) {
-        thrown = { error };
-      }
+      const end = await runHandler(lease, {
+        handler: this.#handler,
+        limitMs: this.#settings.handlerTimeoutMs,
+        stopped: this.#stopTimeout.signal,
+        sendFail: (error) => this.#resend(lease, 'fail', () => this.#driver.fail(lease, error)),
+        stopHeartbeat,
+        internals: this.#internals,
+      });
       // failed at the timeout: what the handler returned or threw since is not written
-      if (timedOut) return await timedOut;
+      if ('timedOut' in end) return;
+      const thrown = 'thrown' in end ? { error: end.thrown } : undefined;
+      const result = 'result' in end ? end.result : undefined;
       // handed back at the stop timeout: the handler ended on its aborted signal, its work done
       // or not, so its outcome is dropped and the item runs again. No wait on the common path:
       // only a lease handed back then is in the map

@@ -670,6 +670,55 @@ describe('the worker at its edges: options, pauses, drains, reaps', () => {
     expect(() => tracker.work('run', () => {}, { handlerTimeoutMs: 0 })).toThrow(/`work.handlerTimeoutMs`/);
   });
 
+  // the heartbeat renewed the lease of a handler that never ended for as long as the process
+  // lived when the timeout's fail did not land: the item stayed held, and no reaper could take it
+  it('handlerTimeoutMs: when the fail at the timeout does not land, the lease is no longer renewed, so the reaper takes the item', async () => {
+    const store = new MemoryStore();
+    const tracker = new Tracker(jobsDefinition(store, { maxAttempts: 3 }));
+    await tracker.track({ id: 1 });
+    let renews = 0;
+    const update = store.update.bind(store);
+    store.update = (cond, change, options) => {
+      if (change.lastError !== undefined) return Promise.reject(new Error('store refused the write'));
+      if (change.status === 'running' && change.attempts === undefined) renews++;
+      return update(cond, change, options);
+    };
+    const errors: string[] = [];
+    tracker.on('error', (e) => void errors.push(`${e.operation}: ${String(e.error)}`));
+    const worker = tracker.work('run', () => new Promise<void>(() => {}), { handlerTimeoutMs: 60, heartbeatMs: 20, reapIntervalMs: false });
+    await until(() => errors.length === 1);
+    expect(errors[0]).toMatch(/^fail: StoreError: .*store refused the write/);
+    const seen = renews;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(renews).toBe(seen);
+    expect(await tracker.get({ id: 1 })).toMatchObject({ status: 'running' });
+    await worker.stop({ timeoutMs: 10 });
+  });
+
+  // each handler under a limit listens to the worker's stop signal: past 10 of them Node warned of
+  // a listener leak
+  it('handlerTimeoutMs with many handlers at once: no listener-leak warning', async () => {
+    const tracker = jobs();
+    for (let id = 0; id < 30; id++) await tracker.track({ id });
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => void warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      let release: () => void = () => {};
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let started = 0;
+      const worker = tracker.work('run', async () => void (started++, await gate), { concurrency: 20, batchSize: 20, handlerTimeoutMs: 60_000, reapIntervalMs: false });
+      await until(() => started === 20);
+      release();
+      await worker.drain();
+      await worker.stop();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('handlerTimeoutMs: a handler that ignores its signal has its item failed for another attempt, and stop() still resolves on time', async () => {
     const tracker = jobs({ maxAttempts: 3 });
     await tracker.track({ id: 1 });
@@ -720,7 +769,7 @@ describe('the worker at its edges: options, pauses, drains, reaps', () => {
 
   // every worker that saw one outage asked the store again at the same instants (62, 163, 365,
   // 766 ms ... in five processes within 5 ms of each other), the moment it recovered included
-  it('spreads its waits after a failed claim and between idle polls by ±25% around the doubling delay', async () => {
+  it('spreads its waits after a failed claim and between idle polls by ±25% around the doubling delay (at most pollMaxMs)', async () => {
     const store = new MemoryStore();
     const tracker = new Tracker(jobsDefinition(store));
     await tracker.init();
@@ -734,7 +783,7 @@ describe('the worker at its edges: options, pauses, drains, reaps', () => {
     // the low end of the spread, then the high end
     const random = vi.spyOn(Math, 'random').mockReturnValue(0);
     try {
-      const worker = tracker.work('run', () => {}, { pollMinMs: 40, pollMaxMs: 160, reapIntervalMs: false });
+      const worker = tracker.work('run', () => {}, { pollMinMs: 40, pollMaxMs: 1_000, reapIntervalMs: false });
       await until(() => waits.includes(60));
       random.mockReturnValue(0.999999);
       await until(() => waits.includes(200));

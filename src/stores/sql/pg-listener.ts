@@ -59,7 +59,7 @@ class PoolListener {
   #drop: ((error?: Error) => void) | undefined;
   #connecting = false;
   #retry: ReturnType<typeof setTimeout> | undefined;
-  /** The next check of the held connection (see {@link listenCheck}). */
+  /** The next check of the held connection (see {@link listenCheck}), or the wait for its answer. */
   #checking: ReturnType<typeof setTimeout> | undefined;
   #delay = RETRY_MIN_MS;
 
@@ -145,10 +145,12 @@ class PoolListener {
       this.#checking = undefined;
       if (!holding()) return;
       let answered = false;
+      // kept where drop() clears it: no timer outlives the connection
       const silent = setTimeout(() => {
         if (!answered) drop(new Error(`[leasehold] [postgres] the listening connection did not answer a check within ${listenCheck.timeoutMs} ms; connecting again`));
       }, listenCheck.timeoutMs);
       silent.unref?.();
+      this.#checking = silent;
       client.query('SELECT 1').then(
         () => {
           answered = true;
