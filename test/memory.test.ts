@@ -94,6 +94,16 @@ afterAll(() => {
 describe('a batch claim that fails part-way hands out the leases it took', () => {
   const reset = () => Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
   const definition = (store: Store, maxAttempts = 5) => ({ ...jobDefinition(store, { maxAttempts, backoff: () => 0 }) });
+  /** A memory store whose parks (guarded single-item updates read back as state) fail once asked to. */
+  const parksFailing = () => {
+    const memory = new MemoryStore();
+    let failing = false;
+    const store = withMembers(memory, {
+      update: (cond: never, change: never, options: { ordered?: boolean; returning?: string }) =>
+        failing && options?.returning === 'state' && !options.ordered ? Promise.reject(reset()) : memory.update(cond, change, options as never),
+    });
+    return { store, failParks: () => void (failing = true) };
+  };
 
   it('one claim at a time (a store without batchClaim): the leases before the failure, and the fault reported', async () => {
     const memory = new MemoryStore();
@@ -115,12 +125,7 @@ describe('a batch claim that fails part-way hands out the leases it took', () =>
   });
 
   it('in one round trip: an item the claim must park, whose park fails, costs the others nothing', async () => {
-    const memory = new MemoryStore();
-    let failParks = false;
-    const store = withMembers(memory, {
-      update: (cond: never, change: never, options: { ordered?: boolean; returning?: string }) =>
-        failParks && options?.returning === 'state' && !options.ordered ? Promise.reject(reset()) : memory.update(cond, change, options as never),
-    });
+    const { store, failParks } = parksFailing();
     const before = new Tracker(definition(store));
     for (let n = 1; n <= 3; n++) await before.track({ n });
     // item 1 has used two attempts; a deploy lowers maxAttempts to 1
@@ -128,7 +133,7 @@ describe('a batch claim that fails part-way hands out the leases it took', () =>
     const lowered = new Tracker(definition(store, 1));
     const errors: string[] = [];
     lowered.on('error', (e) => void errors.push(`${e.operation}: ${String(e.error)}`));
-    failParks = true;
+    failParks();
     const leases = await lowered.claimBatch('run', { owner: 'w', limit: 3 });
     expect(leases.map((l) => l.key.n).sort()).toEqual([2, 3]);
     expect(errors).toEqual([expect.stringMatching(/^claimBatch: StoreError: .*ECONNRESET/)]);
@@ -139,18 +144,13 @@ describe('a batch claim that fails part-way hands out the leases it took', () =>
   // parks that failed counted as parked: a claim that took only items to park went round again,
   // up to ten times, taking more items each round, and returned none without a word
   it('a claim whose every item must be parked, and whose parks fail, throws the fault and takes no more', async () => {
-    const memory = new MemoryStore();
-    let failParks = false;
-    const store = withMembers(memory, {
-      update: (cond: never, change: never, options: { ordered?: boolean; returning?: string }) =>
-        failParks && options?.returning === 'state' && !options.ordered ? Promise.reject(reset()) : memory.update(cond, change, options as never),
-    });
+    const { store, failParks } = parksFailing();
     const before = new Tracker(definition(store));
     for (let n = 1; n <= 30; n++) await before.track({ n });
     for (let n = 1; n <= 30; n++) await before.fail((await before.claim('run', { owner: 'w', key: { n } }))!, new Error('flaky'));
     const lowered = new Tracker(definition(store, 1));
     lowered.on('error', () => {});
-    failParks = true;
+    failParks();
     await expect(lowered.claimBatch('run', { owner: 'w', limit: 2 })).rejects.toThrow(/ECONNRESET/);
     expect((await lowered.stats()).byStatus.running).toBe(2);
   });
