@@ -148,11 +148,6 @@ const LEASE_OPTIONS = Object.keys({ ttlMs: true } satisfies Record<keyof LeaseOp
 const RETRY_OPTIONS = Object.keys({ maxAttempts: true, backoff: true } satisfies Record<keyof RetryOptions, true>);
 const STAGE_OPTIONS = Object.keys({ from: true, active: true, done: true, failed: true, name: true } satisfies Record<keyof StageDefinition | 'name', true>);
 
-/** A backoff's delay for `attempt` at construction; one that throws is refused naming it. */
-function probeBackoff(backoff: Backoff, attempt: number): void {
-  delayFor(backoff, attempt);
-}
-
 /** The values a zod enum accepts: its `options`, else the entries' values. */
 function enumValues(schema: unknown, entries: Record<string, unknown> | undefined): unknown[] {
   const options = (schema as { options?: unknown }).options;
@@ -318,8 +313,8 @@ export function normalizeDefinition(options: TrackerOptions<string, KeySchema, z
   if (typeof backoff !== 'function') throw new ConfigError('retry.backoff', 'expected a function `(attempt) => ms`.');
   // the attempts a failure can follow, so that a bad value fails here and not in a later reap:
   // every one of the first hundred, and the last (a huge maximum means "retry for ever")
-  for (let attempt = 1; attempt <= Math.min(maxAttempts, 100); attempt++) probeBackoff(backoff, attempt);
-  if (maxAttempts > 100) probeBackoff(backoff, maxAttempts);
+  for (let attempt = 1; attempt <= Math.min(maxAttempts, 100); attempt++) delayFor(backoff, attempt);
+  if (maxAttempts > 100) delayFor(backoff, maxAttempts);
   const maxDataBytes = requireNumber('maxDataBytes', options.maxDataBytes ?? 1_048_576, { min: 1, integer: true });
 
   const fromStatuses = [...new Set([...stages.values()].flatMap((st) => st.from))];

@@ -1,15 +1,14 @@
-import { setMaxListeners } from 'node:events';
 /**
  * What a worker runs beside its loop: resending a settle after a transient fault, handing leases
  * back at the stop timeout, and retention purges.
  * @module
  */
+import { setMaxListeners } from 'node:events';
 import { isPlainObject } from './codec.js';
 import { ConfigError, HandlerTimeoutError, LeaseLostError, StoreError } from './errors.js';
 import { abortLease, leaseState, type Lease } from './lease.js';
 import { errorMessage } from './transitions.js';
 import type { Retention } from './work-options.js';
-import { MAX_TIMER_MS } from './validate.js';
 import type { Driver, Internals } from './worker-types.js';
 
 /** The waits before a complete or fail that failed with a transient StoreError is sent again. */
@@ -232,8 +231,8 @@ export function startRetention(retention: readonly Required<Retention>[], driver
   });
 }
 
-/** A delay spread by ±25% (at least 1 ms), so that workers started together drift apart. */
-export const spread = (ms: number): number => Math.min(MAX_TIMER_MS, Math.max(1, Math.round(ms * (0.75 + Math.random() * 0.5))));
+/** A delay spread by ±25% (at least 1 ms, at most `max`), so that workers started together drift apart. */
+export const spread = (ms: number, max: number): number => Math.min(max, Math.max(1, Math.round(ms * (0.75 + Math.random() * 0.5))));
 
 /** The worker's stop timeout: every handler under a limit listens to it (no listener cap). */
 export function stopSignal(): AbortController {

@@ -211,7 +211,7 @@ export class Worker<L extends Lease = Lease> {
         if (!this.#running) break;
         // a store that fails is not asked again sooner because work appeared meanwhile; the
         // spread keeps the workers that saw one outage from all asking again at one instant
-        await this.#pause(Math.min(this.#settings.pollMax, spread(idle)));
+        await this.#pause(spread(idle, this.#settings.pollMax));
         idle = Math.min(this.#settings.pollMax, idle * 2);
         continue;
       }
@@ -221,7 +221,7 @@ export class Worker<L extends Lease = Lease> {
         if (this.#inFlight.size === 0 && !this.#timer.pending) this.#settleDrains();
         if (!this.#running) break;
         if (this.#learnDue) await this.#lookUpDue();
-        await this.#timer.sleep(Math.min(this.#settings.pollMax, spread(idle)));
+        await this.#timer.sleep(spread(idle, this.#settings.pollMax));
         idle = Math.min(this.#settings.pollMax, idle * 2);
         continue;
       }

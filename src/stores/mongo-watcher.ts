@@ -227,7 +227,7 @@ class CollectionWatcher {
 }
 
 const watchers = new WeakMap<Watchable, CollectionWatcher>();
-const firstByClient = new WeakMap<object, Map<string, Watchable>>();
+const firstByClient = new WeakMap<object, Map<string, unknown>>();
 
 /**
  * The first `Collection` object seen for its client and namespace, which the stream of that
@@ -237,11 +237,15 @@ const firstByClient = new WeakMap<object, Map<string, Watchable>>();
 function streamKey(collection: Watchable): Watchable {
   const { client, namespace } = collection as { client?: unknown; namespace?: unknown };
   if (client === null || typeof client !== 'object' || typeof namespace !== 'string') return collection;
-  let names = firstByClient.get(client);
-  if (!names) firstByClient.set(client, (names = new Map()));
-  let first = names.get(namespace);
-  if (!first) names.set(namespace, (first = collection));
-  return first;
+  return firstOf(firstByClient, client, namespace, () => collection);
+}
+
+/** The value kept for `owner` and `name`, made by `make` the first time. */
+function firstOf<T>(cache: WeakMap<object, Map<string, unknown>>, owner: object, name: string, make: () => T): T {
+  let names = cache.get(owner);
+  if (!names) cache.set(owner, (names = new Map()));
+  if (!names.has(name)) names.set(name, make());
+  return names.get(name) as T;
 }
 /** Collections whose server said it has no change streams: never asked again. */
 const unwatchable = new WeakSet<Watchable>();
@@ -300,8 +304,5 @@ const byName = new WeakMap<object, Map<string, unknown>>();
  * one stream (the driver's `db.collection(name)` makes a new object on every call).
  */
 export function sharedCollection<C>(db: { collection(name: string): C }, name: string): C {
-  let names = byName.get(db);
-  if (!names) byName.set(db, (names = new Map()));
-  if (!names.has(name)) names.set(name, db.collection(name));
-  return names.get(name) as C;
+  return firstOf(byName, db, name, () => db.collection(name));
 }

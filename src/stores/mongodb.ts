@@ -98,8 +98,10 @@ export class MongoStore implements Store {
     // neither is known. An SRV client's hosts are resolved at connect: its SRV name is stable
     const { namespace, client } = this.#collection as { namespace?: unknown; client?: { options?: { hosts?: unknown; srvHost?: unknown } } };
     const { hosts, srvHost } = client?.options ?? {};
-    if (typeof namespace === 'string' && typeof srvHost === 'string' && srvHost) this.location = `mongodb+srv://${srvHost}/${namespace}`;
-    else if (typeof namespace === 'string' && Array.isArray(hosts) && hosts.length > 0) this.location = `mongodb://${hosts.map(String).sort().join(',')}/${namespace}`;
+    if (typeof namespace === 'string') {
+      if (typeof srvHost === 'string' && srvHost) this.location = `mongodb+srv://${srvHost}/${namespace}`;
+      else if (Array.isArray(hosts) && hosts.length > 0) this.location = `mongodb://${hosts.map(String).sort().join(',')}/${namespace}`;
+    }
     this.#writeConcern = storeWriteConcern(this.#collection, options.writeConcern);
     this.#reporting = Object.freeze({ readPreference: options.reportingReadPreference ?? 'primary', readConcern: { level: options.reportingReadConcern ?? 'majority' } });
     const watch = storeWatch(this.#collection, this.#claimable, options);

@@ -22,6 +22,9 @@ export interface TrackOptions {
 
 const SCHEDULE_OPTIONS = ['notBefore', 'delayMs'];
 
+/** Why a claimed item that does not decode is refused, as the hints of its ValidationError start. */
+const STALE_SHAPE = 'What is stored no longer matches the Tracker schema (edited by hand, or written by another version)';
+
 /** Turns `{ notBefore }` / `{ delayMs }` into a store deadline. */
 export function scheduleDelay(operation: string, options: TrackOptions | undefined): Delay | undefined {
   requireKnownOptions(operation, options, SCHEDULE_OPTIONS);
@@ -159,10 +162,8 @@ async function claimOnce(
         stored: true,
         hint:
           parkedNow === true
-            ? `What is stored no longer matches the Tracker schema (edited by hand, or written by another version), so the claim parked it in \`${stage.failed}\` (an attempt spent). Fix it in the database, then \`retry\` it; or purge it. Other items are unaffected.`
-            : parkedNow === false
-              ? 'What is stored no longer matches the Tracker schema (edited by hand, or written by another version). The claim took it, but it changed before it could be parked; it is reaped when that lease expires. Fix or delete it in the database; other items are unaffected.'
-              : 'What is stored no longer matches the Tracker schema (edited by hand, or written by another version). The claim took it, but parking it failed (the store\'s error is reported); it is reaped when that lease expires. Fix or delete it in the database; other items are unaffected.',
+            ? `${STALE_SHAPE}, so the claim parked it in \`${stage.failed}\` (an attempt spent). Fix it in the database, then \`retry\` it; or purge it. Other items are unaffected.`
+            : `${STALE_SHAPE}. The claim took it, but ${parkedNow === false ? 'it changed before it could be parked' : "parking it failed (the store's error is reported)"}; it is reaped when that lease expires. Fix or delete it in the database; other items are unaffected.`,
       });
       core.reportError(operation, invalid);
       if (parkedNow !== 'failed') parked++;

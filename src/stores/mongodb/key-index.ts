@@ -44,16 +44,18 @@ export async function ensureKeyIndex(collection: KeyIndexCollection, keys: reado
   } catch (error) {
     if (!specConflict(error)) throw error;
     const listed = await listedKeyIndex(collection).catch(() => undefined);
-    // no `leasehold_key` at all: the key fields are indexed under another name (IndexOptionsConflict,
-    // "Index already exists with a different name"), and the server's message names that index
-    if (!listed && !isKeySpecConflict(error)) throw error;
-    const existing = listed && asKeyIndex(listed);
     const wanted = Object.keys(spec);
+    if (!listed) {
+      // no `leasehold_key` at all: the key fields are indexed under another name (IndexOptionsConflict,
+      // "Index already exists with a different name"), and the server's message names that index
+      if (!isKeySpecConflict(error)) throw error;
+      throw schemaError(changeAdvice(collection, wanted, undefined), error);
+    }
+    const existing = asKeyIndex(listed);
     // only a plain unique index keeps every key unique: a partial, sparse or collated one (or one
     // that is not unique) would let a key be tracked twice
-    if (existing && listed && plain(listed, true) && holds(existing, wanted)) return;
-    const message = existing && sameFields(existing.fields, wanted) ? optionsAdvice(collection, listed!) : changeAdvice(collection, wanted, existing?.fields);
-    throw new StoreError({ operation: 'init', store: 'mongodb', failure: 'schema', cause: new Error(message, { cause: error }) });
+    if (plain(listed, true) && holds(existing, wanted)) return;
+    throw schemaError(sameFields(existing.fields, wanted) ? optionsAdvice(collection, listed) : changeAdvice(collection, wanted, existing.fields), error);
   }
 }
 
@@ -89,8 +91,17 @@ const samePattern = (key: Document, spec: Readonly<Record<string, number>>): boo
  * to `createIndex`, so that the server refuses it as before rather than `init` accepting an index
  * that claim-next or key lookups cannot use.
  */
-const plain = (index: Document, unique: boolean): boolean =>
-  Object.keys(index).every((field) => field === 'v' || field === 'key' || field === 'name' || field === 'ns' || (unique && field === 'unique'));
+const plain = (index: Document, unique: boolean): boolean => optionsOf(index).every((field) => unique && field === 'unique');
+
+/** The fields of a listed index beyond its version, key, name and namespace: its options. */
+const optionsOf = (index: Document): string[] => Object.keys(index).filter((field) => !['v', 'key', 'name', 'ns'].includes(field));
+
+/** A refusal of the collection's indexes or options at `init`. */
+const schemaError = (message: string, cause?: unknown): StoreError =>
+  new StoreError({ operation: 'init', store: 'mongodb', failure: 'schema', cause: new Error(message, cause === undefined ? undefined : { cause }) });
+
+/** The collection's name for the shell commands in messages. */
+const shellName = (collection: KeyIndexCollection): string => collection.namespace?.split('.').slice(1).join('.') || 'COLLECTION';
 
 /**
  * Creates the two indexes leasehold needs where they are missing: `leasehold_key` (see
@@ -126,21 +137,16 @@ function refuseCollation(collection: KeyIndexCollection, present: Document[] | u
     .filter(([field]) => ['locale', 'strength', 'caseLevel', 'numericOrdering'].includes(field))
     .map(([field, value]) => `${field}: ${JSON.stringify(value)}`)
     .join(', ');
-  throw new StoreError({
-    operation: 'init',
-    store: 'mongodb',
-    failure: 'schema',
-    cause: new Error(
-      `[mongodb] \`${name}\` has a default collation ({ ${shown} }), which its indexes and queries inherit: keys, statuses and stages would compare by it (two keys that differ only in case could be one item). ` +
-        'Use a collection without a default collation (created without `collation`, or with `{ locale: "simple" }`).',
-    ),
-  });
+  throw schemaError(
+    `[mongodb] \`${name}\` has a default collation ({ ${shown} }), which its indexes and queries inherit: keys, statuses and stages would compare by it (two keys that differ only in case could be one item). ` +
+      'Use a collection without a default collation (created without `collation`, or with `{ locale: "simple" }`).',
+  );
 }
 
 /** The message of a key index on the key fields with other options: which, and what to do. */
 function optionsAdvice(collection: KeyIndexCollection, index: Document): string {
-  const name = collection.namespace?.split('.').slice(1).join('.') || 'COLLECTION';
-  const options = Object.keys(index).filter((field) => !['v', 'key', 'name', 'ns', 'unique'].includes(field));
+  const name = shellName(collection);
+  const options = optionsOf(index).filter((field) => field !== 'unique');
   const what = [index.unique === true ? '' : 'it is not unique', options.length ? `it has ${options.map((o) => `\`${o}\``).join(', ')}` : ''].filter(Boolean).join(', and ');
   return (
     `[mongodb] the index \`${KEY_INDEX}\` exists on the key fields, but ${what}: leasehold needs it unique with no other option, ` +
@@ -151,8 +157,7 @@ function optionsAdvice(collection: KeyIndexCollection, index: Document): string 
 
 /** The message of a key index on other fields: what differs, and the commands that change it. */
 function changeAdvice(collection: KeyIndexCollection, wanted: readonly string[], existing: readonly string[] | undefined): string {
-  const name = collection.namespace?.split('.').slice(1).join('.') || 'COLLECTION';
-  const db = `db.getCollection(${JSON.stringify(name)})`;
+  const db = `db.getCollection(${JSON.stringify(shellName(collection))})`;
   const fields = (list: readonly string[]) => list.map((f) => f.replace(/^key\./, '')).join(', ');
   // the last field descending: the same uniqueness, but a key pattern of its own, so that it
   // can exist beside `leasehold_key` before and after the swap

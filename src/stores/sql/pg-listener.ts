@@ -144,21 +144,18 @@ class PoolListener {
     this.#checking = setTimeout(() => {
       this.#checking = undefined;
       if (!holding()) return;
-      let answered = false;
-      // kept where drop() clears it: no timer outlives the connection
+      // kept where drop() clears it, and cleared by the answer: no timer outlives the connection
       const silent = setTimeout(() => {
-        if (!answered) drop(new Error(`[leasehold] [postgres] the listening connection did not answer a check within ${listenCheck.timeoutMs} ms; connecting again`));
+        drop(new Error(`[leasehold] [postgres] the listening connection did not answer a check within ${listenCheck.timeoutMs} ms; connecting again`));
       }, listenCheck.timeoutMs);
       silent.unref?.();
       this.#checking = silent;
       client.query('SELECT 1').then(
         () => {
-          answered = true;
           clearTimeout(silent);
           if (holding()) this.#check(client, holding, drop);
         },
         (error: unknown) => {
-          answered = true;
           clearTimeout(silent);
           drop(asError(error));
         },
