@@ -180,7 +180,7 @@ const REDIS_TRANSIENT = /^(?:BUSY|LOADING|READONLY|TRYAGAIN|CLUSTERDOWN|MASTERDO
 const TRANSIENT_TEXT = /timeout|timed out|terminated|connection (?:closed|reset|refused|lost|ended)|ECONN|socket hang up|not connected|database is locked|database is busy/i;
 // PostgreSQL: undefined column/table, duplicate table, datatype mismatch, wrong object type; SQLite and MongoDB wording
 const SCHEMA_CODES = new Set(['42703', '42P01', '42P07', '42804', '42809', '42P16']);
-const SCHEMA_TEXT = /no such (?:column|table)|has no column|(?:column|relation) .* does not exist|already exists|there is already an? (?:table|index) named|IndexOptionsConflict|IndexKeySpecsConflict/i;
+const SCHEMA_TEXT = /no such (?:column|table)|has no column|(?:column|relation) .* does not exist|(?:table|relation|index) .* already exists|there is already an? (?:table|index) named|IndexOptionsConflict|IndexKeySpecsConflict/i;
 
 /** Sorts a driver error: a passing fault (safe to retry), a table that does not fit, or other. */
 export function classifyStoreFailure(cause: unknown): StoreFailure {

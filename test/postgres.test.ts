@@ -523,6 +523,76 @@ describe('PostgresStore prepared statements', () => {
   });
 });
 
+describe('PostgresStore behind a pooler in transaction mode: statements prepared elsewhere', () => {
+  /** What the store writes to stderr while `fn` runs. */
+  async function stderrOf(fn: () => Promise<void>): Promise<string> {
+    const write = process.stderr.write;
+    let text = '';
+    process.stderr.write = ((chunk: string | Uint8Array) => ((text += String(chunk)), true)) as typeof process.stderr.write;
+    try {
+      await fn();
+    } finally {
+      process.stderr.write = write;
+    }
+    return text;
+  }
+
+  it('a statement the server connection lost (26000) is sent again unnamed, once said, and the store stays unnamed', async () => {
+    const one = pool(1);
+    const tracker = makeTracker(new PostgresStore({ pool: one, table: `lost_statement_${run}`, notifications: false }));
+    await tracker.track({ logId: 'a', partnerCode: 'p', seq: 1 });
+    // what a pooler does: the next statement reaches a server connection that never prepared it
+    await one.query('DEALLOCATE ALL');
+    const said = await stderrOf(async () => {
+      expect((await tracker.track({ logId: 'b', partnerCode: 'p', seq: 2 })).created).toBe(true);
+      await one.query('DEALLOCATE ALL');
+      expect((await tracker.track({ logId: 'c', partnerCode: 'p', seq: 3 })).created).toBe(true);
+      expect((await tracker.claim('download', { owner: 'w' }))?.key.logId).toBe('a');
+    });
+    expect(said.match(/PostgresStore/g)).toHaveLength(1);
+    expect(said).toMatch(/did not have a prepared statement .*pooler in transaction mode.*preparedStatements: false/);
+    expect((await one.query('SELECT count(*)::int AS n FROM pg_prepared_statements')).rows).toEqual([{ n: 0 }]);
+  });
+
+  it('a statement name the server connection already had (42P05) is sent again unnamed, not reported as a table of the wrong shape', async () => {
+    const sent: string[] = [];
+    const first = pool(1);
+    const capture = { query: (q: PgQuery) => (q.name && sent.push(q.name), first.query(q)) } as unknown as pg.Pool;
+    const table = `taken_statement_${run}`;
+    await makeTracker(new PostgresStore({ pool: capture, table, notifications: false })).track({ logId: 'a', partnerCode: 'p', seq: 1 });
+    const insert = sent.at(-1)!;
+    // another server connection, on which some other client prepared that name
+    const other = pool(1);
+    await other.query(`PREPARE ${insert} AS SELECT 1`);
+    const tracker = makeTracker(new PostgresStore({ pool: other, table, notifications: false }));
+    const said = await stderrOf(async () => {
+      expect((await tracker.track({ logId: 'b', partnerCode: 'p', seq: 2 })).created).toBe(true);
+    });
+    expect(said).toMatch(/already had a prepared statement/);
+    expect((await tracker.stats()).total).toBe(2);
+  });
+});
+
+describe('PostgresStore init under a role\'s lock_timeout', () => {
+  it('waits for another process\'s init (the advisory lock) past the role\'s lock_timeout', async () => {
+    const table = `role_lock_timeout_${run}`;
+    const holder = new pg.Client({ connectionString: url });
+    await holder.connect();
+    // another process's init, under way
+    await holder.query('BEGIN');
+    await holder.query(`SELECT pg_advisory_xact_lock(hashtext('leasehold:' || $1))`, [`public.${table}`]);
+    const short = new pg.Pool({ connectionString: url, max: 2, options: '-c lock_timeout=50' });
+    pools.push(short);
+    const init = makeTracker(new PostgresStore({ pool: short, table, notifications: false })).init();
+    const outcome = init.then(() => 'done', (error: unknown) => error);
+    // well past the role's 50 ms: the init still waits (a wait of its own would have failed by now)
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await holder.query('COMMIT');
+    await holder.end();
+    expect(await outcome).toBe('done');
+  });
+});
+
 describe('PostgresStore failures', () => {
   it('classes a read-only transaction (a pool still connected to a primary demoted by a failover) as a transient StoreError', async () => {
     const table = `read_only_${run}`;

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ConfigError, notInitialised, StoreError } from '../errors.js';
+import { errorMessage } from '../transitions.js';
 import { describe, requireKnownOptions } from '../validate.js';
 import type {
   Change,
@@ -32,6 +33,12 @@ import { channelName, listen, type PgConnectable } from './sql/pg-listener.js';
 import type { PgQueryable, PgRow, PostgresStoreOptions } from './sql/pg-options.js';
 import { settleStatement, statementsOf } from './sql/pg-settle.js';
 
+/**
+ * "prepared statement … does not exist" (at Bind) and "… already exists" (at Parse): `pg` and the
+ * server connection disagree about what was prepared on it. Nothing ran.
+ */
+const STATEMENT_ELSEWHERE = new Set(['26000', '42P05']);
+
 export type { PgListenClient, PgNotification } from './sql/pg-listener.js';
 export type { PgQuery, PgQueryable, PgResult, PgRow, PostgresStoreOptions } from './sql/pg-options.js';
 
@@ -46,6 +53,7 @@ export type { PgQuery, PgQueryable, PgResult, PgRow, PostgresStoreOptions } from
  * const store = new PostgresStore({ pool: new pg.Pool({ connectionString }), table: 'partner_log_trackers' });
  * ```
  */
+
 export class PostgresStore implements Store {
   readonly name = 'postgres';
   /**
@@ -67,7 +75,7 @@ export class PostgresStore implements Store {
   readonly #names = new Map<string, string>();
   /** Column lists by what they leave out (see `#columnsFor`). */
   readonly #columnLists = new Map<string, string>();
-  readonly #prepared: boolean;
+  #prepared: boolean;
   readonly #notifications: boolean;
   /** A lone `pg.Client` (or a client checked out of a pool), not a pool. */
   readonly #lone: boolean;
@@ -131,6 +139,7 @@ export class PostgresStore implements Store {
     try {
       await this.#pool.query({
         text: `BEGIN;
+        SET LOCAL lock_timeout = 0;
         SELECT pg_advisory_xact_lock(hashtext('leasehold:' || '${t.replaceAll('"', '')}'));
         SET LOCAL lock_timeout = ${INIT_LOCK_TIMEOUT_MS};
         ${renameLegacyIndex(this.#table, this.#schema, this.#named('status_deadline', true), statusIndex)}
@@ -222,7 +231,7 @@ export class PostgresStore implements Store {
   async delete(cond: Condition, options: { limit: number }): Promise<number> {
     const keys = this.#ready('delete');
     const { text, values } = deleteStatement(this.#table, cond, options.limit, keys, this.#dialect);
-    return (await this.#pool.query(this.#prepared ? { name: this.#nameOf(text), text, values } : { text, values })).rowCount ?? 0;
+    return (await this.#send(text, values)).rowCount ?? 0;
   }
 
   async stats(): Promise<StoreStats> {
@@ -279,8 +288,35 @@ export class PostgresStore implements Store {
 
   /** Runs a statement as a named prepared statement: parsed and planned once per connection. */
   async #run(text: string, values: unknown[]): Promise<PgRow[]> {
+    return (await this.#send(text, values)).rows;
+  }
+
+  async #send(text: string, values: unknown[]): Promise<{ rows: PgRow[]; rowCount?: number | null }> {
     const name = this.#prepared ? this.#nameOf(text) : undefined;
-    return (await this.#pool.query(name ? { name, text, values } : { text, values })).rows;
+    if (!name) return this.#pool.query({ text, values });
+    try {
+      return await this.#pool.query({ name, text, values });
+    } catch (error) {
+      if (!STATEMENT_ELSEWHERE.has(String((error as { code?: unknown } | null)?.code))) throw error;
+      // refused at Parse or Bind, so nothing ran: send it again unnamed, and every statement after
+      this.#unprepare(error);
+      return this.#pool.query({ text, values });
+    }
+  }
+
+  /**
+   * The server connection lost a statement `pg` prepared on it, or already had one of its name: a
+   * pooler in transaction mode hands a client's statements to server connections of its choice.
+   * Named statements cannot work there; say so once, and send unnamed ones from now on.
+   */
+  #unprepare(error: unknown): void {
+    if (!this.#prepared) return;
+    this.#prepared = false;
+    process.stderr.write(
+      `[leasehold] PostgresStore ${this.#table}: the server ${(error as { code?: unknown }).code === '42P05' ? 'already had' : 'did not have'} a prepared statement \`pg\` named on this connection ` +
+        `(${errorMessage(error)}), which is what a pooler in transaction mode does (PgBouncer before 1.21, or with max_prepared_statements = 0). ` +
+        'This store now sends unnamed statements; pass `preparedStatements: false` to start that way, and `notifications: false` (LISTEN does not work through such a pooler).\n',
+    );
   }
 
   /**
