@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, LeaseLostError, NonRetryableError, type Store } from '../index.js';
+import { bystanderContract } from './bystanders.js';
 import { countingStore } from './counting.js';
 import { freshTracker, k, makeTracker, must, TTL } from './definition.js';
 import { edgeContract } from './edges.js';
@@ -326,5 +327,6 @@ export function storeContract(given: StoreHarness): void {
     inDoubtContract(harness);
     edgeContract(harness);
     operateContract(harness);
+    bystanderContract(harness);
   });
 }
