@@ -54,6 +54,19 @@ const isScalar = (v: unknown): boolean =>
   (v instanceof Date && !Number.isNaN(v.getTime()));
 
 /** An object literal (or one made with `Object.create(null)`): no array, Date or class instance. */
+/**
+ * `stored` with the fields of `base` (the stored data a patch merged over) that neither the
+ * schema's output nor the patch (`given`) has: fields another version of the definition
+ * declares, which this version's schema strips. A patch that names a field (`undefined`
+ * included) decides it.
+ */
+function withUndeclared(base: unknown, stored: unknown, given: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(stored) || !isPlainObject(given)) return stored;
+  const kept = Object.entries(base).filter(([field]) => !Object.hasOwn(stored, field) && !Object.hasOwn(given, field));
+  // fromEntries, not assignment: a field named `__proto__` stays a field
+  return kept.length === 0 ? stored : { ...Object.fromEntries(kept), ...stored };
+}
+
 export const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
 
@@ -200,9 +213,10 @@ export class Codec {
    * Checks and encodes data to write. `given`: the object the caller gives now, when `input`
    * merges it over stored data; only the text of its fields is checked for what not every store
    * can keep, so that data an earlier version stored (a NUL on SQLite, say) does not stop every
-   * later settle.
+   * later settle. `base`: the stored data `input` merged `given` over; its fields that the schema
+   * does not declare (written by another version of the definition) are kept as they are.
    */
-  data(operation: string, key: unknown, input: unknown, given: unknown = input): EncodedData {
+  data(operation: string, key: unknown, input: unknown, given: unknown = input, base?: unknown): EncodedData {
     const fail = (issues: ValidationIssue[], hint?: string) => new ValidationError({ operation, key, what: 'data', issues, hint });
     let value = input;
     if (this.#data) {
@@ -242,14 +256,16 @@ export class Codec {
       }
       readBack = back.data;
     }
-    const bytes = Buffer.byteLength(JSON.stringify(stored) ?? '');
+    // fields only another version declares survive this one's writes (a rolling deploy, a rollback)
+    const written = withUndeclared(base, stored, given);
+    const bytes = Buffer.byteLength(JSON.stringify(written) ?? '');
     if (bytes > this.#def.maxDataBytes) {
       throw fail(
         [{ path: [], message: `${bytes} bytes of JSON exceeds \`maxDataBytes\` (${this.#def.maxDataBytes})` }],
         'Store large payloads elsewhere (a file or blob store) and keep a reference in `data`; nothing was written.',
       );
     }
-    return { value: readBack, stored };
+    return { value: readBack, stored: written };
   }
 
   /** Decodes a stored item's key (validated). */

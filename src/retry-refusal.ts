@@ -11,6 +11,11 @@ export type RetryRefusal =
   | { readonly why: 'missing' }
   /** The item is in a status no stage fails into (or parked where a retry cannot tell it is). */
   | { readonly why: 'not-parked'; readonly status: string; readonly failedStatuses: readonly string[] }
+  /**
+   * In a failed status under a declared stage whose items are not parked there: it is also a
+   * status a stage claims from or completes into, and the item waits or finished there.
+   */
+  | { readonly why: 'not-parked-here'; readonly status: string; readonly stage: string }
   /** Parked by another stage than the one named. */
   | { readonly why: 'other-stage'; readonly status: string; readonly parkedBy: string }
   /**
@@ -39,7 +44,8 @@ export function retryRefusal(def: Definition, item: { readonly status: string; r
   if (owners.length === 0) return { why: 'not-parked', status: item.status, failedStatuses };
   const declared = item.stage !== null && def.stages.some((s) => s.name === item.stage);
   if (declared) {
-    return stage !== undefined && item.stage !== stage ? { why: 'other-stage', status: item.status, parkedBy: item.stage! } : { why: 'not-parked', status: item.status, failedStatuses };
+    // the stage's retry takes it from its failed status and from statuses only ever parked in
+    return stage !== undefined && item.stage !== stage ? { why: 'other-stage', status: item.status, parkedBy: item.stage! } : { why: 'not-parked-here', status: item.status, stage: item.stage! };
   }
   // no stage recorded, or a renamed one: the retry needs a stage that fails into this status
   if (stage === undefined ? owners.length > 1 : !owners.includes(stage)) return { why: 'pick-stage', status: item.status, recorded: item.stage, owners };

@@ -100,6 +100,11 @@ export interface Condition {
   readonly notStatus?: readonly string[];
   /** The item's recorded stage must be this one. */
   readonly stage?: string;
+  /**
+   * The item's recorded stage must be none of these (an item with no stage recorded matches).
+   * Not given with `stage`.
+   */
+  readonly notStage?: readonly string[];
   /** The item's fence must equal this. */
   readonly fence?: number;
   /**

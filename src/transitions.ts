@@ -194,9 +194,9 @@ export function releaseChange(stage: NormalizedStage, ms: number): Change {
  * Operator retry: the stage's failed status (recorded stage) → its first `from`, attempts 0,
  * claimable now; `lastError` is kept so that the history stays visible.
  */
-export function retryUpdate(stage: NormalizedStage, key: KeyValues | undefined): { cond: Condition; change: Change } {
+export function retryUpdate(stage: NormalizedStage, key: KeyValues | undefined, parkedIn: readonly string[] = [stage.failed]): { cond: Condition; change: Change } {
   return {
-    cond: { status: [stage.failed], stage: stage.name, ...(key ? { key } : {}) },
+    cond: { status: parkedIn, stage: stage.name, ...(key ? { key } : {}) },
     change: { status: stage.from[0]!, attempts: 'reset', deadline: { ms: 0 }, finished: false },
   };
 }

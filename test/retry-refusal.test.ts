@@ -19,6 +19,11 @@ describe('retryRefusal: why a retry of one item changed nothing', () => {
     expect(retryRefusal(def, { status: 'queued', stage: 'fetch' }, undefined)).toEqual({ why: 'not-parked', status: 'queued', failedStatuses: ['failed', 'archive_failed'] });
   });
 
+  it('an item under a declared stage in a failed status it was not parked in waits or finished there (the message named the status it was in as the one retry needs)', () => {
+    expect(retryRefusal(def, { status: 'failed', stage: 'archive' }, undefined)).toEqual({ why: 'not-parked-here', status: 'failed', stage: 'archive' });
+    expect(retryRefusal(def, { status: 'failed', stage: 'archive' }, 'archive')).toEqual({ why: 'not-parked-here', status: 'failed', stage: 'archive' });
+  });
+
   it('an item parked by another stage than the one named', () => {
     expect(retryRefusal(def, { status: 'failed', stage: 'fetch' }, 'process')).toEqual({ why: 'other-stage', status: 'failed', parkedBy: 'fetch' });
   });

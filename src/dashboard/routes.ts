@@ -123,6 +123,8 @@ async function retryRefused(entry: Entry, key: Record<string, unknown>, stage: s
       return new HttpError(404, `no item ${clip(JSON.stringify(key))} in tracker \`${entry.name}\`; nothing changed.`);
     case 'not-parked':
       return new HttpError(409, `${item} is \`${refusal.status}\`, not parked in a failed status (${refusal.failedStatuses.join(', ')}); nothing changed.`);
+    case 'not-parked-here':
+      return new HttpError(409, `${item} is \`${refusal.status}\` under stage \`${refusal.stage}\`, and items also wait or finish in \`${refusal.status}\` (a stage claims from or completes into it), so it is not parked there; nothing changed.`);
     case 'other-stage':
       return new HttpError(409, `${item} was parked by stage \`${refusal.parkedBy}\`, not \`${stage}\`: retry it without a stage, or with \`${refusal.parkedBy}\`; nothing changed.`);
     case 'pick-stage':

@@ -247,6 +247,7 @@ function matches(item: StoredItem, cond: Partial<Condition>, now: number): boole
   if (cond.status && cond.status.length > 0 && !cond.status.includes(item.status)) return false;
   if (cond.notStatus?.includes(item.status)) return false;
   if (cond.stage !== undefined && item.stage !== cond.stage) return false;
+  if (item.stage !== null && cond.notStage?.includes(item.stage)) return false;
   if (cond.fence !== undefined && item.fence !== cond.fence) return false;
   const deadline = item.deadline.getTime();
   if (cond.deadline === 'passed' && deadline > now) return false;

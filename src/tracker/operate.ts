@@ -46,10 +46,12 @@ function stagesFailingInto(core: Core, operation: string, stage: string | undefi
 /**
  * Operator retry: an item parked in a stage's failed status goes back to that stage's first
  * `from` status with its attempts reset, claimable now. The stage is the one recorded when the
- * item was parked; `stage` narrows it to one. An item with no stage recorded (parked by an older
- * version, or tracked into an initial status that is a stage's failed one), or with a stage the
- * definition no longer declares (renamed by a redeploy), goes to the stage named, or to the one
- * stage that fails into its status. Returns the item, or `null` when it was not parked.
+ * item was parked; `stage` narrows it to one. An item a declared stage parked in a status that
+ * is no longer its failed one (a redeploy gave the stage a failed status of its own) goes back
+ * to that stage too. An item with no stage recorded (parked by an older version, or tracked
+ * into an initial status that is a stage's failed one), or with a stage the definition no
+ * longer declares (renamed by a redeploy), goes to the stage named, or to the one stage that
+ * fails into its status. Returns the item, or `null` when it was not parked.
  */
 export async function retry(core: Core, key: unknown, options: { stage?: string } = {}): Promise<Item | null> {
   requireKnownOptions('retry', options, ['stage']);
@@ -58,7 +60,7 @@ export async function retry(core: Core, key: unknown, options: { stage?: string 
   await core.init();
   const back = (stored: StoredItem) => (core.wake(stored.status), changed(core, 'retry', stored));
   for (const stage of stages) {
-    const { cond, change } = retryUpdate(stage, storeKey);
+    const { cond, change } = retryUpdate(stage, storeKey, parkedIn(core, stage));
     const [stored] = await core.call('retry', key, () => core.store.update(cond, change, { limit: 1 }));
     if (stored) return back(stored);
   }
@@ -91,6 +93,17 @@ function ownsFailedStatus(core: Core, stage: NormalizedStage): boolean {
   return [...core.def.stages.values()].every((s) => s === stage || (s.failed !== stage.failed && !s.from.includes(stage.failed) && !s.done.includes(stage.failed)));
 }
 
+/**
+ * Where an item `stage` parked can be: its failed status, and any status items are only ever
+ * parked in (some stage's failed status that no stage claims from or completes into), where an
+ * item recorded under `stage` was parked by it when an older definition failed it there.
+ */
+export function parkedIn(core: Core, stage: NormalizedStage): string[] {
+  const all = [...core.def.stages.values()];
+  const parkingOnly = all.map((s) => s.failed).filter((status) => all.every((s) => !s.from.includes(status) && !s.done.includes(status)));
+  return [...new Set([stage.failed, ...parkingOnly])];
+}
+
 /** A stored row's identity as a map key (a ref may be a number, a string or an ObjectId). */
 const refKey = (ref: unknown): string => (typeof ref === 'object' && ref !== null ? JSON.stringify(ref) : `${typeof ref}:${String(ref)}`);
 
@@ -106,31 +119,46 @@ export async function retryAll(core: Core, options: { stage?: string; limit?: nu
   await core.init();
   let sent = 0;
   const retried = new Set<string>();
+  let again = false;
   for (const stage of stages) {
-    const { cond: recorded, change } = retryUpdate(stage, undefined);
-    // a stage that owns its failed status: every item there is this stage's, also one with no
-    // stage recorded (parked by an older version, or tracked into a gate), so the recorded stage
-    // need not be checked; a shared failed status keeps the check (retry those one by one,
-    // naming the stage)
-    // (left out, not `stage: undefined`: a store may read a present key as a condition)
-    const { stage: _recordedStage, ...anyStage } = recorded;
-    const cond: Condition = ownsFailedStatus(core, stage) ? anyStage : recorded;
-    let again = false;
-    while (sent < limit && !again) {
-      const batch = Math.min(OPERATE_BATCH, limit - sent);
-      const rows = await core.call('retryAll', undefined, () => core.store.update(cond, change, { limit: batch, ordered: true, returning: 'state' }));
-      sent += rows.length;
-      for (const row of rows) {
-        const key = refKey(row.ref);
-        again ||= retried.has(key);
-        retried.add(key);
+    for (const cond of retryAllConditions(core, stage)) {
+      const { change } = retryUpdate(stage, undefined);
+      while (sent < limit && !again) {
+        const batch = Math.min(OPERATE_BATCH, limit - sent);
+        const rows = await core.call('retryAll', undefined, () => core.store.update(cond, change, { limit: batch, ordered: true, returning: 'state' }));
+        sent += rows.length;
+        for (const row of rows) {
+          const key = refKey(row.ref);
+          again ||= retried.has(key);
+          retried.add(key);
+        }
+        if (rows.length > 0) core.wake(rows[0]!.status);
+        if (rows.length < batch) break;
       }
-      if (rows.length > 0) core.wake(rows[0]!.status);
-      if (rows.length < batch) break;
+      if (again) return retried.size;
     }
-    if (again) break;
   }
   return retried.size;
+}
+
+/**
+ * What `retryAll` retries into `stage`: the items it parked (its failed status, and statuses
+ * only ever parked in, where an older definition failed it). Where the stage owns its failed
+ * status, every item there is its own too, also one with no stage recorded (parked by an older
+ * version, or tracked into a gate) or under a stage no longer declared, but never one that
+ * another declared stage parked (its failed status moved since: that stage's retry takes it). A
+ * shared failed status keeps the recorded stage's check (retry those one by one, naming the
+ * stage).
+ */
+function retryAllConditions(core: Core, stage: NormalizedStage): Condition[] {
+  const { cond: recorded } = retryUpdate(stage, undefined, parkedIn(core, stage));
+  if (!ownsFailedStatus(core, stage)) return [recorded];
+  const others = [...core.def.stages.keys()].filter((name) => name !== stage.name);
+  const elsewhere = recorded.status.filter((status) => status !== stage.failed);
+  return [
+    { status: [stage.failed], ...(others.length > 0 ? { notStage: others } : {}) },
+    ...(elsewhere.length > 0 ? [{ ...recorded, status: elsewhere }] : []),
+  ];
 }
 
 /**

@@ -186,8 +186,9 @@ export function prepareComplete(core: Core, operation: string, lease: AnyLease, 
   if (options?.data !== undefined) {
     // the lease holds the item exclusively, so the data it claimed is the stored data; the patch
     // merges over its stored form, which is valid schema input
-    const merged = isPlainObject(state.storedData) && isPlainObject(options.data) ? { ...state.storedData, ...options.data } : options.data;
-    data = core.codec.data(operation, lease.key, merged, options.data);
+    const merges = isPlainObject(state.storedData) && isPlainObject(options.data);
+    const merged = merges ? { ...(state.storedData as object), ...(options.data as object) } : options.data;
+    data = core.codec.data(operation, lease.key, merged, options.data, merges ? state.storedData : undefined);
   }
   return {
     lease,

@@ -104,6 +104,8 @@ function retryRefused(name: string, key: Record<string, unknown>, refusal: Retry
         return `no item ${keyText(key)} in tracker \`${name}\``;
       case 'not-parked':
         return `${item} is \`${printable(refusal.status)}\`, and retry acts only on items parked in a failed status (${refusal.failedStatuses.join(', ')})`;
+      case 'not-parked-here':
+        return `${item} is \`${printable(refusal.status)}\` under stage \`${printable(refusal.stage)}\`, and items also wait or finish in \`${printable(refusal.status)}\` (a stage claims from or completes into it), so it is not parked there`;
       case 'other-stage':
         return `${item} is \`${printable(refusal.status)}\`, parked by stage \`${printable(refusal.parkedBy)}\`, and retry --stage ${stage} acts only on items that stage parked: pass --stage ${printable(refusal.parkedBy)}, or drop --stage`;
       case 'pick-stage': {

@@ -23,6 +23,8 @@ export function toFilter(cond: Partial<Condition>, keys: readonly string[]): Fil
   if (cond.notStatus && cond.notStatus.length > 0) status.$nin = [...cond.notStatus];
   if (Object.keys(status).length > 0) filter.status = status;
   if (cond.stage !== undefined) filter.stage = cond.stage;
+  // $nin also matches a null or missing stage
+  else if (cond.notStage && cond.notStage.length > 0) filter.stage = { $nin: [...cond.notStage] };
   if (cond.fence !== undefined) filter.fence = cond.fence;
   if (cond.deadline === 'passed') filter.$expr = { $lte: ['$deadline', '$$NOW'] };
   else if (cond.deadline === 'future') filter.$expr = { $gt: ['$deadline', '$$NOW'] };

@@ -68,6 +68,7 @@ export function encodeCondition(fields: readonly KeyField[], cond: Partial<Condi
   if (cond.status && cond.status.length > 0) c.s = [...new Set(cond.status)];
   if (cond.notStatus && cond.notStatus.length > 0) c.ns = cond.notStatus;
   if (cond.stage !== undefined) c.g = cond.stage;
+  if (cond.notStage && cond.notStage.length > 0) c.ng = cond.notStage;
   if (cond.fence !== undefined) c.f = cond.fence;
   if (cond.deadline === 'passed' || cond.deadline === 'future') c.dp = cond.deadline;
   else if (cond.deadline?.before instanceof Date) c.db = cond.deadline.before.getTime();

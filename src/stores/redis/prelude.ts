@@ -80,6 +80,7 @@ local function matches(c, id)
   if c.s and #c.s > 0 and not has(c.s, h[1]) then return false end
   if has(c.ns, h[1]) then return false end
   if c.g and c.g ~= h[2] then return false end
+  if h[2] and has(c.ng, h[2]) then return false end
   if c.f and tonumber(h[3]) ~= c.f then return false end
   local dl = tonumber(h[5])
   if c.dp == 'passed' and dl > now then return false end
@@ -112,7 +113,7 @@ local function select(c, limit)
   local db = before(c)
   if db then hi = '(' .. num(db) end
   -- the sorted set already holds status and deadline: other parts need the item's hash
-  local check = c.g ~= nil or c.f ~= nil
+  local check = c.g ~= nil or c.ng ~= nil or c.f ~= nil
   local window = 256
   if limit > 0 and limit < window then window = limit end
   -- each status's members in the deadline range are ranks first..last (ZCOUNT, O(log n)), read

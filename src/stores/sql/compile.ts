@@ -100,6 +100,7 @@ export function where(cond: Partial<Condition>, keys: readonly KeyColumn[], d: D
   if (cond.status && cond.status.length > 0) parts.push(`${alias}status IN (${cond.status.map((s) => p.add(s)).join(', ')})`);
   if (cond.notStatus && cond.notStatus.length > 0) parts.push(`${alias}status NOT IN (${cond.notStatus.map((s) => p.add(s)).join(', ')})`);
   if (cond.stage !== undefined) parts.push(`${alias}stage = ${p.add(cond.stage)}`);
+  if (cond.notStage && cond.notStage.length > 0) parts.push(`(${alias}stage IS NULL OR ${alias}stage NOT IN (${cond.notStage.map((s) => p.add(s)).join(', ')}))`);
   if (cond.fence !== undefined) parts.push(`${alias}fence = ${p.add(cond.fence)}`);
   if (cond.deadline === 'passed') parts.push(`${alias}deadline <= ${d.now}`);
   else if (cond.deadline === 'future') parts.push(`${alias}deadline > ${d.now}`);
