@@ -573,6 +573,35 @@ describe('PostgresStore behind a pooler in transaction mode: statements prepared
   });
 });
 
+describe('PostgresStore on a client inside the caller\'s transaction', () => {
+  const key = { logId: 'tx', partnerCode: 'p', seq: 1 };
+  for (const existing of [true, false]) {
+    it(`track is part of the caller's transaction: a rollback undoes it and the caller's rows alike (${existing ? 'table made before' : 'table made by this init'})`, async () => {
+      const table = `in_tx_${existing ? 'made' : 'new'}_${run}`;
+      const side = `${table}_orders`;
+      await admin.query(`CREATE TABLE "${side}" (id int)`);
+      if (existing) await makeTracker(new PostgresStore({ pool: admin, table })).init();
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query(`INSERT INTO "${side}" VALUES (1)`);
+        const tracker = makeTracker(new PostgresStore({ pool: client, table, notifications: false }));
+        expect((await tracker.track(key)).created).toBe(true);
+        // still the caller's transaction, open: its init did not commit it
+        expect(client.getTransactionStatus()).toBe('T');
+        await client.query('ROLLBACK');
+        expect((await admin.query(`SELECT count(*)::int AS n FROM "${side}"`)).rows).toEqual([{ n: 0 }]);
+        const made = (await admin.query('SELECT to_regclass($1) IS NOT NULL AS made', [`"${table}"`])).rows[0].made;
+        expect(made).toBe(existing);
+        if (existing) expect((await admin.query(`SELECT count(*)::int AS n FROM "${table}"`)).rows).toEqual([{ n: 0 }]);
+      } finally {
+        await client.end();
+      }
+    });
+  }
+});
+
 describe('PostgresStore init under a role\'s lock_timeout', () => {
   it('waits for another process\'s init (the advisory lock) past the role\'s lock_timeout', async () => {
     const table = `role_lock_timeout_${run}`;

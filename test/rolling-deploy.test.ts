@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { MemoryStore } from '../src/stores/memory.js';
-import { Tracker } from '../src/index.js';
+import { Tracker, ValidationError } from '../src/index.js';
 
 const statuses = ['new', 'busy', 'done', 'failed'] as const;
 
@@ -107,5 +107,19 @@ describe('a redeploy that gives a stage a failed status of its own', () => {
     expect(await v2.retryAll()).toBe(3);
     expect((await v2.find({ status: 'pending' })).map((item) => item.key.id).sort()).toEqual(['d1', 'd2']);
     expect((await v2.find({ status: 'downloaded' })).map((item) => item.key.id).sort()).toEqual(['old', 'p1']);
+  });
+});
+
+describe('track of a key tracked before whose stored data the new schema refuses', () => {
+  it('says the item exists and nothing was written, so a poller can go on (it read as a broken row to fix or delete)', async () => {
+    const store = new MemoryStore();
+    const v1 = version(store, z.object({ url: z.string() }));
+    const v2 = version(store, z.object({ url: z.string(), checksum: z.string() }));
+    await v1.track({ id: 'old' }, { url: 'u' });
+    const error = await v2.track({ id: 'old' }, { url: 'u', checksum: 'c' }).then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error).toMatchObject({ operation: 'track', stored: true, applied: false });
+    expect((error as Error).message).toMatch(/tracked before \(it is `new`\), so nothing was written.*`created: false`/);
+    expect((await v1.get({ id: 'old' }))!.data).toEqual({ url: 'u' });
   });
 });

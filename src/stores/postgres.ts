@@ -135,22 +135,30 @@ export class PostgresStore implements Store {
     // one simple-protocol query: a transaction holding an advisory lock, so many processes may run
     // init at once (concurrent creates of one table can otherwise collide). Past the advisory lock,
     // a lock wait gives up after a few seconds: on an existing schema the statements read only
-    // catalogs and take no lock on the tables, so only a create or repair can wait
+    // catalogs and take no lock on the tables, so only a create or repair can wait (the advisory
+    // lock waits whatever lock_timeout the role sets: another process's init is short).
+    // A lone client already in a transaction (the caller's: tracking beside its own rows) runs
+    // the statements in a savepoint of it instead, as part of it: a BEGIN … COMMIT would commit it
+    const inTransaction = this.#lone && (this.#pool as { getTransactionStatus?: () => string | null }).getTransactionStatus?.() === 'T';
+    const [open, close, undo] = inTransaction
+      ? ['SAVEPOINT leasehold_init;', 'RELEASE SAVEPOINT leasehold_init;', 'ROLLBACK TO SAVEPOINT leasehold_init']
+      : [
+          `BEGIN; SET LOCAL lock_timeout = 0; SELECT pg_advisory_xact_lock(hashtext('leasehold:' || '${t.replaceAll('"', '')}')); SET LOCAL lock_timeout = ${INIT_LOCK_TIMEOUT_MS};`,
+          'COMMIT;',
+          'ROLLBACK',
+        ];
     try {
       await this.#pool.query({
-        text: `BEGIN;
-        SET LOCAL lock_timeout = 0;
-        SELECT pg_advisory_xact_lock(hashtext('leasehold:' || '${t.replaceAll('"', '')}'));
-        SET LOCAL lock_timeout = ${INIT_LOCK_TIMEOUT_MS};
+        text: `${open}
         ${renameLegacyIndex(this.#table, this.#schema, this.#named('status_deadline', true), statusIndex)}
         ${itemsTableStatements(t, tableColumns(keys, TYPES), statusIndex, this.#schema)}
         ${keyTableStatements(this.#keyTable, keys, keys.map((k) => TYPES.key[k.type]))}
-        COMMIT;`,
+        ${close}`,
       });
     } catch (error) {
       // a lone pg.Client stays in the failed transaction until told: without this, every later
       // statement on it is refused (a pool drops a client whose query failed by itself)
-      if (this.#lone) await this.#pool.query({ text: 'ROLLBACK' }).catch(() => undefined);
+      if (this.#lone) await this.#pool.query({ text: undo }).catch(() => undefined);
       if ((error as { code?: unknown } | null)?.code !== '55P03') throw error;
       throw new StoreError({
         operation: 'init',

@@ -57,7 +57,22 @@ export async function track(core: Core, key: unknown, data: unknown, options?: T
     return { item: core.codec.item('track', result.item, { data: encoded }), created: true };
   }
   // nothing written: the item as `get` reads it, also in a status the definition no longer declares
-  return { item: core.codec.item('track', result.item, { undeclared: true }), created: false };
+  try {
+    return { item: core.codec.item('track', result.item, { undeclared: true }), created: false };
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    throw new ValidationError({
+      operation: 'track',
+      key: error.key,
+      what: 'stored item',
+      issues: error.issues,
+      stored: true,
+      hint:
+        `The item was tracked before (it is \`${result.item.status}\`), so nothing was written, but what is stored no longer matches the Tracker schema ` +
+        '(written by another version of the definition, or by hand), so it cannot be returned. A caller that only makes sure the key is tracked (a poller) can take this as ' +
+        '`created: false` (`error.stored` is true). To read the item, fix its data in the database or make the schema accept it.',
+    });
+  }
 }
 
 export function requireOwner(operation: string, owner: unknown): string {
