@@ -47,6 +47,7 @@ export async function chaosRun(options) {
       // workers reap by default: expired leases of killed workers are handed back by them too
       else if (m.type === 'reaped') counts.reaped++;
       else if (m.type === 'overlap') counts.overlaps++;
+      else if (m.type === 'problem') counts.otherErrors.push(`history recorder in a worker: ${m.message}`);
       else if (m.name === 'StoreError' || m.name === 'LeaseLostError') counts.storeErrors++;
       else counts.otherErrors.push(`${m.name}: ${m.message}`);
     });

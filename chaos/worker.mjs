@@ -31,7 +31,8 @@ await tracker.init();
 if (process.env.CHAOS_HISTORY_DIR) {
   // a restarted worker may get a pid an earlier one had: the name must stay unique in the run
   const name = `worker-${process.pid}-${randomBytes(3).toString('hex')}`;
-  recordTracker(tracker, fileHistory(join(process.env.CHAOS_HISTORY_DIR, `${name}.jsonl`)), name);
+  // what its recorder notices reaches the verdict (a problem only this process sees)
+  recordTracker(tracker, fileHistory(join(process.env.CHAOS_HISTORY_DIR, `${name}.jsonl`)), name, (problem) => process.send?.({ type: 'problem', message: problem }));
 }
 tracker.on('leaseLost', () => process.send?.({ type: 'leaseLost' }));
 tracker.on('reaped', () => process.send?.({ type: 'reaped' }));

@@ -415,7 +415,7 @@ T_retry:
 inline reschedule(k) {
   atomic {
     if
-    :: st[k] == PENDING -> T_reschedule: select(d : 0 .. TTL); left[k] = d; d = 0
+    :: st[k] == PENDING -> T_reschedule: d = 0; select(d : 0 .. TTL); left[k] = d; d = 0
     :: else -> skip
     fi;
     ops--; k = 0

@@ -25,7 +25,7 @@ export interface Recording {
  * `release`, `reapStale` and `get` of this tracker object (those made by its workers too) into
  * `sink`, as client `name`.
  */
-export function recordTracker(tracker: object, sink: HistorySink, name: string): Recording;
+export function recordTracker(tracker: object, sink: HistorySink, name: string, onProblem?: (problem: string) => void): Recording;
 
 /** A history kept in this process. */
 export function memoryHistory(): HistorySink & { readonly operations: Operation[] };

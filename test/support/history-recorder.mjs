@@ -63,8 +63,10 @@ const METHODS = {
  * @param {any} tracker
  * @param {import('./history-recorder.d.mts').HistorySink} sink
  * @param {string} name
+ * @param {(problem: string) => void} [onProblem] told of each problem as it is noticed (a process
+ *   whose recorder cannot be read at the end, such as a chaos worker, sends them on)
  */
-export function recordTracker(tracker, sink, name) {
+export function recordTracker(tracker, sink, name, onProblem) {
   // calls a recorded call makes itself (completeBatch falling back to complete) are part of it
   const inside = new AsyncLocalStorage();
   const reaps = [];
@@ -72,10 +74,14 @@ export function recordTracker(tracker, sink, name) {
   let seq = 0;
   const unlisten = tracker.on('reaped', (e) => {
     const time = now();
-    // the reap that started first: its call is the earliest moment this item can have been taken
-    const reap = reaps[0];
+    // the reapStale call the event is emitted in (two may overlap: a worker's reaper and an
+    // explicit call); else the one that started first, the earliest moment the item can have been taken
+    const running = inside.getStore();
+    const reap = typeof running === 'object' ? running : reaps[0];
     if (!reap) {
-      problems.push(`a reap of ${JSON.stringify(e.key)} outside a recorded reapStale call`);
+      const problem = `a reap of ${JSON.stringify(e.key)} outside a recorded reapStale call`;
+      problems.push(problem);
+      onProblem?.(problem);
       return;
     }
     const entry = { key: plain(e.key), fence: e.fence, status: e.status, time };
@@ -91,7 +97,7 @@ export function recordTracker(tracker, sink, name) {
       const reap = method === 'reapStale' ? { id, reaped: [] } : undefined;
       if (reap) reaps.push(reap);
       const done = () => reap && reaps.splice(reaps.indexOf(reap), 1);
-      return inside.run(true, () => original.apply(tracker, args)).then(
+      return inside.run(reap ?? true, () => original.apply(tracker, args)).then(
         (result) => {
           const ret = now();
           done();
