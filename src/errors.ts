@@ -17,10 +17,30 @@ export function describeKey(key: unknown): string {
   }
 }
 
+/** Marks leasehold's errors, whichever copy of the package made them (see `Symbol.hasInstance`). */
+const BRAND = Symbol.for('leasehold.error');
+
 /** Base class of every error leasehold throws; `name` is set on each subclass. */
 export class LeaseholdError extends Error {
   /** Always `LeaseholdError`. */
   override name = 'LeaseholdError';
+
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options);
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  /**
+   * `instanceof` also across two copies of leasehold in one process: an application loaded both
+   * with `import` (ESM) and with `require` (CommonJS) has two of each class, and an error thrown
+   * by one copy (a handler's `NonRetryableError`, a store's `StoreError`) must still be one for
+   * the other. Another copy's error is recognised by its brand and its `name`.
+   */
+  static override [Symbol.hasInstance]<T>(this: abstract new (...args: never[]) => T, value: unknown): value is T {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (typeof value !== 'object' || value === null || (value as { [BRAND]?: unknown })[BRAND] !== true) return false;
+    return this.name === 'LeaseholdError' || (value as { name?: unknown }).name === this.name;
+  }
 }
 
 /** What the store holds for an item at the moment a lease was found lost. */

@@ -103,6 +103,36 @@ describe('the packed package', () => {
     expect(run(['cjs.cjs'])).toContain('cjs ok');
   });
 
+  it('an app that loads leasehold both with import and with require: errors of one copy are instances for the other, and a handler\'s NonRetryableError from the other copy still parks', () => {
+    writeFileSync(
+      join(app, 'dual.mjs'),
+      `import { createRequire } from 'node:module';
+import * as esm from 'leasehold';
+import { MemoryStore } from 'leasehold/memory';
+import { z } from 'zod';
+const cjs = createRequire(import.meta.url)('leasehold');
+if (esm.LeaseLostError === cjs.LeaseLostError) throw new Error('one copy: the test proves nothing');
+const names = ['LeaseholdError', 'LeaseLostError', 'ValidationError', 'ConfigError', 'StoreError', 'NonRetryableError', 'HandlerTimeoutError'];
+const make = (m, name) => name === 'StoreError' ? new m.StoreError({ operation: 'claim', store: 'x', cause: new Error('c') }) : name === 'ValidationError' ? new m.ValidationError({ operation: 'track', key: 1, what: 'data', issues: [] }) : name === 'LeaseLostError' ? new m.LeaseLostError({ operation: 'complete', key: 1, stage: 's', expectedFence: 1, held: { status: null, fence: null, owner: null } }) : name === 'ConfigError' ? new m.ConfigError('x', 'y') : name === 'HandlerTimeoutError' ? new m.HandlerTimeoutError(1, 5) : new m[name]('m');
+const rows = [];
+for (const a of names) for (const b of names) {
+  const fromCjs = make(cjs, a);
+  const expected = b === 'LeaseholdError' || a === b;
+  if ((fromCjs instanceof esm[b]) !== expected || (make(esm, a) instanceof cjs[b]) !== expected) rows.push(a + ' instanceof ' + b);
+}
+if (new Error('x') instanceof esm.LeaseholdError || { name: 'StoreError' } instanceof esm.StoreError) rows.push('a look-alike');
+const tracker = new esm.Tracker({ store: new MemoryStore(), statuses: ['new', 'busy', 'done', 'failed'], initial: 'new', key: z.object({ id: z.string() }), stages: { go: { from: 'new', active: 'busy', done: 'done', failed: 'failed' } } });
+await tracker.track({ id: 'a' });
+const worker = tracker.work('go', () => { throw new cjs.NonRetryableError('bad input'); }, { reapIntervalMs: false });
+await worker.drain();
+await worker.stop();
+const item = await tracker.get({ id: 'a' });
+console.log(JSON.stringify({ wrong: rows, status: item.status, attempts: item.attempts }));
+`,
+    );
+    expect(JSON.parse(run(['dual.mjs']).trim().split('\n').at(-1)!)).toEqual({ wrong: [], status: 'failed', attempts: 1 });
+  });
+
   it('keeps the class names in CommonJS as in ESM (for stack traces, util.inspect and constructor.name)', () => {
     const names = subpaths.filter((s) => !esmOnly.includes(s)).map((s) => `require('${s}').${expected[s]}.name`);
     const errors = ['LeaseLostError', 'ValidationError', 'NonRetryableError', 'ConfigError', 'StoreError'].map((n) => `require('leasehold').${n}.name`);

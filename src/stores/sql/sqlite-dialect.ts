@@ -15,7 +15,7 @@ export async function loadDriver(operation: string): Promise<typeof Database> {
   try {
     return (await import('better-sqlite3')).default;
   } catch (cause) {
-    throw new StoreError({ operation, store: 'sqlite', cause: new Error('cannot load `better-sqlite3`; install it: npm i better-sqlite3@12', { cause }) });
+    throw new StoreError({ operation, store: 'sqlite', cause: new Error('cannot load `better-sqlite3`; install it: npm i better-sqlite3 (12 on Node 20, 13 on Node 22 and later)', { cause }) });
   }
 }
 
