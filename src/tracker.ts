@@ -12,7 +12,7 @@ import * as settling from './tracker/settle.js';
 import { describe, requireKnownOptions, requireList, requirePositiveInt } from './validate.js';
 import { Worker, type Handler, type WorkOptions } from './worker.js';
 
-export type { TrackOptions } from './tracker/claim.js';
+export type { ScheduleOptions, TrackOptions } from './tracker/claim.js';
 export type { PurgeOptions } from './tracker/operate.js';
 export { TrackerOperations, type PurgeResult, type TrackerDefinition } from './tracker/operations.js';
 
@@ -21,6 +21,27 @@ export { TrackerOperations, type PurgeResult, type TrackerDefinition } from './t
  * only where the data schema accepts `{}` (what an absent one stands for), so a schema with
  * required fields makes it required.
  */
+/** The fields a handler's result has beside `to` and `data` (each member of a union apart). */
+type ExtraFields<H> = H extends (...args: never[]) => infer T ? (Awaited<T> extends infer U ? (U extends object ? Exclude<keyof U, 'to' | 'data'> : never) : never) : never;
+/** `unknown` for a handler whose results have only `to` and `data`; else a type naming the fields. */
+export type OnlyToAndData<H> = [ExtraFields<H>] extends [never] ? unknown : { readonly 'a handler returns `{ to?, data? }` only; remove these fields': ExtraFields<H> };
+
+/**
+ * The lease a tracker's `claim` gives for stage `N`: the type of a handler's parameter written
+ * apart from `work()`.
+ * @example
+ * ```ts
+ * async function download(lease: LeaseOf<typeof logs, 'download'>) {
+ *   await logs.complete(lease, { data: { bytes: 1 } });
+ * }
+ * ```
+ */
+export type LeaseOf<T, N extends string> = ItemOf<T> extends Item<infer S, infer K, infer D> ? Lease<N, K, D, S> : never;
+/** An item of a tracker, as `get` and `find` give it. */
+export type ItemOf<T> = T extends { get(key: never): Promise<infer I> } ? Exclude<I, null> : never;
+/** A key of a tracker, as `track`, `get` and the operator verbs take it. */
+export type KeyOf<T> = T extends { get(key: infer Key): unknown } ? Key : never;
+
 export type TrackArgs<Data> = {} extends Data ? [data?: Data, options?: claiming.TrackOptions] : [data: Data, options?: claiming.TrackOptions];
 
 /**
@@ -283,9 +304,11 @@ export class Tracker<
    * await worker.stop();
    * ```
    */
-  work<N extends keyof St & string>(
+  work<N extends keyof St & string, H extends Handler<Lease<N, z.output<K>, z.output<D>, S>, { to?: DoneStatus<St[N]>; data?: DataPatch<z.input<D>> }>>(
     stage: N,
-    handler: Handler<Lease<N, z.output<K>, z.output<D>, S>, { to?: DoneStatus<St[N]>; data?: DataPatch<z.input<D>> }>,
+    // a returned field beside `to` and `data` (`{ data, note }`, `{ status }`) does not compile:
+    // at run time it parks the item, rather than complete it with the field dropped
+    handler: H & OnlyToAndData<H>,
     options: WorkOptions = {},
   ): Worker {
     this.#core.stage('work', stage);

@@ -1,6 +1,6 @@
 import { describe, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
-import { Tracker, type Item, type Lease, type TrackerOperations } from '../src/index.js';
+import { Tracker, type Item, type ItemOf, type KeyOf, type Lease, type LeaseOf, type TrackerOperations } from '../src/index.js';
 import { MemoryStore } from '../src/stores/memory.js';
 
 const logs = new Tracker({
@@ -123,6 +123,19 @@ describe('types carry the state machine', () => {
     logs.work('download', async () => ({ to: 'downloaded' }));
     // @ts-expect-error -- still only a done status of the stage
     logs.work('process', async () => ({ to: 'failed' }));
+    // @ts-expect-error -- a field beside `to` and `data`: the item would be parked at run time
+    logs.work('download', async () => ({ data: { bytes: 1 }, note: 'x' }));
+    // @ts-expect-error -- likewise from a variable, where an object literal's own check does not reach
+    logs.work('download', async () => {
+      const result = { to: 'downloaded' as const, retries: 2 };
+      return result;
+    });
+    logs.work('download', async () => {
+      const result = { to: 'downloaded' as const, data: { bytes: 1 } };
+      return result;
+    });
+    logs.work('download', async (lease) => (lease.attempt > 2 ? undefined : { data: { bytes: 2 } }));
+    logs.work('download', () => {});
     logs.on('failed', (e) => {
       expectTypeOf(e.willRetry).toEqualTypeOf<boolean>();
       expectTypeOf(e.key).toEqualTypeOf<{ logId: string; partnerCode: string }>();
@@ -137,6 +150,32 @@ describe('types carry the state machine', () => {
     logs.on('claimed', (e) => expectTypeOf(e.stage).toEqualTypeOf<'download' | 'process'>());
     // leaseLost reports what the store holds now: possibly a status no longer declared
     logs.on('leaseLost', (e) => expectTypeOf(e.status).toEqualTypeOf<string | null>());
+  });
+
+  it('names a tracker\'s lease, item and key for code written apart from it (LeaseOf, ItemOf, KeyOf)', async () => {
+    async function download(lease: LeaseOf<typeof logs, 'download'>) {
+      expectTypeOf(lease.key).toEqualTypeOf<{ logId: string; partnerCode: string }>();
+      expectTypeOf(lease.item.data.bytes).toEqualTypeOf<number | undefined>();
+      await logs.complete(lease, { to: 'downloaded', data: { bytes: 1 } });
+      // @ts-expect-error -- a done status of another stage
+      await logs.complete(lease, { to: 'processed' });
+    }
+    const lease = await logs.claim('download', { owner: 'w' });
+    if (lease) await download(lease);
+    const other = await logs.claim('process', { owner: 'w' });
+    // @ts-expect-error -- a lease of another stage
+    if (other) await download(other);
+    expectTypeOf<ItemOf<typeof logs>>().toEqualTypeOf<Item<Status, { logId: string; partnerCode: string }, { localFilePath?: string; bytes?: number }>>();
+    expectTypeOf<KeyOf<typeof logs>>().toEqualTypeOf<{ logId: string; partnerCode: string }>();
+  });
+
+  it('takes one of notBefore and delayMs in reschedule', () => {
+    void logs.reschedule(key, { delayMs: 1_000 });
+    void logs.reschedule(key, { notBefore: new Date() });
+    // @ts-expect-error -- neither: refused at run time
+    void logs.reschedule(key, {});
+    // @ts-expect-error -- both: refused at run time
+    void logs.reschedule(key, { delayMs: 1, notBefore: new Date() });
   });
 
   it('lets a tool that only reads and steers items take any tracker as TrackerOperations', async () => {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream } from 'node:stream/web';
-import { NonRetryableError, type Worker } from 'leasehold';
+import { NonRetryableError, type KeyOf, type Worker } from 'leasehold';
 import { decodeLog, LogFormatError } from './log-format';
 import { freezeIfAsked } from './pause';
 import type { LogListing } from './partner-api';
@@ -25,7 +25,7 @@ export type Report =
   | { type: 'frozen'; key: LogKey; fence: number };
 
 /** A log's key, as the tracker's key schema reads it. */
-type LogKey = Parameters<PartnerLogs['get']>[0];
+type LogKey = KeyOf<PartnerLogs>;
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {

@@ -20,6 +20,9 @@ export interface TrackOptions {
   readonly delayMs?: number;
 }
 
+/** Options of `reschedule`: when the item becomes claimable, one of the two. */
+export type ScheduleOptions = { readonly notBefore: Date; readonly delayMs?: undefined } | { readonly delayMs: number; readonly notBefore?: undefined };
+
 const SCHEDULE_OPTIONS = ['notBefore', 'delayMs'];
 
 /** Why a claimed item that does not decode is refused, as the hints of its ValidationError start. */

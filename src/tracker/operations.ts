@@ -6,7 +6,7 @@ import { ConfigError, type ValidationError } from '../errors.js';
 import { TRACKER_EVENTS, type Listener, type TrackerEvents } from '../events.js';
 import type { TrackerStats } from '../results.js';
 import type { KeyField, Store } from '../store.js';
-import type { TrackOptions } from './claim.js';
+import type { ScheduleOptions } from './claim.js';
 import type { Core } from './core.js';
 import * as operating from './operate.js';
 import * as reading from './read.js';
@@ -180,7 +180,7 @@ export class TrackerOperations<
    * await tracker.reschedule(key, { notBefore: new Date('2026-12-01T06:00:00Z') });
    * ```
    */
-  async reschedule(key: z.input<K>, options: TrackOptions): Promise<Item<S, z.output<K>, z.output<D>> | null> {
+  async reschedule(key: z.input<K>, options: ScheduleOptions): Promise<Item<S, z.output<K>, z.output<D>> | null> {
     return (await operating.reschedule(this.#core, key, options)) as Item<S, z.output<K>, z.output<D>> | null;
   }
 
