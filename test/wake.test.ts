@@ -163,6 +163,89 @@ describe('PostgreSQL LISTEN/NOTIFY', () => {
     }
   }, 60_000);
 
+  describe('a probe notification from another connection', () => {
+    /** What is written to stderr while `fn` runs. */
+    async function stderrOf(fn: () => Promise<void>): Promise<string> {
+      const write = process.stderr.write;
+      let text = '';
+      process.stderr.write = ((chunk: string | Uint8Array) => ((text += String(chunk)), true)) as typeof process.stderr.write;
+      try {
+        await fn();
+      } finally {
+        process.stderr.write = write;
+      }
+      return text;
+    }
+    const quickly = async (fn: () => Promise<void>) => {
+      const saved = { ...listenCheck };
+      Object.assign(listenCheck, { probeMs: 300 });
+      try {
+        await fn();
+      } finally {
+        Object.assign(listenCheck, saved);
+      }
+    };
+
+    it('says once, and stops listening on the pool, where notifications from other connections never reach the listening one (a pooler in transaction mode)', async () => {
+      // what a pooler in transaction mode does: the LISTEN is held on one server connection, and
+      // what the client hears afterwards comes from another one
+      const real = pool(6);
+      let connects = 0;
+      const released: unknown[] = [];
+      const deafPool = {
+        async connect() {
+          connects++;
+          const [held, heardFrom] = [await real.connect(), await real.connect()];
+          return {
+            query: (text: string) => held.query(text),
+            on: (event: 'notification' | 'error' | 'end', fn: (arg: never) => void) => heardFrom.on(event, fn as never),
+            release: (destroy?: Error | boolean) => {
+              released.push(destroy);
+              held.release(destroy);
+              heardFrom.release(destroy);
+            },
+          };
+        },
+      };
+      const channel = `leasehold.public.deaf_${run}`;
+      const heard: StoreChange[] = [];
+      let stop = () => {};
+      const said = await stderrOf(() =>
+        quickly(async () => {
+          stop = listen(deafPool, channel, (change) => heard.push(change));
+          await until('the listening connection given up', () => released.length === 2, BUDGET_MS);
+          // no new listening connection after it, though one would come within 0.1 s after a failure
+          await new Promise((resolve) => setTimeout(resolve, 1_000));
+        }),
+      );
+      stop();
+      expect(connects).toBe(2);
+      expect(released).toEqual([undefined, true]);
+      expect(said.match(/\[leasehold\]/g)).toHaveLength(1);
+      expect(said).toMatch(/did not reach its listening connection .* pooler in transaction mode.*notifications: false/);
+    }, 60_000);
+
+    it('is heard on a connection to PostgreSQL itself: nothing is said, and the pool goes on listening', async () => {
+      const direct = pool(3);
+      const channel = `leasehold.public.probed_${run}`;
+      const heard: StoreChange[] = [];
+      let stop = () => {};
+      const said = await stderrOf(() =>
+        quickly(async () => {
+          stop = listen(direct, channel, (change) => heard.push(change));
+          await until('the catch-up after LISTEN', () => heard.length === 1, BUDGET_MS);
+          // past the probe's wait: a deaf verdict would have been said, and the connection dropped
+          await new Promise((resolve) => setTimeout(resolve, 1_000));
+          await admin.query('SELECT pg_notify($1, $2)', [channel, '0:queued']);
+          await until('the notification', () => heard.some((c) => c.status === 'queued'), BUDGET_MS);
+        }),
+      );
+      stop();
+      expect(said).toBe('');
+      expect(heard).toHaveLength(2);
+    }, 60_000);
+  });
+
   it('one listening connection per pool, whatever the number of trackers and tables; given back when the last worker stops', async () => {
     const shared = pool(4);
     const tables = ['a', 'b'].map((t) => `wake_share_${run}_${t}`);

@@ -48,7 +48,9 @@ const RETRY_MAX_MS = 5_000;
  * the check, no notification would arrive again and nothing would say so. One that does not
  * answer is replaced (and listeners told to look). Internal; tests shorten it.
  */
-export const listenCheck = { everyMs: 30_000, timeoutMs: 10_000 };
+export const listenCheck = { everyMs: 30_000, timeoutMs: 10_000, probeMs: 5_000 };
+
+let probes = 0;
 
 /** The listening connection of one pool, and who listens on which channel. */
 class PoolListener {
@@ -62,6 +64,8 @@ class PoolListener {
   /** The next check of the held connection (see {@link listenCheck}), or the wait for its answer. */
   #checking: ReturnType<typeof setTimeout> | undefined;
   #delay = RETRY_MIN_MS;
+  /** Notifications from other sessions never reached a listening connection (see {@link probe}). */
+  #deaf = false;
 
   constructor(pool: PgConnectable) {
     this.#pool = pool;
@@ -75,7 +79,7 @@ class PoolListener {
       if (this.#client) this.#client.query(`LISTEN "${channel}"`).catch((error: unknown) => this.#drop?.(asError(error)));
     }
     set.add(fn);
-    if (!this.#client && !this.#connecting && !this.#retry) void this.#connect();
+    if (!this.#client && !this.#connecting && !this.#retry && !this.#deaf) void this.#connect();
   }
 
   remove(channel: string, fn: Listener): void {
@@ -123,10 +127,15 @@ class PoolListener {
     // a checked-out client that errors with no listener would crash the process
     client.on('error', (error) => drop(error));
     client.on('end', () => drop());
-    client.on('notification', (message) => this.#deliver(message));
+    const probe = `leasehold_probe_${process.pid}_${++probes}`;
+    let probed: (() => void) | undefined;
+    const heard = new Promise<void>((resolve) => (probed = resolve));
+    client.on('notification', (message) => (message.channel === probe ? probed?.() : this.#deliver(message)));
     this.#client = client;
     this.#drop = drop;
     try {
+      // the probe's channel first: the channels' LISTEN stays the connection's last query
+      await client.query(`LISTEN "${probe}"`);
       for (const channel of [...this.#channels.keys()]) await client.query(`LISTEN "${channel}"`);
     } catch (error) {
       drop(asError(error));
@@ -137,6 +146,44 @@ class PoolListener {
     this.#delay = RETRY_MIN_MS;
     // what was sent before this LISTEN (at start, or while reconnecting) was not heard: look
     for (const channel of this.#channels.keys()) this.#deliver({ channel });
+    void this.#probe(probe, heard, () => held, drop);
+  }
+
+  /**
+   * Sends a notification to the probe's channel from another connection of the pool, as a
+   * producer in another process would, and expects the listening connection to hear it. Behind
+   * a pooler in transaction mode it never does: the `LISTEN` held for one transaction on a
+   * server connection the pooler has since lent to others. Then say so once and stop listening
+   * on this pool for good (idle workers poll), rather than leave a `LISTEN` behind on every
+   * server connection the pooler lends. A probe that cannot be sent proves nothing.
+   */
+  async #probe(probe: string, heard: Promise<void>, holding: () => boolean, drop: (error?: Error) => void): Promise<void> {
+    try {
+      const sender = await this.#pool.connect();
+      try {
+        await sender.query(`NOTIFY "${probe}"`);
+      } finally {
+        sender.release();
+      }
+    } catch {
+      return;
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      // a turn later: after a stall of the event loop, the socket's data is read before this decides
+      timer = setTimeout(() => setImmediate(() => setImmediate(() => resolve('late'))), listenCheck.probeMs);
+      timer.unref?.();
+    });
+    const outcome = await Promise.race([heard, late]);
+    clearTimeout(timer);
+    if (outcome !== 'late' || !holding()) return;
+    this.#deaf = true;
+    process.stderr.write(
+      `[leasehold] [postgres] a notification sent from another connection of the pool did not reach its listening connection within ${listenCheck.probeMs} ms, ` +
+        'as behind a pooler in transaction mode (PgBouncer, RDS Proxy), where LISTEN does not work: idle workers of this pool poll instead (up to pollMaxMs). ' +
+        'Give the store `notifications: false` to silence this, or give the workers a pool that connects to PostgreSQL directly for wake-ups within milliseconds.\n',
+    );
+    drop();
   }
 
   /** Checks the held connection every {@link listenCheck}.everyMs until it is dropped. */
@@ -165,7 +212,7 @@ class PoolListener {
   }
 
   #schedule(): void {
-    if (this.#channels.size === 0 || this.#retry || this.#client || this.#connecting) return;
+    if (this.#channels.size === 0 || this.#retry || this.#client || this.#connecting || this.#deaf) return;
     const delay = this.#delay * (0.75 + Math.random() * 0.5);
     this.#delay = Math.min(RETRY_MAX_MS, this.#delay * 2);
     this.#retry = setTimeout(() => {
