@@ -54,21 +54,51 @@ const isScalar = (v: unknown): boolean =>
   (v instanceof Date && !Number.isNaN(v.getTime()));
 
 /** An object literal (or one made with `Object.create(null)`): no array, Date or class instance. */
+export const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
+
 /**
- * `stored` with the fields of `base` (the stored data a patch merged over) that neither the
- * schema's output nor the patch (`given`) has: fields another version of the definition
- * declares, which this version's schema strips. A patch that names a field (`undefined`
- * included) decides it.
+ * `stored` with the fields of `base` (the stored data a patch merged over) that the schema does
+ * not declare (`declared`: another version of the definition wrote them) and the patch (`given`)
+ * does not name. A field the schema declares is never brought back (a union variant that no
+ * longer applies stays stripped); without the declared fields, nothing is kept.
  */
-function withUndeclared(base: unknown, stored: unknown, given: unknown): unknown {
-  if (!isPlainObject(base) || !isPlainObject(stored) || !isPlainObject(given)) return stored;
-  const kept = Object.entries(base).filter(([field]) => !Object.hasOwn(stored, field) && !Object.hasOwn(given, field));
+function withUndeclared(base: unknown, stored: unknown, given: unknown, declared: ReadonlySet<string> | undefined): unknown {
+  if (!declared || !isPlainObject(base) || !isPlainObject(stored) || !isPlainObject(given)) return stored;
+  const kept = Object.entries(base).filter(([field]) => !declared.has(field) && !Object.hasOwn(stored, field) && !Object.hasOwn(given, field));
   // fromEntries, not assignment: a field named `__proto__` stays a field
   return kept.length === 0 ? stored : { ...Object.fromEntries(kept), ...stored };
 }
 
-export const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  v !== null && typeof v === 'object' && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
+/**
+ * Every top-level field a data schema can declare (each object, each member of a union or
+ * intersection, the input side of a pipe or codec), or `undefined` where it cannot tell (a
+ * record, a lazy schema, a custom type): then no field is kept past it.
+ */
+function declaredFields(schema: unknown, into = new Set<string>()): Set<string> | undefined {
+  const def = (schema as { _zod?: { def?: Record<string, unknown> } } | undefined)?._zod?.def;
+  switch (def?.type) {
+    case 'object':
+      for (const field of Object.keys(def.shape as object)) into.add(field);
+      return into;
+    case 'union':
+      return (def.options as unknown[]).every((option) => declaredFields(option, into)) ? into : undefined;
+    case 'intersection':
+      return declaredFields(def.left, into) && declaredFields(def.right, into);
+    case 'pipe':
+      return declaredFields(def.in, into);
+    case 'optional':
+    case 'nullable':
+    case 'default':
+    case 'prefault':
+    case 'readonly':
+    case 'catch':
+    case 'nonoptional':
+      return declaredFields(def.innerType, into);
+    default:
+      return undefined;
+  }
+}
 
 const zodIssues = (error: z.ZodError): ValidationIssue[] => error.issues.map((i) => ({ path: i.path, message: i.message }));
 
@@ -152,6 +182,8 @@ export class Codec {
   readonly #def: Definition;
   readonly #key: z.ZodType;
   readonly #data: z.ZodType | undefined;
+  /** The top-level fields the data schema declares (see {@link declaredFields}). */
+  readonly #dataFields: ReadonlySet<string> | undefined;
   readonly #fieldNames: ReadonlySet<string>;
   readonly #claimable: ReadonlySet<string>;
   readonly #active: ReadonlySet<string>;
@@ -161,6 +193,7 @@ export class Codec {
     this.#def = def;
     this.#key = key;
     this.#data = data;
+    this.#dataFields = data ? declaredFields(data) : undefined;
     this.#fieldNames = new Set(def.keyFields.map((f) => f.name));
     this.#claimable = new Set(def.fromStatuses);
     this.#active = new Set(def.activeStatuses);
@@ -257,7 +290,7 @@ export class Codec {
       readBack = back.data;
     }
     // fields only another version declares survive this one's writes (a rolling deploy, a rollback)
-    const written = withUndeclared(base, stored, given);
+    const written = withUndeclared(base, stored, given, this.#dataFields);
     const bytes = Buffer.byteLength(JSON.stringify(written) ?? '');
     if (bytes > this.#def.maxDataBytes) {
       throw fail(

@@ -45,6 +45,16 @@ describe('data fields one version declares survive the writes of a version that 
     expect((await v2.get({ id: 'b' }))!).toMatchObject({ status: 'done', data: { url: 'u', bytes: 7, checksum: 'c' } });
   });
 
+  it('a field the schema declares is never brought back: a union variant left behind stays stripped', async () => {
+    const store = new MemoryStore();
+    const tracker = version(store, z.union([z.object({ kind: z.literal('url'), url: z.string() }), z.object({ kind: z.literal('file'), path: z.string() })]));
+    await tracker.track({ id: 'u' }, { kind: 'url', url: 'https://old.example/stale' });
+    await tracker.complete((await tracker.claim('run', { owner: 'w', key: { id: 'u' } }))!, { data: { kind: 'file', path: '/tmp/f' } });
+    expect((await tracker.get({ id: 'u' }))!.data).toEqual({ kind: 'file', path: '/tmp/f' });
+    const raw = await store.find({ key: { id: 'u' } }, { limit: 1 });
+    expect(raw[0]!.data).toEqual({ kind: 'file', path: '/tmp/f' });
+  });
+
   it('a patch that names the field, even as undefined, decides it', async () => {
     const store = new MemoryStore();
     const [v1, v2] = [version(store, v1Data), version(store, v2Data)];
