@@ -17,7 +17,10 @@ export function describeKey(key: unknown): string {
   }
 }
 
-/** Marks leasehold's errors, whichever copy of the package made them (see `Symbol.hasInstance`). */
+/**
+ * Marks leasehold's errors, whichever copy of the package made them (see `Symbol.hasInstance`):
+ * the value is the list of leasehold classes the error is an instance of, by kind.
+ */
 const BRAND = Symbol.for('leasehold.error');
 
 /** Base class of every error leasehold throws; `name` is set on each subclass. */
@@ -27,19 +30,26 @@ export class LeaseholdError extends Error {
 
   constructor(message?: string, options?: ErrorOptions) {
     super(message, options);
-    Object.defineProperty(this, BRAND, { value: true });
+    const kinds: string[] = [];
+    for (let c: unknown = new.target; typeof c === 'function'; c = Object.getPrototypeOf(c)) {
+      const kind = KINDS.get(c);
+      if (kind) kinds.push(kind);
+    }
+    Object.defineProperty(this, BRAND, { value: kinds });
   }
 
   /**
    * `instanceof` also across two copies of leasehold in one process: an application loaded both
    * with `import` (ESM) and with `require` (CommonJS) has two of each class, and an error thrown
-   * by one copy (a handler's `NonRetryableError`, a store's `StoreError`) must still be one for
-   * the other. Another copy's error is recognised by its brand and its `name`.
+   * by one copy (a handler's `NonRetryableError`, a store's `StoreError`, or a subclass of one)
+   * must still be one for the other. Another copy's error is recognised by the kinds of
+   * leasehold class it was made as.
    */
   static override [Symbol.hasInstance]<T>(this: abstract new (...args: never[]) => T, value: unknown): value is T {
     if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
-    if (typeof value !== 'object' || value === null || (value as { [BRAND]?: unknown })[BRAND] !== true) return false;
-    return this.name === 'LeaseholdError' || (value as { name?: unknown }).name === this.name;
+    const kind = KINDS.get(this);
+    const kinds = typeof value === 'object' && value !== null ? (value as { [BRAND]?: unknown })[BRAND] : undefined;
+    return kind !== undefined && Array.isArray(kinds) && kinds.includes(kind);
   }
 }
 
@@ -200,7 +210,7 @@ const REDIS_TRANSIENT = /^(?:BUSY|LOADING|READONLY|TRYAGAIN|CLUSTERDOWN|MASTERDO
 const TRANSIENT_TEXT = /timeout|timed out|terminated|connection (?:closed|reset|refused|lost|ended)|ECONN|socket hang up|not connected|database is locked|database is busy/i;
 // PostgreSQL: undefined column/table, duplicate table, datatype mismatch, wrong object type; SQLite and MongoDB wording
 const SCHEMA_CODES = new Set(['42703', '42P01', '42P07', '42804', '42809', '42P16']);
-const SCHEMA_TEXT = /no such (?:column|table)|has no column|(?:column|relation) .* does not exist|(?:table|relation|index) .* already exists|there is already an? (?:table|index) named|IndexOptionsConflict|IndexKeySpecsConflict/i;
+const SCHEMA_TEXT = /no such (?:column|table)|has no column|(?:column|relation) .* does not exist|(?:table|relation|index)(?: .*)? already exists|there is already an? (?:table|index) named|IndexOptionsConflict|IndexKeySpecsConflict/i;
 
 /** Sorts a driver error: a passing fault (safe to retry), a table that does not fit, or other. */
 export function classifyStoreFailure(cause: unknown): StoreFailure {
@@ -339,3 +349,14 @@ export class HandlerTimeoutError extends LeaseholdError {
     this.timeoutMs = timeoutMs;
   }
 }
+
+/** leasehold's error classes by kind, the same in every copy of the package (see LeaseholdError). */
+const KINDS = new Map<unknown, string>([
+  [LeaseholdError, 'LeaseholdError'],
+  [LeaseLostError, 'LeaseLostError'],
+  [ValidationError, 'ValidationError'],
+  [ConfigError, 'ConfigError'],
+  [StoreError, 'StoreError'],
+  [NonRetryableError, 'NonRetryableError'],
+  [HandlerTimeoutError, 'HandlerTimeoutError'],
+]);

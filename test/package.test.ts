@@ -123,7 +123,10 @@ for (const a of names) for (const b of names) {
 if (new Error('x') instanceof esm.LeaseholdError || { name: 'StoreError' } instanceof esm.StoreError) rows.push('a look-alike');
 const tracker = new esm.Tracker({ store: new MemoryStore(), statuses: ['new', 'busy', 'done', 'failed'], initial: 'new', key: z.object({ id: z.string() }), stages: { go: { from: 'new', active: 'busy', done: 'done', failed: 'failed' } } });
 await tracker.track({ id: 'a' });
-const worker = tracker.work('go', () => { throw new cjs.NonRetryableError('bad input'); }, { reapIntervalMs: false });
+// a subclass of the other copy's class, with a name of its own
+class PermanentFailure extends cjs.NonRetryableError { name = 'PermanentFailure'; }
+if (!(new PermanentFailure('x') instanceof esm.NonRetryableError) || new PermanentFailure('x') instanceof esm.StoreError) rows.push('a subclass');
+const worker = tracker.work('go', () => { throw new PermanentFailure('bad input'); }, { reapIntervalMs: false });
 await worker.drain();
 await worker.stop();
 const item = await tracker.get({ id: 'a' });

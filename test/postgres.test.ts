@@ -602,6 +602,27 @@ describe('PostgresStore on a client inside the caller\'s transaction', () => {
   }
 });
 
+describe('PostgresStore init failing inside the caller\'s transaction', () => {
+  it('undoes its savepoint and leaves none open: the caller\'s transaction goes on', async () => {
+    const table = `in_tx_failed_${run}`;
+    // a table of another shape under the name: init refuses it
+    await admin.query(`CREATE TABLE "${table}" (id int)`);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query('BEGIN');
+      const tracker = makeTracker(new PostgresStore({ pool: client, table }));
+      await expect(tracker.init()).rejects.toMatchObject({ name: 'StoreError', failure: 'schema' });
+      expect(client.getTransactionStatus()).toBe('T');
+      // released, not only rolled back to: a savepoint left open would answer this
+      await expect(client.query('RELEASE SAVEPOINT leasehold_init')).rejects.toMatchObject({ code: '3B001' });
+    } finally {
+      await client.query('ROLLBACK');
+      await client.end();
+    }
+  });
+});
+
 describe('PostgresStore init under a role\'s lock_timeout', () => {
   it('waits for another process\'s init (the advisory lock) past the role\'s lock_timeout', async () => {
     const table = `role_lock_timeout_${run}`;

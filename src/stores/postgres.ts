@@ -26,7 +26,7 @@ import type {
   UpdateOptions,
 } from '../store.js';
 import { deleteStatement, findStatement, insertOrRead, knownColumns, tableColumns, toItem, toOutcome, toSettleOutcome, updateStatement, type KeyColumn } from './sql/compile.js';
-import { columnsOf, dialect, INIT_LOCK_TIMEOUT_MS, NOTIFY_PAYLOAD, OUTCOME_COLUMNS, PRIOR_DEADLINE, serverOf, SETTLE_COLUMNS, TYPES } from './sql/pg-dialect.js';
+import { columnsOf, dialect, INIT_LOCK_TIMEOUT_MS, INIT_PEER_TIMEOUT_MS, NOTIFY_PAYLOAD, OUTCOME_COLUMNS, PRIOR_DEADLINE, serverOf, SETTLE_COLUMNS, TYPES } from './sql/pg-dialect.js';
 import { hash, keyColumns, legacySideName, quoteIdentifier, sideName, type Dialect } from './sql/dialect.js';
 import { insertWithKey, itemsTableStatements, keyFilter, keyTableStatements, renameLegacyIndex, type KeyTable } from './sql/pg-keys.js';
 import { channelName, listen, type PgConnectable } from './sql/pg-listener.js';
@@ -136,14 +136,14 @@ export class PostgresStore implements Store {
     // init at once (concurrent creates of one table can otherwise collide). Past the advisory lock,
     // a lock wait gives up after a few seconds: on an existing schema the statements read only
     // catalogs and take no lock on the tables, so only a create or repair can wait (the advisory
-    // lock waits whatever lock_timeout the role sets: another process's init is short).
+    // lock waits up to a minute for another process's init, whatever lock_timeout the role sets).
     // A lone client already in a transaction (the caller's: tracking beside its own rows) runs
     // the statements in a savepoint of it instead, as part of it: a BEGIN … COMMIT would commit it
     const inTransaction = this.#lone && (this.#pool as { getTransactionStatus?: () => string | null }).getTransactionStatus?.() === 'T';
     const [open, close, undo] = inTransaction
-      ? ['SAVEPOINT leasehold_init;', 'RELEASE SAVEPOINT leasehold_init;', 'ROLLBACK TO SAVEPOINT leasehold_init']
+      ? ['SAVEPOINT leasehold_init;', 'RELEASE SAVEPOINT leasehold_init;', 'ROLLBACK TO SAVEPOINT leasehold_init; RELEASE SAVEPOINT leasehold_init']
       : [
-          `BEGIN; SET LOCAL lock_timeout = 0; SELECT pg_advisory_xact_lock(hashtext('leasehold:' || '${t.replaceAll('"', '')}')); SET LOCAL lock_timeout = ${INIT_LOCK_TIMEOUT_MS};`,
+          `BEGIN; SET LOCAL lock_timeout = ${INIT_PEER_TIMEOUT_MS}; SELECT pg_advisory_xact_lock(hashtext('leasehold:' || '${t.replaceAll('"', '')}')); SET LOCAL lock_timeout = ${INIT_LOCK_TIMEOUT_MS};`,
           'COMMIT;',
           'ROLLBACK',
         ];
@@ -165,7 +165,8 @@ export class PostgresStore implements Store {
         store: 'postgres',
         failure: 'transient',
         cause: new Error(
-          `waited ${INIT_LOCK_TIMEOUT_MS / 1000} s for a lock on ${t} or its key table, to create or repair what is missing there, and gave up rather than hold up the running workers behind it: a VACUUM, an index build or an open transaction holds the table. Nothing was changed`,
+          `waited ${INIT_LOCK_TIMEOUT_MS / 1000} s for a lock on ${t} or its key table, to create or repair what is missing there, and gave up rather than hold up the running workers behind it: a VACUUM, an index build or an open transaction holds the table ` +
+            `(or another process's init held leasehold's lock on the table for over ${INIT_PEER_TIMEOUT_MS / 1000} s: a process stopped inside its init). Nothing was changed`,
           { cause: error },
         ),
       });
