@@ -17,14 +17,12 @@ export type { PurgeOptions } from './tracker/operate.js';
 export { TrackerOperations, type PurgeResult, type TrackerDefinition } from './tracker/operations.js';
 
 /**
- * The arguments of `track` after the key: the data, then the options. The data may be left out
- * only where the data schema accepts `{}` (what an absent one stands for), so a schema with
- * required fields makes it required.
+ * The data fields of a handler's result beside `to` and `data` (methods of a class instance are
+ * not fields; each member of a union apart; none for `any`).
  */
-/** The fields a handler's result has beside `to` and `data` (each member of a union apart). */
-type ExtraFields<H> = H extends (...args: never[]) => infer T ? (Awaited<T> extends infer U ? (U extends object ? Exclude<keyof U, 'to' | 'data'> : never) : never) : never;
-/** `unknown` for a handler whose results have only `to` and `data`; else a type naming the fields. */
-export type OnlyToAndData<H> = [ExtraFields<H>] extends [never] ? unknown : { readonly 'a handler returns `{ to?, data? }` only; remove these fields': ExtraFields<H> };
+type ExtraFields<R> = 0 extends 1 & R ? never : R extends object ? { [F in keyof R]: R[F] extends (...args: never[]) => unknown ? never : F }[Exclude<keyof R, 'to' | 'data'>] : never;
+/** `unknown` for a handler result with only `to` and `data`; else a type naming the other fields. */
+export type OnlyToAndData<R> = [ExtraFields<R>] extends [never] ? unknown : { readonly 'a handler returns `{ to?, data? }` only; remove these fields': ExtraFields<R> };
 
 /**
  * The lease a tracker's `claim` gives for stage `N`: the type of a handler's parameter written
@@ -36,12 +34,19 @@ export type OnlyToAndData<H> = [ExtraFields<H>] extends [never] ? unknown : { re
  * }
  * ```
  */
-export type LeaseOf<T, N extends string> = ItemOf<T> extends Item<infer S, infer K, infer D> ? Lease<N, K, D, S> : never;
+export type LeaseOf<T, N extends StageOf<T>> = ItemOf<T> extends Item<infer S, infer K, infer D> ? Lease<N, K, D, S> : never;
+/** The stage names of a tracker. */
+export type StageOf<T> = T extends { readonly stages: ReadonlyArray<infer N extends string> } ? N : never;
 /** An item of a tracker, as `get` and `find` give it. */
 export type ItemOf<T> = T extends { get(key: never): Promise<infer I> } ? Exclude<I, null> : never;
 /** A key of a tracker, as `track`, `get` and the operator verbs take it. */
 export type KeyOf<T> = T extends { get(key: infer Key): unknown } ? Key : never;
 
+/**
+ * The arguments of `track` after the key: the data, then the options. The data may be left out
+ * only where the data schema accepts `{}` (what an absent one stands for), so a schema with
+ * required fields makes it required.
+ */
 export type TrackArgs<Data> = {} extends Data ? [data?: Data, options?: claiming.TrackOptions] : [data: Data, options?: claiming.TrackOptions];
 
 /**
@@ -304,11 +309,11 @@ export class Tracker<
    * await worker.stop();
    * ```
    */
-  work<N extends keyof St & string, H extends Handler<Lease<N, z.output<K>, z.output<D>, S>, { to?: DoneStatus<St[N]>; data?: DataPatch<z.input<D>> }>>(
+  work<N extends keyof St & string, R extends { to?: DoneStatus<St[N]>; data?: DataPatch<z.input<D>> } = { to?: DoneStatus<St[N]>; data?: DataPatch<z.input<D>> }>(
     stage: N,
     // a returned field beside `to` and `data` (`{ data, note }`, `{ status }`) does not compile:
     // at run time it parks the item, rather than complete it with the field dropped
-    handler: H & OnlyToAndData<H>,
+    handler: Handler<Lease<N, z.output<K>, z.output<D>, S>, R> & OnlyToAndData<R>,
     options: WorkOptions = {},
   ): Worker {
     this.#core.stage('work', stage);

@@ -136,6 +136,23 @@ describe('types carry the state machine', () => {
     });
     logs.work('download', async (lease) => (lease.attempt > 2 ? undefined : { data: { bytes: 2 } }));
     logs.work('download', () => {});
+    // what compiled before the check for extra fields still does: an untyped helper's result,
+    // handlers through generic wrappers, a class instance (its methods are not fields)
+    const untyped = (value: unknown): any => value;
+    logs.work('process', async (lease) => untyped(lease.key.logId));
+    const withLogging = <L extends { key: unknown }>(handler: (lease: L) => Promise<void>) => async (lease: L) => handler(lease);
+    logs.work('process', withLogging(async (lease) => {
+      expectTypeOf(lease.key.logId).toEqualTypeOf<string>();
+    }));
+    const timed = <L, R>(handler: (lease: L) => Promise<R>) => async (lease: L) => handler(lease);
+    logs.work('process', timed(async (lease) => ({ to: 'skipped' as const, data: { bytes: lease.attempt } })));
+    class Outcome {
+      to = 'processed' as const;
+      toString() {
+        return this.to;
+      }
+    }
+    logs.work('process', async () => new Outcome());
     logs.on('failed', (e) => {
       expectTypeOf(e.willRetry).toEqualTypeOf<boolean>();
       expectTypeOf(e.key).toEqualTypeOf<{ logId: string; partnerCode: string }>();
@@ -167,6 +184,8 @@ describe('types carry the state machine', () => {
     if (other) await download(other);
     expectTypeOf<ItemOf<typeof logs>>().toEqualTypeOf<Item<Status, { logId: string; partnerCode: string }, { localFilePath?: string; bytes?: number }>>();
     expectTypeOf<KeyOf<typeof logs>>().toEqualTypeOf<{ logId: string; partnerCode: string }>();
+    // @ts-expect-error -- no such stage
+    expectTypeOf<LeaseOf<typeof logs, 'dowload'>>().not.toBeNever();
   });
 
   it('takes one of notBefore and delayMs in reschedule', () => {
