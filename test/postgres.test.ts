@@ -8,6 +8,7 @@ import { PROCESS_RACES_TIMEOUT, processRaces } from './support/processes.js';
 import { expectBatchRoundTrips, expectOneRoundTripEach } from './support/round-trips.js';
 import { captureClaimAndReap } from './support/explain.js';
 import { makeTracker } from '../src/testing/definition.js';
+import { stderrOf } from './support/stderr.js';
 
 const url = inject('postgresUrl');
 const pools: pg.Pool[] = [];
@@ -524,19 +525,6 @@ describe('PostgresStore prepared statements', () => {
 });
 
 describe('PostgresStore behind a pooler in transaction mode: statements prepared elsewhere', () => {
-  /** What the store writes to stderr while `fn` runs. */
-  async function stderrOf(fn: () => Promise<void>): Promise<string> {
-    const write = process.stderr.write;
-    let text = '';
-    process.stderr.write = ((chunk: string | Uint8Array) => ((text += String(chunk)), true)) as typeof process.stderr.write;
-    try {
-      await fn();
-    } finally {
-      process.stderr.write = write;
-    }
-    return text;
-  }
-
   it('a statement the server connection lost (26000) is sent again unnamed, once said, and the store stays unnamed', async () => {
     const one = pool(1);
     const tracker = makeTracker(new PostgresStore({ pool: one, table: `lost_statement_${run}`, notifications: false }));

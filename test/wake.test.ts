@@ -11,6 +11,7 @@ import { PostgresStore } from '../src/stores/postgres.js';
 import { SqliteStore } from '../src/stores/sqlite.js';
 import { jobDefinition } from './support/job-definition.mjs';
 import { startWakeChild, until } from './support/processes.js';
+import { stderrOf } from './support/stderr.js';
 
 /**
  * Wake-ups across processes. Every worker here polls only every 30 s (`POLL_MS`), and every
@@ -164,18 +165,6 @@ describe('PostgreSQL LISTEN/NOTIFY', () => {
   }, 60_000);
 
   describe('a probe notification from another connection', () => {
-    /** What is written to stderr while `fn` runs. */
-    async function stderrOf(fn: () => Promise<void>): Promise<string> {
-      const write = process.stderr.write;
-      let text = '';
-      process.stderr.write = ((chunk: string | Uint8Array) => ((text += String(chunk)), true)) as typeof process.stderr.write;
-      try {
-        await fn();
-      } finally {
-        process.stderr.write = write;
-      }
-      return text;
-    }
     const quickly = async (fn: () => Promise<void>) => {
       const saved = { ...listenCheck };
       Object.assign(listenCheck, { probeMs: 300 });
