@@ -4,7 +4,7 @@
  *
  * @module leasehold
  */
-export { Tracker, TrackerOperations, type PurgeOptions, type PurgeResult, type TrackerDefinition, type ItemOf, type KeyOf, type LeaseOf, type ScheduleOptions, type StageOf, type TrackArgs, type TrackOptions } from './tracker.js';
+export { Tracker, TrackerOperations, type PurgeOptions, type PurgeResult, type TrackerDefinition, type ExtraResultFields, type HandlerResult, type ItemOf, type KeyOf, type OnlyToAndData, type LeaseOf, type ScheduleOptions, type StageOf, type TrackArgs, type TrackOptions } from './tracker.js';
 export type { BatchFailure, BatchResult, BatchSuccess, DataPatch, ReapResult, StageStats, TrackerStats, TrackResult } from './results.js';
 export { Lease } from './lease.js';
 export { Worker, defaultOwner, type Handler, type Retention, type WorkOptions } from './worker.js';

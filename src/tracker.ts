@@ -20,9 +20,21 @@ export { TrackerOperations, type PurgeResult, type TrackerDefinition } from './t
  * The data fields of a handler's result beside `to` and `data` (methods of a class instance are
  * not fields; each member of a union apart; none for `any`).
  */
-type ExtraFields<R> = 0 extends 1 & R ? never : R extends object ? { [F in keyof R]: R[F] extends (...args: never[]) => unknown ? never : F }[Exclude<keyof R, 'to' | 'data'>] : never;
+export type ExtraResultFields<R> = 0 extends 1 & R ? never : R extends object ? { [F in keyof R]: R[F] extends (...args: never[]) => unknown ? never : F }[Exclude<keyof R, 'to' | 'data'>] : never;
+/** What a `work()` handler may return to complete its item: a done status and a data patch. */
+export interface HandlerResult<Done extends string = string, Patch = unknown> {
+  /** The done status to complete into (default: the stage's first). */
+  readonly to?: Done;
+  /** A patch merged over the item's data. */
+  readonly data?: Patch;
+}
 /** `unknown` for a handler result with only `to` and `data`; else a type naming the other fields. */
-export type OnlyToAndData<R> = [ExtraFields<R>] extends [never] ? unknown : { readonly 'a handler returns `{ to?, data? }` only; remove these fields': ExtraFields<R> };
+export type OnlyToAndData<R> = [ExtraResultFields<R>] extends [never]
+  ? unknown
+  : {
+      /** Named so that the compiler's message says what is wrong: the fields to remove. */
+      readonly 'a handler returns `{ to?, data? }` only; remove these fields': ExtraResultFields<R>;
+    };
 
 /**
  * The lease a tracker's `claim` gives for stage `N`: the type of a handler's parameter written
@@ -36,11 +48,26 @@ export type OnlyToAndData<R> = [ExtraFields<R>] extends [never] ? unknown : { re
  */
 export type LeaseOf<T, N extends StageOf<T>> = ItemOf<T> extends Item<infer S, infer K, infer D> ? Lease<N, K, D, S> : never;
 /** The stage names of a tracker. */
-export type StageOf<T> = T extends { readonly stages: ReadonlyArray<infer N extends string> } ? N : never;
+export type StageOf<T> = T extends {
+  /** The tracker's stage names. */
+  readonly stages: ReadonlyArray<infer N extends string>;
+}
+  ? N
+  : never;
 /** An item of a tracker, as `get` and `find` give it. */
-export type ItemOf<T> = T extends { get(key: never): Promise<infer I> } ? Exclude<I, null> : never;
+export type ItemOf<T> = T extends {
+  /** The tracker's `get`. */
+  get(key: never): Promise<infer I>;
+}
+  ? Exclude<I, null>
+  : never;
 /** A key of a tracker, as `track`, `get` and the operator verbs take it. */
-export type KeyOf<T> = T extends { get(key: infer Key): unknown } ? Key : never;
+export type KeyOf<T> = T extends {
+  /** The tracker's `get`. */
+  get(key: infer Key): unknown;
+}
+  ? Key
+  : never;
 
 /**
  * The arguments of `track` after the key: the data, then the options. The data may be left out
@@ -309,7 +336,7 @@ export class Tracker<
    * await worker.stop();
    * ```
    */
-  work<N extends keyof St & string, R extends { to?: DoneStatus<St[N]>; data?: DataPatch<z.input<D>> } = { to?: DoneStatus<St[N]>; data?: DataPatch<z.input<D>> }>(
+  work<N extends keyof St & string, R extends HandlerResult<DoneStatus<St[N]>, DataPatch<z.input<D>>> = HandlerResult<DoneStatus<St[N]>, DataPatch<z.input<D>>>>(
     stage: N,
     // a returned field beside `to` and `data` (`{ data, note }`, `{ status }`) does not compile:
     // at run time it parks the item, rather than complete it with the field dropped

@@ -21,7 +21,19 @@ export interface TrackOptions {
 }
 
 /** Options of `reschedule`: when the item becomes claimable, one of the two. */
-export type ScheduleOptions = { readonly notBefore: Date; readonly delayMs?: undefined } | { readonly delayMs: number; readonly notBefore?: undefined };
+export type ScheduleOptions =
+  | {
+      /** Not claimable before this time (store clock). */
+      readonly notBefore: Date;
+      /** Not with `notBefore`. */
+      readonly delayMs?: undefined;
+    }
+  | {
+      /** Not claimable for this many milliseconds (from the store's now). */
+      readonly delayMs: number;
+      /** Not with `delayMs`. */
+      readonly notBefore?: undefined;
+    };
 
 const SCHEDULE_OPTIONS = ['notBefore', 'delayMs'];
 
