@@ -35,7 +35,7 @@ export class LeaseholdError extends Error {
       const kind = KINDS.get(c);
       if (kind) kinds.push(kind);
     }
-    Object.defineProperty(this, BRAND, { value: kinds });
+    Object.defineProperty(this, BRAND, { value: Object.freeze(kinds) });
   }
 
   /**
@@ -48,8 +48,8 @@ export class LeaseholdError extends Error {
   static override [Symbol.hasInstance]<T>(this: abstract new (...args: never[]) => T, value: unknown): value is T {
     if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
     const kind = KINDS.get(this);
-    const kinds = typeof value === 'object' && value !== null ? (value as { [BRAND]?: unknown })[BRAND] : undefined;
-    return kind !== undefined && Array.isArray(kinds) && kinds.includes(kind);
+    const kinds = value instanceof Error ? (value as { [BRAND]?: unknown })[BRAND] : undefined;
+    return kind !== undefined && Array.isArray(kinds) && Object.isFrozen(kinds) && kinds.includes(kind);
   }
 }
 
@@ -210,7 +210,7 @@ const REDIS_TRANSIENT = /^(?:BUSY|LOADING|READONLY|TRYAGAIN|CLUSTERDOWN|MASTERDO
 const TRANSIENT_TEXT = /timeout|timed out|terminated|connection (?:closed|reset|refused|lost|ended)|ECONN|socket hang up|not connected|database is locked|database is busy/i;
 // PostgreSQL: undefined column/table, duplicate table, datatype mismatch, wrong object type; SQLite and MongoDB wording
 const SCHEMA_CODES = new Set(['42703', '42P01', '42P07', '42804', '42809', '42P16']);
-const SCHEMA_TEXT = /no such (?:column|table)|has no column|(?:column|relation) .* does not exist|(?:table|relation|index)(?: .*)? already exists|there is already an? (?:table|index) named|IndexOptionsConflict|IndexKeySpecsConflict/i;
+const SCHEMA_TEXT = /no such (?:column|table)|has no column|(?:column|relation) .* does not exist|\b(?:table|relation|index)\b(?: .*)? already exists|there is already an? (?:table|index) named|IndexOptionsConflict|IndexKeySpecsConflict/i;
 
 /** Sorts a driver error: a passing fault (safe to retry), a table that does not fit, or other. */
 export function classifyStoreFailure(cause: unknown): StoreFailure {

@@ -16,7 +16,7 @@ const SETTLE_RETRY_MS = [100, 500, 2_000];
 
 /**
  * What a handler returned, as `complete`'s options. An object literal may hold `to` and `data`
- * and nothing else: one with other fields (`{ status }` meant as `{ to }`, a driver's result
+ * and nothing else but functions (methods, as the handler types allow): one with other fields (`{ status }` meant as `{ to }`, a driver's result
  * returned by an arrow function) is refused, so that the item is parked with the reason instead
  * of completed into the default done status. Another object (a class instance) is read for its
  * `to` and `data`, as before; any other value (nothing, a boolean, an array) completes the item
@@ -25,7 +25,7 @@ const SETTLE_RETRY_MS = [100, 500, 2_000];
 export function handlerOutcome(result: unknown): { to?: unknown; data?: unknown } {
   if (result === null || typeof result !== 'object' || Array.isArray(result)) return {};
   if (isPlainObject(result)) {
-    const extra = Object.keys(result).filter((k) => k !== 'to' && k !== 'data');
+    const extra = Object.keys(result).filter((k) => k !== 'to' && k !== 'data' && typeof result[k] !== 'function');
     if (extra.length > 0) {
       const fields = extra.slice(0, 5).map((k) => `\`${k}\``).join(', ') + (extra.length > 5 ? ', …' : '');
       throw new ConfigError('work.handler', `the handler returned an object with ${fields}; a handler returns nothing, or \`{ to?, data? }\` (a done status, a data patch) to complete the item, so it was not completed.`);

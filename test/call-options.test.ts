@@ -107,9 +107,11 @@ describe('a misspelt option of a call is refused, naming it and the option meant
         return { note: this.note };
       }
     }
-    const tracker = await tracked('none', 'null', 'data', 'boolean', 'array', 'instance', 'driver', 'broken', 'literal');
+    const tracker = await tracked('none', 'null', 'data', 'boolean', 'array', 'instance', 'driver', 'broken', 'literal', 'method');
     const returns: Record<string, unknown> = {
       none: undefined, null: null, data: { data: { note: 'n' } }, boolean: true, array: [1], instance: new Outcome('skipped', 'i'), driver: { acknowledged: true, insertedId: 7 }, broken: new Broken(),
+      // a function is no field of a result (the handler types allow it, as they allow a class's methods)
+      method: { to: 'skipped', toJSON: () => 'x' },
       literal: {
         get data(): unknown {
           throw Object.create(null);
@@ -121,7 +123,7 @@ describe('a misspelt option of a call is refused, naming it and the option meant
     await worker.stop();
     const items = Object.fromEntries((await tracker.find()).map((i) => [i.key.id, i]));
     expect(Object.fromEntries(Object.entries(items).map(([id, i]) => [id, i.status]))).toEqual({
-      none: 'done', null: 'done', data: 'done', boolean: 'done', array: 'done', instance: 'skipped', driver: 'failed', broken: 'failed', literal: 'failed',
+      none: 'done', null: 'done', data: 'done', boolean: 'done', array: 'done', instance: 'skipped', driver: 'failed', broken: 'failed', literal: 'failed', method: 'skipped',
     });
     expect(items.literal!.lastError).toMatch(/reading `to` or `data` of what the handler returned threw/);
     expect(items.broken!.lastError).toMatch(/reading `to` or `data` of what the handler returned threw \(Error: getter boom\), so the item was not completed/);

@@ -153,6 +153,8 @@ describe('types carry the state machine', () => {
       }
     }
     logs.work('process', async () => new Outcome());
+    // a function-valued field is not a field of the result at run time either
+    logs.work('process', async () => ({ to: 'processed' as const, cleanup: () => {} }));
     logs.on('failed', (e) => {
       expectTypeOf(e.willRetry).toEqualTypeOf<boolean>();
       expectTypeOf(e.key).toEqualTypeOf<{ logId: string; partnerCode: string }>();

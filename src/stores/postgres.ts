@@ -136,7 +136,7 @@ export class PostgresStore implements Store {
     // init at once (concurrent creates of one table can otherwise collide). Past the advisory lock,
     // a lock wait gives up after a few seconds: on an existing schema the statements read only
     // catalogs and take no lock on the tables, so only a create or repair can wait (the advisory
-    // lock waits up to a minute for another process's init, whatever lock_timeout the role sets).
+    // lock waits up to ten minutes for another process's init, whatever lock_timeout the role sets).
     // A lone client already in a transaction (the caller's: tracking beside its own rows) runs
     // the statements in a savepoint of it instead, as part of it: a BEGIN … COMMIT would commit it
     const inTransaction = this.#lone && (this.#pool as { getTransactionStatus?: () => string | null }).getTransactionStatus?.() === 'T';
@@ -166,7 +166,7 @@ export class PostgresStore implements Store {
         failure: 'transient',
         cause: new Error(
           `waited ${INIT_LOCK_TIMEOUT_MS / 1000} s for a lock on ${t} or its key table, to create or repair what is missing there, and gave up rather than hold up the running workers behind it: a VACUUM, an index build or an open transaction holds the table ` +
-            `(or another process's init held leasehold's lock on the table for over ${INIT_PEER_TIMEOUT_MS / 1000} s: a process stopped inside its init). Nothing was changed`,
+            `(or another process's init held leasehold's lock on the table for over ${INIT_PEER_TIMEOUT_MS / 60_000} minutes: a long migration of a large table, or a process stopped inside its init). Nothing was changed`,
           { cause: error },
         ),
       });

@@ -115,5 +115,8 @@ export function columnsOf(keys: readonly KeyColumn[], returning: Returning, omit
  * claim and settle of the running workers queued behind its own lock request.
  */
 export const INIT_LOCK_TIMEOUT_MS = 3_000;
-/** How long init waits for another process's init (its advisory lock), whatever the role's `lock_timeout`. */
-export const INIT_PEER_TIMEOUT_MS = 60_000;
+/**
+ * How long init waits for another process's init (its advisory lock), whatever the role's
+ * `lock_timeout`: long enough for a migration of a large table (a key table filled, an index built).
+ */
+export const INIT_PEER_TIMEOUT_MS = 600_000;

@@ -6,6 +6,7 @@
  * lost, every listener is then told that something may have changed. Internal.
  * @module
  */
+import { randomUUID } from 'node:crypto';
 import type { StoreChange } from '../../store.js';
 
 /** A notification as `pg` delivers it. */
@@ -50,7 +51,6 @@ const RETRY_MAX_MS = 5_000;
  */
 export const listenCheck = { everyMs: 30_000, timeoutMs: 10_000, probeMs: 5_000 };
 
-let probes = 0;
 
 /** The listening connection of one pool, and who listens on which channel. */
 class PoolListener {
@@ -127,10 +127,14 @@ class PoolListener {
     // a checked-out client that errors with no listener would crash the process
     client.on('error', (error) => drop(error));
     client.on('end', () => drop());
-    const probe = `leasehold_probe_${process.pid}_${++probes}`;
-    let probed: (() => void) | undefined;
-    const heard = new Promise<void>((resolve) => (probed = resolve));
-    client.on('notification', (message) => (message.channel === probe ? probed?.() : this.#deliver(message)));
+    const probe = `leasehold_probe_${randomUUID()}`;
+    const heard = { yes: false, wake: () => {} };
+    const arrived = new Promise<void>((resolve) => (heard.wake = resolve));
+    client.on('notification', (message) => {
+      if (message.channel !== probe) return this.#deliver(message);
+      heard.yes = true;
+      heard.wake();
+    });
     this.#client = client;
     this.#drop = drop;
     try {
@@ -146,7 +150,7 @@ class PoolListener {
     this.#delay = RETRY_MIN_MS;
     // what was sent before this LISTEN (at start, or while reconnecting) was not heard: look
     for (const channel of this.#channels.keys()) this.#deliver({ channel });
-    void this.#probe(probe, heard, () => held, drop);
+    void this.#probe(probe, arrived, () => heard.yes, () => held, drop);
   }
 
   /**
@@ -155,9 +159,12 @@ class PoolListener {
    * a pooler in transaction mode it never does: the `LISTEN` held for one transaction on a
    * server connection the pooler has since lent to others. Then say so once and stop listening
    * on this pool for good (idle workers poll), rather than leave a `LISTEN` behind on every
-   * server connection the pooler lends. A probe that cannot be sent proves nothing.
+   * server connection the pooler lends. Not heard in time, the listening connection is asked a
+   * `SELECT 1`, whose answer comes after whatever is pending for it: no answer means a dead
+   * connection (replaced, no verdict), an answer without the probe a pooler. A probe that cannot
+   * be sent proves nothing.
    */
-  async #probe(probe: string, heard: Promise<void>, holding: () => boolean, drop: (error?: Error) => void): Promise<void> {
+  async #probe(probe: string, arrived: Promise<void>, heard: () => boolean, holding: () => boolean, drop: (error?: Error) => void): Promise<void> {
     try {
       const sender = await this.#pool.connect();
       try {
@@ -174,9 +181,15 @@ class PoolListener {
       timer = setTimeout(() => setImmediate(() => setImmediate(() => resolve('late'))), listenCheck.probeMs);
       timer.unref?.();
     });
-    const outcome = await Promise.race([heard, late]);
+    const outcome = await Promise.race([arrived, late]);
     clearTimeout(timer);
     if (outcome !== 'late' || !holding()) return;
+    // not heard: a connection that answers a query is given what is pending for it before the
+    // answer, so ask. No answer: the connection died (dropped and connected again, no verdict);
+    // an answer and still no probe: the notification went to another server connection
+    const answered = await this.#answers(holding, drop);
+    if (!answered || !holding()) return;
+    if (heard()) return;
     this.#deaf = true;
     process.stderr.write(
       `[leasehold] [postgres] a notification sent from another connection of the pool did not reach its listening connection within ${listenCheck.probeMs} ms, ` +
@@ -184,6 +197,25 @@ class PoolListener {
         'Give the store `notifications: false` to silence this, or give the workers a pool that connects to PostgreSQL directly for wake-ups within milliseconds.\n',
     );
     drop();
+  }
+
+  /** Whether the held connection answers a `SELECT 1` within the check's time; if not, it is dropped. */
+  async #answers(holding: () => boolean, drop: (error?: Error) => void): Promise<boolean> {
+    const client = this.#client;
+    if (!client || !holding()) return false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const silent = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), listenCheck.timeoutMs);
+      timer.unref?.();
+    });
+    const answer = client.query('SELECT 1').then(
+      () => true,
+      () => false,
+    );
+    const ok = await Promise.race([answer, silent]);
+    clearTimeout(timer);
+    if (!ok) drop(new Error(`[leasehold] [postgres] the listening connection did not answer a check within ${listenCheck.timeoutMs} ms; connecting again`));
+    return ok;
   }
 
   /** Checks the held connection every {@link listenCheck}.everyMs until it is dropped. */
