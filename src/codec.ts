@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { declaredFields, withUndeclared } from './data-fields.js';
 import type { Definition } from './definition.js';
 import { ValidationError, type ValidationIssue } from './errors.js';
 import type { Change, ItemOutcome, ItemState, KeyValues, StoredItem } from './store.js';
@@ -56,60 +57,6 @@ const isScalar = (v: unknown): boolean =>
 /** An object literal (or one made with `Object.create(null)`): no array, Date or class instance. */
 export const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
-
-/**
- * `stored` with the fields of `base` (the stored data a patch merged over) that the schema does
- * not declare (`declared`: another version of the definition wrote them) and the patch (`given`)
- * does not name. A field the schema declares is never brought back (a union variant that no
- * longer applies stays stripped). Where the declared fields cannot be told (`undefined`: a
- * schema of a shape read nowhere below), every field the schema's output left out is kept.
- */
-function withUndeclared(base: unknown, stored: unknown, given: unknown, declared: ReadonlySet<string> | undefined): unknown {
-  if (!isPlainObject(base) || !isPlainObject(stored) || !isPlainObject(given)) return stored;
-  const kept = Object.entries(base).filter(([field]) => !declared?.has(field) && !Object.hasOwn(stored, field) && !Object.hasOwn(given, field));
-  // fromEntries, not assignment: a field named `__proto__` stays a field
-  return kept.length === 0 ? stored : { ...Object.fromEntries(kept), ...stored };
-}
-
-/** Schema types whose values are never objects: a union member of one of these declares no field. */
-const NOT_OBJECTS = new Set(['null', 'undefined', 'void', 'never', 'literal', 'enum', 'string', 'number', 'int', 'boolean', 'bigint', 'symbol', 'date', 'nan', 'template_literal', 'array', 'tuple']);
-
-/**
- * Every top-level field a data schema can declare (each object, each member of a union or
- * intersection, either side of a pipe or codec, a lazy schema's), or `undefined` where it cannot
- * tell (a record, `any`, a custom type).
- */
-function declaredFields(schema: unknown, into = new Set<string>(), seen = new Set<unknown>()): Set<string> | undefined {
-  const def = (schema as { _zod?: { def?: Record<string, unknown> } } | undefined)?._zod?.def;
-  if (!def || seen.has(schema)) return seen.has(schema) ? into : undefined;
-  seen.add(schema);
-  switch (def.type) {
-    case 'object':
-      for (const field of Object.keys(def.shape as object)) into.add(field);
-      return into;
-    case 'union':
-      return (def.options as unknown[]).every((option) => NOT_OBJECTS.has(String(typeOf(option))) || declaredFields(option, into, seen)) ? into : undefined;
-    case 'intersection':
-      return declaredFields(def.left, into, seen) && declaredFields(def.right, into, seen);
-    case 'pipe':
-      // a codec or a transform: the input side (what is stored); a preprocess step or `any` there: the output side
-      return declaredFields(def.in, into, seen) ?? declaredFields(def.out, into, seen);
-    case 'lazy':
-      return declaredFields((def.getter as () => unknown)(), into, seen);
-    case 'optional':
-    case 'nullable':
-    case 'default':
-    case 'prefault':
-    case 'readonly':
-    case 'catch':
-    case 'nonoptional':
-      return declaredFields(def.innerType, into, seen);
-    default:
-      return undefined;
-  }
-}
-
-const typeOf = (schema: unknown): unknown => (schema as { _zod?: { def?: { type?: unknown } } } | undefined)?._zod?.def?.type;
 
 const zodIssues = (error: z.ZodError): ValidationIssue[] => error.issues.map((i) => ({ path: i.path, message: i.message }));
 
@@ -301,7 +248,7 @@ export class Codec {
       readBack = back.data;
     }
     // fields only another version declares survive this one's writes (a rolling deploy, a rollback)
-    const written = withUndeclared(base, stored, given, this.#dataFields);
+    const written = isPlainObject(base) && isPlainObject(stored) && isPlainObject(given) ? withUndeclared(base, stored, given, this.#dataFields) : stored;
     const bytes = Buffer.byteLength(JSON.stringify(written) ?? '');
     if (bytes > this.#def.maxDataBytes) {
       throw fail(

@@ -5,8 +5,7 @@
  * @module leasehold/postgres
  */
 import { createHash } from 'node:crypto';
-import { ConfigError, notInitialised, StoreError } from '../errors.js';
-import { errorMessage } from '../transitions.js';
+import { ConfigError, notInitialised } from '../errors.js';
 import { describe, requireKnownOptions } from '../validate.js';
 import type {
   Change,
@@ -26,18 +25,14 @@ import type {
   UpdateOptions,
 } from '../store.js';
 import { deleteStatement, findStatement, insertOrRead, knownColumns, tableColumns, toItem, toOutcome, toSettleOutcome, updateStatement, type KeyColumn } from './sql/compile.js';
-import { columnsOf, dialect, INIT_LOCK_TIMEOUT_MS, INIT_PEER_TIMEOUT_MS, NOTIFY_PAYLOAD, OUTCOME_COLUMNS, PRIOR_DEADLINE, serverOf, SETTLE_COLUMNS, TYPES } from './sql/pg-dialect.js';
+import { columnsOf, dialect, NOTIFY_PAYLOAD, OUTCOME_COLUMNS, PRIOR_DEADLINE, serverOf, SETTLE_COLUMNS, TYPES } from './sql/pg-dialect.js';
 import { hash, keyColumns, legacySideName, quoteIdentifier, sideName, type Dialect } from './sql/dialect.js';
+import { initFailure, initFrame } from './sql/pg-init.js';
 import { insertWithKey, itemsTableStatements, keyFilter, keyTableStatements, renameLegacyIndex, type KeyTable } from './sql/pg-keys.js';
 import { channelName, listen, type PgConnectable } from './sql/pg-listener.js';
 import type { PgQueryable, PgRow, PostgresStoreOptions } from './sql/pg-options.js';
+import { preparedElsewhere, unpreparedNotice } from './sql/pg-pooler.js';
 import { settleStatement, statementsOf } from './sql/pg-settle.js';
-
-/**
- * "prepared statement … does not exist" (at Bind) and "… already exists" (at Parse): `pg` and the
- * server connection disagree about what was prepared on it. Nothing ran.
- */
-const STATEMENT_ELSEWHERE = new Set(['26000', '42P05']);
 
 export type { PgListenClient, PgNotification } from './sql/pg-listener.js';
 export type { PgQuery, PgQueryable, PgResult, PgRow, PostgresStoreOptions } from './sql/pg-options.js';
@@ -132,21 +127,8 @@ export class PostgresStore implements Store {
     const keys = keyColumns('postgres', schema);
     const t = this.#table;
     const statusIndex = this.#named('status_deadline');
-    // one simple-protocol query: a transaction holding an advisory lock, so many processes may run
-    // init at once (concurrent creates of one table can otherwise collide). Past the advisory lock,
-    // a lock wait gives up after a few seconds: on an existing schema the statements read only
-    // catalogs and take no lock on the tables, so only a create or repair can wait (the advisory
-    // lock waits up to ten minutes for another process's init, whatever lock_timeout the role sets).
-    // A lone client already in a transaction (the caller's: tracking beside its own rows) runs
-    // the statements in a savepoint of it instead, as part of it: a BEGIN … COMMIT would commit it
     const inTransaction = this.#lone && (this.#pool as { getTransactionStatus?: () => string | null }).getTransactionStatus?.() === 'T';
-    const [open, close, undo] = inTransaction
-      ? ['SAVEPOINT leasehold_init;', 'RELEASE SAVEPOINT leasehold_init;', 'ROLLBACK TO SAVEPOINT leasehold_init; RELEASE SAVEPOINT leasehold_init']
-      : [
-          `BEGIN; SET LOCAL lock_timeout = ${INIT_PEER_TIMEOUT_MS}; SELECT pg_advisory_xact_lock(hashtext('leasehold:' || '${t.replaceAll('"', '')}')); SET LOCAL lock_timeout = ${INIT_LOCK_TIMEOUT_MS};`,
-          'COMMIT;',
-          'ROLLBACK',
-        ];
+    const { open, close, undo } = initFrame(t, inTransaction);
     try {
       await this.#pool.query({
         text: `${open}
@@ -159,17 +141,7 @@ export class PostgresStore implements Store {
       // a lone pg.Client stays in the failed transaction until told: without this, every later
       // statement on it is refused (a pool drops a client whose query failed by itself)
       if (this.#lone) await this.#pool.query({ text: undo }).catch(() => undefined);
-      if ((error as { code?: unknown } | null)?.code !== '55P03') throw error;
-      throw new StoreError({
-        operation: 'init',
-        store: 'postgres',
-        failure: 'transient',
-        cause: new Error(
-          `waited ${INIT_LOCK_TIMEOUT_MS / 1000} s for a lock on ${t} or its key table, to create or repair what is missing there, and gave up rather than hold up the running workers behind it: a VACUUM, an index build or an open transaction holds the table ` +
-            `(or another process's init held leasehold's lock on the table for over ${INIT_PEER_TIMEOUT_MS / 60_000} minutes: a long migration of a large table, or a process stopped inside its init). Nothing was changed`,
-          { cause: error },
-        ),
-      });
+      throw initFailure(t, error);
     }
     this.#keys = keys;
     this.#columnLists.clear();
@@ -306,27 +278,20 @@ export class PostgresStore implements Store {
     try {
       return await this.#pool.query({ name, text, values });
     } catch (error) {
-      if (!STATEMENT_ELSEWHERE.has(String((error as { code?: unknown } | null)?.code))) throw error;
+      if (!preparedElsewhere(error)) throw error;
       // refused at Parse or Bind, so nothing ran: send it again unnamed, and every statement after
       this.#unprepare(error);
       return this.#pool.query({ text, values });
     }
   }
 
-  /**
-   * The server connection lost a statement `pg` prepared on it, or already had one of its name: a
-   * pooler in transaction mode hands a client's statements to server connections of its choice.
-   * Named statements cannot work there; say so once, and send unnamed ones from now on.
-   */
+  /** Named statements cannot work here (see {@link preparedElsewhere}): say so once, and send unnamed ones from now on. */
   #unprepare(error: unknown): void {
     if (!this.#prepared) return;
     this.#prepared = false;
-    process.stderr.write(
-      `[leasehold] PostgresStore ${this.#table}: the server ${(error as { code?: unknown }).code === '42P05' ? 'already had' : 'did not have'} a prepared statement \`pg\` named on this connection ` +
-        `(${errorMessage(error)}), which is what a pooler in transaction mode does (PgBouncer before 1.21, or with max_prepared_statements = 0). ` +
-        'This store now sends unnamed statements; pass `preparedStatements: false` to start that way, and `notifications: false` (LISTEN does not work through such a pooler).\n',
-    );
+    process.stderr.write(unpreparedNotice(this.#table, error));
   }
+
 
   /**
    * The prepared statement name of `text`, if it gets one: a hash of the whole text (128 bits), so
