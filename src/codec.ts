@@ -141,7 +141,7 @@ export class Codec {
   readonly #key: z.ZodType;
   readonly #data: z.ZodType | undefined;
   /** The top-level fields the data schema declares (see {@link declaredFields}). */
-  readonly #dataFields: ReadonlySet<string> | undefined;
+  #dataFields: ReadonlySet<string> | undefined | null = null;
   readonly #fieldNames: ReadonlySet<string>;
   readonly #claimable: ReadonlySet<string>;
   readonly #active: ReadonlySet<string>;
@@ -151,7 +151,6 @@ export class Codec {
     this.#def = def;
     this.#key = key;
     this.#data = data;
-    this.#dataFields = data ? declaredFields(data) : undefined;
     this.#fieldNames = new Set(def.keyFields.map((f) => f.name));
     this.#claimable = new Set(def.fromStatuses);
     this.#active = new Set(def.activeStatuses);
@@ -248,7 +247,7 @@ export class Codec {
       readBack = back.data;
     }
     // fields only another version declares survive this one's writes (a rolling deploy, a rollback)
-    const written = isPlainObject(base) && isPlainObject(stored) && isPlainObject(given) ? withUndeclared(base, stored, given, this.#dataFields) : stored;
+    const written = isPlainObject(base) && isPlainObject(stored) && isPlainObject(given) ? withUndeclared(base, stored, given, this.#declaredData()) : stored;
     const bytes = Buffer.byteLength(JSON.stringify(written) ?? '');
     if (bytes > this.#def.maxDataBytes) {
       throw fail(
@@ -257,6 +256,12 @@ export class Codec {
       );
     }
     return { value: readBack, stored: written };
+  }
+
+  /** The data schema's declared fields, read at the first write that needs them (a lazy schema's getter may not run before). */
+  #declaredData(): ReadonlySet<string> | undefined {
+    if (this.#dataFields === null) this.#dataFields = this.#data ? declaredFields(this.#data) : undefined;
+    return this.#dataFields;
   }
 
   /** Decodes a stored item's key (validated). */

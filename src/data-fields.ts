@@ -17,31 +17,54 @@ export function withUndeclared(base: Record<string, unknown>, stored: Record<str
   return kept.length === 0 ? stored : { ...Object.fromEntries(kept), ...stored };
 }
 
-/** Schema types whose values are never objects: a union member of one of these declares no field. */
-const NOT_OBJECTS = new Set(['null', 'undefined', 'void', 'never', 'literal', 'enum', 'string', 'number', 'int', 'boolean', 'bigint', 'symbol', 'date', 'nan', 'template_literal', 'array', 'tuple']);
+/** Schema types whose values are never objects: they declare no field (a union member of one, say). */
+const NOT_OBJECTS = new Set([
+  'null', 'undefined', 'void', 'never', 'literal', 'enum', 'string', 'number', 'int', 'boolean', 'bigint', 'symbol', 'date', 'nan',
+  'template_literal', 'array', 'tuple', 'map', 'set', 'file', 'success', 'function', 'promise',
+]);
 
 /**
  * Every top-level field a data schema can declare (each object, each member of a union or
  * intersection, either side of a pipe or codec, a lazy schema's), or `undefined` where it cannot
- * tell (a record, `any`, a custom type).
+ * tell (a record, `any`, a custom type, a lazy schema whose getter fails).
  */
-export function declaredFields(schema: unknown, into = new Set<string>(), seen = new Set<unknown>()): Set<string> | undefined {
+export function declaredFields(schema: unknown): Set<string> | undefined {
+  const into = new Set<string>();
+  // per schema: its answer, or `true` while it is being read (a recursive lazy schema)
+  const seen = new Map<unknown, boolean>();
+  const read = (s: unknown): boolean => {
+    const known = seen.get(s);
+    if (known !== undefined) return known;
+    seen.set(s, true);
+    const answer = readOne(s, read, into);
+    seen.set(s, answer);
+    return answer;
+  };
+  return read(schema) ? into : undefined;
+}
+
+function readOne(schema: unknown, read: (s: unknown) => boolean, into: Set<string>): boolean {
   const def = (schema as { _zod?: { def?: Record<string, unknown> } } | undefined)?._zod?.def;
-  if (!def || seen.has(schema)) return seen.has(schema) ? into : undefined;
-  seen.add(schema);
-  switch (def.type) {
+  const type = String(def?.type);
+  if (!def) return false;
+  if (NOT_OBJECTS.has(type)) return true;
+  switch (type) {
     case 'object':
       for (const field of Object.keys(def.shape as object)) into.add(field);
-      return into;
+      return true;
     case 'union':
-      return (def.options as unknown[]).every((option) => NOT_OBJECTS.has(String(typeOf(option))) || declaredFields(option, into, seen)) ? into : undefined;
+      return (def.options as unknown[]).every(read);
     case 'intersection':
-      return declaredFields(def.left, into, seen) && declaredFields(def.right, into, seen);
+      return read(def.left) && read(def.right);
     case 'pipe':
       // a codec or a transform: the input side (what is stored); a preprocess step or `any` there: the output side
-      return declaredFields(def.in, into, seen) ?? declaredFields(def.out, into, seen);
+      return read(def.in) || read(def.out);
     case 'lazy':
-      return declaredFields((def.getter as () => unknown)(), into, seen);
+      try {
+        return read((def.getter as () => unknown)());
+      } catch {
+        return false;
+      }
     case 'optional':
     case 'nullable':
     case 'default':
@@ -49,10 +72,8 @@ export function declaredFields(schema: unknown, into = new Set<string>(), seen =
     case 'readonly':
     case 'catch':
     case 'nonoptional':
-      return declaredFields(def.innerType, into, seen);
+      return read(def.innerType);
     default:
-      return undefined;
+      return false;
   }
 }
-
-const typeOf = (schema: unknown): unknown => (schema as { _zod?: { def?: { type?: unknown } } } | undefined)?._zod?.def?.type;

@@ -25,7 +25,8 @@ const SETTLE_RETRY_MS = [100, 500, 2_000];
 export function handlerOutcome(result: unknown): { to?: unknown; data?: unknown } {
   if (result === null || typeof result !== 'object' || Array.isArray(result)) return {};
   if (isPlainObject(result)) {
-    const extra = Object.keys(result).filter((k) => k !== 'to' && k !== 'data' && typeof result[k] !== 'function');
+    // a method is no field; a getter is (it is not called here: one that throws parks the item below)
+    const extra = Object.keys(result).filter((k) => k !== 'to' && k !== 'data' && typeof Object.getOwnPropertyDescriptor(result, k)?.value !== 'function');
     if (extra.length > 0) {
       const fields = extra.slice(0, 5).map((k) => `\`${k}\``).join(', ') + (extra.length > 5 ? ', …' : '');
       throw new ConfigError('work.handler', `the handler returned an object with ${fields}; a handler returns nothing, or \`{ to?, data? }\` (a done status, a data patch) to complete the item, so it was not completed.`);

@@ -612,14 +612,14 @@ describe('PostgresStore init failing inside the caller\'s transaction', () => {
 });
 
 describe('PostgresStore init under a role\'s lock_timeout', () => {
-  it('waits for another process\'s init (the advisory lock) past the role\'s lock_timeout', async () => {
+  it('waits for another process\'s init (the advisory lock) past the role\'s lock_timeout and statement_timeout', async () => {
     const table = `role_lock_timeout_${run}`;
     const holder = new pg.Client({ connectionString: url });
     await holder.connect();
     // another process's init, under way
     await holder.query('BEGIN');
     await holder.query(`SELECT pg_advisory_xact_lock(hashtext('leasehold:' || $1))`, [`public.${table}`]);
-    const short = new pg.Pool({ connectionString: url, max: 2, options: '-c lock_timeout=50' });
+    const short = new pg.Pool({ connectionString: url, max: 2, options: '-c lock_timeout=50 -c statement_timeout=100' });
     pools.push(short);
     const init = makeTracker(new PostgresStore({ pool: short, table, notifications: false })).init();
     const outcome = init.then(() => 'done', (error: unknown) => error);

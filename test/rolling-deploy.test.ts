@@ -47,12 +47,24 @@ describe('data fields one version declares survive the writes of a version that 
 
   it('a field the schema declares is never brought back: a union variant left behind stays stripped', async () => {
     const store = new MemoryStore();
-    const tracker = version(store, z.union([z.object({ kind: z.literal('url'), url: z.string() }), z.object({ kind: z.literal('file'), path: z.string() })]));
+    // a member that is no object, wrapped (optional): it declares nothing, and the others still count
+    const tracker = version(store, z.union([z.object({ kind: z.literal('url'), url: z.string() }), z.object({ kind: z.literal('file'), path: z.string() }), z.string().optional()]));
     await tracker.track({ id: 'u' }, { kind: 'url', url: 'https://old.example/stale' });
     await tracker.complete((await tracker.claim('run', { owner: 'w', key: { id: 'u' } }))!, { data: { kind: 'file', path: '/tmp/f' } });
     expect((await tracker.get({ id: 'u' }))!.data).toEqual({ kind: 'file', path: '/tmp/f' });
     const raw = await store.find({ key: { id: 'u' } }, { limit: 1 });
     expect(raw[0]!.data).toEqual({ kind: 'file', path: '/tmp/f' });
+  });
+
+  it('a lazy data schema is not read before its first write (its getter may name a schema declared later)', async () => {
+    const store = new MemoryStore();
+    const tracker = version(
+      store,
+      z.lazy(() => Later),
+    );
+    const Later = z.object({ url: z.string() });
+    await tracker.track({ id: 'l' }, { url: 'u' });
+    expect((await tracker.get({ id: 'l' }))!.data).toEqual({ url: 'u' });
   });
 
   it('a patch that names the field, even as undefined, decides it', async () => {

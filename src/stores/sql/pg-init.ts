@@ -12,7 +12,8 @@ import { INIT_LOCK_TIMEOUT_MS, INIT_PEER_TIMEOUT_MS } from './pg-dialect.js';
  * creates of one table can otherwise collide); past it, a lock wait gives up after a few
  * seconds: on an existing schema the statements read only catalogs and take no lock on the
  * tables, so only a create or repair can wait. The advisory lock waits up to ten minutes for
- * another process's init, whatever `lock_timeout` the role sets. A lone client already in a
+ * another process's init, whatever `lock_timeout` or `statement_timeout` the role sets (then the
+ * role's `statement_timeout` applies again, to the statements that follow). A lone client already in a
  * transaction (the caller's: tracking beside its own rows) runs the statements in a savepoint of
  * it instead, as part of it: a `BEGIN … COMMIT` would commit it.
  */
@@ -20,7 +21,10 @@ export function initFrame(table: string, inTransaction: boolean): { open: string
   if (inTransaction) return { open: 'SAVEPOINT leasehold_init;', close: 'RELEASE SAVEPOINT leasehold_init;', undo: 'ROLLBACK TO SAVEPOINT leasehold_init; RELEASE SAVEPOINT leasehold_init' };
   return {
     // the table is a validated, quoted identifier: its text is part of the lock's name, not a value
-    open: `BEGIN; SET LOCAL lock_timeout = ${INIT_PEER_TIMEOUT_MS}; SELECT pg_advisory_xact_lock(hashtext('leasehold:' || '${table.replaceAll('"', '')}')); SET LOCAL lock_timeout = ${INIT_LOCK_TIMEOUT_MS};`,
+    open:
+      `BEGIN; SET LOCAL lock_timeout = ${INIT_PEER_TIMEOUT_MS}; SET LOCAL statement_timeout = ${INIT_PEER_TIMEOUT_MS}; ` +
+      `SELECT pg_advisory_xact_lock(hashtext('leasehold:' || '${table.replaceAll('"', '')}')); ` +
+      `SET LOCAL statement_timeout TO DEFAULT; SET LOCAL lock_timeout = ${INIT_LOCK_TIMEOUT_MS};`,
     close: 'COMMIT;',
     undo: 'ROLLBACK',
   };
@@ -34,8 +38,9 @@ export function initFailure(table: string, error: unknown): unknown {
     store: 'postgres',
     failure: 'transient',
     cause: new Error(
-      `waited ${INIT_LOCK_TIMEOUT_MS / 1000} s for a lock on ${table} or its key table, to create or repair what is missing there, and gave up rather than hold up the running workers behind it: a VACUUM, an index build or an open transaction holds the table ` +
-        `(or another process's init held leasehold's lock on the table for over ${INIT_PEER_TIMEOUT_MS / 60_000} minutes: a long migration of a large table, or a process stopped inside its init). Nothing was changed`,
+      `gave up waiting for a lock on ${table} or its key table. Either, to create or repair what is missing there, it waited ${INIT_LOCK_TIMEOUT_MS / 1000} s and gave up rather than hold up the running workers behind it ` +
+        `(a VACUUM, an index build or an open transaction holds the table), or another process's init held leasehold's lock on the table for ${INIT_PEER_TIMEOUT_MS / 60_000} minutes ` +
+        '(a long migration of a large table, or a process stopped inside its init). Nothing was changed',
       { cause: error },
     ),
   });

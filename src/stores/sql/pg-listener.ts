@@ -208,13 +208,14 @@ class PoolListener {
       timer = setTimeout(() => resolve(false), listenCheck.timeoutMs);
       timer.unref?.();
     });
+    let failed: Error | undefined;
     const answer = client.query('SELECT 1').then(
       () => true,
-      () => false,
+      (error: unknown) => ((failed = asError(error)), false),
     );
     const ok = await Promise.race([answer, silent]);
     clearTimeout(timer);
-    if (!ok) drop(new Error(`[leasehold] [postgres] the listening connection did not answer a check within ${listenCheck.timeoutMs} ms; connecting again`));
+    if (!ok) drop(failed ?? new Error(`[leasehold] [postgres] the listening connection did not answer a check within ${listenCheck.timeoutMs} ms; connecting again`));
     return ok;
   }
 
