@@ -23,22 +23,24 @@ const SETTLE_RETRY_MS = [100, 500, 2_000];
  * as it is.
  */
 export function handlerOutcome(result: unknown): { to?: unknown; data?: unknown } {
-  if (result === null || typeof result !== 'object' || Array.isArray(result)) return {};
-  if (isPlainObject(result)) {
-    // a method is no field; a getter is (it is not called here: one that throws parks the item below)
-    const extra = Object.keys(result).filter((k) => k !== 'to' && k !== 'data' && typeof Object.getOwnPropertyDescriptor(result, k)?.value !== 'function');
-    if (extra.length > 0) {
-      const fields = extra.slice(0, 5).map((k) => `\`${k}\``).join(', ') + (extra.length > 5 ? ', …' : '');
-      throw new ConfigError('work.handler', `the handler returned an object with ${fields}; a handler returns nothing, or \`{ to?, data? }\` (a done status, a data patch) to complete the item, so it was not completed.`);
-    }
-  }
+  if (result === null || typeof result !== 'object') return {};
+  let extra: string[];
+  let to: unknown;
+  let data: unknown;
   try {
-    const { to, data } = result as { to?: unknown; data?: unknown };
-    return { ...(to === undefined ? {} : { to }), ...(data === undefined ? {} : { data }) };
+    if (Array.isArray(result)) return {};
+    // a method is no field; a getter is (it is not called here: one that throws parks the item below)
+    extra = isPlainObject(result) ? Object.keys(result).filter((k) => k !== 'to' && k !== 'data' && typeof Object.getOwnPropertyDescriptor(result, k)?.value !== 'function') : [];
+    if (extra.length === 0) ({ to, data } = result as { to?: unknown; data?: unknown });
   } catch (error) {
-    // a throwing getter: parked with why, not left held until its lease expires
+    // a throwing getter or proxy: parked with why, not left held until its lease expires
     throw new ConfigError('work.handler', `reading \`to\` or \`data\` of what the handler returned threw (${errorMessage(error)}), so the item was not completed.`);
   }
+  if (extra.length > 0) {
+    const fields = extra.slice(0, 5).map((k) => `\`${k}\``).join(', ') + (extra.length > 5 ? ', …' : '');
+    throw new ConfigError('work.handler', `the handler returned an object with ${fields}; a handler returns nothing, or \`{ to?, data? }\` (a done status, a data patch) to complete the item, so it was not completed.`);
+  }
+  return { ...(to === undefined ? {} : { to }), ...(data === undefined ? {} : { data }) };
 }
 
 /**

@@ -107,11 +107,19 @@ describe('a misspelt option of a call is refused, naming it and the option meant
         return { note: this.note };
       }
     }
-    const tracker = await tracked('none', 'null', 'data', 'boolean', 'array', 'instance', 'driver', 'broken', 'literal', 'method', 'getter');
+    const tracker = await tracked('none', 'null', 'data', 'boolean', 'array', 'instance', 'driver', 'broken', 'literal', 'method', 'getter', 'proxy');
     const returns: Record<string, unknown> = {
       none: undefined, null: null, data: { data: { note: 'n' } }, boolean: true, array: [1], instance: new Outcome('skipped', 'i'), driver: { acknowledged: true, insertedId: 7 }, broken: new Broken(),
       // a function is no field of a result (the handler types allow it, as they allow a class's methods)
       method: { to: 'skipped', toJSON: () => 'x' },
+      proxy: new Proxy(
+        {},
+        {
+          ownKeys() {
+            throw new Error('ownKeys boom');
+          },
+        },
+      ),
       // a getter is a field, not a method, and is not called to tell: the item is parked with the reason
       getter: {
         to: 'skipped',
@@ -130,7 +138,7 @@ describe('a misspelt option of a call is refused, naming it and the option meant
     await worker.stop();
     const items = Object.fromEntries((await tracker.find()).map((i) => [i.key.id, i]));
     expect(Object.fromEntries(Object.entries(items).map(([id, i]) => [id, i.status]))).toEqual({
-      none: 'done', null: 'done', data: 'done', boolean: 'done', array: 'done', instance: 'skipped', driver: 'failed', broken: 'failed', literal: 'failed', method: 'skipped', getter: 'failed',
+      none: 'done', null: 'done', data: 'done', boolean: 'done', array: 'done', instance: 'skipped', driver: 'failed', broken: 'failed', literal: 'failed', method: 'skipped', getter: 'failed', proxy: 'failed',
     });
     expect(items.literal!.lastError).toMatch(/reading `to` or `data` of what the handler returned threw/);
     expect(items.broken!.lastError).toMatch(/reading `to` or `data` of what the handler returned threw \(Error: getter boom\), so the item was not completed/);
@@ -139,6 +147,7 @@ describe('a misspelt option of a call is refused, naming it and the option meant
     expect(items.instance!.data).toEqual({ note: 'i' });
     expect(items.driver!.lastError).toMatch(/the handler returned an object with `acknowledged`, `insertedId`;/);
     expect(items.getter!.lastError).toMatch(/the handler returned an object with `note`;/);
+    expect(items.proxy!.lastError).toMatch(/reading `to` or `data` of what the handler returned threw \(Error: ownKeys boom\)/);
   });
 });
 

@@ -629,6 +629,14 @@ describe('PostgresStore init under a role\'s lock_timeout', () => {
     await holder.end();
     expect(await outcome).toBe('done');
   });
+
+  it('leaves the session\'s statement_timeout, one set with SET included, as it was (init changes it for its own transaction only)', async () => {
+    const one = new pg.Pool({ connectionString: url, max: 1 });
+    pools.push(one);
+    await one.query('SET statement_timeout = 9999');
+    await makeTracker(new PostgresStore({ pool: one, table: `session_timeout_${run}`, notifications: false })).init();
+    expect((await one.query('SHOW statement_timeout')).rows).toEqual([{ statement_timeout: '9999ms' }]);
+  });
 });
 
 describe('PostgresStore failures', () => {

@@ -292,7 +292,6 @@ export class PostgresStore implements Store {
     process.stderr.write(unpreparedNotice(this.#table, error));
   }
 
-
   /**
    * The prepared statement name of `text`, if it gets one: a hash of the whole text (128 bits), so
    * that every store on a pool, in any process, names a statement the same way and two different

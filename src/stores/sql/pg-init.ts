@@ -12,8 +12,9 @@ import { INIT_LOCK_TIMEOUT_MS, INIT_PEER_TIMEOUT_MS } from './pg-dialect.js';
  * creates of one table can otherwise collide); past it, a lock wait gives up after a few
  * seconds: on an existing schema the statements read only catalogs and take no lock on the
  * tables, so only a create or repair can wait. The advisory lock waits up to ten minutes for
- * another process's init, whatever `lock_timeout` or `statement_timeout` the role sets (then the
- * role's `statement_timeout` applies again, to the statements that follow). A lone client already in a
+ * another process's init, whatever `lock_timeout` or `statement_timeout` the session has (its
+ * `statement_timeout` applies again to the statements that follow; a `transaction_timeout`, from
+ * PostgreSQL 17, still bounds the whole of init). A lone client already in a
  * transaction (the caller's: tracking beside its own rows) runs the statements in a savepoint of
  * it instead, as part of it: a `BEGIN … COMMIT` would commit it.
  */
@@ -21,10 +22,13 @@ export function initFrame(table: string, inTransaction: boolean): { open: string
   if (inTransaction) return { open: 'SAVEPOINT leasehold_init;', close: 'RELEASE SAVEPOINT leasehold_init;', undo: 'ROLLBACK TO SAVEPOINT leasehold_init; RELEASE SAVEPOINT leasehold_init' };
   return {
     // the table is a validated, quoted identifier: its text is part of the lock's name, not a value
+    // the session's statement_timeout is kept aside (it may come from a role, the database, a
+    // connection option or a SET) and put back after the lock: only lock_timeout bounds that wait
     open:
-      `BEGIN; SET LOCAL lock_timeout = ${INIT_PEER_TIMEOUT_MS}; SET LOCAL statement_timeout = ${INIT_PEER_TIMEOUT_MS}; ` +
+      `BEGIN; SELECT set_config('leasehold.statement_timeout', current_setting('statement_timeout'), true); ` +
+      `SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = ${INIT_PEER_TIMEOUT_MS}; ` +
       `SELECT pg_advisory_xact_lock(hashtext('leasehold:' || '${table.replaceAll('"', '')}')); ` +
-      `SET LOCAL statement_timeout TO DEFAULT; SET LOCAL lock_timeout = ${INIT_LOCK_TIMEOUT_MS};`,
+      `SELECT set_config('statement_timeout', current_setting('leasehold.statement_timeout'), true); SET LOCAL lock_timeout = ${INIT_LOCK_TIMEOUT_MS};`,
     close: 'COMMIT;',
     undo: 'ROLLBACK',
   };
