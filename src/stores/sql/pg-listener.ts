@@ -51,7 +51,6 @@ const RETRY_MAX_MS = 5_000;
  */
 export const listenCheck = { everyMs: 30_000, timeoutMs: 10_000, probeMs: 5_000 };
 
-
 /** The listening connection of one pool, and who listens on which channel. */
 class PoolListener {
   readonly #pool: PgConnectable;
@@ -61,7 +60,7 @@ class PoolListener {
   #drop: ((error?: Error) => void) | undefined;
   #connecting = false;
   #retry: ReturnType<typeof setTimeout> | undefined;
-  /** The next check of the held connection (see {@link listenCheck}), or the wait for its answer. */
+  /** The next check of the held connection (see {@link listenCheck}). */
   #checking: ReturnType<typeof setTimeout> | undefined;
   #delay = RETRY_MIN_MS;
   /** Notifications from other sessions never reached a listening connection (see {@link probe}). */
@@ -150,7 +149,7 @@ class PoolListener {
     this.#delay = RETRY_MIN_MS;
     // what was sent before this LISTEN (at start, or while reconnecting) was not heard: look
     for (const channel of this.#channels.keys()) this.#deliver({ channel });
-    void this.#probe(probe, arrived, () => heard.yes, () => held, drop);
+    void this.#probe(client, probe, arrived, () => heard.yes, () => held, drop);
   }
 
   /**
@@ -164,7 +163,7 @@ class PoolListener {
    * connection (replaced, no verdict), an answer without the probe a pooler. A probe that cannot
    * be sent proves nothing.
    */
-  async #probe(probe: string, arrived: Promise<void>, heard: () => boolean, holding: () => boolean, drop: (error?: Error) => void): Promise<void> {
+  async #probe(client: PgListenClient, probe: string, arrived: Promise<void>, heard: () => boolean, holding: () => boolean, drop: (error?: Error) => void): Promise<void> {
     try {
       const sender = await this.#pool.connect();
       try {
@@ -187,7 +186,7 @@ class PoolListener {
     // not heard: a connection that answers a query is given what is pending for it before the
     // answer, so ask. No answer: the connection died (dropped and connected again, no verdict);
     // an answer and still no probe: the notification went to another server connection
-    const answered = await this.#answers(holding, drop);
+    const answered = await this.#answers(client, drop);
     if (!answered || !holding()) return;
     if (heard()) return;
     this.#deaf = true;
@@ -199,10 +198,12 @@ class PoolListener {
     drop();
   }
 
-  /** Whether the held connection answers a `SELECT 1` within the check's time; if not, it is dropped. */
-  async #answers(holding: () => boolean, drop: (error?: Error) => void): Promise<boolean> {
-    const client = this.#client;
-    if (!client || !holding()) return false;
+  /**
+   * Whether `client` answers a `SELECT 1` within {@link listenCheck}.timeoutMs; if not (no answer,
+   * or an error), it is dropped. A connection that a NAT, firewall or load balancer dropped while
+   * idle never errors: only a query tells.
+   */
+  async #answers(client: PgListenClient, drop: (error?: Error) => void): Promise<boolean> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const silent = new Promise<false>((resolve) => {
       timer = setTimeout(() => resolve(false), listenCheck.timeoutMs);
@@ -224,22 +225,9 @@ class PoolListener {
     this.#checking = setTimeout(() => {
       this.#checking = undefined;
       if (!holding()) return;
-      // kept where drop() clears it, and cleared by the answer: no timer outlives the connection
-      const silent = setTimeout(() => {
-        drop(new Error(`[leasehold] [postgres] the listening connection did not answer a check within ${listenCheck.timeoutMs} ms; connecting again`));
-      }, listenCheck.timeoutMs);
-      silent.unref?.();
-      this.#checking = silent;
-      client.query('SELECT 1').then(
-        () => {
-          clearTimeout(silent);
-          if (holding()) this.#check(client, holding, drop);
-        },
-        (error: unknown) => {
-          clearTimeout(silent);
-          drop(asError(error));
-        },
-      );
+      void this.#answers(client, drop).then((ok) => {
+        if (ok && holding()) this.#check(client, holding, drop);
+      });
     }, listenCheck.everyMs);
     this.#checking.unref?.();
   }
