@@ -5,11 +5,11 @@ import { ConfigError } from './errors.js';
 import { Lease } from './lease.js';
 import type { BatchResult, DataPatch, ReapResult, TrackResult } from './results.js';
 import * as claiming from './tracker/claim.js';
-import type { HandlerResult, OnlyToAndData, TrackArgs } from './tracker/types.js';
 import { Core, type AnyLease } from './tracker/core.js';
 import { TrackerOperations } from './tracker/operations.js';
 import { reapStale } from './tracker/reap.js';
 import * as settling from './tracker/settle.js';
+import type { HandlerResult, OnlyToAndData, TrackArgs } from './tracker/types.js';
 import { describe, requireKnownOptions, requireList, requirePositiveInt } from './validate.js';
 import { Worker, type Handler, type WorkOptions } from './worker.js';
 

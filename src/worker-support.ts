@@ -16,11 +16,11 @@ const SETTLE_RETRY_MS = [100, 500, 2_000];
 
 /**
  * What a handler returned, as `complete`'s options. An object literal may hold `to` and `data`
- * and nothing else but functions (methods, as the handler types allow): one with other fields (`{ status }` meant as `{ to }`, a driver's result
- * returned by an arrow function) is refused, so that the item is parked with the reason instead
- * of completed into the default done status. Another object (a class instance) is read for its
- * `to` and `data`, as before; any other value (nothing, a boolean, an array) completes the item
- * as it is.
+ * and nothing else but functions (methods, as the handler types allow): one with other fields
+ * (`{ status }` meant as `{ to }`, a driver's result returned by an arrow function) is refused,
+ * so that the item is parked with the reason instead of completed into the default done status.
+ * Another object (a class instance) is read for its `to` and `data`, as before; any other value
+ * (nothing, a boolean, an array) completes the item as it is.
  */
 export function handlerOutcome(result: unknown): { to?: unknown; data?: unknown } {
   if (result === null || typeof result !== 'object') return {};

@@ -48,7 +48,6 @@ export type { PgQuery, PgQueryable, PgResult, PgRow, PostgresStoreOptions } from
  * const store = new PostgresStore({ pool: new pg.Pool({ connectionString }), table: 'partner_log_trackers' });
  * ```
  */
-
 export class PostgresStore implements Store {
   readonly name = 'postgres';
   /**

@@ -121,8 +121,8 @@ export async function retryAll(core: Core, options: { stage?: string; limit?: nu
   const retried = new Set<string>();
   let again = false;
   for (const stage of stages) {
+    const { change } = retryUpdate(stage, undefined);
     for (const cond of retryAllConditions(core, stage)) {
-      const { change } = retryUpdate(stage, undefined);
       while (sent < limit && !again) {
         const batch = Math.min(OPERATE_BATCH, limit - sent);
         const rows = await core.call('retryAll', undefined, () => core.store.update(cond, change, { limit: batch, ordered: true, returning: 'state' }));
