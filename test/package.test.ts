@@ -157,6 +157,15 @@ console.log(JSON.stringify({ wrong: rows, status: item.status, attempts: item.at
     }
   });
 
+  it('ships no CommonJS build of the ESM-only subpaths (no export reaches it)', () => {
+    const files = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n');
+    expect(files).toContain('package/dist/testing.js');
+    for (const s of esmOnly) {
+      const name = s.slice('leasehold/'.length);
+      expect(files.filter((f) => f.startsWith(`package/dist/${name}.`) && /\.(cjs|cjs\.map|d\.cts)$/.test(f)), s).toEqual([]);
+    }
+  });
+
   it('ships types that resolve for ESM and CJS consumers', () => {
     const body = subpaths.map((s, i) => `import { ${expected[s]} as X${i} } from '${s}';\nexport const t${i}: unknown = X${i};`).join('\n');
     writeFileSync(
