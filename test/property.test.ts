@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { LeaseLostError, type Store } from '../src/index.js';
+import { LeaseLostError, type Store, type StoredItem } from '../src/index.js';
 import { MemoryStore } from '../src/stores/memory.js';
 import { k, makeTracker } from '../src/testing/definition.js';
 
@@ -25,7 +25,7 @@ const worldStep = fc.oneof(
 );
 
 describe('property: random interleavings of workers on the memory store keep every invariant', () => {
-  it('only the newest lease of an item can act, fenced settles, no loss, bounded attempts, terminal is final, and everything finishes', async () => {
+  it('only the newest lease of an item can act, fenced settles, no claim before due, no reap of a live lease, no loss, bounded attempts, terminal is final, and everything finishes', async () => {
     let claims = 0;
     let lost = 0;
     await fc.assert(
@@ -56,7 +56,31 @@ describe('property: random interleavings of workers on the memory store keep eve
             }
           };
 
-          // every store call waits for the scheduler, and the invariants are checked right after it
+          /**
+           * Time: a write that gives an item a new fence (a claim, a reap) may take it only once it
+           * is due: a waiting item once its schedule or backoff has passed, a held one once its
+           * lease ran out. `at` is the clock after the write, which the store read no later.
+           */
+          const judgeTime = (what: string, before: StoredItem[], after: StoredItem[], at: number) => {
+            const prior = new Map(before.map((i) => [id(i.key), i]));
+            for (const item of after) {
+              const was = prior.get(id(item.key));
+              if (!was || item.fence <= was.fence || was.deadline.getTime() <= at) continue;
+              violations.push(
+                `${what} gave ${id(item.key)} fence ${item.fence} (\`${was.status}\` → \`${item.status}\`) ${was.deadline.getTime() - at} ms before it was due (${ACTIVE.has(was.status) ? 'a live lease' : 'a schedule or backoff'})`,
+              );
+            }
+          };
+
+          // every store call waits for the scheduler, then runs alone (the memory store's calls
+          // are atomic; the lock keeps the snapshots around a write from seeing another call's
+          // writes), and the invariants are checked right after it
+          let queue: Promise<unknown> = Promise.resolve();
+          const alone = <T,>(fn: () => Promise<T>): Promise<T> => {
+            const run = queue.then(fn);
+            queue = run.catch(() => undefined);
+            return run;
+          };
           const store = new Proxy(inner, {
             get(target, prop, receiver) {
               const value = Reflect.get(target, prop, receiver);
@@ -64,10 +88,15 @@ describe('property: random interleavings of workers on the memory store keep eve
               const gate = s.scheduleFunction(async (_label: string) => undefined);
               return async (...args: unknown[]) => {
                 await gate(String(prop));
-                const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-                if (prop === 'insert' && (result as { created: boolean }).created) inserted.add(id((args[0] as { key: unknown }).key));
-                await check(String(prop));
-                return result;
+                return alone(async () => {
+                  const writes = prop === 'update' || prop === 'updateEach';
+                  const before = writes ? await inner.find({}) : [];
+                  const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+                  if (writes) judgeTime(String(prop), before, await inner.find({}), now);
+                  if (prop === 'insert' && (result as { created: boolean }).created) inserted.add(id((args[0] as { key: unknown }).key));
+                  await check(String(prop));
+                  return result;
+                });
               };
             },
           }) as Store;
