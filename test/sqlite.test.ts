@@ -276,6 +276,45 @@ describe('SqliteStore: a table made for another key', () => {
     const narrow = await makeTracker(new SqliteStore({ filename: file, table })).init().catch((e: unknown) => e);
     expect(String(narrow)).toMatch(/has its unique key index "[^"]+_key" on \(key_logid, key_seq\), not on the declared key fields/);
   });
+
+  it('init refuses a new table whose index names a renamed table still holds (no unique key: one key tracked twice), and a key index that is not UNIQUE', async () => {
+    const store = newStore();
+    const { file, table } = tables.get(store)!;
+    const old = makeTracker(store);
+    await old.track(k(1));
+    const db = new Database(file);
+    try {
+      // the table archived by a rename: SQLite keeps its indexes' names
+      db.exec(`ALTER TABLE "${table}" RENAME TO "${table}_old"`);
+    } finally {
+      db.close();
+    }
+    const fresh = makeTracker(new SqliteStore({ filename: file, table }));
+    const refused = await fresh.init().catch((e: unknown) => e);
+    expect((refused as StoreError).failure).toBe('schema');
+    expect(String(refused)).toMatch(new RegExp(`the index name \`${table}_key\`, which leasehold gives an index of the table \`${table}\`, is taken by an index of the table \`${table}_old\` \\(a renamed table keeps its indexes' names\\)`));
+    // nothing was made, and no track got through
+    const check = new Database(file);
+    try {
+      expect(check.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?`).get(table)).toBeUndefined();
+      // the archive's indexes given names of their own: the new table gets its own, and one item per key
+      check.exec(`DROP INDEX "${table}_key"; DROP INDEX "${table}_status_deadline"; CREATE UNIQUE INDEX "${table}_old_key" ON "${table}_old" (key_logId, key_partnerCode, key_seq)`);
+    } finally {
+      check.close();
+    }
+    const again = makeTracker(new SqliteStore({ filename: file, table }));
+    expect((await again.track(k(7))).created).toBe(true);
+    expect((await again.track(k(7))).created).toBe(false);
+    // a key index of the right columns that is not UNIQUE keeps nothing unique
+    const plain = new Database(file);
+    try {
+      plain.exec(`DROP INDEX "${table}_key"; CREATE INDEX "${table}_key" ON "${table}" (key_logId, key_partnerCode, key_seq)`);
+    } finally {
+      plain.close();
+    }
+    const notUnique = await makeTracker(new SqliteStore({ filename: file, table })).init().catch((e: unknown) => e);
+    expect(String(notUnique)).toMatch(/has its key index "[^"]+_key" not UNIQUE, so one key could be tracked twice/);
+  });
 });
 
 describe('SqliteStore: batches and races', () => {

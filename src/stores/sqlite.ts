@@ -28,7 +28,7 @@ import {
 } from '../store.js';
 import { claimNextLimit, columnList, deleteStatement, findStatement, insertOrRead, insertStatement, schemaStatements, toItem, updateStatement, type KeyColumn } from './sql/compile.js';
 import { keyColumns, legacySideName, quoteIdentifier, sideName } from './sql/dialect.js';
-import { checkKeyColumns, dialect, loadDriver, openWatchConnection, TYPES } from './sql/sqlite-dialect.js';
+import { checkIndexOwners, checkKeyColumns, dialect, loadDriver, openWatchConnection, TYPES } from './sql/sqlite-dialect.js';
 import type { SqliteDatabase, SqliteStoreOptions } from './sql/sqlite-options.js';
 import { watchFile } from './sql/sqlite-watcher.js';
 
@@ -136,6 +136,7 @@ export class SqliteStore implements Store {
         `[sqlite] \`${table}\` names the table \`${clash.name}\` this file already holds (SQLite ignores letter case in table names), so two trackers would share its items; pick a name that differs in more than case.`,
       );
     }
+    checkIndexOwners(db, table, ['key', 'status_deadline'].map((suffix) => sideName(table, suffix)));
     db.exec(schemaStatements(this.#table, index, keys, TYPES));
     checkKeyColumns(db, this.#table, keys, index('key'));
     this.#keys = keys;

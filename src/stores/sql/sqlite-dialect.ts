@@ -88,8 +88,34 @@ export function checkKeyColumns(db: SqliteDatabase, table: string, keys: readonl
   // a NOT NULL key column no field declares: a key field removed (a nullable one may be the user's own)
   const leftover = columns.find((c) => c.notnull === 1 && c.name.toLowerCase().startsWith(KEY_PREFIX) && !declared.has(c.name.toLowerCase()));
   if (leftover) throw refuse(`has the NOT NULL column \`${leftover.name}\`, which no key field declares (a key field removed), so every track would fail`);
+  const unique = (db.prepare(`PRAGMA index_list(${table})`).all() as Array<{ name: string; unique: number }>).find((i) => i.name.toLowerCase() === keyIndex.slice(1, -1).toLowerCase());
+  if (unique?.unique !== 1) throw refuse(`has ${unique ? `its key index ${keyIndex} not UNIQUE` : `no unique key index ${keyIndex}`}, so one key could be tracked twice`);
   const indexed = (db.prepare(`PRAGMA index_info(${keyIndex})`).all() as Array<{ name: string }>).map((c) => c.name.toLowerCase());
   if (indexed.length !== declared.size || !indexed.every((c) => declared.has(c))) {
     throw refuse(`has its unique key index ${keyIndex} on (${indexed.join(', ')}), not on the declared key fields (${[...declared].join(', ')})`);
+  }
+}
+
+/**
+ * Refuses, before anything is created, an index name leasehold gives `table`'s key or status index
+ * that another table's index already has: SQLite keeps an index's name when its table is renamed
+ * (`ALTER TABLE jobs RENAME TO jobs_old` leaves `jobs_key` on `jobs_old`), and `CREATE INDEX IF
+ * NOT EXISTS` would then make a new `jobs` with no unique key, where one key can be tracked twice.
+ * `names` are unquoted.
+ */
+export function checkIndexOwners(db: SqliteDatabase, table: string, names: readonly string[]): void {
+  for (const name of names) {
+    const owner = db.prepare(`SELECT type, tbl_name FROM sqlite_master WHERE name = ? COLLATE NOCASE`).get(name) as { type: string; tbl_name: string } | undefined;
+    if (!owner || owner.tbl_name.toLowerCase() === table.toLowerCase()) continue;
+    throw new StoreError({
+      operation: 'init',
+      store: 'sqlite',
+      failure: 'schema',
+      cause: new Error(
+        `the ${owner.type} name \`${name}\`, which leasehold gives an index of the table \`${table}\`, is taken by ${owner.type === 'index' ? `an index of the table \`${owner.tbl_name}\`` : `the ${owner.type} \`${owner.tbl_name}\``} ` +
+          `(a renamed table keeps its indexes' names), so \`${table}\` would get no unique key and one key could be tracked twice. ` +
+          `Drop or rename what holds the name (SQLite renames an index only by dropping it and creating it again under another name), or use another table name; then init again.`,
+      ),
+    });
   }
 }
