@@ -275,6 +275,35 @@ describe('PostgresStore key table', () => {
     expect((await again.track(key(2))).created).toBe(true);
     expect((await again.get(key(2)))!.status).toBe('pending');
   });
+
+  it('refuses a new table whose status index or key table a renamed table still holds, leaving the archive\'s keys as they are', async () => {
+    const table = `keys_rename_${run}`;
+    const old = makeTracker(new PostgresStore({ pool: admin, table }));
+    for (const seq of [1, 2]) await old.track(key(seq));
+    // archived by a rename: its indexes and its key table keep their names
+    await admin.query(`ALTER TABLE "${table}" RENAME TO "${table}_old"`);
+    const refused = await makeTracker(new PostgresStore({ pool: admin, table })).init().catch((e: unknown) => e);
+    expect((refused as StoreError).failure).toBe('schema');
+    expect(String(refused)).toContain(`the name "public"."${table}_status_deadline" that leasehold gives the (status, deadline) index of "public"."${table}" is taken by an index of ${table}_old`);
+    // nothing was made: init's statements are one transaction
+    expect((await admin.query('SELECT to_regclass($1) AS t', [`"${table}"`])).rows[0].t).toBeNull();
+    // the archive's index renamed, not its key table: that key table is not the new table's to empty
+    await admin.query(`ALTER INDEX "${table}_status_deadline" RENAME TO "${table}_old_status_deadline"`);
+    const keyTable = await makeTracker(new PostgresStore({ pool: admin, table })).init().catch((e: unknown) => e);
+    expect((keyTable as StoreError).failure).toBe('schema');
+    expect(String(keyTable)).toContain(`"public"."${table}_keys" is the key table of ${table}_old (its foreign key names it), not of "public"."${table}"`);
+    expect(await keyRows(table)).toBe(2);
+    // renamed with it (as docs/stores/postgres.md says), the new table gets a key table of its own
+    await admin.query(`ALTER TABLE "${table}_keys" RENAME TO "${table}_old_keys"`);
+    const idIndex = await makeTracker(new PostgresStore({ pool: admin, table })).init().catch((e: unknown) => e);
+    expect(String(idIndex)).toContain(`the name "public"."${table}_keys_id" that leasehold gives the id index of "public"."${table}_keys" is taken by an index of ${table}_old_keys`);
+    await admin.query(`ALTER INDEX "${table}_keys_id" RENAME TO "${table}_old_keys_id"`);
+    const fresh = makeTracker(new PostgresStore({ pool: admin, table }));
+    expect((await fresh.track(key(1))).created).toBe(true);
+    expect(await indexes(table)).toContain(`${table}_status_deadline`);
+    expect(await keyRows(`${table}_old`)).toBe(2);
+    expect((await makeTracker(new PostgresStore({ pool: admin, table: `${table}_old` })).get(key(2)))!.status).toBe('pending');
+  });
 });
 
 describe('PostgresStore: a table made for another key', () => {

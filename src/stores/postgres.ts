@@ -101,6 +101,7 @@ export class PostgresStore implements Store {
       items: this.#table,
       keys: `${this.#schema}.${this.#named('keys')}`,
       idIndex: this.#named('keys_id'),
+      schema: this.#schema,
       oldKeyIndex: `${this.#schema}.${this.#named('key', true)}`,
     };
     this.#dialect = { ...dialect, keyFilter: keyFilter(this.#keyTable) };

@@ -23,8 +23,10 @@ export interface KeyTable {
   readonly items: string;
   /** The key table, schema-qualified and quoted. */
   readonly keys: string;
-  /** The key table's index on `id` (which the foreign key's cascade looks rows up by). */
+  /** The key table's index on `id` (which the foreign key's cascade looks rows up by), quoted. */
   readonly idIndex: string;
+  /** The schema of both tables, quoted. */
+  readonly schema: string;
   /** The items table's unique key index of earlier versions, schema-qualified and quoted. */
   readonly oldKeyIndex: string;
 }
@@ -121,6 +123,7 @@ function leftoverKeyChecks(t: KeyTable): string {
 export function keyTableStatements(t: KeyTable, keys: readonly KeyColumn[], keyTypes: readonly string[]): string {
   const columns = keys.map((k) => k.sql).join(', ');
   const defs = keys.map((k, i) => `${k.sql} ${keyTypes[i]} NOT NULL`).join(', ');
+  const idIndex = literal(`${t.schema}.${t.idIndex}`);
   return `
     DO $leasehold$
     DECLARE
@@ -135,6 +138,18 @@ export function keyTableStatements(t: KeyTable, keys: readonly KeyColumn[], keyT
       IF keys IS NOT NULL AND obj_description(keys, 'pg_class') IS DISTINCT FROM '${MARKER}' THEN
         RAISE EXCEPTION 'leasehold: % exists and is not the key table of % (it is not marked as one)', ${literal(t.keys)}, ${literal(t.items)}
           USING ERRCODE = 'duplicate_table', HINT = 'Rename that table, or give the store another table name: leasehold keeps the keys of its items in a table named after them.';
+      END IF;
+      -- a key table whose foreign key names another table: that table was renamed (its key table
+      -- and indexes keep their names), and its keys are not this table's to empty and refill
+      found := (SELECT string_agg(confrelid::regclass::text, ', ') FROM pg_constraint WHERE conrelid = keys AND contype = 'f' AND confrelid <> items);
+      IF found IS NOT NULL THEN
+        RAISE EXCEPTION 'leasehold: % is the key table of % (its foreign key names it), not of %: a renamed table keeps its key table''s name. Rename the key table with it, or give the store another table name (see "Renaming a table" in docs/stores/postgres.md)', ${literal(t.keys)}, found, ${literal(t.items)}
+          USING ERRCODE = 'duplicate_table', HINT = 'Rename the key table and the indexes of a renamed items table with it (docs/stores/postgres.md, "Renaming a table").';
+      END IF;
+      IF keys IS NULL AND to_regclass(${idIndex}) IS NOT NULL THEN
+        RAISE EXCEPTION 'leasehold: the name % that leasehold gives the id index of % is taken by %: a renamed key table keeps its index''s name. Rename that index, or give the store another table name (see "Renaming a table" in docs/stores/postgres.md)', ${idIndex}, ${literal(t.keys)},
+          coalesce((SELECT 'an index of ' || indrelid::regclass::text FROM pg_index WHERE indexrelid = to_regclass(${idIndex})), 'a relation that is not an index')
+          USING ERRCODE = 'duplicate_table', HINT = 'Rename the indexes and the key table of a renamed items table with it (docs/stores/postgres.md, "Renaming a table").';
       END IF;
       IF keys IS NULL THEN
         CREATE TABLE ${t.keys} (${defs}, id bigint NOT NULL, PRIMARY KEY (${columns}));
@@ -167,14 +182,20 @@ export function keyTableStatements(t: KeyTable, keys: readonly KeyColumn[], keyT
  * `columns` is the table's column list; names are quoted identifiers.
  */
 export function itemsTableStatements(items: string, columns: string, statusIndex: string, schema: string): string {
+  const index = literal(`${schema}.${statusIndex}`);
   return `
     DO $leasehold$
     BEGIN
       IF to_regclass(${literal(items)}) IS NULL THEN
         CREATE TABLE ${items} (${columns});
       END IF;
-      IF to_regclass(${literal(`${schema}.${statusIndex}`)}) IS NULL THEN
+      IF to_regclass(${index}) IS NULL THEN
         CREATE INDEX ${statusIndex} ON ${items} (status, deadline, id);
+      ELSIF NOT EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(${index}) AND indrelid = to_regclass(${literal(items)})) THEN
+        -- a renamed table keeps its indexes' names: without this, the new table got no index
+        RAISE EXCEPTION 'leasehold: the name % that leasehold gives the (status, deadline) index of % is taken by %: a renamed table keeps its indexes'' names. Rename that index, or give the store another table name (see "Renaming a table" in docs/stores/postgres.md)', ${index}, ${literal(items)},
+          coalesce((SELECT 'an index of ' || indrelid::regclass::text FROM pg_index WHERE indexrelid = to_regclass(${index})), 'a relation that is not an index')
+          USING ERRCODE = 'duplicate_table', HINT = 'Rename the indexes and the key table of a renamed items table with it (docs/stores/postgres.md, "Renaming a table").';
       END IF;
     END
     $leasehold$;`;
