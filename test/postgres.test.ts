@@ -536,6 +536,48 @@ describe('PostgresStore: date keys at the ends of what a Date and timestamptz ho
   });
 });
 
+describe('PostgresStore: date keys and times from processes in other time zones', () => {
+  /** Runs `fn` with the process in time zone `zone` (Node reads `TZ` again when it is set). */
+  const inZone = async <T>(zone: string, fn: () => Promise<T>): Promise<T> => {
+    const was = process.env.TZ;
+    process.env.TZ = zone;
+    try {
+      return await fn();
+    } finally {
+      if (was === undefined) delete process.env.TZ;
+      else process.env.TZ = was;
+    }
+  };
+
+  it('one date key is one item whatever the zone, also where its offset then had seconds (Monrovia 1960, Paris 1905), and a notBefore is the instant given', async () => {
+    const tracker = new Tracker({
+      store: new PostgresStore({ pool: pool(3), table: `zones_${run}` }),
+      statuses: ['pending', 'running', 'done', 'failed'],
+      initial: 'pending',
+      key: z.object({ born: z.date() }),
+      stages: { s: { from: 'pending', active: 'running', done: 'done', failed: 'failed' } },
+    });
+    const days = [new Date('1960-06-01T00:00:00.000Z'), new Date('1905-03-01T00:00:00.000Z'), new Date('2026-07-01T12:00:00.123Z')];
+    for (const born of days) {
+      const first = await inZone('Africa/Monrovia', () => tracker.track({ born }));
+      expect(first.created).toBe(true);
+      expect(first.item.key.born).toEqual(born);
+      for (const zone of ['UTC', 'Europe/Paris', 'America/Sao_Paulo']) {
+        const again = await inZone(zone, () => tracker.track({ born }));
+        expect({ zone, created: again.created, born: again.item.key.born }).toEqual({ zone, created: false, born });
+        expect((await inZone(zone, () => tracker.get({ born })))?.key.born).toEqual(born);
+      }
+    }
+    const rows = await admin.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE key_born = ANY($1::timestamptz[]))::int AS exact FROM "zones_${run}"`, [days.map((d) => d.toISOString())]);
+    expect(rows.rows[0]).toEqual({ n: 3, exact: 3 });
+    // a time given as a Date goes as that instant too
+    const notBefore = new Date('1960-06-01T00:00:00.000Z');
+    await inZone('Africa/Monrovia', () => tracker.track({ born: new Date(0) }, undefined, { notBefore }));
+    const stored = await admin.query(`SELECT round(date_part('epoch', deadline) * 1000)::float8 AS ms FROM "zones_${run}" WHERE key_born = 'epoch'`);
+    expect(stored.rows[0].ms).toBe(notBefore.getTime());
+  });
+});
+
 describe('PostgresStore prepared statements', () => {
   it('gives two stores on one pool statements of their own names, also for tables whose statement texts hashed alike before (jobs_520779, jobs_1045536)', async () => {
     const names = ['jobs_520779', 'jobs_1045536'];

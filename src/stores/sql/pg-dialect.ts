@@ -48,16 +48,32 @@ export function serverOf(pool: unknown): string | undefined {
   return `${host}:${String(port)}/${database}`;
 }
 
+/**
+ * A Date as timestamptz text in UTC (years before 1 as BC, after 9999 with more digits), as `pg`
+ * writes Dates only under its process-wide `parseInputDatesAsUTC`. Left to `pg`, a Date goes as
+ * local time, and in a time zone whose offset then had seconds (local mean time: Paris before
+ * 1911, Monrovia before 1972) the text is off by those seconds: one date key made another item
+ * in each process's zone.
+ */
+export function utcText(date: Date): string {
+  const year = date.getUTCFullYear();
+  const two = (n: number) => String(n).padStart(2, '0');
+  return (
+    `${String(year > 0 ? year : 1 - year).padStart(4, '0')}-${two(date.getUTCMonth() + 1)}-${two(date.getUTCDate())}` +
+    `T${two(date.getUTCHours())}:${two(date.getUTCMinutes())}:${two(date.getUTCSeconds())}.${String(date.getUTCMilliseconds()).padStart(3, '0')}+00:00${year > 0 ? '' : ' BC'}`
+  );
+}
+
 export const dialect: Dialect = {
   name: 'postgres',
   placeholder: (n) => `$${n}`,
   now: 'now()',
   plusMs: (ms) => `(now() + (${ms})::float8 * interval '1 millisecond')`,
   at: (p) => `${p}::timestamptz`,
-  timeParam: (v) => v,
+  timeParam: (v) => utcText(v),
   greatest: 'GREATEST',
   json: (p) => `${p}::jsonb`,
-  keyParam: (_type, v) => v,
+  keyParam: (type, v) => (type === 'date' ? utcText(v as Date) : v),
   keyValue,
   // times come back as epoch milliseconds (see RETURNING): cheaper to read than timestamptz text
   time: (v) => (v === null || v === undefined ? null : new Date(Number(v))),

@@ -5,6 +5,7 @@
  */
 import type { Change, GuardedUpdate } from '../../store.js';
 import { encodeData } from './compile.js';
+import { utcText } from './pg-dialect.js';
 
 /**
  * The statement that settles `updates` (all of one shape, each on a different row), each row
@@ -46,7 +47,7 @@ export function settleStatement(table: string, batch: readonly GuardedUpdate[], 
   if (c.attempts === 'decrement') assign.push('attempts = GREATEST(t.attempts - 1, 0)');
   if (c.attempts === 'reset') assign.push('attempts = 0');
   if (c.deadline) {
-    if ('at' in c.deadline) assign.push(`deadline = ${column('timestamptz', (u) => (u.change.deadline as { at: Date }).at.toISOString())}`);
+    if ('at' in c.deadline) assign.push(`deadline = ${column('timestamptz', (u) => utcText((u.change.deadline as { at: Date }).at))}`);
     else assign.push(`deadline = now() + ${column('float8', (u) => (u.change.deadline as { ms: number }).ms)} * interval '1 millisecond'`);
   }
   if (c.data !== undefined) assign.push(`data = ${column('jsonb', (u) => encodeData(u.change.data))}`);
