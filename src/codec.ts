@@ -45,6 +45,19 @@ export interface EncodedData {
   readonly stored: unknown;
 }
 
+/**
+ * The most a key may weigh, in bytes: its text fields as UTF-8, and 8 for each other field.
+ * PostgreSQL's unique index holds at most about 2,700 bytes a row, and refused a longer key with
+ * an index error where the other stores took it: one limit, on every store, for new items.
+ */
+export const MAX_KEY_BYTES = 2_000;
+/**
+ * How deep data may nest (objects and arrays; the data object itself is level 1): a real MongoDB
+ * server refuses a document nested deeper than 100 levels, counting its update's own, and past a
+ * few thousand levels every check here ran out of stack.
+ */
+export const MAX_DATA_DEPTH = 64;
+
 /** The earliest time PostgreSQL's `timestamptz` holds (4714-11-24 BC, Julian day 0), in epoch ms. */
 const MIN_KEY_DATE_MS = -210_866_803_200_000;
 
@@ -66,6 +79,11 @@ const zodIssues = (error: z.ZodError): ValidationIssue[] => error.issues.map((i)
  * `undefined` object fields are dropped, as JSON does. Anything else is reported by path.
  */
 function storable(value: unknown, path: PropertyKey[], issues: ValidationIssue[], text: boolean | ReadonlySet<string> = true): unknown {
+  // only what is written now (as for text): data an earlier version stored deeper still settles
+  if (text !== false && path.length >= MAX_DATA_DEPTH && value !== null && typeof value === 'object' && !(value instanceof Date)) {
+    issues.push({ path, message: `nested deeper than ${MAX_DATA_DEPTH} levels (objects and arrays), which not every store can keep; flatten it, or store it as a string` });
+    return null;
+  }
   if (typeof value === 'string') {
     const why = text === true ? unstorableText(value) : undefined;
     if (why !== undefined) issues.push({ path, message: why });
@@ -100,6 +118,17 @@ function storable(value: unknown, path: PropertyKey[], issues: ValidationIssue[]
   const kind = value === undefined ? 'undefined (in an array)' : typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value;
   issues.push({ path, message: `${kind} cannot be stored and read back; use plain objects, arrays, strings, finite numbers, booleans, null or Dates` });
   return null;
+}
+
+const TOO_DEEP = Symbol('too deep');
+/** `schema.safeParse(value)`, or {@link TOO_DEEP} where checking it ran out of stack. */
+function parseDeep(schema: z.ZodType, value: unknown): ReturnType<z.ZodType['safeParse']> | typeof TOO_DEEP {
+  try {
+    return schema.safeParse(value);
+  } catch (error) {
+    if (error instanceof RangeError) return TOO_DEEP;
+    throw error;
+  }
 }
 
 /** Deep equality over the storable form. */
@@ -180,6 +209,10 @@ export class Codec {
         if (why !== undefined) issues.push({ path: [field], message: `key ${why}` });
       }
     }
+    if (operation === 'track' && issues.length === 0) {
+      const bytes = Object.values(key).reduce<number>((n, v) => n + (typeof v === 'string' ? Buffer.byteLength(v) : 8), 0);
+      if (bytes > MAX_KEY_BYTES) issues.push({ path: [], message: `the key weighs ${bytes} bytes (text as UTF-8, 8 for each other field); a key may weigh at most ${MAX_KEY_BYTES}, so that every store can index it. Key the item by a shorter id (a hash of the long value, say) and keep the value in its data` });
+    }
     if (issues.length) throw new ValidationError({ operation, key, what: 'key', issues });
     const parsed = this.#key.safeParse(key);
     if (!parsed.success) throw new ValidationError({ operation, key, what: 'key', issues: zodIssues(parsed.error) });
@@ -210,7 +243,8 @@ export class Codec {
     const fail = (issues: ValidationIssue[], hint?: string) => new ValidationError({ operation, key, what: 'data', issues, hint });
     let value = input;
     if (this.#data) {
-      const parsed = this.#data.safeParse(input);
+      const parsed = parseDeep(this.#data, input);
+      if (parsed === TOO_DEEP) throw fail([{ path: [], message: `nested too deeply for the data schema to check (it ran out of stack); data may nest ${MAX_DATA_DEPTH} levels` }]);
       if (!parsed.success) throw fail(zodIssues(parsed.error));
       value = parsed.data;
     } else if (!isPlainObject(input)) {

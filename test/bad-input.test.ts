@@ -341,6 +341,52 @@ describe('keys and data that a database would change are refused, naming the fie
     await expect(tracker.track({ id: 'c' }, { list: [1, , 3] })).rejects.toThrow(/list\.1: undefined/);
     expect((await tracker.stats()).total).toBe(0);
   });
+  it('a key weighing more than 2,000 bytes is refused on track, on every store, saying what to do; one of 2,000 is taken', async () => {
+    const twoFields = make({ key: z.object({ id: z.string(), n: z.number() }) }) as unknown as Tracker<string, z.ZodObject<{ id: z.ZodString; n: z.ZodNumber }>, typeof base.data, typeof base.stages>;
+    for (const tracker of [make(), make({}, new SqliteStore({ filename: ':memory:', table: 'items' }))]) {
+      // 'é' is two bytes of UTF-8: the weight is in bytes, not characters
+      const error = await tracker.track({ id: 'é'.repeat(1_001) }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ValidationError);
+      expect(String(error)).toMatch(/`track` of item .*the key weighs 2002 bytes .*a key may weigh at most 2000, so that every store can index it\. Key the item by a shorter id/);
+      expect((await tracker.stats()).total).toBe(0);
+      expect((await tracker.track({ id: 'é'.repeat(1_000) })).created).toBe(true);
+      // a read of a long key looks it up (an item an earlier version stored stays reachable)
+      expect(await tracker.get({ id: 'x'.repeat(5_000) })).toBeNull();
+    }
+    // every field counts; a number weighs 8
+    await expect(twoFields.track({ id: 'x'.repeat(1_993), n: 1 })).rejects.toThrow(/weighs 2001 bytes/);
+    expect((await twoFields.track({ id: 'x'.repeat(1_992), n: 1 })).created).toBe(true);
+  });
+  it('data nested deeper than 64 levels is refused naming where, also where the schema itself would run out of stack; what an earlier version stored deeper still settles', async () => {
+    const nest = (levels: number): unknown => {
+      let value: unknown = 1;
+      for (let i = 0; i < levels; i++) value = i % 2 ? [value] : { a: value };
+      return value;
+    };
+    const store = new MemoryStore();
+    const tracker = make({ data: z.any() }, store) as unknown as Tracker<string, typeof base.key, z.ZodAny, typeof base.stages>;
+    // 64 levels, the data object counted: taken
+    expect((await tracker.track({ id: 'ok' }, { d: nest(63) })).created).toBe(true);
+    const error = await tracker.track({ id: 'deep' }, { d: nest(64) }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(String(error)).toMatch(/d\.0\.a\.0\.a[.\w]*: nested deeper than 64 levels .*flatten it, or store it as a string/);
+    expect((error as ValidationError).issues.map((i) => i.path.length)).toEqual([64]);
+    // a partner's document 10,000 levels deep: a ValidationError, not a stack overflow
+    const deep = JSON.parse(`${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`) as Record<string, unknown>;
+    await expect(tracker.track({ id: 'deeper' }, deep)).rejects.toThrow(/nested deeper than 64 levels/);
+    type Json = string | number | { [k: string]: Json };
+    const json: z.ZodType<Json> = z.lazy(() => z.union([z.string(), z.number(), z.record(z.string(), json)]));
+    const checked = make({ data: z.record(z.string(), json) }) as unknown as Tracker<string, typeof base.key, z.ZodAny, typeof base.stages>;
+    const overflow = await checked.track({ id: 'deepest' }, deep).catch((e: unknown) => e);
+    expect(overflow).toBeInstanceOf(ValidationError);
+    expect(String(overflow)).toMatch(/nested too deeply for the data schema to check .*data may nest 64 levels/);
+    expect((await tracker.stats()).total).toBe(1);
+    // stored deeper by an earlier version: a patch of other fields still settles it
+    await store.insert({ key: { id: 'old' }, status: 'queued', data: { d: nest(80) } });
+    const lease = (await tracker.claim('run', { owner: 'w', key: { id: 'old' } }))!;
+    await expect(tracker.complete(lease, { data: { e: nest(70) } })).rejects.toThrow(/e(\.\w+)+: nested deeper than 64 levels/);
+    expect((await tracker.complete(lease, { data: { n: 1 } })).data).toMatchObject({ n: 1 });
+  });
   it('a status named like an Object member is counted as itself', async () => {
     const tracker = make({ statuses: ['queued', 'running', 'done', 'failed', 'constructor'], stages: { run: { from: 'queued', active: 'running', done: ['done', 'constructor'], failed: 'failed' } } });
     await tracker.track({ id: 'a' });

@@ -9,6 +9,8 @@ import { expectBatchRoundTrips, expectOneRoundTripEach } from './support/round-t
 import { captureClaimAndReap } from './support/explain.js';
 import { makeTracker } from '../src/testing/definition.js';
 import { stderrOf } from './support/stderr.js';
+import { randomBytes } from 'node:crypto';
+import { MAX_KEY_BYTES } from '../src/codec.js';
 
 const url = inject('postgresUrl');
 const pools: pg.Pool[] = [];
@@ -575,6 +577,24 @@ describe('PostgresStore: date keys and times from processes in other time zones'
     await inZone('Africa/Monrovia', () => tracker.track({ born: new Date(0) }, undefined, { notBefore }));
     const stored = await admin.query(`SELECT round(date_part('epoch', deadline) * 1000)::float8 AS ms FROM "zones_${run}" WHERE key_born = 'epoch'`);
     expect(stored.rows[0].ms).toBe(notBefore.getTime());
+  });
+});
+
+describe('PostgresStore: the longest key every store takes', () => {
+  it('a key of 2,000 bytes of text that does not compress, over two fields, is tracked, found and claimed by key (the unique index holds it)', async () => {
+    const tracker = new Tracker({
+      store: new PostgresStore({ pool: pool(3), table: `long_keys_${run}` }),
+      statuses: ['pending', 'running', 'done', 'failed'],
+      initial: 'pending',
+      key: z.object({ a: z.string(), b: z.string() }),
+      stages: { s: { from: 'pending', active: 'running', done: 'done', failed: 'failed' } },
+    });
+    const key = { a: randomBytes(750).toString('base64'), b: randomBytes(750).toString('base64') };
+    expect(Buffer.byteLength(key.a + key.b)).toBe(MAX_KEY_BYTES);
+    expect((await tracker.track(key)).created).toBe(true);
+    expect((await tracker.track(key)).created).toBe(false);
+    expect((await tracker.get(key))?.key).toEqual(key);
+    expect(await tracker.complete((await tracker.claim('s', { owner: 'w', key }))!)).toMatchObject({ status: 'done' });
   });
 });
 

@@ -171,7 +171,7 @@ describe('SqliteStore long table names', () => {
     db.exec(`CREATE TABLE "${table}_key" (x TEXT)`);
     db.close();
     const refused = await makeTracker(new SqliteStore({ filename: file, table })).init().then(() => null, (error: unknown) => error as StoreError);
-    expect(refused?.message).toMatch(/there is already a table named taken_items_key/);
+    expect(refused?.message).toMatch(/the name `taken_items_key`, which leasehold gives an index of the table `taken_items`, is taken by a table of that name\. Drop or rename what holds the name/);
     expect(refused?.failure).toBe('schema');
   });
 
@@ -292,7 +292,7 @@ describe('SqliteStore: a table made for another key', () => {
     const fresh = makeTracker(new SqliteStore({ filename: file, table }));
     const refused = await fresh.init().catch((e: unknown) => e);
     expect((refused as StoreError).failure).toBe('schema');
-    expect(String(refused)).toMatch(new RegExp(`the index name \`${table}_key\`, which leasehold gives an index of the table \`${table}\`, is taken by an index of the table \`${table}_old\` \\(a renamed table keeps its indexes' names\\)`));
+    expect(String(refused)).toMatch(new RegExp(`the name \`${table}_key\`, which leasehold gives an index of the table \`${table}\`, is taken by an index of the table \`${table}_old\` \\(a renamed table keeps its indexes' names\\)`));
     // nothing was made, and no track got through
     const check = new Database(file);
     try {

@@ -68,7 +68,7 @@ export function checkKeyColumns(db: SqliteDatabase, table: string, keys: readonl
   const refuse = (problem: string, why = 'it was made for another key. Use a new table, or migrate this one (docs/stores/sqlite.md)') =>
     new StoreError({ operation: 'init', store: 'sqlite', failure: 'schema', cause: new Error(`the table ${table} ${problem}: ${why}`) });
   // SQLite's column names are not case sensitive
-  const columns = db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string; type: string; notnull: number }>;
+  const columns = db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string; type: string; notnull: number | bigint }>;
   const found = new Map(columns.map((c) => [c.name.toLowerCase(), c.type.toUpperCase()]));
   // a table of 0.1 has no `stage`: said now, not at every claim
   const missing = OWN_COLUMNS.filter((c) => !found.has(c));
@@ -86,10 +86,11 @@ export function checkKeyColumns(db: SqliteDatabase, table: string, keys: readonl
     throw refuse(`${have === undefined ? `has no column \`${key.column}\`` : `has column \`${key.column}\` of type ${have}, not ${want}`} as key field \`${key.name}\` (${key.type}) needs`);
   }
   // a NOT NULL key column no field declares: a key field removed (a nullable one may be the user's own)
-  const leftover = columns.find((c) => c.notnull === 1 && c.name.toLowerCase().startsWith(KEY_PREFIX) && !declared.has(c.name.toLowerCase()));
+  const leftover = columns.find((c) => Number(c.notnull) === 1 && c.name.toLowerCase().startsWith(KEY_PREFIX) && !declared.has(c.name.toLowerCase()));
   if (leftover) throw refuse(`has the NOT NULL column \`${leftover.name}\`, which no key field declares (a key field removed), so every track would fail`);
-  const unique = (db.prepare(`PRAGMA index_list(${table})`).all() as Array<{ name: string; unique: number }>).find((i) => i.name.toLowerCase() === keyIndex.slice(1, -1).toLowerCase());
-  if (unique?.unique !== 1) throw refuse(`has ${unique ? `its key index ${keyIndex} not UNIQUE` : `no unique key index ${keyIndex}`}, so one key could be tracked twice`);
+  const unique = (db.prepare(`PRAGMA index_list(${table})`).all() as Array<{ name: string; unique: number | bigint }>).find((i) => i.name.toLowerCase() === keyIndex.slice(1, -1).toLowerCase());
+  // Number(): a database opened with `defaultSafeIntegers(true)` gives integers as bigint
+  if (Number(unique?.unique) !== 1) throw refuse(`has ${unique ? `its key index ${keyIndex} not UNIQUE` : `no unique key index ${keyIndex}`}, so one key could be tracked twice`);
   const indexed = (db.prepare(`PRAGMA index_info(${keyIndex})`).all() as Array<{ name: string }>).map((c) => c.name.toLowerCase());
   if (indexed.length !== declared.size || !indexed.every((c) => declared.has(c))) {
     throw refuse(`has its unique key index ${keyIndex} on (${indexed.join(', ')}), not on the declared key fields (${[...declared].join(', ')})`);
@@ -106,14 +107,17 @@ export function checkKeyColumns(db: SqliteDatabase, table: string, keys: readonl
 export function checkIndexOwners(db: SqliteDatabase, table: string, names: readonly string[]): void {
   for (const name of names) {
     const owner = db.prepare(`SELECT type, tbl_name FROM sqlite_master WHERE name = ? COLLATE NOCASE`).get(name) as { type: string; tbl_name: string } | undefined;
-    if (!owner || owner.tbl_name.toLowerCase() === table.toLowerCase()) continue;
+    if (!owner || (owner.type === 'index' && owner.tbl_name.toLowerCase() === table.toLowerCase())) continue;
+    const taken =
+      owner.type === 'index'
+        ? `an index of the table \`${owner.tbl_name}\` (a renamed table keeps its indexes' names), so \`${table}\` would get no unique key and one key could be tracked twice`
+        : `a ${owner.type} of that name`;
     throw new StoreError({
       operation: 'init',
       store: 'sqlite',
       failure: 'schema',
       cause: new Error(
-        `the ${owner.type} name \`${name}\`, which leasehold gives an index of the table \`${table}\`, is taken by ${owner.type === 'index' ? `an index of the table \`${owner.tbl_name}\`` : `the ${owner.type} \`${owner.tbl_name}\``} ` +
-          `(a renamed table keeps its indexes' names), so \`${table}\` would get no unique key and one key could be tracked twice. ` +
+        `the name \`${name}\`, which leasehold gives an index of the table \`${table}\`, is taken by ${taken}. ` +
           `Drop or rename what holds the name (SQLite renames an index only by dropping it and creating it again under another name), or use another table name; then init again.`,
       ),
     });
