@@ -4,6 +4,7 @@ import type { Definition } from './definition.js';
 import { ValidationError, type ValidationIssue } from './errors.js';
 import type { Change, ItemOutcome, ItemState, KeyValues, StoredItem } from './store.js';
 import { isWellFormed, unstorableText } from './transitions.js';
+import { MIN_STORE_DATE_MS } from './validate.js';
 
 /** An item as the Tracker returns it: typed key, status and data, with both time views. */
 export interface Item<S extends string = string, K = unknown, D = unknown> {
@@ -58,8 +59,6 @@ export const MAX_KEY_BYTES = 2_000;
  */
 export const MAX_DATA_DEPTH = 64;
 
-/** The earliest time PostgreSQL's `timestamptz` holds (4714-11-24 BC, Julian day 0), in epoch ms. */
-const MIN_KEY_DATE_MS = -210_866_803_200_000;
 
 const isScalar = (v: unknown): boolean =>
   typeof v === 'string' ||
@@ -220,7 +219,7 @@ export class Codec {
     // -0 is the key 0 (as JSON and SQL read it back), on every store
     for (const field of Object.keys(values)) if (values[field] === 0) values[field] = 0;
     // a date PostgreSQL's timestamptz cannot hold, refused on every store (as a NUL is) for new items
-    const early = operation === 'track' ? Object.keys(values).filter((f) => values[f] instanceof Date && (values[f] as Date).getTime() < MIN_KEY_DATE_MS) : [];
+    const early = operation === 'track' ? Object.keys(values).filter((f) => values[f] instanceof Date && (values[f] as Date).getTime() < MIN_STORE_DATE_MS) : [];
     if (early.length > 0) {
       throw new ValidationError({ operation, key, what: 'key', issues: early.map((f) => ({ path: [f], message: 'key dates before 4714-11-24 BC cannot be stored (PostgreSQL\'s timestamptz starts there)' })) });
     }

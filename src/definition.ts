@@ -193,9 +193,13 @@ function keyFieldType(name: string, schema: unknown): KeyFieldType {
   return type;
 }
 
-/** A status or stage name: well-formed text (stores keep it as UTF-8), and not `__proto__` (it names things in plain objects). */
+/** The longest status or stage name: PostgreSQL's wake-up notification carries a status, in at most 8,000 bytes. */
+const MAX_NAME_LENGTH = 200;
+
+/** A status or stage name: well-formed text (stores keep it as UTF-8), not `__proto__` (it names things in plain objects), at most {@link MAX_NAME_LENGTH} characters. */
 function requireName(option: string, name: string): void {
   if (name === '__proto__' || unstorableText(name) !== undefined) throw new ConfigError(option, `\`${wellFormed(name)}\` cannot be a name: use well-formed text other than \`__proto__\`.`);
+  if (name.length > MAX_NAME_LENGTH) throw new ConfigError(option, `a name of ${name.length} characters is too long: names are at most ${MAX_NAME_LENGTH} characters.`);
 }
 
 /** Checks a definition and returns a frozen, normalised copy. Throws ConfigError. */

@@ -46,10 +46,16 @@ export class LeaseholdError extends Error {
    * leasehold class it was made as.
    */
   static override [Symbol.hasInstance]<T>(this: abstract new (...args: never[]) => T, value: unknown): value is T {
-    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
-    const kind = KINDS.get(this);
-    const kinds = value instanceof Error ? (value as { [BRAND]?: unknown })[BRAND] : undefined;
-    return kind !== undefined && Array.isArray(kinds) && Object.isFrozen(kinds) && kinds.includes(kind);
+    try {
+      if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+      const kind = KINDS.get(this);
+      const kinds = value instanceof Error ? (value as { [BRAND]?: unknown })[BRAND] : undefined;
+      return kind !== undefined && Array.isArray(kinds) && Object.isFrozen(kinds) && kinds.includes(kind);
+    } catch {
+      // a thrown proxy whose traps throw is none of leasehold's errors: the check that meets it
+      // (is it a NonRetryableError?) must not throw in its place, and leave its item held
+      return false;
+    }
   }
 }
 

@@ -66,7 +66,12 @@ function describeThrown(value: unknown): string {
     return text === '[object Object]' ? (boundedJson(value) ?? text) : text;
   } catch {
     // a getter or toString that throws: the value's kind still says something
-    return Object.prototype.toString.call(value);
+    try {
+      return Object.prototype.toString.call(value);
+    } catch {
+      // a proxy whose every trap throws: not even its kind can be read
+      return '[a thrown value that cannot be read]';
+    }
   }
 }
 

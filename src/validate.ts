@@ -64,9 +64,29 @@ export function requireTimerMs(option: string, value: unknown, { min = 0, allowZ
 /** The last instant a Date can hold (epoch ms). */
 export const MAX_DATE_MS = 8.64e15;
 
-/** Checks an age (`olderThanMs`): an integer from 0 up to the time since 1970, as far back as a store's clock reaches. */
+/** The earliest time PostgreSQL's `timestamptz` holds (4714-11-24 BC, Julian day 0), in epoch ms: the earliest every store holds. */
+export const MIN_STORE_DATE_MS = -210_866_803_200_000;
+
+/**
+ * Checks an instant given as an option (`notBefore`, `finishedBefore`): a valid Date, no earlier
+ * than {@link MIN_STORE_DATE_MS} (PostgreSQL alone refused one, with an out-of-range error).
+ */
+export function requireDate(option: string, value: unknown): Date {
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw new ConfigError(option, `expected a valid Date, got ${describe(value)}.`);
+  if (value.getTime() < MIN_STORE_DATE_MS) throw new ConfigError(option, `expected a Date no earlier than 4714-11-24 BC (where PostgreSQL's timestamps start; every store takes them from there), got ${describe(value)}.`);
+  return value;
+}
+
+/**
+ * The longest age (`olderThanMs`): 2 × 10^14 ms, about 6,300 years, so that a cutoff the store
+ * works out from its own clock stays within what every store holds (PostgreSQL's timestamps start
+ * in 4714 BC). A constant, not this process's clock, which may be far off the store's.
+ */
+export const MAX_AGE_MS = 200_000_000_000_000;
+
+/** Checks an age (`olderThanMs`): an integer from 0 up to {@link MAX_AGE_MS}. */
 export function requireAgeMs(option: string, value: unknown): number {
-  return requireNumber(option, value, { min: 0, max: Date.now(), integer: true, why: 'an age reaches back no further than 1970' });
+  return requireNumber(option, value, { min: 0, max: MAX_AGE_MS, integer: true, why: 'about 6,300 years, as far back as every store reaches' });
 }
 
 /** Checks a delay that puts a deadline in the future (`delayMs`, a backoff): the deadline must be a valid Date. */
@@ -80,9 +100,12 @@ export function requireList<T>(option: string, value: readonly T[], what: string
   return value;
 }
 
-/** Checks an option is a positive integer (> 0). */
+/**
+ * Checks an option is a positive integer (> 0), at most `Number.MAX_SAFE_INTEGER`: a limit of
+ * 1e21 passed as an integer, and the SQL stores failed every call with it (`"1e+21"` is no bigint).
+ */
 export function requirePositiveInt(option: string, value: unknown): number {
-  return requireNumber(option, value, { min: 0, integer: true, allowZero: false });
+  return requireNumber(option, value, { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true, allowZero: false, why: 'the largest integer a number holds exactly' });
 }
 
 /**

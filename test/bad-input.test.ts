@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import Database from 'better-sqlite3';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -113,6 +113,9 @@ describe('bad definitions are refused at construction, naming the option', () =>
     ['a key field named `__proto__`', { key: z.object({ ['__proto__']: z.string() }) }, /`key.__proto__`.*not `__proto__`/],
     ['a status named `__proto__`', { statuses: ['queued', 'running', 'done', 'failed', '__proto__'] }, /`statuses`.*cannot be a name/],
     ['a status holding a lone surrogate', { statuses: ['queued', 'running', 'done', 'failed', 'bad\uD800'] }, /`statuses`.*well-formed/],
+    // PostgreSQL's wake-up notification carries the status, in at most 8,000 bytes: every track failed
+    ['a status name of 201 characters', { statuses: ['queued', 'running', 'done', 'failed', 'x'.repeat(201)] }, /`statuses`: a name of 201 characters is too long: names are at most 200 characters/],
+    ['a stage name of 201 characters', { stages: { ['s'.repeat(201)]: { from: 'queued', active: 'running', done: 'done', failed: 'failed' } } }, /a name of 201 characters is too long/],
     ['a key literal of mixed types', { key: z.object({ id: z.literal(['a', 1]) }) }, /`key.id`.*all be of one type/],
     ['an initial status no stage claims from', { initial: 'done' }, /`initial`.*`done` is a status no stage claims from or fails into/],
     // the one stage claims from its own active status: the clash is named, not the initial status
@@ -194,6 +197,33 @@ describe('bad calls get a clear error and write nothing', () => {
     expect(error).toBeInstanceOf(ValidationError);
     expect(String(error)).toMatch(/`track` of item \{"id":"big"\}.*exceeds `maxDataBytes`.*Store large payloads elsewhere/);
     expect(calls).toEqual([]);
+  });
+
+  it('numbers and instants past what every store holds: a limit past 2^53, a date before 4714 BC, an age past 6,300 years', async () => {
+    const { tracker, calls } = await fresh();
+    // 1e21 is an integer to JavaScript, and "1e+21" no bigint to SQLite or PostgreSQL: every call failed
+    await expect(tracker.find({ limit: 1e21 })).rejects.toThrow(/`find.limit`: expected an integer > 0 and <= 9007199254740991/);
+    expect(() => tracker.work('run', async () => {}, { batchSize: 1e21 })).toThrow(/`work.batchSize`: expected an integer/);
+    const early = new Date(-8.64e15);
+    await expect(tracker.track({ id: 'b' }, {}, { notBefore: early })).rejects.toThrow(/`track.notBefore`: expected a Date no earlier than 4714-11-24 BC/);
+    await expect(tracker.reschedule({ id: 'a' }, { notBefore: early })).rejects.toThrow(/`reschedule.notBefore`: expected a Date no earlier than 4714-11-24 BC/);
+    await expect(tracker.purge({ status: 'done', finishedBefore: early })).rejects.toThrow(/`purge.finishedBefore`: expected a Date no earlier than 4714-11-24 BC/);
+    await expect(tracker.purge({ status: 'done', olderThanMs: 2e14 + 1 })).rejects.toThrow(/`purge.olderThanMs`: expected an integer >= 0 and <= 200000000000000 \(about 6,300 years/);
+    expect(calls).toEqual([]);
+    // the ends themselves are taken
+    expect((await tracker.track({ id: 'b' }, {}, { notBefore: new Date(-210_866_803_200_000) })).created).toBe(true);
+    expect(await tracker.purge({ status: 'done', olderThanMs: 2e14 })).toEqual({ deleted: 0 });
+  });
+
+  it('an age is bounded by a constant, not by this process\'s clock (a host whose clock has not synced yet reads 1970)', async () => {
+    const clock = vi.spyOn(Date, 'now').mockReturnValue(86_400_000);
+    try {
+      const tracker = make();
+      expect(await tracker.purge({ status: 'done', olderThanMs: 7 * 86_400_000 })).toEqual({ deleted: 0 });
+      await tracker.work('run', async () => {}, { retention: { status: 'done', olderThanMs: 7 * 86_400_000 } }).stop();
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   it('an unknown stage', async () => {
@@ -407,6 +437,22 @@ describe('keys and data that a database would change are refused, naming the fie
     const lease = (await tracker.claim('run', { owner: 'w' }))!;
     await tracker.fail(lease, Object.create(null), { retry: false });
     expect((await tracker.get({ id: 'a' }))!.lastError).toBe('[object Object]');
+  });
+  it('a thrown proxy whose every trap throws fails its attempt (directly and from a handler), and does not leave the item held', async () => {
+    const hostile = () =>
+      new Proxy({}, { get: () => { throw new Error('trap get'); }, getPrototypeOf: () => { throw new Error('trap proto'); }, has: () => { throw new Error('trap has'); } });
+    const tracker = make();
+    await tracker.track({ id: 'a' });
+    await tracker.fail((await tracker.claim('run', { owner: 'w' }))!, hostile(), { retry: false });
+    expect(await tracker.get({ id: 'a' })).toMatchObject({ status: 'failed', lastError: '[a thrown value that cannot be read]' });
+    await tracker.track({ id: 'b' });
+    const failed = new Promise((resolve) => tracker.on('failed', resolve));
+    const worker = tracker.work('run', async () => {
+      throw hostile();
+    });
+    await failed;
+    await worker.stop();
+    expect(await tracker.get({ id: 'b' })).toMatchObject({ status: 'queued', attempts: 1, lastError: '[a thrown value that cannot be read]' });
   });
   it('fail() with a thrown object that is no Error records its message, or its JSON, not [object Object]', async () => {
     const tracker = make();

@@ -548,7 +548,7 @@ export default config satisfies Config;
 describe('leasehold CLI: item data on a terminal', () => {
   const filename = join(tmp, 'shown.sqlite');
   const EVIL_KEY = 'evil\u001b[2J\u009b31m';
-  const OWNER = 'w\u001b[31mRED\u001b[0m\u202e';
+  const OWNER = 'w\u001b[31mRED\u001b[0m\u202e\u061c';
   const ERROR = 'parse \u001b]0;pwned\u0007 failed\nline2\u001b[2J';
   let dir = '';
 
@@ -563,13 +563,13 @@ describe('leasehold CLI: item data on a terminal', () => {
   });
 
   /** Control characters a terminal would act on (a line break aside). */
-  const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+  const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u202a-\u202e\u2066-\u2069]/;
 
   it('escapes control characters of item data (keys, owner, last error, data) in list and show, instead of letting them drive the terminal', async () => {
     const list = await expectCode(dir, ['list'], 0);
     expect(list.stdout).not.toMatch(RAW_CONTROL);
     expect(list.stdout).toContain('{"id":"evil\\u001b[2J\\u009b31m"}');
-    expect(list.stdout).toContain('w\\u001b[31mRED\\u001b[0m\\u202e');
+    expect(list.stdout).toContain('w\\u001b[31mRED\\u001b[0m\\u202e\\u061c');
     // on one line, cut at 60 columns between escapes, never inside one
     expect(list.stdout).toContain('NonRetryableError: parse \\u001b]0;pwned\\u0007 failed line2…');
 

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { z } from 'zod';
 import { createDashboard, serveDashboard, type DashboardHandler } from '../src/dashboard/index.js';
 import { allowedHosts } from '../src/dashboard/serve.js';
@@ -496,6 +496,51 @@ function makeDatedTracker<K extends z.ZodObject = z.ZodObject<{ day: z.ZodDate; 
 type DatedJobs = ReturnType<typeof makeDatedTracker>;
 
 describe('dashboard regressions', () => {
+  /** A dashboard over `tracker` with a stats cache of `statsCacheMs`, and a count of its stats() reads. */
+  const counted = async (tracker: Jobs, statsCacheMs: number, stats: () => Promise<unknown>) => {
+    let reads = 0;
+    Object.assign(tracker, { stats: () => (reads++, stats()) });
+    const handler = createDashboard({ trackers: { jobs: tracker }, token: TOKEN, statsCacheMs, sampleIntervalMs: 0 });
+    cleanups.push(() => handler.close());
+    return { base: `${await listen(createServer((req, res) => handler(req, res)))}/`, reads: () => reads };
+  };
+
+  it('a stats() read that hangs is shared by every later poll, however old, rather than joined by one more per poll', async () => {
+    let answer: (() => void) | undefined;
+    const tracker = makeTracker(new MemoryStore());
+    const real = tracker.stats.bind(tracker);
+    const { base, reads } = await counted(tracker, 1, () => new Promise((resolve) => (answer = () => resolve(real()))));
+    const polls = [call(base, 'api/trackers/jobs/stats')];
+    await expect.poll(reads).toBe(1);
+    for (let i = 0; i < 5; i++) {
+      // well past the cache's 1 ms
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      polls.push(call(base, 'api/trackers/jobs/stats'));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(reads()).toBe(1);
+    answer!();
+    for (const poll of await Promise.all(polls)) expect(poll.status).toBe(200);
+  });
+
+  it('the stats cache ages on the monotonic clock: a wall clock stepped back an hour does not keep old counts', async () => {
+    const tracker = makeTracker(new MemoryStore());
+    const real = tracker.stats.bind(tracker);
+    await tracker.track({ id: 'a' });
+    const { base } = await counted(tracker, 20, () => real());
+    const queued = async () => (await call(base, 'api/trackers/jobs/stats')).json.stats.byStatus.queued as number;
+    expect(await queued()).toBe(1);
+    const wall = Date.now();
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => wall - 3_600_000);
+    try {
+      await tracker.track({ id: 'b' });
+      // past the cache's age (20 ms, or 4 times the last read's duration), by the monotonic clock
+      await expect.poll(queued, { timeout: 5_000, interval: 50 }).toBe(2);
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
   it('answers a JSON object where text or a number belongs (such as {"toString":1}) with a 400 naming the field, not a 500', async () => {
     const base = await freshDashboard(makeTracker(new MemoryStore()));
     const trap = { toString: 1 };

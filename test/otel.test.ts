@@ -2,7 +2,7 @@ import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, Periodic
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Context, type ContextManager } from '@opentelemetry/api';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LeaseholdError } from '../src/index.js';
 import { instrument, type InstrumentOptions } from '../src/otel/index.js';
 import { MemoryStore } from '../src/stores/memory.js';
@@ -344,6 +344,29 @@ describe('leasehold/otel', () => {
     await fresh.tracker.track(k(2));
     await new Promise((resolve) => setTimeout(resolve, 5));
     expect(point(await fresh.collect('leasehold.items'), { 'leasehold.status': 'pending' })?.value).toBe(2);
+  });
+
+  it('the counts age on the monotonic clock (a wall clock stepped back an hour does not keep them), and statsIntervalMs is checked', async () => {
+    const { tracker, collect } = await setup({ statsIntervalMs: 1 });
+    let reads = 0;
+    const stats = tracker.stats.bind(tracker);
+    Object.assign(tracker, { stats: () => (reads++, stats()) });
+    await tracker.track(k(1));
+    expect(point(await collect('leasehold.items'), { 'leasehold.status': 'pending' })?.value).toBe(1);
+    const before = reads;
+    const wall = Date.now();
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => wall - 3_600_000);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await collect('leasehold.items');
+      // read again (the SDK itself keeps the sample with the later wall-clock time, which is not ours to judge)
+      expect(reads).toBe(before + 1);
+    } finally {
+      clock.mockRestore();
+    }
+    for (const bad of [Number.NaN, -1, Number.POSITIVE_INFINITY]) {
+      expect(() => instrument(makeTracker(new MemoryStore()), { statsIntervalMs: bad })).toThrow(/`instrument.statsIntervalMs`: expected an integer >= 0/);
+    }
   });
 
   it('a stats() read that hangs holds up no collection: the last counts are reported, and one read is shared until it ends', async () => {

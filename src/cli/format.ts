@@ -36,10 +36,10 @@ export interface Column<R> {
 /**
  * What must not reach a terminal as it is: C0 controls and DEL, C1 controls (ESC and CSI start
  * escape sequences that recolour, retitle or clear the screen), the line and paragraph
- * separators, the bidirectional marks and overrides that reorder what is shown, and lone
+ * separators, the bidirectional marks (the Arabic letter mark included) and overrides that reorder what is shown, and lone
  * surrogates. Item data is anyone's text.
  */
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 const SHORT: Readonly<Record<string, string>> = { '\b': '\\b', '\t': '\\t', '\n': '\\n', '\f': '\\f', '\r': '\\r' };
 

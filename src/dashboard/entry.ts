@@ -14,19 +14,20 @@ export class Entry {
   readonly tracker: DashboardTracker;
   readonly def: TrackerDefinition;
   readonly history: History;
-  readonly #now: () => number;
+  /** The clock the cache's age is read on: the monotonic one, unless the dashboard was given `now`. */
+  readonly #clock: () => number;
   readonly #cacheMs: number;
-  #cached: { readonly at: number; readonly value: Promise<TrackerStats<string>> } | undefined;
+  #cached: { readonly at: number; readonly value: Promise<TrackerStats<string>>; answered: boolean } | undefined;
   #asked = 0;
   #recorded = 0;
   #lastMs = 0;
 
-  constructor(name: string, tracker: DashboardTracker, now: () => number, cacheMs: number) {
+  constructor(name: string, tracker: DashboardTracker, now: () => number, cacheMs: number, clock: () => number = now) {
     this.name = name;
     this.tracker = tracker;
     this.def = tracker.definition;
     this.history = new History(this.def, now);
-    this.#now = now;
+    this.#clock = clock;
     this.#cacheMs = cacheMs;
   }
 
@@ -39,12 +40,14 @@ export class Entry {
    * The tracker's counts. One store query serves every poll within `cacheMs`, or within 4 times
    * the last query's duration when that is longer: on a big table (stats takes ~0.3–0.7 s at
    * 1,000,000 PostgreSQL rows) the dashboard never keeps the database busy more than a fifth
-   * of the time. Each answer is also a sample for the hour chart.
+   * of the time. Each answer is also a sample for the hour chart. A query still unanswered serves
+   * every poll, whatever its age: one that hangs (a dead connection) is not joined by another per
+   * sample and per page poll.
    */
   stats(): Promise<TrackerStats<string>> {
-    const t = this.#now();
+    const t = this.#clock();
     const fresh = this.#cacheMs === 0 ? 0 : Math.max(this.#cacheMs, 4 * this.#lastMs);
-    if (this.#cached && t - this.#cached.at < fresh) return this.#cached.value;
+    if (this.#cached && (!this.#cached.answered || t - this.#cached.at < fresh)) return this.#cached.value;
     const asked = ++this.#asked;
     const started = performance.now();
     const value = this.tracker.stats().then((stats) => {
@@ -56,10 +59,14 @@ export class Entry {
       }
       return stats;
     });
-    this.#cached = { at: t, value };
-    value.catch(() => {
-      if (this.#cached?.value === value) this.#cached = undefined;
-    });
+    const cached = { at: t, value, answered: false };
+    this.#cached = cached;
+    value.then(
+      () => (cached.answered = true),
+      () => {
+        if (this.#cached === cached) this.#cached = undefined;
+      },
+    );
     return value;
   }
 

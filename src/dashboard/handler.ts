@@ -79,6 +79,9 @@ const pathOf = (url: string | undefined): URL => {
  * createServer(createDashboard({ trackers: { logs }, allowedHosts: ['127.0.0.1:4321', 'localhost:4321'] })).listen(4321, '127.0.0.1');
  * ```
  */
+// a wall clock stepped back would keep cached counts for as long
+const monotonic = () => performance.now();
+
 export function createDashboard(options: DashboardOptions): DashboardHandler {
   const list = checkTrackers(options?.trackers);
   const base = checkBasePath(options.basePath);
@@ -86,9 +89,9 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
   const token = readOnly ? undefined : (checkToken(options.token) ?? randomToken());
   const cacheMs = checkMs('dashboard.statsCacheMs', options.statsCacheMs, 1_000);
   const sampleMs = checkMs('dashboard.sampleIntervalMs', options.sampleIntervalMs, 5_000);
-  const now = options.now ?? Date.now;
+  const now = options.now ?? (() => Date.now());
   const hosts = options.allowedHosts === undefined ? undefined : { allowed: hostMatcher('dashboard.allowedHosts', options.allowedHosts), names: options.allowedHosts.join(', ') };
-  const entries = new Map(list.map(([name, tracker]) => [name, new Entry(name, tracker, now, cacheMs)]));
+  const entries = new Map(list.map(([name, tracker]) => [name, new Entry(name, tracker, now, cacheMs, options.now ?? monotonic)]));
   const startedAt = now();
 
   // a failing store shows on the page through its own polls; the sampler just tries again

@@ -109,7 +109,7 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
   const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE);
   const traceEmptyClaims = options.traceEmptyClaims ?? false;
   const traceEmptyReaps = options.traceEmptyReaps ?? false;
-  const statsEvery = options.statsIntervalMs ?? 10_000;
+  const statsEvery = requireTimerMs('instrument.statsIntervalMs', options.statsIntervalMs ?? 10_000, { allowZero: true });
   const statsWait = requireTimerMs('instrument.statsTimeoutMs', options.statsTimeoutMs ?? 5_000, { allowZero: true });
   const definition = tracker.definition;
   const failedStatus = new Map(definition.stages.map((s) => [s.name, s.failed as string]));

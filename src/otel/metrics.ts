@@ -61,12 +61,13 @@ export function startMetrics(
   let last: { at: number; byStatus: Record<string, number> } | undefined;
   let reading: Promise<Record<string, number>> | undefined;
   const observe = async (result: { observe(value: number, attributes?: Attributes): void }) => {
-    let byStatus = last && Date.now() - last.at < statsEvery ? last.byStatus : undefined;
+    // the monotonic clock: counts read before a wall clock stepped back would stay for as long
+    let byStatus = last && performance.now() - last.at < statsEvery ? last.byStatus : undefined;
     if (!byStatus) {
       reading ??= tracker
         .stats()
         .then((stats) => {
-          last = { at: Date.now(), byStatus: { ...stats.byStatus, ...stats.undeclared } as Record<string, number> };
+          last = { at: performance.now(), byStatus: { ...stats.byStatus, ...stats.undeclared } as Record<string, number> };
           return last.byStatus;
         })
         .finally(() => (reading = undefined));

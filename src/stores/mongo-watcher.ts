@@ -184,7 +184,7 @@ class CollectionWatcher {
    * reports under another code, a pipeline it refuses) would otherwise go unnoticed for good.
    */
   #stuck(error: unknown): void {
-    const now = Date.now();
+    const now = performance.now();
     this.#failingSince ??= now;
     if (this.#warned || now - this.#failingSince < STUCK_WARN_MS) return;
     this.#warned = true;

@@ -9,7 +9,7 @@ import { Lease } from '../lease.js';
 import type { NormalizedStage } from '../definition.js';
 import { copyKey, guardCondition, type Change, type Condition, type Delay, type StoredItem } from '../store.js';
 import { claimUpdate, clipMessage, exhaustedChange, wellFormed } from '../transitions.js';
-import { describe, requireDelayMs, requireKnownOptions } from '../validate.js';
+import { describe, requireDate, requireDelayMs, requireKnownOptions } from '../validate.js';
 import type { AnyLease, Core } from './core.js';
 
 /** Options of `track`: when the item becomes claimable. */
@@ -48,12 +48,7 @@ export function scheduleDelay(operation: string, options: TrackOptions | undefin
   if (notBefore !== undefined && delayMs !== undefined) {
     throw new ConfigError(`${operation}.notBefore`, 'give `notBefore` or `delayMs`, not both.');
   }
-  if (notBefore !== undefined) {
-    if (!(notBefore instanceof Date) || Number.isNaN(notBefore.getTime())) {
-      throw new ConfigError(`${operation}.notBefore`, `expected a valid Date, got ${describe(notBefore)}.`);
-    }
-    return { at: notBefore };
-  }
+  if (notBefore !== undefined) return { at: requireDate(`${operation}.notBefore`, notBefore) };
   if (delayMs !== undefined) return { ms: requireDelayMs(`${operation}.delayMs`, delayMs) };
   return undefined;
 }

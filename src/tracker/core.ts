@@ -197,7 +197,8 @@ export class Core {
 
   /** Writes a line to stderr, at most a burst of them per interval (then how many were not shown). */
   #toStderr(line: string): void {
-    const now = Date.now();
+    // the monotonic clock: a wall clock stepped back would keep the window from ever ending
+    const now = performance.now();
     const s = this.#stderr;
     if (now - s.windowStart >= STDERR_INTERVAL_MS) {
       if (s.suppressed) process.stderr.write(`[leasehold] (${s.suppressed} more error(s) not shown in the last ${STDERR_INTERVAL_MS / 1000} s)\n`);

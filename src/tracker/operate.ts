@@ -9,7 +9,7 @@ import { requireFinishedStatus, type NormalizedStage } from '../definition.js';
 import { ConfigError, ValidationError } from '../errors.js';
 import type { Condition, StoredItem } from '../store.js';
 import { cancelUpdate, clipMessage, rescheduleUpdate, retryUpdate } from '../transitions.js';
-import { describe, requireAgeMs, requireKnownOptions, requireNumber, requirePositiveInt } from '../validate.js';
+import { requireAgeMs, requireDate, requireKnownOptions, requireNumber, requirePositiveInt } from '../validate.js';
 import { scheduleDelay, type TrackOptions } from './claim.js';
 import type { Core } from './core.js';
 
@@ -254,10 +254,7 @@ export async function purge(core: Core, options: PurgeOptions): Promise<{ delete
   // a misspelt `finishedBefore` would delete every item in the status
   requireKnownOptions('purge', options, ['status', 'finishedBefore', 'olderThanMs', 'limit']);
   const status = requireFinishedStatus(core.def, 'purge.status', options?.status);
-  const before = options.finishedBefore;
-  if (before !== undefined && (!(before instanceof Date) || Number.isNaN(before.getTime()))) {
-    throw new ConfigError('purge.finishedBefore', `expected a valid Date, got ${describe(before)}.`);
-  }
+  const before = options.finishedBefore === undefined ? undefined : requireDate('purge.finishedBefore', options.finishedBefore);
   if (before !== undefined && options.olderThanMs !== undefined) {
     throw new ConfigError('purge.olderThanMs', 'give `finishedBefore` (an instant) or `olderThanMs` (an age by the store\'s clock), not both.');
   }

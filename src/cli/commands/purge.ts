@@ -2,6 +2,7 @@ import type { CliCommand } from '../context.js';
 import { usage } from '../errors.js';
 import { inBatches } from '../batches.js';
 import { parseCount, parseDuration, parseStatuses } from '../parse.js';
+import { MAX_AGE_MS } from '../../validate.js';
 
 interface Options {
   readonly status: string;
@@ -24,7 +25,7 @@ export const purge: CliCommand = (program, act) => {
       act<Options>(async (ctx) => {
         const limit = parseCount('--limit', ctx.options.limit);
         const age = ctx.options.olderThan === undefined ? undefined : parseDuration('--older-than', ctx.options.olderThan);
-        if (age !== undefined && age > Date.now()) throw usage(`--older-than \`${ctx.options.olderThan}\` reaches back before 1970, where no item finished; use a shorter duration.`);
+        if (age !== undefined && age > MAX_AGE_MS) throw usage(`--older-than \`${ctx.options.olderThan}\` reaches back further than every store does (about 6,300 years); use a shorter duration.`);
         const [name, tracker] = await ctx.tracker();
         const def = tracker.definition;
         // one status per run, as `tracker.purge` takes it
