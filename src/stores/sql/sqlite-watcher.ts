@@ -22,6 +22,13 @@ export type OpenWatchConnection = (filename: string) => Promise<WatchConnection>
 
 type Listener = (change: StoreChange) => void;
 
+/** A listener's interval, when it was last woken, and the wake-up it is owed (see `#deliver`). */
+interface Subscription {
+  readonly everyMs: number;
+  last: number;
+  owed: ReturnType<typeof setTimeout> | undefined;
+}
+
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 2_000;
 
@@ -29,7 +36,7 @@ const RETRY_MAX_MS = 2_000;
 class FileWatcher {
   readonly #filename: string;
   readonly #open: OpenWatchConnection;
-  readonly #listeners = new Map<Listener, number>();
+  readonly #listeners = new Map<Listener, Subscription>();
   readonly #onEmpty: () => void;
   #connection: WatchConnection | undefined;
   #version = 0;
@@ -46,7 +53,7 @@ class FileWatcher {
   }
 
   add(fn: Listener, everyMs: number): void {
-    this.#listeners.set(fn, everyMs);
+    this.#listeners.set(fn, { everyMs, last: Number.NEGATIVE_INFINITY, owed: undefined });
     if (this.#connection) {
       if (everyMs < this.#everyMs) this.#tick();
     } else if (!this.#opening && !this.#retry) {
@@ -55,12 +62,23 @@ class FileWatcher {
   }
 
   remove(fn: Listener): void {
-    if (!this.#listeners.delete(fn)) return;
-    if (this.#listeners.size > 0) return;
+    const subscription = this.#listeners.get(fn);
+    if (!subscription) return;
+    this.#listeners.delete(fn);
+    clearTimeout(subscription.owed);
+    if (this.#listeners.size > 0) {
+      // the fastest listener may have left: check no more often than the others ask
+      if (this.#connection && subscription.everyMs <= this.#everyMs) this.#tick();
+      return;
+    }
     clearTimeout(this.#retry);
     this.#retry = undefined;
     this.#close();
-    this.#onEmpty();
+    // a connection still opening stays this file's one: `#start` closes it and lets go of the
+    // watcher then. Let go of now, the next listener would open a second connection beside it
+    // (a worker started and stopped in one turn of the event loop did, once per cycle, and each
+    // left a file descriptor that SQLite keeps until the store's own connection closes)
+    if (!this.#opening) this.#onEmpty();
   }
 
   async #start(): Promise<void> {
@@ -72,12 +90,14 @@ class FileWatcher {
       this.#version = connection.dataVersion();
     } catch {
       this.#opening = false;
-      this.#schedule();
+      if (this.#listeners.size === 0) this.#onEmpty();
+      else this.#schedule();
       return;
     }
     this.#opening = false;
     if (this.#listeners.size === 0) {
       connection.close();
+      this.#onEmpty();
       return;
     }
     this.#connection = connection;
@@ -90,7 +110,7 @@ class FileWatcher {
   /** (Re)starts the timer at the shortest interval any listener asked for. */
   #tick(): void {
     clearInterval(this.#timer);
-    this.#everyMs = Math.min(...this.#listeners.values());
+    this.#everyMs = Math.min(...[...this.#listeners.values()].map((s) => s.everyMs));
     this.#timer = setInterval(() => this.#check(), this.#everyMs);
     // a running worker keeps the process alive, not its watcher
     this.#timer.unref?.();
@@ -114,12 +134,30 @@ class FileWatcher {
   }
 
   #emit(): void {
-    for (const fn of this.#listeners.keys()) {
-      try {
-        fn({});
-      } catch {
-        // a listener's fault must not stop the others; polling covers the miss
-      }
+    for (const [fn, subscription] of this.#listeners) this.#deliver(fn, subscription);
+  }
+
+  /**
+   * Wakes `fn` at most once per its own interval: the file is checked at the shortest interval
+   * any store on it asked for, and a store that asked for a longer one (an idle table beside a
+   * busy one) would otherwise claim on every commit to the file. A change within the interval is
+   * owed, and delivered when it ends.
+   */
+  #deliver(fn: Listener, subscription: Subscription): void {
+    const wait = subscription.last + subscription.everyMs - performance.now();
+    if (wait > 0) {
+      subscription.owed ??= setTimeout(() => {
+        subscription.owed = undefined;
+        if (this.#listeners.get(fn) === subscription) this.#deliver(fn, subscription);
+      }, wait);
+      subscription.owed.unref?.();
+      return;
+    }
+    subscription.last = performance.now();
+    try {
+      fn({});
+    } catch {
+      // a listener's fault must not stop the others; polling covers the miss
     }
   }
 
