@@ -7,6 +7,7 @@ import { LeaseholdError } from '../src/index.js';
 import { instrument, type InstrumentOptions } from '../src/otel/index.js';
 import { MemoryStore } from '../src/stores/memory.js';
 import { k, makeTracker, TTL } from '../src/testing/definition.js';
+import { stderrOf } from './support/stderr.js';
 
 /**
  * leasehold/otel on the memory store, read back through the SDK's in-memory exporters: a span
@@ -367,6 +368,37 @@ describe('leasehold/otel', () => {
     for (const bad of [Number.NaN, -1, Number.POSITIVE_INFINITY]) {
       expect(() => instrument(makeTracker(new MemoryStore()), { statsIntervalMs: bad })).toThrow(/`instrument.statsIntervalMs`: expected an integer >= 0/);
     }
+  });
+
+  it('trackers named on one meter provider keep their metrics and spans apart (`leasehold.tracker`); one left unnamed beside another is said on stderr', async () => {
+    const spans = new InMemorySpanExporter();
+    const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
+    const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+    const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    cleanups.push(() => meterProvider.shutdown(), () => tracerProvider.shutdown());
+    const emails = makeTracker(new MemoryStore());
+    const invoices = makeTracker(new MemoryStore());
+    cleanups.push(instrument(emails, { tracerProvider, meterProvider, name: 'emails', statsIntervalMs: 0 }));
+    const said = await stderrOf(async () => void cleanups.push(instrument(invoices, { tracerProvider, meterProvider, name: 'invoices', statsIntervalMs: 0 })));
+    expect(said).toBe('');
+    for (const n of [1, 2, 3, 4]) await emails.track(k(n));
+    await invoices.track(k(1));
+    await emails.complete((await emails.claim('download', { owner: 'w' }))!);
+    exporter.reset();
+    await reader.forceFlush();
+    const points = (name: string) => exporter.getMetrics().flatMap((r) => r.scopeMetrics).flatMap((s) => s.metrics).filter((m) => m.descriptor.name === name).flatMap((m) => m.dataPoints as Array<DataPoint<number | Histogram>>);
+    expect(point(points('leasehold.items'), { 'leasehold.tracker': 'emails', 'leasehold.status': 'pending' })?.value).toBe(3);
+    expect(point(points('leasehold.items'), { 'leasehold.tracker': 'invoices', 'leasehold.status': 'pending' })?.value).toBe(1);
+    expect(point(points('leasehold.transitions'), { 'leasehold.tracker': 'emails', 'leasehold.outcome': 'claimed' })?.value).toBe(1);
+    expect(point(points('leasehold.transitions'), { 'leasehold.tracker': 'invoices', 'leasehold.outcome': 'claimed' })).toBeUndefined();
+    expect(spans.getFinishedSpans().find((s) => s.name === 'complete download')?.attributes['leasehold.tracker']).toBe('emails');
+    // a third without a name, and a fourth with a name taken: said once each, naming the fix
+    const unnamed = await stderrOf(async () => void cleanups.push(instrument(makeTracker(new MemoryStore()), { meterProvider })));
+    expect(unnamed).toMatch(/^\[leasehold\] \[otel\] another tracker is already instrumented on this meter provider, so their metrics mix .*Give each tracker a `name` of its own/);
+    const taken = await stderrOf(async () => void cleanups.push(instrument(makeTracker(new MemoryStore()), { meterProvider, name: 'emails' })));
+    expect(taken).toMatch(/another tracker named `emails` is already instrumented/);
+    for (const bad of ['', 7, 'x'.repeat(201)]) expect(() => instrument(makeTracker(new MemoryStore()), { meterProvider, name: bad as string })).toThrow(/`instrument.name`: expected text of 1 to 200 characters/);
   });
 
   it('a stats() read that hangs holds up no collection: the last counts are reported, and one read is shared until it ends', async () => {

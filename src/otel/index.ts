@@ -27,8 +27,8 @@ import {
   type SpanContext,
   type TracerProvider,
 } from '@opentelemetry/api';
-import { LeaseholdError, LeaseLostError, type Listener, type TrackerDefinition, type TrackerEvents, type TrackerStats } from '../index.js';
-import { requireTimerMs } from '../validate.js';
+import { ConfigError, LeaseholdError, LeaseLostError, type Listener, type TrackerDefinition, type TrackerEvents, type TrackerStats } from '../index.js';
+import { describe, requireTimerMs } from '../validate.js';
 import { defined, keyId, leaseAttributes, operationType, type Describe } from './attributes.js';
 import { startMetrics } from './metrics.js';
 
@@ -47,6 +47,13 @@ export interface InstrumentableTracker {
 
 /** Options of {@link instrument}. */
 export interface InstrumentOptions {
+  /**
+   * The tracker's name, recorded as `leasehold.tracker` on every span and data point. Give each
+   * tracker that one meter provider records a name of its own: without one, their transitions
+   * are summed together, and their item gauges, one status at a time, overwrite each other.
+   * Text of 1 to 200 characters.
+   */
+  readonly name?: string;
   /** Where spans go. @default the global tracer provider (`trace.getTracerProvider()`) */
   readonly tracerProvider?: TracerProvider;
   /** Where metrics go. @default the global meter provider (`metrics.getMeterProvider()`) */
@@ -84,6 +91,8 @@ export const SCOPE = 'leasehold';
 
 /** Trackers instrumented now: a second `instrument()` on one of them throws. */
 const instrumentedTrackers = new WeakSet<object>();
+/** Per meter provider, the names of the trackers it records now (`undefined` for one without). */
+const recording = new WeakMap<object, Array<string | undefined>>();
 
 /**
  * Instruments `tracker`: a span per operation (`claim`, `claimBatch`, `renew`, `complete`,
@@ -113,9 +122,24 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
   const statsWait = requireTimerMs('instrument.statsTimeoutMs', options.statsTimeoutMs ?? 5_000, { allowZero: true });
   const definition = tracker.definition;
   const failedStatus = new Map(definition.stages.map((s) => [s.name, s.failed as string]));
-  const base = { 'messaging.system': 'leasehold' } as const;
+  const name = options.name;
+  if (name !== undefined && (typeof name !== 'string' || name.length === 0 || name.length > 200)) {
+    throw new ConfigError('instrument.name', `expected text of 1 to 200 characters naming the tracker, got ${describe(name)}.`);
+  }
+  const base: Attributes = name === undefined ? { 'messaging.system': 'leasehold' } : { 'messaging.system': 'leasehold', 'leasehold.tracker': name };
+  const provider = options.meterProvider ?? metrics.getMeterProvider();
+  const names = recording.get(provider) ?? [];
+  recording.set(provider, names);
+  // a name taken, or a tracker without one beside another: their points carry the same attributes
+  const clash = names.length === 0 ? undefined : name !== undefined && names.includes(name) ? `another tracker named \`${name}\`` : name === undefined || names.includes(undefined) ? 'another tracker' : undefined;
+  if (clash) {
+    process.stderr.write(
+      `[leasehold] [otel] ${clash} is already instrumented on this meter provider, so their metrics mix (transitions summed, item counts overwriting each other). Give each tracker a \`name\` of its own in instrument()'s options.\n`,
+    );
+  }
+  names.push(name);
 
-  const recorded = startMetrics(tracker, meter, { statsEvery, statsWait });
+  const recorded = startMetrics(tracker, meter, { statsEvery, statsWait, base });
 
   // --- spans: own properties shadowing the prototype's methods ---
   const target = tracker as unknown as Record<string, unknown>;
@@ -313,5 +337,6 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
     for (const name of wrapped.splice(0)) delete target[name];
     recorded.stop();
     instrumentedTrackers.delete(tracker);
+    names.splice(names.indexOf(name), 1);
   };
 }

@@ -11,8 +11,6 @@ const PROCESS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 
 /** `leasehold.pickup.delay`'s buckets, in seconds: the same, then on to an hour of backlog. */
 const PICKUP_BUCKETS = [...PROCESS_BUCKETS, 30, 60, 300, 900, 3600];
 
-const base = { 'messaging.system': 'leasehold' } as const;
-
 /**
  * Creates the instruments and starts recording; `handlerDuration` is for the spans of handlers,
  * and `stop()` removes the listeners and the gauge's callback.
@@ -20,7 +18,7 @@ const base = { 'messaging.system': 'leasehold' } as const;
 export function startMetrics(
   tracker: InstrumentableTracker,
   meter: Meter,
-  { statsEvery, statsWait }: { readonly statsEvery: number; readonly statsWait: number },
+  { statsEvery, statsWait, base }: { readonly statsEvery: number; readonly statsWait: number; readonly base: Attributes },
 ): { readonly handlerDuration: Histogram; stop(): void } {
   const transitions = meter.createCounter('leasehold.transitions', {
     description: 'State machine transitions, by stage and outcome (claimed, completed, retried, failed, released, reaped, lease_lost).',
