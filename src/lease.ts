@@ -121,7 +121,9 @@ export class Lease<Stage extends string = string, K = unknown, D = unknown, S ex
   }
 
   /**
-   * When the lease expires unless renewed (store clock, as of the last claim or renew).
+   * When the lease expires unless renewed (store clock, as of the last claim or renew). It is the
+   * store's clock: compared with `Date.now()`, it is off by however far this machine's clock is
+   * from the store's (workers renew on their own, by elapsed time; see `work()`'s heartbeat).
    *
    * @example
    * ```ts

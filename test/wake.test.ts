@@ -334,4 +334,25 @@ describe('due times in one process', () => {
     await worker.stop();
     expect(attempts).toBe(2);
   });
+
+  it.each([
+    ['a minute ahead of', 60_000],
+    ['a minute behind', -60_000],
+  ])('with the store\'s clock %s this process\'s, a worker polling every 30 s still claims a scheduled item and a retry when they are due', async (_, skew) => {
+    const tracker = new Tracker(jobDefinition(new MemoryStore({ clock: () => Date.now() + skew }), { backoff: () => 300 }));
+    let attempts = 0;
+    const worker = tracker.work(
+      'run',
+      async (lease) => {
+        if (lease.key.n === 1 && ++attempts === 1) throw new Error('first try fails');
+      },
+      { pollMinMs: POLL_MS, pollMaxMs: POLL_MS },
+    );
+    await worker.drain();
+    // due in 300 ms by the store's clock: by this process's, a minute late (or long past) before
+    await tracker.track({ n: 1 }, undefined, { delayMs: 300 });
+    await until('the scheduled item, then its retry, done', async () => (await tracker.get({ n: 1 }))?.status === 'done', BUDGET_MS);
+    await worker.stop();
+    expect(attempts).toBe(2);
+  });
 });

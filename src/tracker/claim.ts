@@ -63,7 +63,9 @@ export async function track(core: Core, key: unknown, data: unknown, options?: T
     core.store.insert({ key: storeKey, status: core.def.initial, data: encoded.stored, ...(deadline ? { deadline } : {}) }),
   );
   if (result.created) {
-    core.wake(core.def.initial, deadline ? result.item.deadline : undefined); // a scheduled item: workers learn its due time
+    // a scheduled item: workers learn its due time
+    if (deadline) core.wakeAt(core.def.initial, result.item);
+    else core.wake(core.def.initial);
     return { item: core.codec.item('track', result.item, { data: encoded }), created: true };
   }
   // nothing written: the item as `get` reads it, also in a status the definition no longer declares

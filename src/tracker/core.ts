@@ -161,9 +161,22 @@ export class Core {
     };
   }
 
-  /** Tells workers that `status` became claimable (any status when absent), now or at `at`. */
+  /** Tells workers that `status` became claimable (any status when absent), now or at `at` (this process's clock). */
   wake(status?: string, at?: Date): void {
     for (const fn of this.#wakers) fn(status, at);
+  }
+
+  /**
+   * Tells workers that a write put an item in `status`, claimable at its deadline. The deadline
+   * is the store's clock; workers wait on this process's, which may be seconds off (a clock
+   * behind woke them late by as much; one ahead by more than the delay dropped the due time, and
+   * they slept to their next poll). So the delay the store measured (the deadline less the
+   * write's `updatedAt`, both its clock) counts from now. Without `updatedAt` (a batch
+   * settle's outcome), the deadline as it is.
+   */
+  wakeAt(status: string, written: { readonly deadline?: Date; readonly updatedAt?: Date }): void {
+    const { deadline, updatedAt } = written;
+    this.wake(status, deadline && updatedAt ? new Date(Date.now() + Math.max(0, deadline.getTime() - updatedAt.getTime())) : deadline);
   }
 
   /** Whether the store tells this process about changes other processes make. */

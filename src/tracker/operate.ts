@@ -223,7 +223,7 @@ export async function reschedule(core: Core, key: unknown, options: TrackOptions
   const { cond, change } = rescheduleUpdate(core.def.fromStatuses, storeKey, deadline);
   const [stored] = await core.call('reschedule', key, () => core.store.update(cond, change, { limit: 1 }));
   if (!stored) return null;
-  core.wake(stored.status, stored.deadline);
+  core.wakeAt(stored.status, stored);
   return changed(core, 'reschedule', stored);
 }
 

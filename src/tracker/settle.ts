@@ -229,7 +229,7 @@ export function prepareFail(core: Core, operation: string, lease: AnyLease, erro
     change: failure.change,
     done: (stored) => {
       markSettled(state, 'failed');
-      if (retry) core.wake(stored.status, stored.deadline);
+      if (retry) core.wakeAt(stored.status, stored);
       core.log('warn', lease, `failed${retry ? ', will retry' : ', parked'}: ${lastError}`);
       core.emitLease('failed', lease, {
         error: lastError,
@@ -255,7 +255,8 @@ export function prepareRelease(core: Core, lease: AnyLease, options: { delayMs?:
     change: releaseChange(stage, ms),
     done: (stored) => {
       markSettled(state, 'released');
-      core.wake(stored.status, ms === 0 ? undefined : stored.deadline);
+      if (ms === 0) core.wake(stored.status);
+      else core.wakeAt(stored.status, stored);
       core.log('debug', lease, `released into \`${stored.status}\`${ms === 0 ? '' : `, claimable in ${ms} ms`}`);
       core.emitLease('released', lease, { durationMs: performance.now() - state.startedAt });
     },
