@@ -43,6 +43,24 @@ interface Row {
   version: number;
 }
 
+/** What a deleted row holds, for the stale index entries that still name it (never read). */
+const DELETED: StoredItem = Object.freeze({
+  ref: 0,
+  key: Object.freeze({}),
+  status: '',
+  stage: null,
+  data: null,
+  attempts: 0,
+  fence: 0,
+  owner: null,
+  deadline: new Date(0),
+  lastError: null,
+  createdAt: new Date(0),
+  updatedAt: new Date(0),
+  claimedAt: null,
+  finishedAt: null,
+});
+
 const keyId = (key: KeyValues): string =>
   JSON.stringify(Object.keys(key).sort().map((k) => [k, key[k] instanceof Date ? { d: (key[k] as Date).toISOString() } : key[k]]));
 
@@ -148,8 +166,13 @@ export class MemoryStore implements Store {
     for (const row of rows) {
       this.#rows.delete(keyId(row.item.key));
       this.#counts.set(row.item.status, (this.#counts.get(row.item.status) ?? 1) - 1);
-      // its heap entry goes stale: no live row has that version any more
+      // its heap entry goes stale: no live row has that version any more. The entry keeps the
+      // row until it reaches the top or its heap is rebuilt, which a purge that keeps pace with
+      // completions may put off for long: the row lets go of the item (its data) now
       row.version++;
+      const { status } = row.item;
+      row.item = DELETED;
+      this.#compact(status);
     }
     return rows.length;
   }
@@ -225,8 +248,13 @@ export class MemoryStore implements Store {
     row.version++;
     const heap = this.#heap(status);
     heap.push({ deadline: row.item.deadline.getTime(), seq: row.seq, row, version: row.version });
-    // stale entries are dropped when they reach the top; rebuild when they dominate
-    if (heap.size > 64 && heap.size > 4 * (this.#counts.get(status) ?? 0)) heap.rebuild((e) => e.version === e.row.version);
+    this.#compact(status);
+  }
+
+  /** Stale entries are dropped when they reach the top of their heap; it is rebuilt when they dominate it. */
+  #compact(status: string): void {
+    const heap = this.#byStatus.get(status);
+    if (heap && heap.size > 64 && heap.size > 4 * (this.#counts.get(status) ?? 0)) heap.rebuild((e) => e.version === e.row.version);
   }
 
   #heap(status: string): EligibleHeap<Row> {
