@@ -580,6 +580,27 @@ describe('PostgresStore: date keys and times from processes in other time zones'
   });
 });
 
+describe('PostgresStore: look-ups by a key it cannot hold', () => {
+  it('a key with a NUL or a date before 4714 BC names no item: get, claim, cancel, retry and reschedule find nothing, as on the other stores', async () => {
+    const tracker = new Tracker({
+      store: new PostgresStore({ pool: pool(3), table: `unholdable_${run}` }),
+      statuses: ['pending', 'running', 'done', 'failed'],
+      initial: 'pending',
+      key: z.object({ id: z.string(), day: z.date() }),
+      stages: { s: { from: 'pending', active: 'running', done: 'done', failed: 'failed' } },
+    });
+    await tracker.track({ id: 'a', day: new Date(0) });
+    for (const key of [{ id: 'a\0b', day: new Date(0) }, { id: 'a', day: new Date(-8.64e15) }]) {
+      expect(await tracker.get(key)).toBeNull();
+      expect(await tracker.claim('s', { owner: 'w', key })).toBeNull();
+      expect(await tracker.cancel(key)).toBeNull();
+      expect(await tracker.retry(key)).toBeNull();
+      expect(await tracker.reschedule(key, { delayMs: 1_000 })).toBeNull();
+    }
+    expect((await tracker.get({ id: 'a', day: new Date(0) }))!.status).toBe('pending');
+  });
+});
+
 describe('PostgresStore: the longest key every store takes', () => {
   it('a key of 2,000 bytes of text that does not compress, over two fields, is tracked, found and claimed by key (the unique index holds it)', async () => {
     const tracker = new Tracker({

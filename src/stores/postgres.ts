@@ -25,7 +25,7 @@ import type {
   UpdateOptions,
 } from '../store.js';
 import { deleteStatement, findStatement, insertOrRead, knownColumns, tableColumns, toItem, toOutcome, toSettleOutcome, updateStatement, type KeyColumn } from './sql/compile.js';
-import { columnsOf, dialect, NOTIFY_PAYLOAD, OUTCOME_COLUMNS, PRIOR_DEADLINE, serverOf, SETTLE_COLUMNS, TYPES } from './sql/pg-dialect.js';
+import { columnsOf, dialect, holdable, NOTIFY_PAYLOAD, OUTCOME_COLUMNS, PRIOR_DEADLINE, serverOf, SETTLE_COLUMNS, TYPES } from './sql/pg-dialect.js';
 import { hash, keyColumns, legacySideName, quoteIdentifier, sideName, type Dialect } from './sql/dialect.js';
 import { initFailure, initFrame } from './sql/pg-init.js';
 import { insertWithKey, itemsTableStatements, keyFilter, keyTableStatements, renameLegacyIndex, type KeyTable } from './sql/pg-keys.js';
@@ -167,6 +167,7 @@ export class PostgresStore implements Store {
 
   async update(cond: Condition, change: Change, options: UpdateOptions = {}): Promise<StoredItem[]> {
     const keys = this.#ready('update');
+    if (!holdable(cond.key)) return [];
     const tells = this.#tells(cond, change);
     // a settle reads only the outcome: a third of the columns to send, describe and decode
     const outcome = options.outcomeOnly === true;
@@ -205,12 +206,14 @@ export class PostgresStore implements Store {
 
   async find(cond: Partial<Condition>, options: FindOptions = {}): Promise<StoredItem[]> {
     const keys = this.#ready('find');
+    if (!holdable(cond.key)) return [];
     const { text, values } = findStatement(this.#table, cond, options.limit, keys, this.#dialect, this.#returning[options.returning ?? 'item']);
     return (await this.#run(text, values)).map((row) => toItem(row, keys, dialect));
   }
 
   async delete(cond: Condition, options: { limit: number }): Promise<number> {
     const keys = this.#ready('delete');
+    if (!holdable(cond.key)) return 0;
     const { text, values } = deleteStatement(this.#table, cond, options.limit, keys, this.#dialect);
     return (await this.#send(text, values)).rowCount ?? 0;
   }

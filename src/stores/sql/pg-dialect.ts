@@ -4,7 +4,8 @@
  * decoding, the column types it creates, and the notification payload. Internal.
  * @module
  */
-import type { KeyFieldType, KeyScalar, Returning } from '../../store.js';
+import type { KeyFieldType, KeyScalar, KeyValues, Returning } from '../../store.js';
+import { MIN_STORE_DATE_MS } from '../../validate.js';
 import { STATE_COLUMNS, TIME_COLUMNS, type KeyColumn } from './compile.js';
 import type { Dialect } from './dialect.js';
 
@@ -62,6 +63,21 @@ export function utcText(date: Date): string {
     `${String(year > 0 ? year : 1 - year).padStart(4, '0')}-${two(date.getUTCMonth() + 1)}-${two(date.getUTCDate())}` +
     `T${two(date.getUTCHours())}:${two(date.getUTCMinutes())}:${two(date.getUTCSeconds())}.${String(date.getUTCMilliseconds()).padStart(3, '0')}+00:00${year > 0 ? '' : ' BC'}`
   );
+}
+
+/**
+ * Whether PostgreSQL can hold `key` at all: no NUL in its text, no date before 4714-11-24 BC. A
+ * key it cannot hold names no item (tracking one is refused on every store), so a look-up by it
+ * finds nothing, where sending it failed with the server's encoding or range error. Other stores
+ * may hold such a key from before it was refused, and find it.
+ */
+export function holdable(key: KeyValues | undefined): boolean {
+  if (key === undefined) return true;
+  for (const value of Object.values(key)) {
+    if (typeof value === 'string' && value.includes('\0')) return false;
+    if (value instanceof Date && value.getTime() < MIN_STORE_DATE_MS) return false;
+  }
+  return true;
 }
 
 export const dialect: Dialect = {
