@@ -3,6 +3,7 @@ import { afterAll, afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { ConfigError, type StoreChange } from '../src/index.js';
 import { MongoStore, type MongoCollection, type MongoStoreOptions } from '../src/stores/mongodb.js';
 import { changePipeline, toChange } from '../src/stores/mongodb/change-events.js';
+import { DENIED_RETRY_MS } from '../src/stores/mongo-watcher.js';
 import { k, makeTracker, type TestTracker } from '../src/testing/definition.js';
 import { CollectionDouble } from './support/mongo-double.js';
 
@@ -319,9 +320,40 @@ describe('MongoStore change streams (on the double)', () => {
     expect(double.watchCalls.map((c) => c.options.resumeAfter !== undefined)).toEqual([false, true, true, true, false]);
   });
 
+  it('a user refused the change stream (Unauthorized) is said once, and tried again every ten minutes (a grant being rotated comes back)', { timeout: 30_000 }, async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
+    try {
+      const double = new CollectionDouble();
+      const warn = vi.fn();
+      const s = store(double, { logger: { warn } });
+      await makeTracker(s).init();
+      const denied = () => Object.assign(new Error('not authorized on leasehold_test to execute command { aggregate: "double" }'), { code: 13, codeName: 'Unauthorized' });
+      double.failNextWatch(denied(), 2);
+      const { changes, stop } = listen(s);
+      await vi.advanceTimersByTimeAsync(10);
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(warn.mock.calls[0]![1]).toMatch(/no change stream on `leasehold_test\.double`: the user may not open one on it .*tried again every 10 minutes/);
+      expect(double.watchCalls).toHaveLength(1);
+      // not before ten minutes; then refused again, and not said again
+      await vi.advanceTimersByTimeAsync(DENIED_RETRY_MS - 1_000);
+      expect(double.watchCalls).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(double.watchCalls).toHaveLength(2);
+      expect(warn).toHaveBeenCalledTimes(1);
+      // granted again: the next try opens it, and listeners look once
+      await vi.advanceTimersByTimeAsync(DENIED_RETRY_MS + 1_000);
+      expect(double.watchCalls).toHaveLength(3);
+      expect(double.openStreams).toBe(1);
+      expect(changes).toEqual([{}]);
+      stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('says once when a stream has kept failing for 30 s (idle workers poll meanwhile), and again only after it worked', { timeout: 30_000 }, async () => {
     // the watcher's backoff and the outage's length on a fake clock; the double answers on setImmediate
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
     try {
       const double = new CollectionDouble();
       const warn = vi.fn();

@@ -62,6 +62,9 @@ const pathOf = (url: string | undefined): URL => {
   }
 };
 
+// a wall clock stepped back would keep cached counts for as long
+const monotonic = () => performance.now();
+
 /**
  * Creates the dashboard as a Node request handler. Mount it anywhere a `(req, res)` handler
  * goes; see `docs/dashboard.md` for node:http, Express, Fastify and Koa.
@@ -79,9 +82,6 @@ const pathOf = (url: string | undefined): URL => {
  * createServer(createDashboard({ trackers: { logs }, allowedHosts: ['127.0.0.1:4321', 'localhost:4321'] })).listen(4321, '127.0.0.1');
  * ```
  */
-// a wall clock stepped back would keep cached counts for as long
-const monotonic = () => performance.now();
-
 export function createDashboard(options: DashboardOptions): DashboardHandler {
   const list = checkTrackers(options?.trackers);
   const base = checkBasePath(options.basePath);

@@ -60,8 +60,10 @@ const TOKEN_LOST = new Set([260, 280, 286]);
 /** Errors no retry can fix: the reason given in the log line. */
 const PERMANENT: Record<number, string> = {
   40573: 'the server is a standalone `mongod`; change streams need a replica set or a sharded cluster',
-  13: 'the user may not open a change stream on it (the `changeStream` and `find` actions)',
 };
+/** Unauthorized: the user may not open a change stream. Tried again this rarely (a role or credentials being rotated). */
+const DENIED = 13;
+export const DENIED_RETRY_MS = 10 * 60_000;
 
 type Stream = ChangeStream<Document, Document>;
 
@@ -86,6 +88,8 @@ class CollectionWatcher {
   #failingSince: number | undefined;
   /** Whether this outage has been logged (once per outage). */
   #warned = false;
+  /** Whether the user's lack of the privilege was said (once, until a stream works). */
+  #denied = false;
 
   constructor(collection: Watchable, onEmpty: () => void) {
     this.#collection = collection;
@@ -149,6 +153,7 @@ class CollectionWatcher {
     this.#resumeFailures = 0;
     this.#failingSince = undefined;
     this.#warned = false;
+    this.#denied = false;
     if (!this.#fresh) return;
     this.#fresh = false;
     // changes before this stream started were not seen (at first start, or with the token lost)
@@ -161,6 +166,17 @@ class CollectionWatcher {
     this.#close();
     const code = (error as { code?: unknown } | undefined)?.code;
     const reason = typeof code === 'number' ? PERMANENT[code] : undefined;
+    if (code === DENIED) {
+      // a grant being rotated may come back: said once, tried again every ten minutes
+      if (!this.#denied) {
+        this.#denied = true;
+        [...this.#subs][0]?.warn(
+          `[leasehold] [mongodb] no change stream on \`${this.#collection.namespace ?? 'the collection'}\`: the user may not open one on it (the \`changeStream\` and \`find\` actions). Idle workers poll instead (\`pollMinMs\`/\`pollMaxMs\`), and the stream is tried again every ${DENIED_RETRY_MS / 60_000} minutes; \`changeStreams: false\` silences this.`,
+        );
+      }
+      this.#schedule(DENIED_RETRY_MS);
+      return;
+    }
     if (reason || /only supported on replica sets/i.test(String((error as Error | undefined)?.message))) {
       unwatchable.add(this.#collection);
       const line = `[leasehold] [mongodb] no change stream on \`${this.#collection.namespace ?? 'the collection'}\`: ${reason ?? PERMANENT[40573]}. Idle workers poll instead (\`pollMinMs\`/\`pollMaxMs\`); \`changeStreams: false\` silences this.`;
@@ -196,10 +212,10 @@ class CollectionWatcher {
     );
   }
 
-  #schedule(): void {
+  #schedule(after?: number): void {
     if (this.#subs.size === 0 || this.#retry) return;
-    const delay = this.#delay * (0.75 + Math.random() * 0.5);
-    this.#delay = Math.min(RETRY_MAX_MS, this.#delay * 2);
+    const delay = after ?? this.#delay * (0.75 + Math.random() * 0.5);
+    if (after === undefined) this.#delay = Math.min(RETRY_MAX_MS, this.#delay * 2);
     this.#retry = setTimeout(() => {
       this.#retry = undefined;
       this.refresh();
