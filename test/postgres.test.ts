@@ -24,6 +24,16 @@ const tables = new WeakMap<Store, string>();
 const run = `${process.pid}_${Date.now() % 1e6}`;
 let n = 0;
 
+/** A tracker of one stage (`s`: pending → running → done, or failed) on a table of its own, keyed by `key`. */
+const oneStage = <K extends z.ZodObject>(table: string, key: K) =>
+  new Tracker({
+    store: new PostgresStore({ pool: pool(3), table }),
+    statuses: ['pending', 'running', 'done', 'failed'],
+    initial: 'pending',
+    key,
+    stages: { s: { from: 'pending', active: 'running', done: 'done', failed: 'failed' } },
+  });
+
 afterAll(async () => {
   await Promise.all(pools.map((p) => p.end()));
 });
@@ -523,13 +533,7 @@ describe('PostgresStore: a date key stored with microseconds', () => {
 
 describe('PostgresStore: date keys at the ends of what a Date and timestamptz hold', () => {
   it('the earliest date every store accepts (4714-11-24 BC) and the last a Date holds round-trip through track, get and claim', async () => {
-    const tracker = new Tracker({
-      store: new PostgresStore({ pool: pool(3), table: `date_ends_${run}` }),
-      statuses: ['pending', 'running', 'done', 'failed'],
-      initial: 'pending',
-      key: z.object({ at: z.date() }),
-      stages: { s: { from: 'pending', active: 'running', done: 'done', failed: 'failed' } },
-    });
+    const tracker = oneStage(`date_ends_${run}`, z.object({ at: z.date() }));
     const ends = [new Date(-210_866_803_200_000), new Date(8.64e15)];
     for (const at of ends) expect((await tracker.track({ at })).item.key.at).toEqual(at);
     for (const at of ends) expect((await tracker.get({ at }))?.key.at).toEqual(at);
@@ -552,13 +556,7 @@ describe('PostgresStore: date keys and times from processes in other time zones'
   };
 
   it('one date key is one item whatever the zone, also where its offset then had seconds (Monrovia 1960, Paris 1905), and a notBefore is the instant given', async () => {
-    const tracker = new Tracker({
-      store: new PostgresStore({ pool: pool(3), table: `zones_${run}` }),
-      statuses: ['pending', 'running', 'done', 'failed'],
-      initial: 'pending',
-      key: z.object({ born: z.date() }),
-      stages: { s: { from: 'pending', active: 'running', done: 'done', failed: 'failed' } },
-    });
+    const tracker = oneStage(`zones_${run}`, z.object({ born: z.date() }));
     const days = [new Date('1960-06-01T00:00:00.000Z'), new Date('1905-03-01T00:00:00.000Z'), new Date('2026-07-01T12:00:00.123Z')];
     for (const born of days) {
       const first = await inZone('Africa/Monrovia', () => tracker.track({ born }));
@@ -582,13 +580,7 @@ describe('PostgresStore: date keys and times from processes in other time zones'
 
 describe('PostgresStore: look-ups by a key it cannot hold', () => {
   it('a key with a NUL or a date before 4714 BC names no item: get, claim, cancel, retry and reschedule find nothing, as on the other stores', async () => {
-    const tracker = new Tracker({
-      store: new PostgresStore({ pool: pool(3), table: `unholdable_${run}` }),
-      statuses: ['pending', 'running', 'done', 'failed'],
-      initial: 'pending',
-      key: z.object({ id: z.string(), day: z.date() }),
-      stages: { s: { from: 'pending', active: 'running', done: 'done', failed: 'failed' } },
-    });
+    const tracker = oneStage(`unholdable_${run}`, z.object({ id: z.string(), day: z.date() }));
     await tracker.track({ id: 'a', day: new Date(0) });
     for (const key of [{ id: 'a\0b', day: new Date(0) }, { id: 'a', day: new Date(-8.64e15) }]) {
       expect(await tracker.get(key)).toBeNull();
@@ -603,13 +595,7 @@ describe('PostgresStore: look-ups by a key it cannot hold', () => {
 
 describe('PostgresStore: the longest key every store takes', () => {
   it('a key of 2,000 bytes of text that does not compress, over two fields, is tracked, found and claimed by key (the unique index holds it)', async () => {
-    const tracker = new Tracker({
-      store: new PostgresStore({ pool: pool(3), table: `long_keys_${run}` }),
-      statuses: ['pending', 'running', 'done', 'failed'],
-      initial: 'pending',
-      key: z.object({ a: z.string(), b: z.string() }),
-      stages: { s: { from: 'pending', active: 'running', done: 'done', failed: 'failed' } },
-    });
+    const tracker = oneStage(`long_keys_${run}`, z.object({ a: z.string(), b: z.string() }));
     const key = { a: randomBytes(750).toString('base64'), b: randomBytes(750).toString('base64') };
     expect(Buffer.byteLength(key.a + key.b)).toBe(MAX_KEY_BYTES);
     expect((await tracker.track(key)).created).toBe(true);
