@@ -80,7 +80,7 @@ const zodIssues = (error: z.ZodError): ValidationIssue[] => error.issues.map((i)
 function storable(value: unknown, path: PropertyKey[], issues: ValidationIssue[], text: boolean | ReadonlySet<string> = true): unknown {
   // only what is written now (as for text): data an earlier version stored deeper still settles
   if (text !== false && path.length >= MAX_DATA_DEPTH && value !== null && typeof value === 'object' && !(value instanceof Date)) {
-    issues.push({ path, message: `nested deeper than ${MAX_DATA_DEPTH} levels (objects and arrays), which not every store can keep; flatten it, or store it as a string` });
+    issues.push({ path, message: `${DEPTH_MESSAGE} (objects and arrays), which not every store can keep; flatten it, or store it as a string` });
     return null;
   }
   if (typeof value === 'string') {
@@ -120,15 +120,42 @@ function storable(value: unknown, path: PropertyKey[], issues: ValidationIssue[]
 }
 
 const TOO_DEEP = Symbol('too deep');
-/** `schema.safeParse(value)`, or {@link TOO_DEEP} where checking it ran out of stack. */
+/**
+ * `schema.safeParse(value)`, or {@link TOO_DEEP} where it threw a `RangeError` on a value nested
+ * deeper than {@link MAX_DATA_DEPTH} (it ran out of stack). Another `RangeError` (a transform's
+ * `Invalid time value`) is thrown as it is.
+ */
 function parseDeep(schema: z.ZodType, value: unknown): ReturnType<z.ZodType['safeParse']> | typeof TOO_DEEP {
   try {
     return schema.safeParse(value);
   } catch (error) {
-    if (error instanceof RangeError) return TOO_DEEP;
+    if (error instanceof RangeError && nestedDeeper(value, MAX_DATA_DEPTH)) return TOO_DEEP;
     throw error;
   }
 }
+
+/** Whether objects and arrays in `value` nest deeper than `levels` (`value` itself is level 1); without recursion. */
+function nestedDeeper(value: unknown, levels: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object' || v instanceof Date) continue;
+    if (depth > levels) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/**
+ * Refusals of what only a new item may not hold (a key too heavy, a NUL, a date before 4714 BC;
+ * data nested too deep): `track` of a key that is tracked already writes nothing, so it answers
+ * `created: false` where the item exists, as it did before these were refused.
+ */
+const NEW_ITEM_LIMITS = new WeakSet<ValidationError>();
+/** Whether `error` refused only what a new item may not hold (see {@link NEW_ITEM_LIMITS}). */
+export const refusedAsNew = (error: unknown): boolean => error instanceof ValidationError && NEW_ITEM_LIMITS.has(error);
+const limitRefusal = (error: ValidationError): ValidationError => (NEW_ITEM_LIMITS.add(error), error);
+const DEPTH_MESSAGE = `nested deeper than ${MAX_DATA_DEPTH} levels`;
 
 /** Deep equality over the storable form. */
 function same(a: unknown, b: unknown): boolean {
@@ -194,6 +221,8 @@ export class Codec {
       throw new ValidationError({ operation, key, what: 'key', issues: [{ path: [], message: 'expected an object of key fields' }] });
     }
     const issues: ValidationIssue[] = [];
+    // issues of what a new item may not hold, of those pushed (see NEW_ITEM_LIMITS)
+    let limits = 0;
     for (const [field, value] of Object.entries(key)) {
       if (!this.#fieldNames.has(field)) {
         issues.push({ path: [field], message: `unknown key field (declared: ${[...this.#fieldNames].join(', ')})` });
@@ -204,15 +233,25 @@ export class Codec {
         // key would no longer be the one its lease names, and two such keys could become one. A
         // NUL (PostgreSQL cannot store it) is refused for new items only: one an earlier version
         // stored elsewhere stays reachable
-        const why = operation === 'track' || !isWellFormed(value) ? unstorableText(value) : undefined;
-        if (why !== undefined) issues.push({ path: [field], message: `key ${why}` });
+        const wellFormed = isWellFormed(value);
+        const why = operation === 'track' || !wellFormed ? unstorableText(value) : undefined;
+        if (why !== undefined) {
+          issues.push({ path: [field], message: `key ${why}` });
+          if (wellFormed) limits++;
+        }
       }
     }
-    if (operation === 'track' && issues.length === 0) {
+    if (operation === 'track' && issues.length === limits) {
       const bytes = Object.values(key).reduce<number>((n, v) => n + (typeof v === 'string' ? Buffer.byteLength(v) : 8), 0);
-      if (bytes > MAX_KEY_BYTES) issues.push({ path: [], message: `the key weighs ${bytes} bytes (text as UTF-8, 8 for each other field); a key may weigh at most ${MAX_KEY_BYTES}, so that every store can index it. Key the item by a shorter id (a hash of the long value, say) and keep the value in its data` });
+      if (bytes > MAX_KEY_BYTES) {
+        issues.push({ path: [], message: `the key weighs ${bytes} bytes (text as UTF-8, 8 for each other field); a key may weigh at most ${MAX_KEY_BYTES}, so that every store can index it. Key the item by a shorter id (a hash of the long value, say) and keep the value in its data` });
+        limits++;
+      }
     }
-    if (issues.length) throw new ValidationError({ operation, key, what: 'key', issues });
+    if (issues.length) {
+      const error = new ValidationError({ operation, key, what: 'key', issues });
+      throw issues.length === limits ? limitRefusal(error) : error;
+    }
     const parsed = this.#key.safeParse(key);
     if (!parsed.success) throw new ValidationError({ operation, key, what: 'key', issues: zodIssues(parsed.error) });
     const values = parsed.data as Record<string, unknown>;
@@ -221,7 +260,7 @@ export class Codec {
     // a date PostgreSQL's timestamptz cannot hold, refused on every store (as a NUL is) for new items
     const early = operation === 'track' ? Object.keys(values).filter((f) => values[f] instanceof Date && (values[f] as Date).getTime() < MIN_STORE_DATE_MS) : [];
     if (early.length > 0) {
-      throw new ValidationError({ operation, key, what: 'key', issues: early.map((f) => ({ path: [f], message: 'key dates before 4714-11-24 BC cannot be stored (PostgreSQL\'s timestamptz starts there)' })) });
+      throw limitRefusal(new ValidationError({ operation, key, what: 'key', issues: early.map((f) => ({ path: [f], message: 'key dates before 4714-11-24 BC cannot be stored (PostgreSQL\'s timestamptz starts there)' })) }));
     }
     return values as KeyValues;
   }
@@ -243,7 +282,7 @@ export class Codec {
     let value = input;
     if (this.#data) {
       const parsed = parseDeep(this.#data, input);
-      if (parsed === TOO_DEEP) throw fail([{ path: [], message: `nested too deeply for the data schema to check (it ran out of stack); data may nest ${MAX_DATA_DEPTH} levels` }]);
+      if (parsed === TOO_DEEP) throw limitRefusal(fail([{ path: [], message: `nested too deeply for the data schema to check (it ran out of stack); data may nest ${MAX_DATA_DEPTH} levels` }]));
       if (!parsed.success) throw fail(zodIssues(parsed.error));
       value = parsed.data;
     } else if (!isPlainObject(input)) {
@@ -261,10 +300,16 @@ export class Codec {
       }
     }
     const issues: ValidationIssue[] = [];
-    // merged over stored data: only the text of the fields the caller gives is checked, as they
-    // will be stored (a field the schema strips is not stored, and a codec's output is what is)
-    const stored = storable(encoded, [], issues, given === input || !isPlainObject(given) ? true : new Set(Object.keys(given)));
-    if (issues.length) throw fail(issues);
+    // merged over stored data: only the fields the caller gives are checked (text, depth), as they
+    // will be stored (a field the schema strips is not stored, and a codec's output is what is);
+    // one equal to the stored field (a handler returning `{ ...lease.item.data, done: true }`) is
+    // not written anew, and not checked either
+    const fresh = given === input || !isPlainObject(given) ? true : new Set(Object.keys(given).filter((k) => !(isPlainObject(base) && k in base && same(given[k], base[k]))));
+    const stored = storable(encoded, [], issues, fresh);
+    if (issues.length) {
+      const error = fail(issues);
+      throw issues.every((i) => i.message.startsWith(DEPTH_MESSAGE)) ? limitRefusal(error) : error;
+    }
     // what readers get back: the stored form as the schema reads it (without one, the stored form)
     let readBack: unknown = stored;
     if (schema) {

@@ -10,7 +10,7 @@ import { TrackerOperations } from './tracker/operations.js';
 import { reapStale } from './tracker/reap.js';
 import * as settling from './tracker/settle.js';
 import type { HandlerResult, OnlyToAndData, TrackArgs } from './tracker/types.js';
-import { describe, requireKnownOptions, requireList, requirePositiveInt } from './validate.js';
+import { describe, requireKnownOptions, requireLimit, requireList } from './validate.js';
 import { Worker, type Handler, type WorkOptions } from './worker.js';
 
 export type { ScheduleOptions, TrackOptions } from './tracker/claim.js';
@@ -115,7 +115,7 @@ export class Tracker<
    * ```
    */
   async claimBatch<N extends keyof St & string>(stage: N, options: { owner: string; limit: number }): Promise<Array<Lease<N, z.output<K>, z.output<D>, S>>> {
-    const limit = requirePositiveInt('claimBatch.limit', options?.limit);
+    const limit = requireLimit('claimBatch.limit', options?.limit);
     return (await claiming.claimBatch(this.#core, stage, options, limit)) as Array<Lease<N, z.output<K>, z.output<D>, S>>;
   }
 
@@ -255,7 +255,7 @@ export class Tracker<
    */
   async reapStale(options: { batchSize?: number } = {}): Promise<ReapResult> {
     requireKnownOptions('reapStale', options, ['batchSize']);
-    return reapStale(this.#core, options.batchSize === undefined ? undefined : requirePositiveInt('reapStale.batchSize', options.batchSize));
+    return reapStale(this.#core, options.batchSize === undefined ? undefined : requireLimit('reapStale.batchSize', options.batchSize));
   }
 
   /**

@@ -100,11 +100,17 @@ export function requireList<T>(option: string, value: readonly T[], what: string
   return value;
 }
 
-/**
- * Checks an option is a positive integer (> 0), at most `Number.MAX_SAFE_INTEGER`: a limit of
- * 1e21 passed as an integer, and the SQL stores failed every call with it (`"1e+21"` is no bigint).
- */
+/** Checks an option is a positive integer (> 0). */
 export function requirePositiveInt(option: string, value: unknown): number {
+  return requireNumber(option, value, { min: 0, integer: true, allowZero: false });
+}
+
+/**
+ * Checks a limit a store is sent (`find`, `claimBatch`, `retryAll`, a reaper's batch): a positive
+ * integer, at most `Number.MAX_SAFE_INTEGER`. A limit of 1e21 passed as an integer, and the SQL
+ * stores failed every call with it (`"1e+21"` is no bigint).
+ */
+export function requireLimit(option: string, value: unknown): number {
   return requireNumber(option, value, { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true, allowZero: false, why: 'the largest integer a number holds exactly' });
 }
 

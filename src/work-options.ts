@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { ConfigError } from './errors.js';
 import { requireFinishedStatus } from './definition.js';
 import { requireOwner } from './tracker/claim.js';
-import { MAX_TIMER_MS, requireAgeMs, requireKnownOptions, requirePositiveInt, requireTimerMs } from './validate.js';
+import { MAX_TIMER_MS, requireAgeMs, requireKnownOptions, requireLimit, requirePositiveInt, requireTimerMs } from './validate.js';
 
 /** Options of `tracker.work()`. */
 export interface WorkOptions {
@@ -156,7 +156,7 @@ export function workSettings(ttlMs: number, def: Parameters<typeof requireFinish
   const rules = options.retention === undefined ? [] : Array.isArray(options.retention) ? options.retention : [options.retention as Retention];
   return {
     concurrency: requirePositiveInt('work.concurrency', options.concurrency ?? 1),
-    batchSize: requirePositiveInt('work.batchSize', options.batchSize ?? 1),
+    batchSize: requireLimit('work.batchSize', options.batchSize ?? 1),
     pollMin,
     pollMax: requireTimerMs('work.pollMaxMs', options.pollMaxMs ?? 2_000, { min: pollMin, allowZero: true }),
     heartbeatMs,

@@ -162,6 +162,10 @@ describe('bad definitions are refused at construction, naming the option', () =>
     expect(item.key).toEqual({ id: 'x', priority: 1 });
     expect((await tracker.get({ id: 'x', priority: Priority.High } as never))?.key).toEqual({ id: 'x', priority: 1 });
   });
+  it('a maxAttempts or concurrency past 2^53 (never sent to a store) is taken, as before limits were bounded', () => {
+    for (const maxAttempts of [1e16, 2 ** 60, Number.MAX_VALUE]) expect(() => make({ retry: { maxAttempts, backoff: () => 10 } })).not.toThrow();
+  });
+
   it('a huge maxAttempts ("retry for ever") is accepted at once, and its backoff still checked', () => {
     expect(make({ retry: { maxAttempts: Number.MAX_SAFE_INTEGER, backoff: () => 1_000 } }).definition).toBeDefined();
     expect(() => make({ retry: { maxAttempts: Number.MAX_SAFE_INTEGER, backoff: (n: number) => (n > 1e9 ? Number.NaN : 1) } })).toThrow(/`retry.backoff\(9007199254740991\)`/);
@@ -386,6 +390,14 @@ describe('keys and data that a database would change are refused, naming the fie
     // every field counts; a number weighs 8
     await expect(twoFields.track({ id: 'x'.repeat(1_993), n: 1 })).rejects.toThrow(/weighs 2001 bytes/);
     expect((await twoFields.track({ id: 'x'.repeat(1_992), n: 1 })).created).toBe(true);
+    // a key an earlier version tracked (no limit then) is tracked already: a poller's track answers so
+    const store = new MemoryStore();
+    const polled = make({}, store);
+    await polled.init();
+    await store.insert({ key: { id: 'h'.repeat(3_000) }, status: 'queued', data: {} });
+    expect(await polled.track({ id: 'h'.repeat(3_000) })).toMatchObject({ created: false, item: { status: 'queued' } });
+    await expect(polled.track({ id: 'g'.repeat(3_000) })).rejects.toThrow(/weighs 3000 bytes/);
+    expect((await polled.stats()).total).toBe(1);
   });
   it('data nested deeper than 64 levels is refused naming where, also where the schema itself would run out of stack; what an earlier version stored deeper still settles', async () => {
     const nest = (levels: number): unknown => {
@@ -411,11 +423,18 @@ describe('keys and data that a database would change are refused, naming the fie
     expect(overflow).toBeInstanceOf(ValidationError);
     expect(String(overflow)).toMatch(/nested too deeply for the data schema to check .*data may nest 64 levels/);
     expect((await tracker.stats()).total).toBe(1);
-    // stored deeper by an earlier version: a patch of other fields still settles it
+    // stored deeper by an earlier version: a patch of other fields still settles it, also one
+    // that gives the stored field back unchanged (a handler returning `{ ...lease.item.data, n }`)
     await store.insert({ key: { id: 'old' }, status: 'queued', data: { d: nest(80) } });
     const lease = (await tracker.claim('run', { owner: 'w', key: { id: 'old' } }))!;
     await expect(tracker.complete(lease, { data: { e: nest(70) } })).rejects.toThrow(/e(\.\w+)+: nested deeper than 64 levels/);
-    expect((await tracker.complete(lease, { data: { n: 1 } })).data).toMatchObject({ n: 1 });
+    await expect(tracker.complete(lease, { data: { ...lease.item.data, d: nest(81) } })).rejects.toThrow(/nested deeper than 64 levels/);
+    expect((await tracker.complete(lease, { data: { ...lease.item.data, n: 1 } })).data).toMatchObject({ n: 1 });
+    // and a poller tracking it again with its (deep) data is answered `created: false`
+    expect(await tracker.track({ id: 'old' }, { d: nest(80) })).toMatchObject({ created: false, item: { status: 'done' } });
+    // a RangeError of the schema's own (a transform's `Invalid time value`) is not taken for depth
+    const transformed = make({ data: z.object({ at: z.string().transform((s) => new Date(s).toISOString()) }) });
+    await expect(transformed.track({ id: 'x' }, { at: 'not a time' } as never)).rejects.toThrow(/Invalid time value/);
   });
   it('a status named like an Object member is counted as itself', async () => {
     const tracker = make({ statuses: ['queued', 'running', 'done', 'failed', 'constructor'], stages: { run: { from: 'queued', active: 'running', done: ['done', 'constructor'], failed: 'failed' } } });

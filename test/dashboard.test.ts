@@ -497,29 +497,37 @@ type DatedJobs = ReturnType<typeof makeDatedTracker>;
 
 describe('dashboard regressions', () => {
   /** A dashboard over `tracker` with a stats cache of `statsCacheMs`, and a count of its stats() reads. */
-  const counted = async (tracker: Jobs, statsCacheMs: number, stats: () => Promise<unknown>) => {
+  const counted = async (tracker: Jobs, statsCacheMs: number, stats: () => Promise<unknown>, now?: () => number) => {
     let reads = 0;
     Object.assign(tracker, { stats: () => (reads++, stats()) });
-    const handler = createDashboard({ trackers: { jobs: tracker }, token: TOKEN, statsCacheMs, sampleIntervalMs: 0 });
+    const handler = createDashboard({ trackers: { jobs: tracker }, token: TOKEN, statsCacheMs, sampleIntervalMs: 0, ...(now ? { now } : {}) });
     cleanups.push(() => handler.close());
     return { base: `${await listen(createServer((req, res) => handler(req, res)))}/`, reads: () => reads };
   };
 
-  it('a stats() read that hangs is shared by every later poll, however old, rather than joined by one more per poll', async () => {
-    let answer: (() => void) | undefined;
+  it('a stats() read that hangs is shared by every later poll for 10 s, rather than joined by one more per poll; then one more is sent, and shared', async () => {
+    const answers: Array<() => void> = [];
     const tracker = makeTracker(new MemoryStore());
     const real = tracker.stats.bind(tracker);
-    const { base, reads } = await counted(tracker, 1, () => new Promise((resolve) => (answer = () => resolve(real()))));
+    let clock = 1_000_000;
+    const { base, reads } = await counted(tracker, 1, () => new Promise((resolve) => answers.push(() => resolve(real()))), () => clock);
     const polls = [call(base, 'api/trackers/jobs/stats')];
     await expect.poll(reads).toBe(1);
     for (let i = 0; i < 5; i++) {
       // well past the cache's 1 ms
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      clock += 1_000;
       polls.push(call(base, 'api/trackers/jobs/stats'));
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(reads()).toBe(1);
-    answer!();
+    // past 10 s: one more read (a pool may give it a healthy connection), which the next polls share
+    clock += 6_000;
+    polls.push(call(base, 'api/trackers/jobs/stats'));
+    await expect.poll(reads).toBe(2);
+    polls.push(call(base, 'api/trackers/jobs/stats'));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(reads()).toBe(2);
+    for (const answer of answers) answer();
     for (const poll of await Promise.all(polls)) expect(poll.status).toBe(200);
   });
 

@@ -1,7 +1,7 @@
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type DataPoint, type Histogram } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Context, type ContextManager } from '@opentelemetry/api';
+import { context, createNoopMeter, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Context, type ContextManager } from '@opentelemetry/api';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LeaseholdError } from '../src/index.js';
 import { instrument, type InstrumentOptions } from '../src/otel/index.js';
@@ -393,11 +393,19 @@ describe('leasehold/otel', () => {
     expect(point(points('leasehold.transitions'), { 'leasehold.tracker': 'emails', 'leasehold.outcome': 'claimed' })?.value).toBe(1);
     expect(point(points('leasehold.transitions'), { 'leasehold.tracker': 'invoices', 'leasehold.outcome': 'claimed' })).toBeUndefined();
     expect(spans.getFinishedSpans().find((s) => s.name === 'complete download')?.attributes['leasehold.tracker']).toBe('emails');
-    // a third without a name, and a fourth with a name taken: said once each, naming the fix
+    // one without a name beside named ones: its points differ from theirs. A second without one,
+    // and one with a name taken, are said, naming the fix
+    expect(await stderrOf(async () => void cleanups.push(instrument(makeTracker(new MemoryStore()), { meterProvider })))).toBe('');
     const unnamed = await stderrOf(async () => void cleanups.push(instrument(makeTracker(new MemoryStore()), { meterProvider })));
-    expect(unnamed).toMatch(/^\[leasehold\] \[otel\] another tracker is already instrumented on this meter provider, so their metrics mix .*Give each tracker a `name` of its own/);
+    expect(unnamed).toMatch(/^\[leasehold\] \[otel\] another tracker without a name is already instrumented on this meter provider, so their metrics mix .*Give each tracker a `name` of its own/);
     const taken = await stderrOf(async () => void cleanups.push(instrument(makeTracker(new MemoryStore()), { meterProvider, name: 'emails' })));
     expect(taken).toMatch(/another tracker named `emails` is already instrumented/);
+    // with no metrics SDK (the API's no-op meter provider) nothing is recorded, so nothing mixes
+    const noop = { getMeter: () => createNoopMeter() };
+    const quiet = await stderrOf(async () => {
+      for (let i = 0; i < 2; i++) cleanups.push(instrument(makeTracker(new MemoryStore()), { tracerProvider, meterProvider: noop }));
+    });
+    expect(quiet).toBe('');
     for (const bad of ['', 7, 'x'.repeat(201)]) expect(() => instrument(makeTracker(new MemoryStore()), { meterProvider, name: bad as string })).toThrow(/`instrument.name`: expected text of 1 to 200 characters/);
   });
 

@@ -8,6 +8,9 @@ import type { TrackerDefinition } from '../tracker.js';
 import { History } from './history.js';
 import type { DashboardTracker } from './types.js';
 
+/** How long a `stats()` query still unanswered serves every poll before another is sent. */
+export const PENDING_SHARED_MS = 10_000;
+
 /** A tracker shown by the dashboard. */
 export class Entry {
   readonly name: string;
@@ -41,13 +44,14 @@ export class Entry {
    * the last query's duration when that is longer: on a big table (stats takes ~0.3–0.7 s at
    * 1,000,000 PostgreSQL rows) the dashboard never keeps the database busy more than a fifth
    * of the time. Each answer is also a sample for the hour chart. A query still unanswered serves
-   * every poll, whatever its age: one that hangs (a dead connection) is not joined by another per
-   * sample and per page poll.
+   * every poll for {@link PENDING_SHARED_MS} at least: one that hangs (a dead connection) is not
+   * joined by another per sample and per page poll, and past that one more is sent (which a pool
+   * may give a healthy connection), shared in turn.
    */
   stats(): Promise<TrackerStats<string>> {
     const t = this.#clock();
     const fresh = this.#cacheMs === 0 ? 0 : Math.max(this.#cacheMs, 4 * this.#lastMs);
-    if (this.#cached && (!this.#cached.answered || t - this.#cached.at < fresh)) return this.#cached.value;
+    if (this.#cached && t - this.#cached.at < (this.#cached.answered ? fresh : Math.max(fresh, PENDING_SHARED_MS))) return this.#cached.value;
     const asked = ++this.#asked;
     const started = performance.now();
     const value = this.tracker.stats().then((stats) => {

@@ -128,10 +128,14 @@ export function instrument(tracker: InstrumentableTracker, options: InstrumentOp
   }
   const base: Attributes = name === undefined ? { 'messaging.system': 'leasehold' } : { 'messaging.system': 'leasehold', 'leasehold.tracker': name };
   const provider = options.meterProvider ?? metrics.getMeterProvider();
-  const names = recording.get(provider) ?? [];
-  recording.set(provider, names);
-  // a name taken, or a tracker without one beside another: their points carry the same attributes
-  const clash = names.length === 0 ? undefined : name !== undefined && names.includes(name) ? `another tracker named \`${name}\`` : name === undefined || names.includes(undefined) ? 'another tracker' : undefined;
+  let names = recording.get(provider);
+  if (!names) recording.set(provider, (names = []));
+  // two trackers whose points carry the same attributes: a name taken, or both without one (the
+  // API's no-op meter, where no metrics SDK is registered, records nothing to mix)
+  const clash =
+    meter.constructor.name === 'NoopMeter' ? false
+    : name !== undefined ? names.includes(name) && `another tracker named \`${name}\``
+    : names.includes(undefined) && 'another tracker without a name';
   if (clash) {
     process.stderr.write(
       `[leasehold] [otel] ${clash} is already instrumented on this meter provider, so their metrics mix (transitions summed, item counts overwriting each other). Give each tracker a \`name\` of its own in instrument()'s options.\n`,

@@ -3,11 +3,11 @@
  * or a batch). Internal; the Tracker's public methods call these.
  * @module
  */
-import type { Item } from '../codec.js';
+import { refusedAsNew, type EncodedData, type Item } from '../codec.js';
 import { ConfigError, StoreError, ValidationError } from '../errors.js';
 import { Lease } from '../lease.js';
 import type { NormalizedStage } from '../definition.js';
-import { copyKey, guardCondition, type Change, type Condition, type Delay, type StoredItem } from '../store.js';
+import { copyKey, guardCondition, type Change, type Condition, type Delay, type KeyValues, type StoredItem } from '../store.js';
 import { claimUpdate, clipMessage, exhaustedChange, wellFormed } from '../transitions.js';
 import { describe, requireDate, requireDelayMs, requireKnownOptions } from '../validate.js';
 import type { AnyLease, Core } from './core.js';
@@ -55,9 +55,21 @@ export function scheduleDelay(operation: string, options: TrackOptions | undefin
 
 /** Rule 1: insert in `initial` unless the key exists; never changes an existing item. */
 export async function track(core: Core, key: unknown, data: unknown, options?: TrackOptions): Promise<{ item: Item; created: boolean }> {
-  const storeKey = core.codec.key('track', key);
-  const encoded = core.codec.data('track', key, data ?? {});
   const deadline = scheduleDelay('track', options);
+  let storeKey: KeyValues;
+  let encoded: EncodedData;
+  try {
+    storeKey = core.codec.key('track', key);
+    encoded = core.codec.data('track', key, data ?? {});
+  } catch (error) {
+    // what only a new item may not hold (a key too heavy, data too deep, ...): a key tracked
+    // before, by an earlier version, answers as a track of an existing key does (a poller's)
+    if (!refusedAsNew(error)) throw error;
+    await core.init();
+    const [stored] = await core.call('track', key, () => core.store.find({ key: core.codec.key('get', key) }, { limit: 1 }));
+    if (!stored) throw error;
+    return { item: existing(core, stored), created: false };
+  }
   await core.init();
   const result = await core.call('track', key, () =>
     core.store.insert({ key: storeKey, status: core.def.initial, data: encoded.stored, ...(deadline ? { deadline } : {}) }),
@@ -68,9 +80,13 @@ export async function track(core: Core, key: unknown, data: unknown, options?: T
     else core.wake(core.def.initial);
     return { item: core.codec.item('track', result.item, { data: encoded }), created: true };
   }
-  // nothing written: the item as `get` reads it, also in a status the definition no longer declares
+  return { item: existing(core, result.item), created: false };
+}
+
+/** An item `track` found tracked already (nothing written), as `get` reads it, also in a status the definition no longer declares. */
+function existing(core: Core, stored: StoredItem): Item {
   try {
-    return { item: core.codec.item('track', result.item, { undeclared: true }), created: false };
+    return core.codec.item('track', stored, { undeclared: true });
   } catch (error) {
     if (!(error instanceof ValidationError)) throw error;
     throw new ValidationError({
@@ -80,7 +96,7 @@ export async function track(core: Core, key: unknown, data: unknown, options?: T
       issues: error.issues,
       stored: true,
       hint:
-        `The item was tracked before (it is \`${result.item.status}\`), so nothing was written, but what is stored no longer matches the Tracker schema ` +
+        `The item was tracked before (it is \`${stored.status}\`), so nothing was written, but what is stored no longer matches the Tracker schema ` +
         '(written by another version of the definition, or by hand), so it cannot be returned. A caller that only makes sure the key is tracked (a poller) can take this as ' +
         '`created: false` (`error.stored` is true). To read the item, fix its data in the database or make the schema accept it.',
     });

@@ -9,7 +9,7 @@ import { requireFinishedStatus, type NormalizedStage } from '../definition.js';
 import { ConfigError, ValidationError } from '../errors.js';
 import type { Condition, StoredItem } from '../store.js';
 import { cancelUpdate, clipMessage, rescheduleUpdate, retryUpdate } from '../transitions.js';
-import { requireAgeMs, requireDate, requireKnownOptions, requireNumber, requirePositiveInt } from '../validate.js';
+import { requireAgeMs, requireDate, requireKnownOptions, requireLimit, requireNumber } from '../validate.js';
 import { scheduleDelay, type TrackOptions } from './claim.js';
 import type { Core } from './core.js';
 
@@ -115,7 +115,7 @@ const refKey = (ref: unknown): string => (typeof ref === 'object' && ref !== nul
 export async function retryAll(core: Core, options: { stage?: string; limit?: number } = {}): Promise<number> {
   requireKnownOptions('retryAll', options, ['stage', 'limit']);
   const stages = stagesFailingInto(core, 'retryAll', options.stage);
-  const limit = options.limit === undefined ? Number.POSITIVE_INFINITY : requirePositiveInt('retryAll.limit', options.limit);
+  const limit = options.limit === undefined ? Number.POSITIVE_INFINITY : requireLimit('retryAll.limit', options.limit);
   await core.init();
   let sent = 0;
   const retried = new Set<string>();

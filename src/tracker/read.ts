@@ -6,7 +6,7 @@ import type { Item } from '../codec.js';
 import { ConfigError, ValidationError } from '../errors.js';
 import type { StageStats, TrackerStats } from '../results.js';
 import type { StatusCount } from '../store.js';
-import { requireKnownOptions, requirePositiveInt } from '../validate.js';
+import { requireKnownOptions, requireLimit } from '../validate.js';
 import type { Core } from './core.js';
 
 export async function get(core: Core, key: unknown): Promise<Item | null> {
@@ -27,7 +27,7 @@ export async function find(
       throw new ConfigError('find.status', `\`${s}\` is not a declared status (${core.def.statuses.join(', ')}); use \`{ undeclared: true }\` for items in statuses an older definition used.`);
     }
   }
-  const limit = requirePositiveInt('find.limit', query.limit ?? 1_000);
+  const limit = requireLimit('find.limit', query.limit ?? 1_000);
   const onInvalid = query.onInvalid;
   if (onInvalid !== undefined && typeof onInvalid !== 'function') throw new ConfigError('find.onInvalid', 'expected a function, called with the ValidationError of each item that no longer fits the schema and its status and stage.');
   // no status at all is asked for: the store reads an empty list as "any status"

@@ -34,7 +34,8 @@ export const list: CliCommand = (program, act) => {
         const found = await tracker.find({
           ...(statuses ? { status: statuses } : {}),
           undeclared,
-          limit: limit + 1,
+          // one more than asked, within what a limit may be
+          limit: Math.min(limit + 1, Number.MAX_SAFE_INTEGER),
           onInvalid: (error, { status }) => void invalid.push({ key: error.key, status, issues: error.issues }),
         });
         // every row read is shown: the readable ones up to the limit, and the unreadable ones apart
