@@ -313,7 +313,30 @@ describe('SqliteStore: a table made for another key', () => {
       plain.close();
     }
     const notUnique = await makeTracker(new SqliteStore({ filename: file, table })).init().catch((e: unknown) => e);
-    expect(String(notUnique)).toMatch(/has its key index "[^"]+_key" not UNIQUE, so one key could be tracked twice/);
+    expect(String(notUnique)).toMatch(/has its key index "[^"]+_key" not UNIQUE, so one key could be tracked twice: make the index again as `CREATE UNIQUE INDEX/);
+    // nor does a partial one (WHERE …), which SQLite lists as unique
+    const partial = new Database(file);
+    try {
+      partial.exec(`DROP INDEX "${table}_key"; CREATE UNIQUE INDEX "${table}_key" ON "${table}" (key_logId, key_partnerCode, key_seq) WHERE status = 'nope'`);
+    } finally {
+      partial.close();
+    }
+    const partialRefused = await makeTracker(new SqliteStore({ filename: file, table })).init().catch((e: unknown) => e);
+    expect(String(partialRefused)).toMatch(/has its unique key index "[^"]+_key" partial \(WHERE …\), so one key could be tracked twice/);
+  });
+
+  it('takes an index name that only a trigger holds (triggers have names of their own)', async () => {
+    const file = join(dir, 'trigger-name.sqlite');
+    const table = 'triggered_items';
+    const db = new Database(file);
+    try {
+      db.exec(`CREATE TABLE audit (x TEXT); CREATE TRIGGER "${table}_key" AFTER INSERT ON audit BEGIN SELECT 1; END`);
+    } finally {
+      db.close();
+    }
+    const tracker = makeTracker(new SqliteStore({ filename: file, table }));
+    expect((await tracker.track(k(1))).created).toBe(true);
+    expect((await tracker.track(k(1))).created).toBe(false);
   });
 });
 

@@ -88,8 +88,6 @@ class CollectionWatcher {
   #failingSince: number | undefined;
   /** Whether this outage has been logged (once per outage). */
   #warned = false;
-  /** Whether the user's lack of the privilege was said (once, until a stream works). */
-  #denied = false;
 
   constructor(collection: Watchable, onEmpty: () => void) {
     this.#collection = collection;
@@ -112,6 +110,11 @@ class CollectionWatcher {
   /** Opens the stream, or reopens it where the listeners' statuses grew (a store initialised). */
   refresh(): void {
     if (this.#subs.size === 0 || this.#retry || unwatchable.has(this.#collection)) return;
+    const until = denied.get(this.#collection);
+    if (until !== undefined && performance.now() < until) {
+      this.#schedule(until - performance.now());
+      return;
+    }
     const statuses = [...new Set([...this.#subs].flatMap((s) => [...s.claimable]))].sort();
     // nothing is claimable before a store knows its tracker's stages (init)
     if (statuses.length === 0 || (this.#stream && statuses.join('\0') === this.#filter)) return;
@@ -153,7 +156,7 @@ class CollectionWatcher {
     this.#resumeFailures = 0;
     this.#failingSince = undefined;
     this.#warned = false;
-    this.#denied = false;
+    denied.delete(this.#collection);
     if (!this.#fresh) return;
     this.#fresh = false;
     // changes before this stream started were not seen (at first start, or with the token lost)
@@ -167,9 +170,11 @@ class CollectionWatcher {
     const code = (error as { code?: unknown } | undefined)?.code;
     const reason = typeof code === 'number' ? PERMANENT[code] : undefined;
     if (code === DENIED) {
-      // a grant being rotated may come back: said once, tried again every ten minutes
-      if (!this.#denied) {
-        this.#denied = true;
+      // a grant being rotated may come back: said once, tried again every ten minutes (by
+      // whichever watcher of the collection runs then: a worker started meanwhile waits too)
+      const said = denied.has(this.#collection);
+      denied.set(this.#collection, performance.now() + DENIED_RETRY_MS);
+      if (!said) {
         [...this.#subs][0]?.warn(
           `[leasehold] [mongodb] no change stream on \`${this.#collection.namespace ?? 'the collection'}\`: the user may not open one on it (the \`changeStream\` and \`find\` actions). Idle workers poll instead (\`pollMinMs\`/\`pollMaxMs\`), and the stream is tried again every ${DENIED_RETRY_MS / 60_000} minutes; \`changeStreams: false\` silences this.`,
         );
@@ -265,6 +270,8 @@ function firstOf<T>(cache: WeakMap<object, Map<string, unknown>>, owner: object,
 }
 /** Collections whose server said it has no change streams: never asked again. */
 const unwatchable = new WeakSet<Watchable>();
+/** Collections whose change stream the user was refused (Unauthorized): when to try again (monotonic ms). */
+const denied = new WeakMap<Watchable, number>();
 
 /**
  * Listens to the collection's one change stream; returns how to stop. Each call is its own

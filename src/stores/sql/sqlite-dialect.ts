@@ -23,8 +23,14 @@ export async function loadDriver(operation: string): Promise<typeof Database> {
 export async function openWatchConnection(filename: string): Promise<WatchConnection> {
   const Driver = await loadDriver('watch');
   const db = new Driver(filename, { fileMustExist: true });
-  const version = db.prepare('PRAGMA data_version').pluck();
-  return { dataVersion: () => Number(version.get()), close: () => db.close() };
+  try {
+    const version = db.prepare('PRAGMA data_version').pluck();
+    return { dataVersion: () => Number(version.get()), close: () => db.close() };
+  } catch (error) {
+    // opened but unreadable (not a database): its file descriptor is not left behind each retry
+    db.close();
+    throw error;
+  }
 }
 
 const NOW = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
@@ -88,9 +94,14 @@ export function checkKeyColumns(db: SqliteDatabase, table: string, keys: readonl
   // a NOT NULL key column no field declares: a key field removed (a nullable one may be the user's own)
   const leftover = columns.find((c) => Number(c.notnull) === 1 && c.name.toLowerCase().startsWith(KEY_PREFIX) && !declared.has(c.name.toLowerCase()));
   if (leftover) throw refuse(`has the NOT NULL column \`${leftover.name}\`, which no key field declares (a key field removed), so every track would fail`);
-  const unique = (db.prepare(`PRAGMA index_list(${table})`).all() as Array<{ name: string; unique: number | bigint }>).find((i) => i.name.toLowerCase() === keyIndex.slice(1, -1).toLowerCase());
+  const unique = (db.prepare(`PRAGMA index_list(${table})`).all() as Array<{ name: string; unique: number | bigint; partial: number | bigint }>).find(
+    (i) => i.name.toLowerCase() === keyIndex.slice(1, -1).toLowerCase(),
+  );
   // Number(): a database opened with `defaultSafeIntegers(true)` gives integers as bigint
-  if (Number(unique?.unique) !== 1) throw refuse(`has ${unique ? `its key index ${keyIndex} not UNIQUE` : `no unique key index ${keyIndex}`}, so one key could be tracked twice`);
+  if (Number(unique?.unique) !== 1 || Number(unique?.partial) !== 0) {
+    const has = !unique ? `no unique key index ${keyIndex}` : Number(unique.unique) !== 1 ? `its key index ${keyIndex} not UNIQUE` : `its unique key index ${keyIndex} partial (WHERE …)`;
+    throw refuse(`has ${has}, so one key could be tracked twice`, `make the index again as \`CREATE UNIQUE INDEX ${keyIndex} ON ${table} (key columns)\`, after removing items that share a key (docs/stores/sqlite.md)`);
+  }
   const indexed = (db.prepare(`PRAGMA index_info(${keyIndex})`).all() as Array<{ name: string }>).map((c) => c.name.toLowerCase());
   if (indexed.length !== declared.size || !indexed.every((c) => declared.has(c))) {
     throw refuse(`has its unique key index ${keyIndex} on (${indexed.join(', ')}), not on the declared key fields (${[...declared].join(', ')})`);
@@ -105,12 +116,14 @@ export function checkKeyColumns(db: SqliteDatabase, table: string, keys: readonl
  * `names` are unquoted.
  */
 export function checkIndexOwners(db: SqliteDatabase, table: string, names: readonly string[]): void {
+  const exists = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(table) !== undefined;
   for (const name of names) {
-    const owner = db.prepare(`SELECT type, tbl_name FROM sqlite_master WHERE name = ? COLLATE NOCASE`).get(name) as { type: string; tbl_name: string } | undefined;
+    // triggers have names of their own: an index may share one's
+    const owner = db.prepare(`SELECT type, tbl_name FROM sqlite_master WHERE name = ? COLLATE NOCASE AND type IN ('index', 'table', 'view')`).get(name) as { type: string; tbl_name: string } | undefined;
     if (!owner || (owner.type === 'index' && owner.tbl_name.toLowerCase() === table.toLowerCase())) continue;
     const taken =
       owner.type === 'index'
-        ? `an index of the table \`${owner.tbl_name}\` (a renamed table keeps its indexes' names), so \`${table}\` would get no unique key and one key could be tracked twice`
+        ? `an index of the table \`${owner.tbl_name}\` (a renamed table keeps its indexes' names), so \`${table}\` ${exists ? 'has' : 'would get'} no unique key and one key could be tracked twice${exists ? ' (remove items that share a key before you make it: docs/stores/sqlite.md, "Renaming a table")' : ''}`
         : `a ${owner.type} of that name`;
     throw new StoreError({
       operation: 'init',

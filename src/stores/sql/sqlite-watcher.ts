@@ -68,7 +68,7 @@ class FileWatcher {
     clearTimeout(subscription.owed);
     if (this.#listeners.size > 0) {
       // the fastest listener may have left: check no more often than the others ask
-      if (this.#connection && subscription.everyMs <= this.#everyMs) this.#tick();
+      if (this.#connection && Math.min(...[...this.#listeners.values()].map((s) => s.everyMs)) > this.#everyMs) this.#tick();
       return;
     }
     clearTimeout(this.#retry);
@@ -83,12 +83,17 @@ class FileWatcher {
 
   async #start(): Promise<void> {
     this.#opening = true;
-    let connection: WatchConnection;
+    let connection: WatchConnection | undefined;
     try {
       // the file may not exist yet: the store creates it when a tracker first initialises
       connection = await this.#open(this.#filename);
       this.#version = connection.dataVersion();
     } catch {
+      try {
+        connection?.close();
+      } catch {
+        // closing a broken connection: nothing left to do
+      }
       this.#opening = false;
       if (this.#listeners.size === 0) this.#onEmpty();
       else this.#schedule();
