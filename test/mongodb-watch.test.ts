@@ -320,13 +320,25 @@ describe('MongoStore change streams (on the double)', () => {
     expect(double.watchCalls.map((c) => c.options.resumeAfter !== undefined)).toEqual([false, true, true, true, false]);
   });
 
-  it('a user refused the change stream (Unauthorized) is said once, and tried again every ten minutes (a grant being rotated comes back)', { timeout: 30_000 }, async () => {
+  /**
+   * Runs `fn` on a fake clock (the watcher's backoff and an outage's length; the double answers on
+   * setImmediate), with a store on a fresh double whose warnings `warn` records.
+   */
+  const onFakeClock = async (fn: (double: CollectionDouble, s: MongoStore, warn: ReturnType<typeof vi.fn>) => Promise<void>) => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
     try {
       const double = new CollectionDouble();
       const warn = vi.fn();
       const s = store(double, { logger: { warn } });
       await makeTracker(s).init();
+      await fn(double, s, warn);
+    } finally {
+      vi.useRealTimers();
+    }
+  };
+
+  it('a user refused the change stream (Unauthorized) is said once, and tried again every ten minutes (a grant being rotated comes back)', { timeout: 30_000 }, async () => {
+    await onFakeClock(async (double, s, warn) => {
       const denied = () => Object.assign(new Error('not authorized on leasehold_test to execute command { aggregate: "double" }'), { code: 13, codeName: 'Unauthorized' });
       double.failNextWatch(denied(), 2);
       const first = listen(s);
@@ -351,19 +363,11 @@ describe('MongoStore change streams (on the double)', () => {
       expect(double.openStreams).toBe(1);
       expect(changes).toEqual([{}]);
       stop();
-    } finally {
-      vi.useRealTimers();
-    }
+    });
   });
 
   it('says once when a stream has kept failing for 30 s (idle workers poll meanwhile), and again only after it worked', { timeout: 30_000 }, async () => {
-    // the watcher's backoff and the outage's length on a fake clock; the double answers on setImmediate
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
-    try {
-      const double = new CollectionDouble();
-      const warn = vi.fn();
-      const s = store(double, { logger: { warn } });
-      await makeTracker(s).init();
+    await onFakeClock(async (double, s, warn) => {
       const { changes, stop } = listen(s);
       await vi.advanceTimersByTimeAsync(10);
       expect(changes).toEqual([{}]);
@@ -390,9 +394,7 @@ describe('MongoStore change streams (on the double)', () => {
       await vi.advanceTimersByTimeAsync(45_000);
       expect(warn).toHaveBeenCalledTimes(2);
       stop();
-    } finally {
-      vi.useRealTimers();
-    }
+    });
   });
 
   it('watches only where it can: not without `collection.watch`, not with `changeStreams: false`', () => {
