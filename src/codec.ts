@@ -59,7 +59,6 @@ export const MAX_KEY_BYTES = 2_000;
  */
 export const MAX_DATA_DEPTH = 64;
 
-
 const isScalar = (v: unknown): boolean =>
   typeof v === 'string' ||
   typeof v === 'boolean' ||

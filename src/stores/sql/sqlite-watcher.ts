@@ -68,7 +68,7 @@ class FileWatcher {
     clearTimeout(subscription.owed);
     if (this.#listeners.size > 0) {
       // the fastest listener may have left: check no more often than the others ask
-      if (this.#connection && Math.min(...[...this.#listeners.values()].map((s) => s.everyMs)) > this.#everyMs) this.#tick();
+      if (this.#connection && this.#shortest() > this.#everyMs) this.#tick();
       return;
     }
     clearTimeout(this.#retry);
@@ -89,11 +89,7 @@ class FileWatcher {
       connection = await this.#open(this.#filename);
       this.#version = connection.dataVersion();
     } catch {
-      try {
-        connection?.close();
-      } catch {
-        // closing a broken connection: nothing left to do
-      }
+      closeQuietly(connection);
       this.#opening = false;
       if (this.#listeners.size === 0) this.#onEmpty();
       else this.#schedule();
@@ -112,10 +108,15 @@ class FileWatcher {
     this.#emit();
   }
 
+  /** The shortest interval any listener asked for. */
+  #shortest(): number {
+    return Math.min(...[...this.#listeners.values()].map((s) => s.everyMs));
+  }
+
   /** (Re)starts the timer at the shortest interval any listener asked for. */
   #tick(): void {
     clearInterval(this.#timer);
-    this.#everyMs = Math.min(...[...this.#listeners.values()].map((s) => s.everyMs));
+    this.#everyMs = this.#shortest();
     this.#timer = setInterval(() => this.#check(), this.#everyMs);
     // a running worker keeps the process alive, not its watcher
     this.#timer.unref?.();
@@ -172,11 +173,7 @@ class FileWatcher {
     this.#everyMs = Number.POSITIVE_INFINITY;
     const connection = this.#connection;
     this.#connection = undefined;
-    try {
-      connection?.close();
-    } catch {
-      // closing a broken connection: nothing left to do
-    }
+    closeQuietly(connection);
   }
 
   #schedule(): void {
@@ -188,6 +185,15 @@ class FileWatcher {
       void this.#start();
     }, delay);
     this.#retry.unref?.();
+  }
+}
+
+/** Closes `connection`, if any; closing a broken one leaves nothing to do. */
+function closeQuietly(connection: WatchConnection | undefined): void {
+  try {
+    connection?.close();
+  } catch {
+    // closing a broken connection: nothing left to do
   }
 }
 
